@@ -1,0 +1,13 @@
+//! pgext-core: everything pgext knows that does not need a running server.
+//!
+//! The extension crate (`pgext`) is thin SQL glue over these modules. Nothing here links
+//! against PostgreSQL, so every module is tested with plain `cargo test` in seconds.
+
+pub mod control;
+pub mod elf;
+pub mod fsinfo;
+pub mod hash;
+pub mod mounts;
+pub mod paths;
+pub mod scripts;
+pub mod tree;

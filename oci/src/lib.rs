@@ -1,0 +1,1 @@
+//! pgext-oci: proves a mounted tree is byte-for-byte the content of a pinned OCI image.
