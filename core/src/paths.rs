@@ -295,7 +295,10 @@ pub fn library_candidates(name: &str, how: LibraryRef, library_path: &[PathEleme
         } else {
             for e in library_path {
                 match (&e.searched, e.problem) {
-                    (_, Some(p @ (ElementProblem::Empty | ElementProblem::Relative | ElementProblem::InvalidMacro))) => {
+                    (
+                        _,
+                        Some(p @ (ElementProblem::Empty | ElementProblem::Relative | ElementProblem::InvalidMacro)),
+                    ) => {
                         if suffix.is_empty() {
                             errors_at.push((e.position, p));
                         }
@@ -334,7 +337,11 @@ mod tests {
             .collect()
     }
 
-    fn row(raw: &str, searched: Option<&str>, problem: Option<&'static str>) -> (String, Option<String>, Option<&'static str>) {
+    fn row(
+        raw: &str,
+        searched: Option<&str>,
+        problem: Option<&'static str>,
+    ) -> (String, Option<String>, Option<&'static str>) {
         (raw.to_string(), searched.map(str::to_string), problem)
     }
 
@@ -355,7 +362,10 @@ mod tests {
             ("./a", "a"),
             ("../../x", "../../x"),
             ("", ""),
-            ("/extensions/pgvector/share/extension", "/extensions/pgvector/share/extension"),
+            (
+                "/extensions/pgvector/share/extension",
+                "/extensions/pgvector/share/extension",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(canonicalize_path(input), want, "canonicalize_path({input:?})");
@@ -366,19 +376,35 @@ mod tests {
     fn control_path_expansion() {
         let cases: Vec<(&str, Vec<_>)> = vec![
             ("", vec![row("", Some("/usr/share/postgresql/18/extension"), None)]),
-            ("$system", vec![row("$system", Some("/usr/share/postgresql/18/extension"), None)]),
+            (
+                "$system",
+                vec![row("$system", Some("/usr/share/postgresql/18/extension"), None)],
+            ),
             (
                 "$system:/extensions/pgvector/share",
                 vec![
                     row("$system", Some("/usr/share/postgresql/18/extension"), None),
-                    row("/extensions/pgvector/share", Some("/extensions/pgvector/share/extension"), None),
+                    row(
+                        "/extensions/pgvector/share",
+                        Some("/extensions/pgvector/share/extension"),
+                        None,
+                    ),
                 ],
             ),
             // `$system` is substituted only as the whole element.
-            ("$system/foo", vec![row("$system/foo", Some("$system/foo/extension"), Some("relative"))]),
-            ("share/ext", vec![row("share/ext", Some("share/ext/extension"), Some("relative"))]),
+            (
+                "$system/foo",
+                vec![row("$system/foo", Some("$system/foo/extension"), Some("relative"))],
+            ),
+            (
+                "share/ext",
+                vec![row("share/ext", Some("share/ext/extension"), Some("relative"))],
+            ),
             ("/a/share/", vec![row("/a/share/", Some("/a/share/extension"), None)]),
-            ("/a//share/../x", vec![row("/a//share/../x", Some("/a/x/extension"), None)]),
+            (
+                "/a//share/../x",
+                vec![row("/a//share/../x", Some("/a/x/extension"), None)],
+            ),
             (
                 "/a::/b",
                 vec![
@@ -414,7 +440,10 @@ mod tests {
         let cases: Vec<(&str, Vec<_>)> = vec![
             ("", vec![row("", None, Some("empty"))]),
             ("$libdir", vec![row("$libdir", Some(LIB), None)]),
-            ("$libdir/plugins", vec![row("$libdir/plugins", Some("/usr/lib/postgresql/18/lib/plugins"), None)]),
+            (
+                "$libdir/plugins",
+                vec![row("$libdir/plugins", Some("/usr/lib/postgresql/18/lib/plugins"), None)],
+            ),
             (
                 "$libdir:/extensions/pgvector/lib",
                 vec![
@@ -476,10 +505,16 @@ mod tests {
         );
         // LOAD keeps the prefix: only pkglibdir.
         let l = library_candidates("$libdir/postgis-3", LibraryRef::Load, &path, LIB);
-        assert_eq!(l.candidates, vec![format!("{LIB}/postgis-3"), format!("{LIB}/postgis-3.so")]);
+        assert_eq!(
+            l.candidates,
+            vec![format!("{LIB}/postgis-3"), format!("{LIB}/postgis-3.so")]
+        );
         // Nested names are never stripped.
         let n = library_candidates("$libdir/plugins/x", LibraryRef::Function, &path, LIB);
-        assert_eq!(n.candidates, vec![format!("{LIB}/plugins/x"), format!("{LIB}/plugins/x.so")]);
+        assert_eq!(
+            n.candidates,
+            vec![format!("{LIB}/plugins/x"), format!("{LIB}/plugins/x.so")]
+        );
         // Absolute names are used as they are.
         let a = library_candidates("/opt/x.so", LibraryRef::Function, &path, LIB);
         assert_eq!(a.candidates, vec!["/opt/x.so".to_string(), "/opt/x.so.so".to_string()]);
