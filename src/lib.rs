@@ -1,4 +1,62 @@
-//! pgext: inventory, integrity and compatibility of extension images, in SQL.
-use pgrx::prelude::*;
+//! pgext: inventory, integrity and compatibility of PostgreSQL 18 extension images, in SQL.
+//!
+//! This crate is thin glue: logic lives in `pgext-core` (no server needed) and `pgext-oci`.
+//! `api/` holds the SQL surface (one file per group of objects), `server.rs` the unsafe reads
+//! of server state, `gucs.rs` every setting, `error.rs` the mapping to SQLSTATEs.
 
-pgrx::pg_module_magic!(name, version);
+use std::ffi::CStr;
+
+mod api;
+mod error;
+mod gucs;
+mod server;
+
+/// `CARGO_PKG_VERSION` as a C string, for the magic block.
+const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+    Ok(v) => v,
+    Err(_) => panic!("CARGO_PKG_VERSION contains a NUL byte"),
+};
+
+// pgrx 0.18.1's `pg_module_magic!(name, version)` writes the version into the `name` field (its
+// `version` arm expands to `field_update!(name = …)`), so both are spelled out here.
+pgrx::pg_module_magic!(name = c"pgext", version = VERSION);
+
+pgrx::extension_sql!(
+    r#"
+COMMENT ON SCHEMA pgext IS 'pgext: inventory, integrity and compatibility of extension images';
+"#,
+    name = "schema_comment",
+    bootstrap
+);
+
+/// Runs when the library is loaded: preloaded by the postmaster or on first use in a backend.
+#[pgrx::pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn magic_block_carries_name_and_version() {
+        let row = Spi::get_two::<String, String>(
+            "SELECT module_name, version FROM pg_get_loaded_modules() WHERE file_name = 'pgext.so'",
+        )
+        .expect("pg_get_loaded_modules");
+        assert_eq!(row, (Some("pgext".to_string()), Some(env!("CARGO_PKG_VERSION").to_string())));
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,81 @@
+# Shared shell helpers for pgext's scripts. Source it; it sets -Eeuo pipefail.
+set -Eeuo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGEXT_STATE=${PGEXT_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/pgext}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The pg_config and cluster owner chosen by scripts/setup.sh.
+load_setup() {
+    [ -f "$PGEXT_STATE/pg_config" ] || die "run scripts/setup.sh first (no $PGEXT_STATE/pg_config)"
+    PG_CONFIG=$(cat "$PGEXT_STATE/pg_config")
+    PGEXT_USER=$(cat "$PGEXT_STATE/user")
+    PG_BINDIR=$("$PG_CONFIG" --bindir)
+    PG_SHAREDIR=$("$PG_CONFIG" --sharedir)
+    PG_PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+    export PG_CONFIG PGEXT_USER PG_BINDIR PG_SHAREDIR PG_PKGLIBDIR
+}
+
+# Runs a command as the unprivileged cluster owner (initdb and postgres refuse root).
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u "$PGEXT_USER" -- env PATH="$PG_BINDIR:/usr/bin:/bin" "$@"
+    else
+        "$@"
+    fi
+}
+
+# Makes a directory the cluster owner can use.
+owner_dir() {
+    mkdir -p "$1"
+    [ "$(id -u)" = 0 ] && chown "$PGEXT_USER" "$1"
+    chmod 0755 "$1"
+}
+
+# cluster_start DATADIR PORT CONF_SNIPPET_FILE: initdb (if needed) and start a throwaway cluster
+# that listens only on a Unix socket inside DATADIR.
+cluster_start() {
+    local data=$1 port=$2 conf=${3:-}
+    if [ ! -f "$data/PG_VERSION" ]; then
+        owner_dir "$data"
+        as_owner "$PG_BINDIR/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$data.initdb.log" 2>&1 \
+            || { cat "$data.initdb.log"; die "initdb failed"; }
+    fi
+    {
+        echo "# written by pgext scripts/lib.sh"
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$data'"
+        echo "port = $port"
+        echo "fsync = off"
+        echo "log_min_messages = warning"
+        [ -n "$conf" ] && cat "$conf"
+    } >"$data/pgext.conf"
+    grep -q "include 'pgext.conf'" "$data/postgresql.conf" || echo "include 'pgext.conf'" >>"$data/postgresql.conf"
+    [ "$(id -u)" = 0 ] && chown "$PGEXT_USER" "$data/pgext.conf"
+    as_owner "$PG_BINDIR/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null \
+        || { tail -n 30 "$data/server.log"; die "server did not start (log: $data/server.log)"; }
+}
+
+cluster_stop() {
+    local data=$1 mode=${2:-fast}
+    [ -f "$data/postmaster.pid" ] || return 0
+    as_owner "$PG_BINDIR/pg_ctl" -D "$data" -m "$mode" -w -t 60 stop >/dev/null || true
+}
+
+# psql against a cluster started by cluster_start.
+cluster_psql() {
+    local data=$1 port=$2
+    shift 2
+    "$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres "$@"
+}
+
+# Installs pgext into the PostgreSQL installation (debug build unless PROFILE=release).
+install_pgext() {
+    local args=(--pg-config "$PG_CONFIG")
+    [ "${PROFILE:-debug}" = release ] && args+=(--release)
+    say "installing pgext into $("$PG_CONFIG" --pkglibdir) (${PROFILE:-debug} build)"
+    (cd "$REPO" && cargo pgrx install "${args[@]}" >/dev/null)
+}

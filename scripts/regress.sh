@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the pg_regress suites (tests/pg_regress/{sql,expected}) against a real PostgreSQL 18
+# server started here as the unprivileged cluster owner, PGXS installcheck style.
+# Usage: scripts/regress.sh [test ...]   (default: every tests/pg_regress/sql/*.sql)
+source "$(dirname "$0")/lib.sh"
+load_setup
+
+WORK=${PGEXT_REGRESS_DIR:-$(mktemp -d /tmp/pgext-regress.XXXXXX)}
+chmod 0755 "$WORK"
+FX=$WORK/fx
+DATA=$WORK/data
+PORT=${PGEXT_REGRESS_PORT:-55432}
+trap 'cluster_stop "$DATA" immediate' EXIT
+
+say "laying out fixtures in $FX"
+mkdir -p "$FX"
+bash "$REPO/tests/pg_regress/make-tree.sh" "$FX"
+
+say "starting PostgreSQL 18 in $DATA"
+cluster_start "$DATA" "$PORT" "$FX/regress.conf"
+
+tests=("$@")
+if [ ${#tests[@]} -eq 0 ]; then
+    for f in "$REPO"/tests/pg_regress/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+fi
+
+say "pg_regress: ${tests[*]}"
+out=$WORK/out
+mkdir -p "$out"
+set +e
+PGEXT_FIXTURES=$FX PGEXT_SHAREDIR=$PG_SHAREDIR PGEXT_PKGLIBDIR=$PG_PKGLIBDIR \
+    "$PG_PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
+    --use-existing --host="$DATA" --port="$PORT" --user=postgres \
+    --inputdir="$REPO/tests/pg_regress" --outputdir="$out" \
+    --dbname=pgext_regress --load-extension=pgext "${tests[@]}"
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+    [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs"
+    echo "pg_regress failed; results kept in $out, server log in $DATA/server.log"
+    trap - EXIT
+    cluster_stop "$DATA" immediate
+    exit $rc
+fi
+cluster_stop "$DATA"
+trap - EXIT
+rm -rf "$WORK"

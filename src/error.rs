@@ -1,0 +1,44 @@
+//! SQL-level errors: every failure pgext raises carries a real SQLSTATE, a detail and a hint.
+//! Core-crate errors are converted here, at the boundary, and nowhere else.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+/// An error raised to the client.
+#[derive(Debug, thiserror::Error)]
+#[allow(dead_code)] // variants are used as the SQL surface grows
+pub enum SqlError {
+    /// A function needs something that is not set up (e.g. shared memory without preloading).
+    #[error("{message}")]
+    Prerequisite { message: String, hint: String },
+    /// An argument names something that does not exist.
+    #[error("{what} \"{name}\" does not exist")]
+    NotFound { what: &'static str, name: String },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Privilege(String),
+    /// Reading a file or directory failed.
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl SqlError {
+    fn code(&self) -> PgSqlErrorCode {
+        match self {
+            SqlError::Prerequisite { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            SqlError::NotFound { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            SqlError::Privilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            SqlError::Io { .. } => PgSqlErrorCode::ERRCODE_IO_ERROR,
+        }
+    }
+
+    /// Raises the error (never returns).
+    pub fn raise(self) -> ! {
+        let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
+        if let SqlError::Prerequisite { hint, .. } = &self {
+            report = report.set_hint(hint.clone());
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
