@@ -1,1 +1,399 @@
 //! pgext-oci: proves a mounted tree is byte-for-byte the content of a pinned OCI image.
+//!
+//! [`expected_image`] resolves an [`ImageReference`] (registry, `oci:` layout directory or
+//! `oci-archive:` tarball), verifies the manifest against the pinned digest, picks the platform's
+//! manifest from an index, downloads each layer to an unnamed spool file while hashing it, and —
+//! only after the digest is confirmed — applies the layers in order into the tree a container
+//! runtime would produce ([`TreeEntry`]s with SHA-256 of every file). [`verify`] then
+//! [`compare`]s that tree with a scan of the mount and reports every [`Difference`]; equal trees
+//! have equal [`tree_digest`]s.
+//!
+//! Built to run inside a PostgreSQL backend: one current-thread runtime per call, no threads, a
+//! `cancel` closure polled every 100 ms while waiting and every 1 MiB while working (so query
+//! cancel and `statement_timeout` take effect within a second), bounded memory (nothing larger
+//! than a tar header is held; layers stream through a temporary file that has no name and so
+//! vanishes whatever happens), TLS always verified, no credentials in any message.
+
+mod auth;
+mod compare;
+mod digest;
+mod error;
+mod interrupt;
+mod layer;
+mod manifest;
+mod reference;
+mod source;
+
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use auth::RegistryCredentials;
+pub use compare::{Difference, DifferenceKind, compare};
+pub use digest::{Algorithm, Digest, DigestParseError};
+pub use error::{ErrorCode, OciError};
+pub use layer::{IMPLICIT_DIR_MODE, Limits, SYMLINK_MODE};
+pub use manifest::{Compression, Platform, layer_compression};
+pub use pgext_core::tree::{EntryKind, TreeEntry, tree_digest};
+pub use reference::{ImageReference, LayoutReference, RegistryReference};
+
+use interrupt::Interrupt;
+use layer::TreeBuilder;
+use manifest::{Document, parse_document, select_platform};
+use source::{BlobSink, LayoutSource, RegistrySource, Source};
+
+/// Largest docker `config.json` read.
+const MAX_DOCKER_CONFIG: u64 = 1 << 20;
+
+/// How to authenticate to a registry.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    Anonymous,
+    /// These credentials, whatever the registry.
+    Credentials(RegistryCredentials),
+    /// The entry for the image's registry in this docker `config.json` file (anonymous if none).
+    DockerConfigFile(PathBuf),
+    /// The entry for the image's registry in this docker `config.json` content.
+    DockerConfigJson(Vec<u8>),
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Anonymous => f.write_str("Anonymous"),
+            Auth::Credentials(c) => f.debug_tuple("Credentials").field(c).finish(),
+            Auth::DockerConfigFile(p) => f.debug_tuple("DockerConfigFile").field(p).finish(),
+            Auth::DockerConfigJson(_) => f.write_str("DockerConfigJson(<redacted>)"),
+        }
+    }
+}
+
+/// Everything [`expected_image`] and [`verify`] can be told.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Platform to pick from an image index (default: this machine's, linux/amd64 here).
+    pub platform: Platform,
+    /// Registry authentication.
+    pub auth: Auth,
+    /// Registries (`host:port` exactly as in references) reached over plain HTTP. All others use
+    /// HTTPS with certificate verification.
+    pub insecure_registries: Vec<String>,
+    /// TCP+TLS connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Longest wait for any single read from the registry.
+    pub read_timeout: Option<Duration>,
+    /// Limit for the whole call (`timeout` error); the caller's cancel closure works regardless.
+    pub total_timeout: Option<Duration>,
+    /// HTTPS proxy URL, if registries must be reached through one.
+    pub https_proxy: Option<String>,
+    /// Hosts not to proxy (comma-separated, as in `NO_PROXY`).
+    pub no_proxy: Option<String>,
+    /// Directory for the (unnamed) layer spool files; the system temporary directory if `None`.
+    /// Needs room for the largest compressed layer.
+    pub spool_dir: Option<PathBuf>,
+    /// Size and count limits.
+    pub limits: Limits,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            platform: Platform::host(),
+            auth: Auth::Anonymous,
+            insecure_registries: Vec::new(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(30)),
+            total_timeout: None,
+            https_proxy: None,
+            no_proxy: None,
+            spool_dir: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One layer of the verified image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Digest of the (compressed) blob.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The content an image reference stands for, with how it was resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedImage {
+    /// The reference, canonical form.
+    pub reference: String,
+    /// What the reference resolved to: the pinned digest, else the tag's current digest. May be
+    /// an index.
+    pub resolved_digest: Digest,
+    /// The image manifest whose layers were applied (the platform's entry if `resolved_digest`
+    /// is an index, else `resolved_digest`).
+    pub manifest_digest: Digest,
+    /// For references with both tag and digest: what the tag points at now (`None` if the tag
+    /// no longer exists). `None` otherwise.
+    pub tag_digest: Option<Digest>,
+    /// Tag and digest were both given and the tag no longer points at the digest. Verification
+    /// is still against the pinned digest.
+    pub tag_moved: bool,
+    /// The image's platform (from its config, else from the index entry).
+    pub platform: Option<Platform>,
+    /// Layers, lowest first.
+    pub layers: Vec<LayerInfo>,
+    /// The tree the layers produce, sorted by path; the root itself is not an entry.
+    pub entries: Vec<TreeEntry>,
+    /// [`tree_digest`] of `entries`.
+    pub tree_digest: [u8; 32],
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The image side.
+    pub image: ExpectedImage,
+    /// [`tree_digest`] of the scanned mount; `None` if it has none (a file could not be read).
+    pub actual_tree_digest: Option<[u8; 32]>,
+    /// Every difference, sorted by path; empty iff the mount is the image's content.
+    pub differences: Vec<Difference>,
+}
+
+impl Verification {
+    /// Whether the mount is exactly the image's content.
+    pub fn intact(&self) -> bool {
+        self.differences.is_empty() && self.actual_tree_digest == Some(self.image.tree_digest)
+    }
+}
+
+/// Resolves, fetches and applies `reference` (blocking; see [`expected_image_async`]).
+/// Creates a current-thread runtime for the call.
+pub fn expected_image(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    cancel: &dyn Fn() -> bool,
+) -> Result<ExpectedImage, OciError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OciError::io("starting the I/O runtime", e))?;
+    rt.block_on(expected_image_async(reference, options, cancel))
+}
+
+/// Computes the expected tree of `reference` and compares it with `actual` (a scan of the
+/// mounted directory, e.g. by `pgext_core::tree`).
+pub fn verify(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    actual: &[TreeEntry],
+    cancel: &dyn Fn() -> bool,
+) -> Result<Verification, OciError> {
+    let image = expected_image(reference, options, cancel)?;
+    let differences = compare(&image.entries, actual);
+    Ok(Verification {
+        actual_tree_digest: tree_digest(actual).ok(),
+        differences,
+        image,
+    })
+}
+
+/// The async core of [`expected_image`]. Must run on the thread `cancel` may be called from
+/// (a current-thread runtime on the caller's thread).
+pub async fn expected_image_async(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    cancel: &dyn Fn() -> bool,
+) -> Result<ExpectedImage, OciError> {
+    let intr = Interrupt::new(cancel, options.total_timeout);
+    let limits = &options.limits;
+    let mut source = open_source(reference, options)?;
+
+    // 1. The top-level manifest: by pinned digest (its bytes must hash to it), else by tag.
+    let pinned = reference.digest().cloned();
+    let resolved_digest = match &pinned {
+        Some(d) => d.clone(),
+        None => source.resolve_default(reference.tag(), &intr).await?,
+    };
+    let top = source
+        .manifest(&resolved_digest, None, limits.max_document_bytes, &intr)
+        .await?;
+    let (tag_digest, tag_moved) = match (&pinned, reference.tag()) {
+        (Some(p), Some(tag)) => {
+            let now = source.resolve_tag(tag, p.algorithm(), &intr).await?;
+            let moved = now.as_ref() != Some(p);
+            (now, moved)
+        }
+        _ => (None, false),
+    };
+
+    // 2. The platform's image manifest.
+    let top_what = format!("manifest {resolved_digest} of {}", source.describe());
+    let (manifest_digest, config, layers, index_platform) = match parse_document(&top, &top_what)? {
+        Document::Image { config, layers } => (resolved_digest.clone(), config, layers, None),
+        Document::Index { manifests } => {
+            let entry = select_platform(&manifests, &options.platform).ok_or_else(|| OciError::NotFound {
+                what: format!("a manifest for {}", options.platform),
+                detail: format!(
+                    "index {resolved_digest} lists: {}",
+                    manifests
+                        .iter()
+                        .filter_map(|m| m.platform.as_ref().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+            let what = format!("manifest {} of {}", entry.digest, source.describe());
+            let bytes = source
+                .manifest(&entry.digest, Some(entry.size), limits.max_document_bytes, &intr)
+                .await?;
+            match parse_document(&bytes, &what)? {
+                Document::Image { config, layers } => (entry.digest.clone(), config, layers, entry.platform.clone()),
+                Document::Index { .. } => {
+                    return Err(OciError::UnsupportedMediaType {
+                        what,
+                        media_type: "nested image index".into(),
+                    });
+                }
+            }
+        }
+    };
+
+    // 3. Check every layer before downloading any: fail fast on what cannot be applied.
+    if layers.len() > limits.max_layers {
+        return Err(OciError::TooLarge {
+            what: format!("image {manifest_digest}"),
+            limit: limits.max_layers as u64,
+            unit: "layers",
+        });
+    }
+    let mut plan = Vec::with_capacity(layers.len());
+    for d in &layers {
+        let compression = layer_compression(&d.media_type).ok_or_else(|| OciError::UnsupportedMediaType {
+            what: format!("layer {}", d.digest),
+            media_type: d.media_type.clone(),
+        })?;
+        if d.size > limits.max_blob_bytes {
+            return Err(OciError::TooLarge {
+                what: format!("layer {}", d.digest),
+                limit: limits.max_blob_bytes,
+                unit: "bytes",
+            });
+        }
+        plan.push((d, compression));
+    }
+
+    // 4. The config: only its platform matters.
+    let platform = if config.size <= limits.max_document_bytes {
+        let bytes = fetch_small_blob(&mut source, &config, options, &intr).await?;
+        manifest::config_platform(&bytes).ok().flatten().or(index_platform)
+    } else {
+        index_platform
+    };
+
+    // 5. Layers: spool + hash, verify, then apply.
+    let mut tree = TreeBuilder::new(limits);
+    let total = plan.len();
+    for (i, (d, compression)) in plan.into_iter().enumerate() {
+        let what = format!("layer {}/{total} {} of {}", i + 1, d.digest, source.describe());
+        let mut sink = BlobSink::new(&d.digest, d.size, what.clone(), options.spool_dir.as_deref(), &intr)?;
+        source.blob(&mut sink, &intr).await?;
+        let spool = sink.finish()?;
+        intr.set_phase(format!("applying {what}"));
+        tree.apply_layer(spool, compression, &d.digest.to_string(), &intr)?;
+    }
+    intr.check()?;
+    let entries = tree.into_entries();
+    // Cannot fail for trees built here (canonical paths, every file hashed); kept as an error
+    // rather than a panic all the same.
+    let digest = tree_digest(&entries).map_err(|e| OciError::malformed("expected tree", e.to_string()))?;
+    Ok(ExpectedImage {
+        reference: reference.to_string(),
+        tree_digest: digest,
+        resolved_digest,
+        manifest_digest,
+        tag_digest,
+        tag_moved,
+        platform,
+        layers: layers
+            .iter()
+            .map(|d| LayerInfo {
+                digest: d.digest.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+            })
+            .collect(),
+        entries,
+    })
+}
+
+/// Fetches a small verified blob (the config) into memory.
+async fn fetch_small_blob(
+    source: &mut Source,
+    d: &manifest::Descriptor,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Vec<u8>, OciError> {
+    let what = format!("config {} of {}", d.digest, source.describe());
+    let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
+    source.blob(&mut sink, intr).await?;
+    let mut out = Vec::new();
+    sink.finish()?
+        .take(options.limits.max_document_bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| OciError::io("reading the spooled config", e))?;
+    Ok(out)
+}
+
+fn open_source(reference: &ImageReference, options: &VerifyOptions) -> Result<Source, OciError> {
+    let limits = &options.limits;
+    match reference {
+        ImageReference::Layout(l) => Ok(Source::Layout(LayoutSource::open_dir(
+            l.path(),
+            limits.max_document_bytes,
+        )?)),
+        ImageReference::Archive(l) => Ok(Source::Layout(LayoutSource::open_archive(
+            l.path(),
+            limits.max_document_bytes,
+            limits.max_entries,
+        )?)),
+        ImageReference::Registry(r) => {
+            let credentials = match &options.auth {
+                Auth::Anonymous => None,
+                Auth::Credentials(c) => Some(c.clone()),
+                Auth::DockerConfigJson(json) => RegistryCredentials::from_docker_config(json, r.api_host())?,
+                Auth::DockerConfigFile(path) => {
+                    let file = std::fs::File::open(path).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::NotFound {
+                            OciError::NotFound {
+                                what: "docker config.json".into(),
+                                detail: path.display().to_string(),
+                            }
+                        } else {
+                            OciError::io(format!("opening {}", path.display()), e)
+                        }
+                    })?;
+                    let mut json = Vec::new();
+                    file.take(MAX_DOCKER_CONFIG)
+                        .read_to_end(&mut json)
+                        .map_err(|e| OciError::io(format!("reading {}", path.display()), e))?;
+                    RegistryCredentials::from_docker_config(&json, r.api_host())?
+                }
+            };
+            let auth = credentials.map_or(oci_client::secrets::RegistryAuth::Anonymous, |c| c.to_registry_auth());
+            let settings = source::RegistrySettings {
+                insecure: &options.insecure_registries,
+                connect_timeout: options.connect_timeout,
+                read_timeout: options.read_timeout,
+                https_proxy: options.https_proxy.clone(),
+                no_proxy: options.no_proxy.clone(),
+                platform: &options.platform,
+            };
+            Ok(Source::Registry(RegistrySource::new(r, auth, &settings)?))
+        }
+    }
+}
