@@ -1,1 +1,40 @@
-//! (being written)
+//! Static analysis of shared libraries: will PostgreSQL 18 be able to load this `.so`?
+//!
+//! Answered without `dlopen` (which runs the library's constructors): the ELF file is parsed, the
+//! dynamic loader's search and symbol binding are simulated, and the magic block is decoded from the
+//! code of `Pg_magic_func`. Every file is treated as hostile input: reads are positional and capped
+//! per file ([`ReadLimits`]), counts and chains are bounded, and nothing panics on bad data.
+//!
+//! Entry points:
+//! - [`Analyzer::analyze`] / [`analyze_library`]: one library end to end → [`LibraryReport`].
+//! - [`inspect_bytes`]: header, dynamic section and magic block of bytes in memory, no resolution.
+//! - [`LdCache`], [`HostAbi`], [`SearchConfig`], [`check_magic`] for the pieces.
+//!
+//! Modules by concern: [`header`] (class, machine, host), [`dynamic`] (needed, paths, versions,
+//! symbols), [`magic`] (the block and the server's comparison), `insn` (return-value decoding),
+//! [`ldcache`], [`resolve`] (search and binding), [`report`], [`problem`], [`reader`] (bounded I/O),
+//! `file` (section and segment tables).
+
+pub mod dynamic;
+mod file;
+pub mod header;
+mod insn;
+pub mod ldcache;
+pub mod magic;
+pub mod problem;
+pub mod reader;
+pub mod report;
+pub mod resolve;
+
+#[cfg(test)]
+mod tests;
+
+pub use dynamic::{Binding, DynSymbol, DynamicInfo, NeededVersion, SymbolKind, VersionDef, VersionNeed};
+pub use file::ElfError;
+pub use header::{ByteOrder, ElfClass, ElfHeader, HeaderError, HeaderMismatch, HostAbi};
+pub use ldcache::{CacheEntry, CacheFormat, LdCache, LdCacheError};
+pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic};
+pub use problem::{Problem, ProblemCode, Severity};
+pub use reader::{ReadError, ReadLimits};
+pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};
+pub use resolve::{Dependency, FoundVia, Loader, SearchConfig, default_system_dirs, expand_dst, multiarch_triplet};

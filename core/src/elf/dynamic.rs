@@ -1,0 +1,515 @@
+//! What a shared object declares for the dynamic loader: `DT_NEEDED`, `DT_SONAME`, search paths,
+//! flags, GNU symbol versioning (`.gnu.version`, `.gnu.version_d`, `.gnu.version_r`) and the
+//! dynamic symbol table.
+//!
+//! Tables are located through the section headers (every linker writes them; `sstrip`ped files
+//! without section headers are reported as unreadable). Every count and offset is checked: the
+//! version chains are walked with a record limit because a `vn_next`/`vna_next` of 0 with a large
+//! count would otherwise revisit the same record many times.
+
+use std::collections::HashMap;
+
+use object::Endianness;
+use object::elf;
+use object::pod;
+use object::read::elf::{Dyn, FileHeader, Sym};
+
+use super::file::{ElfError, ElfFile, c_str_at, read_u16, read_u32};
+use super::header::ElfClass;
+
+/// `DT_FLAGS_1` bit: ignore the default library directories and ld.so.cache.
+pub const DF_1_NODEFLIB: u64 = 0x800;
+/// `DT_FLAGS_1` bit: position-independent executable (not loadable with dlopen).
+pub const DF_1_PIE: u64 = 0x0800_0000;
+
+/// Symbol binding (`STB_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// `STB_LOCAL`.
+    Local,
+    /// `STB_GLOBAL`.
+    Global,
+    /// `STB_WEAK`: an undefined weak symbol may stay unresolved.
+    Weak,
+    /// `STB_GNU_UNIQUE`.
+    Unique,
+    /// Anything else.
+    Other(u8),
+}
+
+/// Symbol type (`STT_*`), reduced to what matters here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SymbolKind {
+    /// `STT_NOTYPE`.
+    NoType,
+    /// `STT_OBJECT` (data).
+    Object,
+    /// `STT_FUNC`.
+    Func,
+    /// `STT_TLS`.
+    Tls,
+    /// `STT_GNU_IFUNC`.
+    Ifunc,
+    /// `STT_SECTION`, `STT_FILE` and the rest.
+    Other(u8),
+}
+
+/// One entry of `.dynsym`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynSymbol {
+    /// Symbol name.
+    pub name: String,
+    /// Version name (`GLIBC_2.38`), for defined symbols from `.gnu.version_d`, for undefined ones
+    /// from `.gnu.version_r`.
+    pub version: Option<String>,
+    /// For undefined versioned symbols: the file the version is required from (`libc.so.6`).
+    pub version_file: Option<String>,
+    /// Non-default version (`sym@VER` rather than `sym@@VER`): only bound by exact requests.
+    pub version_hidden: bool,
+    /// Binding.
+    pub binding: Binding,
+    /// Type.
+    pub kind: SymbolKind,
+    /// `STV_*` visibility (0 default, 1 internal, 2 hidden, 3 protected).
+    pub visibility: u8,
+    /// Defined in this object (`st_shndx != SHN_UNDEF`).
+    pub defined: bool,
+    /// `st_value`: address for defined symbols.
+    pub value: u64,
+    /// `st_size`.
+    pub size: u64,
+}
+
+impl DynSymbol {
+    /// Whether other objects can bind to this definition (ld.so's `do_lookup_x` filter): defined,
+    /// global/weak/unique, default or protected visibility, a value (or TLS), not a section/file.
+    pub fn is_export(&self) -> bool {
+        self.defined
+            && matches!(self.binding, Binding::Global | Binding::Weak | Binding::Unique)
+            && matches!(self.visibility, 0 | 3)
+            && matches!(
+                self.kind,
+                SymbolKind::NoType | SymbolKind::Object | SymbolKind::Func | SymbolKind::Tls | SymbolKind::Ifunc
+            )
+            && (self.value != 0 || self.kind == SymbolKind::Tls)
+    }
+
+    /// Whether loading fails if nothing defines this symbol: undefined and not weak.
+    pub fn is_required_import(&self) -> bool {
+        !self.defined && !self.name.is_empty() && matches!(self.binding, Binding::Global | Binding::Unique)
+    }
+}
+
+/// A version required from a needed file (one `Vernaux`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededVersion {
+    /// Version name, e.g. `GLIBC_2.38`.
+    pub name: String,
+    /// `VER_FLG_WEAK`: only a warning when missing.
+    pub weak: bool,
+}
+
+/// Versions required from one file (one `Verneed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionNeed {
+    /// The file, as named in `DT_NEEDED` (e.g. `libc.so.6`).
+    pub file: String,
+    /// Versions required from it.
+    pub versions: Vec<NeededVersion>,
+}
+
+/// A version this object defines (one `Verdef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionDef {
+    /// Version name; for the base definition, the object's soname.
+    pub name: String,
+    /// `VER_FLG_BASE`: the file's own name, not a symbol version.
+    pub base: bool,
+}
+
+/// The dynamic-linking view of one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicInfo {
+    /// `DT_SONAME`.
+    pub soname: Option<String>,
+    /// `DT_NEEDED`, in order.
+    pub needed: Vec<String>,
+    /// `DT_RPATH`, split at `:` (DSTs such as `$ORIGIN` not yet expanded).
+    pub rpath: Vec<String>,
+    /// `DT_RUNPATH`, split at `:`.
+    pub runpath: Vec<String>,
+    /// Whether a `DT_RUNPATH` entry exists (even an empty one disables `DT_RPATH`).
+    pub has_runpath: bool,
+    /// `DT_FLAGS`.
+    pub flags: u64,
+    /// `DT_FLAGS_1`.
+    pub flags_1: u64,
+    /// `.gnu.version_r`.
+    pub version_needs: Vec<VersionNeed>,
+    /// `.gnu.version_d`.
+    pub version_defs: Vec<VersionDef>,
+    /// `.dynsym` without the null entry at index 0.
+    pub symbols: Vec<DynSymbol>,
+    /// Whether the object has a `PT_DYNAMIC` segment.
+    pub has_dynamic_segment: bool,
+}
+
+impl DynamicInfo {
+    /// `DF_1_NODEFLIB`: skip ld.so.cache and the default directories for this object's needs.
+    pub fn nodeflib(&self) -> bool {
+        self.flags_1 & DF_1_NODEFLIB != 0
+    }
+
+    /// `DF_1_PIE`: a position-independent executable, which glibc refuses to dlopen.
+    pub fn is_pie(&self) -> bool {
+        self.flags_1 & DF_1_PIE != 0
+    }
+}
+
+/// Caps the total bytes of names copied out of one file: overlapping string offsets could
+/// otherwise make a small table expand into a huge amount of memory.
+struct NameBudget {
+    max_len: usize,
+    left: u64,
+}
+
+impl NameBudget {
+    fn get(&mut self, table: &[u8], offset: u64) -> Result<String, ElfError> {
+        let name = c_str_at(table, offset, self.max_len)?;
+        let cost = name.len() as u64 + 1;
+        if cost > self.left {
+            return Err(ElfError::malformed(
+                "symbol and version names exceed the per-file read limit",
+            ));
+        }
+        self.left -= cost;
+        Ok(name)
+    }
+}
+
+/// Parses the dynamic section, symbol table and version tables of an opened file.
+pub(crate) fn parse_dynamic(file: &mut ElfFile) -> Result<DynamicInfo, ElfError> {
+    match file.header.class {
+        ElfClass::Elf32 => parse_generic::<elf::FileHeader32<Endianness>>(file),
+        ElfClass::Elf64 => parse_generic::<elf::FileHeader64<Endianness>>(file),
+    }
+}
+
+fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Result<DynamicInfo, ElfError> {
+    let endian = file.endian();
+    let limits = file.limits();
+    let mut names = NameBudget {
+        max_len: limits.max_name_len,
+        left: limits.max_bytes_per_file,
+    };
+    let mut strtabs: HashMap<usize, Vec<u8>> = HashMap::new();
+    let mut info = DynamicInfo {
+        has_dynamic_segment: file.segments.iter().any(|s| s.p_type == elf::PT_DYNAMIC.0),
+        ..DynamicInfo::default()
+    };
+
+    let Some((dyn_index, dyn_section)) = file.find_section(elf::SHT_DYNAMIC.0) else {
+        if info.has_dynamic_segment {
+            return Err(ElfError::malformed(
+                "no section headers for the dynamic segment (stripped section table)",
+            ));
+        }
+        return Ok(info);
+    };
+    let dyn_link = dyn_section.link as usize;
+    let data = file.section_data(dyn_index)?;
+    let strings = strtab(file, &mut strtabs, dyn_link)?;
+    let count = data.len() / size_of::<Elf::Dyn>();
+    let (entries, _) = pod::slice_from_bytes::<Elf::Dyn>(&data, count)
+        .map_err(|_| ElfError::malformed("dynamic section unreadable"))?;
+    for d in entries {
+        let tag = d.d_tag(endian);
+        let val: u64 = d.d_val(endian).into();
+        if tag == elf::DT_NULL {
+            break;
+        } else if tag == elf::DT_NEEDED {
+            info.needed.push(names.get(strings, val)?);
+        } else if tag == elf::DT_SONAME {
+            info.soname = Some(names.get(strings, val)?);
+        } else if tag == elf::DT_RPATH {
+            info.rpath.extend(split_path(&names.get(strings, val)?));
+        } else if tag == elf::DT_RUNPATH {
+            info.has_runpath = true;
+            info.runpath.extend(split_path(&names.get(strings, val)?));
+        } else if tag == elf::DT_FLAGS {
+            info.flags = val;
+        } else if tag == elf::DT_FLAGS_1 {
+            info.flags_1 = val;
+        }
+    }
+
+    // Version index → (name, file). Index 0 and 1 are "local" and "global" (unversioned).
+    let mut version_names: Vec<Option<(String, Option<String>)>> = Vec::new();
+    let mut records = 0usize;
+    if let Some((index, section)) = file.find_section(elf::SHT_GNU_VERDEF.0) {
+        let link = section.link as usize;
+        let data = file.section_data(index)?;
+        let strings = strtab(file, &mut strtabs, link)?;
+        parse_verdefs(
+            &data,
+            strings,
+            file,
+            &mut names,
+            &mut records,
+            &mut info,
+            &mut version_names,
+        )?;
+    }
+    if let Some((index, section)) = file.find_section(elf::SHT_GNU_VERNEED.0) {
+        let link = section.link as usize;
+        let data = file.section_data(index)?;
+        let strings = strtab(file, &mut strtabs, link)?;
+        parse_verneeds(
+            &data,
+            strings,
+            file,
+            &mut names,
+            &mut records,
+            &mut info,
+            &mut version_names,
+        )?;
+    }
+
+    if let Some((sym_index, sym_section)) = file.find_section(elf::SHT_DYNSYM.0) {
+        let link = sym_section.link as usize;
+        let data = file.section_data(sym_index)?;
+        let versyms = match file.find_section(elf::SHT_GNU_VERSYM.0) {
+            Some((index, _)) => file.section_data(index)?,
+            None => Vec::new(),
+        };
+        let strings = strtab(file, &mut strtabs, link)?;
+        let order = file.header.byte_order;
+        let count = data.len() / size_of::<Elf::Sym>();
+        let (syms, _) =
+            pod::slice_from_bytes::<Elf::Sym>(&data, count).map_err(|_| ElfError::malformed("dynsym unreadable"))?;
+        info.symbols.reserve(count.saturating_sub(1));
+        for (i, sym) in syms.iter().enumerate().skip(1) {
+            let name = names.get(strings, u64::from(sym.st_name(endian)))?;
+            let defined = sym.st_shndx(endian) != elf::SHN_UNDEF;
+            let versym = read_u16(&versyms, i * 2, order).unwrap_or(1);
+            let (version, version_file) = match version_names.get(usize::from(versym & 0x7fff)) {
+                Some(Some((v, f))) => (Some(v.clone()), if defined { None } else { f.clone() }),
+                _ => (None, None),
+            };
+            info.symbols.push(DynSymbol {
+                name,
+                version,
+                version_file,
+                version_hidden: versym & 0x8000 != 0,
+                binding: match sym.st_bind().0 {
+                    0 => Binding::Local,
+                    1 => Binding::Global,
+                    2 => Binding::Weak,
+                    10 => Binding::Unique,
+                    other => Binding::Other(other),
+                },
+                kind: match sym.st_type().0 {
+                    0 => SymbolKind::NoType,
+                    1 => SymbolKind::Object,
+                    2 => SymbolKind::Func,
+                    6 => SymbolKind::Tls,
+                    10 => SymbolKind::Ifunc,
+                    other => SymbolKind::Other(other),
+                },
+                visibility: sym.st_visibility().0,
+                defined,
+                value: sym.st_value(endian).into(),
+                size: sym.st_size(endian).into(),
+            });
+        }
+    }
+    Ok(info)
+}
+
+/// Reads (once) the string table at a section index.
+fn strtab<'a>(file: &mut ElfFile, cache: &'a mut HashMap<usize, Vec<u8>>, index: usize) -> Result<&'a [u8], ElfError> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(index) {
+        match file.sections.get(index) {
+            Some(s) if s.sh_type == elf::SHT_STRTAB.0 => {}
+            _ => return Err(ElfError::malformed(format!("section {index} is not a string table"))),
+        }
+        slot.insert(file.section_data(index)?);
+    }
+    Ok(cache.get(&index).map(Vec::as_slice).unwrap_or_default())
+}
+
+fn split_path(value: &str) -> impl Iterator<Item = String> + '_ {
+    value.split(':').filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn count_record(records: &mut usize, file: &ElfFile) -> Result<(), ElfError> {
+    *records += 1;
+    if *records > file.limits().max_version_records {
+        return Err(ElfError::malformed("too many symbol version records"));
+    }
+    Ok(())
+}
+
+fn set_version(table: &mut Vec<Option<(String, Option<String>)>>, index: u16, name: String, file: Option<String>) {
+    let index = usize::from(index & 0x7fff);
+    if index < 2 {
+        return;
+    }
+    // At most 32768 entries: the index is 15 bits.
+    if table.len() <= index {
+        table.resize(index + 1, None);
+    }
+    table[index] = Some((name, file));
+}
+
+/// Walks the `Verdef` chain (`vd_next` relative offsets; 0 ends it).
+fn parse_verdefs(
+    data: &[u8],
+    strings: &[u8],
+    file: &ElfFile,
+    names: &mut NameBudget,
+    records: &mut usize,
+    info: &mut DynamicInfo,
+    table: &mut Vec<Option<(String, Option<String>)>>,
+) -> Result<(), ElfError> {
+    let order = file.header.byte_order;
+    let bad = || ElfError::malformed("version definition section truncated");
+    let mut offset = 0usize;
+    loop {
+        count_record(records, file)?;
+        // Elf32_Verdef and Elf64_Verdef share one layout: u16 version, flags, ndx, cnt; u32 hash, aux, next.
+        let flags = read_u16(data, offset + 2, order).ok_or_else(bad)?;
+        let ndx = read_u16(data, offset + 4, order).ok_or_else(bad)?;
+        let aux = read_u32(data, offset + 12, order).ok_or_else(bad)? as usize;
+        let next = read_u32(data, offset + 16, order).ok_or_else(bad)? as usize;
+        let aux_at = offset.checked_add(aux).ok_or_else(bad)?;
+        let name_off = read_u32(data, aux_at, order).ok_or_else(bad)?;
+        let name = names.get(strings, u64::from(name_off))?;
+        let base = flags & elf::VER_FLG_BASE.0 != 0;
+        if !base {
+            set_version(table, ndx, name.clone(), None);
+        }
+        info.version_defs.push(VersionDef { name, base });
+        if next == 0 {
+            return Ok(());
+        }
+        offset = offset.checked_add(next).ok_or_else(bad)?;
+    }
+}
+
+/// Walks the `Verneed` chain and each entry's `Vernaux` chain.
+fn parse_verneeds(
+    data: &[u8],
+    strings: &[u8],
+    file: &ElfFile,
+    names: &mut NameBudget,
+    records: &mut usize,
+    info: &mut DynamicInfo,
+    table: &mut Vec<Option<(String, Option<String>)>>,
+) -> Result<(), ElfError> {
+    let order = file.header.byte_order;
+    let bad = || ElfError::malformed("version requirement section truncated");
+    let mut offset = 0usize;
+    loop {
+        count_record(records, file)?;
+        // Verneed: u16 version, cnt; u32 file, aux, next.
+        let cnt = read_u16(data, offset + 2, order).ok_or_else(bad)?;
+        let file_off = read_u32(data, offset + 4, order).ok_or_else(bad)?;
+        let aux = read_u32(data, offset + 8, order).ok_or_else(bad)? as usize;
+        let next = read_u32(data, offset + 12, order).ok_or_else(bad)? as usize;
+        let needed_file = names.get(strings, u64::from(file_off))?;
+        let mut versions = Vec::new();
+        let mut aux_at = offset.checked_add(aux).ok_or_else(bad)?;
+        for _ in 0..cnt {
+            count_record(records, file)?;
+            // Vernaux: u32 hash; u16 flags, other; u32 name, next.
+            let flags = read_u16(data, aux_at + 4, order).ok_or_else(bad)?;
+            let other = read_u16(data, aux_at + 6, order).ok_or_else(bad)?;
+            let name_off = read_u32(data, aux_at + 8, order).ok_or_else(bad)?;
+            let aux_next = read_u32(data, aux_at + 12, order).ok_or_else(bad)? as usize;
+            let name = names.get(strings, u64::from(name_off))?;
+            set_version(table, other, name.clone(), Some(needed_file.clone()));
+            versions.push(NeededVersion {
+                name,
+                weak: flags & elf::VER_FLG_WEAK.0 != 0,
+            });
+            if aux_next == 0 {
+                break;
+            }
+            aux_at = aux_at.checked_add(aux_next).ok_or_else(bad)?;
+        }
+        info.version_needs.push(VersionNeed {
+            file: needed_file,
+            versions,
+        });
+        if next == 0 {
+            return Ok(());
+        }
+        offset = offset.checked_add(next).ok_or_else(bad)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, defined: bool, binding: Binding, kind: SymbolKind, visibility: u8, value: u64) -> DynSymbol {
+        DynSymbol {
+            name: name.into(),
+            version: None,
+            version_file: None,
+            version_hidden: false,
+            binding,
+            kind,
+            visibility,
+            defined,
+            value,
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn export_and_import_rules() {
+        use Binding::*;
+        use SymbolKind::*;
+        // (symbol, is_export, is_required_import)
+        let cases = [
+            (sym("f", true, Global, Func, 0, 0x10), true, false),
+            (sym("f", true, Weak, Func, 0, 0x10), true, false),
+            (sym("f", true, Global, Func, 2, 0x10), false, false), // hidden
+            (sym("f", true, Global, Func, 3, 0x10), true, false),  // protected
+            (sym("f", true, Local, Func, 0, 0x10), false, false),
+            (sym("v", true, Global, Object, 0, 0), false, false), // no value
+            (sym("t", true, Global, Tls, 0, 0), true, false),     // TLS offset 0 is fine
+            (sym("u", false, Global, Func, 0, 0), false, true),
+            (sym("w", false, Weak, Func, 0, 0), false, false),
+            (sym("", false, Global, NoType, 0, 0), false, false),
+        ];
+        for (s, export, import) in cases {
+            assert_eq!((s.is_export(), s.is_required_import()), (export, import), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        let table = b"\0abc\0defgh";
+        let mut names = NameBudget { max_len: 4, left: 100 };
+        assert_eq!(names.get(table, 1).unwrap(), "abc");
+        assert_eq!(names.get(table, 0).unwrap(), "");
+        assert!(names.get(table, 5).is_err(), "unterminated");
+        assert!(names.get(table, 99).is_err(), "outside");
+        let mut names = NameBudget { max_len: 2, left: 100 };
+        assert!(names.get(table, 1).is_err(), "too long");
+        let mut names = NameBudget { max_len: 100, left: 5 };
+        assert!(names.get(table, 1).is_ok());
+        assert!(names.get(table, 1).is_err(), "budget spent");
+    }
+
+    #[test]
+    fn path_lists_drop_empty_elements() {
+        assert_eq!(
+            split_path("$ORIGIN::/usr/lib:").collect::<Vec<_>>(),
+            vec!["$ORIGIN", "/usr/lib"]
+        );
+    }
+}

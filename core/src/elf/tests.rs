@@ -1,0 +1,787 @@
+//! End-to-end tests on real ELF files: tiny C libraries compiled with `cc` at test time (sources
+//! in `core/tests/elf-fixtures/`), this machine's system libraries, and the PostgreSQL 18 build at
+//! /opt/pgext/pg18 when present.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use super::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/elf-fixtures")
+        .join(name)
+}
+
+/// Runs a compiler; test setup failures are loud.
+fn compile(compiler: &str, args: &[&str]) {
+    let out = Command::new(compiler)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {compiler}: {e}"));
+    assert!(
+        out.status.success(),
+        "{compiler} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Builds `magic.c` as a shared library with extra flags.
+fn magic_lib(dir: &Path, name: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let src = fixture("magic.c");
+    let mut args = vec![
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-o",
+        out.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    compile(compiler, &args);
+    out
+}
+
+fn host() -> HostAbi {
+    HostAbi::current()
+}
+
+fn server() -> ServerMagic {
+    ServerMagic::pg18(host().class)
+}
+
+fn codes(report: &LibraryReport) -> Vec<(ProblemCode, Severity)> {
+    report.problems.iter().map(|p| (p.code, p.severity)).collect()
+}
+
+fn error_codes(report: &LibraryReport) -> Vec<ProblemCode> {
+    report.errors().map(|p| p.code).collect()
+}
+
+#[test]
+fn magic_blocks_of_every_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    struct Case {
+        name: &'static str,
+        compiler: &'static str,
+        flags: &'static [&'static str],
+        version: i32,
+        layout: MagicLayout,
+        module: Option<(&'static str, &'static str)>,
+        source: MagicSource,
+        problem: Option<ProblemCode>,
+    }
+    let pg18 = |name, compiler, flags, module, source| Case {
+        name,
+        compiler,
+        flags,
+        version: 1800,
+        layout: MagicLayout::Pg18,
+        module,
+        source,
+        problem: None,
+    };
+    let named = Some(("fixture", "1.2.3"));
+    let cases = [
+        pg18(
+            "ext18.so",
+            "cc",
+            &["-DLAYOUT=18", "-DWITH_NAME"][..],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18("plain18.so", "cc", &["-DLAYOUT=18"], None, MagicSource::Decoded),
+        pg18(
+            "o0.so",
+            "cc",
+            &["-DLAYOUT=18", "-DWITH_NAME", "-O0"],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18(
+            "cet.so",
+            "cc",
+            &["-DLAYOUT=18", "-DWITH_NAME", "-fcf-protection=full"],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18(
+            "relr.so",
+            "cc",
+            &["-DLAYOUT=18", "-DWITH_NAME", "-Wl,-z,pack-relative-relocs"],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18(
+            "clang.so",
+            "clang",
+            &["-DLAYOUT=18", "-DWITH_NAME"],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18(
+            "clang-o0.so",
+            "clang",
+            &["-DLAYOUT=18", "-DWITH_NAME", "-O0"],
+            named,
+            MagicSource::Decoded,
+        ),
+        pg18(
+            "opaque18.so",
+            "cc",
+            &["-DLAYOUT=18", "-DWITH_NAME", "-DOPAQUE"],
+            named,
+            MagicSource::Scanned,
+        ),
+        Case {
+            name: "pg17.so",
+            compiler: "cc",
+            flags: &["-DLAYOUT=17"],
+            version: 1700,
+            layout: MagicLayout::Pg15To17,
+            module: None,
+            source: MagicSource::Decoded,
+            problem: Some(ProblemCode::PgVersionMismatch),
+        },
+        Case {
+            name: "opaque17.so",
+            compiler: "cc",
+            flags: &["-DLAYOUT=17", "-DOPAQUE"],
+            version: 1700,
+            layout: MagicLayout::Pg15To17,
+            module: None,
+            source: MagicSource::Scanned,
+            problem: Some(ProblemCode::PgVersionMismatch),
+        },
+        Case {
+            name: "pg14.so",
+            compiler: "cc",
+            flags: &["-DLAYOUT=14"],
+            version: 1400,
+            layout: MagicLayout::Pg13To14,
+            module: None,
+            source: MagicSource::Decoded,
+            problem: Some(ProblemCode::PgVersionMismatch),
+        },
+        Case {
+            name: "pg12.so",
+            compiler: "cc",
+            flags: &["-DLAYOUT=12"],
+            version: 1200,
+            layout: MagicLayout::Pg84To12,
+            module: None,
+            source: MagicSource::Decoded,
+            problem: Some(ProblemCode::PgVersionMismatch),
+        },
+        Case {
+            name: "fork.so",
+            compiler: "cc",
+            flags: &["-DLAYOUT=18", "-DABI_EXTRA=\"EDB\""],
+            version: 1800,
+            layout: MagicLayout::Pg18,
+            module: None,
+            source: MagicSource::Decoded,
+            problem: Some(ProblemCode::MagicMismatch),
+        },
+    ];
+    let mut analyzer = Analyzer::new(SearchConfig::new(host()), server());
+    for case in cases {
+        let lib = magic_lib(dir.path(), case.name, case.compiler, case.flags);
+        let report = analyzer.analyze(&lib);
+        let magic = report
+            .magic
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no magic: {:#?}", case.name, report.problems));
+        assert_eq!(
+            (magic.pg_version, magic.layout, magic.source),
+            (case.version, case.layout, case.source),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            magic.name.as_deref().zip(magic.version.as_deref()),
+            case.module,
+            "{}",
+            case.name
+        );
+        assert_eq!(magic.funcmaxargs, Some(100), "{}", case.name);
+        if case.layout == MagicLayout::Pg84To12 {
+            assert_eq!(magic.float4byval, Some(1));
+        }
+        assert_eq!(
+            error_codes(&report),
+            case.problem.into_iter().collect::<Vec<_>>(),
+            "{}: {:#?}",
+            case.name,
+            report.problems
+        );
+        assert!(report.needed.iter().any(|n| n == "libc.so.6"), "{}", case.name);
+        assert!(
+            report.version_needs.iter().any(|n| n.file == "libc.so.6"),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn missing_magic_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("nomagic.so");
+    compile(
+        "cc",
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            lib.to_str().unwrap(),
+            fixture("dep.c").to_str().unwrap(),
+        ],
+    );
+    let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::MissingMagicBlock]);
+    let p = report.errors().next().unwrap();
+    assert_eq!(
+        p.message,
+        format!("incompatible library \"{}\": missing magic block", lib.display())
+    );
+    assert!(report.magic.is_none());
+}
+
+/// A tree like a CloudNativePG image: `<root>/lib/user.so`, `<root>/system/libdep.so.1`, and a
+/// stand-in postgres executable.
+struct Image {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    server: PathBuf,
+}
+
+impl Image {
+    fn new() -> Image {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        fs::create_dir_all(root.join("lib")).unwrap();
+        fs::create_dir_all(root.join("system")).unwrap();
+        fs::create_dir_all(root.join("build")).unwrap();
+        let server = root.join("build/postgres");
+        compile(
+            "cc",
+            &[
+                "-rdynamic",
+                "-o",
+                server.to_str().unwrap(),
+                fixture("server.c").to_str().unwrap(),
+            ],
+        );
+        Image {
+            _dir: dir,
+            root,
+            server,
+        }
+    }
+
+    /// Builds the dependency (old or new release) with a soname into `dir/libdep.so.1`.
+    fn dep(&self, dir: &str, new: bool, soname: &str) -> PathBuf {
+        let out = self.root.join(dir).join(soname);
+        let map = fixture(if new { "dep-new.map" } else { "dep-old.map" });
+        let version_script = format!("-Wl,--version-script={}", map.display());
+        let soname_flag = format!("-Wl,-soname,{soname}");
+        let mut args = vec![
+            "-shared",
+            "-fPIC",
+            "-o",
+            out.to_str().unwrap(),
+            &soname_flag,
+            &version_script,
+        ];
+        if new {
+            args.push("-DNEW");
+        }
+        let src = fixture("dep.c");
+        args.push(src.to_str().unwrap());
+        compile("cc", &args);
+        out
+    }
+
+    /// Builds `lib/user.so` linked against `build/<soname>` with extra flags.
+    fn user(&self, soname: &str, flags: &[&str]) -> PathBuf {
+        let out = self.root.join("lib/user.so");
+        let dep = self.root.join("build").join(soname);
+        let src = fixture("user.c");
+        let mut args = vec![
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-o",
+            out.to_str().unwrap(),
+            src.to_str().unwrap(),
+            dep.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        compile("cc", &args);
+        out
+    }
+
+    fn config(&self) -> SearchConfig {
+        let mut config = SearchConfig::new(host());
+        config.postgres_executable = Some(self.server.clone());
+        config
+    }
+}
+
+#[test]
+fn missing_library_and_ld_library_path() {
+    let image = Image::new();
+    image.dep("build", true, "libgeos_c.so.1");
+    let lib = image.user("libgeos_c.so.1", &["-DUSE_NEW"]);
+
+    // Not found anywhere: like postgres-extensions-containers#70.
+    let report = analyze_library(&lib, &image.config(), &server());
+    assert_eq!(
+        error_codes(&report),
+        vec![
+            ProblemCode::MissingLibrary,
+            ProblemCode::UndefinedSymbol,
+            ProblemCode::UndefinedSymbol
+        ]
+    );
+    let missing = report.errors().next().unwrap();
+    assert_eq!(missing.subject.as_deref(), Some("libgeos_c.so.1"));
+    assert!(
+        missing
+            .message
+            .ends_with("libgeos_c.so.1: cannot open shared object file: No such file or directory"),
+        "{}",
+        missing.message
+    );
+    assert!(
+        missing
+            .message
+            .starts_with(&format!("could not load library \"{}\"", lib.display()))
+    );
+    let dep = &report.dependencies.iter().find(|d| d.name == "libgeos_c.so.1").unwrap();
+    assert_eq!((dep.path.as_deref(), dep.found_via), (None, None));
+
+    // Found once system/ is on LD_LIBRARY_PATH, like CloudNativePG's ld_library_path: [system].
+    image.dep("system", true, "libgeos_c.so.1");
+    let mut config = image.config();
+    config.ld_library_path = Some(format!("/nonexistent:{}", image.root.join("system").display()));
+    let report = analyze_library(&lib, &config, &server());
+    assert!(report.loadable, "{:#?}", report.problems);
+    assert_eq!(codes(&report), vec![]);
+    let dep = report.dependencies.iter().find(|d| d.name == "libgeos_c.so.1").unwrap();
+    assert_eq!(dep.found_via, Some(FoundVia::LdLibraryPath));
+    assert_eq!(
+        dep.path.as_deref(),
+        Some(image.root.join("system/libgeos_c.so.1").to_str().unwrap())
+    );
+    assert!(!dep.preloaded);
+    assert!(report.symbols_checked);
+}
+
+#[test]
+fn libraries_of_the_server_are_reused() {
+    let image = Image::new();
+    let lib = magic_lib(&image.root.join("lib"), "m.so", "cc", &["-DLAYOUT=18", "-DWITH_NAME"]);
+    let report = analyze_library(&lib, &image.config(), &server());
+    assert_eq!(codes(&report), vec![], "{:#?}", report.problems);
+    let libc = report.dependencies.iter().find(|d| d.name == "libc.so.6").unwrap();
+    assert_eq!((libc.found_via, libc.preloaded), (Some(FoundVia::AlreadyLoaded), true));
+    // libc's own needs belong to the server's closure and are not listed again.
+    assert_eq!(report.dependencies.len(), 1, "{:#?}", report.dependencies);
+    assert_eq!(report.objects_loaded, 1);
+}
+
+#[test]
+fn origin_runpath_and_rpath() {
+    let image = Image::new();
+    image.dep("build", false, "libdep.so.1");
+    image.dep("system", false, "libdep.so.1");
+    // (link flags, expected way found)
+    let cases: [(&[&str], FoundVia); 3] = [
+        (
+            &["-Wl,-rpath,$ORIGIN/../system", "-Wl,--enable-new-dtags"],
+            FoundVia::Runpath,
+        ),
+        (
+            &["-Wl,-rpath,${ORIGIN}/../system", "-Wl,--disable-new-dtags"],
+            FoundVia::Rpath,
+        ),
+        (
+            &["-Wl,-rpath,/nonexistent:$ORIGIN/../system", "-Wl,--enable-new-dtags"],
+            FoundVia::Runpath,
+        ),
+    ];
+    for (flags, via) in cases {
+        let lib = image.user("libdep.so.1", flags);
+        let report = analyze_library(&lib, &image.config(), &server());
+        assert!(report.loadable, "{flags:?}: {:#?}", report.problems);
+        let dep = report.dependencies.iter().find(|d| d.name == "libdep.so.1").unwrap();
+        assert_eq!(dep.found_via, Some(via), "{flags:?}");
+        assert!(
+            dep.path.as_deref().unwrap().ends_with("lib/../system/libdep.so.1"),
+            "{dep:?}"
+        );
+        assert!(!report.rpath.is_empty() || !report.runpath.is_empty());
+    }
+}
+
+#[test]
+fn versions_and_symbols_of_an_older_dependency() {
+    let image = Image::new();
+    image.dep("build", true, "libdep.so.1");
+    let lib = image.user("libdep.so.1", &["-DUSE_NEW", "-Wl,-rpath,$ORIGIN/../system"]);
+
+    // Built against the new release, run with the old one: like cloudnative-pg#11285 and the
+    // GLIBC_2.38 failures, the version check fails first, then the symbol.
+    image.dep("system", false, "libdep.so.1");
+    let report = analyze_library(&lib, &image.config(), &server());
+    assert_eq!(
+        error_codes(&report),
+        vec![ProblemCode::MissingSymbolVersion, ProblemCode::UndefinedSymbol]
+    );
+    let version = &report.problems[0];
+    assert_eq!(version.subject.as_deref(), Some("DEP_2.0"));
+    assert!(
+        version.message.contains("version `DEP_2.0' not found (required by"),
+        "{}",
+        version.message
+    );
+    let detail = version.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("needs DEP_2.0 from libdep.so.1") && detail.ends_with("provides up to DEP_1.0."),
+        "{detail}"
+    );
+    let symbol = &report.problems[1];
+    assert_eq!(symbol.subject.as_deref(), Some("GEOSCoverageCleanParams_create"));
+    assert!(
+        symbol
+            .message
+            .ends_with("undefined symbol: GEOSCoverageCleanParams_create, version DEP_2.0"),
+        "{}",
+        symbol.message
+    );
+
+    // With the new release everything binds, including server_function from the executable.
+    image.dep("system", true, "libdep.so.1");
+    let report = analyze_library(&lib, &image.config(), &server());
+    assert_eq!(codes(&report), vec![], "{:#?}", report.problems);
+
+    // A symbol nobody defines; weak undefined symbols are fine.
+    let lib = image.user("libdep.so.1", &["-DUSE_MISSING", "-Wl,-rpath,$ORIGIN/../system"]);
+    let report = analyze_library(&lib, &image.config(), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::UndefinedSymbol]);
+    assert_eq!(report.problems[0].subject.as_deref(), Some("symbol_nobody_defines"));
+
+    // Without the executable, server_function cannot be checked: binding is skipped, said so.
+    let mut config = image.config();
+    config.postgres_executable = None;
+    let report = analyze_library(&lib, &config, &server());
+    assert!(!report.symbols_checked);
+    assert_eq!(codes(&report), vec![(ProblemCode::UndefinedSymbol, Severity::Info)]);
+}
+
+#[test]
+fn wrong_class_and_not_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    // An executable is not a loadable library (PIE: flagged DF_1_PIE).
+    let exe = dir.path().join("exe");
+    compile(
+        "cc",
+        &["-o", exe.to_str().unwrap(), fixture("server.c").to_str().unwrap()],
+    );
+    let report = analyze_library(&exe, &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::NotSharedObject]);
+
+    // Another machine: pretend the server is aarch64.
+    let lib = magic_lib(dir.path(), "m.so", "cc", &["-DLAYOUT=18"]);
+    let arm = HostAbi { machine: 183, ..host() };
+    let report = analyze_library(&lib, &SearchConfig::new(arm), &ServerMagic::pg18(arm.class));
+    assert_eq!(error_codes(&report), vec![ProblemCode::WrongMachine]);
+    assert_eq!(
+        report.magic.as_ref().map(|m| m.pg_version),
+        Some(1800),
+        "magic still decoded"
+    );
+
+    let i386 = HostAbi {
+        class: ElfClass::Elf32,
+        machine: 3,
+        ..host()
+    };
+    let report = analyze_library(&lib, &SearchConfig::new(i386), &ServerMagic::pg18(i386.class));
+    assert_eq!(error_codes(&report), vec![ProblemCode::WrongClass]);
+    assert!(report.problems[0].message.ends_with("wrong ELF class: ELFCLASS64"));
+
+    // Not ELF at all, and not a file.
+    let text = dir.path().join("text.so");
+    fs::write(&text, "INPUT(-lc)\n").unwrap();
+    let report = analyze_library(&text, &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::NotElf]);
+    let report = analyze_library(dir.path(), &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::Unreadable]);
+    let report = analyze_library(&dir.path().join("absent.so"), &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::Unreadable]);
+}
+
+/// Small deterministic PRNG (xorshift64*), so mutation tests are reproducible without a crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn truncated_copies_never_panic_and_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = magic_lib(dir.path(), "t.so", "cc", &["-DLAYOUT=18", "-DWITH_NAME"]);
+    let bytes = fs::read(&lib).unwrap();
+    let limits = ReadLimits::default();
+    let full = inspect_bytes(bytes.clone(), &host(), &server(), limits);
+    assert!(full.loadable, "{:#?}", full.problems);
+    let mut cuts: Vec<usize> = (0..256.min(bytes.len())).collect();
+    cuts.extend((256..bytes.len()).step_by(7));
+    cuts.push(bytes.len() - 1);
+    for cut in cuts {
+        let report = inspect_bytes(bytes[..cut].to_vec(), &host(), &server(), limits);
+        assert!(!report.loadable, "cut at {cut} accepted");
+        assert_eq!(
+            error_codes(&report),
+            vec![ProblemCode::Truncated],
+            "cut at {cut}: {:#?}",
+            report.problems
+        );
+    }
+    // Through the file path as well, including a truncated dependency.
+    let truncated = dir.path().join("short.so");
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let report = analyze_library(&truncated, &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::Truncated]);
+}
+
+#[test]
+fn mutated_files_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = magic_lib(dir.path(), "m.so", "cc", &["-DLAYOUT=18", "-DWITH_NAME"]);
+    let bytes = fs::read(&lib).unwrap();
+    // The interesting bytes: headers and tables at both ends of the file.
+    let hot: Vec<usize> = (0..bytes.len().min(0x1000))
+        .chain(bytes.len().saturating_sub(0x800)..bytes.len())
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let tight = ReadLimits {
+        max_bytes_per_file: 64 << 10,
+        max_name_len: 64,
+        max_objects: 4,
+        max_version_records: 32,
+    };
+    let start = Instant::now();
+    for round in 0..3000 {
+        let mut m = bytes.clone();
+        for _ in 0..1 + rng.below(6) {
+            let at = if rng.below(4) == 0 {
+                rng.below(m.len())
+            } else {
+                hot[rng.below(hot.len())]
+            };
+            match rng.below(3) {
+                0 => m[at] ^= 1 << rng.below(8),
+                1 => m[at] = 0xff,
+                _ => {
+                    // Plant an extreme 32-bit value (counts, offsets, sizes).
+                    let v = [0u32, 1, 0x7fff_ffff, 0xffff_ffff, 0x8000_0000][rng.below(5)];
+                    let at = at.min(m.len() - 4);
+                    m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        let limits = if round % 2 == 0 { ReadLimits::default() } else { tight };
+        let _ = inspect_bytes(m, &host(), &server(), limits);
+    }
+    assert!(start.elapsed().as_secs() < 60, "mutants took {:?}", start.elapsed());
+}
+
+/// The dynamic loader's own directories; system libraries should resolve completely.
+#[test]
+fn system_libraries() {
+    let mut config = SearchConfig::new(host());
+    let postgres = Path::new("/opt/pgext/pg18/bin/postgres");
+    if postgres.exists() {
+        config.postgres_executable = Some(postgres.to_owned());
+    }
+    let mut analyzer = Analyzer::new(config, server());
+    let cache = analyzer.loader().ld_cache().map(|c| c.len()).unwrap_or(0);
+    let mut seen = 0;
+    for name in [
+        "libc.so.6",
+        "libssl.so.3",
+        "libcrypto.so.3",
+        "libz.so.1",
+        "libstdc++.so.6",
+    ] {
+        let Some(path) = analyzer
+            .loader()
+            .ld_cache()
+            .ok()
+            .and_then(|c| c.lookup(name))
+            .map(PathBuf::from)
+        else {
+            eprintln!("skipped {name}: not in the ld.so cache ({cache} entries)");
+            continue;
+        };
+        seen += 1;
+        let report = analyzer.analyze(&path);
+        assert_eq!(
+            error_codes(&report),
+            vec![ProblemCode::MissingMagicBlock],
+            "{name}: {:#?}",
+            report.problems
+        );
+        assert!(
+            report.dependencies.iter().all(|d| d.path.is_some()),
+            "{name}: {:#?}",
+            report.dependencies
+        );
+        if name == "libc.so.6" {
+            assert!(
+                report.needed.iter().any(|n| n.starts_with("ld-linux")),
+                "{:?}",
+                report.needed
+            );
+        }
+    }
+    assert!(seen >= 2, "no system libraries found");
+}
+
+fn pg18_analyzer() -> Option<Analyzer> {
+    let postgres = Path::new("/opt/pgext/pg18/bin/postgres");
+    if !postgres.exists() {
+        eprintln!("skipped: PostgreSQL 18 is not installed at /opt/pgext/pg18");
+        return None;
+    }
+    let mut config = SearchConfig::new(host());
+    config.postgres_executable = Some(postgres.to_owned());
+    Some(Analyzer::new(config, server()))
+}
+
+#[test]
+fn postgresql_18_contrib_modules() {
+    let Some(mut analyzer) = pg18_analyzer() else { return };
+    let dir = Path::new("/opt/pgext/pg18/lib/postgresql");
+    let mut libs: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "so"))
+                .collect()
+        })
+        .unwrap_or_default();
+    libs.sort();
+    if libs.is_empty() {
+        eprintln!("skipped: no modules in {}", dir.display());
+        return;
+    }
+    for lib in &libs {
+        let report = analyzer.analyze(lib);
+        assert!(report.loadable, "{}: {:#?}", lib.display(), report.problems);
+        let magic = report.magic.as_ref().unwrap();
+        assert_eq!(
+            (magic.pg_version, magic.layout, magic.source),
+            (1800, MagicLayout::Pg18, MagicSource::Decoded),
+            "{}",
+            lib.display()
+        );
+        assert_eq!(report.problems, vec![], "{}", lib.display());
+    }
+    let pgss = analyzer.analyze(&dir.join("pg_stat_statements.so"));
+    let magic = pgss.magic.unwrap();
+    assert_eq!(magic.name.as_deref(), Some("pg_stat_statements"));
+    assert_eq!(magic.version.as_deref(), Some("18.6"));
+}
+
+#[test]
+fn debian_postgresql_15_modules_are_refused() {
+    let dir = Path::new("/usr/lib/postgresql/15/lib");
+    let lib = dir.join("pg_stat_statements.so");
+    if !lib.exists() {
+        eprintln!("skipped: no {}", lib.display());
+        return;
+    }
+    let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
+    let magic = report.magic.as_ref().unwrap();
+    assert_eq!(
+        (magic.pg_version, magic.layout, magic.abi_extra.as_deref()),
+        (1500, MagicLayout::Pg15To17, Some("PostgreSQL"))
+    );
+    let p = report
+        .errors()
+        .find(|p| p.code == ProblemCode::PgVersionMismatch)
+        .unwrap();
+    assert_eq!(
+        p.detail.as_deref(),
+        Some("Server is version 18, library is version 15.")
+    );
+}
+
+/// Timing over the largest libraries of this machine (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_large_libraries() {
+    let dir = Path::new("/usr/lib/x86_64-linux-gnu");
+    let mut libs: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".so")))
+        .filter_map(|p| fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (m.len(), p)))
+        .collect();
+    libs.sort_by_key(|l| std::cmp::Reverse(l.0));
+    let mut config = SearchConfig::new(host());
+    config.postgres_executable = Some(PathBuf::from("/opt/pgext/pg18/bin/postgres")).filter(|p| p.exists());
+    let mut analyzer = Analyzer::new(config, server());
+    let start = Instant::now();
+    let (mut total_size, mut total_read) = (0u64, 0u64);
+    for (size, lib) in libs.iter().take(20) {
+        let t = Instant::now();
+        let report = analyzer.analyze(lib);
+        total_size += size;
+        total_read += report.bytes_read;
+        let errors: Vec<_> = report.errors().map(|p| p.code.as_str()).collect();
+        eprintln!(
+            "{:>8.1} ms {:>6} MiB file, {:>6.2} MiB read, {:>3} objects  {} {:?}",
+            t.elapsed().as_secs_f64() * 1000.0,
+            size >> 20,
+            report.bytes_read as f64 / (1 << 20) as f64,
+            report.objects_loaded,
+            lib.display(),
+            errors
+        );
+    }
+    eprintln!(
+        "20 largest: {:.1} ms total, {} MiB of files, {:.1} MiB read",
+        start.elapsed().as_secs_f64() * 1000.0,
+        total_size >> 20,
+        total_read as f64 / (1 << 20) as f64
+    );
+    let start = Instant::now();
+    let mut n = 0;
+    for (_, lib) in &libs {
+        let _ = analyzer.analyze(lib);
+        n += 1;
+    }
+    eprintln!(
+        "all {n} libraries again (warm cache): {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+}
