@@ -258,22 +258,42 @@ pub enum LibraryRef {
     Load,
 }
 
-/// Where a library name would be looked for, in order, before falling back to `dlopen(name)`.
+/// One step of a library search, in the order PostgreSQL takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchStep {
+    /// Try this file: the first that exists and is not a directory wins (`pg_file_exists`).
+    Candidate(String),
+    /// The search raises an error here (element position, 0 for the name itself, and why).
+    Error(usize, ElementProblem),
+}
+
+/// The search for a library name, before PostgreSQL falls back to `dlopen(name)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryLookup {
     /// The name after PostgreSQL's own rewriting (`$libdir/` stripped for simple names).
     pub name: String,
-    /// Candidate files, in the order PostgreSQL tries them.
-    pub candidates: Vec<String>,
-    /// An error PostgreSQL would raise during the search (zero-length, relative or invalid
-    /// macro element reached before a match), as (element position, problem).
-    pub errors_at: Vec<(usize, ElementProblem)>,
+    /// Candidates and error points, in order.
+    pub steps: Vec<SearchStep>,
 }
 
-/// `expand_dynamic_library_name()`: the candidate files for `name`, in order. The caller stats
-/// them; the first regular file wins. Elements with a problem stop a real search with an error,
-/// so they are returned in `errors_at` and the candidates after them are kept (PostgreSQL only
-/// errors when the search gets that far).
+impl LibraryLookup {
+    /// Walks the steps like `expand_dynamic_library_name()`: `Ok(Some(file))` for the first
+    /// candidate `exists` accepts, `Ok(None)` when nothing matches (PostgreSQL then hands the bare
+    /// name to `dlopen`), `Err` where the search raises before finding anything.
+    pub fn resolve(&self, exists: impl Fn(&str) -> bool) -> Result<Option<String>, (usize, ElementProblem)> {
+        for step in &self.steps {
+            match step {
+                SearchStep::Candidate(c) if exists(c) => return Ok(Some(c.clone())),
+                SearchStep::Candidate(_) => {}
+                SearchStep::Error(pos, p) => return Err((*pos, *p)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `expand_dynamic_library_name()`: the search for `name` as [`SearchStep`]s. `how` selects the
+/// caller's rule: only [`LibraryRef::Function`] strips a simple `$libdir/` prefix.
 pub fn library_candidates(name: &str, how: LibraryRef, library_path: &[PathElement], pkglibdir: &str) -> LibraryLookup {
     let mut name = name.to_string();
     if how == LibraryRef::Function
@@ -282,38 +302,35 @@ pub fn library_candidates(name: &str, how: LibraryRef, library_path: &[PathEleme
     {
         name = rest.to_string();
     }
-    let mut candidates = Vec::new();
-    let mut errors_at = Vec::new();
+    let mut steps = Vec::new();
     let have_slash = name.contains('/');
     for suffix in ["", ".so"] {
         let file = format!("{name}{suffix}");
         if have_slash {
             match substitute_path_macro(&file, "$libdir", pkglibdir) {
-                Some(p) => candidates.push(p),
-                None => errors_at.push((0, ElementProblem::InvalidMacro)),
-            }
-        } else {
-            for e in library_path {
-                match (&e.searched, e.problem) {
-                    (
-                        _,
-                        Some(p @ (ElementProblem::Empty | ElementProblem::Relative | ElementProblem::InvalidMacro)),
-                    ) => {
-                        if suffix.is_empty() {
-                            errors_at.push((e.position, p));
-                        }
-                    }
-                    (Some(dir), _) => candidates.push(format!("{dir}/{file}")),
-                    (None, _) => {}
+                Some(p) => steps.push(SearchStep::Candidate(p)),
+                None => {
+                    steps.push(SearchStep::Error(0, ElementProblem::InvalidMacro));
+                    break;
                 }
+            }
+            continue;
+        }
+        // An empty setting disables the path search altogether.
+        if library_path.len() == 1 && library_path[0].raw.is_empty() {
+            continue;
+        }
+        for e in library_path {
+            match (&e.searched, e.problem) {
+                (_, Some(p @ (ElementProblem::Empty | ElementProblem::Relative | ElementProblem::InvalidMacro))) => {
+                    steps.push(SearchStep::Error(e.position, p))
+                }
+                (Some(dir), _) => steps.push(SearchStep::Candidate(format!("{dir}/{file}"))),
+                (None, _) => {}
             }
         }
     }
-    LibraryLookup {
-        name,
-        candidates,
-        errors_at,
-    }
+    LibraryLookup { name, steps }
 }
 
 #[cfg(test)]
@@ -492,10 +509,19 @@ mod tests {
     #[test]
     fn library_lookup_strips_libdir_only_for_simple_function_names() {
         let path = expand_library_path("$libdir:/ext/a/lib", LIB);
+        let cands = |l: &LibraryLookup| {
+            l.steps
+                .iter()
+                .filter_map(|s| match s {
+                    SearchStep::Candidate(c) => Some(c.clone()),
+                    SearchStep::Error(..) => None,
+                })
+                .collect::<Vec<_>>()
+        };
         let f = library_candidates("$libdir/vector", LibraryRef::Function, &path, LIB);
         assert_eq!(f.name, "vector");
         assert_eq!(
-            f.candidates,
+            cands(&f),
             vec![
                 format!("{LIB}/vector"),
                 "/ext/a/lib/vector".to_string(),
@@ -506,25 +532,39 @@ mod tests {
         // LOAD keeps the prefix: only pkglibdir.
         let l = library_candidates("$libdir/postgis-3", LibraryRef::Load, &path, LIB);
         assert_eq!(
-            l.candidates,
+            cands(&l),
             vec![format!("{LIB}/postgis-3"), format!("{LIB}/postgis-3.so")]
         );
         // Nested names are never stripped.
         let n = library_candidates("$libdir/plugins/x", LibraryRef::Function, &path, LIB);
         assert_eq!(
-            n.candidates,
+            cands(&n),
             vec![format!("{LIB}/plugins/x"), format!("{LIB}/plugins/x.so")]
         );
         // Absolute names are used as they are.
         let a = library_candidates("/opt/x.so", LibraryRef::Function, &path, LIB);
-        assert_eq!(a.candidates, vec!["/opt/x.so".to_string(), "/opt/x.so.so".to_string()]);
+        assert_eq!(cands(&a), vec!["/opt/x.so".to_string(), "/opt/x.so.so".to_string()]);
     }
 
     #[test]
-    fn library_lookup_reports_elements_that_would_raise() {
+    fn library_lookup_stops_where_postgres_raises() {
         let path = expand_library_path("$libdir:rel:/ok", LIB);
         let f = library_candidates("x", LibraryRef::Function, &path, LIB);
-        assert_eq!(f.errors_at, vec![(2, ElementProblem::Relative)]);
-        assert_eq!(f.candidates.len(), 4);
+        // Found before the bad element: no error.
+        assert_eq!(f.resolve(|c| c == format!("{LIB}/x")), Ok(Some(format!("{LIB}/x"))));
+        // Only after it: PostgreSQL raises at element 2 before ever trying /ok.
+        assert_eq!(f.resolve(|c| c == "/ok/x"), Err((2, ElementProblem::Relative)));
+        // An empty setting: no search, the bare name goes to dlopen.
+        let empty = expand_library_path("", LIB);
+        assert_eq!(
+            library_candidates("x", LibraryRef::Function, &empty, LIB).resolve(|_| true),
+            Ok(None)
+        );
+        // Not found anywhere.
+        let good = expand_library_path("$libdir", LIB);
+        assert_eq!(
+            library_candidates("x", LibraryRef::Function, &good, LIB).resolve(|_| false),
+            Ok(None)
+        );
     }
 }
