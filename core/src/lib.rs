@@ -8,6 +8,8 @@ pub mod elf;
 pub mod fsinfo;
 pub mod hash;
 pub mod mounts;
+pub mod inventory;
 pub mod paths;
+pub mod problem;
 pub mod scripts;
 pub mod tree;

@@ -1,0 +1,1002 @@
+//! The inventory: the images under the extensions root, the extensions each provides, the
+//! libraries PostgreSQL can load — what PostgreSQL 18 would use, and what it hides.
+//!
+//! Everything is read from the file system with the rules of `paths`, `control` and `scripts`;
+//! nothing is hashed here (the caller hashes what it shows, with its cache) and nothing fails as
+//! a whole: a broken item becomes a row with a [`Problem`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::control::{self, ControlFile, ControlKind};
+use crate::fsinfo;
+use crate::paths::{self, ElementProblem, LibraryRef, PathElement};
+use crate::problem::Problem;
+use crate::scripts::{self, ReferenceKind, ScriptKind, ScriptSet};
+use crate::tree::escape_name;
+
+/// Largest control file read (PostgreSQL's are a few hundred bytes).
+const MAX_CONTROL_BYTES: u64 = 1 << 20;
+/// Largest script read when looking for library references.
+const MAX_SCRIPT_BYTES: u64 = 64 << 20;
+
+/// What the inventory is computed from: the session's settings and the server's directories.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `extension_control_path`, expanded.
+    pub control: Vec<PathElement>,
+    /// `dynamic_library_path`, expanded.
+    pub library: Vec<PathElement>,
+    /// `$libdir`.
+    pub pkglibdir: String,
+    /// `pgext.extensions_root`: each directory directly below it is one image ("" = none).
+    pub extensions_root: String,
+    /// The postmaster's `LD_LIBRARY_PATH`, split (CloudNativePG puts an image's `system/` there).
+    pub ld_library_path: Vec<String>,
+    /// Installed extensions of the current database: name → version.
+    pub installed: HashMap<String, String>,
+    /// Read every script of each visible extension for the libraries it names.
+    pub with_references: bool,
+}
+
+/// One mounted (or expected) extension image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Directory name under the root.
+    pub name: String,
+    /// `<root>/<name>`.
+    pub root: String,
+    /// The directory exists.
+    pub mounted: bool,
+    /// Image-relative directories on `extension_control_path` (e.g. `share/extension`).
+    pub on_control_path: Vec<String>,
+    /// Image-relative directories on `dynamic_library_path` (e.g. `lib`).
+    pub on_library_path: Vec<String>,
+    /// Image-relative directories on the postmaster's `LD_LIBRARY_PATH` (e.g. `system`).
+    pub on_ld_library_path: Vec<String>,
+    /// Conventional directories the image has but no setting points at.
+    pub not_on_path: Vec<String>,
+    /// Extension rows (visible or not) found in the image.
+    pub extension_count: usize,
+    /// Library rows found in the image.
+    pub library_count: usize,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+/// A library named by one of an extension's scripts, resolved with PostgreSQL's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptReference {
+    /// Script file name.
+    pub script: String,
+    /// 1-based line.
+    pub line: usize,
+    /// `function` (`AS '…'`) or `load` (`LOAD '…'`).
+    pub kind: ReferenceKind,
+    /// The name PostgreSQL uses (after `MODULE_PATHNAME` substitution).
+    pub name: String,
+    /// The file it resolves to; `None` when nothing matches (PostgreSQL then tries `dlopen(name)`).
+    pub resolved: Option<String>,
+    /// Where the search raises instead (element position, problem).
+    pub search_error: Option<(usize, ElementProblem)>,
+}
+
+/// One control file found on `extension_control_path`.
+#[derive(Debug, Clone)]
+pub struct Extension {
+    /// Extension name (escaped if the file name is not UTF-8).
+    pub name: String,
+    /// Image it lives in, if under the extensions root.
+    pub image: Option<String>,
+    /// Found in the server's own `$system` directory.
+    pub is_system: bool,
+    /// Position of the `extension_control_path` element it was found through.
+    pub position: usize,
+    /// Full path of the primary control file.
+    pub control_path: String,
+    /// The script directory PostgreSQL 18 uses for it.
+    pub script_dir: Option<String>,
+    /// The control file as PostgreSQL reads it for the default version (secondary file merged);
+    /// `None` when it cannot be read or parsed.
+    pub control: Option<ControlFile>,
+    /// Versions `pg_available_extension_versions()` lists, in its order.
+    pub installable_versions: Vec<String>,
+    /// Version installed in the current database (visible copy only).
+    pub installed_version: Option<String>,
+    /// Steps from the installed to the default version; `Some(vec![])` when equal.
+    pub update_path: Option<Vec<String>>,
+    /// The library `module_pathname` resolves to.
+    pub module_library: Option<String>,
+    /// Libraries the scripts name (only with [`Settings::with_references`], visible copies).
+    pub references: Vec<ScriptReference>,
+    /// PostgreSQL would use this copy.
+    pub visible: bool,
+    /// The control file PostgreSQL uses instead (for hidden copies).
+    pub shadowed_by: Option<String>,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+/// Where a library row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LibrarySource {
+    /// A `dynamic_library_path` directory (the position of its element).
+    LibraryPath(usize),
+    /// An image's `system/` directory (OS libraries).
+    System,
+}
+
+/// One shared library PostgreSQL could load, or an image's OS library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    /// Full path.
+    pub path: String,
+    /// File name.
+    pub basename: String,
+    /// Image it lives in, if under the extensions root.
+    pub image: Option<String>,
+    /// Where it was found.
+    pub source: LibrarySource,
+    /// Size in bytes (following symlinks); `None` when it cannot be examined.
+    pub size: Option<u64>,
+    /// An earlier library with the same name on `dynamic_library_path`, which PostgreSQL loads
+    /// instead of this one.
+    pub shadowed_by: Option<String>,
+    /// Visible extensions that name it (`module_pathname` or a script).
+    pub referenced_by: Vec<String>,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+/// Everything found.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Images under the root, and images the settings name that are not there; sorted by name.
+    pub images: Vec<Image>,
+    /// Control files in path order (then by name).
+    pub extensions: Vec<Extension>,
+    /// Library-path libraries in path order (then by name), then images' system libraries.
+    pub libraries: Vec<Library>,
+}
+
+/// A directory entry's name: UTF-8, or escaped with the raw bytes kept for opening it.
+struct Name {
+    text: String,
+    utf8: bool,
+}
+
+fn list_dir(dir: &str) -> std::io::Result<Vec<Name>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let raw = entry.file_name();
+        match raw.to_str() {
+            Some(s) => out.push(Name {
+                text: s.to_string(),
+                utf8: true,
+            }),
+            None => out.push(Name {
+                text: escape_name(raw.as_bytes()),
+                utf8: false,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `pg_file_exists()`: `stat()` succeeds and it is not a directory.
+pub fn pg_file_exists(path: &str) -> bool {
+    fs::metadata(path).map(|m| !m.is_dir()).unwrap_or(false)
+}
+
+fn read_capped(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
+    let f = fs::File::open(path)?;
+    let mut buf = Vec::new();
+    f.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(std::io::Error::other(format!("larger than {cap} bytes")));
+    }
+    Ok(buf)
+}
+
+/// The image a directory belongs to: the first component below `root`.
+pub fn image_of(dir: &str, root: &str) -> Option<(String, String)> {
+    if root.is_empty() {
+        return None;
+    }
+    let rest = dir.strip_prefix(root)?.strip_prefix('/')?;
+    let (name, sub) = match rest.split_once('/') {
+        Some((n, s)) => (n, s),
+        None => (rest, ""),
+    };
+    if name.is_empty() {
+        return None;
+    }
+    Some((name.to_string(), sub.to_string()))
+}
+
+impl Inventory {
+    /// Reads everything. Never fails: what cannot be read becomes a problem on its row.
+    pub fn collect(settings: &Settings) -> Inventory {
+        let root = paths::canonicalize_path(&settings.extensions_root);
+        let root = if root == "/" || root == "." {
+            String::new()
+        } else {
+            root
+        };
+        let mut inv = Inventory::default();
+        let mut script_dirs: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
+        inv.collect_extensions(settings, &root, &mut script_dirs);
+        inv.collect_libraries(settings, &root);
+        inv.link_references();
+        inv.collect_images(settings, &root);
+        inv
+    }
+
+    fn collect_extensions(
+        &mut self,
+        settings: &Settings,
+        root: &str,
+        script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+    ) {
+        // name → index of the copy PostgreSQL uses.
+        let mut visible: HashMap<String, usize> = HashMap::new();
+        // The first element at which a control-file lookup raises ("not an absolute path").
+        let mut raising: Option<usize> = None;
+        for e in &settings.control {
+            if matches!(e.problem, Some(ElementProblem::Duplicate)) {
+                continue;
+            }
+            if matches!(e.problem, Some(ElementProblem::Relative)) && raising.is_none() {
+                raising = Some(e.position);
+            }
+            let Some(dir) = e.searched.as_deref() else { continue };
+            if fsinfo::probe_dir(Path::new(dir)).problem().is_some() {
+                continue; // reported by extension_paths and on the image
+            }
+            let Ok(mut names) = list_dir(dir) else { continue };
+            names.sort_by(|a, b| a.text.cmp(&b.text));
+            for n in names {
+                let Some(name) = n.text.strip_suffix(".control") else {
+                    continue;
+                };
+                if name.contains("--") {
+                    continue; // a secondary control file
+                }
+                let control_path = format!("{dir}/{}", n.text);
+                let mut ext = Extension {
+                    name: name.to_string(),
+                    image: image_of(dir, root).map(|(i, _)| i),
+                    is_system: e.is_system(),
+                    position: e.position,
+                    control_path: control_path.clone(),
+                    script_dir: None,
+                    control: None,
+                    installable_versions: Vec::new(),
+                    installed_version: None,
+                    update_path: None,
+                    module_library: None,
+                    references: Vec::new(),
+                    visible: false,
+                    shadowed_by: None,
+                    problems: Vec::new(),
+                };
+                if !n.utf8 {
+                    ext.problems.push(Problem::error(
+                        "non_utf8_name",
+                        "the control file's name is not valid UTF-8; the extension cannot be named in SQL",
+                    ));
+                }
+                match visible.get(name) {
+                    Some(&i) => ext.shadowed_by = Some(self.extensions[i].control_path.clone()),
+                    None if pg_file_exists(&control_path) && n.utf8 => {
+                        ext.visible = true;
+                        visible.insert(name.to_string(), self.extensions.len());
+                    }
+                    None => {}
+                }
+                if ext.visible
+                    && let Some(pos) = raising
+                    && pos < e.position
+                {
+                    ext.problems.push(Problem::error(
+                        "path_error",
+                        format!(
+                            "CREATE EXTENSION fails before reaching this file: element {pos} of extension_control_path \
+                             is not an absolute path"
+                        ),
+                    ));
+                }
+                if ext.visible && e.problem == Some(ElementProblem::Relative) {
+                    ext.problems.push(Problem::error(
+                        "path_error",
+                        format!("found through relative element {}: CREATE EXTENSION fails", e.position),
+                    ));
+                }
+                read_extension(&mut ext, dir, settings, script_dirs);
+                self.extensions.push(ext);
+            }
+        }
+        // `requires` must name an extension PostgreSQL can find.
+        let names: BTreeSet<String> = visible.keys().cloned().collect();
+        for ext in self.extensions.iter_mut().filter(|x| x.visible) {
+            let Some(c) = &ext.control else { continue };
+            for r in &c.requires {
+                if !names.contains(r) && !settings.installed.contains_key(r) {
+                    ext.problems.push(Problem::error(
+                        "requires_missing",
+                        format!("requires extension \"{r}\", which is neither available nor installed"),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn collect_libraries(&mut self, settings: &Settings, root: &str) {
+        let mut first_by_name: HashMap<String, String> = HashMap::new();
+        for e in &settings.library {
+            if e.problem.is_some() {
+                continue; // errors and duplicates: nothing new to list
+            }
+            let Some(dir) = e.searched.as_deref() else { continue };
+            let Ok(mut names) = list_dir(dir) else { continue };
+            names.sort_by(|a, b| a.text.cmp(&b.text));
+            for n in names.into_iter().filter(|n| n.text.ends_with(".so")) {
+                let path = format!("{dir}/{}", n.text);
+                let mut lib = library_row(
+                    &path,
+                    &n,
+                    image_of(dir, root).map(|(i, _)| i),
+                    LibrarySource::LibraryPath(e.position),
+                );
+                match first_by_name.get(&n.text) {
+                    Some(first) => lib.shadowed_by = Some(first.clone()),
+                    None if lib.problems.is_empty() => {
+                        first_by_name.insert(n.text.clone(), path.clone());
+                    }
+                    None => {}
+                }
+                self.libraries.push(lib);
+            }
+        }
+        // Images' OS libraries: not loadable by name, but what their modules link against.
+        if root.is_empty() {
+            return;
+        }
+        let Ok(mut images) = list_dir(root) else { return };
+        images.sort_by(|a, b| a.text.cmp(&b.text));
+        for img in images.iter().filter(|i| i.utf8) {
+            let dir = format!("{root}/{}/system", img.text);
+            let Ok(mut names) = list_dir(&dir) else { continue };
+            names.sort_by(|a, b| a.text.cmp(&b.text));
+            for n in names.into_iter().filter(|n| n.text.contains(".so")) {
+                let path = format!("{dir}/{}", n.text);
+                self.libraries
+                    .push(library_row(&path, &n, Some(img.text.clone()), LibrarySource::System));
+            }
+        }
+    }
+
+    fn link_references(&mut self) {
+        let mut by_path: HashMap<&str, BTreeSet<String>> = HashMap::new();
+        for ext in self.extensions.iter().filter(|x| x.visible) {
+            let refs = ext
+                .module_library
+                .iter()
+                .chain(ext.references.iter().filter_map(|r| r.resolved.as_ref()));
+            for p in refs {
+                by_path.entry(p.as_str()).or_default().insert(ext.name.clone());
+            }
+        }
+        let resolved: HashMap<String, Vec<String>> = by_path
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().collect()))
+            .collect();
+        for lib in &mut self.libraries {
+            if let Some(names) = resolved.get(&lib.path) {
+                lib.referenced_by = names.clone();
+            }
+        }
+    }
+
+    fn collect_images(&mut self, settings: &Settings, root: &str) {
+        if root.is_empty() {
+            return;
+        }
+        let mut images: BTreeMap<String, Image> = BTreeMap::new();
+        let blank = |name: &str| Image {
+            name: name.to_string(),
+            root: format!("{root}/{name}"),
+            mounted: false,
+            on_control_path: Vec::new(),
+            on_library_path: Vec::new(),
+            on_ld_library_path: Vec::new(),
+            not_on_path: Vec::new(),
+            extension_count: 0,
+            library_count: 0,
+            problems: Vec::new(),
+        };
+        if let Ok(names) = list_dir(root) {
+            for n in names {
+                let p = format!("{root}/{}", n.text);
+                if n.utf8 && fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
+                    images.insert(n.text.clone(), blank(&n.text));
+                }
+            }
+        }
+        let mut note = |dir: &str, pick: fn(&mut Image) -> &mut Vec<String>| {
+            if let Some((name, sub)) = image_of(dir, root) {
+                let img = images.entry(name.clone()).or_insert_with(|| blank(&name));
+                let list = pick(img);
+                if !list.contains(&sub) {
+                    list.push(sub);
+                }
+            }
+        };
+        for e in &settings.control {
+            if let Some(d) = &e.searched {
+                note(d, |i| &mut i.on_control_path);
+            }
+        }
+        for e in &settings.library {
+            if let Some(d) = &e.searched {
+                note(d, |i| &mut i.on_library_path);
+            }
+        }
+        for d in &settings.ld_library_path {
+            note(&paths::canonicalize_path(d), |i| &mut i.on_ld_library_path);
+        }
+        for img in images.values_mut() {
+            img.mounted = fs::metadata(&img.root).map(|m| m.is_dir()).unwrap_or(false);
+            img.extension_count = self
+                .extensions
+                .iter()
+                .filter(|x| x.image.as_deref() == Some(&img.name))
+                .count();
+            img.library_count = self
+                .libraries
+                .iter()
+                .filter(|l| l.image.as_deref() == Some(&img.name))
+                .count();
+            check_image(img);
+        }
+        self.images = images.into_values().collect();
+    }
+}
+
+fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySource) -> Library {
+    let mut lib = Library {
+        path: path.to_string(),
+        basename: n.text.clone(),
+        image,
+        source,
+        size: None,
+        shadowed_by: None,
+        referenced_by: Vec::new(),
+        problems: Vec::new(),
+    };
+    if !n.utf8 {
+        lib.problems
+            .push(Problem::warning("non_utf8_name", "the file name is not valid UTF-8"));
+    }
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => lib.problems.push(Problem::error(
+            "not_a_file",
+            "a directory where a library should be: PostgreSQL skips it",
+        )),
+        Ok(m) => {
+            lib.size = Some(m.len());
+            if !fsinfo::access(Path::new(path), libc::R_OK).unwrap_or(false) {
+                lib.problems
+                    .push(Problem::error("unreadable", "the server cannot read this file"));
+            }
+        }
+        Err(err) => {
+            let code = match err.raw_os_error() {
+                Some(libc::ELOOP) => "symlink_loop",
+                Some(libc::ENOENT) => "dangling_symlink",
+                _ => "unreadable",
+            };
+            lib.problems
+                .push(Problem::error(code, format!("cannot examine the file: {err}")));
+        }
+    }
+    lib
+}
+
+fn check_image(img: &mut Image) {
+    let used = !img.on_control_path.is_empty() || !img.on_library_path.is_empty();
+    if !img.mounted {
+        img.problems.push(Problem::error(
+            "not_mounted",
+            format!(
+                "{} does not exist but the settings point into it: PostgreSQL skips missing directories silently, \
+                 so this image's extensions are simply unavailable",
+                img.root
+            ),
+        ));
+        return;
+    }
+    let has = |sub: &str, pred: &dyn Fn(&str) -> bool| -> bool {
+        list_dir(&format!("{}/{sub}", img.root))
+            .map(|names| names.iter().any(|n| pred(&n.text)))
+            .unwrap_or(false)
+    };
+    if !img.on_control_path.iter().any(|d| d == "share/extension")
+        && has("share/extension", &|n| n.ends_with(".control"))
+    {
+        img.not_on_path.push("share/extension".to_string());
+    }
+    if !img.on_library_path.iter().any(|d| d == "lib") && has("lib", &|n| n.ends_with(".so")) {
+        img.not_on_path.push("lib".to_string());
+    }
+    if !img.on_ld_library_path.iter().any(|d| d == "system") && has("system", &|_| true) {
+        img.not_on_path.push("system".to_string());
+    }
+    for d in &img.not_on_path {
+        let what = match d.as_str() {
+            "share/extension" => "its control files are not on extension_control_path: PostgreSQL does not see them",
+            "lib" => "its libraries are not on dynamic_library_path: only absolute references can load them",
+            _ => "its OS libraries are not on the postmaster's LD_LIBRARY_PATH: modules that need them fail to load",
+        };
+        img.problems
+            .push(Problem::warning("not_on_path", format!("{d}/: {what}")));
+    }
+    if !used && img.not_on_path.is_empty() {
+        img.problems
+            .push(Problem::info("unused_image", "no setting points into this image"));
+    }
+}
+
+/// Parses the control file and everything that follows from it.
+fn read_extension(
+    ext: &mut Extension,
+    control_dir: &str,
+    settings: &Settings,
+    script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+) {
+    // A copy PostgreSQL never opens can be broken without consequence.
+    let sev = |p: Problem, visible: bool| {
+        if visible {
+            p
+        } else {
+            Problem {
+                severity: crate::problem::Severity::Warning,
+                ..p
+            }
+        }
+    };
+    let bytes = match fs::metadata(&ext.control_path) {
+        Ok(m) if m.is_dir() => {
+            ext.problems.push(sev(
+                Problem::error("control_not_a_file", "a directory where the control file should be"),
+                ext.visible,
+            ));
+            return;
+        }
+        _ => match read_capped(&ext.control_path, MAX_CONTROL_BYTES) {
+            Ok(b) => b,
+            Err(err) => {
+                let code = match err.raw_os_error() {
+                    Some(libc::ELOOP) => "symlink_loop",
+                    Some(libc::ENOENT) => "dangling_symlink",
+                    _ => "control_unreadable",
+                };
+                ext.problems.push(sev(
+                    Problem::error(code, format!("could not read extension control file: {err}")),
+                    ext.visible,
+                ));
+                return;
+            }
+        },
+    };
+    let primary = match control::parse_control(&bytes, ControlKind::Primary) {
+        Ok(c) => c,
+        Err(err) => {
+            let msg = err.pg_message(&ext.control_path);
+            let msg = if ext.visible {
+                format!("{msg} (pg_available_extensions and CREATE EXTENSION fail while this file is on the path)")
+            } else {
+                format!("{msg} (harmless while shadowed: PostgreSQL never reads it)")
+            };
+            ext.problems
+                .push(sev(Problem::error("control_invalid", msg), ext.visible));
+            return;
+        }
+    };
+    let script_dir = scripts::script_directory(control_dir, primary.directory.as_deref());
+    let names = script_dirs
+        .entry(script_dir.clone())
+        .or_insert_with(|| match list_dir(&script_dir) {
+            Ok(n) => Ok(n.into_iter().filter(|n| n.utf8).map(|n| n.text).collect()),
+            Err(err) => Err(err.to_string()),
+        })
+        .clone();
+    ext.script_dir = Some(script_dir.clone());
+    let names = match names {
+        Ok(n) => n,
+        Err(err) => {
+            ext.problems.push(sev(
+                Problem::error(
+                    "script_dir_unreadable",
+                    format!("cannot list script directory {script_dir}: {err}"),
+                ),
+                ext.visible,
+            ));
+            ext.control = Some(primary);
+            return;
+        }
+    };
+    let set = ScriptSet::from_file_names(&ext.name, names.iter().map(String::as_str));
+    for p in set.problems() {
+        ext.problems.push(Problem::warning(p.code(), p.to_string()));
+    }
+    ext.installable_versions = set.installable_versions().into_iter().map(|v| v.version).collect();
+
+    // PostgreSQL reads the default version's secondary control file on top of the primary one.
+    let mut control = primary;
+    if let Some(dv) = control.default_version.clone() {
+        if let Some(file) = set.secondary_control_file(&dv) {
+            let path = format!("{script_dir}/{file}");
+            match read_capped(&path, MAX_CONTROL_BYTES)
+                .map_err(|e| e.to_string())
+                .and_then(|b| control::merge_secondary(&control, &b).map_err(|e| e.pg_message(&path)))
+            {
+                Ok(merged) => control = merged,
+                Err(msg) => ext
+                    .problems
+                    .push(sev(Problem::error("control_invalid", msg), ext.visible)),
+            }
+        }
+        if set.install_path(&dv).is_none() {
+            ext.problems.push(sev(
+                Problem::error(
+                    "default_version_not_installable",
+                    format!(
+                        "no installation script nor update path for default version \"{dv}\" in {script_dir}: \
+                         CREATE EXTENSION fails"
+                    ),
+                ),
+                ext.visible,
+            ));
+        }
+    } else {
+        ext.problems.push(sev(
+            Problem::error(
+                "no_default_version",
+                "no default_version: CREATE EXTENSION fails unless VERSION is given",
+            ),
+            ext.visible,
+        ));
+    }
+
+    if let Some(mp) = control.module_pathname.clone() {
+        let lookup = paths::library_candidates(&mp, LibraryRef::Function, &settings.library, &settings.pkglibdir);
+        match lookup.resolve(pg_file_exists) {
+            Ok(Some(f)) => ext.module_library = Some(f),
+            Ok(None) => ext.problems.push(sev(
+                Problem::error(
+                    "library_not_found",
+                    format!("module_pathname '{mp}' matches no file on dynamic_library_path"),
+                ),
+                ext.visible,
+            )),
+            Err((pos, p)) => ext.problems.push(sev(
+                Problem::error(
+                    "library_search_error",
+                    format!("loading '{mp}' fails at element {pos} of dynamic_library_path ({p})"),
+                ),
+                ext.visible,
+            )),
+        }
+    }
+
+    if ext.visible {
+        if let Some(installed) = settings.installed.get(&ext.name) {
+            ext.installed_version = Some(installed.clone());
+            if let Some(dv) = &control.default_version {
+                ext.update_path = set.update_path(installed, dv);
+                if ext.update_path.is_none() {
+                    ext.problems.push(Problem::warning(
+                        "no_update_path",
+                        format!("no update path from installed version \"{installed}\" to \"{dv}\""),
+                    ));
+                }
+            }
+        }
+        if settings.with_references {
+            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), settings);
+        }
+    }
+    ext.control = Some(control);
+}
+
+fn script_references(
+    set: &ScriptSet,
+    script_dir: &str,
+    module_pathname: Option<&str>,
+    settings: &Settings,
+) -> Vec<ScriptReference> {
+    let mut out = Vec::new();
+    for f in set.files() {
+        if matches!(f.kind, ScriptKind::SecondaryControl { .. }) {
+            continue;
+        }
+        let Ok(bytes) = read_capped(&format!("{script_dir}/{}", f.file_name), MAX_SCRIPT_BYTES) else {
+            continue;
+        };
+        let sql = String::from_utf8_lossy(&bytes);
+        for r in scripts::library_references(&sql, module_pathname) {
+            let how = match r.kind {
+                ReferenceKind::Function => LibraryRef::Function,
+                ReferenceKind::Load => LibraryRef::Load,
+            };
+            let lookup = paths::library_candidates(&r.name, how, &settings.library, &settings.pkglibdir);
+            let (resolved, search_error) = match lookup.resolve(pg_file_exists) {
+                Ok(f) => (f, None),
+                Err(e) => (None, Some(e)),
+            };
+            out.push(ScriptReference {
+                script: f.file_name.clone(),
+                line: r.line,
+                kind: r.kind,
+                name: r.name,
+                resolved,
+                search_error,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Tree {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tree {
+        fn new() -> Tree {
+            Tree {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn p(&self, rel: &str) -> String {
+            format!("{}/{rel}", self.dir.path().display())
+        }
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.dir.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        fn ext(&self, image: &str, name: &str, control: &str, scripts: &[(&str, &str)]) {
+            self.write(&format!("ext/{image}/share/extension/{name}.control"), control);
+            for (file, sql) in scripts {
+                self.write(&format!("ext/{image}/share/extension/{file}"), sql);
+            }
+        }
+        fn settings(&self, control: &str, library: &str) -> Settings {
+            let control = control.replace("@", &self.p(""));
+            let library = library.replace("@", &self.p(""));
+            Settings {
+                control: paths::expand_control_path(&control, &self.p("share")),
+                library: paths::expand_library_path(&library, &self.p("pkglib")),
+                pkglibdir: self.p("pkglib"),
+                extensions_root: self.p("ext"),
+                ld_library_path: vec![],
+                installed: HashMap::new(),
+                with_references: true,
+            }
+        }
+    }
+
+    fn codes(p: &[Problem]) -> Vec<&'static str> {
+        p.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn visible_copies_shadowing_and_module_resolution() {
+        let t = Tree::new();
+        let ctl = "default_version = '1.1'\nmodule_pathname = '$libdir/vec'\ncomment = 'v'\n";
+        let scripts = [
+            (
+                "vec--1.0.sql",
+                "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;",
+            ),
+            ("vec--1.0--1.1.sql", "LOAD '$libdir/vec';"),
+        ];
+        t.ext("a", "vec", ctl, &scripts);
+        t.ext("b", "vec", ctl, &scripts);
+        t.write("ext/a/lib/vec.so", "elf");
+        t.write("ext/b/lib/vec.so", "elf");
+        fs::create_dir_all(t.p("share/extension")).unwrap();
+        fs::create_dir_all(t.p("pkglib")).unwrap();
+        let s = t.settings(
+            "$system:@ext/a/share:@ext/b/share:@ext/ghost/share",
+            "$libdir:@ext/a/lib:@ext/b/lib",
+        );
+        let inv = Inventory::collect(&s);
+        assert_eq!(inv.extensions.len(), 2);
+        let (a, b) = (&inv.extensions[0], &inv.extensions[1]);
+        assert!(a.visible && !b.visible);
+        assert_eq!(b.shadowed_by.as_deref(), Some(a.control_path.as_str()));
+        assert_eq!(a.image.as_deref(), Some("a"));
+        assert_eq!(a.installable_versions, vec!["1.0", "1.1"]);
+        // `$libdir/vec` is stripped for functions: found through the path, in image a.
+        assert_eq!(a.module_library.as_deref(), Some(t.p("ext/a/lib/vec.so").as_str()));
+        assert!(a.problems.is_empty(), "{:?}", a.problems);
+        // LOAD keeps `$libdir/`: only pkglibdir, where nothing is.
+        let load = a.references.iter().find(|r| r.kind == ReferenceKind::Load).unwrap();
+        assert_eq!((load.resolved.as_deref(), load.line), (None, 1));
+        // Libraries: b's copy is shadowed by a's; a's is referenced by vec.
+        let libs: Vec<_> = inv
+            .libraries
+            .iter()
+            .map(|l| (l.basename.as_str(), l.image.as_deref()))
+            .collect();
+        assert_eq!(libs, vec![("vec.so", Some("a")), ("vec.so", Some("b"))]);
+        assert_eq!(
+            inv.libraries[1].shadowed_by.as_deref(),
+            Some(t.p("ext/a/lib/vec.so").as_str())
+        );
+        assert_eq!(inv.libraries[0].referenced_by, vec!["vec".to_string()]);
+        assert!(inv.libraries[1].referenced_by.is_empty());
+        // Images: a and b mounted, ghost named by the path but absent.
+        let imgs: Vec<_> = inv.images.iter().map(|i| (i.name.as_str(), i.mounted)).collect();
+        assert_eq!(imgs, vec![("a", true), ("b", true), ("ghost", false)]);
+        assert_eq!(inv.images[0].on_control_path, vec!["share/extension"]);
+        assert_eq!(inv.images[0].on_library_path, vec!["lib"]);
+        assert_eq!((inv.images[0].extension_count, inv.images[0].library_count), (1, 1));
+        assert_eq!(codes(&inv.images[2].problems), vec!["not_mounted"]);
+    }
+
+    #[test]
+    fn broken_items_become_problems_not_missing_rows() {
+        let t = Tree::new();
+        t.ext(
+            "x",
+            "bad",
+            "default_version = '1.0'\nbogus = 1\n",
+            &[("bad--1.0.sql", "")],
+        );
+        t.ext("x", "nover", "comment = 'x'\n", &[]);
+        t.ext(
+            "x",
+            "nolib",
+            "default_version = '1.0'\nmodule_pathname = '$libdir/nolib'\n",
+            &[("nolib--1.0.sql", "")],
+        );
+        t.ext(
+            "x",
+            "noscript",
+            "default_version = '2.0'\n",
+            &[("noscript--1.0.sql", "")],
+        );
+        t.ext(
+            "x",
+            "req",
+            "default_version = '1'\nrequires = 'absent_ext'\n",
+            &[("req--1.sql", "")],
+        );
+        fs::create_dir_all(t.p("ext/x/share/extension/dir.control")).unwrap();
+        std::os::unix::fs::symlink("nowhere", t.p("ext/x/share/extension/dangling.control")).unwrap();
+        std::os::unix::fs::symlink("loop.control", t.p("ext/x/share/extension/loop.control")).unwrap();
+        fs::create_dir_all(t.p("ext/x/lib/dir.so")).unwrap();
+        std::os::unix::fs::symlink("gone.so", t.p("ext/x/lib/dangling.so")).unwrap();
+        let s = t.settings("@ext/x/share", "$libdir:@ext/x/lib");
+        let inv = Inventory::collect(&s);
+        let by: HashMap<&str, Vec<&str>> = inv
+            .extensions
+            .iter()
+            .map(|e| (e.name.as_str(), codes(&e.problems)))
+            .collect();
+        assert_eq!(by["bad"], vec!["control_invalid"]);
+        assert_eq!(by["nover"], vec!["no_default_version"]);
+        assert_eq!(by["nolib"], vec!["library_not_found"]);
+        assert_eq!(by["noscript"], vec!["default_version_not_installable"]);
+        assert_eq!(by["req"], vec!["requires_missing"]);
+        assert_eq!(by["dir"], vec!["control_not_a_file"]);
+        assert_eq!(by["dangling"], vec!["dangling_symlink"]);
+        assert_eq!(by["loop"], vec!["symlink_loop"]);
+        let libs: HashMap<&str, Vec<&str>> = inv
+            .libraries
+            .iter()
+            .map(|l| (l.basename.as_str(), codes(&l.problems)))
+            .collect();
+        assert_eq!(libs["dir.so"], vec!["not_a_file"]);
+        assert_eq!(libs["dangling.so"], vec!["dangling_symlink"]);
+    }
+
+    #[test]
+    fn script_directory_relative_to_basedir() {
+        let t = Tree::new();
+        t.write(
+            "ext/d/share/extension/rel.control",
+            "default_version = '1'\ndirectory = 'scripts'\n",
+        );
+        t.write("ext/d/share/scripts/rel--1.sql", "");
+        let inv = Inventory::collect(&t.settings("@ext/d/share", "$libdir"));
+        let e = &inv.extensions[0];
+        assert_eq!(e.script_dir.as_deref(), Some(t.p("ext/d/share/scripts").as_str()));
+        assert_eq!(e.installable_versions, vec!["1"]);
+        assert!(e.problems.is_empty(), "{:?}", e.problems);
+    }
+
+    #[test]
+    fn images_report_directories_no_setting_uses() {
+        let t = Tree::new();
+        t.ext("p", "p", "default_version = '1'\n", &[("p--1.sql", "")]);
+        t.write("ext/p/lib/p.so", "x");
+        t.write("ext/p/system/libgeos_c.so.1", "x");
+        t.write("ext/q/share/extension/q.control", "default_version = '1'\n");
+        let mut s = t.settings("@ext/p/share", "$libdir:@ext/p/lib");
+        let inv = Inventory::collect(&s);
+        let p = &inv.images[0];
+        assert_eq!(p.not_on_path, vec!["system"]);
+        assert_eq!(codes(&p.problems), vec!["not_on_path"]);
+        assert_eq!(inv.images[1].not_on_path, vec!["share/extension"]);
+        // With system/ on LD_LIBRARY_PATH, p is clean and its OS library is listed.
+        s.ld_library_path = vec![t.p("ext/p/system/")];
+        let inv = Inventory::collect(&s);
+        assert!(inv.images[0].problems.is_empty(), "{:?}", inv.images[0].problems);
+        assert_eq!(inv.images[0].on_ld_library_path, vec!["system"]);
+        let sys: Vec<_> = inv
+            .libraries
+            .iter()
+            .filter(|l| l.source == LibrarySource::System)
+            .collect();
+        assert_eq!(sys.len(), 1);
+        assert_eq!(sys[0].basename, "libgeos_c.so.1");
+    }
+
+    #[test]
+    fn relative_element_breaks_lookups_after_it() {
+        let t = Tree::new();
+        t.ext("a", "late", "default_version = '1'\n", &[("late--1.sql", "")]);
+        let inv = Inventory::collect(&t.settings("rel/share:@ext/a/share", "$libdir"));
+        assert_eq!(codes(&inv.extensions[0].problems), vec!["path_error"]);
+    }
+
+    #[test]
+    fn installed_versions_and_update_paths() {
+        let t = Tree::new();
+        t.ext(
+            "a",
+            "u",
+            "default_version = '1.2'\n",
+            &[("u--1.0.sql", ""), ("u--1.0--1.1.sql", ""), ("u--1.1--1.2.sql", "")],
+        );
+        t.ext("a", "stuck", "default_version = '2'\n", &[("stuck--2.sql", "")]);
+        let mut s = t.settings("@ext/a/share", "$libdir");
+        s.installed.insert("u".into(), "1.0".into());
+        s.installed.insert("stuck".into(), "1".into());
+        let inv = Inventory::collect(&s);
+        let u = inv.extensions.iter().find(|e| e.name == "u").unwrap();
+        assert_eq!(u.installed_version.as_deref(), Some("1.0"));
+        assert_eq!(u.update_path, Some(vec!["1.1".to_string(), "1.2".to_string()]));
+        let stuck = inv.extensions.iter().find(|e| e.name == "stuck").unwrap();
+        assert_eq!(stuck.update_path, None);
+        assert_eq!(codes(&stuck.problems), vec!["no_update_path"]);
+    }
+
+    #[test]
+    fn image_of_splits_on_components() {
+        assert_eq!(
+            image_of("/extensions/pgvector/share/extension", "/extensions"),
+            Some(("pgvector".into(), "share/extension".into()))
+        );
+        assert_eq!(
+            image_of("/extensions/pgvector", "/extensions"),
+            Some(("pgvector".into(), String::new()))
+        );
+        assert_eq!(image_of("/extensionsx/a", "/extensions"), None);
+        assert_eq!(image_of("/extensions", "/extensions"), None);
+        assert_eq!(image_of("/other/a", ""), None);
+    }
+}

@@ -1,0 +1,76 @@
+//! The one shape every per-row finding takes in SQL: a stable code, a severity, a message.
+
+use std::fmt;
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing; nothing fails.
+    Info,
+    /// Something is off, but what PostgreSQL does still works (or works only partly).
+    Warning,
+    /// PostgreSQL will fail (or already fails) because of it.
+    Error,
+}
+
+impl Severity {
+    /// Stable name used in SQL output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One finding about one row (an image, an extension, a library).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Stable machine-readable code, e.g. `library_not_found`.
+    pub code: &'static str,
+    /// How much it matters.
+    pub severity: Severity,
+    /// What it means, for a person.
+    pub message: String,
+}
+
+impl Problem {
+    /// A finding that makes PostgreSQL fail.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+        }
+    }
+
+    /// A finding that does not make PostgreSQL fail by itself.
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+
+    /// A finding worth knowing.
+    pub fn info(code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            severity: Severity::Info,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// `true` when no problem is an error.
+pub fn none_fatal(problems: &[Problem]) -> bool {
+    problems.iter().all(|p| p.severity != Severity::Error)
+}
