@@ -935,6 +935,29 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_digest() {
+        // The example in docs/tree-digest.md: keep the two in step.
+        let mut entries = vec![
+            dir_entry("lib", 0o755),
+            link("lib/vector-0.8.so", "vector.so"),
+            file("lib/vector.so", 0o755, b"not really ELF\n"),
+            dir_entry("share", 0o755),
+            dir_entry("share/extension", 0o755),
+            file("share/extension/secret key", 0o600, b""),
+            file("share/extension/vector.control", 0o644, b"default_version = '0.8.0'\n"),
+        ];
+        let want = "sha256:65df616b274feb51c5f666993c2d4c65c725d3f044aa6625c336737aa177858d";
+        assert_eq!(tree_digest_string(&entries).unwrap(), want);
+        entries.remove(5);
+        let want = "sha256:600e7e0bc561b5b330c1c35c582808ff19f1dcf35e0a15a8ae6c0cf15e474294";
+        assert_eq!(tree_digest_string(&entries).unwrap(), want);
+        assert_eq!(
+            tree_digest_string(&[]).unwrap(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
     fn every_change_changes_the_digest() {
         let base = vec![dir_entry("d", 0o755), file("d/f", 0o644, b"content"), link("d/l", "f")];
         let d0 = tree_digest(&base).unwrap();
