@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 load_setup
 
 WORK=${PGEXT_REGRESS_DIR:-$(mktemp -d /tmp/pgext-regress.XXXXXX)}
+mkdir -p "$WORK"
 chmod 0755 "$WORK"
 FX=$WORK/fx
 DATA=$WORK/data
@@ -29,8 +30,8 @@ out=$WORK/out
 mkdir -p "$out"
 set +e
 PGEXT_FIXTURES=$FX PGEXT_SHAREDIR=$PG_SHAREDIR PGEXT_PKGLIBDIR=$PG_PKGLIBDIR \
-    "$PG_PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
-    --use-existing --host="$DATA" --port="$PORT" --user=postgres \
+    "$PG_PKGLIBDIR/pgxs/src/test/regress/pg_regress" --bindir="$PG_BINDIR" \
+    --host="$DATA" --port="$PORT" --user=postgres \
     --inputdir="$REPO/tests/pg_regress" --outputdir="$out" \
     --dbname=pgext_regress --load-extension=pgext "${tests[@]}"
 rc=$?

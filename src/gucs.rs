@@ -41,9 +41,16 @@ pub fn init() {
 
 /// `pgext.extensions_root`, without trailing slashes ("" when unset).
 pub fn extensions_root() -> String {
-    let raw = EXTENSIONS_ROOT.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+    let raw = EXTENSIONS_ROOT
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let trimmed = raw.trim_end_matches('/');
-    if trimmed.is_empty() && raw.starts_with('/') { "/".to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() && raw.starts_with('/') {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// `pgext.hash_threads`, with 0 resolved to the number of CPUs.

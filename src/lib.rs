@@ -24,6 +24,9 @@ pgrx::pg_module_magic!(name = c"pgext", version = VERSION);
 pgrx::extension_sql!(
     r#"
 COMMENT ON SCHEMA pgext IS 'pgext: inventory, integrity and compatibility of extension images';
+-- Every object carries its own privileges; the schema itself is open so that a role without
+-- them gets a precise "permission denied for view …".
+GRANT USAGE ON SCHEMA pgext TO PUBLIC;
 "#,
     name = "schema_comment",
     bootstrap
@@ -31,7 +34,6 @@ COMMENT ON SCHEMA pgext IS 'pgext: inventory, integrity and compatibility of ext
 
 /// Runs when the library is loaded: preloaded by the postmaster or on first use in a backend.
 #[pgrx::pg_guard]
-#[unsafe(no_mangle)]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
 }
@@ -47,7 +49,10 @@ mod tests {
             "SELECT module_name, version FROM pg_get_loaded_modules() WHERE file_name = 'pgext.so'",
         )
         .expect("pg_get_loaded_modules");
-        assert_eq!(row, (Some("pgext".to_string()), Some(env!("CARGO_PKG_VERSION").to_string())));
+        assert_eq!(
+            row,
+            (Some("pgext".to_string()), Some(env!("CARGO_PKG_VERSION").to_string()))
+        );
     }
 }
 

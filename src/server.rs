@@ -25,15 +25,18 @@ pub fn sharedir() -> String {
     let mut buf = [0 as c_char; pg_sys::MAXPGPATH as usize];
     // SAFETY: my_exec_path is set at startup; buf has MAXPGPATH bytes as get_share_path requires.
     unsafe {
-        pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path).cast::<c_char>(), buf.as_mut_ptr());
+        pg_sys::get_share_path(
+            std::ptr::addr_of!(pg_sys::my_exec_path).cast::<c_char>(),
+            buf.as_mut_ptr(),
+        );
     }
     owned(buf.as_ptr())
 }
 
 /// The server's library directory: the value of `$libdir`.
 pub fn pkglibdir() -> String {
-    // SAFETY: pkglib_path is a NUL-terminated array set once at startup.
-    owned(unsafe { std::ptr::addr_of!(pg_sys::pkglib_path).cast::<c_char>() })
+    // pkglib_path is a NUL-terminated array set once at startup.
+    owned(std::ptr::addr_of!(pg_sys::pkglib_path).cast::<c_char>())
 }
 
 /// `extension_control_path` and `dynamic_library_path`.

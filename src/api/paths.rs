@@ -63,19 +63,6 @@ fn detail(e: &PathElement, dir_problem: Option<DirProblem>, elements: &[PathElem
     Some(text)
 }
 
-type PathRow = (
-    name!(kind, String),
-    name!(position, i32),
-    name!(element, String),
-    name!(directory, Option<String>),
-    name!(is_system, bool),
-    name!(exists, Option<bool>),
-    name!(is_dir, Option<bool>),
-    name!(readable, Option<bool>),
-    name!(read_only, Option<bool>),
-    name!(problem, Option<String>),
-    name!(detail, Option<String>),
-);
 
 /// Expands both settings of the calling session; pure with respect to the file system except
 /// for the probes, so it also serves the inventory.
@@ -88,7 +75,19 @@ pub fn current_elements() -> (Vec<PathElement>, Vec<PathElement>) {
 /// One row per element of `extension_control_path`, then of `dynamic_library_path`, in search
 /// order, with the directory PostgreSQL 18 really searches and what the server can see there.
 #[pg_extern(volatile, parallel_safe)]
-fn extension_paths() -> TableIterator<'static, PathRow> {
+fn extension_paths() -> TableIterator<'static, (
+    name!(kind, String),
+    name!(position, i32),
+    name!(element, String),
+    name!(directory, Option<String>),
+    name!(is_system, bool),
+    name!(exists, Option<bool>),
+    name!(is_dir, Option<bool>),
+    name!(readable, Option<bool>),
+    name!(read_only, Option<bool>),
+    name!(problem, Option<String>),
+    name!(detail, Option<String>),
+)> {
     let (control, library) = current_elements();
     let mut rows = Vec::with_capacity(control.len() + library.len());
     for elements in [&control, &library] {
@@ -164,12 +163,17 @@ mod tests {
     #[pg_test]
     fn library_elements_follow_dfmgr_rules() {
         Spi::run("SET dynamic_library_path = '$libdir:$libdir/plugins::$bogus:/x/'").expect("SET");
-        let libdir = Spi::get_one::<String>("SELECT directory FROM pgext.extension_paths WHERE kind = 'library' AND position = 1")
-            .expect("spi")
-            .expect("libdir");
+        let libdir = Spi::get_one::<String>(
+            "SELECT directory FROM pgext.extension_paths WHERE kind = 'library' AND position = 1",
+        )
+        .expect("spi")
+        .expect("libdir");
         assert_eq!(dir_of(2, "library").0, Some(format!("{libdir}/plugins")));
         assert_eq!(dir_of(3, "library"), (None, Some("empty".to_string())));
         assert_eq!(dir_of(4, "library"), (None, Some("invalid_macro".to_string())));
-        assert_eq!(dir_of(5, "library"), (Some("/x".to_string()), Some("missing".to_string())));
+        assert_eq!(
+            dir_of(5, "library"),
+            (Some("/x".to_string()), Some("missing".to_string()))
+        );
     }
 }

@@ -24,7 +24,7 @@ SELECT a.name, a.default_version, p.position, pg_temp.n(p.directory) AS found_in
   FROM pg_available_extensions a
   JOIN pgext.extension_paths p
     ON p.kind = 'control'
-   AND pg_stat_file(p.directory || '/' || a.name || '.control', true) IS NOT NULL
+   AND (pg_stat_file(p.directory || '/' || a.name || '.control', true)).size IS NOT NULL
  WHERE a.name LIKE 'pgext_regress%'
  ORDER BY a.name, p.position;
 
