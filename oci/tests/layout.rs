@@ -1,0 +1,156 @@
+//! `oci:` layout directories and `oci-archive:` tarballs (written by skopeo and by GNU tar),
+//! verified against mounts unpacked by umoci.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use pgext_oci::{ErrorCode, ImageReference, VerifyOptions, expected_image, verify};
+
+fn reference(s: &str) -> ImageReference {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+#[test]
+fn oci_layout_directory() {
+    if !tools_available() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let v1 = layout.image(&[gzip(cnpg_v1())], "amd64");
+    layout.tag(&v1, "v1");
+    let v2 = layout.image(&[plain(cnpg_v2())], "amd64");
+    layout.tag(&v2, "v2");
+    unpack(&layout.dir, "v1", &work.path().join("mount"));
+    let actual = scan(&work.path().join("mount"));
+    let dir = layout.dir.display();
+    let opts = VerifyOptions::default();
+
+    let v = verify(&reference(&format!("oci:{dir}:v1")), &opts, &actual, &never).expect("by tag");
+    assert!(v.intact(), "{:#?}", v.differences);
+    assert_eq!(v.image.resolved_digest.to_string(), v1.digest);
+    assert_eq!(
+        v.image.tree_digest,
+        pgext_core::tree::tree_digest(&actual).expect("digest")
+    );
+
+    let v = verify(
+        &reference(&format!("oci:{dir}:v1@{}", v1.digest)),
+        &opts,
+        &actual,
+        &never,
+    )
+    .expect("pinned");
+    assert!(v.intact() && !v.image.tag_moved);
+
+    let v = verify(
+        &reference(&format!("oci:{dir}:v2@{}", v1.digest)),
+        &opts,
+        &actual,
+        &never,
+    )
+    .expect("moved");
+    assert!(v.intact() && v.image.tag_moved);
+    assert_eq!(v.image.tag_digest.map(|d| d.to_string()), Some(v2.digest.clone()));
+
+    let v = verify(&reference(&format!("oci:{dir}:v2")), &opts, &actual, &never).expect("v2");
+    assert!(!v.intact());
+
+    let cases = [
+        (format!("oci:{dir}:nope"), ErrorCode::NotFound),
+        (format!("oci:{dir}"), ErrorCode::Malformed), // two manifests, no tag
+        (format!("oci:{}/nowhere:v1", work.path().display()), ErrorCode::NotFound),
+    ];
+    for (r, code) in cases {
+        let err = expected_image(&reference(&r), &opts, &never).expect_err(&r);
+        assert_eq!(err.code(), code, "{r}: {err}");
+    }
+
+    // A corrupted blob in the layout.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .dir
+                .join("blobs/sha256")
+                .join(v1.digest.trim_start_matches("sha256:")),
+        )
+        .expect("read"),
+    )
+    .expect("json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let path = layout.dir.join("blobs/sha256").join(layer);
+    let mut data = std::fs::read(&path).expect("read");
+    let last = data.len() - 1;
+    data[last] ^= 0xff;
+    std::fs::write(&path, data).expect("write");
+    let err = expected_image(&reference(&format!("oci:{dir}:v1")), &opts, &never).expect_err("corrupt");
+    assert_eq!(err.code(), ErrorCode::DigestMismatch, "{err}");
+}
+
+#[test]
+fn oci_archive_tarballs() {
+    if !tools_available() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let base = tar(&[E::File("lib/base.so", 0o755, b"base")]);
+    let image = layout.image(&[gzip(base), zstd(cnpg_v1())], "amd64");
+    layout.tag(&image, "v1");
+    let twin = layout.image(
+        &[gzip(tar(&[E::File("lib/base.so", 0o755, b"base")])), gzip(cnpg_v1())],
+        "amd64",
+    );
+    layout.tag(&twin, "twin"); // umoci 0.4 cannot unpack zstd; the gzip twin has the same tars
+    unpack(&layout.dir, "twin", &work.path().join("mount"));
+    let actual = scan(&work.path().join("mount"));
+    let opts = VerifyOptions::default();
+
+    // Written by skopeo.
+    let by_skopeo = work.path().join("skopeo.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--preserve-digests"])
+        .arg(format!("oci:{}:v1", layout.dir.display()))
+        .arg(format!("oci-archive:{}:v1", by_skopeo.display()))
+        .output()
+        .expect("skopeo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = reference(&format!("oci-archive:{}:v1@{}", by_skopeo.display(), image.digest));
+    let v = verify(&r, &opts, &actual, &never).expect("skopeo archive");
+    assert!(v.intact(), "{:#?}", v.differences);
+
+    // Written by GNU tar, members named ./index.json, ./blobs/…
+    let by_tar = work.path().join("gnu.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&layout.dir)
+        .arg("-cf")
+        .arg(&by_tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let r = reference(&format!("oci-archive:{}:v1", by_tar.display()));
+    let v = verify(&r, &opts, &actual, &never).expect("tar archive");
+    assert!(v.intact(), "{:#?}", v.differences);
+    assert_eq!(v.image.resolved_digest.to_string(), image.digest);
+
+    let missing = reference(&format!("oci-archive:{}/nope.tar:v1", work.path().display()));
+    assert_eq!(
+        expected_image(&missing, &opts, &never).expect_err("missing").code(),
+        ErrorCode::NotFound
+    );
+    let not_tar = work.path().join("not.tar");
+    std::fs::write(&not_tar, b"definitely not a tar archive".repeat(40)).expect("write");
+    let r = reference(&format!("oci-archive:{}:v1", not_tar.display()));
+    assert_eq!(
+        expected_image(&r, &opts, &never).expect_err("not a tar").code(),
+        ErrorCode::Malformed
+    );
+}
