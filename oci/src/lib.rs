@@ -203,7 +203,7 @@ pub fn verify(
 }
 
 /// The async core of [`expected_image`]. Must run on the thread `cancel` may be called from
-/// (a current-thread runtime on the caller's thread).
+/// (a current-thread runtime on the caller's thread), in a runtime with time and I/O enabled.
 pub async fn expected_image_async(
     reference: &ImageReference,
     options: &VerifyOptions,
@@ -211,7 +211,7 @@ pub async fn expected_image_async(
 ) -> Result<ExpectedImage, OciError> {
     let intr = Interrupt::new(cancel, options.total_timeout);
     let limits = &options.limits;
-    let mut source = open_source(reference, options)?;
+    let mut source = open_source(reference, options, &intr)?;
 
     // 1. The top-level manifest: by pinned digest (its bytes must hash to it), else by tag.
     let pinned = reference.digest().cloned();
@@ -349,7 +349,7 @@ async fn fetch_small_blob(
     Ok(out)
 }
 
-fn open_source(reference: &ImageReference, options: &VerifyOptions) -> Result<Source, OciError> {
+fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
     let limits = &options.limits;
     match reference {
         ImageReference::Layout(l) => Ok(Source::Layout(LayoutSource::open_dir(
@@ -360,6 +360,7 @@ fn open_source(reference: &ImageReference, options: &VerifyOptions) -> Result<So
             l.path(),
             limits.max_document_bytes,
             limits.max_entries,
+            intr,
         )?)),
         ImageReference::Registry(r) => {
             let credentials = match &options.auth {

@@ -469,3 +469,87 @@ fn basic_auth_with_docker_config() {
     };
     expected_image(&r, &opts, &never).expect("explicit credentials");
 }
+
+/// `openssl s_server` with a self-signed certificate; killed when dropped.
+struct TlsServer {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> Option<TlsServer> {
+        if std::process::Command::new("openssl").arg("version").output().is_err() {
+            eprintln!("SKIPPED: no openssl command");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl req");
+        assert!(status.success(), "openssl req failed");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let server = TlsServer { port, child, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn untrusted_tls_certificate_is_refused() {
+    let Some(server) = TlsServer::start() else { return };
+    let r = reference(&format!("127.0.0.1:{}/ext/vector:v1", server.port));
+    let opts = VerifyOptions {
+        connect_timeout: Some(Duration::from_secs(2)),
+        ..VerifyOptions::default()
+    };
+    let err = expected_image(&r, &opts, &never).expect_err("self-signed");
+    eprintln!("{err}");
+    assert_eq!(err.code(), ErrorCode::Unreachable, "{err}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+}

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::BlobSink;
 use crate::digest::{Algorithm, Digest};
 use crate::error::OciError;
+use crate::interrupt::Interrupt;
 use crate::manifest::{Descriptor, Document, parse_document};
 
 /// Annotation that names a manifest in `index.json` (what `oci:dir:TAG` refers to).
@@ -66,13 +67,21 @@ impl LayoutSource {
     }
 
     /// Indexes the members of a layout archive (a plain tar). At most `max_members` members.
-    pub(crate) fn open_archive(path: &Path, max_document: u64, max_members: usize) -> Result<Self, OciError> {
+    pub(crate) fn open_archive(
+        path: &Path,
+        max_document: u64,
+        max_members: usize,
+        intr: &Interrupt<'_>,
+    ) -> Result<Self, OciError> {
+        intr.set_phase(format!("indexing {}", path.display()));
         let file = File::open(path).map_err(|e| not_found_or_io(e, "OCI archive", path))?;
         let mut archive = tar::Archive::new(file);
         let malformed = |e: io::Error| OciError::malformed(format!("OCI archive {}", path.display()), e.to_string());
         let mut members = HashMap::new();
         for entry in archive.entries_with_seek().map_err(malformed)? {
             let entry = entry.map_err(malformed)?;
+            // A header read (and a seek) per member: count it, so huge archives stay cancellable.
+            intr.progress(512)?;
             // Only plain regular members can be read in place (sparse ones would need expanding).
             if !matches!(
                 entry.header().entry_type(),
