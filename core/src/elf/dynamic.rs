@@ -21,6 +21,8 @@ use super::header::ElfClass;
 pub const DF_1_NODEFLIB: u64 = 0x800;
 /// `DT_FLAGS_1` bit: position-independent executable (not loadable with dlopen).
 pub const DF_1_PIE: u64 = 0x0800_0000;
+/// `DT_FLAGS` bit: the object uses the initial-exec TLS model.
+pub const DF_STATIC_TLS: u64 = 0x10;
 
 /// Symbol binding (`STB_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -84,7 +84,44 @@ pub(crate) fn x86_64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Deco
             0xc3 => return regs[RAX].ok_or(DecodeError::Unknown), // ret
             0xf3 if at(1) == Some(0xc3) => return regs[RAX].ok_or(DecodeError::Unknown), // rep ret
             0xf3 if code.get(p..p + 4) == Some(&[0xf3, 0x0f, 0x1e, 0xfa]) => p += 4, // endbr64
-            0x55 | 0x5d | 0x90 | 0xc9 => p += 1,                  // push rbp, pop rbp, nop, leave
+            0x90 | 0xc9 => p += 1,                                // nop, leave
+            0x50..=0x57 => p += 1,                                // push r64
+            0x58..=0x5f => {
+                // pop r64: the value comes from the stack; only rbp (frame pointer) is harmless.
+                regs[usize::from(b0 - 0x58)] = None;
+                p += 1;
+            }
+            0x41 if matches!(at(1), Some(0x50..=0x5f)) => {
+                // push/pop r8–r15
+                if let Some(op @ 0x58..=0x5f) = at(1) {
+                    regs[8 + usize::from(op - 0x58)] = None;
+                }
+                p += 2;
+            }
+            0xe8 => {
+                // call rel32: the callee may change every caller-saved register.
+                clobber_x86_64(&mut regs);
+                p += 5;
+            }
+            0xff if matches!(at(1), Some(0xd0..=0xd7)) => {
+                // call r64
+                clobber_x86_64(&mut regs);
+                p += 2;
+            }
+            0xff if at(1) == Some(0x15) => {
+                // call [rip+disp32]
+                clobber_x86_64(&mut regs);
+                p += 6;
+            }
+            0xeb => {
+                // jmp rel8 (pgrx debug builds jump over an unwinding landing pad)
+                let rel = i64::from(at(1).ok_or_else(|| unsupported(code, p))? as i8);
+                p = jump_target(p + 2, rel).ok_or_else(|| unsupported(code, p))?;
+            }
+            0xe9 => {
+                let rel = disp32(code, p + 1).ok_or_else(|| unsupported(code, p))?;
+                p = jump_target(p + 5, rel).ok_or_else(|| unsupported(code, p))?;
+            }
             0x66 if at(1) == Some(0x90) => p += 2,
             // Operand-size / segment prefixes in front of a long nop.
             0x66 | 0x2e if matches!(at(1), Some(0x66 | 0x2e | 0x0f)) => p += 1,
@@ -156,6 +193,18 @@ pub(crate) fn x86_64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Deco
     Err(DecodeError::NoReturn(p))
 }
 
+/// Registers a System V x86_64 call may change: rax, rcx, rdx, rsi, rdi, r8–r11.
+fn clobber_x86_64(regs: &mut [Option<ReturnValue>; 16]) {
+    for r in [0, 1, 2, 6, 7, 8, 9, 10, 11] {
+        regs[r] = None;
+    }
+}
+
+/// Offset of a jump target within the decoded buffer (`None` if before its start).
+fn jump_target(next: usize, rel: i64) -> Option<usize> {
+    usize::try_from(i64::try_from(next).ok()?.checked_add(rel)?).ok()
+}
+
 /// Length of the ModRM-encoded operand of a multi-byte `nop` (`0f 1f /0`), after the opcode.
 fn nop_modrm_len(modrm: Option<u8>) -> Option<usize> {
     let modrm = modrm?;
@@ -184,9 +233,14 @@ pub(crate) fn aarch64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Dec
     const SP: u32 = 31;
     let mut regs: [Option<ReturnValue>; 32] = [None; 32];
     let mut slots = Slots::default();
-    for (i, chunk) in code.chunks_exact(4).take(MAX_INSNS).enumerate() {
+    let mut i = 0usize;
+    for _ in 0..MAX_INSNS {
+        let Some(word) = code.get(i * 4..i * 4 + 4) else {
+            return Err(DecodeError::NoReturn(code.len()));
+        };
         let pc = vaddr.wrapping_add((i * 4) as u64);
-        let insn = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        let insn = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let mut next = i + 1;
         let rd = (insn & 31) as usize;
         let rn = (insn >> 5) & 31;
         let addr_of = |r: u32| match regs[r as usize] {
@@ -244,9 +298,24 @@ pub(crate) fn aarch64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Dec
         } else if insn & 0xffe0_ffe0 == 0xaa00_03e0 {
             // mov xd, xm (orr xd, xzr, xm)
             regs[rd] = regs[((insn >> 16) & 31) as usize];
+        } else if insn & 0xfc00_0000 == 0x9400_0000 || insn & 0xffff_fc1f == 0xd63f_0000 {
+            // bl / blr: the callee may change x0–x18 and the link register.
+            for r in regs.iter_mut().take(19) {
+                *r = None;
+            }
+            regs[30] = None;
+        } else if insn & 0xfc00_0000 == 0x1400_0000 {
+            // b imm26 (words)
+            let target = i64::try_from(i)
+                .ok()
+                .and_then(|i| i.checked_add(sign_extend(u64::from(insn & 0x03ff_ffff), 26)));
+            next = target
+                .and_then(|t| usize::try_from(t).ok())
+                .ok_or_else(|| unsupported(code, i * 4))?;
         } else {
             return Err(unsupported(code, i * 4));
         }
+        i = next;
     }
     Err(DecodeError::NoReturn(code.len()))
 }
@@ -303,6 +372,27 @@ mod tests {
                 ],
                 Ok(Address(0x1011)),
             ),
+            // pgrx (debug): push rax; mov rax,[rip+X]; call rax; jmp +6; call [rip+Y]; lea rax,[rip+Z]; pop rcx; ret
+            (
+                "pgrx",
+                &[
+                    0x50, 0x48, 0x8b, 0x05, 0xc8, 0x95, 0xbe, 0x00, 0xff, 0xd0, 0xeb, 0x06, 0xff, 0x15, 0x26, 0x93,
+                    0xbe, 0x00, 0x48, 0x8d, 0x05, 0x9f, 0x27, 0xb9, 0x00, 0x59, 0xc3,
+                ],
+                Ok(Address(0x1019 + 0xb9279f)),
+            ),
+            // a call clobbers rax: lea rax,[rip]; call rel32; ret
+            (
+                "clobbered",
+                &[0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xc3],
+                Err(()),
+            ),
+            // pop rax: unknown value
+            ("pop rax", &[0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x58, 0xc3], Err(())),
+            // a jump before the buffer
+            ("jmp back", &[0xeb, 0x80], Err(())),
+            // jmp to itself: bounded by the instruction limit
+            ("loop", &[0xeb, 0xfe], Err(())),
             // xor eax,eax; ret: unsupported
             ("xor", &[0x31, 0xc0, 0xc3], Err(())),
             // ret with unknown rax
@@ -362,6 +452,16 @@ mod tests {
                 words(&[0x9000_0001, 0xf900_07e1, 0xf940_07e0, 0xd65f_03c0]),
                 Ok(Address(0x10_0000)),
             ),
+            // b +2; (skipped) nop; adrp x0, 0; ret
+            (
+                "branch",
+                words(&[0x1400_0002, 0xd503_201f, 0x9000_0000, 0xd65f_03c0]),
+                Ok(Address(0x10_0000)),
+            ),
+            // adrp x0, 0; bl somewhere; ret: x0 clobbered
+            ("bl", words(&[0x9000_0000, 0x9400_0010, 0xd65f_03c0]), Err(())),
+            // b . (loop)
+            ("loop", words(&[0x1400_0000]), Err(())),
             // mov w0, #0; ret: unsupported
             ("movz", words(&[0x5280_0000, 0xd65f_03c0]), Err(())),
             ("bare ret", words(&[0xd65f_03c0]), Err(())),

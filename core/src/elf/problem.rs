@@ -62,6 +62,8 @@ pub enum ProblemCode {
     UndefinedSymbol,
     /// The file could not be read or parsed (I/O error, malformed tables, limits exceeded).
     Unreadable,
+    /// Initial-exec TLS (`DF_STATIC_TLS`): `dlopen` may run out of static TLS space.
+    StaticTls,
 }
 
 impl ProblemCode {
@@ -81,6 +83,7 @@ impl ProblemCode {
             ProblemCode::MissingSymbolVersion => "missing_symbol_version",
             ProblemCode::UndefinedSymbol => "undefined_symbol",
             ProblemCode::Unreadable => "unreadable",
+            ProblemCode::StaticTls => "static_tls",
         }
     }
 }

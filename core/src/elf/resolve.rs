@@ -27,7 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::dynamic::{DynamicInfo, VersionNeed, parse_dynamic};
+use super::dynamic::{DF_STATIC_TLS, DynamicInfo, VersionNeed, parse_dynamic};
 use super::file::{ElfError, ElfFile};
 use super::header::{ByteOrder, ElfClass, HostAbi};
 use super::ldcache::{self, LdCache};
@@ -212,6 +212,8 @@ pub(crate) struct ObjectFacts {
     versions: Vec<String>,
     exports: HashMap<String, Vec<Export>>,
     imports: Vec<Import>,
+    /// Size of the TLS segment when the object uses the initial-exec TLS model (`DF_STATIC_TLS`).
+    static_tls: Option<u64>,
     bytes_read: u64,
 }
 
@@ -265,6 +267,14 @@ impl ObjectFacts {
             versions,
             exports,
             imports,
+            static_tls: (dynamic.flags & DF_STATIC_TLS != 0).then(|| {
+                file.segments
+                    .iter()
+                    .filter(|s| s.p_type == PT_TLS)
+                    .map(|s| s.memsz)
+                    .max()
+                    .unwrap_or(0)
+            }),
             bytes_read: file.bytes_read(),
         }
     }
@@ -390,6 +400,9 @@ pub struct Closure {
     /// Objects newly brought in (the library itself included).
     pub objects_loaded: usize,
 }
+
+/// `PT_TLS`: the thread-local storage template.
+const PT_TLS: u32 = 7;
 
 /// Most undefined-symbol problems listed per object; the rest are summarised.
 const MAX_SYMBOL_PROBLEMS: usize = 50;
@@ -537,6 +550,7 @@ impl Loader {
         );
         closure.objects_loaded = map.objects.len() - first_new;
         check_versions(&map, first_new, &mut closure.problems);
+        check_static_tls(&map, first_new, &mut closure.problems);
         if symbols_checked {
             check_symbols(&map, first_new, &mut closure.problems);
         } else {
@@ -857,6 +871,42 @@ fn check_versions(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) 
                 problems.push(problem);
             }
         }
+    }
+}
+
+/// glibc's default spare static TLS for `dlopen`ed objects (`glibc.rtld.optional_static_tls`).
+const OPTIONAL_STATIC_TLS: u64 = 512;
+
+/// Objects loaded by `dlopen` that have their own TLS and use the initial-exec model
+/// (`DF_STATIC_TLS`) must fit into the spare static TLS space glibc reserved at startup. Whether
+/// they do depends on what was loaded before, so this is a warning (above the default reserve) or
+/// information (within it). Objects with the flag but no TLS segment of their own only reach other
+/// objects' TLS, which needs no space.
+fn check_static_tls(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) {
+    for loaded in &map.objects[first_new..] {
+        let Some(size) = loaded.facts.static_tls.filter(|&s| s > 0) else {
+            continue;
+        };
+        let severity = if size > OPTIONAL_STATIC_TLS {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        problems.push(
+            Problem::new(
+                ProblemCode::StaticTls,
+                severity,
+                format!(
+                    "{}: may fail with \"cannot allocate memory in static TLS block\"",
+                    loaded.facts.path.display()
+                ),
+            )
+            .with_detail(format!(
+                "The library uses initial-exec TLS (DF_STATIC_TLS) for a {size}-byte TLS segment; dlopen must fit it \
+                 into glibc's spare static TLS ({OPTIONAL_STATIC_TLS} bytes by default, shared with other libraries)."
+            ))
+            .with_hint("Raise glibc.rtld.optional_static_tls through GLIBC_TUNABLES in the server's environment."),
+        );
     }
 }
 

@@ -734,6 +734,72 @@ fn debian_postgresql_15_modules_are_refused() {
     );
 }
 
+/// Compares predictions with real `dlopen(RTLD_NOW | RTLD_GLOBAL)` of every library in the system
+/// directory, each in a forked child of a small C harness (`dlopen_check.c`) that plays the
+/// executable. Ignored by default: it runs the constructors of hundreds of libraries.
+#[test]
+#[ignore]
+fn predictions_match_dlopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = dir.path().join("dlopen_check");
+    compile(
+        "cc",
+        &[
+            "-rdynamic",
+            "-o",
+            harness.to_str().unwrap(),
+            fixture("dlopen_check.c").to_str().unwrap(),
+        ],
+    );
+    let libdir = Path::new("/usr/lib").join(multiarch_triplet(&host()).unwrap_or("."));
+    let mut libs: Vec<PathBuf> = fs::read_dir(&libdir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".so")) && p.is_file())
+        .collect();
+    libs.sort();
+    let out = Command::new(&harness).args(&libs).output().unwrap();
+    let truth: std::collections::HashMap<String, Option<String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '\t');
+            match (f.next(), f.next(), f.next()) {
+                (Some("OK"), Some(p), _) => Some((p.to_owned(), None)),
+                (Some("FAIL"), Some(p), e) => Some((p.to_owned(), Some(e.unwrap_or("").to_owned()))),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut config = SearchConfig::new(host());
+    config.postgres_executable = Some(harness.clone());
+    let mut analyzer = Analyzer::new(config, server());
+    let (mut agree, mut disagree, mut tls_warnings_loaded) = (0, Vec::new(), 0);
+    for lib in &libs {
+        let Some(real) = truth.get(lib.to_str().unwrap()) else {
+            continue;
+        };
+        let report = analyzer.analyze(lib);
+        let predicted_ok = report.errors().all(|p| p.code == ProblemCode::MissingMagicBlock);
+        let may_fail = report
+            .problems
+            .iter()
+            .any(|p| p.code == ProblemCode::StaticTls && p.severity == Severity::Warning);
+        tls_warnings_loaded += usize::from(may_fail && real.is_none());
+        if predicted_ok == real.is_none() || (may_fail && real.as_deref().is_some_and(|e| e.contains("static TLS"))) {
+            agree += 1;
+        } else {
+            let ours: Vec<_> = report.errors().map(|p| p.message.clone()).collect();
+            disagree.push(format!("{}: dlopen {:?}, predicted {:?}", lib.display(), real, ours));
+        }
+    }
+    eprintln!(
+        "{agree} agree ({tls_warnings_loaded} loaded despite a static TLS warning), {} disagree:\n{}",
+        disagree.len(),
+        disagree.join("\n")
+    );
+    assert!(disagree.is_empty());
+}
+
 /// Timing over the largest libraries of this machine (run with `--ignored --nocapture`).
 #[test]
 #[ignore]
@@ -777,8 +843,30 @@ fn bench_large_libraries() {
     let start = Instant::now();
     let mut n = 0;
     for (_, lib) in &libs {
-        let _ = analyzer.analyze(lib);
+        let report = analyzer.analyze(lib);
         n += 1;
+        // Installed system libraries load, so anything but the missing magic block is suspect.
+        for p in report.errors().filter(|p| p.code != ProblemCode::MissingMagicBlock) {
+            eprintln!("  {}: {p}", lib.display());
+        }
+    }
+    if let Ok(entries) = fs::read_dir("/opt/pgext/pg18/lib/postgresql") {
+        let mut modules: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        modules.sort();
+        for module in modules.iter().filter(|p| p.extension().is_some_and(|e| e == "so")) {
+            let size = fs::metadata(module).map(|m| m.len()).unwrap_or(0);
+            let t = Instant::now();
+            let report = analyzer.analyze(module);
+            if size > 1 << 20 {
+                eprintln!(
+                    "{:>8.1} ms {:>6} MiB module, {:.2} MiB read, magic {:?}",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    size >> 20,
+                    report.bytes_read as f64 / (1 << 20) as f64,
+                    report.magic.map(|m| (m.pg_version, m.source, m.name))
+                );
+            }
+        }
     }
     eprintln!(
         "all {n} libraries again (warm cache): {:.1} ms",
