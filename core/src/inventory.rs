@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::control::{self, ControlFile, ControlKind};
 use crate::fsinfo;
+use crate::hash::{self, Cancelled, FileKey, HashCache, Sha256};
 use crate::paths::{self, ElementProblem, LibraryRef, PathElement};
 use crate::problem::Problem;
 use crate::scripts::{self, ReferenceKind, ScriptKind, ScriptSet};
@@ -142,6 +143,8 @@ pub struct Library {
     pub source: LibrarySource,
     /// Size in bytes (following symlinks); `None` when it cannot be examined.
     pub size: Option<u64>,
+    /// SHA-256 of the content, once [`hash_libraries`] ran; `None` when it could not be read.
+    pub sha256: Option<Sha256>,
     /// An earlier library with the same name on `dynamic_library_path`, which PostgreSQL loads
     /// instead of this one.
     pub shadowed_by: Option<String>,
@@ -467,6 +470,48 @@ impl Inventory {
     }
 }
 
+/// Hashes every examinable library, in parallel, reusing and filling `cache`: a file whose
+/// identity (device, inode, size, mtime, ctime) did not change is not read again.
+pub fn hash_libraries(
+    libs: &mut [Library],
+    cache: &mut HashCache,
+    threads: usize,
+    cancel: &dyn Fn() -> bool,
+) -> Result<(), Cancelled> {
+    let mut pending: Vec<(usize, FileKey)> = Vec::new();
+    for (i, lib) in libs.iter_mut().enumerate() {
+        if lib.size.is_none() {
+            continue;
+        }
+        let Ok(meta) = fs::metadata(&lib.path) else { continue };
+        let key = FileKey::from_metadata(&meta);
+        match cache.get(&key) {
+            Some(d) => lib.sha256 = Some(d),
+            None => pending.push((i, key)),
+        }
+    }
+    let jobs = pending.iter().map(|(i, _)| libs[*i].path.clone().into()).collect();
+    let results = hash::hash_files(jobs, threads, cancel)?;
+    for ((i, before), result) in pending.into_iter().zip(results) {
+        let lib = &mut libs[i];
+        match result {
+            Ok((digest, _)) => {
+                lib.sha256 = Some(digest);
+                // Cache only what provably did not change while it was read.
+                if let Ok(meta) = fs::metadata(&lib.path)
+                    && FileKey::from_metadata(&meta) == before
+                {
+                    cache.insert(before, digest);
+                }
+            }
+            Err(err) => lib
+                .problems
+                .push(Problem::error("unreadable", format!("cannot read the file: {err}"))),
+        }
+    }
+    Ok(())
+}
+
 fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySource) -> Library {
     let mut lib = Library {
         path: path.to_string(),
@@ -474,6 +519,7 @@ fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySourc
         image,
         source,
         size: None,
+        sha256: None,
         shadowed_by: None,
         referenced_by: Vec::new(),
         problems: Vec::new(),
@@ -983,6 +1029,38 @@ mod tests {
         let stuck = inv.extensions.iter().find(|e| e.name == "stuck").unwrap();
         assert_eq!(stuck.update_path, None);
         assert_eq!(codes(&stuck.problems), vec!["no_update_path"]);
+    }
+
+    #[test]
+    fn libraries_are_hashed_once_per_identity() {
+        let t = Tree::new();
+        t.write("ext/a/lib/one.so", "abc");
+        t.write("ext/a/lib/two.so", "");
+        let s = t.settings("@ext/a/share", "$libdir:@ext/a/lib");
+        let mut inv = Inventory::collect(&s);
+        let mut cache = HashCache::new().with_racy_window(std::time::Duration::ZERO);
+        hash_libraries(&mut inv.libraries, &mut cache, 2, &|| false).unwrap();
+        assert_eq!(
+            hash::to_hex(&inv.libraries[0].sha256.unwrap()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hash::to_hex(&inv.libraries[1].sha256.unwrap()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!((cache.len(), cache.hits()), (2, 0));
+        let mut again = Inventory::collect(&s);
+        hash_libraries(&mut again.libraries, &mut cache, 2, &|| false).unwrap();
+        assert_eq!(cache.hits(), 2);
+        assert_eq!(again.libraries[0].sha256, inv.libraries[0].sha256);
+        // A changed file has a new identity and is hashed again.
+        t.write("ext/a/lib/one.so", "abd");
+        let mut changed = Inventory::collect(&s);
+        hash_libraries(&mut changed.libraries, &mut cache, 2, &|| false).unwrap();
+        assert_ne!(changed.libraries[0].sha256, inv.libraries[0].sha256);
+        // Cancellation is reported, not swallowed.
+        let mut fresh = HashCache::new();
+        assert!(hash_libraries(&mut changed.libraries, &mut fresh, 2, &|| true).is_err());
     }
 
     #[test]
