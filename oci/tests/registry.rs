@@ -120,14 +120,16 @@ fn modified_missing_unexpected_and_mode_changes_are_reported() {
         [
             ("lib/evil.so", DifferenceKind::Unexpected),
             ("lib/vector.so", DifferenceKind::Modified),
+            // A hard link in the mount, as in the image: one write changes both names.
+            ("lib/vector.so.0.8", DifferenceKind::Modified),
             ("share/extension/vector--0.8.1.sql", DifferenceKind::Missing),
             ("share/extension/vector.control", DifferenceKind::ModeChanged),
         ]
     );
     assert!(!v.intact());
     assert_ne!(v.actual_tree_digest, Some(v.image.tree_digest));
-    assert_eq!(v.differences[3].expected.as_deref(), Some("0644"));
-    assert_eq!(v.differences[3].actual.as_deref(), Some("0666"));
+    assert_eq!(v.differences[4].expected.as_deref(), Some("0644"));
+    assert_eq!(v.differences[4].actual.as_deref(), Some("0666"));
 }
 
 #[test]
@@ -399,6 +401,23 @@ fn zstd_layer_verifies() {
     assert_eq!(v.image.layers[1].media_type, LAYER_ZSTD);
     assert!(v.intact(), "{:#?}", v.differences);
     assert!(v.image.entries.iter().any(|e| e.path == "lib/base.so"));
+}
+
+#[test]
+fn docker_schema2_media_types_verify() {
+    let Some(reg) = Registry::start(None) else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let image = layout.image(&[gzip(cnpg_v1())], "amd64");
+    layout.tag(&image, "v1");
+    let pushed = reg.push_docker_v2s2(&layout.dir, "v1", "ext/docker:v1");
+    assert_ne!(pushed, image.digest, "skopeo converted the manifest");
+    unpack(&layout.dir, "v1", &work.path().join("mount"));
+    let actual = scan(&work.path().join("mount"));
+    let r = reference(&format!("{}/ext/docker:v1@{pushed}", reg.host()));
+    let v = verify(&r, &reg.options(), &actual, &never).expect("verify");
+    assert_eq!(v.image.layers[0].media_type, DOCKER_LAYER_GZIP);
+    assert!(v.intact(), "{:#?}", v.differences);
 }
 
 #[test]

@@ -18,6 +18,8 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Never cancels.
 pub fn never() -> bool {
@@ -132,6 +134,29 @@ impl Registry {
         cmd.arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{}/{dest}", self.host()));
         run(&mut cmd);
+    }
+
+    /// Pushes LAYOUT:TAG converted by skopeo to Docker schema 2 media types; returns the digest
+    /// of the manifest as pushed.
+    pub fn push_docker_v2s2(&self, layout: &Path, tag: &str, dest: &str) -> String {
+        let digest_file = layout.with_extension("digest");
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--format",
+            "v2s2",
+            "--digestfile",
+        ])
+        .arg(&digest_file);
+        cmd.arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{dest}", self.host()));
+        run(&mut cmd);
+        std::fs::read_to_string(digest_file)
+            .expect("digest file")
+            .trim()
+            .to_owned()
     }
 
     /// Options for this registry: plain HTTP allowed for it, short timeouts.
@@ -334,16 +359,20 @@ impl Layout {
 
     /// An image manifest (and config) over layer blobs already in the layout, with diff IDs.
     pub fn image_of(&self, layers: &[(Desc, String)], arch: &str) -> Desc {
+        self.manifest_of(layers, arch, OCI_MANIFEST, OCI_CONFIG)
+    }
+
+    fn manifest_of(&self, layers: &[(Desc, String)], arch: &str, manifest_type: &str, config_type: &str) -> Desc {
         let config = serde_json::json!({
             "architecture": arch, "os": "linux",
             "config": {}, "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.1.clone()).collect::<Vec<_>>()},
         });
-        let config = self.blob(OCI_CONFIG, &serde_json::to_vec(&config).expect("json"));
+        let config = self.blob(config_type, &serde_json::to_vec(&config).expect("json"));
         let layer_descs: Vec<serde_json::Value> = layers.iter().map(|l| l.0.json()).collect();
         let manifest = serde_json::json!({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.json(), "layers": layer_descs,
+            "schemaVersion": 2, "mediaType": manifest_type, "config": config.json(), "layers": layer_descs,
         });
-        self.blob(OCI_MANIFEST, &serde_json::to_vec(&manifest).expect("json"))
+        self.blob(manifest_type, &serde_json::to_vec(&manifest).expect("json"))
     }
 
     /// An image index over `(manifest, architecture, variant)`.
@@ -406,6 +435,7 @@ pub fn cnpg_v1() -> Vec<u8> {
         // No explicit licenses/ directory: runtimes create it 0755.
         E::File("licenses/vector/LICENSE", 0o444, b"PostgreSQL License\n"),
         E::Sym("lib/vector.so.0", "vector.so"),
+        E::Hard("lib/vector.so.0.8", "lib/vector.so"),
     ])
 }
 
