@@ -8,6 +8,7 @@
 //! count would otherwise revisit the same record many times.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use object::Endianness;
 use object::elf;
@@ -15,7 +16,8 @@ use object::pod;
 use object::read::elf::{Dyn, FileHeader, Sym};
 
 use super::file::{ElfError, ElfFile, c_str_at, read_u16, read_u32};
-use super::header::ElfClass;
+use super::header::{ElfClass, ElfHeader};
+use super::reader::ReadLimits;
 
 /// `DT_FLAGS_1` bit: ignore the default library directories and ld.so.cache.
 pub const DF_1_NODEFLIB: u64 = 0x800;
@@ -187,6 +189,14 @@ impl NameBudget {
         self.left -= cost;
         Ok(name)
     }
+}
+
+/// Reads the header and dynamic-linking view (needed, paths, versions, all dynamic symbols) of
+/// one file, without resolving anything.
+pub fn read_dynamic_info(path: &Path, limits: ReadLimits) -> Result<(ElfHeader, DynamicInfo), ElfError> {
+    let mut file = ElfFile::open(path, limits)?;
+    let dynamic = parse_dynamic(&mut file)?;
+    Ok((file.header, dynamic))
 }
 
 /// Parses the dynamic section, symbol table and version tables of an opened file.
@@ -380,10 +390,10 @@ fn parse_verdefs(
     loop {
         count_record(records, file)?;
         // Elf32_Verdef and Elf64_Verdef share one layout: u16 version, flags, ndx, cnt; u32 hash, aux, next.
-        let flags = read_u16(data, offset + 2, order).ok_or_else(bad)?;
-        let ndx = read_u16(data, offset + 4, order).ok_or_else(bad)?;
-        let aux = read_u32(data, offset + 12, order).ok_or_else(bad)? as usize;
-        let next = read_u32(data, offset + 16, order).ok_or_else(bad)? as usize;
+        let flags = read_u16(data, offset.saturating_add(2), order).ok_or_else(bad)?;
+        let ndx = read_u16(data, offset.saturating_add(4), order).ok_or_else(bad)?;
+        let aux = read_u32(data, offset.saturating_add(12), order).ok_or_else(bad)? as usize;
+        let next = read_u32(data, offset.saturating_add(16), order).ok_or_else(bad)? as usize;
         let aux_at = offset.checked_add(aux).ok_or_else(bad)?;
         let name_off = read_u32(data, aux_at, order).ok_or_else(bad)?;
         let name = names.get(strings, u64::from(name_off))?;
@@ -415,20 +425,20 @@ fn parse_verneeds(
     loop {
         count_record(records, file)?;
         // Verneed: u16 version, cnt; u32 file, aux, next.
-        let cnt = read_u16(data, offset + 2, order).ok_or_else(bad)?;
-        let file_off = read_u32(data, offset + 4, order).ok_or_else(bad)?;
-        let aux = read_u32(data, offset + 8, order).ok_or_else(bad)? as usize;
-        let next = read_u32(data, offset + 12, order).ok_or_else(bad)? as usize;
+        let cnt = read_u16(data, offset.saturating_add(2), order).ok_or_else(bad)?;
+        let file_off = read_u32(data, offset.saturating_add(4), order).ok_or_else(bad)?;
+        let aux = read_u32(data, offset.saturating_add(8), order).ok_or_else(bad)? as usize;
+        let next = read_u32(data, offset.saturating_add(12), order).ok_or_else(bad)? as usize;
         let needed_file = names.get(strings, u64::from(file_off))?;
         let mut versions = Vec::new();
         let mut aux_at = offset.checked_add(aux).ok_or_else(bad)?;
         for _ in 0..cnt {
             count_record(records, file)?;
             // Vernaux: u32 hash; u16 flags, other; u32 name, next.
-            let flags = read_u16(data, aux_at + 4, order).ok_or_else(bad)?;
-            let other = read_u16(data, aux_at + 6, order).ok_or_else(bad)?;
-            let name_off = read_u32(data, aux_at + 8, order).ok_or_else(bad)?;
-            let aux_next = read_u32(data, aux_at + 12, order).ok_or_else(bad)? as usize;
+            let flags = read_u16(data, aux_at.saturating_add(4), order).ok_or_else(bad)?;
+            let other = read_u16(data, aux_at.saturating_add(6), order).ok_or_else(bad)?;
+            let name_off = read_u32(data, aux_at.saturating_add(8), order).ok_or_else(bad)?;
+            let aux_next = read_u32(data, aux_at.saturating_add(12), order).ok_or_else(bad)? as usize;
             let name = names.get(strings, u64::from(name_off))?;
             set_version(table, other, name.clone(), Some(needed_file.clone()));
             versions.push(NeededVersion {

@@ -43,7 +43,15 @@ impl ElfError {
 
     /// Whether the file is not ELF at all.
     pub fn is_not_elf(&self) -> bool {
-        matches!(self, ElfError::Header(HeaderError::NotElf))
+        matches!(
+            self,
+            ElfError::Header(
+                HeaderError::NotElf
+                    | HeaderError::BadClass(_)
+                    | HeaderError::BadByteOrder(_)
+                    | HeaderError::BadVersion(_)
+            )
+        )
     }
 }
 

@@ -116,11 +116,11 @@ pub(crate) fn x86_64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Deco
             0xeb => {
                 // jmp rel8 (pgrx debug builds jump over an unwinding landing pad)
                 let rel = i64::from(at(1).ok_or_else(|| unsupported(code, p))? as i8);
-                p = jump_target(p + 2, rel).ok_or_else(|| unsupported(code, p))?;
+                p = jump_target(p + 2, rel, code.len()).ok_or_else(|| unsupported(code, p))?;
             }
             0xe9 => {
                 let rel = disp32(code, p + 1).ok_or_else(|| unsupported(code, p))?;
-                p = jump_target(p + 5, rel).ok_or_else(|| unsupported(code, p))?;
+                p = jump_target(p + 5, rel, code.len()).ok_or_else(|| unsupported(code, p))?;
             }
             0x66 if at(1) == Some(0x90) => p += 2,
             // Operand-size / segment prefixes in front of a long nop.
@@ -200,9 +200,11 @@ fn clobber_x86_64(regs: &mut [Option<ReturnValue>; 16]) {
     }
 }
 
-/// Offset of a jump target within the decoded buffer (`None` if before its start).
-fn jump_target(next: usize, rel: i64) -> Option<usize> {
-    usize::try_from(i64::try_from(next).ok()?.checked_add(rel)?).ok()
+/// Offset of a jump target within the decoded buffer of `len` bytes (`None` if outside it).
+fn jump_target(next: usize, rel: i64, len: usize) -> Option<usize> {
+    usize::try_from(i64::try_from(next).ok()?.checked_add(rel)?)
+        .ok()
+        .filter(|&t| t < len)
 }
 
 /// Length of the ModRM-encoded operand of a multi-byte `nop` (`0f 1f /0`), after the opcode.
@@ -311,6 +313,7 @@ pub(crate) fn aarch64_return(code: &[u8], vaddr: u64) -> Result<ReturnValue, Dec
                 .and_then(|i| i.checked_add(sign_extend(u64::from(insn & 0x03ff_ffff), 26)));
             next = target
                 .and_then(|t| usize::try_from(t).ok())
+                .filter(|&t| t < code.len() / 4)
                 .ok_or_else(|| unsupported(code, i * 4))?;
         } else {
             return Err(unsupported(code, i * 4));

@@ -23,17 +23,19 @@
 //! then every differing field as a "magic block mismatch".
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use object::Endianness;
 use object::elf;
 use object::pod;
 use object::read::elf::{FileHeader, Rel, Rela};
 
-use super::dynamic::DynamicInfo;
+use super::dynamic::{DynamicInfo, parse_dynamic};
 use super::file::{ElfError, ElfFile, read_ptr, read_u32};
 use super::header::{ElfClass, ElfHeader};
 use super::insn::{self, ReturnValue};
 use super::problem::{Problem, ProblemCode, Severity};
+use super::reader::ReadLimits;
 
 /// Name of the exported function PostgreSQL looks up with `dlsym`.
 pub const MAGIC_FUNCTION: &str = "Pg_magic_func";
@@ -358,6 +360,13 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
 const MAX_MAGIC_STRING: u64 = 1024;
 /// Largest data section scanned when decoding fails.
 const MAX_SCAN_SECTION: u64 = 64 << 20;
+
+/// Reads only what is needed to decode the magic block of one file (no dependency resolution).
+pub fn read_magic(path: &Path, limits: ReadLimits) -> Result<MagicOutcome, ElfError> {
+    let mut file = ElfFile::open(path, limits)?;
+    let dynamic = parse_dynamic(&mut file)?;
+    Ok(find_magic(&mut file, &dynamic))
+}
 
 /// Finds and decodes the magic block of a parsed library.
 pub(crate) fn find_magic(file: &mut ElfFile, dynamic: &DynamicInfo) -> MagicOutcome {

@@ -29,11 +29,13 @@ pub mod resolve;
 #[cfg(test)]
 mod tests;
 
-pub use dynamic::{Binding, DynSymbol, DynamicInfo, NeededVersion, SymbolKind, VersionDef, VersionNeed};
+pub use dynamic::{
+    Binding, DynSymbol, DynamicInfo, NeededVersion, SymbolKind, VersionDef, VersionNeed, read_dynamic_info,
+};
 pub use file::ElfError;
 pub use header::{ByteOrder, ElfClass, ElfHeader, HeaderError, HeaderMismatch, HostAbi};
 pub use ldcache::{CacheEntry, CacheFormat, LdCache, LdCacheError};
-pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic};
+pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic, read_magic};
 pub use problem::{Problem, ProblemCode, Severity};
 pub use reader::{ReadError, ReadLimits};
 pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};

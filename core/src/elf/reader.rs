@@ -27,8 +27,8 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
-            // The largest real dynamic symbol + string tables seen (libLLVM) are ~20 MB.
-            max_bytes_per_file: 256 << 20,
+            // The most read from one real file (libLLVM, 111 MB) is ~5 MB: dynamic symbols and strings.
+            max_bytes_per_file: 64 << 20,
             // Deeply templated C++ symbols reach a few KiB; 64 KiB is far beyond real names.
             max_name_len: 64 << 10,
             max_objects: 1024,

@@ -485,6 +485,84 @@ fn versions_and_symbols_of_an_older_dependency() {
 }
 
 #[test]
+fn dynamic_info_of_fixtures() {
+    let image = Image::new();
+    let dep = image.dep("build", true, "libdep.so.1");
+    let lib = image.user(
+        "libdep.so.1",
+        &["-DUSE_NEW", "-Wl,-rpath,$ORIGIN/../system", "-Wl,--enable-new-dtags"],
+    );
+    let limits = ReadLimits::default();
+
+    let (header, info) = read_dynamic_info(&dep, limits).unwrap();
+    assert!(header.is_dyn());
+    assert_eq!(info.soname.as_deref(), Some("libdep.so.1"));
+    let defs: Vec<(&str, bool)> = info.version_defs.iter().map(|d| (d.name.as_str(), d.base)).collect();
+    assert_eq!(
+        defs,
+        vec![("libdep.so.1", true), ("DEP_1.0", false), ("DEP_2.0", false)]
+    );
+    let sym = info
+        .symbols
+        .iter()
+        .find(|s| s.name == "GEOSCoverageCleanParams_create")
+        .unwrap();
+    assert_eq!(
+        (sym.defined, sym.version.as_deref(), sym.binding),
+        (true, Some("DEP_2.0"), Binding::Global)
+    );
+
+    let (_, info) = read_dynamic_info(&lib, limits).unwrap();
+    assert_eq!(info.needed, vec!["libdep.so.1"]);
+    assert_eq!(
+        (info.runpath.clone(), info.has_runpath, info.rpath.len()),
+        (vec!["$ORIGIN/../system".to_owned()], true, 0)
+    );
+    let need = info.version_needs.iter().find(|n| n.file == "libdep.so.1").unwrap();
+    let mut versions: Vec<&str> = need.versions.iter().map(|v| v.name.as_str()).collect();
+    versions.sort();
+    assert_eq!(versions, vec!["DEP_1.0", "DEP_2.0"]);
+    // (symbol, defined, version, version file, binding)
+    let cases = [
+        (
+            "GEOSCoverageCleanParams_create",
+            false,
+            Some("DEP_2.0"),
+            Some("libdep.so.1"),
+            Binding::Global,
+        ),
+        (
+            "dep_old_function",
+            false,
+            Some("DEP_1.0"),
+            Some("libdep.so.1"),
+            Binding::Global,
+        ),
+        ("server_function", false, None, None, Binding::Global),
+        ("weak_nobody_defines", false, None, None, Binding::Weak),
+        ("user_function", true, None, None, Binding::Global),
+        ("Pg_magic_func", true, None, None, Binding::Global),
+    ];
+    for (name, defined, version, file, binding) in cases {
+        let s = info
+            .symbols
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (s.defined, s.version.as_deref(), s.version_file.as_deref(), s.binding),
+            (defined, version, file, binding),
+            "{name}"
+        );
+    }
+    match read_magic(&lib, limits).unwrap() {
+        MagicOutcome::Found(m) => assert_eq!((m.pg_version, m.name.as_deref()), (1800, Some("user"))),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(read_magic(&dep, limits).unwrap(), MagicOutcome::Missing);
+}
+
+#[test]
 fn wrong_class_and_not_shared() {
     let dir = tempfile::tempdir().unwrap();
     // An executable is not a loadable library (PIE: flagged DF_1_PIE).
@@ -611,6 +689,33 @@ fn mutated_files_never_panic() {
         let _ = inspect_bytes(m, &host(), &server(), limits);
     }
     assert!(start.elapsed().as_secs() < 60, "mutants took {:?}", start.elapsed());
+}
+
+/// The fuzzing seeds (small stripped builds of the fixtures) decode as intended.
+#[test]
+fn fuzz_seeds_decode() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/elf_inspect");
+    // (seed, expected magic: version, source, module name)
+    let cases = [
+        ("pg18-named.so", Some((1800, MagicSource::Decoded, Some("fixture")))),
+        ("pg18-scan.so", Some((1800, MagicSource::Scanned, Some("fixture")))),
+        ("pg17.so", Some((1700, MagicSource::Decoded, None))),
+        ("pg12-O0.so", Some((1200, MagicSource::Decoded, None))),
+        ("dep-verdef.so", None),
+        ("user-versioned.so", Some((1800, MagicSource::Decoded, Some("user")))),
+    ];
+    for (seed, want) in cases {
+        let Ok(bytes) = fs::read(corpus.join(seed)) else {
+            eprintln!("skipped: no seed {seed}");
+            continue;
+        };
+        let report = inspect_bytes(bytes, &host(), &server(), ReadLimits::default());
+        let got = report
+            .magic
+            .as_ref()
+            .map(|m| (m.pg_version, m.source, m.name.as_deref()));
+        assert_eq!(got, want, "{seed}: {:#?}", report.problems);
+    }
 }
 
 /// The dynamic loader's own directories; system libraries should resolve completely.
