@@ -510,6 +510,18 @@ mod tests {
         Fifo(&'a str),
         /// Raw name bytes (bypassing the tar crate's path checks).
         RawFile(&'a [u8], &'a [u8]),
+        /// A PAX extended header ('x') for the next entry: (key, value) records.
+        Pax(&'a [(&'a str, &'a str)]),
+    }
+
+    /// One PAX record, `"<len> <key>=<value>\n"`, where `<len>` counts itself.
+    fn pax_record(key: &str, value: &str) -> Vec<u8> {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while len.to_string().len() + body.len() != len {
+            len = len.to_string().len() + body.len();
+        }
+        format!("{len}{body}").into_bytes()
     }
 
     fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
@@ -569,6 +581,11 @@ mod tests {
                         None,
                         data,
                     );
+                }
+                T::Pax(records) => {
+                    let data: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+                    let h = header(tar::EntryType::XHeader, 0o644, data.len() as u64);
+                    append(&mut b, h, b"PaxHeader", None, &data);
                 }
             }
         }
@@ -843,6 +860,24 @@ mod tests {
         let err = apply(&[layer(&[T::File(&huge, 0o644, b"a")])], &tight).unwrap_err();
         assert_eq!(err.code(), ErrorCode::HostileLayer, "{err}");
         assert!(err.to_string().contains("metadata"), "{err}");
+    }
+
+    #[test]
+    fn pax_paths_and_link_targets_apply() {
+        let long = format!("share/extension/{}.sql", "p".repeat(200));
+        let layers = vec![layer(&[
+            T::Pax(&[("path", &long)]),
+            T::File("short", 0o644, b"a"),
+            T::Pax(&[("path", "lib/l"), ("linkpath", "target.so")]),
+            T::Sym("x", "y"),
+        ])];
+        let got = apply(&layers, &Limits::default()).unwrap();
+        let paths: Vec<&str> = got.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["lib", "lib/l", "share", "share/extension", long.as_str()]);
+        assert_eq!(got[1].link_target.as_deref(), Some("target.so"));
+        let hostile = vec![layer(&[T::Pax(&[("path", "a/../../b")]), T::File("fine", 0o644, b"a")])];
+        let err = apply(&hostile, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::HostileLayer, "{err}");
     }
 
     #[test]
