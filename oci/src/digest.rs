@@ -1,4 +1,7 @@
 //! Content digests (`sha256:<hex>`, `sha512:<hex>`) and streaming hashing with aws-lc-rs.
+//!
+//! pgext_core::hash hashes readers and byte strings with SHA-256 only; blobs arrive in chunks
+//! from the network and may be SHA-512-addressed, hence the incremental [`Hasher`] here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -143,20 +146,9 @@ impl Hasher {
     pub fn finish(self) -> Digest {
         Digest {
             algorithm: self.algorithm,
-            hex: to_hex(self.ctx.finish().as_ref()),
+            hex: pgext_core::hash::to_hex(self.ctx.finish().as_ref()),
         }
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -201,10 +193,5 @@ mod tests {
             let err = input.parse::<Digest>().unwrap_err().to_string();
             assert!(err.contains(want), "{input:?}: {err}");
         }
-    }
-
-    #[test]
-    fn hex_encoding() {
-        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }
