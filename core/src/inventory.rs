@@ -113,8 +113,11 @@ pub struct Extension {
     pub module_library: Option<String>,
     /// Libraries the scripts name (only with [`Settings::with_references`], visible copies).
     pub references: Vec<ScriptReference>,
-    /// PostgreSQL would use this copy.
+    /// PostgreSQL would use this copy: the first on the path that exists (`CREATE EXTENSION`).
     pub visible: bool,
+    /// The first copy of this name in directory order: the one `pg_available_extensions` reads
+    /// (and fails on, when it cannot be read or parsed).
+    pub listed: bool,
     /// The control file PostgreSQL uses instead (for hidden copies).
     pub shadowed_by: Option<String>,
     /// What is wrong.
@@ -165,10 +168,11 @@ pub struct Inventory {
     pub libraries: Vec<Library>,
 }
 
-/// A directory entry's name: UTF-8, or escaped with the raw bytes kept for opening it.
+/// A directory entry's name: UTF-8, or escaped for display with the raw name kept for opening it.
 struct Name {
     text: String,
     utf8: bool,
+    raw: std::ffi::OsString,
 }
 
 fn list_dir(dir: &str) -> std::io::Result<Vec<Name>> {
@@ -180,10 +184,12 @@ fn list_dir(dir: &str) -> std::io::Result<Vec<Name>> {
             Some(s) => out.push(Name {
                 text: s.to_string(),
                 utf8: true,
+                raw: raw.clone(),
             }),
             None => out.push(Name {
                 text: escape_name(raw.as_bytes()),
                 utf8: false,
+                raw: raw.clone(),
             }),
         }
     }
@@ -196,6 +202,10 @@ pub fn pg_file_exists(path: &str) -> bool {
 }
 
 fn read_capped(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
+    read_capped_path(Path::new(path), cap)
+}
+
+fn read_capped_path(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     let f = fs::File::open(path)?;
     let mut buf = Vec::new();
     f.take(cap + 1).read_to_end(&mut buf)?;
@@ -247,6 +257,7 @@ impl Inventory {
     ) {
         // name → index of the copy PostgreSQL uses.
         let mut visible: HashMap<String, usize> = HashMap::new();
+        let mut listed: BTreeSet<String> = BTreeSet::new();
         // The first element at which a control-file lookup raises ("not an absolute path").
         let mut raising: Option<usize> = None;
         for e in &settings.control {
@@ -284,9 +295,11 @@ impl Inventory {
                     module_library: None,
                     references: Vec::new(),
                     visible: false,
+                    listed: listed.insert(name.to_string()),
                     shadowed_by: None,
                     problems: Vec::new(),
                 };
+                let real_path = Path::new(dir).join(&n.raw);
                 if !n.utf8 {
                     ext.problems.push(Problem::error(
                         "non_utf8_name",
@@ -295,7 +308,7 @@ impl Inventory {
                 }
                 match visible.get(name) {
                     Some(&i) => ext.shadowed_by = Some(self.extensions[i].control_path.clone()),
-                    None if pg_file_exists(&control_path) && n.utf8 => {
+                    None if fs::metadata(&real_path).map(|m| !m.is_dir()).unwrap_or(false) && n.utf8 => {
                         ext.visible = true;
                         visible.insert(name.to_string(), self.extensions.len());
                     }
@@ -319,7 +332,7 @@ impl Inventory {
                         format!("found through relative element {}: CREATE EXTENSION fails", e.position),
                     ));
                 }
-                read_extension(&mut ext, dir, settings, script_dirs);
+                read_extension(&mut ext, &real_path, dir, settings, script_dirs);
                 self.extensions.push(ext);
             }
         }
@@ -480,8 +493,8 @@ pub fn hash_libraries(
 ) -> Result<(), Cancelled> {
     let mut pending: Vec<(usize, FileKey)> = Vec::new();
     for (i, lib) in libs.iter_mut().enumerate() {
-        if lib.size.is_none() {
-            continue;
+        if lib.size.is_none() || !lib.problems.is_empty() {
+            continue; // already known unreadable or not a file
         }
         let Ok(meta) = fs::metadata(&lib.path) else { continue };
         let key = FileKey::from_metadata(&meta);
@@ -600,30 +613,34 @@ fn check_image(img: &mut Image) {
 /// Parses the control file and everything that follows from it.
 fn read_extension(
     ext: &mut Extension,
+    real_path: &Path,
     control_dir: &str,
     settings: &Settings,
     script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
 ) {
-    // A copy PostgreSQL never opens can be broken without consequence.
-    let sev = |p: Problem, visible: bool| {
-        if visible {
-            p
-        } else {
-            Problem {
-                severity: crate::problem::Severity::Warning,
-                ..p
-            }
+    // pg_available_extensions reads the first-listed copy of each name and fails on it when it
+    // cannot be read; CREATE EXTENSION skips copies that do not exist. A copy neither reads can
+    // be broken without consequence.
+    let listed = ext.listed;
+    let sev = |p: Problem, fatal: bool| {
+        let mut p = p;
+        if !fatal {
+            p.severity = crate::problem::Severity::Warning;
+        } else if listed && !p.message.contains("pg_available_extensions") {
+            p.message
+                .push_str(" (pg_available_extensions fails while this file is first on the path)");
         }
+        p
     };
-    let bytes = match fs::metadata(&ext.control_path) {
+    let bytes = match fs::metadata(real_path) {
         Ok(m) if m.is_dir() => {
             ext.problems.push(sev(
                 Problem::error("control_not_a_file", "a directory where the control file should be"),
-                ext.visible,
+                listed,
             ));
             return;
         }
-        _ => match read_capped(&ext.control_path, MAX_CONTROL_BYTES) {
+        _ => match read_capped_path(real_path, MAX_CONTROL_BYTES) {
             Ok(b) => b,
             Err(err) => {
                 let code = match err.raw_os_error() {
@@ -633,7 +650,7 @@ fn read_extension(
                 };
                 ext.problems.push(sev(
                     Problem::error(code, format!("could not read extension control file: {err}")),
-                    ext.visible,
+                    listed,
                 ));
                 return;
             }
@@ -643,7 +660,7 @@ fn read_extension(
         Ok(c) => c,
         Err(err) => {
             let msg = err.pg_message(&ext.control_path);
-            let msg = if ext.visible {
+            let msg = if listed || ext.visible {
                 format!("{msg} (pg_available_extensions and CREATE EXTENSION fail while this file is on the path)")
             } else {
                 format!("{msg} (harmless while shadowed: PostgreSQL never reads it)")
@@ -957,6 +974,24 @@ mod tests {
             .collect();
         assert_eq!(libs["dir.so"], vec!["not_a_file"]);
         assert_eq!(libs["dangling.so"], vec!["dangling_symlink"]);
+    }
+
+    #[test]
+    fn listing_and_create_extension_pick_different_copies() {
+        // A dangling first copy: pg_available_extensions reads (and fails on) it, while
+        // CREATE EXTENSION skips it and uses the next copy that exists.
+        let t = Tree::new();
+        fs::create_dir_all(t.p("ext/a/share/extension")).unwrap();
+        std::os::unix::fs::symlink("gone", t.p("ext/a/share/extension/dup.control")).unwrap();
+        t.ext("b", "dup", "default_version = '1'\n", &[("dup--1.sql", "")]);
+        let inv = Inventory::collect(&t.settings("@ext/a/share:@ext/b/share", "$libdir"));
+        let (a, b) = (&inv.extensions[0], &inv.extensions[1]);
+        assert!(a.listed && !a.visible);
+        assert!(!b.listed && b.visible);
+        assert_eq!(a.problems[0].code, "dangling_symlink");
+        assert_eq!(a.problems[0].severity, crate::problem::Severity::Error);
+        assert!(a.problems[0].message.contains("pg_available_extensions fails"), "{}", a.problems[0].message);
+        assert!(b.problems.is_empty(), "{:?}", b.problems);
     }
 
     #[test]
