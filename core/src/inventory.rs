@@ -622,22 +622,32 @@ fn read_extension(
     // cannot be read; CREATE EXTENSION skips copies that do not exist. A copy neither reads can
     // be broken without consequence.
     let listed = ext.listed;
-    let sev = |p: Problem, fatal: bool| {
+    // Read and parse failures: fatal for the first-listed copy (pg_available_extensions).
+    let unreadable = |p: Problem| {
         let mut p = p;
-        if !fatal {
+        if !listed {
             p.severity = crate::problem::Severity::Warning;
-        } else if listed && !p.message.contains("pg_available_extensions") {
+        } else if !p.message.contains("pg_available_extensions") {
             p.message
                 .push_str(" (pg_available_extensions fails while this file is first on the path)");
         }
         p
     };
+    // Everything else matters only for the copy CREATE EXTENSION uses.
+    let visible = ext.visible;
+    let sev = |p: Problem| {
+        let mut p = p;
+        if !visible {
+            p.severity = crate::problem::Severity::Warning;
+        }
+        p
+    };
     let bytes = match fs::metadata(real_path) {
         Ok(m) if m.is_dir() => {
-            ext.problems.push(sev(
-                Problem::error("control_not_a_file", "a directory where the control file should be"),
-                listed,
-            ));
+            ext.problems.push(unreadable(Problem::error(
+                "control_not_a_file",
+                "a directory where the control file should be",
+            )));
             return;
         }
         _ => match read_capped_path(real_path, MAX_CONTROL_BYTES) {
@@ -648,10 +658,10 @@ fn read_extension(
                     Some(libc::ENOENT) => "dangling_symlink",
                     _ => "control_unreadable",
                 };
-                ext.problems.push(sev(
-                    Problem::error(code, format!("could not read extension control file: {err}")),
-                    listed,
-                ));
+                ext.problems.push(unreadable(Problem::error(
+                    code,
+                    format!("could not read extension control file: {err}"),
+                )));
                 return;
             }
         },
@@ -660,13 +670,12 @@ fn read_extension(
         Ok(c) => c,
         Err(err) => {
             let msg = err.pg_message(&ext.control_path);
-            let msg = if listed || ext.visible {
+            let msg = if listed {
                 format!("{msg} (pg_available_extensions and CREATE EXTENSION fail while this file is on the path)")
             } else {
                 format!("{msg} (harmless while shadowed: PostgreSQL never reads it)")
             };
-            ext.problems
-                .push(sev(Problem::error("control_invalid", msg), ext.visible));
+            ext.problems.push(sev(Problem::error("control_invalid", msg)));
             return;
         }
     };
@@ -682,13 +691,10 @@ fn read_extension(
     let names = match names {
         Ok(n) => n,
         Err(err) => {
-            ext.problems.push(sev(
-                Problem::error(
-                    "script_dir_unreadable",
-                    format!("cannot list script directory {script_dir}: {err}"),
-                ),
-                ext.visible,
-            ));
+            ext.problems.push(sev(Problem::error(
+                "script_dir_unreadable",
+                format!("cannot list script directory {script_dir}: {err}"),
+            )));
             ext.control = Some(primary);
             return;
         }
@@ -709,51 +715,37 @@ fn read_extension(
                 .and_then(|b| control::merge_secondary(&control, &b).map_err(|e| e.pg_message(&path)))
             {
                 Ok(merged) => control = merged,
-                Err(msg) => ext
-                    .problems
-                    .push(sev(Problem::error("control_invalid", msg), ext.visible)),
+                Err(msg) => ext.problems.push(sev(Problem::error("control_invalid", msg))),
             }
         }
         if set.install_path(&dv).is_none() {
-            ext.problems.push(sev(
-                Problem::error(
-                    "default_version_not_installable",
-                    format!(
-                        "no installation script nor update path for default version \"{dv}\" in {script_dir}: \
+            ext.problems.push(sev(Problem::error(
+                "default_version_not_installable",
+                format!(
+                    "no installation script nor update path for default version \"{dv}\" in {script_dir}: \
                          CREATE EXTENSION fails"
-                    ),
                 ),
-                ext.visible,
-            ));
+            )));
         }
     } else {
-        ext.problems.push(sev(
-            Problem::error(
-                "no_default_version",
-                "no default_version: CREATE EXTENSION fails unless VERSION is given",
-            ),
-            ext.visible,
-        ));
+        ext.problems.push(sev(Problem::error(
+            "no_default_version",
+            "no default_version: CREATE EXTENSION fails unless VERSION is given",
+        )));
     }
 
     if let Some(mp) = control.module_pathname.clone() {
         let lookup = paths::library_candidates(&mp, LibraryRef::Function, &settings.library, &settings.pkglibdir);
         match lookup.resolve(pg_file_exists) {
             Ok(Some(f)) => ext.module_library = Some(f),
-            Ok(None) => ext.problems.push(sev(
-                Problem::error(
-                    "library_not_found",
-                    format!("module_pathname '{mp}' matches no file on dynamic_library_path"),
-                ),
-                ext.visible,
-            )),
-            Err((pos, p)) => ext.problems.push(sev(
-                Problem::error(
-                    "library_search_error",
-                    format!("loading '{mp}' fails at element {pos} of dynamic_library_path ({p})"),
-                ),
-                ext.visible,
-            )),
+            Ok(None) => ext.problems.push(sev(Problem::error(
+                "library_not_found",
+                format!("module_pathname '{mp}' matches no file on dynamic_library_path"),
+            ))),
+            Err((pos, p)) => ext.problems.push(sev(Problem::error(
+                "library_search_error",
+                format!("loading '{mp}' fails at element {pos} of dynamic_library_path ({p})"),
+            ))),
         }
     }
 
@@ -990,7 +982,11 @@ mod tests {
         assert!(!b.listed && b.visible);
         assert_eq!(a.problems[0].code, "dangling_symlink");
         assert_eq!(a.problems[0].severity, crate::problem::Severity::Error);
-        assert!(a.problems[0].message.contains("pg_available_extensions fails"), "{}", a.problems[0].message);
+        assert!(
+            a.problems[0].message.contains("pg_available_extensions fails"),
+            "{}",
+            a.problems[0].message
+        );
         assert!(b.problems.is_empty(), "{:?}", b.problems);
     }
 
