@@ -675,7 +675,7 @@ fn read_extension(
             } else {
                 format!("{msg} (harmless while shadowed: PostgreSQL never reads it)")
             };
-            ext.problems.push(sev(Problem::error("control_invalid", msg)));
+            ext.problems.push(unreadable(Problem::error("control_invalid", msg)));
             return;
         }
     };
