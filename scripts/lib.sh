@@ -79,3 +79,27 @@ install_pgext() {
     say "installing pgext into $("$PG_CONFIG" --pkglibdir) (${PROFILE:-debug} build)"
     (cd "$REPO" && cargo pgrx install "${args[@]}" >/dev/null)
 }
+
+# Bind-mounts every image under FX/extensions onto itself read-only, as an image volume is. Needs
+# root; otherwise (or where mounting is not allowed) the images stay writable. Prints true/false.
+ro_mount_images() {
+    local fx=$1 ok=true d
+    if [ "$(id -u)" != 0 ]; then echo false; return 0; fi
+    for d in "$fx"/extensions/*/; do
+        d=${d%/}
+        [ "$(basename "$d")" = hostile ] && continue # its unreadable files are set up per run
+        if mount --bind "$d" "$d" 2>/dev/null && mount -o remount,bind,ro "$d" 2>/dev/null; then
+            echo "$d" >>"$fx/ro-mounts"
+        else
+            ok=false
+        fi
+    done
+    echo $ok
+}
+
+ro_unmount_images() {
+    local fx=$1 d
+    [ -f "$fx/ro-mounts" ] || return 0
+    while read -r d; do umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true; done <"$fx/ro-mounts"
+    rm -f "$fx/ro-mounts"
+}

@@ -11,11 +11,13 @@ chmod 0755 "$WORK"
 FX=$WORK/fx
 DATA=$WORK/data
 PORT=${PGEXT_REGRESS_PORT:-55432}
-trap 'cluster_stop "$DATA" immediate' EXIT
+trap 'cluster_stop "$DATA" immediate; ro_unmount_images "$FX"' EXIT
 
 say "laying out fixtures in $FX"
 mkdir -p "$FX"
 bash "$REPO/tests/pg_regress/make-tree.sh" "$FX"
+RO=$(ro_mount_images "$FX")
+say "images mounted read-only: $RO"
 
 say "starting PostgreSQL 18 in $DATA"
 cluster_start "$DATA" "$PORT" "$FX/regress.conf"
@@ -24,12 +26,16 @@ tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
     for f in "$REPO"/tests/pg_regress/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
 fi
+# setup.sql prepares the database for every other suite: always first, exactly once.
+rest=()
+for t in "${tests[@]}"; do [ "$t" = setup ] || rest+=("$t"); done
+tests=(setup "${rest[@]}")
 
 say "pg_regress: ${tests[*]}"
 out=$WORK/out
 mkdir -p "$out"
 set +e
-PGEXT_FIXTURES=$FX PGEXT_SHAREDIR=$PG_SHAREDIR PGEXT_PKGLIBDIR=$PG_PKGLIBDIR \
+PGEXT_FIXTURES=$FX PGEXT_READ_ONLY=$RO PGEXT_SHAREDIR=$PG_SHAREDIR PGEXT_PKGLIBDIR=$PG_PKGLIBDIR \
     "$PG_PKGLIBDIR/pgxs/src/test/regress/pg_regress" --bindir="$PG_BINDIR" \
     --host="$DATA" --port="$PORT" --user=postgres \
     --inputdir="$REPO/tests/pg_regress" --outputdir="$out" \
@@ -41,8 +47,10 @@ if [ $rc -ne 0 ]; then
     echo "pg_regress failed; results kept in $out, server log in $DATA/server.log"
     trap - EXIT
     cluster_stop "$DATA" immediate
+    ro_unmount_images "$FX"
     exit $rc
 fi
 cluster_stop "$DATA"
+ro_unmount_images "$FX"
 trap - EXIT
 rm -rf "$WORK"

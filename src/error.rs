@@ -17,6 +17,9 @@ pub enum SqlError {
     /// The caller may not do this.
     #[error("{0}")]
     Privilege(String),
+    /// A cancel request or `statement_timeout` interrupted a long file or network operation.
+    #[error("canceling statement: {0}")]
+    Cancelled(&'static str),
     /// Reading a file or directory failed.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
@@ -29,6 +32,7 @@ impl SqlError {
             SqlError::NotFound { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             SqlError::Privilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             SqlError::Io { .. } => PgSqlErrorCode::ERRCODE_IO_ERROR,
+            SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
         }
     }
 

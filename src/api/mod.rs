@@ -1,3 +1,4 @@
 //! The SQL surface: one module per group of views and functions.
 
-mod paths;
+mod inventory;
+pub mod paths;

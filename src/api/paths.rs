@@ -9,6 +9,12 @@ use pgrx::prelude::*;
 
 use crate::server;
 
+/// PostgreSQL first tries a library name without `.so` in every element, then with it: a name
+/// written without the suffix (the usual `$libdir/name`) reaches every element unless the bare
+/// file exists.
+const EVERY_NAME: &str = "libraries named without \".so\" (the usual '$libdir/name') are first searched \
+    through every element, so the first call of any such C function in a session fails with";
+
 /// One explanation per problem code, phrased as the consequence for PostgreSQL.
 fn detail(e: &PathElement, dir_problem: Option<DirProblem>, elements: &[PathElement]) -> Option<String> {
     let guc = e.kind.guc_name();
@@ -19,17 +25,20 @@ fn detail(e: &PathElement, dir_problem: Option<DirProblem>, elements: &[PathElem
         (Some(ElementProblem::Empty), _, PathKind::Library) if e.raw.is_empty() && elements.len() == 1 => {
             "dynamic_library_path is empty: library names are passed to dlopen() as written".to_string()
         }
-        (Some(ElementProblem::Empty), _, PathKind::Library) => {
-            format!("zero-length element: a library search that reaches it fails with \"zero-length component in parameter \"{guc}\"\"")
-        }
+        (Some(ElementProblem::Empty), _, PathKind::Library) => format!(
+            "zero-length element: {EVERY_NAME} \"zero-length component in parameter \"{guc}\"\""
+        ),
         (Some(ElementProblem::Relative), _, PathKind::Control) if e.raw.starts_with("$system") => {
             "$system is substituted only when it is the whole element: this one is relative, and a lookup that reaches it fails with \"component in parameter \"extension_control_path\" is not an absolute path\"".to_string()
         }
-        (Some(ElementProblem::Relative), _, _) => {
-            format!("relative element: a lookup that reaches it fails with \"component in parameter \"{guc}\" is not an absolute path\"")
-        }
+        (Some(ElementProblem::Relative), _, PathKind::Control) => format!(
+            "relative element: a lookup that reaches it fails with \"component in parameter \"{guc}\" is not an absolute path\""
+        ),
+        (Some(ElementProblem::Relative), _, PathKind::Library) => format!(
+            "relative element: {EVERY_NAME} \"component in parameter \"{guc}\" is not an absolute path\""
+        ),
         (Some(ElementProblem::InvalidMacro), _, _) => format!(
-            "only $libdir is recognised, at the start of an element: a library search that reaches it fails with \"invalid macro name in path: {}\"",
+            "only $libdir is recognised, at the start of an element: {EVERY_NAME} \"invalid macro name in path: {}\"",
             e.raw
         ),
         (Some(ElementProblem::Duplicate), _, _) => {
@@ -63,7 +72,6 @@ fn detail(e: &PathElement, dir_problem: Option<DirProblem>, elements: &[PathElem
     Some(text)
 }
 
-
 /// Expands both settings of the calling session; pure with respect to the file system except
 /// for the probes, so it also serves the inventory.
 pub fn current_elements() -> (Vec<PathElement>, Vec<PathElement>) {
@@ -75,19 +83,22 @@ pub fn current_elements() -> (Vec<PathElement>, Vec<PathElement>) {
 /// One row per element of `extension_control_path`, then of `dynamic_library_path`, in search
 /// order, with the directory PostgreSQL 18 really searches and what the server can see there.
 #[pg_extern(volatile, parallel_safe)]
-fn extension_paths() -> TableIterator<'static, (
-    name!(kind, String),
-    name!(position, i32),
-    name!(element, String),
-    name!(directory, Option<String>),
-    name!(is_system, bool),
-    name!(exists, Option<bool>),
-    name!(is_dir, Option<bool>),
-    name!(readable, Option<bool>),
-    name!(read_only, Option<bool>),
-    name!(problem, Option<String>),
-    name!(detail, Option<String>),
-)> {
+fn extension_paths() -> TableIterator<
+    'static,
+    (
+        name!(kind, String),
+        name!(position, i32),
+        name!(element, String),
+        name!(directory, Option<String>),
+        name!(is_system, bool),
+        name!(exists, Option<bool>),
+        name!(is_dir, Option<bool>),
+        name!(readable, Option<bool>),
+        name!(read_only, Option<bool>),
+        name!(problem, Option<String>),
+        name!(detail, Option<String>),
+    ),
+> {
     let (control, library) = current_elements();
     let mut rows = Vec::with_capacity(control.len() + library.len());
     for elements in [&control, &library] {
@@ -162,6 +173,9 @@ mod tests {
 
     #[pg_test]
     fn library_elements_follow_dfmgr_rules() {
+        // A bad element breaks the first lookup of every C function named '$libdir/x' in the
+        // session — pgext's own included — so resolve ours before breaking the setting.
+        Spi::run("SELECT count(*) FROM pgext.extension_paths").expect("warm-up");
         Spi::run("SET dynamic_library_path = '$libdir:$libdir/plugins::$bogus:/x/'").expect("SET");
         let libdir = Spi::get_one::<String>(
             "SELECT directory FROM pgext.extension_paths WHERE kind = 'library' AND position = 1",

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Lays out the synthetic extension images the pg_regress suites use, the CloudNativePG way:
-# FX/extensions/<image>/{share/extension,lib}. Real compiled artefacts come from tests/fixtures.
-# Also writes FX/regress.conf, the server settings that point at them.
+# Lays out the extension images the pg_regress suites and the demo use, the CloudNativePG way:
+# FX/extensions/<image>/{share/extension,lib,system}. Real compiled artefacts come from
+# tests/fixtures/build.sh (cached); a few small synthetic images cover shadowing and bad input.
+# Writes FX/regress.conf (the server settings pointing at them) and FX/tree-digest.sh.
+# Needs PG_CONFIG (PostgreSQL 18) in the environment.
 set -Eeuo pipefail
 FX=${1:?usage: make-tree.sh FIXTURE_DIR}
-owner=${PGEXT_USER:-postgres}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${PG_CONFIG:?PG_CONFIG must point at PostgreSQL 18}"
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 
-rm -rf "$FX/extensions" "$FX/bad"
+rm -rf "$FX/extensions"
+mkdir -p "$FX/extensions"
+
+# Real images: pgvector built from Debian's source, the project's own two-version extension, a
+# PG 17 build of pgvector (same control file name: shadowed), and a module that needs its image's
+# system/ directory on LD_LIBRARY_PATH.
+bash "$REPO/tests/fixtures/build.sh" "$FX/real" >"$FX/fixtures-build.log" 2>&1 \
+    || { tail -n 30 "$FX/fixtures-build.log"; echo "make-tree: tests/fixtures/build.sh failed" >&2; exit 1; }
+for img in vector pgext_fixture vector_pg17 needs_system libdir_load; do
+    cp -a "$FX/real/extensions/$img" "$FX/extensions/$img"
+done
+
 ext() { # ext IMAGE NAME VERSION COMMENT
     local d="$FX/extensions/$1/share/extension"
     mkdir -p "$d" "$FX/extensions/$1/lib"
@@ -16,18 +31,68 @@ ext() { # ext IMAGE NAME VERSION COMMENT
 }
 ext alpha pgext_regress_alpha 1.0 "alpha image, first on the path"
 ext beta pgext_regress_beta 2.1 "beta image"
+# The same extension in two images: alpha's copy wins.
+ext alpha pgext_regress_twice 1.0 "the copy in alpha"
+ext beta pgext_regress_twice 9.9 "the copy in beta, shadowed"
 
-# Bad elements: a file where the extension directory should be, and a directory the server
-# cannot read (root-owned 0700 when run as root; mode 000 otherwise).
+# A library basename in both $libdir and an image: $libdir comes first and wins.
+mkdir -p "$FX/extensions/shadowlib/lib"
+cp "$PKGLIBDIR/pg_stat_statements.so" "$FX/extensions/shadowlib/lib/"
+
+# A hostile image: every kind of broken item. It is put on the path only inside a transaction
+# by the hostile suite, since a malformed visible control file breaks pg_available_extensions.
+H=$FX/extensions/hostile
+mkdir -p "$H/share/extension" "$H/lib" "$H/system"
+cd "$H/share/extension"
+printf "default_version = '1.0\n" >bad_syntax.control
+printf "default_version = '1'\nfrobnicate = true\n" >unknown_param.control
+mkdir dir.control
+ln -s nowhere.control dangling.control
+ln -s loop.control loop.control
+printf "default_version = '1'\n" >"$(printf 'caf\xe9')".control
+printf "default_version = '1'\n" >unreadable.control
+printf "comment = 'no default version'\n" >nover.control
+printf "default_version = '9'\n" >noscript.control
+printf -- "-- v1\n" >noscript--1.sql
+printf "default_version = '1'\nmodule_pathname = '\$libdir/hostile_missing'\n" >missinglib.control
+printf "CREATE FUNCTION missinglib_f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;\n" >missinglib--1.sql
+printf "default_version = '1'\nrequires = 'no_such_extension'\n" >needs.control
+printf -- "-- v1\n" >needs--1.sql
+printf "default_version = '1'\n" >badnames.control
+printf -- "-- v1\n" >badnames--1.sql
+printf -- "-- skipped\n" >badnames--1--2--3.sql
+printf -- "-- bad version\n" >badnames---1.sql
+cd "$H/lib"
+mkdir dir.so
+ln -s gone.so dangling.so
+ln -s loop.so loop.so
+printf 'not really a library' >unreadable.so
+mkfifo pipe
+printf 'os library' >"$H/system/libhostile.so.1"
+cd - >/dev/null
+
+# Everything world-readable (the server runs as its own user), except what must not be.
+chmod -R a+rX "$FX/extensions"
+if [ "$(id -u)" = 0 ]; then
+    chmod 0600 "$H/share/extension/unreadable.control" "$H/lib/unreadable.so"
+else
+    chmod 000 "$H/share/extension/unreadable.control" "$H/lib/unreadable.so"
+fi
+
+# Bad path elements for extension_paths: a file where the extension directory should be, and a
+# directory the server cannot read (root-owned 0700 when run as root; mode 000 otherwise).
+rm -rf "$FX/bad"
 mkdir -p "$FX/bad/file/share" "$FX/bad/locked/share/extension"
 : >"$FX/bad/file/share/extension"
 if [ "$(id -u)" = 0 ]; then chmod 0700 "$FX/bad/locked/share/extension"; else chmod 000 "$FX/bad/locked/share/extension"; fi
-chmod -R a+rX "$FX/extensions" 2>/dev/null || true
 chmod a+rx "$FX" "$FX/bad" "$FX/bad/file" "$FX/bad/file/share" "$FX/bad/locked" "$FX/bad/locked/share"
 
+cp "$REPO/scripts/tree-digest.sh" "$FX/tree-digest.sh"
+chmod a+rx "$FX/tree-digest.sh"
+
+E=$FX/extensions
 cat >"$FX/regress.conf" <<CONF
-extension_control_path = '\$system:$FX/extensions/alpha/share:$FX/extensions/beta/share:$FX/extensions/ghost/share'
-dynamic_library_path = '\$libdir:$FX/extensions/alpha/lib:$FX/extensions/beta/lib:$FX/extensions/ghost/lib'
-pgext.extensions_root = '$FX/extensions'
+extension_control_path = '\$system:$E/alpha/share:$E/beta/share:$E/vector/share:$E/pgext_fixture/share:$E/vector_pg17/share:$E/needs_system/share:$E/libdir_load/share:$E/ghost/share'
+dynamic_library_path = '\$libdir:$E/alpha/lib:$E/beta/lib:$E/vector/lib:$E/pgext_fixture/lib:$E/vector_pg17/lib:$E/needs_system/lib:$E/libdir_load/lib:$E/shadowlib/lib:$E/ghost/lib'
+pgext.extensions_root = '$E'
 CONF
-echo "$owner" >/dev/null

@@ -1,0 +1,324 @@
+//! `pgext.mounted_images`, `pgext.mounted_extensions`, `pgext.libraries`: what each mounted image
+//! provides, what PostgreSQL will actually use, and what it hides.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgext_core::hash::{self, HashCache};
+use pgext_core::inventory::{self, Inventory, LibrarySource, Settings};
+use pgext_core::problem::Problem;
+use pgext_core::{mounts, tree};
+use pgrx::JsonB;
+use pgrx::prelude::*;
+
+use crate::api::paths::current_elements;
+use crate::error::SqlError;
+use crate::{gucs, server};
+
+thread_local! {
+    /// File digests of this backend, keyed by file identity. A backend is a single-threaded
+    /// process, so a thread-local is the backend's own cache; hashing threads never touch it.
+    static HASH_CACHE: RefCell<HashCache> = RefCell::new(HashCache::new());
+}
+
+/// Runs `f` with the backend's hash cache.
+pub fn with_cache<T>(f: impl FnOnce(&mut HashCache) -> T) -> T {
+    HASH_CACHE.with(|c| f(&mut c.borrow_mut()))
+}
+
+/// Turns a cancelled file operation into the pending interrupt (cancel, statement_timeout, which
+/// report their own SQLSTATE), or a query-cancelled error should it have been consumed already.
+pub fn cancelled() -> ! {
+    pgrx::check_for_interrupts!();
+    SqlError::Cancelled("interrupted while reading files").raise()
+}
+
+/// The inventory settings of the calling session.
+pub fn settings(with_references: bool) -> Settings {
+    let (control, library) = current_elements();
+    let installed = Spi::connect(|client| {
+        let mut map = HashMap::new();
+        let rows = client.select(
+            "SELECT extname::text, extversion FROM pg_catalog.pg_extension",
+            None,
+            &[],
+        )?;
+        for row in rows {
+            if let (Some(n), Some(v)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                map.insert(n, v);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(map)
+    })
+    .unwrap_or_else(|e| pgrx::error!("reading pg_extension: {e}"));
+    Settings {
+        control,
+        library,
+        pkglibdir: server::pkglibdir(),
+        extensions_root: gucs::extensions_root(),
+        // A backend inherits the postmaster's environment: this is what its dlopen() uses.
+        ld_library_path: std::env::var("LD_LIBRARY_PATH")
+            .map(|v| v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+        installed,
+        with_references,
+    }
+}
+
+/// Problem codes, for `WHERE 'x' = ANY(problems)`.
+pub fn codes(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(|p| p.code.to_string()).collect()
+}
+
+/// Problems with severity and message, for people and tools.
+pub fn details(problems: &[Problem]) -> JsonB {
+    JsonB(serde_json::Value::Array(
+        problems
+            .iter()
+            .map(|p| serde_json::json!({"code": p.code, "severity": p.severity.as_str(), "message": p.message}))
+            .collect(),
+    ))
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// One row per control file on `extension_control_path`, `$system` included: the copy PostgreSQL
+/// uses (`visible`) and every copy it hides, with what each would install.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile)]
+fn mounted_extensions() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(image, Option<String>),
+        name!(is_system, bool),
+        name!(position, i32),
+        name!(control_file, String),
+        name!(script_directory, Option<String>),
+        name!(default_version, Option<String>),
+        name!(installable_versions, Vec<String>),
+        name!(installed_version, Option<String>),
+        name!(update_path_exists, Option<bool>),
+        name!(update_path, Option<Vec<String>>),
+        name!(module_pathname, Option<String>),
+        name!(library, Option<String>),
+        name!(requires, Option<Vec<String>>),
+        name!(superuser, Option<bool>),
+        name!(trusted, Option<bool>),
+        name!(relocatable, Option<bool>),
+        name!(schema, Option<String>),
+        name!(comment, Option<String>),
+        name!(visible, bool),
+        name!(shadowed_by, Option<String>),
+        name!(problems, Vec<String>),
+        name!(problem_details, JsonB),
+    ),
+> {
+    let inv = Inventory::collect(&settings(false));
+    let rows: Vec<_> = inv
+        .extensions
+        .into_iter()
+        .map(|e| {
+            let c = e.control.as_ref();
+            (
+                e.name,
+                e.image,
+                e.is_system,
+                e.position as i32,
+                e.control_path,
+                e.script_dir,
+                c.and_then(|c| c.default_version.clone()),
+                e.installable_versions,
+                e.installed_version.clone(),
+                e.installed_version.as_ref().map(|_| e.update_path.is_some()),
+                e.update_path,
+                c.and_then(|c| c.module_pathname.clone()),
+                e.module_library,
+                c.map(|c| c.requires.clone()),
+                c.map(|c| c.superuser),
+                c.map(|c| c.trusted),
+                c.map(|c| c.relocatable),
+                c.and_then(|c| c.schema.clone()),
+                c.and_then(|c| c.comment.clone()),
+                e.visible,
+                e.shadowed_by,
+                codes(&e.problems),
+                details(&e.problems),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
+/// name), then every OS library in an image's `system/`: size, SHA-256, shadowing, users.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile)]
+fn libraries() -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(basename, String),
+        name!(image, Option<String>),
+        name!(source, String),
+        name!(position, Option<i32>),
+        name!(size, Option<i64>),
+        name!(sha256, Option<String>),
+        name!(shadowed_by, Option<String>),
+        name!(referenced_by, Vec<String>),
+        name!(problems, Vec<String>),
+        name!(problem_details, JsonB),
+    ),
+> {
+    let mut inv = Inventory::collect(&settings(true));
+    let threads = gucs::hash_threads();
+    if with_cache(|c| inventory::hash_libraries(&mut inv.libraries, c, threads, &server::interrupt_pending)).is_err() {
+        cancelled();
+    }
+    let rows: Vec<_> = inv
+        .libraries
+        .into_iter()
+        .map(|l| {
+            let (source, position) = match l.source {
+                LibrarySource::LibraryPath(p) => ("library_path", Some(p as i32)),
+                LibrarySource::System => ("system", None),
+            };
+            (
+                l.path,
+                l.basename,
+                l.image,
+                source.to_string(),
+                position,
+                l.size.map(to_i64),
+                l.sha256.map(|d| hash::to_hex(&d)),
+                l.shadowed_by,
+                l.referenced_by,
+                codes(&l.problems),
+                details(&l.problems),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// One row per image under `pgext.extensions_root` (and per image the settings name that is not
+/// there): mount, which of its directories the settings use, contents and the tree digest.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile)]
+fn mounted_images() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(root, String),
+        name!(mounted, bool),
+        name!(read_only, Option<bool>),
+        name!(fs_type, Option<String>),
+        name!(mount_options, Option<Vec<String>>),
+        name!(on_control_path, Vec<String>),
+        name!(on_library_path, Vec<String>),
+        name!(on_ld_library_path, Vec<String>),
+        name!(not_on_path, Vec<String>),
+        name!(file_count, Option<i64>),
+        name!(total_bytes, Option<i64>),
+        name!(extension_count, i32),
+        name!(library_count, i32),
+        name!(tree_digest, Option<String>),
+        name!(problems, Vec<String>),
+        name!(problem_details, JsonB),
+    ),
+> {
+    let inv = Inventory::collect(&settings(false));
+    let mount_table = mounts::read_self_mountinfo().ok();
+    let threads = gucs::hash_threads();
+    let mut rows = Vec::with_capacity(inv.images.len());
+    for img in inv.images {
+        let mut problems = img.problems;
+        let root_buf = std::path::PathBuf::from(&img.root);
+        let root = root_buf.as_path();
+        // An absent image has no mount of its own; its parent's would only mislead.
+        let mount = mount_table.as_ref().filter(|_| img.mounted).and_then(|t| mounts::mount_for(root, &t.mounts));
+        let (mut file_count, mut total_bytes, mut digest) = (None, None, None);
+        if img.mounted {
+            let opts = tree::ScanOptions {
+                threads,
+                cancel: &server::interrupt_pending,
+                ..Default::default()
+            };
+            match with_cache(|c| tree::scan_tree(root, &opts, Some(c))) {
+                Ok(scan) => {
+                    file_count = Some(to_i64(scan.file_count));
+                    total_bytes = Some(to_i64(scan.total_bytes));
+                    for p in &scan.problems {
+                        problems.push(Problem::warning(p.code.as_str(), format!("{}: {}", p.path, p.message)));
+                    }
+                    match scan.digest() {
+                        Ok(d) => digest = Some(hash::to_prefixed_hex(&d)),
+                        Err(e) => problems.push(Problem::warning("no_tree_digest", e.to_string())),
+                    }
+                }
+                Err(tree::TreeError::Cancelled) => cancelled(),
+                Err(e) => problems.push(Problem::error("unreadable", e.to_string())),
+            }
+        }
+        rows.push((
+            img.name,
+            img.root,
+            img.mounted,
+            if img.mounted {
+                mounts::statvfs_read_only(root).ok()
+            } else {
+                None
+            },
+            mount.map(|m| m.fs_type.clone()),
+            mount.map(|m| m.mount_options.clone()),
+            img.on_control_path,
+            img.on_library_path,
+            img.on_ld_library_path,
+            img.not_on_path,
+            file_count,
+            total_bytes,
+            img.extension_count as i32,
+            img.library_count as i32,
+            digest,
+            codes(&problems),
+            details(&problems),
+        ));
+    }
+    TableIterator::new(rows)
+}
+
+/// Forgets every remembered file digest of this backend, so the next query re-reads every file.
+/// Returns how many digests were dropped.
+#[pg_extern(volatile, parallel_unsafe)]
+fn reset_hash_cache() -> i64 {
+    with_cache(|c| {
+        let n = c.len();
+        c.clear();
+        n as i64
+    })
+}
+
+extension_sql!(
+    r#"
+CREATE VIEW pgext.mounted_extensions AS SELECT * FROM pgext.mounted_extensions();
+COMMENT ON VIEW pgext.mounted_extensions IS
+  'Every control file on extension_control_path: what PostgreSQL would use (visible) and what it hides';
+CREATE VIEW pgext.libraries AS SELECT * FROM pgext.libraries();
+COMMENT ON VIEW pgext.libraries IS
+  'Every loadable library on dynamic_library_path and every OS library in an image''s system/ directory';
+CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
+COMMENT ON VIEW pgext.mounted_images IS
+  'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
+-- Paths reveal the server's layout: superusers and pg_monitor only.
+REVOKE ALL ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() TO pg_monitor;
+REVOKE ALL ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images FROM PUBLIC;
+GRANT SELECT ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images TO pg_monitor;
+REVOKE ALL ON FUNCTION pgext.reset_hash_cache() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor;
+"#,
+    name = "inventory_views",
+    requires = [mounted_extensions, libraries, mounted_images, reset_hash_cache]
+);

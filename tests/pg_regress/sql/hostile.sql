@@ -1,0 +1,24 @@
+-- A hostile image: every kind of broken item becomes a row with a problem code, never an error
+-- that hides the other rows, never a crash.
+BEGIN;
+SELECT set_config('extension_control_path',
+                  '$system:' || current_setting('regress.fx') || '/extensions/hostile/share', true) IS NOT NULL AS set,
+       set_config('dynamic_library_path',
+                  '$libdir:' || current_setting('regress.fx') || '/extensions/hostile/lib', true) IS NOT NULL AS set;
+
+SELECT name, visible, default_version, problems
+  FROM pgext.mounted_extensions WHERE image = 'hostile' ORDER BY name;
+SELECT name, d->>'code' AS code, d->>'severity' AS severity, n(d->>'message') AS message
+  FROM pgext.mounted_extensions, jsonb_array_elements(problem_details) d
+ WHERE image = 'hostile' ORDER BY name, code;
+
+SELECT basename, source, size, sha256 IS NOT NULL AS hashed, problems
+  FROM pgext.libraries WHERE image = 'hostile' ORDER BY basename;
+
+SELECT name, file_count, tree_digest, on_control_path, on_library_path, not_on_path,
+       (SELECT array_agg(DISTINCT c ORDER BY c) FROM unnest(problems) c) AS problem_codes
+  FROM pgext.mounted_images WHERE name = 'hostile';
+
+-- The other images are still all there.
+SELECT count(*) AS images FROM pgext.mounted_images;
+ROLLBACK;
