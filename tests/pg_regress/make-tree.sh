@@ -79,6 +79,13 @@ else
     chmod 000 "$H/share/extension/unreadable.control" "$H/lib/unreadable.so"
 fi
 
+# A dangling first copy of alpha's extension, to put before alpha on the path: PostgreSQL's
+# listing reads it and fails, CREATE EXTENSION skips it and uses alpha's.
+rm -rf "$FX/proof"
+mkdir -p "$FX/proof/dangling/share/extension"
+ln -s nowhere.control "$FX/proof/dangling/share/extension/pgext_regress_alpha.control"
+chmod -R a+rX "$FX/proof"
+
 # Bad path elements for extension_paths: a file where the extension directory should be, and a
 # directory the server cannot read (root-owned 0700 when run as root; mode 000 otherwise).
 rm -rf "$FX/bad"

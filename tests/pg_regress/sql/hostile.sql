@@ -22,3 +22,21 @@ SELECT name, file_count, tree_digest, on_control_path, on_library_path, not_on_p
 -- The other images are still all there.
 SELECT count(*) AS images FROM pgext.mounted_images;
 ROLLBACK;
+
+-- A dangling first copy: pgext says PostgreSQL's listing fails on it while CREATE EXTENSION
+-- uses the next copy; PostgreSQL agrees on both counts.
+BEGIN;
+SELECT set_config('extension_control_path',
+                  '$system:' || current_setting('regress.fx') || '/proof/dangling/share:'
+                             || current_setting('regress.fx') || '/extensions/alpha/share', true) IS NOT NULL AS set;
+SELECT position, visible, problems, problem_details->0->>'severity' AS severity
+  FROM pgext.mounted_extensions WHERE name = 'pgext_regress_alpha' ORDER BY position;
+DO $$
+BEGIN
+  PERFORM count(*) FROM pg_available_extensions;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'pg_available_extensions: % (SQLSTATE %)', n(SQLERRM), SQLSTATE;
+END $$;
+CREATE EXTENSION pgext_regress_alpha;
+SELECT extversion FROM pg_extension WHERE extname = 'pgext_regress_alpha';
+ROLLBACK;
