@@ -4,10 +4,18 @@
 \getenv sharedir PGEXT_SHAREDIR
 \getenv pkglibdir PGEXT_PKGLIBDIR
 \getenv read_only PGEXT_READ_ONLY
-SELECT format('ALTER DATABASE %I SET regress.fx = %L', current_database(), :'fx') \gexec
-SELECT format('ALTER DATABASE %I SET regress.sharedir = %L', current_database(), :'sharedir') \gexec
-SELECT format('ALTER DATABASE %I SET regress.pkglibdir = %L', current_database(), :'pkglibdir') \gexec
-SELECT format('ALTER DATABASE %I SET regress.read_only = %L', current_database(), :'read_only') \gexec
+SELECT set_config('regress.fx', :'fx', false) IS NOT NULL AS fx,
+       set_config('regress.sharedir', :'sharedir', false) IS NOT NULL AS sharedir,
+       set_config('regress.pkglibdir', :'pkglibdir', false) IS NOT NULL AS pkglibdir,
+       set_config('regress.read_only', :'read_only', false) IS NOT NULL AS read_only;
+DO $$
+DECLARE s text;
+BEGIN
+  FOREACH s IN ARRAY ARRAY['fx', 'sharedir', 'pkglibdir', 'read_only'] LOOP
+    EXECUTE format('ALTER DATABASE %I SET regress.%s = %L', current_database(), s,
+                   current_setting('regress.' || s));
+  END LOOP;
+END $$;
 CREATE FUNCTION n(t text) RETURNS text LANGUAGE sql STABLE AS $$
   SELECT replace(replace(replace(t, current_setting('regress.fx'), '$FX'),
                  current_setting('regress.sharedir'), '$SHAREDIR'),
