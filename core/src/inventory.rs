@@ -41,6 +41,8 @@ pub struct Settings {
     pub installed: HashMap<String, String>,
     /// Read every script of each visible extension for the libraries it names.
     pub with_references: bool,
+    /// Names of pinned images: each is a row even when nothing else mentions it.
+    pub pinned: Vec<String>,
 }
 
 /// One mounted (or expected) extension image.
@@ -462,6 +464,9 @@ impl Inventory {
                 note(d, |i| &mut i.on_library_path);
             }
         }
+        for name in &settings.pinned {
+            images.entry(name.clone()).or_insert_with(|| blank(name));
+        }
         for d in &settings.ld_library_path {
             note(&paths::canonicalize_path(d), |i| &mut i.on_ld_library_path);
         }
@@ -572,8 +577,8 @@ fn check_image(img: &mut Image) {
         img.problems.push(Problem::error(
             "not_mounted",
             format!(
-                "{} does not exist but the settings point into it: PostgreSQL skips missing directories silently, \
-                 so this image's extensions are simply unavailable",
+                "{} does not exist but the settings or a pin name it: PostgreSQL skips missing directories \
+                 silently, so this image's extensions are simply unavailable",
                 img.root
             ),
         ));
@@ -847,6 +852,7 @@ mod tests {
                 ld_library_path: vec![],
                 installed: HashMap::new(),
                 with_references: true,
+                pinned: vec![],
             }
         }
     }
@@ -909,6 +915,13 @@ mod tests {
         assert_eq!(inv.images[0].on_library_path, vec!["lib"]);
         assert_eq!((inv.images[0].extension_count, inv.images[0].library_count), (1, 1));
         assert_eq!(codes(&inv.images[2].problems), vec!["not_mounted"]);
+        // A pinned image is a row even when nothing else names it.
+        let mut pinned = s.clone();
+        pinned.pinned = vec!["pinned_only".into()];
+        let inv = Inventory::collect(&pinned);
+        let p = inv.images.iter().find(|i| i.name == "pinned_only").unwrap();
+        assert!(!p.mounted);
+        assert_eq!(codes(&p.problems), vec!["not_mounted"]);
     }
 
     #[test]

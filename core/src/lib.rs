@@ -10,6 +10,7 @@ pub mod hash;
 pub mod mounts;
 pub mod inventory;
 pub mod paths;
+pub mod pins;
 pub mod problem;
 pub mod scripts;
 pub mod tree;
