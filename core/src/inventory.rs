@@ -445,6 +445,9 @@ impl Inventory {
                 }
             }
         }
+        for name in &settings.pinned {
+            images.entry(name.clone()).or_insert_with(|| blank(name));
+        }
         let mut note = |dir: &str, pick: fn(&mut Image) -> &mut Vec<String>| {
             if let Some((name, sub)) = image_of(dir, root) {
                 let img = images.entry(name.clone()).or_insert_with(|| blank(&name));
@@ -463,9 +466,6 @@ impl Inventory {
             if let Some(d) = &e.searched {
                 note(d, |i| &mut i.on_library_path);
             }
-        }
-        for name in &settings.pinned {
-            images.entry(name.clone()).or_insert_with(|| blank(name));
         }
         for d in &settings.ld_library_path {
             note(&paths::canonicalize_path(d), |i| &mut i.on_ld_library_path);
