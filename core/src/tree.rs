@@ -652,7 +652,7 @@ impl Walker<'_> {
             let Some(f) = self.found.get_mut(i) else { continue };
             let Some(key) = f.key else { continue };
             match result {
-                Ok(h) if h.key_after == key && h.bytes == key.size => {
+                Ok(h) if h.key_after.same_version(&key) && h.bytes == key.size => {
                     f.entry.sha256 = Some(h.sha256);
                     if let Some(c) = cache.as_deref_mut() {
                         c.insert(key, h.sha256);
