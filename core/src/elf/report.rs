@@ -125,6 +125,9 @@ impl Analyzer {
             if problem.severity == Severity::Error {
                 problem.message = format!("could not load library \"{libname}\": {}", problem.message);
             }
+            if problem.code == ProblemCode::MissingLibrary && problem.hint.is_none() {
+                problem.hint = missing_library_hint(path, problem.subject.as_deref());
+            }
             report.problems.push(problem);
         }
         report.problems.extend(check_magic(&libname, &magic, &self.server));
@@ -224,6 +227,22 @@ fn inspect_file(
         return None;
     }
     Some((ObjectFacts::new(Path::new(libname), &file, &dynamic), magic))
+}
+
+/// CloudNativePG images ship OS libraries in `<image>/system/` next to `<image>/lib/`; they are
+/// found only when the cluster lists `system` in the extension's `ld_library_path`
+/// (postgres-extensions-containers#70).
+fn missing_library_hint(library: &Path, soname: Option<&str>) -> Option<String> {
+    let soname = soname.filter(|s| !s.contains('/'))?;
+    let image_root = library.parent()?.parent()?;
+    let candidate = image_root.join("system").join(soname);
+    candidate.is_file().then(|| {
+        format!(
+            "{} exists: add \"system\" to the extension's ld_library_path so the server's LD_LIBRARY_PATH includes {}.",
+            candidate.display(),
+            image_root.join("system").display()
+        )
+    })
 }
 
 fn fill_dynamic(report: &mut LibraryReport, dynamic: &DynamicInfo) {

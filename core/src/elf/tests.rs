@@ -227,6 +227,41 @@ fn magic_blocks_of_every_layout() {
     }
 }
 
+/// A 32-bit (i386) library: Elf32 tables, REL relocations with implicit addends, the 64-byte
+/// PG 18 block, and no instruction decoder (found by scanning).
+#[test]
+fn magic_block_of_a_32_bit_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["-m32", "-nostdlib", "-DNO_LIBC", "-DLAYOUT=18", "-DWITH_NAME"];
+    let probe = Command::new("cc")
+        .args(["-m32", "-c", "-x", "c", "/dev/null", "-o", "/dev/null"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cc cannot build 32-bit code");
+        return;
+    }
+    let lib = magic_lib(dir.path(), "m32.so", "cc", &flags);
+    let i386 = HostAbi {
+        class: ElfClass::Elf32,
+        byte_order: ByteOrder::Little,
+        machine: 3,
+    };
+    let report = analyze_library(&lib, &SearchConfig::new(i386), &ServerMagic::pg18(ElfClass::Elf32));
+    assert!(report.loadable, "{:#?}", report.problems);
+    let magic = report.magic.unwrap();
+    assert_eq!(
+        (magic.len, magic.layout, magic.source),
+        (64, MagicLayout::Pg18, MagicSource::Scanned)
+    );
+    assert_eq!(
+        (magic.name.as_deref(), magic.version.as_deref()),
+        (Some("fixture"), Some("1.2.3"))
+    );
+    // The 64-bit server refuses it before looking at the block.
+    let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
+    assert_eq!(error_codes(&report), vec![ProblemCode::WrongClass]);
+}
+
 #[test]
 fn missing_magic_block() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,8 +400,19 @@ fn missing_library_and_ld_library_path() {
     let dep = &report.dependencies.iter().find(|d| d.name == "libgeos_c.so.1").unwrap();
     assert_eq!((dep.path.as_deref(), dep.found_via), (None, None));
 
-    // Found once system/ is on LD_LIBRARY_PATH, like CloudNativePG's ld_library_path: [system].
+    assert_eq!(missing.hint, None);
+
+    // Shipped in the image's system/ but not on the path: still missing, with a hint.
     image.dep("system", true, "libgeos_c.so.1");
+    let report = analyze_library(&lib, &image.config(), &server());
+    let missing = report.errors().next().unwrap();
+    assert_eq!(missing.code, ProblemCode::MissingLibrary);
+    assert!(
+        missing.hint.as_deref().is_some_and(|h| h.contains("ld_library_path")),
+        "{missing:?}"
+    );
+
+    // Found once system/ is on LD_LIBRARY_PATH, like CloudNativePG's ld_library_path: [system].
     let mut config = image.config();
     config.ld_library_path = Some(format!("/nonexistent:{}", image.root.join("system").display()));
     let report = analyze_library(&lib, &config, &server());

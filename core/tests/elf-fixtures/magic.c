@@ -2,7 +2,7 @@
  * A PostgreSQL module's magic block, written out by hand (no PostgreSQL headers).
  * Compiled by the elf tests with -DLAYOUT=18|17|14|12 and optionally -DWITH_NAME,
  * -DOPAQUE (an instruction the decoder does not follow, forcing the data-section scan),
- * -DABI_EXTRA='"..."', -DVERSION_NUM=....
+ * -DABI_EXTRA='"..."', -DVERSION_NUM=...., -DNO_LIBC (for -m32 -nostdlib builds).
  */
 #ifndef LAYOUT
 #define LAYOUT 18
@@ -65,6 +65,7 @@ Pg_magic_func(void)
 	return &Pg_magic_data;
 }
 
+#ifndef NO_LIBC
 #include <string.h>
 
 /* Something that needs libc, so the library has DT_NEEDED libc.so.6 and GLIBC versions. */
@@ -73,3 +74,4 @@ fixture_strlen(const char *s)
 {
 	return (int) strlen(s);
 }
+#endif
