@@ -150,6 +150,40 @@ impl<R: Read> Read for Metered<'_, R> {
     }
 }
 
+/// Some writers end the tar stream right after the last entry's data, with neither the padding
+/// to 512 bytes nor the two zero blocks that close an archive (Debian bookworm's umoci 0.4.7
+/// does). GNU tar and container runtimes accept that, so this reader supplies the missing tail
+/// as zeros and remembers where it began: the caller then checks that it began exactly where the
+/// last entry's data ended, so zeros never stand in for missing content.
+struct PaddedEof<R> {
+    inner: R,
+    pos: u64,
+    /// Where the supplied zeros started, once the inner stream ended unaligned or unterminated.
+    pad_start: std::rc::Rc<Cell<Option<u64>>>,
+    /// Zero bytes still to supply.
+    pad_left: u64,
+}
+
+impl<R: Read> Read for PaddedEof<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pad_start.get().is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            // Inner EOF: pad to a block boundary, then the two end-of-archive blocks.
+            self.pad_start.set(Some(self.pos));
+            self.pad_left = (512 - self.pos % 512) % 512 + 1024;
+        }
+        let n = (buf.len() as u64).min(self.pad_left) as usize;
+        buf[..n].fill(0);
+        self.pad_left -= n as u64;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Builds the expected tree from layers applied in order.
 pub(crate) struct TreeBuilder<'l> {
     entries: BTreeMap<String, TreeEntry>,
@@ -242,10 +276,18 @@ impl<'l> TreeBuilder<'l> {
                 Box::new(d)
             }
         };
+        let pad_start = std::rc::Rc::new(Cell::new(None));
         let mut archive = tar::Archive::new(Metered {
-            inner: decoded,
+            inner: PaddedEof {
+                inner: decoded,
+                pos: 0,
+                pad_start: pad_start.clone(),
+                pad_left: 0,
+            },
             meter: &meter,
         });
+        // End of the last entry's data in the tar stream: the only place a missing tail may start.
+        let mut data_end = 0u64;
         let mut entries = archive.entries().map_err(|e| meter.fail(e))?;
         loop {
             // Whatever the tar crate reads while finding the next entry is metadata it may hold in
@@ -258,10 +300,23 @@ impl<'l> TreeBuilder<'l> {
                 Some(Ok(e)) => e,
                 Some(Err(e)) => return Err(meter.fail(e)),
             };
+            let end = entry.raw_file_position().saturating_add(entry.size());
             self.apply_entry(&mut entry, &meter)?;
             io::copy(&mut entry, &mut io::sink()).map_err(|e| meter.fail(e))?;
+            data_end = end;
         }
-        Ok(())
+        match pad_start.get() {
+            // A well-formed archive, or one that only lacks padding and terminator after the last
+            // entry's data.
+            None => Ok(()),
+            // Past the data, only padding or end blocks were missing (a cut inside a header fails
+            // its checksum above).
+            Some(at) if at >= data_end => Ok(()),
+            Some(at) => Err(OciError::malformed(
+                format!("layer {}", self.layer),
+                format!("tar stream truncated at byte {at}, inside an entry"),
+            )),
+        }
     }
 
     fn hostile(&self, path: &str, reason: impl Into<String>) -> OciError {
@@ -737,6 +792,24 @@ mod tests {
         assert_eq!(paths, ["lib", "lib/\\xff\\\\x.so", "lib/l"]);
         assert_eq!(got[2].link_target.as_deref(), Some("a\\x09b"));
         assert!(pgext_core::tree::tree_digest(&got).is_ok());
+    }
+
+    #[test]
+    fn unterminated_archives_are_accepted_only_after_complete_entries() {
+        // tar crate output without padding and end blocks, as bookworm's umoci writes layers.
+        let full = layer(&[T::Dir("lib", 0o755), T::File("lib/x.so", 0o755, b"0123456789")]);
+        let data_end = 512 * 2 + 10; // dir header, file header, file data
+        let cut = |n: usize| full[..n].to_vec();
+        let want = render(&apply(std::slice::from_ref(&full), &Limits::default()).unwrap());
+        for n in [data_end, 512 * 3, 512 * 3 + 10, 512 * 4] {
+            let got = apply(&[cut(n)], &Limits::default()).unwrap_or_else(|e| panic!("cut at {n}: {e}"));
+            assert_eq!(render(&got), want, "cut at {n}");
+        }
+        // Cut inside the file's data or its header: zeros must never stand in for content.
+        for n in [512 * 2 + 4, 512 + 100] {
+            let err = apply(&[cut(n)], &Limits::default()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Malformed, "cut at {n}: {err}");
+        }
     }
 
     #[test]
