@@ -17,6 +17,12 @@ pub enum SqlError {
     /// The caller may not do this.
     #[error("{0}")]
     Privilege(String),
+    /// An argument or setting has an invalid value.
+    #[error("{message}")]
+    InvalidParameter { message: String },
+    /// An image has no pin.
+    #[error("image \"{0}\" is not pinned")]
+    NotPinned(String),
     /// A cancel request or `statement_timeout` interrupted a long file or network operation.
     #[error("canceling statement: {0}")]
     Cancelled(&'static str),
@@ -33,14 +39,22 @@ impl SqlError {
             SqlError::Privilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             SqlError::Io { .. } => PgSqlErrorCode::ERRCODE_IO_ERROR,
             SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
         }
     }
 
     /// Raises the error (never returns).
     pub fn raise(self) -> ! {
         let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
-        if let SqlError::Prerequisite { hint, .. } = &self {
-            report = report.set_hint(hint.clone());
+        match &self {
+            SqlError::Prerequisite { hint, .. } => report = report.set_hint(hint.clone()),
+            SqlError::NotPinned(name) => {
+                report = report.set_hint(format!(
+                    "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."
+                ))
+            }
+            _ => {}
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")

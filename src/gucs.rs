@@ -13,6 +13,24 @@ static EXTENSIONS_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 /// Threads used to hash files (0 = one per CPU).
 static HASH_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+/// `name=reference` pins; wins over `pgext.pin_image()`.
+static IMAGES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// A docker `config.json` with registry credentials (a mounted dockerconfigjson secret).
+static REGISTRY_AUTH_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// Registries (`host:port`) reached over plain HTTP.
+static INSECURE_REGISTRIES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// Registry connect timeout, milliseconds.
+static REGISTRY_CONNECT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
+/// Longest wait for any one read from a registry, milliseconds.
+static REGISTRY_READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
+
+/// Directory for layer spool files ("" = the system temporary directory).
+static SPOOL_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
     GucRegistry::define_string_guc(
@@ -34,6 +52,59 @@ pub fn init() {
         64,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.images",
+        c"Pinned OCI references of mounted images, as name=reference entries separated by commas.",
+        c"References as CloudNativePG catalogs write them (registry/repo:tag@sha256:...), or oci:/dir[:tag] and \
+          oci-archive:/file.tar[:tag] for air-gapped sites. Wins over pgext.pin_image().",
+        &IMAGES,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.registry_auth_file",
+        c"Docker config.json with registry credentials (what a dockerconfigjson secret mounts).",
+        c"Read by the backend that verifies; credentials never appear in views, errors or the log.",
+        &REGISTRY_AUTH_FILE,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.insecure_registries",
+        c"Registries (host:port, comma-separated) reached over plain HTTP instead of verified TLS.",
+        c"",
+        &INSECURE_REGISTRIES,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.registry_connect_timeout",
+        c"Registry connect timeout.",
+        c"",
+        &REGISTRY_CONNECT_TIMEOUT,
+        1,
+        3_600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.registry_read_timeout",
+        c"Longest wait for any one read from a registry.",
+        c"Cancel requests and statement_timeout take effect within a fraction of a second regardless.",
+        &REGISTRY_READ_TIMEOUT,
+        1,
+        3_600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.spool_directory",
+        c"Directory for the unnamed spool files that hold one compressed layer while it is verified.",
+        c"Empty means the system temporary directory. Needs room for the largest compressed layer.",
+        &SPOOL_DIRECTORY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
     );
     // SAFETY: called from _PG_init on the main thread with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"pgext".as_ptr()) };
@@ -60,4 +131,45 @@ pub fn hash_threads() -> usize {
         n if n > 0 => n as usize,
         _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }
+}
+
+fn string(setting: &GucSetting<Option<CString>>) -> String {
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .unwrap_or_default()
+}
+
+fn ms(setting: &GucSetting<i32>) -> std::time::Duration {
+    std::time::Duration::from_millis(setting.get().max(1) as u64)
+}
+
+/// `pgext.images`, as written.
+pub fn images() -> String {
+    string(&IMAGES)
+}
+
+/// `pgext.registry_auth_file` ("" when unset).
+pub fn registry_auth_file() -> String {
+    string(&REGISTRY_AUTH_FILE)
+}
+
+/// `pgext.insecure_registries`, split.
+pub fn insecure_registries() -> Vec<String> {
+    string(&INSECURE_REGISTRIES)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `pgext.registry_connect_timeout` and `pgext.registry_read_timeout`.
+pub fn registry_timeouts() -> (std::time::Duration, std::time::Duration) {
+    (ms(&REGISTRY_CONNECT_TIMEOUT), ms(&REGISTRY_READ_TIMEOUT))
+}
+
+/// `pgext.spool_directory` ("" when unset).
+pub fn spool_directory() -> String {
+    string(&SPOOL_DIRECTORY)
 }

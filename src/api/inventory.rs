@@ -9,8 +9,10 @@ use pgext_core::inventory::{self, Inventory, LibrarySource, Settings};
 use pgext_core::problem::Problem;
 use pgext_core::{mounts, tree};
 use pgrx::JsonB;
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
+use crate::api::images;
 use crate::api::paths::current_elements;
 use crate::error::SqlError;
 use crate::{gucs, server};
@@ -62,6 +64,7 @@ pub fn settings(with_references: bool) -> Settings {
             .unwrap_or_default(),
         installed,
         with_references,
+        pinned: Vec::new(),
     }
 }
 
@@ -225,11 +228,30 @@ fn mounted_images() -> TableIterator<
         name!(extension_count, i32),
         name!(library_count, i32),
         name!(tree_digest, Option<String>),
+        name!(reference, Option<String>),
+        name!(pin_source, Option<String>),
+        name!(pinned_digest, Option<String>),
+        name!(resolved_digest, Option<String>),
+        name!(status, String),
+        name!(verified_at, Option<TimestampWithTimeZone>),
+        name!(checked_at, Option<TimestampWithTimeZone>),
+        name!(missing, Option<i32>),
+        name!(modified, Option<i32>),
+        name!(unexpected, Option<i32>),
+        name!(changed, Option<i32>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
     ),
 > {
-    let inv = Inventory::collect(&settings(false));
+    let pins = images::all_pins();
+    let checks = images::check_records();
+    let mut s = settings(false);
+    s.pinned = pins
+        .iter()
+        .filter(|p| p.effective)
+        .map(|p| p.pin.name.clone())
+        .collect();
+    let inv = Inventory::collect(&s);
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
     let mut rows = Vec::with_capacity(inv.images.len());
@@ -238,7 +260,10 @@ fn mounted_images() -> TableIterator<
         let root_buf = std::path::PathBuf::from(&img.root);
         let root = root_buf.as_path();
         // An absent image has no mount of its own; its parent's would only mislead.
-        let mount = mount_table.as_ref().filter(|_| img.mounted).and_then(|t| mounts::mount_for(root, &t.mounts));
+        let mount = mount_table
+            .as_ref()
+            .filter(|_| img.mounted)
+            .and_then(|t| mounts::mount_for(root, &t.mounts));
         let (mut file_count, mut total_bytes, mut digest) = (None, None, None);
         if img.mounted {
             let opts = tree::ScanOptions {
@@ -262,6 +287,14 @@ fn mounted_images() -> TableIterator<
                 Err(e) => problems.push(Problem::error("unreadable", e.to_string())),
             }
         }
+        let pin = pins.iter().find(|p| p.effective && p.pin.name == img.name);
+        let check = checks.get(&img.name);
+        let status = images::image_status(pin, check);
+        // A verdict about another reference says nothing about this one.
+        let check = check.filter(|_| status != "never_checked");
+        let pinned_digest = pin
+            .and_then(|p| p.pin.reference.parse::<pgext_oci::ImageReference>().ok())
+            .and_then(|r| r.digest().map(|d| d.to_string()));
         rows.push((
             img.name,
             img.root,
@@ -282,6 +315,17 @@ fn mounted_images() -> TableIterator<
             img.extension_count as i32,
             img.library_count as i32,
             digest,
+            pin.map(|p| p.pin.reference.clone()),
+            pin.map(|p| p.source.as_str().to_string()),
+            pinned_digest,
+            check.and_then(|c| c.resolved_digest.clone()),
+            status.to_string(),
+            check.and_then(|c| c.verified_at),
+            check.and_then(|c| c.checked_at),
+            check.map(|c| c.counts[0]),
+            check.map(|c| c.counts[1]),
+            check.map(|c| c.counts[2]),
+            check.map(|c| c.counts[3] + c.counts[4] + c.counts[5]),
             codes(&problems),
             details(&problems),
         ));
@@ -320,5 +364,11 @@ REVOKE ALL ON FUNCTION pgext.reset_hash_cache() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor;
 "#,
     name = "inventory_views",
-    requires = [mounted_extensions, libraries, mounted_images, reset_hash_cache]
+    requires = [
+        mounted_extensions,
+        libraries,
+        mounted_images,
+        reset_hash_cache,
+        "image_tables"
+    ]
 );

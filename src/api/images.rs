@@ -1,0 +1,756 @@
+//! Pins and verification: a mounted image is byte-for-byte the content of its pinned OCI image.
+//!
+//! `verify_image()` resolves the pin (registry, `oci:` layout or `oci-archive:`), builds the
+//! expected tree from the layers, scans the mount and records both in tables, so that
+//! `recheck_image()` can later re-hash only the local files, with no network.
+
+use std::path::PathBuf;
+
+use pgext_core::hash;
+use pgext_core::pins::{self, Pin, PinSource};
+use pgext_core::tree::{self, EntryKind, TreeEntry};
+use pgext_oci::{Auth, Difference, DifferenceKind, ErrorCode, ImageReference, VerifyOptions};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{PgSqlErrorCode, datum::TimestampWithTimeZone};
+
+use crate::api::inventory::{cancelled, with_cache};
+use crate::error::SqlError;
+use crate::{gucs, server};
+
+/// A pin, where it comes from, and whether it is the one in effect.
+#[derive(Debug, Clone)]
+pub struct PinRow {
+    pub pin: Pin,
+    pub source: PinSource,
+    pub effective: bool,
+}
+
+/// Every pin: `pgext.images` entries, then table rows; a setting entry wins over a table row of
+/// the same name. An unparsable setting is an error: a half-understood setting must not be
+/// half-applied.
+pub fn all_pins() -> Vec<PinRow> {
+    let setting = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| {
+        SqlError::InvalidParameter {
+            message: format!("invalid value for parameter \"pgext.images\": {e}"),
+        }
+        .raise()
+    });
+    let table: Vec<Pin> = Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select("SELECT name, reference FROM pgext.pins ORDER BY name", None, &[])? {
+            if let (Some(name), Some(reference)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                out.push(Pin { name, reference });
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| pgrx::error!("reading pgext.pins: {e}"));
+    let mut rows: Vec<PinRow> = setting
+        .iter()
+        .cloned()
+        .map(|pin| PinRow {
+            pin,
+            source: PinSource::Setting,
+            effective: true,
+        })
+        .collect();
+    for pin in table {
+        let effective = !setting.iter().any(|s| s.name == pin.name);
+        rows.push(PinRow {
+            pin,
+            source: PinSource::Table,
+            effective,
+        });
+    }
+    rows
+}
+
+/// The pin in effect for `name`.
+pub fn effective_pin(name: &str) -> Option<PinRow> {
+    all_pins().into_iter().find(|p| p.effective && p.pin.name == name)
+}
+
+/// The latest recorded check of an image (`pgext.image_checks`).
+#[derive(Debug, Clone, Default)]
+pub struct CheckRecord {
+    pub reference: String,
+    pub pin_source: String,
+    pub status: String,
+    pub resolved_digest: Option<String>,
+    pub verified_at: Option<TimestampWithTimeZone>,
+    pub checked_at: Option<TimestampWithTimeZone>,
+    pub counts: [i32; 6],
+}
+
+/// Every recorded check, by image name.
+pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
+    Spi::connect(|client| {
+        let mut out = std::collections::HashMap::new();
+        let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
+                 missing, modified, unexpected, type_changed, mode_changed, link_changed FROM pgext.image_checks";
+        for row in client.select(q, None, &[])? {
+            let Some(name) = row.get::<String>(1)? else { continue };
+            let mut counts = [0; 6];
+            for (i, c) in counts.iter_mut().enumerate() {
+                *c = row.get::<i32>(8 + i)?.unwrap_or(0);
+            }
+            out.insert(
+                name,
+                CheckRecord {
+                    reference: row.get::<String>(2)?.unwrap_or_default(),
+                    pin_source: row.get::<String>(3)?.unwrap_or_default(),
+                    status: row.get::<String>(4)?.unwrap_or_default(),
+                    resolved_digest: row.get::<String>(5)?,
+                    verified_at: row.get::<TimestampWithTimeZone>(6)?,
+                    checked_at: row.get::<TimestampWithTimeZone>(7)?,
+                    counts,
+                },
+            );
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| pgrx::error!("reading pgext.image_checks: {e}"))
+}
+
+/// The status `mounted_images` shows for an image, from its pin and its latest check.
+pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> &'static str {
+    match (pin, check) {
+        (None, _) => "unpinned",
+        (Some(_), None) => "never_checked",
+        // A changed pin makes the old verdict meaningless.
+        (Some(p), Some(c)) if c.reference != p.pin.reference => "never_checked",
+        (Some(_), Some(c)) => match c.status.as_str() {
+            "verified" => "verified",
+            "drift" => "drift",
+            "tag_moved" => "tag_moved",
+            "unreachable" => "unreachable",
+            _ => "error",
+        },
+    }
+}
+
+fn kind_str(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Other => "other",
+    }
+}
+
+fn kind_from(s: &str) -> EntryKind {
+    match s {
+        "file" => EntryKind::File,
+        "dir" => EntryKind::Dir,
+        "symlink" => EntryKind::Symlink,
+        _ => EntryKind::Other,
+    }
+}
+
+/// Difference counts in `image_checks` column order.
+fn counts(diffs: &[Difference]) -> [i32; 6] {
+    let mut c = [0; 6];
+    for d in diffs {
+        let i = match d.kind {
+            DifferenceKind::Missing => 0,
+            DifferenceKind::Modified => 1,
+            DifferenceKind::Unexpected => 2,
+            DifferenceKind::TypeChanged => 3,
+            DifferenceKind::ModeChanged => 4,
+            DifferenceKind::LinkChanged => 5,
+        };
+        c[i] += 1;
+    }
+    c
+}
+
+/// Scans the mounted image, hashing with the backend's cache. A missing root is an empty tree
+/// (everything in the image is then `missing`).
+fn scan_mount(name: &str) -> (Vec<TreeEntry>, Option<String>) {
+    let root = PathBuf::from(format!("{}/{name}", gucs::extensions_root()));
+    if !root.is_dir() {
+        return (Vec::new(), Some(format!("{} is not mounted", root.display())));
+    }
+    let opts = tree::ScanOptions {
+        threads: gucs::hash_threads(),
+        cancel: &server::interrupt_pending,
+        ..Default::default()
+    };
+    match with_cache(|c| tree::scan_tree(&root, &opts, Some(c))) {
+        Ok(scan) => {
+            let note = scan.problems.first().map(|p| format!("{}: {}", p.path, p.message));
+            (scan.entries, note)
+        }
+        Err(tree::TreeError::Cancelled) => cancelled(),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    }
+}
+
+fn verify_options() -> VerifyOptions {
+    let (connect, read) = gucs::registry_timeouts();
+    let auth_file = gucs::registry_auth_file();
+    let spool = gucs::spool_directory();
+    VerifyOptions {
+        auth: if auth_file.is_empty() {
+            Auth::Anonymous
+        } else {
+            Auth::DockerConfigFile(auth_file.into())
+        },
+        insecure_registries: gucs::insecure_registries(),
+        connect_timeout: Some(connect),
+        read_timeout: Some(read),
+        spool_dir: if spool.is_empty() { None } else { Some(spool.into()) },
+        ..VerifyOptions::default()
+    }
+}
+
+/// The outcome of one verification or recheck, as returned to SQL and recorded.
+struct Outcome {
+    name: String,
+    reference: String,
+    pin_source: PinSource,
+    status: &'static str,
+    resolved_digest: Option<String>,
+    tag_digest: Option<String>,
+    expected_tree_digest: Option<String>,
+    actual_tree_digest: Option<String>,
+    differences: Vec<Difference>,
+    error_code: Option<&'static str>,
+    error: Option<String>,
+    /// The expected tree, when it was (re)built from the source.
+    expected: Option<Vec<TreeEntry>>,
+}
+
+fn in_recovery() -> bool {
+    // SAFETY: a plain read of shared state; always valid in a backend.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+/// Writes an outcome in one go (the calling transaction): nothing is half-written, and a cancel
+/// aborts it all. Nothing is written on a standby, where the tables are read-only.
+fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool, pgrx::spi::Error> {
+    if in_recovery() {
+        return Ok(false);
+    }
+    let c = counts(&o.differences);
+    let success = o.error_code.is_none();
+    client.update(
+        "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
+           expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
+           link_changed, error_code, error, verified_at, checked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 CASE WHEN $17 THEN now() END, now())
+         ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
+           status = excluded.status,
+           resolved_digest = coalesce(excluded.resolved_digest, c.resolved_digest),
+           tag_digest = coalesce(excluded.tag_digest, c.tag_digest),
+           expected_tree_digest = coalesce(excluded.expected_tree_digest, c.expected_tree_digest),
+           actual_tree_digest = excluded.actual_tree_digest,
+           missing = excluded.missing, modified = excluded.modified, unexpected = excluded.unexpected,
+           type_changed = excluded.type_changed, mode_changed = excluded.mode_changed,
+           link_changed = excluded.link_changed, error_code = excluded.error_code, error = excluded.error,
+           verified_at = coalesce(excluded.verified_at, c.verified_at), checked_at = excluded.checked_at",
+        None,
+        &[
+            o.name.as_str().into(),
+            o.reference.as_str().into(),
+            o.pin_source.as_str().into(),
+            o.status.into(),
+            o.resolved_digest.clone().into(),
+            o.tag_digest.clone().into(),
+            o.expected_tree_digest.clone().into(),
+            o.actual_tree_digest.clone().into(),
+            c[0].into(),
+            c[1].into(),
+            c[2].into(),
+            c[3].into(),
+            c[4].into(),
+            c[5].into(),
+            o.error_code.into(),
+            o.error.clone().into(),
+            (network && success).into(),
+        ],
+    )?;
+    if !success {
+        return Ok(true); // keep the last good expected tree and its differences
+    }
+    client.update(
+        "DELETE FROM pgext.image_differences WHERE name = $1",
+        None,
+        &[o.name.as_str().into()],
+    )?;
+    if !o.differences.is_empty() {
+        let path: Vec<String> = o.differences.iter().map(|d| d.path.clone()).collect();
+        let kind: Vec<String> = o.differences.iter().map(|d| d.kind.as_str().to_string()).collect();
+        let expected: Vec<Option<String>> = o.differences.iter().map(|d| d.expected.clone()).collect();
+        let actual: Vec<Option<String>> = o.differences.iter().map(|d| d.actual.clone()).collect();
+        client.update(
+            "INSERT INTO pgext.image_differences (name, path, kind, expected, actual)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])",
+            None,
+            &[
+                o.name.as_str().into(),
+                path.into(),
+                kind.into(),
+                expected.into(),
+                actual.into(),
+            ],
+        )?;
+    }
+    if let Some(entries) = &o.expected {
+        client.update(
+            "DELETE FROM pgext.image_files WHERE name = $1",
+            None,
+            &[o.name.as_str().into()],
+        )?;
+        let path: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let kind: Vec<String> = entries.iter().map(|e| kind_str(e.kind).to_string()).collect();
+        let mode: Vec<i32> = entries.iter().map(|e| e.mode as i32).collect();
+        let size: Vec<i64> = entries
+            .iter()
+            .map(|e| i64::try_from(e.size).unwrap_or(i64::MAX))
+            .collect();
+        let sha: Vec<Option<String>> = entries.iter().map(|e| e.sha256.map(|d| hash::to_hex(&d))).collect();
+        let link: Vec<Option<String>> = entries.iter().map(|e| e.link_target.clone()).collect();
+        client.update(
+            "INSERT INTO pgext.image_files (name, path, kind, mode, size, sha256, link_target)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[])",
+            None,
+            &[
+                o.name.as_str().into(),
+                path.into(),
+                kind.into(),
+                mode.into(),
+                size.into(),
+                sha.into(),
+                link.into(),
+            ],
+        )?;
+    }
+    Ok(true)
+}
+
+fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> &'static str {
+    if !diffs.is_empty() || !intact {
+        "drift"
+    } else if tag_moved {
+        "tag_moved"
+    } else {
+        "verified"
+    }
+}
+
+/// Verifies one image against its source; network errors become a status, not an error.
+fn verify_one(pin: &PinRow) -> Outcome {
+    let name = pin.pin.name.clone();
+    let mut out = Outcome {
+        name: name.clone(),
+        reference: pin.pin.reference.clone(),
+        pin_source: pin.source,
+        status: "error",
+        resolved_digest: None,
+        tag_digest: None,
+        expected_tree_digest: None,
+        actual_tree_digest: None,
+        differences: Vec::new(),
+        error_code: None,
+        error: None,
+        expected: None,
+    };
+    let reference: ImageReference = match pin.pin.reference.parse() {
+        Ok(r) => r,
+        Err(e) => {
+            out.error_code = Some("invalid_reference");
+            out.error = Some(format!("{e}"));
+            return out;
+        }
+    };
+    let (actual, _note) = scan_mount(&name);
+    match pgext_oci::verify(&reference, &verify_options(), &actual, &server::interrupt_pending) {
+        Ok(v) => {
+            let intact = v.intact();
+            out.status = status_of(&v.differences, v.image.tag_moved, intact);
+            out.resolved_digest = Some(v.image.resolved_digest.to_string());
+            out.tag_digest = v.image.tag_digest.as_ref().map(|d| d.to_string());
+            out.expected_tree_digest = Some(hash::to_prefixed_hex(&v.image.tree_digest));
+            out.actual_tree_digest = v.actual_tree_digest.map(|d| hash::to_prefixed_hex(&d));
+            out.differences = v.differences;
+            out.expected = Some(v.image.entries);
+        }
+        Err(e) if e.code() == ErrorCode::Cancelled => cancelled(),
+        Err(e) => {
+            let code = e.code();
+            out.status = if matches!(code, ErrorCode::Unreachable | ErrorCode::Timeout) {
+                "unreachable"
+            } else {
+                "error"
+            };
+            out.error_code = Some(code.as_str());
+            out.error = Some(e.to_string());
+        }
+    }
+    out
+}
+
+type VerifyRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i32,
+    i32,
+    i32,
+    i32,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+fn to_row(o: &Outcome, recorded: bool) -> VerifyRow {
+    let c = counts(&o.differences);
+    (
+        o.name.clone(),
+        o.reference.clone(),
+        o.pin_source.as_str().to_string(),
+        o.status.to_string(),
+        o.resolved_digest.clone(),
+        o.tag_digest.clone(),
+        o.expected_tree_digest.clone(),
+        o.actual_tree_digest.clone(),
+        c[0],
+        c[1],
+        c[2],
+        c[3] + c[4] + c[5],
+        o.error_code.map(str::to_string),
+        o.error.clone(),
+        recorded,
+    )
+}
+
+fn record_all(outcomes: &[Outcome], network: bool) -> Vec<VerifyRow> {
+    Spi::connect_mut(|client| {
+        let mut rows = Vec::new();
+        for o in outcomes {
+            let recorded = record(client, o, network)?;
+            rows.push(to_row(o, recorded));
+        }
+        Ok::<_, pgrx::spi::Error>(rows)
+    })
+    .unwrap_or_else(|e| pgrx::error!("recording verification: {e}"))
+}
+
+/// Verifies the mounted image `name` against its pinned reference: fetches (or reads) the image,
+/// checks every digest, rebuilds the expected tree and compares it with the mount.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile, parallel_unsafe)]
+fn verify_image(
+    name: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(reference, String),
+        name!(pin_source, String),
+        name!(status, String),
+        name!(resolved_digest, Option<String>),
+        name!(tag_digest, Option<String>),
+        name!(expected_tree_digest, Option<String>),
+        name!(actual_tree_digest, Option<String>),
+        name!(missing, i32),
+        name!(modified, i32),
+        name!(unexpected, i32),
+        name!(changed, i32),
+        name!(error_code, Option<String>),
+        name!(error, Option<String>),
+        name!(recorded, bool),
+    ),
+> {
+    let Some(pin) = effective_pin(name) else {
+        SqlError::NotPinned(name.to_string()).raise()
+    };
+    let outcome = verify_one(&pin);
+    TableIterator::new(record_all(&[outcome], true))
+}
+
+/// Verifies every pinned image, one row each (see `verify_image`).
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile, parallel_unsafe)]
+fn verify_images() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(reference, String),
+        name!(pin_source, String),
+        name!(status, String),
+        name!(resolved_digest, Option<String>),
+        name!(tag_digest, Option<String>),
+        name!(expected_tree_digest, Option<String>),
+        name!(actual_tree_digest, Option<String>),
+        name!(missing, i32),
+        name!(modified, i32),
+        name!(unexpected, i32),
+        name!(changed, i32),
+        name!(error_code, Option<String>),
+        name!(error, Option<String>),
+        name!(recorded, bool),
+    ),
+> {
+    let outcomes: Vec<Outcome> = all_pins().iter().filter(|p| p.effective).map(verify_one).collect();
+    TableIterator::new(record_all(&outcomes, true))
+}
+
+/// Re-hashes the mounted files of `name` and compares them with the tree recorded by the last
+/// successful `verify_image`, with no network.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile, parallel_unsafe)]
+fn recheck_image(
+    name: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(reference, String),
+        name!(pin_source, String),
+        name!(status, String),
+        name!(resolved_digest, Option<String>),
+        name!(tag_digest, Option<String>),
+        name!(expected_tree_digest, Option<String>),
+        name!(actual_tree_digest, Option<String>),
+        name!(missing, i32),
+        name!(modified, i32),
+        name!(unexpected, i32),
+        name!(changed, i32),
+        name!(error_code, Option<String>),
+        name!(error, Option<String>),
+        name!(recorded, bool),
+    ),
+> {
+    let records = check_records();
+    let Some(rec) = records.get(name).filter(|r| r.resolved_digest.is_some()) else {
+        SqlError::Prerequisite {
+            message: format!("image \"{name}\" has no recorded verification"),
+            hint: format!("Run SELECT * FROM pgext.verify_image('{name}') first."),
+        }
+        .raise()
+    };
+    let expected = recorded_tree(name);
+    let (actual, _) = scan_mount(name);
+    let differences = pgext_oci::compare(&expected, &actual);
+    let expected_digest = tree::tree_digest(&expected).ok();
+    let actual_digest = tree::tree_digest(&actual).ok();
+    let intact = expected_digest.is_some() && expected_digest == actual_digest;
+    let pin_source = if rec.pin_source == "setting" {
+        PinSource::Setting
+    } else {
+        PinSource::Table
+    };
+    let outcome = Outcome {
+        name: name.to_string(),
+        reference: rec.reference.clone(),
+        pin_source,
+        status: status_of(&differences, rec.status == "tag_moved", intact),
+        resolved_digest: rec.resolved_digest.clone(),
+        tag_digest: None,
+        expected_tree_digest: expected_digest.map(|d| hash::to_prefixed_hex(&d)),
+        actual_tree_digest: actual_digest.map(|d| hash::to_prefixed_hex(&d)),
+        differences,
+        error_code: None,
+        error: None,
+        expected: None,
+    };
+    TableIterator::new(record_all(&[outcome], false))
+}
+
+/// The expected tree recorded for `name` by its last successful verification.
+fn recorded_tree(name: &str) -> Vec<TreeEntry> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        let rows = client.select(
+            "SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files WHERE name = $1 ORDER BY path",
+            None,
+            &[name.into()],
+        )?;
+        for row in rows {
+            out.push(TreeEntry {
+                path: row.get::<String>(1)?.unwrap_or_default(),
+                kind: kind_from(&row.get::<String>(2)?.unwrap_or_default()),
+                mode: row.get::<i32>(3)?.unwrap_or(0) as u32,
+                size: row.get::<i64>(4)?.unwrap_or(0) as u64,
+                sha256: row.get::<String>(5)?.and_then(|h| hash::parse_sha256_hex(&h)),
+                link_target: row.get::<String>(6)?,
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| pgrx::error!("reading pgext.image_files: {e}"))
+}
+
+/// Pins `name` to `reference` (stored in `pgext.pins`; `pgext.images` wins on conflict).
+#[pg_extern(volatile, parallel_unsafe)]
+fn pin_image(name: &str, reference: &str) {
+    if let Err(why) = pins::check_image_name(name) {
+        SqlError::InvalidParameter {
+            message: format!("\"{name}\" is not a valid image name: {why}"),
+        }
+        .raise()
+    }
+    if let Err(e) = reference.parse::<ImageReference>() {
+        SqlError::InvalidParameter {
+            message: format!("invalid image reference \"{reference}\": {e}"),
+        }
+        .raise()
+    }
+    Spi::run_with_args(
+        "INSERT INTO pgext.pins (name, reference) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pinned_at = now(), pinned_by = current_user",
+        &[name.into(), reference.into()],
+    )
+    .unwrap_or_else(|e| pgrx::error!("writing pgext.pins: {e}"));
+    if pins::parse_pins(&gucs::images())
+        .map(|p| p.iter().any(|p| p.name == name))
+        .unwrap_or(false)
+    {
+        pgrx::ereport!(
+            PgLogLevel::WARNING,
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!("image \"{name}\" is also pinned in pgext.images, which takes precedence")
+        );
+    }
+}
+
+/// Removes the table pin of `name`; true if there was one.
+#[pg_extern(volatile, parallel_unsafe)]
+fn unpin_image(name: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "WITH d AS (DELETE FROM pgext.pins WHERE name = $1 RETURNING 1) SELECT count(*) > 0 FROM d",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Every pin, from the setting and the table, and which one is in effect.
+#[pg_extern(volatile)]
+fn image_pins() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(reference, String),
+        name!(source, String),
+        name!(effective, bool),
+    ),
+> {
+    TableIterator::new(
+        all_pins()
+            .into_iter()
+            .map(|p| (p.pin.name, p.pin.reference, p.source.as_str().to_string(), p.effective)),
+    )
+}
+
+extension_sql!(
+    r#"
+CREATE TABLE pgext.pins (
+    name text PRIMARY KEY,
+    reference text NOT NULL,
+    pinned_at timestamptz NOT NULL DEFAULT now(),
+    pinned_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE pgext.pins IS 'Pins set with pgext.pin_image(); the pgext.images setting wins on conflict';
+SELECT pg_catalog.pg_extension_config_dump('pgext.pins', '');
+
+CREATE TABLE pgext.image_checks (
+    name text PRIMARY KEY,
+    reference text NOT NULL,
+    pin_source text NOT NULL,
+    status text NOT NULL,
+    resolved_digest text,
+    tag_digest text,
+    expected_tree_digest text,
+    actual_tree_digest text,
+    missing int NOT NULL DEFAULT 0,
+    modified int NOT NULL DEFAULT 0,
+    unexpected int NOT NULL DEFAULT 0,
+    type_changed int NOT NULL DEFAULT 0,
+    mode_changed int NOT NULL DEFAULT 0,
+    link_changed int NOT NULL DEFAULT 0,
+    error_code text,
+    error text,
+    verified_at timestamptz,
+    checked_at timestamptz NOT NULL
+);
+COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
+
+CREATE TABLE pgext.image_files (
+    name text NOT NULL,
+    path text NOT NULL,
+    kind text NOT NULL,
+    mode int NOT NULL,
+    size bigint NOT NULL,
+    sha256 text,
+    link_target text,
+    PRIMARY KEY (name, path)
+);
+COMMENT ON TABLE pgext.image_files IS 'The expected tree of each image, from its last successful verification';
+
+CREATE TABLE pgext.image_differences (
+    name text NOT NULL,
+    path text NOT NULL,
+    kind text NOT NULL,
+    expected text,
+    actual text,
+    PRIMARY KEY (name, path, kind)
+);
+COMMENT ON TABLE pgext.image_differences IS 'Per-file differences found by the latest check of each image';
+
+CREATE FUNCTION pgext.image_diff(image text)
+RETURNS TABLE (path text, kind text, expected text, actual text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT path, kind, expected, actual FROM pgext.image_differences WHERE name = image ORDER BY path, kind $$;
+COMMENT ON FUNCTION pgext.image_diff(text) IS 'Per-file differences between a mounted image and its pinned content';
+
+CREATE FUNCTION pgext.image_files(image text)
+RETURNS TABLE (path text, kind text, mode int, size bigint, sha256 text, link_target text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files WHERE name = image ORDER BY path $$;
+COMMENT ON FUNCTION pgext.image_files(text) IS 'The recorded expected tree of an image';
+
+CREATE VIEW pgext.image_pins AS SELECT * FROM pgext.image_pins() ORDER BY name, source;
+
+-- Who may make the server contact a registry or change pins: superusers and pgext_admin.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgext_admin') THEN
+    CREATE ROLE pgext_admin NOLOGIN;
+  END IF;
+END $$;
+REVOKE ALL ON FUNCTION pgext.verify_image(text), pgext.verify_images(), pgext.recheck_image(text),
+  pgext.pin_image(text, text), pgext.unpin_image(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.verify_image(text), pgext.verify_images(), pgext.recheck_image(text),
+  pgext.pin_image(text, text), pgext.unpin_image(text) TO pgext_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgext.pins, pgext.image_checks, pgext.image_files,
+  pgext.image_differences TO pgext_admin;
+GRANT pg_monitor TO pgext_admin;
+-- Reading results reveals paths and digests: pg_monitor.
+REVOKE ALL ON pgext.pins, pgext.image_pins, pgext.image_checks, pgext.image_files, pgext.image_differences
+  FROM PUBLIC;
+GRANT SELECT ON pgext.pins, pgext.image_pins, pgext.image_checks, pgext.image_files, pgext.image_differences
+  TO pg_monitor;
+REVOKE ALL ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.image_files(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.image_files(text) TO pg_monitor;
+"#,
+    name = "image_tables",
+    requires = [
+        verify_image,
+        verify_images,
+        recheck_image,
+        pin_image,
+        unpin_image,
+        image_pins
+    ]
+);
