@@ -1,7 +1,7 @@
 //! PostgreSQL's magic block, read without loading the library.
 //!
 //! `dlopen` would run the library's constructors, so instead the code of the exported
-//! `Pg_magic_func` is decoded to find the address it returns (see [`super::insn`]), and the
+//! `Pg_magic_func` is decoded to find the address it returns (see the private `insn` module), and the
 //! `Pg_magic_struct` there is read from the file image, applying the relocations the dynamic
 //! loader would apply to its pointer fields. If decoding fails, the data sections are scanned for
 //! a block whose length and fields match a known layout.

@@ -8,7 +8,13 @@
 //! Entry points:
 //! - [`Analyzer::analyze`] / [`analyze_library`]: one library end to end → [`LibraryReport`].
 //! - [`inspect_bytes`]: header, dynamic section and magic block of bytes in memory, no resolution.
+//! - [`read_magic`], [`read_dynamic_info`]: one file's magic block or dynamic-linking view.
 //! - [`LdCache`], [`HostAbi`], [`SearchConfig`], [`check_magic`] for the pieces.
+//!
+//! Typical use in a backend: `Analyzer::new(SearchConfig::for_this_process(), server_magic)`, built
+//! once per backend (it caches parsed dependencies by path, inode, size and mtime), then
+//! `analyze(path)` per library. [`ServerMagic`] should come from the server's own
+//! `PG_MODULE_MAGIC_DATA` values ([`ServerMagic::pg18`] is a community build's).
 //!
 //! Modules by concern: [`header`] (class, machine, host), [`dynamic`] (needed, paths, versions,
 //! symbols), [`magic`] (the block and the server's comparison), `insn` (return-value decoding),

@@ -765,25 +765,30 @@ fn split_ld_library_path(value: &str) -> impl Iterator<Item = &str> {
     value.split([':', ';']).filter(|s| !s.is_empty())
 }
 
-/// Expands `$ORIGIN`, `$LIB`, `$PLATFORM` (also `${…}`) like ld.so. An element using `$ORIGIN`
-/// when the origin is unknown is dropped (`None`). Other `$` sequences stay as they are.
+/// Expands `$ORIGIN`, `$LIB`, `$PLATFORM` (also `${…}`) like ld.so: without braces, the name must
+/// be followed by `/` or the end. An element using `$ORIGIN` when the origin is unknown is dropped
+/// (`None`). Other `$` sequences stay as they are.
 pub fn expand_dst(s: &str, origin: Option<&Path>, platform: &str, lib: &str) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], end)
-        };
+        // glibc `is_dst`: `${NAME}`, or `$NAME` followed by the end or `/`.
+        let (name, consumed) = ["ORIGIN", "PLATFORM", "LIB"]
+            .into_iter()
+            .find_map(|dst| {
+                if let Some(braced) = after.strip_prefix('{') {
+                    braced
+                        .strip_prefix(dst)?
+                        .starts_with('}')
+                        .then_some((dst, dst.len() + 2))
+                } else {
+                    let tail = after.strip_prefix(dst)?;
+                    (tail.is_empty() || tail.starts_with('/')).then_some((dst, dst.len()))
+                }
+            })
+            .unwrap_or(("", 0));
         let value = match name {
             "ORIGIN" => Some(origin?.to_string_lossy().into_owned()),
             "PLATFORM" => Some(platform.to_owned()),
@@ -977,6 +982,9 @@ mod tests {
             ("/usr/$LIB/foo", Some("/usr/lib/x86_64-linux-gnu/foo")),
             ("/opt/${PLATFORM}", Some("/opt/x86_64")),
             ("$ORIGINAL/x", Some("$ORIGINAL/x")),
+            ("$ORIGIN.d/x", Some("$ORIGIN.d/x")),
+            ("/a/$LIB", Some("/a/lib/x86_64-linux-gnu")),
+            ("$ORIGIN", Some("/ext/lib")),
             ("/a/$/b", Some("/a/$/b")),
             ("${ORIGIN", Some("${ORIGIN")),
             ("$HOME/lib", Some("$HOME/lib")),
