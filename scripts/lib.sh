@@ -19,12 +19,13 @@ load_setup() {
     export PG_CONFIG PGEXT_USER PG_BINDIR PG_SHAREDIR PG_PKGLIBDIR
 }
 
-# Runs a command as the unprivileged cluster owner (initdb and postgres refuse root).
+# Runs a command as the unprivileged cluster owner (initdb and postgres refuse root). Rust's
+# backtrace switches are dropped: a server must report errors as users will see them.
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$PGEXT_USER" -- env PATH="$PG_BINDIR:/usr/bin:/bin" "$@"
+        runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE PATH="$PG_BINDIR:/usr/bin:/bin" "$@"
     else
-        "$@"
+        env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$@"
     fi
 }
 

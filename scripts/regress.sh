@@ -11,11 +11,21 @@ chmod 0755 "$WORK"
 FX=$WORK/fx
 DATA=$WORK/data
 PORT=${PGEXT_REGRESS_PORT:-55432}
-trap 'cluster_stop "$DATA" immediate; ro_unmount_images "$FX"' EXIT
+cleanup() {
+    cluster_stop "$DATA" immediate
+    bash "$REPO/tests/pg_regress/make-registry.sh" "$FX" stop
+    ro_unmount_images "$FX"
+}
+trap cleanup EXIT
 
 say "laying out fixtures in $FX"
 mkdir -p "$FX"
 bash "$REPO/tests/pg_regress/make-tree.sh" "$FX"
+say "building OCI images and starting loopback registries"
+bash "$REPO/tests/pg_regress/make-registry.sh" "$FX"
+set -a
+source "$FX/registry.env"
+set +a
 RO=$(ro_mount_images "$FX")
 say "images mounted read-only: $RO"
 
@@ -46,11 +56,9 @@ if [ $rc -ne 0 ]; then
     [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs"
     echo "pg_regress failed; results kept in $out, server log in $DATA/server.log"
     trap - EXIT
-    cluster_stop "$DATA" immediate
-    ro_unmount_images "$FX"
+    cleanup
     exit $rc
 fi
-cluster_stop "$DATA"
-ro_unmount_images "$FX"
 trap - EXIT
+cleanup
 rm -rf "$WORK"

@@ -39,7 +39,8 @@ packages=(
     dpkg-dev                                                                       # apt-get source
     clang libclang-dev                                                             # pgrx bindgen
     sudo                                                                           # cargo pgrx test --runas
-    ca-certificates git jq zstd                                                    # tests and demo
+    ca-certificates git jq zstd curl python3                                       # tests and demo
+    docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
 )
 missing=()
 for p in "${packages[@]}"; do

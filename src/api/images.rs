@@ -601,7 +601,8 @@ fn pin_image(name: &str, reference: &str) {
     }
     if let Err(e) = reference.parse::<ImageReference>() {
         SqlError::InvalidParameter {
-            message: format!("invalid image reference \"{reference}\": {e}"),
+            // The parser's message already names the reference.
+            message: e.to_string(),
         }
         .raise()
     }
