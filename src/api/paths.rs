@@ -82,6 +82,7 @@ pub fn current_elements() -> (Vec<PathElement>, Vec<PathElement>) {
 
 /// One row per element of `extension_control_path`, then of `dynamic_library_path`, in search
 /// order, with the directory PostgreSQL 18 really searches and what the server can see there.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
 #[pg_extern(volatile, parallel_safe)]
 fn extension_paths() -> TableIterator<
     'static,
