@@ -6,7 +6,7 @@
 
 use std::ffi::CStr;
 
-mod api;
+pub(crate) mod api;
 mod error;
 mod gucs;
 mod server;

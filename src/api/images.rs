@@ -206,20 +206,20 @@ fn verify_options() -> VerifyOptions {
 }
 
 /// The outcome of one verification or recheck, as returned to SQL and recorded.
-struct Outcome {
-    name: String,
-    reference: String,
-    pin_source: PinSource,
-    status: &'static str,
-    resolved_digest: Option<String>,
-    tag_digest: Option<String>,
-    expected_tree_digest: Option<String>,
-    actual_tree_digest: Option<String>,
-    differences: Vec<Difference>,
-    error_code: Option<&'static str>,
-    error: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) name: String,
+    pub(crate) reference: String,
+    pub(crate) pin_source: PinSource,
+    pub(crate) status: &'static str,
+    pub(crate) resolved_digest: Option<String>,
+    pub(crate) tag_digest: Option<String>,
+    pub(crate) expected_tree_digest: Option<String>,
+    pub(crate) actual_tree_digest: Option<String>,
+    pub(crate) differences: Vec<Difference>,
+    pub(crate) error_code: Option<&'static str>,
+    pub(crate) error: Option<String>,
     /// The expected tree, when it was (re)built from the source.
-    expected: Option<Vec<TreeEntry>>,
+    pub(crate) expected: Option<Vec<TreeEntry>>,
 }
 
 fn in_recovery() -> bool {
@@ -341,8 +341,9 @@ fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> &'static st
     }
 }
 
-/// Verifies one image against its source; network errors become a status, not an error.
-fn verify_one(pin: &PinRow) -> Outcome {
+/// Verifies one image against its source; network errors become a status, not an error. Runs
+/// no SQL: callers may run it outside a transaction (the background worker does).
+pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
     let name = pin.pin.name.clone();
     let mut out = Outcome {
         name: name.clone(),
@@ -393,7 +394,7 @@ fn verify_one(pin: &PinRow) -> Outcome {
     out
 }
 
-type VerifyRow = (
+pub(crate) type VerifyRow = (
     String,
     String,
     String,
@@ -432,7 +433,8 @@ fn to_row(o: &Outcome, recorded: bool) -> VerifyRow {
     )
 }
 
-fn record_all(outcomes: &[Outcome], network: bool) -> Vec<VerifyRow> {
+/// Records outcomes (one short write; nothing on a standby) and returns the SQL rows.
+pub(crate) fn record_all(outcomes: &[Outcome], network: bool) -> Vec<VerifyRow> {
     Spi::connect_mut(|client| {
         let mut rows = Vec::new();
         for o in outcomes {
@@ -538,10 +540,16 @@ fn recheck_image(
         }
         .raise()
     };
-    let expected = recorded_tree(name);
+    let outcome = recheck_one(name, rec, &recorded_tree(name));
+    TableIterator::new(record_all(&[outcome], false))
+}
+
+/// Compares the mount of `name` with its recorded expected tree. Runs no SQL (read `rec` and
+/// `expected` first, with `check_records` and `recorded_tree`).
+pub(crate) fn recheck_one(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Outcome {
     let (actual, _) = scan_mount(name);
-    let differences = pgext_oci::compare(&expected, &actual);
-    let expected_digest = tree::tree_digest(&expected).ok();
+    let differences = pgext_oci::compare(expected, &actual);
+    let expected_digest = tree::tree_digest(expected).ok();
     let actual_digest = tree::tree_digest(&actual).ok();
     let intact = expected_digest.is_some() && expected_digest == actual_digest;
     let pin_source = if rec.pin_source == "setting" {
@@ -549,7 +557,7 @@ fn recheck_image(
     } else {
         PinSource::Table
     };
-    let outcome = Outcome {
+    Outcome {
         name: name.to_string(),
         reference: rec.reference.clone(),
         pin_source,
@@ -562,12 +570,11 @@ fn recheck_image(
         error_code: None,
         error: None,
         expected: None,
-    };
-    TableIterator::new(record_all(&[outcome], false))
+    }
 }
 
 /// The expected tree recorded for `name` by its last successful verification.
-fn recorded_tree(name: &str) -> Vec<TreeEntry> {
+pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
     Spi::connect(|client| {
         let mut out = Vec::new();
         let rows = client.select(

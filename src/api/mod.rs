@@ -1,5 +1,5 @@
 //! The SQL surface: one module per group of views and functions.
 
-mod images;
-mod inventory;
+pub(crate) mod images;
+pub(crate) mod inventory;
 pub mod paths;
