@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use crate::hash::{self, Cancelled, FileKey, HashCache, HashJob, Sha256};
 
-/// What an entry is. Only the type matters for the digest; see [`EntryKind::Other`].
+/// What an entry is. FIFOs, sockets and device nodes are all [`EntryKind::Other`]: nothing an
+/// extension needs, so the digest records that one exists, not which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// A regular file.
