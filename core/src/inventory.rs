@@ -107,6 +107,9 @@ pub struct Extension {
     pub control: Option<ControlFile>,
     /// Versions `pg_available_extension_versions()` lists, in its order.
     pub installable_versions: Vec<String>,
+    /// The versions `CREATE EXTENSION` goes through for the default version: the first has an
+    /// install script, each next one an update script. `None` when not installable.
+    pub install_path: Option<Vec<String>>,
     /// Version installed in the current database (visible copy only).
     pub installed_version: Option<String>,
     /// Steps from the installed to the default version; `Some(vec![])` when equal.
@@ -292,6 +295,7 @@ impl Inventory {
                     script_dir: None,
                     control: None,
                     installable_versions: Vec::new(),
+                    install_path: None,
                     installed_version: None,
                     update_path: None,
                     module_library: None,
@@ -723,7 +727,8 @@ fn read_extension(
                 Err(msg) => ext.problems.push(sev(Problem::error("control_invalid", msg))),
             }
         }
-        if set.install_path(&dv).is_none() {
+        ext.install_path = set.install_path(&dv);
+        if ext.install_path.is_none() {
             ext.problems.push(sev(Problem::error(
                 "default_version_not_installable",
                 format!(

@@ -3,6 +3,7 @@
 //! The extension crate (`pgext`) is thin SQL glue over these modules. Nothing here links
 //! against PostgreSQL, so every module is tested with plain `cargo test` in seconds.
 
+pub mod compat;
 pub mod control;
 pub mod elf;
 pub mod fsinfo;
