@@ -21,11 +21,15 @@ load_setup() {
 
 # Runs a command as the unprivileged cluster owner (initdb and postgres refuse root). Rust's
 # backtrace switches are dropped: a server must report errors as users will see them.
+# PGEXT_SERVER_LD_LIBRARY_PATH becomes the server's LD_LIBRARY_PATH (CloudNativePG sets it from an
+# extension's ld_library_path, e.g. an image's system/ directory).
 as_owner() {
+    local extra=()
+    [ -n "${PGEXT_SERVER_LD_LIBRARY_PATH:-}" ] && extra=(LD_LIBRARY_PATH="$PGEXT_SERVER_LD_LIBRARY_PATH")
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE PATH="$PG_BINDIR:/usr/bin:/bin" "$@"
+        runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE PATH="$PG_BINDIR:/usr/bin:/bin" "${extra[@]}" "$@"
     else
-        env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$@"
+        env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${extra[@]}" "$@"
     fi
 }
 

@@ -30,7 +30,8 @@ RO=$(ro_mount_images "$FX")
 say "images mounted read-only: $RO"
 
 say "starting PostgreSQL 18 in $DATA"
-cluster_start "$DATA" "$PORT" "$FX/regress.conf"
+# As CloudNativePG does for an extension with ld_library_path: [system].
+PGEXT_SERVER_LD_LIBRARY_PATH=$FX/extensions/needs_system/system cluster_start "$DATA" "$PORT" "$FX/regress.conf"
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then

@@ -269,6 +269,9 @@ fn judge_own(
                 e.0.push(via);
                 e.1 |= needed;
             }
+            // An unresolved module_pathname is reported once, by the inventory.
+            None if ext.module_library.is_none()
+                && ext.control.as_ref().and_then(|c| c.module_pathname.as_deref()) == Some(r.name.as_str()) => {}
             None => problems.push(unresolved(r, needed, on_path, update_scripts.contains(&r.script))),
         }
     }
@@ -378,7 +381,11 @@ pub fn newest_glibc(report: &elf::LibraryReport) -> Option<String> {
         .version_needs
         .iter()
         .flat_map(|n| n.versions.iter())
-        .filter_map(|v| v.name.strip_prefix("GLIBC_").map(|rest| (glibc_key(rest), v.name.clone())))
+        .filter_map(|v| {
+            v.name
+                .strip_prefix("GLIBC_")
+                .map(|rest| (glibc_key(rest), v.name.clone()))
+        })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, v)| v)
 }

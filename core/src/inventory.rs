@@ -236,9 +236,38 @@ pub fn image_of(dir: &str, root: &str) -> Option<(String, String)> {
     Some((name.to_string(), sub.to_string()))
 }
 
+/// What a backend may keep between inventories: the library references found in each script,
+/// keyed by the script's identity, so unchanged scripts are not read and scanned again.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    references: HashMap<(String, FileKey), Vec<scripts::LibraryReference>>,
+}
+
+impl ReadCache {
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.references.clear();
+    }
+
+    /// Number of cached scripts.
+    pub fn len(&self) -> usize {
+        self.references.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.references.is_empty()
+    }
+}
+
 impl Inventory {
     /// Reads everything. Never fails: what cannot be read becomes a problem on its row.
     pub fn collect(settings: &Settings) -> Inventory {
+        Inventory::collect_cached(settings, &mut ReadCache::default())
+    }
+
+    /// [`Inventory::collect`], reusing what `cache` remembers of unchanged scripts.
+    pub fn collect_cached(settings: &Settings, cache: &mut ReadCache) -> Inventory {
         let root = paths::canonicalize_path(&settings.extensions_root);
         let root = if root == "/" || root == "." {
             String::new()
@@ -247,7 +276,7 @@ impl Inventory {
         };
         let mut inv = Inventory::default();
         let mut script_dirs: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
-        inv.collect_extensions(settings, &root, &mut script_dirs);
+        inv.collect_extensions(settings, &root, &mut script_dirs, cache);
         inv.collect_libraries(settings, &root);
         inv.link_references();
         inv.collect_images(settings, &root);
@@ -259,6 +288,7 @@ impl Inventory {
         settings: &Settings,
         root: &str,
         script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+        cache: &mut ReadCache,
     ) {
         // name → index of the copy PostgreSQL uses.
         let mut visible: HashMap<String, usize> = HashMap::new();
@@ -338,7 +368,7 @@ impl Inventory {
                         format!("found through relative element {}: CREATE EXTENSION fails", e.position),
                     ));
                 }
-                read_extension(&mut ext, &real_path, dir, settings, script_dirs);
+                read_extension(&mut ext, &real_path, dir, settings, script_dirs, cache);
                 self.extensions.push(ext);
             }
         }
@@ -626,6 +656,7 @@ fn read_extension(
     control_dir: &str,
     settings: &Settings,
     script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+    cache: &mut ReadCache,
 ) {
     // pg_available_extensions reads the first-listed copy of each name and fails on it when it
     // cannot be read; CREATE EXTENSION skips copies that do not exist. A copy neither reads can
@@ -773,7 +804,7 @@ fn read_extension(
             }
         }
         if settings.with_references {
-            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), settings);
+            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), settings, cache);
         }
     }
     ext.control = Some(control);
@@ -784,17 +815,38 @@ fn script_references(
     script_dir: &str,
     module_pathname: Option<&str>,
     settings: &Settings,
+    cache: &mut ReadCache,
 ) -> Vec<ScriptReference> {
     let mut out = Vec::new();
     for f in set.files() {
         if matches!(f.kind, ScriptKind::SecondaryControl { .. }) {
             continue;
         }
-        let Ok(bytes) = read_capped(&format!("{script_dir}/{}", f.file_name), MAX_SCRIPT_BYTES) else {
-            continue;
+        let path = format!("{script_dir}/{}", f.file_name);
+        let Ok(meta) = fs::metadata(&path) else { continue };
+        // The module_pathname is substituted into the references: part of the key.
+        let key = (
+            format!("{path}\0{}", module_pathname.unwrap_or("")),
+            FileKey::from_metadata(&meta),
+        );
+        let refs = match cache.references.get(&key) {
+            Some(r) => r.clone(),
+            None => {
+                let Ok(bytes) = read_capped(&path, MAX_SCRIPT_BYTES) else {
+                    continue;
+                };
+                let refs = scripts::library_references(&String::from_utf8_lossy(&bytes), module_pathname);
+                // Only what provably did not change while it was read.
+                if fs::metadata(&path)
+                    .map(|m| FileKey::from_metadata(&m) == key.1)
+                    .unwrap_or(false)
+                {
+                    cache.references.insert(key, refs.clone());
+                }
+                refs
+            }
         };
-        let sql = String::from_utf8_lossy(&bytes);
-        for r in scripts::library_references(&sql, module_pathname) {
+        for r in refs {
             let how = match r.kind {
                 ReferenceKind::Function => LibraryRef::Function,
                 ReferenceKind::Load => LibraryRef::Load,

@@ -5,15 +5,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgext_core::hash::{self, HashCache};
-use pgext_core::inventory::{self, Inventory, LibrarySource, Settings};
+use pgext_core::inventory::{self, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
 use pgext_core::{mounts, tree};
 use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
-use crate::api::images;
 use crate::api::paths::current_elements;
+use crate::api::{compat, images};
 use crate::error::SqlError;
 use crate::{gucs, server};
 
@@ -21,6 +21,14 @@ thread_local! {
     /// File digests of this backend, keyed by file identity. A backend is a single-threaded
     /// process, so a thread-local is the backend's own cache; hashing threads never touch it.
     static HASH_CACHE: RefCell<HashCache> = RefCell::new(HashCache::new());
+    /// Library references of unchanged scripts.
+    static READ_CACHE: RefCell<ReadCache> = RefCell::new(ReadCache::default());
+}
+
+/// The inventory of the calling session, reusing the backend's script cache.
+pub fn read_inventory(with_references: bool) -> Inventory {
+    let s = settings(with_references);
+    READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()))
 }
 
 /// Runs `f` with the backend's hash cache.
@@ -115,16 +123,21 @@ fn mounted_extensions() -> TableIterator<
         name!(comment, Option<String>),
         name!(visible, bool),
         name!(shadowed_by, Option<String>),
+        name!(compatible, Option<bool>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
     ),
 > {
-    let inv = Inventory::collect(&settings(false));
+    let inv = read_inventory(true);
+    let verdicts = compat::verdicts(&inv);
     let rows: Vec<_> = inv
         .extensions
         .into_iter()
         .map(|e| {
             let c = e.control.as_ref();
+            // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
+            let verdict = if e.visible { verdicts.get(&e.name) } else { None };
+            let problems = verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems);
             (
                 e.name,
                 e.image,
@@ -147,8 +160,9 @@ fn mounted_extensions() -> TableIterator<
                 c.and_then(|c| c.comment.clone()),
                 e.visible,
                 e.shadowed_by,
-                codes(&e.problems),
-                details(&e.problems),
+                verdict.map(|v| v.compatible),
+                codes(problems),
+                details(problems),
             )
         })
         .collect();
@@ -175,7 +189,7 @@ fn libraries() -> TableIterator<
         name!(problem_details, JsonB),
     ),
 > {
-    let mut inv = Inventory::collect(&settings(true));
+    let mut inv = read_inventory(true);
     let threads = gucs::hash_threads();
     if with_cache(|c| inventory::hash_libraries(&mut inv.libraries, c, threads, &server::interrupt_pending)).is_err() {
         cancelled();
@@ -251,7 +265,7 @@ fn mounted_images() -> TableIterator<
         .filter(|p| p.effective)
         .map(|p| p.pin.name.clone())
         .collect();
-    let inv = Inventory::collect(&s);
+    let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
     let mut rows = Vec::with_capacity(inv.images.len());
@@ -333,10 +347,12 @@ fn mounted_images() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// Forgets every remembered file digest of this backend, so the next query re-reads every file.
-/// Returns how many digests were dropped.
+/// Forgets every remembered file digest, script scan and library analysis of this backend, so
+/// the next query re-reads every file. Returns how many digests were dropped.
 #[pg_extern(volatile, parallel_unsafe)]
 fn reset_hash_cache() -> i64 {
+    READ_CACHE.with(|c| c.borrow_mut().clear());
+    compat::reset();
     with_cache(|c| {
         let n = c.len();
         c.clear();

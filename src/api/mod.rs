@@ -1,5 +1,6 @@
 //! The SQL surface: one module per group of views and functions.
 
+pub(crate) mod compat;
 pub(crate) mod images;
 pub(crate) mod inventory;
 pub mod paths;

@@ -1,0 +1,267 @@
+//! Compatibility in SQL: `pgext.library_compat`, `pgext.check_extension(name)`, and the verdicts
+//! behind `mounted_extensions.compatible` — all from static analysis, nothing is loaded.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::CStr;
+
+use pgext_core::compat::{self, Verdict};
+use pgext_core::elf::{self, Analyzer, LibraryReport, SearchConfig, ServerMagic};
+use pgext_core::hash::FileKey;
+use pgext_core::inventory::{Inventory, LibrarySource};
+use pgrx::JsonB;
+use pgrx::prelude::*;
+
+use crate::api::inventory::{codes, details, read_inventory};
+use crate::error::SqlError;
+use crate::server;
+
+thread_local! {
+    /// The backend's analyzer: it caches the ld.so cache and parsed dependencies by identity.
+    static ANALYZER: RefCell<Option<Analyzer>> = const { RefCell::new(None) };
+    /// Reports by library path and identity: an unchanged library is not analysed again.
+    static REPORTS: RefCell<HashMap<(String, FileKey), LibraryReport>> = RefCell::new(HashMap::new());
+}
+
+/// The server's own magic block values, as dfmgr.c compares them.
+fn server_magic() -> ServerMagic {
+    let class = if cfg!(target_pointer_width = "64") {
+        elf::ElfClass::Elf64
+    } else {
+        elf::ElfClass::Elf32
+    };
+    let abi_extra: &CStr = pg_sys::FMGR_ABI_EXTRA;
+    let mut m = ServerMagic::pg18(class).with_abi_extra(&abi_extra.to_string_lossy());
+    m.version = (pg_sys::PG_VERSION_NUM / 100) as i32;
+    m.funcmaxargs = pg_sys::FUNC_MAX_ARGS as i32;
+    m.indexmaxkeys = pg_sys::INDEX_MAX_KEYS as i32;
+    m.namedatalen = pg_sys::NAMEDATALEN as i32;
+    m.len = std::mem::size_of::<pg_sys::Pg_magic_struct>() as i32;
+    m
+}
+
+/// Analyses `path` with the backend's analyzer, reusing the report of an unchanged file.
+pub fn analyze(path: &str) -> LibraryReport {
+    let key = std::fs::metadata(path)
+        .ok()
+        .map(|m| (path.to_string(), FileKey::from_metadata(&m)));
+    if let Some(k) = &key
+        && let Some(r) = REPORTS.with(|c| c.borrow().get(k).cloned())
+    {
+        return r;
+    }
+    let report = ANALYZER.with(|a| {
+        let mut a = a.borrow_mut();
+        let analyzer = a.get_or_insert_with(|| Analyzer::new(SearchConfig::for_this_process(), server_magic()));
+        analyzer.analyze(std::path::Path::new(path))
+    });
+    if let Some(k) = key {
+        REPORTS.with(|c| c.borrow_mut().insert(k, report.clone()));
+    }
+    report
+}
+
+/// Forgets every analysis of this backend; returns how many reports were dropped.
+pub fn reset() -> usize {
+    ANALYZER.with(|a| a.borrow_mut().take());
+    REPORTS.with(|c| {
+        let n = c.borrow().len();
+        c.borrow_mut().clear();
+        n
+    })
+}
+
+fn preloaded() -> Vec<String> {
+    server::setting(c"shared_preload_libraries")
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Verdicts for every visible extension of `inv`.
+pub fn verdicts(inv: &Inventory) -> BTreeMap<String, Verdict> {
+    compat::judge_all(inv, &mut analyze, &preloaded())
+}
+
+fn host_glibc() -> Option<String> {
+    // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(libc::gnu_get_libc_version()) };
+    Some(format!("GLIBC_{}", v.to_str().ok()?))
+}
+
+fn magic_json(report: &LibraryReport) -> serde_json::Value {
+    match &report.magic {
+        None => serde_json::Value::Null,
+        Some(m) => serde_json::json!({
+            "len": m.len, "pg_version": m.pg_version, "funcmaxargs": m.funcmaxargs,
+            "indexmaxkeys": m.indexmaxkeys, "namedatalen": m.namedatalen, "float8byval": m.float8byval,
+            "abi_extra": m.abi_extra, "name": m.name, "version": m.version,
+        }),
+    }
+}
+
+fn subjects(report: &LibraryReport, code: &str) -> Vec<String> {
+    let mut v: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.code.as_str() == code)
+        .filter_map(|p| p.subject.clone())
+        .collect();
+    v.dedup();
+    v
+}
+
+fn report_json(report: &LibraryReport) -> serde_json::Value {
+    serde_json::json!({
+        "path": report.path,
+        "loadable": report.loadable,
+        "machine": report.header.as_ref().map(|h| h.machine_name()),
+        "magic": magic_json(report),
+        "needed": report.needed,
+        "rpath": report.rpath,
+        "runpath": report.runpath,
+        "newest_glibc_needed": compat::newest_glibc(report),
+        "missing_libraries": subjects(report, "missing_library"),
+        "undefined_symbols": subjects(report, "undefined_symbol"),
+        "dependencies": report.dependencies.iter().map(|d| serde_json::json!({
+            "name": d.name, "needed_by": d.needed_by, "path": d.path, "found_via": format!("{:?}", d.found_via),
+        })).collect::<Vec<_>>(),
+        "problems": report.problems.iter().map(|p| serde_json::json!({
+            "code": p.code.as_str(), "severity": format!("{:?}", p.severity).to_lowercase(),
+            "message": p.message, "detail": p.detail, "hint": p.hint, "subject": p.subject,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The full reasoning for one extension, for people and tools: where PostgreSQL finds it, what
+/// installing it runs, every library it names and what analysis found, its requirements.
+#[pg_extern(volatile)]
+fn check_extension(name: &str) -> JsonB {
+    let inv = read_inventory(true);
+    let Some(ext) = inv.extensions.iter().find(|e| e.visible && e.name == name) else {
+        SqlError::NotFound {
+            what: "available extension",
+            name: name.to_string(),
+        }
+        .raise()
+    };
+    let verdicts = verdicts(&inv);
+    let v = verdicts.get(name);
+    let copies: Vec<serde_json::Value> = inv
+        .extensions
+        .iter()
+        .filter(|e| e.name == name)
+        .map(|e| serde_json::json!({"control_file": e.control_path, "image": e.image, "visible": e.visible}))
+        .collect();
+    let c = ext.control.as_ref();
+    JsonB(serde_json::json!({
+        "name": name,
+        "compatible": v.map(|v| v.compatible),
+        "image": ext.image,
+        "control_file": ext.control_path,
+        "copies": copies,
+        "default_version": c.and_then(|c| c.default_version.clone()),
+        "install_path": ext.install_path,
+        "installed_version": ext.installed_version,
+        "update_path": ext.update_path,
+        "module_pathname": c.and_then(|c| c.module_pathname.clone()),
+        "library": ext.module_library,
+        "requires": v.map(|v| v.requires.iter().map(|(r, ok)| serde_json::json!({"name": r, "compatible": ok}))
+            .collect::<Vec<_>>()),
+        "script_references": ext.references.iter().map(|r| serde_json::json!({
+            "script": r.script, "line": r.line, "kind": r.kind.as_str(), "name": r.name, "resolved": r.resolved,
+        })).collect::<Vec<_>>(),
+        "libraries": v.map(|v| v.libraries.iter().map(|l| {
+            let mut j = report_json(&l.report);
+            j["via"] = serde_json::json!(l.via);
+            j["on_install_path"] = serde_json::json!(l.on_install_path);
+            j
+        }).collect::<Vec<_>>()),
+        "problems": details(v.map(|v| v.problems.as_slice()).unwrap_or(&ext.problems)).0,
+        "server": {
+            "pg_version": pg_sys::PG_VERSION_NUM / 100,
+            "glibc": host_glibc(),
+            "shared_preload_libraries": preloaded(),
+        },
+    }))
+}
+
+/// Static analysis of every library in `pgext.libraries`: ABI, magic block, glibc, dependencies.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile)]
+fn library_compat() -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(image, Option<String>),
+        name!(source, String),
+        name!(loadable, bool),
+        name!(machine, Option<String>),
+        name!(magic_version, Option<i32>),
+        name!(magic_abi_extra, Option<String>),
+        name!(module_name, Option<String>),
+        name!(module_version, Option<String>),
+        name!(glibc_needed, Option<String>),
+        name!(glibc_available, Option<String>),
+        name!(needed, Vec<String>),
+        name!(missing_libraries, Vec<String>),
+        name!(undefined_symbols, Vec<String>),
+        name!(problems, Vec<String>),
+        name!(problem_details, JsonB),
+    ),
+> {
+    let inv = read_inventory(false);
+    let glibc = host_glibc();
+    let rows: Vec<_> = inv
+        .libraries
+        .iter()
+        .filter(|l| l.size.is_some())
+        .map(|l| {
+            let mut r = analyze(&l.path);
+            let source = match l.source {
+                LibrarySource::LibraryPath(_) => "library_path",
+                LibrarySource::System => "system",
+            };
+            if source == "system" {
+                // An OS library is a dependency, not a PostgreSQL module: no magic block is due.
+                r.problems.retain(|p| !p.code.as_str().contains("magic"));
+                r.loadable = !r.problems.iter().any(|p| p.severity == elf::Severity::Error);
+            }
+            let problems: Vec<_> = r.problems.iter().map(compat::from_elf).collect();
+            (
+                l.path.clone(),
+                l.image.clone(),
+                source.to_string(),
+                r.loadable,
+                r.header.as_ref().map(|h| h.machine_name().to_string()),
+                r.magic.as_ref().map(|m| m.pg_version),
+                r.magic.as_ref().and_then(|m| m.abi_extra.clone()),
+                r.magic.as_ref().and_then(|m| m.name.clone()),
+                r.magic.as_ref().and_then(|m| m.version.clone()),
+                compat::newest_glibc(&r),
+                glibc.clone(),
+                r.needed.clone(),
+                subjects(&r, "missing_library"),
+                subjects(&r, "undefined_symbol"),
+                codes(&problems),
+                details(&problems),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+extension_sql!(
+    r#"
+CREATE VIEW pgext.library_compat AS SELECT * FROM pgext.library_compat();
+COMMENT ON VIEW pgext.library_compat IS
+  'Static load analysis of every library: ABI, magic block, glibc symbol versions, dependencies, symbols';
+REVOKE ALL ON FUNCTION pgext.library_compat(), pgext.check_extension(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.library_compat(), pgext.check_extension(text) TO pg_monitor;
+REVOKE ALL ON pgext.library_compat FROM PUBLIC;
+GRANT SELECT ON pgext.library_compat TO pg_monitor;
+"#,
+    name = "compat_views",
+    requires = [library_compat, check_extension]
+);
