@@ -106,6 +106,63 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
+    // --- worker settings (begin)
+    GucRegistry::define_int_guc(
+        c"pgext.check_interval",
+        c"Time between two check cycles of the pgext background worker.",
+        c"Each cycle takes the inventory, re-hashes verified images against their recorded trees and \
+          verifies against the registry when pgext.verify_interval is due. pgext.check_now() runs one at once.",
+        &CHECK_INTERVAL,
+        1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.verify_interval",
+        c"Time between two registry verifications of each pinned image by the background worker; 0 disables them.",
+        c"Between verifications, the worker re-hashes the mounted files against the recorded tree, with no network.",
+        &VERIFY_INTERVAL,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.history_retention",
+        c"How long the background worker keeps rows in pgext.check_runs and pgext.findings; 0 keeps none.",
+        c"Older runs and their findings are deleted at the end of each cycle, on the primary only.",
+        &HISTORY_RETENTION,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    // PostgreSQL allows PGC_POSTMASTER settings of a library only while it is preloaded (a later
+    // definition is FATAL); without preloading there is no worker for them to configure anyway.
+    // SAFETY: a plain read of a flag the postmaster sets around shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"pgext.database",
+            c"Database the pgext background worker connects to and writes its history in.",
+            c"pgext must be installed there (CREATE EXTENSION pgext) for pins, recorded trees and history.",
+            &DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"pgext.max_tracked_images",
+            c"Number of images whose status the background worker keeps in shared memory.",
+            c"Sizes shared memory at server start; images beyond it are checked and recorded but not shown \
+              by pgext.image_status(), and pgext.health() reports them.",
+            &MAX_TRACKED_IMAGES,
+            1,
+            10_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    // --- worker settings (end)
     // SAFETY: called from _PG_init on the main thread with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"pgext".as_ptr()) };
 }
@@ -172,4 +229,53 @@ pub fn registry_timeouts() -> (std::time::Duration, std::time::Duration) {
 /// `pgext.spool_directory` ("" when unset).
 pub fn spool_directory() -> String {
     string(&SPOOL_DIRECTORY)
+}
+
+/// `pgext.check_interval` (background worker).
+static CHECK_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
+
+/// `pgext.verify_interval` (background worker; 0 = never).
+static VERIFY_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(3600);
+
+/// `pgext.history_retention` (background worker; 0 = keep no history).
+static HISTORY_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+
+/// `pgext.database` (background worker).
+static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// `pgext.max_tracked_images` (sizes shared memory).
+static MAX_TRACKED_IMAGES: GucSetting<i32> = GucSetting::<i32>::new(64);
+
+/// `pgext.check_interval`.
+pub fn check_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(CHECK_INTERVAL.get().max(1) as u64)
+}
+
+/// `pgext.verify_interval`; `None` when verification is disabled (0).
+pub fn verify_interval() -> Option<std::time::Duration> {
+    match VERIFY_INTERVAL.get() {
+        n if n > 0 => Some(std::time::Duration::from_secs(n as u64)),
+        _ => None,
+    }
+}
+
+/// `pgext.history_retention`; `None` when no history is kept (0).
+pub fn history_retention() -> Option<std::time::Duration> {
+    match HISTORY_RETENTION.get() {
+        n if n > 0 => Some(std::time::Duration::from_secs(n as u64)),
+        _ => None,
+    }
+}
+
+/// `pgext.database` (the default when pgext is not preloaded and the setting is undefined).
+pub fn database() -> String {
+    match string(&DATABASE) {
+        s if s.is_empty() => "postgres".to_string(),
+        s => s,
+    }
+}
+
+/// `pgext.max_tracked_images`.
+pub fn max_tracked_images() -> usize {
+    MAX_TRACKED_IMAGES.get().max(1) as usize
 }

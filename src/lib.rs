@@ -10,6 +10,7 @@ pub(crate) mod api;
 mod error;
 mod gucs;
 mod server;
+mod worker;
 
 /// `CARGO_PKG_VERSION` as a C string, for the magic block.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -36,6 +37,7 @@ GRANT USAGE ON SCHEMA pgext TO PUBLIC;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    worker::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,6 +1,7 @@
 //! The SQL surface: one module per group of views and functions.
 
 pub(crate) mod compat;
+pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod inventory;
 pub mod paths;

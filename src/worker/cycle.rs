@@ -1,0 +1,950 @@
+//! One check cycle. What the database knows (pins, recorded checks and trees) is read in one short
+//! transaction; the inventory, re-hashing and registry verification run with no transaction open
+//! (they may take minutes and must not hold a snapshot); the results are written in one short
+//! transaction, on a primary only. A failing step is caught, logged and recorded; it never ends
+//! the worker.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::CString;
+use std::panic::AssertUnwindSafe;
+
+use pgext_core::compat::Verdict;
+use pgext_core::inventory::{Inventory, ReadCache, Settings};
+use pgext_core::pins::{self, PinSource};
+use pgext_core::problem::{Problem, Severity};
+use pgext_core::tree::TreeEntry;
+use pgext_oci::DifferenceKind;
+use pgrx::bgworkers::BackgroundWorker;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+use super::log::Conditions;
+use super::shmem::{self, FixedStr, ImageSlot, Micros};
+use crate::api::compat as compat_api;
+use crate::api::images::{self, CheckRecord, Outcome, PinRow};
+use crate::api::inventory as inventory_api;
+use crate::gucs;
+
+/// The status of an image, in the vocabulary of `pgext.mounted_images.status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ImageStatus {
+    /// Not yet looked at.
+    #[default]
+    Unknown = 0,
+    /// Mounted, with no pin.
+    Unpinned = 1,
+    /// Pinned, never verified (or verification disabled).
+    NeverChecked = 2,
+    /// The mount is exactly the pinned image.
+    Verified = 3,
+    /// The mount differs from the pinned image.
+    Drift = 4,
+    /// Intact, but the pinned tag now names another image.
+    TagMoved = 5,
+    /// The last verification could not reach the registry.
+    Unreachable = 6,
+    /// The last verification failed otherwise (corrupt blob, bad credentials, bad reference...).
+    Error = 7,
+}
+
+impl ImageStatus {
+    /// Every status, for exhaustive listings (metrics).
+    pub const ALL: [ImageStatus; 7] = [
+        ImageStatus::Unpinned,
+        ImageStatus::NeverChecked,
+        ImageStatus::Verified,
+        ImageStatus::Drift,
+        ImageStatus::TagMoved,
+        ImageStatus::Unreachable,
+        ImageStatus::Error,
+    ];
+
+    /// SQL name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Unknown => "unknown",
+            ImageStatus::Unpinned => "unpinned",
+            ImageStatus::NeverChecked => "never_checked",
+            ImageStatus::Verified => "verified",
+            ImageStatus::Drift => "drift",
+            ImageStatus::TagMoved => "tag_moved",
+            ImageStatus::Unreachable => "unreachable",
+            ImageStatus::Error => "error",
+        }
+    }
+
+    /// From the number stored in shared memory.
+    pub fn from_u8(v: u8) -> ImageStatus {
+        Self::ALL.into_iter().find(|s| *s as u8 == v).unwrap_or_default()
+    }
+}
+
+/// What the last registry verification of an image found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RegistryStatus {
+    /// No verification yet.
+    #[default]
+    None = 0,
+    /// The image was fetched and its digests checked.
+    Ok = 1,
+    /// Fetched and checked; the tag names another image now.
+    TagMoved = 2,
+    /// The registry did not answer.
+    Unreachable = 3,
+    /// Any other failure.
+    Error = 4,
+}
+
+impl RegistryStatus {
+    /// SQL name (`None` for no verification).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            RegistryStatus::None => None,
+            RegistryStatus::Ok => Some("ok"),
+            RegistryStatus::TagMoved => Some("tag_moved"),
+            RegistryStatus::Unreachable => Some("unreachable"),
+            RegistryStatus::Error => Some("error"),
+        }
+    }
+
+    /// From the number stored in shared memory.
+    pub fn from_u8(v: u8) -> RegistryStatus {
+        [
+            RegistryStatus::Ok,
+            RegistryStatus::TagMoved,
+            RegistryStatus::Unreachable,
+            RegistryStatus::Error,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == v)
+        .unwrap_or_default()
+    }
+}
+
+/// How a cycle ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CycleOutcome {
+    /// No cycle has completed.
+    #[default]
+    None = 0,
+    /// Every step ran; nothing to report.
+    Ok = 1,
+    /// Every step ran; there are findings of severity warning or error.
+    Problems = 2,
+    /// A step failed (reading, an image's check, writing the results).
+    Error = 3,
+}
+
+impl CycleOutcome {
+    /// SQL name (`None` before the first cycle).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            CycleOutcome::None => None,
+            CycleOutcome::Ok => Some("ok"),
+            CycleOutcome::Problems => Some("problems"),
+            CycleOutcome::Error => Some("error"),
+        }
+    }
+
+    /// From the number stored in shared memory.
+    pub fn from_u8(v: u8) -> CycleOutcome {
+        [CycleOutcome::Ok, CycleOutcome::Problems, CycleOutcome::Error]
+            .into_iter()
+            .find(|s| *s as u8 == v)
+            .unwrap_or_default()
+    }
+}
+
+/// One thing a cycle found, as stored in `pgext.findings`.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub image: Option<String>,
+    pub extension: Option<String>,
+    pub code: &'static str,
+    /// `error`, `warning` (`info` is never recorded).
+    pub severity: &'static str,
+    pub message: String,
+}
+
+/// A step that failed with an ERROR or a Rust panic. (A FATAL, such as SIGTERM's, never comes
+/// back here: PostgreSQL exits the process.)
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    code: PgSqlErrorCode,
+    message: String,
+}
+
+impl StepError {
+    /// A cancel request (`pg_cancel_backend()` of the worker, or a stray interrupt) rather than
+    /// a real failure: the step is simply retried next cycle.
+    fn is_cancel(&self) -> bool {
+        self.code == PgSqlErrorCode::ERRCODE_QUERY_CANCELED
+    }
+}
+
+/// Runs `f`; an ERROR or panic inside becomes `Err`, with any open transaction aborted so the
+/// worker can go on, as PostgreSQL's own error recovery in a background worker would.
+pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, StepError> {
+    PgTryBuilder::new(AssertUnwindSafe(move || Ok(f())))
+        .catch_others(|e| {
+            let report = match e {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+                CaughtError::RustPanic { ereport, .. } => ereport,
+            };
+            if report.level() >= PgLogLevel::FATAL {
+                // Not ours to swallow.
+                std::panic::panic_any(CaughtError::ErrorReport(report));
+            }
+            // SAFETY: pgrx has copied and flushed the error; aborting the (possibly idle)
+            // transaction releases its locks, snapshots and memory. A no-op outside one.
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            Err(StepError {
+                code: report.sql_error_code(),
+                message: match report.detail() {
+                    Some(d) => format!("{} ({d})", report.message()),
+                    None => report.message().to_string(),
+                },
+            })
+        })
+        .execute()
+}
+
+/// Runs `f` in a transaction of its own (committed when `f` returns).
+fn in_transaction<R>(f: impl FnOnce() -> R) -> R {
+    BackgroundWorker::transaction(AssertUnwindSafe(f))
+}
+
+/// The current time as PostgreSQL's `TimestampTz`.
+pub fn now() -> Micros {
+    // SAFETY: reads the clock; no shared state.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// Says what the worker is doing, in `pg_stat_activity` and `pgext.worker_status()`.
+pub fn activity(what: &str, running: bool) {
+    let state = if running {
+        pg_sys::BackendState::STATE_RUNNING
+    } else {
+        pg_sys::BackendState::STATE_IDLE
+    };
+    if let Ok(c) = CString::new(what) {
+        // SAFETY: the string is copied into the backend status entry.
+        unsafe { pg_sys::pgstat_report_activity(state, c.as_ptr()) };
+    }
+    shmem::update_header(|h| h.activity.set(what));
+}
+
+/// What the worker remembers about an image between cycles (and, through the slots, across its
+/// own restarts).
+#[derive(Clone, Debug, Default)]
+struct ImageMemory {
+    reference: String,
+    last_attempt: Micros,
+    last_verified: Micros,
+    registry: RegistryStatus,
+    error_code: String,
+    error: String,
+    /// The last comparison of the mount with the expected tree.
+    local: Option<Local>,
+    status: ImageStatus,
+    since: Micros,
+    last_checked: Micros,
+}
+
+#[derive(Clone, Debug)]
+struct Local {
+    drift: bool,
+    /// missing, modified, unexpected, changed (type, mode or link).
+    counts: [i32; 4],
+    detail: String,
+}
+
+/// Recorded expected trees, keyed by what identifies one verification.
+type TreeKey = (String, Option<String>, Option<Micros>);
+
+/// Everything the worker keeps between cycles.
+#[derive(Default)]
+pub struct Memory {
+    images: HashMap<String, ImageMemory>,
+    trees: HashMap<String, (TreeKey, Vec<TreeEntry>)>,
+    /// Library references of unchanged scripts, as a backend keeps them.
+    read_cache: ReadCache,
+    /// Conditions in effect, for state-change logging.
+    pub conditions: Conditions,
+}
+
+impl Memory {
+    /// Picks up what a previous worker process published (registry state and schedule), so a
+    /// restart neither forgets an outage nor re-verifies everything at once.
+    pub fn from_published(slots: &[ImageSlot]) -> Memory {
+        let mut m = Memory::default();
+        for s in slots.iter().filter(|s| s.pinned) {
+            let status = ImageStatus::from_u8(s.status);
+            let local = matches!(
+                status,
+                ImageStatus::Verified | ImageStatus::Drift | ImageStatus::TagMoved
+            )
+            .then(|| Local {
+                drift: status == ImageStatus::Drift,
+                counts: [s.missing, s.modified, s.unexpected, s.changed],
+                detail: String::new(),
+            });
+            m.images.insert(
+                s.name.as_str().to_string(),
+                ImageMemory {
+                    reference: s.reference.as_str().to_string(),
+                    last_attempt: s.last_verify_attempt,
+                    last_verified: s.last_verified,
+                    registry: RegistryStatus::from_u8(s.registry),
+                    error_code: s.error_code.as_str().to_string(),
+                    error: s.last_error.as_str().to_string(),
+                    local,
+                    status,
+                    since: s.status_since,
+                    last_checked: s.last_checked,
+                },
+            );
+        }
+        m
+    }
+}
+
+/// What one cycle produced.
+pub struct Report {
+    pub started_at: Micros,
+    pub outcome: CycleOutcome,
+    /// The first step failure, for `worker_status().last_error`.
+    pub error: Option<String>,
+    pub slots: Vec<ImageSlot>,
+    pub in_recovery: bool,
+    pub installed: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// What the first transaction reads.
+struct Gathered {
+    settings: Settings,
+    installed: bool,
+    in_recovery: bool,
+    pins: Vec<PinRow>,
+    records: HashMap<String, CheckRecord>,
+}
+
+fn in_recovery() -> bool {
+    // SAFETY: a plain read of shared state.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+fn micros(t: Option<TimestampWithTimeZone>) -> Option<Micros> {
+    t.map(pg_sys::TimestampTz::from)
+}
+
+/// The record of `name` when it belongs to the pin in effect and has a recorded tree.
+fn usable_record<'a>(records: &'a HashMap<String, CheckRecord>, pin: &PinRow) -> Option<&'a CheckRecord> {
+    records
+        .get(&pin.pin.name)
+        .filter(|r| r.reference == pin.pin.reference && r.resolved_digest.is_some())
+}
+
+fn gather(memory: &mut Memory) -> Gathered {
+    let installed = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgext')
+                AND pg_catalog.to_regclass('pgext.check_runs') IS NOT NULL",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    // With references: compatibility follows the libraries the install scripts name.
+    let settings = inventory_api::settings(true);
+    let (pins, records) = if installed {
+        let pins: Vec<PinRow> = images::all_pins().into_iter().filter(|p| p.effective).collect();
+        (pins, images::check_records())
+    } else {
+        // Without the extension's tables only the setting's pins exist, and nothing is recorded.
+        let pins = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| {
+            pgrx::error!("invalid value for parameter \"pgext.images\": {e}");
+        });
+        let rows = pins
+            .into_iter()
+            .map(|pin| PinRow {
+                pin,
+                source: PinSource::Setting,
+                effective: true,
+            })
+            .collect();
+        (rows, HashMap::new())
+    };
+    // Expected trees change only when a verification succeeds: read each one once.
+    for pin in &pins {
+        let Some(rec) = usable_record(&records, pin) else {
+            memory.trees.remove(&pin.pin.name);
+            continue;
+        };
+        let key: TreeKey = (
+            rec.reference.clone(),
+            rec.resolved_digest.clone(),
+            micros(rec.verified_at),
+        );
+        if memory.trees.get(&pin.pin.name).map(|(k, _)| k) != Some(&key) {
+            let tree = images::recorded_tree(&pin.pin.name);
+            memory.trees.insert(pin.pin.name.clone(), (key, tree));
+        }
+    }
+    Gathered {
+        settings,
+        installed,
+        in_recovery: in_recovery(),
+        pins,
+        records,
+    }
+}
+
+fn verify_due(now: Micros, mem: Option<&ImageMemory>, rec: Option<&CheckRecord>, pin: &PinRow) -> bool {
+    let Some(interval) = gucs::verify_interval() else {
+        return false;
+    };
+    let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
+    let attempted = mem
+        .filter(|m| m.reference == pin.pin.reference)
+        .map(|m| m.last_attempt)
+        .unwrap_or(0);
+    let verified = rec
+        .filter(|r| r.reference == pin.pin.reference)
+        .and_then(|r| micros(r.verified_at))
+        .unwrap_or(0);
+    let last = attempted.max(verified);
+    last == 0 || now >= last.saturating_add(interval)
+}
+
+fn local_of(o: &Outcome) -> Local {
+    let mut counts = [0i32; 4];
+    for d in &o.differences {
+        let i = match d.kind {
+            DifferenceKind::Missing => 0,
+            DifferenceKind::Modified => 1,
+            DifferenceKind::Unexpected => 2,
+            DifferenceKind::TypeChanged | DifferenceKind::ModeChanged | DifferenceKind::LinkChanged => 3,
+        };
+        counts[i] = counts[i].saturating_add(1);
+    }
+    let drift = o.status == "drift";
+    let detail = if !drift {
+        String::new()
+    } else if o.differences.is_empty() {
+        "the mounted tree's digest differs from the pinned image's".to_string()
+    } else {
+        let first: Vec<String> = o
+            .differences
+            .iter()
+            .take(3)
+            .map(|d| format!("{} {}", d.kind.as_str(), d.path))
+            .collect();
+        format!(
+            "{} missing, {} modified, {} unexpected, {} changed file(s); first: {}",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            first.join(", ")
+        )
+    };
+    Local { drift, counts, detail }
+}
+
+fn combined(pinned: bool, m: &ImageMemory) -> ImageStatus {
+    if !pinned {
+        return ImageStatus::Unpinned;
+    }
+    match (&m.local, m.registry) {
+        (Some(l), _) if l.drift => ImageStatus::Drift,
+        (_, RegistryStatus::Unreachable) => ImageStatus::Unreachable,
+        (_, RegistryStatus::Error) => ImageStatus::Error,
+        (_, RegistryStatus::TagMoved) => ImageStatus::TagMoved,
+        (Some(_), _) => ImageStatus::Verified,
+        (None, _) => ImageStatus::NeverChecked,
+    }
+}
+
+fn push_problems(out: &mut Vec<Finding>, image: &str, extension: Option<&str>, problems: &[Problem]) {
+    for p in problems.iter().filter(|p| p.severity != Severity::Info) {
+        out.push(Finding {
+            image: Some(image.to_string()),
+            extension: extension.map(str::to_string),
+            code: p.code,
+            severity: p.severity.as_str(),
+            message: p.message.clone(),
+        });
+    }
+}
+
+/// Compatibility verdicts of the visible extensions, as `pgext.mounted_extensions.compatible`
+/// judges them (static analysis; nothing is loaded).
+fn compatibility(inv: &Inventory) -> BTreeMap<String, Verdict> {
+    compat_api::verdicts(inv)
+}
+
+/// Per-image results of the work phase.
+#[derive(Default)]
+struct Work {
+    verified: Vec<Outcome>,
+    rechecked: Vec<Outcome>,
+    /// Images whose check failed (ERROR or panic): finding and message.
+    failed: BTreeMap<String, String>,
+    /// Images whose check was interrupted or failed: their previous state stands.
+    frozen: HashSet<String>,
+}
+
+fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
+    let mut work = Work::default();
+    for pin in &g.pins {
+        pgrx::check_for_interrupts!();
+        let name = pin.pin.name.clone();
+        let mut mem = memory.images.remove(&name).unwrap_or_default();
+        if mem.reference != pin.pin.reference {
+            // A new pin: what was known about the old one says nothing about it.
+            mem = ImageMemory {
+                reference: pin.pin.reference.clone(),
+                ..ImageMemory::default()
+            };
+            if let Some(rec) = g.records.get(&name).filter(|r| r.reference == pin.pin.reference) {
+                mem.last_verified = micros(rec.verified_at).unwrap_or(0);
+                mem.registry = match rec.status.as_str() {
+                    "unreachable" => RegistryStatus::Unreachable,
+                    "error" => RegistryStatus::Error,
+                    "tag_moved" => RegistryStatus::TagMoved,
+                    _ if rec.resolved_digest.is_some() => RegistryStatus::Ok,
+                    _ => RegistryStatus::None,
+                };
+            }
+        }
+        let rec = usable_record(&g.records, pin);
+        // Taken out while the image is checked; put back unless a verification replaced it.
+        let mut cached = memory.trees.remove(&name);
+        let tree = rec.and(cached.as_ref()).map(|(_, t)| t.as_slice());
+        let mut verify_failed = false;
+        let mut verified_ok = false;
+        if g.installed && verify_due(started, Some(&mem), g.records.get(&name), pin) {
+            activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
+            mem.last_attempt = now();
+            match guarded(|| images::verify_one(pin)) {
+                Ok(o) => {
+                    if o.error_code.is_none() {
+                        mem.registry = if o.status == "tag_moved" {
+                            RegistryStatus::TagMoved
+                        } else {
+                            RegistryStatus::Ok
+                        };
+                        mem.last_verified = now();
+                        mem.error_code.clear();
+                        mem.error.clear();
+                        mem.local = Some(local_of(&o));
+                        mem.last_checked = now();
+                        verified_ok = true;
+                    } else {
+                        mem.registry = if o.status == "unreachable" {
+                            RegistryStatus::Unreachable
+                        } else {
+                            RegistryStatus::Error
+                        };
+                        mem.error_code = o.error_code.unwrap_or("error").to_string();
+                        mem.error = o.error.clone().unwrap_or_default();
+                        verify_failed = true;
+                    }
+                    work.verified.push(o);
+                }
+                Err(e) => {
+                    verify_failed = true;
+                    work.frozen.insert(name.clone());
+                    if !e.is_cancel() {
+                        work.failed.insert(name.clone(), format!("verification failed: {e}"));
+                    }
+                }
+            }
+        }
+        if !verified_ok && let (Some(rec), Some(tree)) = (rec, tree) {
+            // Also after a failed verification: an outage must not blind drift detection.
+            activity(&format!("re-hashing image {name}"), true);
+            match guarded(|| images::recheck_one(&name, rec, tree)) {
+                Ok(o) => {
+                    mem.local = Some(local_of(&o));
+                    mem.last_checked = now();
+                    if !verify_failed {
+                        work.rechecked.push(o);
+                    }
+                }
+                Err(e) => {
+                    work.frozen.insert(name.clone());
+                    if !e.is_cancel() {
+                        work.failed.insert(name.clone(), format!("re-hashing failed: {e}"));
+                    }
+                }
+            }
+        }
+        if verified_ok {
+            // The expected tree is rewritten with the results: read it again next cycle.
+            cached = None;
+        }
+        if let Some(c) = cached {
+            memory.trees.insert(name.clone(), c);
+        }
+        memory.images.insert(name, mem);
+    }
+    work
+}
+
+/// Writes the results: recorded checks, the run and its findings, pruning. Nothing on a standby.
+fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Result<(), StepError> {
+    if !g.installed || g.in_recovery {
+        return Ok(());
+    }
+    activity("recording results", true);
+    guarded(|| {
+        in_transaction(|| {
+            // A lock held elsewhere on our tables must not stall the worker for long.
+            Spi::run("SET LOCAL lock_timeout = '10s'").unwrap_or_else(|e| pgrx::error!("{e}"));
+            if !work.verified.is_empty() {
+                images::record_all(&work.verified, true);
+            }
+            if !work.rechecked.is_empty() {
+                images::record_all(&work.rechecked, false);
+            }
+            let Some(retention) = gucs::history_retention() else {
+                return;
+            };
+            let started = TimestampWithTimeZone::try_from(report.started_at)
+                .unwrap_or_else(|e| pgrx::error!("cycle start time: {e}"));
+            let duration_us = now().saturating_sub(report.started_at);
+            let run_id = Spi::get_one_with_args::<i64>(
+                "INSERT INTO pgext.check_runs (started_at, duration, outcome, images, verified, drift, unreachable,
+                   errors, incompatible, findings)
+                 VALUES ($1, $2 * interval '1 microsecond', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                &[
+                    started.into(),
+                    duration_us.into(),
+                    report.outcome.as_str().unwrap_or("error").into(),
+                    counts.images.into(),
+                    counts.verified.into(),
+                    counts.drift.into(),
+                    counts.unreachable.into(),
+                    counts.errors.into(),
+                    counts.incompatible.into(),
+                    (report.findings.len() as i32).into(),
+                ],
+            )
+            .unwrap_or_else(|e| pgrx::error!("writing pgext.check_runs: {e}"))
+            .unwrap_or_else(|| pgrx::error!("writing pgext.check_runs: no id returned"));
+            if !report.findings.is_empty() {
+                let f = &report.findings;
+                let image: Vec<Option<String>> = f.iter().map(|f| f.image.clone()).collect();
+                let extension: Vec<Option<String>> = f.iter().map(|f| f.extension.clone()).collect();
+                let code: Vec<String> = f.iter().map(|f| f.code.to_string()).collect();
+                let severity: Vec<String> = f.iter().map(|f| f.severity.to_string()).collect();
+                let message: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
+                Spi::run_with_args(
+                    "INSERT INTO pgext.findings (run_id, image, extension, code, severity, message)
+                     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+                    &[
+                        run_id.into(),
+                        image.into(),
+                        extension.into(),
+                        code.into(),
+                        severity.into(),
+                        message.into(),
+                    ],
+                )
+                .unwrap_or_else(|e| pgrx::error!("writing pgext.findings: {e}"));
+            }
+            let keep_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+            Spi::run_with_args(
+                "DELETE FROM pgext.check_runs WHERE started_at < pg_catalog.now() - $1 * interval '1 microsecond'",
+                &[keep_us.into()],
+            )
+            .unwrap_or_else(|e| pgrx::error!("pruning pgext.check_runs: {e}"));
+        })
+    })
+}
+
+/// Counts stored with each run.
+#[derive(Default)]
+struct RunCounts {
+    images: i32,
+    verified: i32,
+    drift: i32,
+    unreachable: i32,
+    errors: i32,
+    incompatible: i32,
+}
+
+/// Runs one cycle and returns what it found. Never fails: failures are part of the report.
+pub fn run(memory: &mut Memory) -> Report {
+    let started = now();
+    let mut report = Report {
+        started_at: started,
+        outcome: CycleOutcome::Ok,
+        error: None,
+        slots: Vec::new(),
+        in_recovery: in_recovery(),
+        installed: false,
+        findings: Vec::new(),
+    };
+    activity("reading pins and recorded checks", true);
+    let gathered = match guarded(|| in_transaction(|| gather(memory))) {
+        Ok(g) => g,
+        Err(e) => {
+            report.outcome = CycleOutcome::Error;
+            report.error = Some(format!("reading pins and recorded checks: {e}"));
+            report.findings.push(Finding {
+                image: None,
+                extension: None,
+                code: "read_failed",
+                severity: "error",
+                message: format!("reading pins and recorded checks: {e}"),
+            });
+            // Nothing was looked at: the published images and their conditions stay as they are.
+            report.slots = shmem::published_images();
+            let changes = memory.conditions.update(&report.findings, &HashSet::new(), true);
+            super::log::emit(&changes);
+            return report;
+        }
+    };
+    report.in_recovery = gathered.in_recovery;
+    report.installed = gathered.installed;
+
+    activity("taking the inventory", true);
+    let mut settings = gathered.settings.clone();
+    settings.pinned = gathered.pins.iter().map(|p| p.pin.name.clone()).collect();
+    let inventory = match guarded(|| Inventory::collect_cached(&settings, &mut memory.read_cache)) {
+        Ok(inv) => inv,
+        Err(e) => {
+            report.outcome = CycleOutcome::Error;
+            report.error = Some(format!("taking the inventory: {e}"));
+            Inventory::default()
+        }
+    };
+    let work = check_images(&gathered, memory, started);
+    activity("analysing compatibility", true);
+    let verdicts = match guarded(|| compatibility(&inventory)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report.outcome = CycleOutcome::Error;
+            report.error.get_or_insert(format!("analysing compatibility: {e}"));
+            None
+        }
+    };
+
+    // Findings and slots, image by image.
+    let pinned: HashMap<&str, &PinRow> = gathered.pins.iter().map(|p| (p.pin.name.as_str(), p)).collect();
+    let mut counts = RunCounts::default();
+    let mut slots = Vec::with_capacity(inventory.images.len());
+    let now_ts = now();
+    let mut names: Vec<&str> = inventory.images.iter().map(|i| i.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let img = inventory.images.iter().find(|i| i.name == name);
+        let mut findings = Vec::new();
+        if let Some(img) = img {
+            push_problems(&mut findings, name, None, &img.problems);
+        }
+        // (extension, its first error) for each one predicted not to load.
+        let mut incompatible: Vec<(String, String)> = Vec::new();
+        for e in inventory.extensions.iter().filter(|e| e.image.as_deref() == Some(name)) {
+            // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
+            let verdict = if e.visible {
+                verdicts.as_ref().and_then(|v| v.get(&e.name))
+            } else {
+                None
+            };
+            push_problems(
+                &mut findings,
+                name,
+                Some(&e.name),
+                verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems),
+            );
+            if let Some(v) = verdict.filter(|v| !v.compatible) {
+                let why = v
+                    .problems
+                    .iter()
+                    .find(|p| p.severity == Severity::Error)
+                    .map(|p| format!("{}: {}", p.code, p.message))
+                    .unwrap_or_else(|| "predicted not to load".to_string());
+                incompatible.push((e.name.clone(), why));
+            }
+        }
+        for l in inventory.libraries.iter().filter(|l| l.image.as_deref() == Some(name)) {
+            push_problems(&mut findings, name, None, &l.problems);
+        }
+        let inventory_problems = findings.len();
+        let inventory_errors = findings.iter().filter(|f| f.severity == "error").count();
+        let first_problem = findings.first().map(|f| format!("{}: {}", f.code, f.message));
+
+        let pin = pinned.get(name).copied();
+        let mut slot = ImageSlot::EMPTY;
+        slot.name = FixedStr::new(name);
+        slot.mounted = img.is_some_and(|i| i.mounted);
+        slot.pinned = pin.is_some();
+        slot.extensions = img.map(|i| i.extension_count as i32).unwrap_or(0);
+        slot.problems = inventory_problems as i32;
+        slot.problem_errors = inventory_errors as i32;
+        if let Some(p) = &first_problem {
+            slot.problem.set(p);
+        }
+        let mem = memory.images.entry(name.to_string()).or_default();
+        if let Some(pin) = pin {
+            slot.reference.set(&pin.pin.reference);
+            if let Some(l) = &mem.local {
+                [slot.missing, slot.modified, slot.unexpected, slot.changed] = l.counts;
+            }
+            slot.last_checked = mem.last_checked;
+            slot.last_verified = mem.last_verified;
+            slot.last_verify_attempt = mem.last_attempt;
+            slot.registry = mem.registry as u8;
+            slot.error_code.set(&mem.error_code);
+            slot.last_error.set(&mem.error);
+        }
+        if let Some(msg) = work.failed.get(name) {
+            slot.last_error.set(msg);
+            findings.push(Finding {
+                image: Some(name.to_string()),
+                extension: None,
+                code: "check_failed",
+                severity: "error",
+                message: msg.clone(),
+            });
+        }
+        let status = combined(pin.is_some(), mem);
+        if status != mem.status {
+            mem.status = status;
+            mem.since = now_ts;
+        }
+        slot.status = status as u8;
+        slot.status_since = mem.since;
+        if let Some(pin) = pin {
+            if status == ImageStatus::Drift {
+                findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: None,
+                    code: "drift",
+                    severity: "error",
+                    message: mem
+                        .local
+                        .as_ref()
+                        .map(|l| l.detail.clone())
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or_else(|| "the mount differs from the pinned image".to_string()),
+                });
+            }
+            match mem.registry {
+                RegistryStatus::Unreachable => findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: None,
+                    code: "unreachable",
+                    severity: "warning",
+                    message: format!("{}: {}", pin.pin.reference, mem.error),
+                }),
+                RegistryStatus::Error => findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: None,
+                    code: "verify_error",
+                    severity: "error",
+                    message: format!("{}: [{}] {}", pin.pin.reference, mem.error_code, mem.error),
+                }),
+                RegistryStatus::TagMoved => findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: None,
+                    code: "tag_moved",
+                    severity: "warning",
+                    message: format!(
+                        "the tag of {} now names another image; verification uses the pinned digest",
+                        pin.pin.reference
+                    ),
+                }),
+                _ => {}
+            }
+        }
+        if verdicts.is_some() {
+            slot.incompatible = incompatible.len() as i32;
+            let names: Vec<&str> = incompatible.iter().map(|(e, _)| e.as_str()).collect();
+            slot.incompatible_names.set(&names.join(","));
+            for (extension, why) in incompatible {
+                findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: Some(extension),
+                    code: "incompatible",
+                    severity: "error",
+                    message: why,
+                });
+            }
+        }
+        counts.images += 1;
+        counts.incompatible += slot.incompatible.max(0);
+        match status {
+            ImageStatus::Verified => counts.verified += 1,
+            ImageStatus::Drift => counts.drift += 1,
+            ImageStatus::Unreachable => counts.unreachable += 1,
+            ImageStatus::Error => counts.errors += 1,
+            _ => {}
+        }
+        report.findings.extend(findings);
+        slots.push(slot);
+    }
+    // Images that are gone are forgotten.
+    let present: HashSet<String> = slots.iter().map(|s| s.name.as_str().to_string()).collect();
+    memory.images.retain(|k, _| present.contains(k));
+
+    if !gathered.installed {
+        report.findings.push(Finding {
+            image: None,
+            extension: None,
+            code: "not_installed",
+            severity: "warning",
+            message: format!(
+                "pgext is not installed in database \"{}\" (pgext.database): pins, recorded trees and history \
+                 are unavailable",
+                gucs::database()
+            ),
+        });
+    }
+    if !work.failed.is_empty() || !work.frozen.is_empty() {
+        report.outcome = CycleOutcome::Error;
+        if report.error.is_none() {
+            report.error = work
+                .failed
+                .iter()
+                .next()
+                .map(|(k, v)| format!("image {k}: {v}"))
+                .or_else(|| Some("a check was interrupted".to_string()));
+        }
+    }
+    if report.outcome == CycleOutcome::Ok
+        && report
+            .findings
+            .iter()
+            .any(|f| f.severity == "error" || f.severity == "warning")
+    {
+        report.outcome = CycleOutcome::Problems;
+    }
+
+    if let Err(e) = record(&gathered, &work, &report, &counts) {
+        report.outcome = CycleOutcome::Error;
+        report.error = Some(format!("recording results: {e}"));
+        report.findings.push(Finding {
+            image: None,
+            extension: None,
+            code: "write_failed",
+            severity: "error",
+            message: format!("recording results: {e}"),
+        });
+    }
+
+    let changes = memory.conditions.update(&report.findings, &work.frozen, false);
+    super::log::emit(&changes);
+    report.slots = slots;
+    report
+}

@@ -1,0 +1,209 @@
+//! State-change logging: a condition (an image drifts, a registry becomes unreachable, an extension
+//! becomes incompatible, a cycle fails) is logged once at WARNING when it appears and once at LOG
+//! when it clears. A steady state logs nothing.
+
+use std::collections::{BTreeMap, HashSet};
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+use super::cycle::Finding;
+
+/// What a condition is about: image ("" for the worker itself), extension ("" for the image) and
+/// the finding's code.
+pub type Key = (String, String, String);
+
+/// The conditions in effect, with the detail they were last seen with.
+#[derive(Debug, Default)]
+pub struct Conditions {
+    active: BTreeMap<Key, String>,
+}
+
+/// What changed between two cycles.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New conditions, with their detail.
+    pub appeared: Vec<(Key, String)>,
+    /// Conditions that cleared, with the detail they had.
+    pub cleared: Vec<(Key, String)>,
+}
+
+/// Whether a finding is a condition worth a log line: errors, and the warnings that mean the
+/// images can no longer be vouched for. An extension's own errors are summed up by its one
+/// `incompatible` finding, so a broken extension makes one line, not one per cause.
+pub fn is_condition(f: &Finding) -> bool {
+    match f.code {
+        "unreachable" | "tag_moved" | "not_installed" => true,
+        _ => f.severity == "error" && (f.extension.is_none() || f.code == "incompatible"),
+    }
+}
+
+fn key_of(f: &Finding) -> Key {
+    (
+        f.image.clone().unwrap_or_default(),
+        f.extension.clone().unwrap_or_default(),
+        f.code.to_string(),
+    )
+}
+
+impl Conditions {
+    /// Replaces the conditions with those among `findings` and returns what changed. Images in
+    /// `frozen` could not be checked this cycle: their previous conditions are kept as they were
+    /// (no recovery is claimed for what was not looked at); with `all_frozen`, every previous
+    /// condition is kept.
+    pub fn update(&mut self, findings: &[Finding], frozen: &HashSet<String>, all_frozen: bool) -> Changes {
+        let mut next: BTreeMap<Key, String> = findings
+            .iter()
+            .filter(|f| is_condition(f))
+            .map(|f| (key_of(f), f.message.clone()))
+            .collect();
+        for (k, v) in &self.active {
+            let keep = all_frozen || (!k.0.is_empty() && frozen.contains(&k.0));
+            if keep && !next.contains_key(k) {
+                next.insert(k.clone(), v.clone());
+            }
+        }
+        let mut changes = Changes::default();
+        for (k, v) in &next {
+            if !self.active.contains_key(k) {
+                changes.appeared.push((k.clone(), v.clone()));
+            }
+        }
+        for (k, v) in &self.active {
+            if !next.contains_key(k) {
+                changes.cleared.push((k.clone(), v.clone()));
+            }
+        }
+        self.active = next;
+        changes
+    }
+}
+
+fn subject(key: &Key) -> String {
+    match (key.0.as_str(), key.1.as_str()) {
+        ("", _) => "pgext worker".to_string(),
+        (image, "") => format!("image \"{image}\""),
+        (image, ext) => format!("extension \"{ext}\" in image \"{image}\""),
+    }
+}
+
+/// Logs `changes`: WARNING for what appeared, LOG for what cleared.
+pub fn emit(changes: &Changes) {
+    for (key, detail) in &changes.appeared {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!("pgext: {}: {}", subject(key), key.2),
+            pgrx::function_name!(),
+        )
+        .set_detail(detail.clone())
+        .report(PgLogLevel::WARNING);
+    }
+    for (key, detail) in &changes.cleared {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            format!("pgext: {}: {} resolved", subject(key), key.2),
+            pgrx::function_name!(),
+        )
+        .set_detail(format!("It was: {detail}"))
+        .report(PgLogLevel::LOG);
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use std::collections::HashSet;
+
+    use pgrx::prelude::*;
+
+    use super::Conditions;
+    use crate::worker::cycle::Finding;
+
+    fn f(image: &str, code: &'static str, severity: &'static str, message: &str) -> Finding {
+        Finding {
+            image: Some(image.to_string()).filter(|s| !s.is_empty()),
+            extension: None,
+            code,
+            severity,
+            message: message.to_string(),
+        }
+    }
+
+    fn ext(image: &str, extension: &str, code: &'static str) -> Finding {
+        Finding {
+            image: Some(image.to_string()),
+            extension: Some(extension.to_string()),
+            code,
+            severity: "error",
+            message: "x".to_string(),
+        }
+    }
+
+    #[pg_test]
+    fn conditions_log_once_and_recover() {
+        let mut c = Conditions::default();
+        let none = HashSet::new();
+        // (findings, frozen images, all frozen) -> (appeared codes, cleared codes)
+        type Case = (
+            Vec<Finding>,
+            Vec<&'static str>,
+            bool,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            // A drift and an unreachable registry appear; an inventory warning is no condition.
+            (
+                vec![
+                    f("a", "drift", "error", "1 modified"),
+                    f("b", "unreachable", "warning", "connection refused"),
+                    f("b", "not_on_path", "warning", "lib/"),
+                    ext("b", "vector", "library_not_found"),
+                    ext("b", "vector", "incompatible"),
+                ],
+                vec![],
+                false,
+                vec!["drift", "unreachable", "incompatible"],
+                vec![],
+            ),
+            // Same conditions, other details: nothing is logged again.
+            (
+                vec![
+                    f("a", "drift", "error", "2 modified"),
+                    f("b", "unreachable", "warning", "timed out"),
+                    ext("b", "vector", "incompatible"),
+                ],
+                vec![],
+                false,
+                vec![],
+                vec![],
+            ),
+            // b could not be checked: its conditions are kept, a recovers.
+            (vec![], vec!["b"], false, vec![], vec!["drift"]),
+            // A failed cycle keeps everything.
+            (
+                vec![f("", "cycle_failed", "error", "x")],
+                vec![],
+                true,
+                vec!["cycle_failed"],
+                vec![],
+            ),
+            // Everything clears.
+            (
+                vec![],
+                vec![],
+                false,
+                vec![],
+                vec!["cycle_failed", "unreachable", "incompatible"],
+            ),
+        ];
+        for (i, (findings, frozen, all, appeared, cleared)) in cases.into_iter().enumerate() {
+            let frozen: HashSet<String> = frozen.iter().map(|s| s.to_string()).collect();
+            let ch = c.update(&findings, if frozen.is_empty() { &none } else { &frozen }, all);
+            let got_a: Vec<&str> = ch.appeared.iter().map(|(k, _)| k.2.as_str()).collect();
+            let got_c: Vec<&str> = ch.cleared.iter().map(|(k, _)| k.2.as_str()).collect();
+            assert_eq!(got_a, appeared, "case {i}: appeared");
+            assert_eq!(got_c, cleared, "case {i}: cleared");
+        }
+    }
+}
