@@ -16,3 +16,4 @@ pgrx-test:
 	bash scripts/test.sh pgrx
 regress:
 	bash scripts/test.sh regress
+bench: ; bash scripts/bench.sh

@@ -1,0 +1,716 @@
+#!/usr/bin/env bash
+# Measures pgext against the standard tools, side by side in one run on this machine, and prints
+# the ratios. It reports; it never fails because a number is slow (docs/benchmarks.md says what
+# each number means). It exits non-zero only when a section breaks (an error, not a slow result).
+#
+#   scripts/bench.sh            (make bench)
+#
+# Sections, each independent (a missing prerequisite prints "skipped: <why>"):
+#   hash    full-tree hashing through SQL vs sha256sum, openssl dgst, and both on 2 processes
+#   views   pgext.mounted_extensions vs pg_available_extensions under pgbench, same paths
+#   oci     pgext.verify_image of a ~100 MB image from a local registry vs skopeo copy, peak RSS
+#   compat  pgext.check_extension of a PostGIS-sized image vs hashing the same files
+#
+# Environment: BENCH_FILES, BENCH_MB (the hash tree: 2000 files, 500 MB), BENCH_REPEAT (runs per
+# measurement, best kept: 3), BENCH_SECONDS (pgbench -T: 10), BENCH_OCI_MB (100), BENCH_SECTIONS
+# (default "hash views oci compat"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
+# and install a release pgext first; 0 = use the installed one), PGEXT_BENCH_KEEP (1 = keep the
+# work directory), PGEXT_CACHE (download cache, as in tests/fixtures/build.sh).
+source "$(dirname "$0")/lib.sh"
+
+BENCH_FILES=${BENCH_FILES:-2000}
+BENCH_MB=${BENCH_MB:-500}
+BENCH_REPEAT=${BENCH_REPEAT:-3}
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_OCI_MB=${BENCH_OCI_MB:-100}
+BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat}
+PORT=${PGEXT_BENCH_PORT:-55434}
+INSTALL=${PGEXT_BENCH_INSTALL:-1}
+KEEP=${PGEXT_BENCH_KEEP:-0}
+MB=1000000 # MB and MB/s are decimal throughout, as sha256 benchmarks usually are
+
+for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
+for s in $BENCH_SECTIONS; do
+    case $s in hash | views | oci | compat) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat)" ;; esac
+done
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+now_us() { echo $(($(date +%s%N) / 1000)); }
+# time_us CMD...: runs CMD (output discarded) and prints its wall time in microseconds.
+# Bash clears -e inside $(...): the status is checked here, and the caller's assignment fails.
+time_us() {
+    local t0 t1
+    t0=$(now_us)
+    "$@" >/dev/null || return 1
+    t1=$(now_us)
+    echo $((t1 - t0))
+}
+min_of() { printf '%s\n' "$@" | sort -n | head -n1; }
+median_of() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# calc EXPR [DECIMALS]: floating-point arithmetic on numbers this script produced.
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+secs() { calc "$1 / 1000000" 3; }                    # microseconds -> "1.234"
+rate() { calc "$1 / $2" 1; }                         # bytes, microseconds -> MB/s
+# meets VALUE OP LIMIT: yes or no (OP is >= or <=).
+meets() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= l : v <= l; print ok ? "yes" : "no" }'; }
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# record METRIC PGEXT REFERENCE RATIO TARGET MET: one row of the final summary.
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$WORK/summary.tsv"; }
+skip() {
+    echo "skipped: $2"
+    record "$1" skipped - - - -
+    printf '%s: skipped: %s\n' "$1" "$2" >>"$WORK/notes"
+}
+
+# bsql [psql args]: SQL from stdin (so psql variables work) against the bench database.
+bsql() { cluster_psql "$DATA" "$PORT" -d bench -qAt "$@"; }
+
+# pgext_has SIGNATURE: the function exists in the installed pgext (t/f).
+pgext_has() { bsql -v sig="$1" <<<"SELECT to_regprocedure(:'sig') IS NOT NULL"; }
+
+# The cache tests/fixtures/build.sh uses, for downloads that outlive a run.
+cache_root() {
+    if [ -n "${PGEXT_CACHE:-}" ]; then
+        echo "$PGEXT_CACHE"
+    elif [ "$(id -u)" = 0 ] && [ "$(( 0$(stat -c %a "$HOME") & 01 ))" = 0 ]; then
+        echo /var/cache/pgext
+    else
+        echo "$HOME/.cache/pgext"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# A synthetic image tree shaped like a real one: many small files (bitcode, SQL scripts, data,
+# licences) and a few 5-50 MB ones (libraries, grids), contents cut from real binaries so that
+# compression behaves as it does on real images. Deterministic for a given seed.
+
+make_pool() {
+    local pool=$WORK/pool size=$((64 * 1024 * 1024))
+    [ -f "$pool" ] && return 0
+    # head closes the pipe early on purpose: that SIGPIPE is not an error.
+    { find /usr/lib/x86_64-linux-gnu /usr/lib /usr/bin -maxdepth 1 -type f -size +256k -print0 2>/dev/null |
+        LC_ALL=C sort -z | xargs -0 cat 2>/dev/null | head -c "$size" >"$pool"; } || true
+    local have
+    have=$(stat -c %s "$pool")
+    [ "$have" -ge "$size" ] || head -c $((size - have)) /dev/urandom >>"$pool"
+}
+
+# make_tree DIR FILES MEGABYTES SEED
+make_tree() {
+    local dir=$1 files=$2 mbytes=$3 seed=$4 pool=$WORK/pool kind size off path
+    make_pool
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    awk -v seed="$seed" -v files="$files" -v total="$((mbytes * MB))" -v pool="$(stat -c %s "$pool")" '
+    function put(size, path) {
+        off = (size <= pool) ? int(rand() * (pool - size)) : -1
+        printf "F %d %d %s\n", size, off, path
+        d = path; sub(/\/[^\/]*$/, "", d); dirs[d] = 1
+    }
+    BEGIN {
+        srand(seed)
+        # About 70% of the bytes in 5-50 MB files (never more than half the files).
+        budget = (total >= 20 * 1000000) ? total * 0.7 : 0
+        nb = 0; used = 0
+        while (nb < files / 2) {
+            s = int(5000000 + rand() * 45000000)
+            if (used + s > budget) s = budget - used
+            if (s < 5000000) break
+            big[nb++] = s; used += s
+        }
+        split("system/libbig%02d.so.1 lib/big%02d.so share/proj/grid%02d.tif share/gdal/data%02d.gpkg", bigname, " ")
+        for (i = 0; i < nb; i++) put(big[i], sprintf(bigname[i % 4 + 1], i))
+        # The rest: log-uniform sizes, scaled to fill the remaining bytes.
+        ns = files - nb; rest = total - used; sw = 0
+        for (i = 0; i < ns; i++) { w[i] = exp(log(256) + rand() * (log(2000000) - log(256))); sw += w[i] }
+        for (i = 0; i < ns; i++) {
+            s = int(w[i] * rest / sw); if (s < 1) s = 1
+            c = i % 20
+            if (c < 8) p = sprintf("lib/bitcode/ext%d/src/%d/f%05d.bc", i % 7, i % 5, i)
+            else if (c < 13) p = sprintf("share/extension/f%05d.sql", i)
+            else if (c < 15) p = sprintf("share/gdal/f%05d.csv", i)
+            else if (c < 16) p = sprintf("share/proj/f%05d.json", i)
+            else if (c < 18) p = sprintf("licenses/pkg%02d/f%05d.txt", i % 40, i)
+            else if (c < 19) p = sprintf("lib/f%05d.so", i)
+            else p = sprintf("system/libf%05d.so.1", i)
+            put(s, p)
+        }
+        for (d in dirs) printf "D %s\n", d
+    }' | LC_ALL=C sort >"$dir.plan" # "D" lines sort before "F" lines: directories first
+    (
+        cd "$dir"
+        while read -r kind size off path; do
+            case $kind in
+                D) mkdir -p "$size" ;; # for D lines the path is the second field
+                F)
+                    if [ "$off" -ge 0 ]; then
+                        dd if="$pool" of="$path" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$size" status=none
+                    else
+                        head -c "$size" /dev/urandom >"$path"
+                    fi
+                    ;;
+            esac
+        done <"$dir.plan"
+    )
+    rm -f "$dir.plan"
+    chmod -R u+rwX,go+rX,go-w "$dir"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Preparation: set-up, a release build of pgext, a throwaway cluster
+
+say "setting up (scripts/setup.sh)"
+bash "$REPO/scripts/setup.sh"
+load_setup
+
+# Other root-crate builds install into the same PostgreSQL: never build or install alongside one.
+# Cargo runs a `cargo pgrx …` command as `cargo-pgrx pgrx …`: both spellings are matched.
+other_build() { pgrep -f "cargo[- ]pgrx " >/dev/null || pgrep -f "cargo (build|test|clippy|rustc) .*-p pgext( |$)" >/dev/null; }
+if [ "$INSTALL" = 1 ]; then
+    waited=0
+    while other_build; do
+        [ $waited -eq 0 ] && say "waiting for another build of pgext to finish: $(pgrep -af 'cargo[- ](pgrx|build|test)' | head -n1 | cut -c1-100)"
+        [ $waited -lt 1800 ] || die "another pgext build has been running for 30 minutes; rerun later or set PGEXT_BENCH_INSTALL=0"
+        sleep 10
+        waited=$((waited + 10))
+    done
+    t0=$(now_us)
+    PROFILE=release install_pgext
+    say "release build installed in $(secs $(($(now_us) - t0))) s"
+fi
+
+WORK=$(mktemp -d /tmp/pgext-bench.XXXXXX)
+chmod 0755 "$WORK"
+DATA=$WORK/data
+FX=$WORK/fx
+REGISTRY=$WORK/registry
+cleanup() {
+    cluster_stop "$DATA" immediate
+    [ -d "$REGISTRY" ] && bash "$REPO/tests/registry/stop.sh" "$REGISTRY"
+    if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+: >"$WORK/summary.tsv"
+: >"$WORK/notes"
+
+# The run uses a private copy of the freshly installed extension, first on both paths: another
+# install into the same PostgreSQL during the run (a debug build, say) cannot change what is
+# measured.
+SNAP=$WORK/pgext
+mkdir -p "$SNAP/lib" "$SNAP/share/extension"
+cp "$PG_PKGLIBDIR/pgext.so" "$SNAP/lib/"
+cp "$PG_SHAREDIR"/extension/pgext.control "$PG_SHAREDIR"/extension/pgext--*.sql "$SNAP/share/extension/"
+chmod -R a+rX "$SNAP"
+build_kind=release
+sections=$(readelf -S "$SNAP/lib/pgext.so" 2>/dev/null || true)
+[[ $sections == *.debug_info* ]] && build_kind="debug (has debug info)"
+if [ "$INSTALL" = 1 ] && ! cmp -s "$SNAP/lib/pgext.so" "$REPO/target/release/libpgext.so"; then
+    build_kind="$build_kind, but NOT the one just built (someone installed another build meanwhile)"
+fi
+
+say "machine"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+shani=no
+grep -qw sha_ni /proc/cpuinfo && shani=yes
+echo "cpu: $cpu, $(nproc) cores, SHA-NI: $shani, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "tools: $(openssl version | cut -d' ' -f1-2), sha256sum $(sha256sum --version | head -n1 | awk '{ print $NF }'), $("$PG_CONFIG" --version)"
+echo "pgext.so: $build_kind"
+echo "load average at start: $(load_avg)"
+
+say "laying out the regress fixture images in $FX"
+fx_ok=true
+mkdir -p "$FX"
+if ! PG_CONFIG=$PG_CONFIG bash "$REPO/tests/pg_regress/make-tree.sh" "$FX" >"$WORK/make-tree.log" 2>&1; then
+    fx_ok=false
+    tail -n 5 "$WORK/make-tree.log"
+    echo "fixture images unavailable: the views section will be skipped"
+fi
+
+{
+    if $fx_ok; then
+        # The fixture paths, with the private pgext first on both.
+        sed -e "s|^extension_control_path = '|&$SNAP:|" -e "s|^dynamic_library_path = '|&$SNAP/lib:|" "$FX/regress.conf"
+    else
+        echo "extension_control_path = '$SNAP:\$system'"
+        echo "dynamic_library_path = '$SNAP/lib:\$libdir'"
+    fi
+} >"$WORK/cluster.conf"
+say "starting PostgreSQL in $DATA (port $PORT)"
+cluster_start "$DATA" "$PORT" "$WORK/cluster.conf"
+cluster_psql "$DATA" "$PORT" -d postgres -qc "CREATE DATABASE bench"
+bsql <<'SQL'
+CREATE EXTENSION pgext;
+-- Server-side wall time of one query (its first column of its first row), without psql's start-up.
+CREATE FUNCTION bench_time(q text, OUT seconds float8, OUT result text) LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE q INTO result;
+    seconds := extract(epoch FROM clock_timestamp() - t0);
+END $$;
+-- This backend's peak resident set size so far (VmHWM), in kB.
+CREATE FUNCTION bench_hwm_kb() RETURNS bigint LANGUAGE sql AS $$
+    SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s*(\d+)'))[1]::bigint $$;
+SQL
+[ "$(pgext_has 'pgext.reset_hash_cache()')" = t ] || die "CREATE EXTENSION pgext did not create its functions"
+
+# ---------------------------------------------------------------------------------------------
+# 1. Tree hashing
+
+# pgext_hash ROOT IMAGE THREADS OUT: in one fresh session, hashes IMAGE under ROOT with an empty
+# hash cache, then again with the cache the first query filled. OUT gets two lines,
+# "<microseconds> <tree digest>", cold then cached.
+pgext_hash() {
+    bsql -v root="$1" -v image="$2" -v threads="$3" >"$4" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+SET pgext.extensions_root = :'root';
+SET pgext.hash_threads = :'threads';
+SELECT format('SELECT tree_digest FROM pgext.mounted_images WHERE name = %L', :'image') AS q \gset
+SELECT pgext.reset_hash_cache() \g /dev/null
+SELECT round(seconds * 1e6)::bigint || ' ' || coalesce(result, '-') FROM bench_time(:'q');
+SELECT round(seconds * 1e6)::bigint || ' ' || coalesce(result, '-') FROM bench_time(:'q');
+SQL
+}
+
+section_hash() {
+    local root=$WORK/hashroot img=$WORK/hashroot/bench_image list=$WORK/hash.list run=$WORK/hash.run
+    local t0 bytes files chunk r us digest cached_digest shell_digest
+    local -a p2 p1 cached sha ossl sha2 ossl2
+    say "hash: building $BENCH_FILES files / $BENCH_MB MB in $img"
+    t0=$(now_us)
+    make_tree "$img" "$BENCH_FILES" "$BENCH_MB" 1
+    (cd "$img" && find . -type f -print0 | LC_ALL=C sort -z) >"$list"
+    files=$(tr -cd '\0' <"$list" | wc -c)
+    bytes=$(find "$img" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    echo "built in $(secs $(($(now_us) - t0))) s: $files files, $(calc "$bytes / $MB" 1) MB, largest $(find "$img" -type f -printf '%s\n' | sort -n | tail -n1 | awk -v mb=$MB '{ printf "%.1f MB", $1 / mb }')"
+    (cd "$img" && xargs -0 -a "$list" cat >/dev/null) # warm the page cache
+    # The 2-process runs get 16 batches of files, handed out as processes finish: few enough that
+    # process start-up (openssl's is several ms) does not count, enough to balance the big files.
+    chunk=$(((files + 15) / 16))
+
+    # The same files and the same answer: pgext's digest is checked against the shell's.
+    shell_digest=$(bash "$REPO/scripts/tree-digest.sh" "$img")
+    echo "load average: $(load_avg); each measurement $BENCH_REPEAT times, interleaved, best kept"
+    for r in $(seq "$BENCH_REPEAT"); do
+        pgext_hash "$root" bench_image 0 "$run"
+        { read -r us digest && p2+=("$us") && read -r us cached_digest && cached+=("$us"); } <"$run"
+        [ "$digest" = "$shell_digest" ] || die "pgext's tree digest $digest differs from scripts/tree-digest.sh's $shell_digest"
+        [ "$cached_digest" = "$digest" ] || die "the cached run gave another digest ($cached_digest)"
+        pgext_hash "$root" bench_image 1 "$run"
+        read -r us _ <"$run"
+        p1+=("$us")
+        sha+=("$(cd "$img" && time_us xargs -0 -a "$list" sha256sum --)")
+        ossl+=("$(cd "$img" && time_us xargs -0 -a "$list" openssl dgst -sha256)")
+        sha2+=("$(cd "$img" && time_us xargs -0 -a "$list" -P2 -n "$chunk" sha256sum --)")
+        ossl2+=("$(cd "$img" && time_us xargs -0 -a "$list" -P2 -n "$chunk" openssl dgst -sha256)")
+        printf 'run %d: pgext %s s (1 thread %s s, cached %s s) | sha256sum %s s | openssl %s s | 2 processes: sha256sum %s s, openssl %s s\n' \
+            "$r" "$(secs "${p2[-1]}")" "$(secs "${p1[-1]}")" "$(secs "${cached[-1]}")" "$(secs "${sha[-1]}")" \
+            "$(secs "${ossl[-1]}")" "$(secs "${sha2[-1]}")" "$(secs "${ossl2[-1]}")"
+    done
+    echo "pgext's digest $digest = scripts/tree-digest.sh's"
+    echo "load average: $(load_avg)"
+
+    local b_p2 b_p1 b_c b_sha b_ossl b_sha2 b_ossl2 mine ref
+    b_p2=$(min_of "${p2[@]}") b_p1=$(min_of "${p1[@]}") b_c=$(min_of "${cached[@]}")
+    b_sha=$(min_of "${sha[@]}") b_ossl=$(min_of "${ossl[@]}")
+    b_sha2=$(min_of "${sha2[@]}") b_ossl2=$(min_of "${ossl2[@]}")
+    row() { # row LABEL TIMES...: best and median of the runs
+        local label=$1 best med
+        shift
+        best=$(min_of "$@") med=$(median_of "$@")
+        printf '%-36s %8s %9s %10s %9s\n' "$label" "$(secs "$best")" "$(rate "$bytes" "$best")" "$(secs "$med")" "$(rate "$bytes" "$med")"
+    }
+    printf '%-36s %8s %9s %10s %9s\n' "" "best s" MB/s "median s" MB/s
+    row "pgext, hash_threads=0 ($(nproc) threads)" "${p2[@]}"
+    row "pgext, hash_threads=1" "${p1[@]}"
+    row "sha256sum, 1 process" "${sha[@]}"
+    row "openssl dgst -sha256, 1 process" "${ossl[@]}"
+    row "xargs -P2 -n $chunk sha256sum" "${sha2[@]}"
+    row "xargs -P2 -n $chunk openssl dgst" "${ossl2[@]}"
+    printf '%-36s %8s   (cache hit: files are stat()ed, not re-read)\n' "pgext, cached" "$(secs "$b_c")"
+
+    echo "pgext / openssl (1 process): best $(calc "$b_ossl / $b_p2"), median $(calc "$(median_of "${ossl[@]}") / $(median_of "${p2[@]}")")"
+    # Ratios of throughputs: pgext / reference (higher is better).
+    mine=$(rate "$bytes" "$b_p2")
+    ref=$(rate "$bytes" "$b_ossl")
+    record "tree hash MB/s vs openssl, 1 process" "$mine" "$ref" "$(calc "$b_ossl / $b_p2")" ">= 1.8" "$(meets "$(calc "$b_ossl / $b_p2")" '>=' 1.8)"
+    record "tree hash MB/s vs sha256sum, 1 process" "$mine" "$(rate "$bytes" "$b_sha")" "$(calc "$b_sha / $b_p2")" - -
+    record "tree hash MB/s vs xargs -P2 sha256sum" "$mine" "$(rate "$bytes" "$b_sha2")" "$(calc "$b_sha2 / $b_p2")" - -
+    record "tree hash MB/s vs xargs -P2 openssl" "$mine" "$(rate "$bytes" "$b_ossl2")" "$(calc "$b_ossl2 / $b_p2")" - -
+    record "tree hash MB/s, 1 thread vs openssl" "$(rate "$bytes" "$b_p1")" "$ref" "$(calc "$b_ossl / $b_p1")" - -
+    record "tree hash, cached run (s)" "$(secs "$b_c")" - - - -
+    rm -rf "$root" "$list" "$run"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 2. Views against pg_available_extensions
+
+# pgbench_latency FILE: sets LATENCY to the average latency (ms) of FILE run by pgbench for
+# BENCH_SECONDS on one connection, after one warm-up run.
+pgbench_latency() {
+    local out=$1.out
+    bsql -f "$1" >/dev/null
+    if ! "$PG_BINDIR/pgbench" -n -f "$1" -T "$BENCH_SECONDS" -c 1 -h "$DATA" -p "$PORT" -U postgres bench >"$out" 2>&1; then
+        cat "$out" >&2
+        return 1
+    fi
+    LATENCY=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$out")
+    [ -n "$LATENCY" ] || { cat "$out" >&2; echo "no latency in pgbench's output" >&2; return 1; }
+}
+
+section_views() {
+    if ! $fx_ok; then
+        skip "mounted_extensions latency (ms)" "the regress fixture images could not be built (see $WORK/make-tree.log)"
+        return 0
+    fi
+    local d=$WORK/pgbench v ref ratio
+    mkdir -p "$d"
+    for v in pg_available_extensions pgext.mounted_extensions pgext.libraries pgext.mounted_images; do
+        echo "SELECT * FROM $v;" >"$d/$v.sql"
+    done
+    echo "rows: pg_available_extensions $(bsql <<<'SELECT count(*) FROM pg_available_extensions')," \
+        "mounted_extensions $(bsql <<<'SELECT count(*) FROM pgext.mounted_extensions')" \
+        "($(bsql <<<'SELECT count(*) FROM pgext.mounted_extensions WHERE visible') visible)," \
+        "libraries $(bsql <<<'SELECT count(*) FROM pgext.libraries')," \
+        "mounted_images $(bsql <<<'SELECT count(*) FROM pgext.mounted_images')"
+    echo "pgbench -n -c 1 -T $BENCH_SECONDS per query, after one warm-up run; load average: $(load_avg)"
+    pgbench_latency "$d/pg_available_extensions.sql"
+    ref=$LATENCY
+    printf '%-28s %8s ms\n' pg_available_extensions "$ref"
+    for v in mounted_extensions libraries mounted_images; do
+        pgbench_latency "$d/pgext.$v.sql"
+        ratio=$(calc "$LATENCY / $ref")
+        printf '%-28s %8s ms  (%s x pg_available_extensions)\n' "pgext.$v" "$LATENCY" "$ratio"
+        if [ $v = mounted_extensions ]; then
+            record "$v latency (ms)" "$LATENCY" "$ref" "$ratio" "<= 1.5" "$(meets "$ratio" '<=' 1.5)"
+        else
+            record "$v latency (ms)" "$LATENCY" "$ref" "$ratio" - -
+        fi
+    done
+    echo "load average: $(load_avg)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3a. OCI verification against skopeo
+
+# blob LAYOUT FILE: moves FILE into LAYOUT's blob store; sets BLOB_DIGEST and BLOB_SIZE.
+blob() {
+    local h
+    h=$(sha256sum "$2" | cut -c1-64)
+    BLOB_DIGEST=sha256:$h
+    BLOB_SIZE=$(stat -c %s "$2")
+    mv "$2" "$1/blobs/sha256/$h"
+}
+
+# oci_layout TREE LAYOUT TAG: writes a one-layer (gzip) OCI image layout of TREE by hand, as the
+# OCI integration tests do; sets LAYER_SIZE.
+oci_layout() {
+    local tree=$1 l=$2 tag=$3 diff_id layer config arch
+    arch=$(dpkg --print-architecture)
+    rm -rf "$l"
+    mkdir -p "$l/blobs/sha256"
+    tar --format=ustar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$tree" -cf "$l/layer.tar" .
+    diff_id=sha256:$(sha256sum "$l/layer.tar" | cut -c1-64)
+    gzip -n -6 "$l/layer.tar"
+    blob "$l" "$l/layer.tar.gz"
+    layer=$BLOB_DIGEST LAYER_SIZE=$BLOB_SIZE
+    printf '{"architecture":"%s","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$arch" "$diff_id" >"$l/config.json"
+    blob "$l" "$l/config.json"
+    config=$BLOB_DIGEST
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}' \
+        "$config" "$BLOB_SIZE" "$layer" "$LAYER_SIZE" >"$l/manifest.json"
+    blob "$l" "$l/manifest.json"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+        "$BLOB_DIGEST" "$BLOB_SIZE" "$tag" >"$l/index.json"
+    echo '{"imageLayoutVersion":"1.0.0"}' >"$l/oci-layout"
+}
+
+section_oci() {
+    if [ "$(pgext_has 'pgext.verify_image(text)')" != t ] || [ "$(pgext_has 'pgext.pin_image(text,text)')" != t ]; then
+        skip "OCI verify time (s) vs skopeo copy" "pgext.verify_image(text) / pgext.pin_image(text, text) do not exist yet"
+        return 0
+    fi
+    local rc=0 port root=$WORK/ext-oci layout=$WORK/oci-layout remote ref r out=$WORK/oci.run
+    local -a pg sk growth res
+    bash "$REPO/tests/registry/start.sh" --check-tools >/dev/null || rc=$?
+    if [ $rc -ne 0 ]; then
+        skip "OCI verify time (s) vs skopeo copy" "docker-registry/skopeo missing and not installable (tests/registry/start.sh --check-tools: exit $rc)"
+        return 0
+    fi
+    say "oci: building a $BENCH_OCI_MB MB image and pushing it to a local registry"
+    make_tree "$root/ocibench" $((BENCH_OCI_MB * 4)) "$BENCH_OCI_MB" 2
+    oci_layout "$root/ocibench" "$layout" 1
+    port=$(bash "$REPO/tests/registry/start.sh" "$REGISTRY")
+    remote=127.0.0.1:$port/pgext-bench/ocibench:1
+    skopeo copy --quiet --dest-tls-verify=false --preserve-digests --digestfile "$WORK/oci.digest" \
+        "oci:$layout:1" "docker://$remote"
+    ref=$remote@$(cat "$WORK/oci.digest")
+    echo "image $ref: one $(calc "$LAYER_SIZE / $MB" 1) MB gzip layer; tree $(du -sb "$root/ocibench" | awk -v mb=$MB '{ printf "%.1f MB", $1 / mb }')"
+
+    # Plain HTTP for this registry only; a reload is enough unless the setting is postmaster-only.
+    bsql -v reg="127.0.0.1:$port" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+ALTER SYSTEM SET pgext.insecure_registries = :'reg';
+SELECT pg_reload_conf() \g /dev/null
+SQL
+    if [ "$(bsql <<<"SELECT context FROM pg_settings WHERE name = 'pgext.insecure_registries'")" = postmaster ]; then
+        cluster_stop "$DATA"
+        cluster_start "$DATA" "$PORT" "$WORK/cluster.conf"
+    fi
+    bsql -v root="$root" -v ref="$ref" >/dev/null <<'SQL'
+SET pgext.extensions_root = :'root';
+SELECT pgext.pin_image('ocibench', :'ref');
+SQL
+
+    echo "load average: $(load_avg); each measurement $BENCH_REPEAT times, interleaved, best kept"
+    for r in $(seq "$BENCH_REPEAT"); do
+        # A fresh session each time, pgext already loaded: the VmHWM growth is the verification's.
+        bsql -v root="$root" >"$out" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+SET pgext.extensions_root = :'root';
+SELECT bench_hwm_kb();
+SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('ocibench') v$q$);
+SELECT bench_hwm_kb();
+SQL
+        mapfile -t res <"$out"
+        pg+=("${res[1]}")
+        growth+=("$((res[2] - res[0]))")
+        rm -rf "$WORK/skopeo-out"
+        sk+=("$(time_us skopeo copy --quiet --src-tls-verify=false "docker://$remote" "oci:$WORK/skopeo-out:1")")
+        printf 'run %d: pgext.verify_image %s s (peak RSS +%s MB) | skopeo copy to an oci: layout %s s\n' \
+            "$r" "$(secs "${pg[-1]}")" "$(calc "${growth[-1]} / 1024" 1)" "$(secs "${sk[-1]}")"
+    done
+    echo "SELECT * FROM pgext.verify_image('ocibench'):"
+    bsql -v root="$root" -x >"$out" <<'SQL'
+SET pgext.extensions_root = :'root';
+SELECT * FROM pgext.verify_image('ocibench');
+SQL
+    head -n 30 "$out" | cut -c1-160 | sed 's/^/  /'
+    echo "load average: $(load_avg)"
+
+    local b_pg b_sk g ratio
+    b_pg=$(min_of "${pg[@]}") b_sk=$(min_of "${sk[@]}")
+    g=$(calc "$(printf '%s\n' "${growth[@]}" | sort -n | tail -n1) / 1024" 1)
+    ratio=$(calc "$b_pg / $b_sk")
+    record "OCI verify time (s) vs skopeo copy" "$(secs "$b_pg")" "$(secs "$b_sk")" "$ratio" "<= 1.0" "$(meets "$ratio" '<=' 1.0)"
+    record "OCI verify peak RSS growth (MiB)" "$g" - - "<= 64" "$(meets "$g" '<=' 64)"
+    bash "$REPO/tests/registry/stop.sh" "$REGISTRY"
+    rm -rf "$root" "$layout" "$WORK/skopeo-out"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3b. Compatibility analysis of a PostGIS-sized image against hashing it
+
+POSTGIS_CACHE=$(cache_root)/bench/postgis
+POSTGIS_RECIPE=2 # bump when postgis_image changes what it downloads or how it lays it out
+
+# Debian's postgresql-18-postgis-3 from unstable, laid out as CloudNativePG's PostGIS image in
+# $POSTGIS_CACHE/image: lib/, share/{extension,contrib,proj,gdal}, licenses/, and system/ with the
+# libraries of every package that installing PostGIS adds to an installed PostgreSQL server (what
+# the image's build copies). Downloads go through a private apt configuration kept in the cache
+# (nothing under /etc changes, nothing is installed) and are kept for later runs.
+postgis_image() {
+    local c=$POSTGIS_CACHE apt_dir=$POSTGIS_CACHE/apt mirror
+    [ "$(cat "$c/image.done" 2>/dev/null)" = "$POSTGIS_RECIPE" ] && [ -d "$c/image" ] && return 0
+    local -a opts=(
+        -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::State::status=$apt_dir/status"
+        -o "Dir::Cache=$apt_dir/cache" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
+        -o "APT::Architectures::=amd64" -o "Acquire::Languages=none"
+        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false" -q
+    )
+    mkdir -p "$c"
+    if [ "$(cat "$c/debs.done" 2>/dev/null)" != "$POSTGIS_RECIPE" ]; then
+        # The mirror this machine's apt already uses ($(REPO_URI) is apt's placeholder).
+        # shellcheck disable=SC2016
+        mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Label: Debian' 'Identifier: Packages' 2>/dev/null | head -n1)
+        [ -n "$mirror" ] || { echo "apt has no Debian mirror configured" >&2; return 1; }
+        mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+        : >"$apt_dir/status" # an empty dpkg status: candidates are unstable's versions only
+        cat >"$apt_dir/sources.list.d/pgext-bench.sources" <<EOF
+# Written by scripts/bench.sh: a private apt configuration for downloads only.
+Types: deb
+URIs: $mirror
+Suites: unstable
+Components: main
+Architectures: amd64
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+        echo "apt-get update (unstable; private lists in $apt_dir)"
+        apt-get "${opts[@]}" update >"$c/apt-update.log" 2>&1
+        # What apt would install on an empty system, with and without PostGIS: the difference is
+        # what a PostGIS image adds to the server's base image (first alternatives, as apt picks).
+        closure() {
+            apt-get "${opts[@]}" --simulate --no-install-recommends install "$@" >"$c/simulate-$1.log"
+            sed -n 's/^Inst \([^ ]*\) .*/\1/p' "$c/simulate-$1.log" | LC_ALL=C sort -u
+        }
+        closure postgresql-18-postgis-3 postgresql-18-postgis-3-scripts >"$c/closure-postgis"
+        closure postgresql-18 >"$c/closure-server"
+        {
+            echo postgresql-18-postgis-3
+            echo postgresql-18-postgis-3-scripts
+            # Libraries the server does not bring, and the data PostGIS's image ships.
+            LC_ALL=C comm -23 "$c/closure-postgis" "$c/closure-server" | { grep -E '^lib' || true; }
+            grep -xE 'proj-data|gdal-data' "$c/closure-postgis" || true
+        } | LC_ALL=C sort -u >"$c/packages"
+        echo "downloading $(wc -l <"$c/packages") packages into $c/debs"
+        rm -rf "$c/debs"
+        mkdir -p "$c/debs"
+        # As root, apt downloads as its sandbox user, which must write there.
+        if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$c/debs"; fi
+        (cd "$c/debs" && xargs -a "$c/packages" apt-get "${opts[@]}" download) >"$c/apt-download.log" 2>&1
+        chown -R "$(id -u):$(id -g)" "$c/debs"
+        rm -rf "$apt_dir/lists" # tens of MB; a later download run updates them anyway
+        echo "$POSTGIS_RECIPE" >"$c/debs.done"
+    fi
+
+    echo "assembling the image from $(find "$c/debs" -name '*.deb' | wc -l) packages"
+    local root=$c/root sysroot=$c/sysroot img=$c/image.new deb pkg ctl
+    rm -rf "$root" "$sysroot" "$img" "$c/image.done"
+    mkdir -p "$root" "$sysroot" "$img"/{lib,share/extension,system,licenses}
+    for deb in "$c"/debs/*.deb; do
+        pkg=$(dpkg-deb -f "$deb" Package)
+        case $pkg in
+            postgresql-18-postgis-3* | proj-data | gdal-data) dpkg-deb -x "$deb" "$root" ;;
+            *) dpkg-deb -x "$deb" "$sysroot" ;;
+        esac
+    done
+    cp -a "$root/usr/lib/postgresql/18/lib/." "$img/lib/"
+    cp -a "$root/usr/share/postgresql/18/extension/." "$img/share/extension/"
+    if [ -d "$root/usr/share/postgresql/18/contrib" ]; then mkdir -p "$img/share/contrib" && cp -a "$root/usr/share/postgresql/18/contrib/." "$img/share/contrib/"; fi
+    if [ -d "$root/usr/share/proj" ]; then mkdir -p "$img/share/proj" && cp -a "$root/usr/share/proj/." "$img/share/proj/"; fi
+    if [ -d "$root/usr/share/gdal" ]; then mkdir -p "$img/share/gdal" && cp -a "$root/usr/share/gdal/." "$img/share/gdal/"; fi
+    cp -a "$sysroot/usr/lib/x86_64-linux-gnu/." "$img/system/"
+    for d in "$root/usr/share/doc"/* "$sysroot/usr/share/doc"/*; do
+        if [ -f "$d/copyright" ]; then mkdir -p "$img/licenses/${d##*/}" && cp "$d/copyright" "$img/licenses/${d##*/}/"; fi
+    done
+    # What the package's postinst does through update-alternatives: postgis.control from
+    # postgis-3.control, and so on.
+    for ctl in "$img"/share/extension/*-3.control; do
+        [ -e "$ctl" ] || continue
+        [ -e "${ctl%-3.control}.control" ] || cp "$ctl" "${ctl%-3.control}.control"
+    done
+    # As CloudNativePG's image does: scripts name the bare module, not '$libdir/...'.
+    find "$img/share" -name '*.sql' -exec sed -i "s/'\$libdir\//'/g" {} +
+    chmod -R u+rwX,go+rX,go-w "$img"
+    rm -rf "$root" "$sysroot" "$c/image"
+    mv "$img" "$c/image"
+    echo "$POSTGIS_RECIPE" >"$c/image.done"
+}
+
+section_compat() {
+    if [ "$(pgext_has 'pgext.check_extension(text)')" != t ]; then
+        skip "compat analysis (s) vs hashing image" "pgext.check_extension(text) does not exist yet"
+        return 0
+    fi
+    local root=$WORK/ext-compat img=$WORK/ext-compat/postgis r us ecp dlp rc out=$WORK/compat.run
+    local -a an hs
+    say "compat: Debian's PostGIS as a CloudNativePG image (cached in $POSTGIS_CACHE)"
+    # In a subshell of its own with -e, so that a download failure skips this section only.
+    set +e
+    (
+        set -e
+        postgis_image
+    )
+    rc=$?
+    set -e
+    if [ $rc -ne 0 ]; then
+        skip "compat analysis (s) vs hashing image" "the PostGIS image could not be built (exit $rc; logs in $POSTGIS_CACHE)"
+        return 0
+    fi
+    rm -rf "$root"
+    mkdir -p "$root"
+    cp -a "$POSTGIS_CACHE/image" "$img"
+    echo "image: $(find "$img" -type f | wc -l) files, $(du -sb "$img" | awk -v mb=$MB '{ printf "%.1f MB", $1 / mb }'), $(find "$img/system" -name '*.so*' -type f | wc -l) system libraries"
+
+    # CloudNativePG puts the image's system/ on the server's LD_LIBRARY_PATH (ld_library_path):
+    # restart with it, for the postmaster only. Should the server refuse to start that way,
+    # analyse without it and say so.
+    cluster_stop "$DATA"
+    if ! as_owner env LD_LIBRARY_PATH="$img/system" "$PG_BINDIR/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null; then
+        echo "note: the server does not start with $img/system on LD_LIBRARY_PATH; analysing without it"
+        echo "compat: the image's system/ is not on LD_LIBRARY_PATH (the server did not start with it)" >>"$WORK/notes"
+        cluster_start "$DATA" "$PORT" "$WORK/cluster.conf"
+    fi
+    ecp="$SNAP:\$system:$img/share"
+    dlp="$SNAP/lib:\$libdir:$img/lib"
+    echo "load average: $(load_avg); each measurement $BENCH_REPEAT times, interleaved, best kept"
+    for r in $(seq "$BENCH_REPEAT"); do
+        bsql -v root="$root" -v ecp="$ecp" -v dlp="$dlp" >"$out" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+SET pgext.extensions_root = :'root';
+SET extension_control_path = :'ecp';
+SET dynamic_library_path = :'dlp';
+SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT pgext.check_extension('postgis')::text$q$);
+SQL
+        read -r us <"$out"
+        an+=("$us")
+        pgext_hash "$root" postgis 0 "$out"
+        read -r us _ <"$out"
+        hs+=("$us")
+        printf 'run %d: pgext.check_extension %s s | pgext hashing the image %s s\n' "$r" "$(secs "${an[-1]}")" "$(secs "${hs[-1]}")"
+    done
+    echo "check_extension('postgis'), in short:"
+    bsql -v root="$root" -v ecp="$ecp" -v dlp="$dlp" >"$out" <<'SQL'
+SET pgext.extensions_root = :'root';
+SET extension_control_path = :'ecp';
+SET dynamic_library_path = :'dlp';
+SELECT pgext.check_extension('postgis') AS c \gset
+SELECT 'compatible: ' || coalesce(c->>'compatible', 'null') || ', libraries analysed: '
+       || CASE jsonb_typeof(c->'libraries') WHEN 'array' THEN jsonb_array_length(c->'libraries')::text ELSE '-' END
+  FROM (SELECT :'c'::jsonb AS c) s;
+SELECT 'problems: ' || coalesce(string_agg(code || ' x' || n, ', ' ORDER BY code), 'none')
+  FROM (SELECT p->>'code' AS code, count(*) AS n
+          FROM (SELECT :'c'::jsonb->'problems' AS ps) j,
+               jsonb_array_elements(CASE jsonb_typeof(ps) WHEN 'array' THEN ps ELSE '[]' END) p
+         GROUP BY 1) s;
+SQL
+    sed 's/^/  /' "$out"
+    echo "load average: $(load_avg)"
+
+    local b_an b_hs ratio
+    b_an=$(min_of "${an[@]}") b_hs=$(min_of "${hs[@]}")
+    ratio=$(calc "$b_an / $b_hs")
+    record "compat analysis (s) vs hashing image" "$(secs "$b_an")" "$(secs "$b_hs")" "$ratio" "<= 0.5" "$(meets "$ratio" '<=' 0.5)"
+    rm -rf "$root"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Run the sections, then the summary
+
+errors=0
+for s in $BENCH_SECTIONS; do
+    echo
+    say "section: $s"
+    # Each section in its own subshell with -e: a failure ends that section only.
+    set +e
+    (
+        set -e
+        "section_$s"
+    )
+    rc=$?
+    set -e
+    if [ $rc -ne 0 ]; then
+        echo "error: section $s failed (exit $rc)"
+        record "$s" error - - - -
+        printf '%s: error (exit %s), see the output above\n' "$s" "$rc" >>"$WORK/notes"
+        errors=$((errors + 1))
+    fi
+done
+
+echo
+say "summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, SHA-NI: $shani, pgext.so: ${build_kind%%,*}, load average now: $(load_avg))"
+{
+    printf 'metric\tpgext\treference\tratio\ttarget\tmet\n'
+    cat "$WORK/summary.tsv"
+} | awk -F'\t' '{ printf "%-40s %10s %10s %7s %7s  %s\n", $1, $2, $3, $4, $5, $6 }'
+if [ -s "$WORK/notes" ]; then sed 's/^/note: /' "$WORK/notes"; fi
+echo "ratio = pgext / reference: higher is better for MB/s, lower for seconds and milliseconds; '-' = no target"
+[ $errors -eq 0 ]
