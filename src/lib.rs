@@ -64,6 +64,7 @@ pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // pgext.images is reload-only: tests get their setting pin from the configuration.
+        vec!["pgext.images = 'pgtest_setting_pin=oci:/other:2'"]
     }
 }

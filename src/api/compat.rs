@@ -265,3 +265,30 @@ GRANT SELECT ON pgext.library_compat TO pg_monitor;
     name = "compat_views",
     requires = [library_compat, check_extension]
 );
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn contrib_modules_are_compatible_and_named() {
+        // plpgsql is in every $system directory: its module must analyse as loadable PG 18.
+        let j = Spi::get_one::<pgrx::JsonB>("SELECT pgext.check_extension('plpgsql')")
+            .expect("spi")
+            .expect("row");
+        assert_eq!(j.0["compatible"], serde_json::json!(true), "{}", j.0);
+        let magic = &j.0["libraries"][0]["magic"];
+        assert_eq!(magic["pg_version"], serde_json::json!(1800), "{}", j.0);
+        assert_eq!(magic["name"], serde_json::json!("plpgsql"), "{}", j.0);
+        let loadable =
+            Spi::get_one::<bool>("SELECT bool_and(loadable) FROM pgext.library_compat WHERE path LIKE '%/plpgsql.so'")
+                .expect("spi");
+        assert_eq!(loadable, Some(true));
+    }
+
+    #[pg_test(error = "available extension \"no_such_thing\" does not exist")]
+    fn unknown_extension_is_an_error() {
+        Spi::run("SELECT pgext.check_extension('no_such_thing')").expect("spi");
+    }
+}

@@ -762,3 +762,49 @@ GRANT EXECUTE ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.imag
         image_pins
     ]
 );
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test(error = "\"../x\" is not a valid image name: contains '/'")]
+    fn pin_rejects_path_names() {
+        Spi::run("SELECT pgext.pin_image('../x', 'a/b:1')").expect("spi");
+    }
+
+    #[pg_test(error = "image \"nowhere\" is not pinned")]
+    fn verify_needs_a_pin() {
+        Spi::run("SELECT * FROM pgext.verify_image('nowhere')").expect("spi");
+    }
+
+    #[pg_test]
+    fn table_pins_round_trip_and_setting_wins() {
+        // The configuration pins pgtest_setting_pin (see pg_test::postgresql_conf_options).
+        Spi::run("SELECT pgext.pin_image('pgtest_setting_pin', 'oci:/layouts/a:1')").expect("pin");
+        let rows = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pgext.image_pins WHERE name = 'pgtest_setting_pin' AND \
+             ((source = 'setting' AND effective AND reference = 'oci:/other:2') OR (source = 'table' AND NOT effective))",
+        )
+        .expect("spi");
+        assert_eq!(rows, Some(2));
+        let status =
+            Spi::get_one::<String>("SELECT status FROM pgext.mounted_images WHERE name = 'pgtest_setting_pin'")
+                .expect("spi");
+        assert_eq!(status.as_deref(), Some("never_checked"));
+        let unpin = "SELECT pgext.unpin_image('pgtest_setting_pin')";
+        assert_eq!(Spi::get_one::<bool>(unpin).expect("spi"), Some(true));
+        assert_eq!(Spi::get_one::<bool>(unpin).expect("spi"), Some(false));
+    }
+
+    #[pg_test]
+    fn an_unreachable_registry_is_a_status_not_an_error() {
+        Spi::run("SELECT pgext.pin_image('gone', '127.0.0.1:1/x:1')").expect("pin");
+        let (status, code) =
+            Spi::get_two::<String, String>("SELECT status, error_code FROM pgext.verify_image('gone')").expect("spi");
+        assert_eq!(
+            (status.as_deref(), code.as_deref()),
+            (Some("unreachable"), Some("unreachable"))
+        );
+    }
+}

@@ -388,3 +388,57 @@ GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor;
         "image_tables"
     ]
 );
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn hash_cache_is_filled_and_reset() {
+        Spi::run("SELECT pgext.reset_hash_cache()").expect("reset");
+        let n = Spi::get_one::<i64>("SELECT count(sha256) FROM pgext.libraries")
+            .expect("spi")
+            .unwrap_or(0);
+        assert!(n > 0, "libraries of $libdir are hashed");
+        let cached = Spi::get_one::<i64>("SELECT pgext.reset_hash_cache()")
+            .expect("spi")
+            .unwrap_or(0);
+        assert!(cached > 0, "the first query filled the cache");
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT pgext.reset_hash_cache()").expect("spi"),
+            Some(0)
+        );
+    }
+
+    #[pg_test]
+    fn an_image_directory_is_inventoried() {
+        let root = std::env::temp_dir().join(format!("pgext-pgtest-images-{}", std::process::id()));
+        let ext = root.join("demo/share/extension");
+        std::fs::create_dir_all(&ext).expect("mkdir");
+        std::fs::write(
+            ext.join("pgtest_demo.control"),
+            "default_version = '1'\ncomment = 'x'\n",
+        )
+        .expect("write");
+        std::fs::write(ext.join("pgtest_demo--1.sql"), "").expect("write");
+        Spi::run(&format!("SET pgext.extensions_root = '{}'", root.display())).expect("set");
+        Spi::run(&format!(
+            "SET extension_control_path = '$system:{}/demo/share'",
+            root.display()
+        ))
+        .expect("set");
+        let (count, digest) = Spi::get_two::<i32, String>(
+            "SELECT extension_count, tree_digest FROM pgext.mounted_images WHERE name = 'demo'",
+        )
+        .expect("spi");
+        assert_eq!(count, Some(1));
+        assert!(digest.unwrap_or_default().starts_with("sha256:"));
+        let compatible = Spi::get_one::<bool>(
+            "SELECT compatible FROM pgext.mounted_extensions WHERE name = 'pgtest_demo' AND visible",
+        )
+        .expect("spi");
+        assert_eq!(compatible, Some(true));
+        std::fs::remove_dir_all(&root).ok();
+    }
+}
