@@ -68,7 +68,10 @@ pub fn check_image_name(name: &str) -> Result<(), &'static str> {
     if name.contains('/') {
         return Err("contains '/'");
     }
-    if name.chars().any(|c| c.is_control() || c.is_whitespace() || c == '=' || c == ',') {
+    if name
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '=' || c == ',')
+    {
         return Err("contains whitespace, a control character, '=' or ','");
     }
     Ok(())
@@ -79,7 +82,9 @@ pub fn check_image_name(name: &str) -> Result<(), &'static str> {
 pub fn parse_pins(setting: &str) -> Result<Vec<Pin>, PinError> {
     let mut pins: Vec<Pin> = Vec::new();
     for entry in setting.split([',', '\n']).map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, reference) = entry.split_once('=').ok_or_else(|| PinError::NoEquals(entry.to_string()))?;
+        let (name, reference) = entry
+            .split_once('=')
+            .ok_or_else(|| PinError::NoEquals(entry.to_string()))?;
         let (name, reference) = (name.trim(), reference.trim());
         check_image_name(name).map_err(|why| PinError::BadName(name.to_string(), why))?;
         if reference.is_empty() {
@@ -88,7 +93,10 @@ pub fn parse_pins(setting: &str) -> Result<Vec<Pin>, PinError> {
         if pins.iter().any(|p| p.name == name) {
             return Err(PinError::Duplicate(name.to_string()));
         }
-        pins.push(Pin { name: name.to_string(), reference: reference.to_string() });
+        pins.push(Pin {
+            name: name.to_string(),
+            reference: reference.to_string(),
+        });
     }
     Ok(pins)
 }
@@ -98,7 +106,11 @@ mod tests {
     use super::*;
 
     fn pins(s: &str) -> Vec<(String, String)> {
-        parse_pins(s).unwrap().into_iter().map(|p| (p.name, p.reference)).collect()
+        parse_pins(s)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name, p.reference))
+            .collect()
     }
 
     #[test]
