@@ -6,7 +6,6 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 /// An error raised to the client.
 #[derive(Debug, thiserror::Error)]
-#[allow(dead_code)] // variants are used as the SQL surface grows
 pub enum SqlError {
     /// A function needs something that is not set up (e.g. shared memory without preloading).
     #[error("{message}")]
@@ -14,9 +13,6 @@ pub enum SqlError {
     /// An argument names something that does not exist.
     #[error("{what} \"{name}\" does not exist")]
     NotFound { what: &'static str, name: String },
-    /// The caller may not do this.
-    #[error("{0}")]
-    Privilege(String),
     /// An argument or setting has an invalid value.
     #[error("{message}")]
     InvalidParameter { message: String },
@@ -26,9 +22,6 @@ pub enum SqlError {
     /// A cancel request or `statement_timeout` interrupted a long file or network operation.
     #[error("canceling statement: {0}")]
     Cancelled(&'static str),
-    /// Reading a file or directory failed.
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
 }
 
 impl SqlError {
@@ -36,8 +29,6 @@ impl SqlError {
         match self {
             SqlError::Prerequisite { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             SqlError::NotFound { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            SqlError::Privilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            SqlError::Io { .. } => PgSqlErrorCode::ERRCODE_IO_ERROR,
             SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,

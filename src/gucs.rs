@@ -182,7 +182,6 @@ pub fn extensions_root() -> String {
 }
 
 /// `pgext.hash_threads`, with 0 resolved to the number of CPUs.
-#[allow(dead_code)] // read by the inventory views
 pub fn hash_threads() -> usize {
     match HASH_THREADS.get() {
         n if n > 0 => n as usize,

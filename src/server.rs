@@ -51,7 +51,6 @@ pub fn dynamic_library_path() -> String {
 
 /// Whether a cancel, `statement_timeout` or termination is pending. Long loops poll this from
 /// the main thread, stop their workers, then call `check_for_interrupts!()` to let it take effect.
-#[allow(dead_code)] // used by hashing and verification
 pub fn interrupt_pending() -> bool {
     // SAFETY: a plain read of a sig_atomic_t flag set by signal handlers.
     unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
