@@ -353,12 +353,19 @@ fn usable_record<'a>(records: &'a HashMap<String, CheckRecord>, pin: &PinRow) ->
 }
 
 fn gather(memory: &mut Memory) -> Gathered {
-    let installed = Spi::get_one::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgext')
-                AND pg_catalog.to_regclass('pgext.check_runs') IS NOT NULL",
-    )
-    .ok()
-    .flatten()
+    // A read-only SPI call: Spi::get_one() would assign a transaction id, which a standby refuses.
+    let installed = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgext')
+                        AND pg_catalog.to_regclass('pgext.check_runs') IS NOT NULL",
+                Some(1),
+                &[],
+            )?
+            .first()
+            .get_one::<bool>()
+    })
+    .unwrap_or_else(|e| pgrx::error!("reading pg_extension: {e}"))
     .unwrap_or(false);
     // With references: compatibility follows the libraries the install scripts name.
     let settings = inventory_api::settings(true);

@@ -79,29 +79,27 @@ impl Conditions {
     }
 }
 
-fn subject(key: &Key) -> String {
+/// "pgext: image \"x\": drift", "pgext: extension \"e\" in image \"x\": incompatible", or for the
+/// worker itself "pgext: not_installed".
+fn headline(key: &Key) -> String {
     match (key.0.as_str(), key.1.as_str()) {
-        ("", _) => "pgext worker".to_string(),
-        (image, "") => format!("image \"{image}\""),
-        (image, ext) => format!("extension \"{ext}\" in image \"{image}\""),
+        ("", _) => format!("pgext: {}", key.2),
+        (image, "") => format!("pgext: image \"{image}\": {}", key.2),
+        (image, ext) => format!("pgext: extension \"{ext}\" in image \"{image}\": {}", key.2),
     }
 }
 
 /// Logs `changes`: WARNING for what appeared, LOG for what cleared.
 pub fn emit(changes: &Changes) {
     for (key, detail) in &changes.appeared {
-        ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_WARNING,
-            format!("pgext: {}: {}", subject(key), key.2),
-            pgrx::function_name!(),
-        )
-        .set_detail(detail.clone())
-        .report(PgLogLevel::WARNING);
+        ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, headline(key), pgrx::function_name!())
+            .set_detail(detail.clone())
+            .report(PgLogLevel::WARNING);
     }
     for (key, detail) in &changes.cleared {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
-            format!("pgext: {}: {} resolved", subject(key), key.2),
+            format!("{} resolved", headline(key)),
             pgrx::function_name!(),
         )
         .set_detail(format!("It was: {detail}"))

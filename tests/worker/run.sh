@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# The pgext background worker against real servers (no mocks): a primary with pgext preloaded and
+# a one-second interval, real fixture images (tests/pg_regress/make-tree.sh) verified against a
+# loopback docker-registry and an OCI layout (tests/pg_regress/make-registry.sh), a streaming
+# standby, and a server without preloading.
+#
+#   tests/worker/run.sh            every case; PASS/FAIL lines, then "N passed, M failed"
+#   tests/worker/run.sh cpu [S]    CPU use of the worker at steady state: 10 images, a 60 s
+#                                  interval, measured over S seconds (default 300); no verdict
+#
+# Needs root or the cluster owner (scripts/setup.sh), PostgreSQL 18 and pgext installed
+# (scripts/test.sh worker installs it first). Work files: $PGEXT_WORKER_DIR or a fresh
+# /tmp/pgext-worker.*; kept on failure.
+source "$(dirname "$0")/../../scripts/lib.sh"
+load_setup
+export PG_CONFIG
+
+MODE=${1:-test}
+# cargo pgrx install rewrites pgext.so in place: a server that has it mapped (preloaded) then
+# crashes. Another install during the run is reported, since it would explain failures.
+so_identity() { stat -c '%i %Y %s' "$PG_PKGLIBDIR/pgext.so" 2>/dev/null || true; }
+SO_AT_START=$(so_identity)
+WORK=${PGEXT_WORKER_DIR:-$(mktemp -d /tmp/pgext-worker.XXXXXX)}
+mkdir -p "$WORK"
+chmod 0755 "$WORK"
+FX=$WORK/fx
+ROOT=$WORK/ext
+DATA=$WORK/primary
+SBASE=$WORK/sb
+SDATA=$SBASE/data
+NDATA=$WORK/nopreload
+PORT=${PGEXT_WORKER_PORT:-55471}
+SPORT=$((PORT + 1))
+NPORT=$((PORT + 2))
+WORKER="pgext health checker"
+
+passed=0
+failed=0
+pass() {
+    echo "PASS: $*"
+    passed=$((passed + 1))
+}
+fail() {
+    echo "FAIL: $*"
+    failed=$((failed + 1))
+}
+# check DESCRIPTION COMMAND...: PASS when the command succeeds.
+check() {
+    local desc=$1
+    shift
+    if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+cleanup() {
+    cluster_stop "$SDATA" immediate
+    cluster_stop "$DATA" immediate
+    cluster_stop "$NDATA" immediate
+    bash "$REPO/tests/pg_regress/make-registry.sh" "$FX" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# One value from the primary / the standby (unaligned, tuples only).
+q() { cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$1"; }
+sq() { cluster_psql "$SDATA" "$SPORT" -d postgres -Atq -c "$1"; }
+# Same, but failures are not fatal (the server may be restarting).
+q_try() { cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$1" 2>/dev/null || true; }
+
+# wait_for SECONDS COMMAND...: polls every 0.2 s until COMMAND succeeds; false on timeout.
+wait_for() {
+    local limit=$1
+    shift
+    local deadline=$(($(date +%s%N) + limit * 1000000000))
+    while [ "$(date +%s%N)" -lt $deadline ]; do
+        if "$@" 2>/dev/null; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# q_is SQL VALUE / sq_is SQL VALUE: the primary's / the standby's answer is VALUE. Passed to
+# wait_for unevaluated, so each poll asks again.
+q_is() { [ "$(q_try "$1")" = "$2" ]; }
+sq_is() { [ "$(sq "$1" 2>/dev/null || true)" = "$2" ]; }
+log_is() { [ "$(log_count "$1")" = "$2" ]; }
+# denied ROLE SQL: SQL run as ROLE fails with "permission denied".
+denied() {
+    local out
+    out=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SET ROLE $1" -c "$2" 2>&1 || true)
+    grep -q "permission denied" <<<"$out"
+}
+status_of() { q_try "SELECT status FROM pgext.image_status WHERE image = '$1'"; }
+is_status() { [ "$(status_of "$1")" = "$2" ]; }
+standby_status_is() { [ "$(sq "SELECT status FROM pgext.image_status WHERE image = '$1'" 2>/dev/null)" = "$2" ]; }
+cycles() { q_try "SELECT cycles FROM pgext.worker_status"; }
+worker_pid() { q_try "SELECT pid FROM pgext.worker_status WHERE up"; }
+log_count() { grep -c -- "$1" "$DATA/server.log" || true; }
+elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+reload_with() { # reload_with "SETTING = VALUE" ...: ALTER SYSTEM on the primary, then reload
+    local s
+    for s in "$@"; do q "ALTER SYSTEM SET $s" >/dev/null; done
+    q "SELECT pg_reload_conf()" >/dev/null
+}
+
+lay_out() { # lay_out IMAGE...: fixtures, registries, and writable copies of IMAGE under ROOT
+    say "laying out fixture images and loopback registries in $FX"
+    mkdir -p "$FX"
+    bash "$REPO/tests/pg_regress/make-tree.sh" "$FX"
+    bash "$REPO/tests/pg_regress/make-registry.sh" "$FX"
+    set -a
+    # shellcheck disable=SC1091
+    source "$FX/registry.env"
+    set +a
+    rm -rf "$ROOT"
+    mkdir -p "$ROOT"
+}
+
+base_conf() { # base_conf FILE: preloading and settings shared by every mode
+    cat >"$1" <<CONF
+shared_preload_libraries = 'pgext'
+pgext.extensions_root = '$ROOT'
+pgext.insecure_registries = '$PGEXT_REGISTRY,$PGEXT_REGISTRY_AUTH,$PGEXT_SILENT'
+pgext.registry_connect_timeout = 2000
+CONF
+}
+
+# ---------------------------------------------------------------------------------------------
+cpu_mode() {
+    local secs=${1:-300} i images="" ctl='$system' lib='$libdir'
+    lay_out
+    for i in $(seq -w 1 10); do
+        cp -a "$FX/extensions/vector" "$ROOT/vector$i"
+        images+="${images:+, }vector$i=$PGEXT_REGISTRY/vector:0.8.0"
+        ctl+=":$ROOT/vector$i/share"
+        lib+=":$ROOT/vector$i/lib"
+    done
+    chmod -R a+rX "$ROOT"
+    base_conf "$WORK/cpu.conf"
+    cat >>"$WORK/cpu.conf" <<CONF
+pgext.check_interval = 60
+pgext.verify_interval = 3600
+pgext.images = '$images'
+extension_control_path = '$ctl'
+dynamic_library_path = '$lib'
+CONF
+    say "starting PostgreSQL 18 with 10 pinned images in $DATA"
+    cluster_start "$DATA" "$PORT" "$WORK/cpu.conf"
+    q "CREATE EXTENSION pgext" >/dev/null
+    q "SELECT pgext.check_now(true)" >/dev/null
+    wait_for 120 test "$(q_try "SELECT count(*) FROM pgext.image_status WHERE status = 'verified'")" = 10 \
+        || die "the 10 images were not verified: $(q_try "SELECT image, status, last_error FROM pgext.image_status")"
+    q "SELECT pgext.check_now(true)" >/dev/null # one cycle after verification: the trees are cached
+    local pid hz t0 t1 c0 c1 rss0 rss1 cyc0 cyc1
+    pid=$(worker_pid)
+    hz=$(getconf CLK_TCK)
+    ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+    rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+    c0=$(ticks)
+    rss0=$(rss)
+    cyc0=$(cycles)
+    t0=$(date +%s%N)
+    say "measuring worker pid $pid for $secs s (check_interval = 60 s)"
+    sleep "$secs"
+    c1=$(ticks)
+    t1=$(date +%s%N)
+    rss1=$(rss)
+    cyc1=$(cycles)
+    local wall_ms=$(((t1 - t0) / 1000000)) cpu_ms=$(((c1 - c0) * 1000 / hz))
+    echo "steady state: $((cyc1 - cyc0)) cycle(s) in $((wall_ms / 1000)) s, worker CPU $cpu_ms ms" \
+        "= $(awk -v c="$cpu_ms" -v w="$wall_ms" 'BEGIN {printf "%.4f", 100 * c / w}') % of one core;" \
+        "RSS $rss0 kB -> $rss1 kB"
+    # The same cycles back to back, to cost one cycle precisely.
+    local n=20
+    c0=$(ticks)
+    t0=$(date +%s%N)
+    for _ in $(seq $n); do q "SELECT pgext.check_now(true)" >/dev/null; done
+    c1=$(ticks)
+    t1=$(date +%s%N)
+    cpu_ms=$(((c1 - c0) * 1000 / hz))
+    echo "per cycle: $(awk -v c="$cpu_ms" -v n=$n 'BEGIN {printf "%.1f", c / n}') ms CPU" \
+        "($n forced cycles in $(((t1 - t0) / 1000000)) ms) -> at a 60 s interval:" \
+        "$(awk -v c="$cpu_ms" -v n=$n 'BEGIN {printf "%.4f", 100 * c / n / 60000}') % of one core;" \
+        "RSS $(rss) kB"
+    cluster_stop "$DATA"
+    trap - EXIT
+    cleanup
+    rm -rf "$WORK"
+}
+
+if [ "$MODE" = cpu ]; then
+    cpu_mode "${2:-}"
+    exit 0
+fi
+[ "$MODE" = test ] || die "usage: run.sh [test | cpu [SECONDS]]"
+
+# ---------------------------------------------------------------------------------------------
+lay_out
+for img in vector beta pgext_fixture; do cp -a "$FX/extensions/$img" "$ROOT/$img"; done
+chmod -R a+rX "$ROOT"
+cp -a "$ROOT/beta/share/extension/pgext_regress_beta.control" "$WORK/beta.control.orig"
+PINS="vector=$PGEXT_REGISTRY/vector:0.8.0, beta=$PGEXT_REGISTRY/beta:v1, pgext_fixture=oci:$FX/oci/pgext_fixture:v1"
+base_conf "$WORK/worker.conf"
+cat >>"$WORK/worker.conf" <<CONF
+pgext.check_interval = 1
+pgext.verify_interval = 3600
+pgext.images = '$PINS'
+extension_control_path = '\$system:$ROOT/vector/share:$ROOT/beta/share:$ROOT/pgext_fixture/share'
+dynamic_library_path = '\$libdir:$ROOT/vector/lib:$ROOT/beta/lib:$ROOT/pgext_fixture/lib'
+CONF
+
+say "starting the primary (pgext preloaded, check_interval = 1 s) in $DATA"
+cluster_start "$DATA" "$PORT" "$WORK/worker.conf"
+q "CREATE EXTENSION pgext" >/dev/null
+q "CREATE ROLE pgext_test_monitor IN ROLE pg_monitor" >/dev/null
+q "CREATE ROLE pgext_test_admin IN ROLE pgext_admin" >/dev/null
+q "CREATE ROLE cnpg_metrics_exporter LOGIN IN ROLE pg_monitor" >/dev/null
+
+echo "--- startup"
+check "the worker runs and shows in pg_stat_activity" wait_for 10 q_is \
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER' AND wait_event = 'PgextWorkerMain'" 1
+all_verified() { q_is "SELECT count(*) FROM pgext.image_status WHERE pinned AND status = 'verified'" 3; }
+if wait_for 60 all_verified; then
+    pass "the three pinned images are verified by the worker (registry, OCI layout)"
+else
+    fail "the three pinned images are verified: $(q_try "SELECT image, status, error_code, last_error FROM pgext.image_status")"
+fi
+if wait_for 10 q_is "SELECT status FROM pgext.health" ok; then
+    pass "health is ok"
+else
+    fail "health is ok: $(q_try "SELECT status, reasons FROM pgext.health")"
+fi
+check "check_runs records the cycles on the primary" wait_for 5 q_is "SELECT count(*) > 2 FROM pgext.check_runs" t
+check "image_checks is kept current by the worker" \
+    q_is "SELECT count(*) FROM pgext.image_checks WHERE checked_at > now() - interval '5 seconds'" 3
+check "pgext.check_now() returns true with a worker running" q_is "SELECT pgext.check_now()" t
+c0=$(cycles)
+q "SELECT pgext.check_now(true)" >/dev/null
+check "pgext.check_now(true) returns after a new cycle" test "$(cycles)" -gt "$c0"
+warnings=$(log_count 'WARNING:  pgext:')
+sleep 3
+check "a steady state logs nothing" log_is 'WARNING:  pgext:' "$warnings"
+check "report() summarises health, worker and images" q_is "SELECT (r->'health'->>'status') || ',' ||
+    jsonb_array_length(r->'images') || ',' || (r->'worker'->>'up') FROM pgext.report() r" "ok,3,true"
+
+echo "--- drift"
+tamper() { echo "tampered" >>"$ROOT/beta/share/extension/pgext_regress_beta.control"; }
+restore() { cp -a "$WORK/beta.control.orig" "$ROOT/beta/share/extension/pgext_regress_beta.control"; }
+t0=$(date +%s%N)
+tamper
+if wait_for 10 is_status beta drift; then
+    ms=$(elapsed_ms "$t0")
+    # One interval (1 s) plus the cycle itself; a miss would take 2 s more.
+    if [ "$ms" -le 2500 ]; then pass "a tampered file is drift within one interval (${ms} ms)"; else fail "drift found only after ${ms} ms"; fi
+else
+    fail "a tampered file becomes drift: $(q_try "SELECT status, last_error FROM pgext.image_status WHERE image = 'beta'")"
+fi
+check "drift counts the modified file" q_is "SELECT modified FROM pgext.image_status WHERE image = 'beta'" 1
+check "the drift is a finding in the history" \
+    wait_for 5 q_is "SELECT count(*) > 0 FROM pgext.findings WHERE image = 'beta' AND code = 'drift'" t
+check "health is failing, the image is the reason" \
+    q_is "SELECT status || ':' || (reasons[1] LIKE 'image beta differs%') FROM pgext.health" "failing:true"
+sleep 3
+check "the drift is logged once at WARNING" log_is 'WARNING:  pgext: image "beta": drift$' 1
+restore
+check "the restored file recovers to verified" wait_for 10 is_status beta verified
+sleep 2
+check "the recovery is logged once at LOG" log_is 'LOG:  pgext: image "beta": drift resolved' 1
+check "health is ok again" wait_for 5 q_is "SELECT status FROM pgext.health" ok
+
+echo "--- history retention"
+reload_with "pgext.history_retention = 2"
+sleep 4
+check "check_runs keeps only pgext.history_retention" q_is "SELECT count(*) > 0 AND
+    count(*) FILTER (WHERE started_at < now() - interval '3.5 seconds') = 0 FROM pgext.check_runs" t
+check "the findings of pruned runs go with them" q_is "SELECT count(*) FROM pgext.findings f
+    WHERE NOT EXISTS (SELECT FROM pgext.check_runs r WHERE r.id = f.run_id)" 0
+reload_with "pgext.history_retention = '7d'"
+
+echo "--- registry outage"
+reload_with "pgext.verify_interval = 1"
+check "the worker applies verify_interval on reload" \
+    wait_for 5 q_is "SELECT verify_interval FROM pgext.worker_status" "00:00:01"
+bash "$REPO/tests/registry/stop.sh" "$FX/registry"
+if wait_for 15 is_status beta unreachable && wait_for 5 is_status vector unreachable; then
+    pass "a stopped registry makes its images unreachable"
+else
+    fail "a stopped registry makes its images unreachable: $(q_try "SELECT image, status, last_error FROM pgext.image_status")"
+fi
+check "the OCI-layout image stays verified" is_status pgext_fixture verified
+check "unreachable is logged once at WARNING" wait_for 5 log_is 'WARNING:  pgext: image "beta": unreachable$' 1
+c0=$(cycles)
+sleep 3
+check "the worker keeps cycling during the outage" test "$(cycles)" -ge $((c0 + 2))
+check "health is degraded during the outage" q_is "SELECT status FROM pgext.health" degraded
+tamper
+check "drift is still found during the outage (local re-hash)" wait_for 10 is_status beta drift
+restore
+check "and clears during the outage" wait_for 10 is_status beta unreachable
+bash "$REPO/tests/registry/start.sh" "$FX/registry" --port "${PGEXT_REGISTRY##*:}" >/dev/null
+check "the registry back, the images are verified again" wait_for 20 all_verified
+check "the recovery from unreachable is logged at LOG" \
+    wait_for 5 log_is 'LOG:  pgext: image "beta": unreachable resolved' 1
+reload_with "pgext.verify_interval = 3600"
+
+echo "--- SIGHUP changes the interval"
+reload_with "pgext.check_interval = '1h'"
+check "the worker applies check_interval on reload" \
+    wait_for 5 q_is "SELECT check_interval FROM pgext.worker_status" "01:00:00"
+c0=$(cycles)
+sleep 3
+check "no cycle runs within the new interval" test "$(cycles)" -le $((c0 + 1))
+c1=$(cycles)
+check "pgext.check_now(true) wakes the sleeping worker" q_is "SELECT pgext.check_now(true)" t
+check "and runs exactly one cycle" test "$(cycles)" = $((c1 + 1))
+reload_with "pgext.check_interval = 1"
+wait_for 5 q_is "SELECT check_interval FROM pgext.worker_status" "00:00:01" || true
+c0=$(cycles)
+sleep 3
+check "back to 1 s, cycles run every second" test "$(cycles)" -ge $((c0 + 2))
+
+echo "--- privileges"
+check "pg_monitor reads health, status and history" q_is "SET ROLE pgext_test_monitor;
+    SELECT (SELECT count(*) FROM pgext.health) + (SELECT count(*) FROM pgext.worker_status)
+      + (SELECT count(*) FROM pgext.image_status) + (SELECT count(*) FROM (SELECT FROM pgext.check_runs LIMIT 1) x)
+      + (SELECT count(*) FROM (SELECT pgext.report()) r)" 7
+check "pg_monitor may not call check_now" denied pgext_test_monitor "SELECT pgext.check_now()"
+check "pgext_admin may call check_now" q_is "SET ROLE pgext_test_admin; SELECT pgext.check_now()" t
+q "CREATE ROLE pgext_test_nobody" >/dev/null
+check "other roles may not read health" denied pgext_test_nobody "SELECT * FROM pgext.health()"
+check "other roles may not read the history" denied pgext_test_nobody "SELECT * FROM pgext.check_runs"
+
+echo "--- streaming standby"
+rm -rf "$SBASE"
+owner_dir "$SBASE"
+# (It copies the primary's server.log too; it warns about the socket, which lives in the data directory.)
+as_owner "$PG_BINDIR/pg_basebackup" -D "$SDATA" -h "$DATA" -p "$PORT" -U postgres -R -X stream -c fast \
+    2>"$SBASE/basebackup.log" || die "pg_basebackup failed: $(cat "$SBASE/basebackup.log")"
+: >"$SDATA/server.log"
+cluster_start "$SDATA" "$SPORT" "$WORK/worker.conf"
+check "the standby is in recovery" sq_is "SELECT pg_is_in_recovery()" t
+check "the standby's worker runs and cycles" \
+    wait_for 15 sq_is "SELECT up AND in_recovery AND cycles >= 2 FROM pgext.worker_status" t
+check "the standby reports its images through image_status()" wait_for 15 standby_status_is beta verified
+check "the standby reports through worker_status() and health()" \
+    sq_is "SELECT w.extension_installed || ',' || h.status FROM pgext.worker_status w, pgext.health h" "true,ok"
+# Quiet the primary, let the standby catch up, then watch the standby cycle without writing.
+reload_with "pgext.check_interval = '1h'"
+sleep 1.5
+lsn=$(q "SELECT pg_current_wal_lsn()")
+wait_for 15 sq_is "SELECT pg_last_wal_replay_lsn() >= '$lsn'" t || true
+n0=$(sq "SELECT count(*) FROM pgext.check_runs")
+s0=$(sq "SELECT cycles FROM pgext.worker_status")
+sleep 3
+check "the standby cycles" test "$(sq "SELECT cycles FROM pgext.worker_status")" -ge $((s0 + 2))
+check "the standby writes nothing (check_runs unchanged)" sq_is "SELECT count(*) FROM pgext.check_runs" "$n0"
+check "the standby's cycles succeed (no write attempted)" \
+    sq_is "SELECT last_cycle_outcome FROM pgext.worker_status" ok
+tamper
+check "the standby finds drift on its own" wait_for 10 standby_status_is beta drift
+restore
+check "and its recovery" wait_for 10 standby_status_is beta verified
+reload_with "pgext.check_interval = 1"
+
+echo "--- CloudNativePG queries (monitoring/cnpg-queries.yaml)"
+for target in "primary $DATA $PORT" "standby $SDATA $SPORT"; do
+    read -r label dir port <<<"$target"
+    out=$(python3 "$REPO/tests/worker/cnpg_check.py" "$PG_BINDIR/psql" "$dir" "$port" cnpg_metrics_exporter \
+        postgres "$REPO/monitoring/cnpg-queries.yaml" "$label" 2>&1 || true)
+    echo "$out"
+    passed=$((passed + $(grep -c '^PASS:' <<<"$out" || true)))
+    failed=$((failed + $(grep -c '^FAIL:' <<<"$out" || true)))
+    grep -q '^PASS:' <<<"$out" || fail "cnpg_check.py ran no query on the $label"
+done
+cluster_stop "$SDATA"
+
+echo "--- the worker restarts"
+old=$(worker_pid)
+q "SELECT pg_terminate_backend($old)" >/dev/null
+new_pid() { local p; p=$(worker_pid); [ -n "$p" ] && [ "$p" != "$old" ]; }
+check "after SIGTERM (pg_terminate_backend) the worker is restarted (bgw_restart_time 10 s)" wait_for 25 new_pid
+old=$(worker_pid)
+kill -9 "$old"
+# kill -9 of any process attached to shared memory makes the postmaster reinitialise it and
+# restart every backend (crash recovery); the worker must come back with it.
+check "after kill -9 the postmaster reinitialises and the worker comes back" wait_for 40 new_pid
+check "the restarted worker verifies again (state rebuilt from the tables)" wait_for 30 all_verified
+check "the log names the killed worker" \
+    log_is "background worker \"$WORKER\" (PID $old) was terminated by signal 9" 1
+
+echo "--- pg_ctl stop -m fast during a verification in flight"
+reload_with "pgext.images = '$PINS, ghost=$PGEXT_SILENT/never:1'" "pgext.verify_interval = 1"
+in_flight() {
+    q_is "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER'
+            AND query LIKE 'verifying image ghost%' AND state = 'active'" 1
+}
+terminated="FATAL:  terminating background worker \"$WORKER\" due to administrator command"
+if wait_for 20 in_flight; then
+    sleep 1 # well inside the silent listener's read
+    before=$(log_count "$terminated")
+    t0=$(date +%s%N)
+    as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null
+    ms=$(elapsed_ms "$t0")
+    if [ "$ms" -lt 5000 ]; then pass "pg_ctl stop -m fast took ${ms} ms"; else fail "pg_ctl stop -m fast took ${ms} ms"; fi
+    check "the worker ended through SIGTERM (die)" test "$(log_count "$terminated")" = $((before + 1))
+else
+    fail "no verification in flight against the silent listener"
+    cluster_stop "$DATA"
+fi
+
+echo "--- without shared_preload_libraries"
+: >"$WORK/nopreload.conf"
+cluster_start "$NDATA" "$NPORT" "$WORK/nopreload.conf"
+nq() { "$PG_BINDIR/psql" -X -h "$NDATA" -p "$NPORT" -U postgres -d postgres -v VERBOSITY=verbose -Atq "$@" 2>&1; }
+check "CREATE EXTENSION works" test "$(nq -c "CREATE EXTENSION pgext" -c "SELECT 1")" = 1
+check "on-demand functions work" test "$(nq -c "SELECT count(*) >= 0 FROM pgext.extension_paths")" = t
+out=$(nq -c "SELECT * FROM pgext.health()" || true)
+check "health() raises SQLSTATE 55000 with the hint" \
+    bash -c 'grep -q "ERROR:  55000: pgext'"'"'s shared memory is not available" <<<"$1" &&
+             grep -q "HINT:  pgext must be loaded via shared_preload_libraries" <<<"$1"' _ "$out"
+for fn in "pgext.worker_status()" "pgext.image_status()" "pgext.check_now()" "pgext.report()"; do
+    check "$fn raises SQLSTATE 55000" bash -c 'grep -q "ERROR:  55000" <<<"$1"' _ "$(nq -c "SELECT * FROM $fn" || true)"
+done
+check "the worker settings are there, pgext.database is not (postmaster-only)" \
+    test "$(nq -c "LOAD 'pgext'" -c "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE name IN
+        ('pgext.check_interval', 'pgext.verify_interval', 'pgext.history_retention', 'pgext.database')")" \
+    = "pgext.check_interval,pgext.history_retention,pgext.verify_interval"
+cluster_stop "$NDATA"
+
+echo
+[ "$(so_identity)" = "$SO_AT_START" ] \
+    || echo "NOTE: $PG_PKGLIBDIR/pgext.so was reinstalled during the run; servers that had it mapped may have crashed"
+echo "$passed passed, $failed failed"
+trap - EXIT
+cleanup
+if [ "$failed" -eq 0 ]; then
+    rm -rf "$WORK"
+else
+    echo "work files kept in $WORK (server logs: $DATA/server.log, $SDATA/server.log)"
+    exit 1
+fi
