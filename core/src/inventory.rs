@@ -5,7 +5,7 @@
 //! nothing is hashed here (the caller hashes what it shows, with its cache) and nothing fails as
 //! a whole: a broken item becomes a row with a [`Problem`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -174,6 +174,7 @@ pub struct Inventory {
 }
 
 /// A directory entry's name: UTF-8, or escaped for display with the raw name kept for opening it.
+#[derive(Clone)]
 struct Name {
     text: String,
     utf8: bool,
@@ -199,6 +200,121 @@ fn list_dir(dir: &str) -> std::io::Result<Vec<Name>> {
         }
     }
     Ok(out)
+}
+
+/// The identity of every file and directory an inventory's extension rows were derived from:
+/// when none changed (and the session's settings did not), the rows can be reused as they are.
+///
+/// Directories cover entries added, removed or renamed (control files, scripts, libraries);
+/// control files and the libraries analysed are watched themselves. A script or OS library edited
+/// in place, keeping its directory unchanged, is not noticed: `reset_hash_cache()` forgets all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    entries: Vec<(String, Option<FileKey>)>,
+}
+
+impl Fingerprint {
+    /// Takes the fingerprint of what `inv` was read from. `None` when something is too recent to
+    /// be trusted (within the racy window), so that nothing is reused that may still change unseen.
+    pub fn of(inv: &Inventory, settings: &Settings) -> Option<Fingerprint> {
+        let mut paths: BTreeSet<String> = BTreeSet::new();
+        for e in settings.control.iter().chain(settings.library.iter()) {
+            if let Some(d) = &e.searched {
+                paths.insert(d.clone());
+            }
+        }
+        for x in &inv.extensions {
+            paths.insert(x.control_path.clone());
+            if let Some(d) = &x.script_dir {
+                paths.insert(d.clone());
+            }
+            if let Some(l) = &x.module_library {
+                paths.insert(l.clone());
+            }
+            for r in &x.references {
+                if let Some(l) = &r.resolved {
+                    paths.insert(l.clone());
+                }
+            }
+        }
+        if !settings.extensions_root.is_empty() {
+            paths.insert(settings.extensions_root.clone());
+        }
+        let mut entries = Vec::with_capacity(paths.len());
+        for p in paths {
+            let key = fs::metadata(&p).ok().map(|m| FileKey::from_metadata(&m));
+            if key.as_ref().is_some_and(|k| !settled(k)) {
+                return None;
+            }
+            entries.push((p, key));
+        }
+        Some(Fingerprint { entries })
+    }
+
+    /// Whether every watched path still has the identity it had.
+    pub fn unchanged(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|(p, key)| fs::metadata(p).ok().map(|m| FileKey::from_metadata(&m)) == *key)
+    }
+
+    /// Number of watched paths.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is watched.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Resolves library names with PostgreSQL's rules for one inventory: each answer is remembered
+/// per (name, rule), and each searched directory is listed once, so that thousands of
+/// `AS 'MODULE_PATHNAME'` references cost a handful of `stat`s rather than one per element each.
+struct Resolver<'s> {
+    settings: &'s Settings,
+    /// Names in each directory; `None` where it cannot be listed (then `stat` decides).
+    dirs: HashMap<String, Option<HashSet<std::ffi::OsString>>>,
+    memo: HashMap<(String, LibraryRef), paths::Resolution>,
+}
+
+impl<'s> Resolver<'s> {
+    fn new(settings: &'s Settings) -> Self {
+        Resolver {
+            settings,
+            dirs: HashMap::new(),
+            memo: HashMap::new(),
+        }
+    }
+
+    /// `pg_file_exists`, answered from the directory listing when there is one.
+    fn exists(dirs: &mut HashMap<String, Option<HashSet<std::ffi::OsString>>>, path: &str) -> bool {
+        let Some((dir, file)) = path.rsplit_once('/') else {
+            return pg_file_exists(path);
+        };
+        let names = dirs.entry(dir.to_string()).or_insert_with(|| {
+            fs::read_dir(if dir.is_empty() { "/" } else { dir })
+                .ok()
+                .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        });
+        match names {
+            // Listed names may be directories or dangling links: confirm the few that match.
+            Some(set) => set.contains(std::ffi::OsStr::new(file)) && pg_file_exists(path),
+            None => pg_file_exists(path),
+        }
+    }
+
+    fn resolve(&mut self, name: &str, how: LibraryRef) -> paths::Resolution {
+        if let Some(r) = self.memo.get(&(name.to_string(), how)) {
+            return r.clone();
+        }
+        let lookup = paths::library_candidates(name, how, &self.settings.library, &self.settings.pkglibdir);
+        let dirs = &mut self.dirs;
+        let r = lookup.resolve(|p| Resolver::exists(dirs, p));
+        self.memo.insert((name.to_string(), how), r.clone());
+        r
+    }
 }
 
 /// `pg_file_exists()`: `stat()` succeeds and it is not a directory.
@@ -238,25 +354,73 @@ pub fn image_of(dir: &str, root: &str) -> Option<(String, String)> {
 
 /// What a backend may keep between inventories: the library references found in each script,
 /// keyed by the script's identity, so unchanged scripts are not read and scanned again.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReadCache {
     references: HashMap<(String, FileKey), Vec<scripts::LibraryReference>>,
+    /// Directory listings by directory identity (adding, removing or renaming an entry changes
+    /// the directory's mtime and ctime).
+    listings: HashMap<String, (FileKey, Vec<Name>)>,
+    /// Parsed primary control files (or PostgreSQL's error message) by file identity.
+    controls: HashMap<(String, FileKey), Result<ControlFile, String>>,
+    /// Script sets by script directory identity and extension name.
+    script_sets: HashMap<(String, FileKey, String), ScriptSet>,
+}
+
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCache")
+            .field("references", &self.references.len())
+            .field("listings", &self.listings.len())
+            .field("controls", &self.controls.len())
+            .field("script_sets", &self.script_sets.len())
+            .finish()
+    }
+}
+
+/// Entries younger than this are not trusted to a cache: a change within the same timestamp
+/// tick would not change the key.
+const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+fn settled(key: &FileKey) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    key.mtime_ns.max(key.ctime_ns) < now - RACY_WINDOW_NS
 }
 
 impl ReadCache {
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.references.clear();
+        self.listings.clear();
+        self.controls.clear();
+        self.script_sets.clear();
     }
 
-    /// Number of cached scripts.
+    /// Number of cached items.
     pub fn len(&self) -> usize {
-        self.references.len()
+        self.references.len() + self.listings.len() + self.controls.len() + self.script_sets.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.references.is_empty()
+        self.len() == 0
+    }
+
+    /// `list_dir`, reusing the listing of an unchanged directory.
+    fn list_dir(&mut self, dir: &str) -> std::io::Result<Vec<Name>> {
+        let key = FileKey::from_metadata(&fs::metadata(dir)?);
+        if let Some((k, names)) = self.listings.get(dir)
+            && *k == key
+        {
+            return Ok(names.clone());
+        }
+        let names = list_dir(dir)?;
+        if settled(&key) {
+            self.listings.insert(dir.to_string(), (key, names.clone()));
+        }
+        Ok(names)
     }
 }
 
@@ -276,10 +440,11 @@ impl Inventory {
         };
         let mut inv = Inventory::default();
         let mut script_dirs: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
-        inv.collect_extensions(settings, &root, &mut script_dirs, cache);
-        inv.collect_libraries(settings, &root);
+        let mut resolver = Resolver::new(settings);
+        inv.collect_extensions(settings, &root, &mut script_dirs, cache, &mut resolver);
+        inv.collect_libraries(settings, &root, cache);
         inv.link_references();
-        inv.collect_images(settings, &root);
+        inv.collect_images(settings, &root, cache);
         inv
     }
 
@@ -289,6 +454,7 @@ impl Inventory {
         root: &str,
         script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
         cache: &mut ReadCache,
+        resolver: &mut Resolver<'_>,
     ) {
         // name → index of the copy PostgreSQL uses.
         let mut visible: HashMap<String, usize> = HashMap::new();
@@ -306,7 +472,7 @@ impl Inventory {
             if fsinfo::probe_dir(Path::new(dir)).problem().is_some() {
                 continue; // reported by extension_paths and on the image
             }
-            let Ok(mut names) = list_dir(dir) else { continue };
+            let Ok(mut names) = cache.list_dir(dir) else { continue };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names {
                 let Some(name) = n.text.strip_suffix(".control") else {
@@ -368,7 +534,7 @@ impl Inventory {
                         format!("found through relative element {}: CREATE EXTENSION fails", e.position),
                     ));
                 }
-                read_extension(&mut ext, &real_path, dir, settings, script_dirs, cache);
+                read_extension(&mut ext, &real_path, dir, settings, script_dirs, cache, resolver);
                 self.extensions.push(ext);
             }
         }
@@ -387,14 +553,14 @@ impl Inventory {
         }
     }
 
-    fn collect_libraries(&mut self, settings: &Settings, root: &str) {
+    fn collect_libraries(&mut self, settings: &Settings, root: &str, cache: &mut ReadCache) {
         let mut first_by_name: HashMap<String, String> = HashMap::new();
         for e in &settings.library {
             if e.problem.is_some() {
                 continue; // errors and duplicates: nothing new to list
             }
             let Some(dir) = e.searched.as_deref() else { continue };
-            let Ok(mut names) = list_dir(dir) else { continue };
+            let Ok(mut names) = cache.list_dir(dir) else { continue };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names.into_iter().filter(|n| n.text.ends_with(".so")) {
                 let path = format!("{dir}/{}", n.text);
@@ -418,11 +584,11 @@ impl Inventory {
         if root.is_empty() {
             return;
         }
-        let Ok(mut images) = list_dir(root) else { return };
+        let Ok(mut images) = cache.list_dir(root) else { return };
         images.sort_by(|a, b| a.text.cmp(&b.text));
         for img in images.iter().filter(|i| i.utf8) {
             let dir = format!("{root}/{}/system", img.text);
-            let Ok(mut names) = list_dir(&dir) else { continue };
+            let Ok(mut names) = cache.list_dir(&dir) else { continue };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names.into_iter().filter(|n| n.text.contains(".so")) {
                 let path = format!("{dir}/{}", n.text);
@@ -454,7 +620,7 @@ impl Inventory {
         }
     }
 
-    fn collect_images(&mut self, settings: &Settings, root: &str) {
+    fn collect_images(&mut self, settings: &Settings, root: &str, cache: &mut ReadCache) {
         if root.is_empty() {
             return;
         }
@@ -471,7 +637,7 @@ impl Inventory {
             library_count: 0,
             problems: Vec::new(),
         };
-        if let Ok(names) = list_dir(root) {
+        if let Ok(names) = cache.list_dir(root) {
             for n in names {
                 let p = format!("{root}/{}", n.text);
                 if n.utf8 && fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
@@ -516,7 +682,7 @@ impl Inventory {
                 .iter()
                 .filter(|l| l.image.as_deref() == Some(&img.name))
                 .count();
-            check_image(img);
+            check_image(img, cache);
         }
         self.images = images.into_values().collect();
     }
@@ -605,7 +771,7 @@ fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySourc
     lib
 }
 
-fn check_image(img: &mut Image) {
+fn check_image(img: &mut Image, cache: &mut ReadCache) {
     let used = !img.on_control_path.is_empty() || !img.on_library_path.is_empty();
     if !img.mounted {
         img.problems.push(Problem::error(
@@ -618,8 +784,9 @@ fn check_image(img: &mut Image) {
         ));
         return;
     }
-    let has = |sub: &str, pred: &dyn Fn(&str) -> bool| -> bool {
-        list_dir(&format!("{}/{sub}", img.root))
+    let mut has = |sub: &str, pred: &dyn Fn(&str) -> bool| -> bool {
+        cache
+            .list_dir(&format!("{}/{sub}", img.root))
             .map(|names| names.iter().any(|n| pred(&n.text)))
             .unwrap_or(false)
     };
@@ -657,6 +824,7 @@ fn read_extension(
     settings: &Settings,
     script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
     cache: &mut ReadCache,
+    resolver: &mut Resolver<'_>,
 ) {
     // pg_available_extensions reads the first-listed copy of each name and fails on it when it
     // cannot be read; CREATE EXTENSION skips copies that do not exist. A copy neither reads can
@@ -682,7 +850,13 @@ fn read_extension(
         }
         p
     };
+    let control_key = fs::metadata(real_path)
+        .ok()
+        .filter(|m| !m.is_dir())
+        .map(|m| FileKey::from_metadata(&m));
+    let cached = control_key.and_then(|k| cache.controls.get(&(ext.control_path.clone(), k)).cloned());
     let bytes = match fs::metadata(real_path) {
+        _ if cached.is_some() => Vec::new(),
         Ok(m) if m.is_dir() => {
             ext.problems.push(unreadable(Problem::error(
                 "control_not_a_file",
@@ -706,10 +880,26 @@ fn read_extension(
             }
         },
     };
-    let primary = match control::parse_control(&bytes, ControlKind::Primary) {
+    let parsed = match cached {
+        Some(c) => c,
+        None => {
+            let parsed =
+                control::parse_control(&bytes, ControlKind::Primary).map_err(|e| e.pg_message(&ext.control_path));
+            // Only what provably did not change while it was read.
+            if let Some(k) = control_key
+                && settled(&k)
+                && fs::metadata(real_path)
+                    .map(|m| FileKey::from_metadata(&m) == k)
+                    .unwrap_or(false)
+            {
+                cache.controls.insert((ext.control_path.clone(), k), parsed.clone());
+            }
+            parsed
+        }
+    };
+    let primary = match parsed {
         Ok(c) => c,
-        Err(err) => {
-            let msg = err.pg_message(&ext.control_path);
+        Err(msg) => {
             let msg = if listed {
                 format!("{msg} (pg_available_extensions and CREATE EXTENSION fail while this file is on the path)")
             } else {
@@ -720,13 +910,19 @@ fn read_extension(
         }
     };
     let script_dir = scripts::script_directory(control_dir, primary.directory.as_deref());
-    let names = script_dirs
-        .entry(script_dir.clone())
-        .or_insert_with(|| match list_dir(&script_dir) {
-            Ok(n) => Ok(n.into_iter().filter(|n| n.utf8).map(|n| n.text).collect()),
-            Err(err) => Err(err.to_string()),
-        })
-        .clone();
+    let dir_key = fs::metadata(&script_dir).ok().map(|m| FileKey::from_metadata(&m));
+    let set_key = dir_key.map(|k| (script_dir.clone(), k, ext.name.clone()));
+    let cached_set = set_key.as_ref().and_then(|k| cache.script_sets.get(k).cloned());
+    let names = match &cached_set {
+        Some(_) => Ok(Vec::new()),
+        None => script_dirs
+            .entry(script_dir.clone())
+            .or_insert_with(|| match cache.list_dir(&script_dir) {
+                Ok(n) => Ok(n.into_iter().filter(|n| n.utf8).map(|n| n.text).collect()),
+                Err(err) => Err(err.to_string()),
+            })
+            .clone(),
+    };
     ext.script_dir = Some(script_dir.clone());
     let names = match names {
         Ok(n) => n,
@@ -739,7 +935,18 @@ fn read_extension(
             return;
         }
     };
-    let set = ScriptSet::from_file_names(&ext.name, names.iter().map(String::as_str));
+    let set = match cached_set {
+        Some(set) => set,
+        None => {
+            let set = ScriptSet::from_file_names(&ext.name, names.iter().map(String::as_str));
+            if let (Some(k), Some(dk)) = (set_key, dir_key)
+                && settled(&dk)
+            {
+                cache.script_sets.insert(k, set.clone());
+            }
+            set
+        }
+    };
     for p in set.problems() {
         ext.problems.push(Problem::warning(p.code(), p.to_string()));
     }
@@ -776,8 +983,7 @@ fn read_extension(
     }
 
     if let Some(mp) = control.module_pathname.clone() {
-        let lookup = paths::library_candidates(&mp, LibraryRef::Function, &settings.library, &settings.pkglibdir);
-        match lookup.resolve(pg_file_exists) {
+        match resolver.resolve(&mp, LibraryRef::Function) {
             Ok(Some(f)) => ext.module_library = Some(f),
             Ok(None) => ext.problems.push(sev(Problem::error(
                 "library_not_found",
@@ -804,7 +1010,7 @@ fn read_extension(
             }
         }
         if settings.with_references {
-            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), settings, cache);
+            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), cache, resolver);
         }
     }
     ext.control = Some(control);
@@ -814,8 +1020,8 @@ fn script_references(
     set: &ScriptSet,
     script_dir: &str,
     module_pathname: Option<&str>,
-    settings: &Settings,
     cache: &mut ReadCache,
+    resolver: &mut Resolver<'_>,
 ) -> Vec<ScriptReference> {
     let mut out = Vec::new();
     for f in set.files() {
@@ -851,8 +1057,7 @@ fn script_references(
                 ReferenceKind::Function => LibraryRef::Function,
                 ReferenceKind::Load => LibraryRef::Load,
             };
-            let lookup = paths::library_candidates(&r.name, how, &settings.library, &settings.pkglibdir);
-            let (resolved, search_error) = match lookup.resolve(pg_file_exists) {
+            let (resolved, search_error) = match resolver.resolve(&r.name, how) {
                 Ok(f) => (f, None),
                 Err(e) => (None, Some(e)),
             };
@@ -1162,6 +1367,26 @@ mod tests {
         // Cancellation is reported, not swallowed.
         let mut fresh = HashCache::new();
         assert!(hash_libraries(&mut changed.libraries, &mut fresh, 2, &|| true).is_err());
+    }
+
+    #[test]
+    fn fingerprint_notices_changes_that_matter() {
+        let t = Tree::new();
+        t.ext("a", "fp", "default_version = '1'\n", &[("fp--1.sql", "")]);
+        let s = t.settings("@ext/a/share", "$libdir");
+        // Just written: too recent to trust (ctime cannot be set back, so wait it out below).
+        assert!(Fingerprint::of(&Inventory::collect(&s), &s).is_none());
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let inv = Inventory::collect(&s);
+        let fp = Fingerprint::of(&inv, &s).expect("settled");
+        assert!(fp.len() >= 3 && fp.unchanged());
+        // A new script changes the script directory; an edited control file changes itself.
+        t.write("ext/a/share/extension/fp--1--2.sql", "");
+        assert!(!fp.unchanged());
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let fp = Fingerprint::of(&Inventory::collect(&s), &s).expect("settled");
+        t.write("ext/a/share/extension/fp.control", "default_version = '2'\n");
+        assert!(!fp.unchanged());
     }
 
     #[test]

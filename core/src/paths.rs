@@ -250,7 +250,7 @@ pub fn canonicalize_path(path: &str) -> String {
 /// function's `AS '…'` clause: a simple `$libdir/name` (no further `/`) has `$libdir/` stripped
 /// so that `dynamic_library_path` is searched. `LOAD` and preload lists use [`LibraryRef::Load`],
 /// which keeps the prefix and so looks only in pkglibdir.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LibraryRef {
     /// `CREATE FUNCTION … AS 'file'`: `load_external_function()`.
     Function,
@@ -276,11 +276,15 @@ pub struct LibraryLookup {
     pub steps: Vec<SearchStep>,
 }
 
+/// Where a library search ends: the file, nothing (PostgreSQL then tries `dlopen(name)`), or the
+/// element at which it raises.
+pub type Resolution = Result<Option<String>, (usize, ElementProblem)>;
+
 impl LibraryLookup {
     /// Walks the steps like `expand_dynamic_library_name()`: `Ok(Some(file))` for the first
     /// candidate `exists` accepts, `Ok(None)` when nothing matches (PostgreSQL then hands the bare
     /// name to `dlopen`), `Err` where the search raises before finding anything.
-    pub fn resolve(&self, exists: impl Fn(&str) -> bool) -> Result<Option<String>, (usize, ElementProblem)> {
+    pub fn resolve(&self, mut exists: impl FnMut(&str) -> bool) -> Resolution {
         for step in &self.steps {
             match step {
                 SearchStep::Candidate(c) if exists(c) => return Ok(Some(c.clone())),

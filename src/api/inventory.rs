@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgext_core::hash::{self, HashCache};
-use pgext_core::inventory::{self, Inventory, LibrarySource, ReadCache, Settings};
+use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
 use pgext_core::{mounts, tree};
 use pgrx::JsonB;
@@ -128,45 +128,142 @@ fn mounted_extensions() -> TableIterator<
         name!(problem_details, JsonB),
     ),
 > {
-    let inv = read_inventory(true);
+    let rows = extension_rows();
+    TableIterator::new(rows.into_iter().map(|r| {
+        let (codes, details) = (codes(&r.problems), details(&r.problems));
+        (
+            r.name,
+            r.image,
+            r.is_system,
+            r.position,
+            r.control_file,
+            r.script_directory,
+            r.default_version,
+            r.installable_versions,
+            r.installed_version,
+            r.update_path_exists,
+            r.update_path,
+            r.module_pathname,
+            r.library,
+            r.requires,
+            r.superuser,
+            r.trusted,
+            r.relocatable,
+            r.schema,
+            r.comment,
+            r.visible,
+            r.shadowed_by,
+            r.compatible,
+            codes,
+            details,
+        )
+    }))
+}
+
+/// One row of `mounted_extensions`, kept between queries.
+#[derive(Clone)]
+struct ExtRow {
+    name: String,
+    image: Option<String>,
+    is_system: bool,
+    position: i32,
+    control_file: String,
+    script_directory: Option<String>,
+    default_version: Option<String>,
+    installable_versions: Vec<String>,
+    installed_version: Option<String>,
+    update_path_exists: Option<bool>,
+    update_path: Option<Vec<String>>,
+    module_pathname: Option<String>,
+    library: Option<String>,
+    requires: Option<Vec<String>>,
+    superuser: Option<bool>,
+    trusted: Option<bool>,
+    relocatable: Option<bool>,
+    schema: Option<String>,
+    comment: Option<String>,
+    visible: bool,
+    shadowed_by: Option<String>,
+    compatible: Option<bool>,
+    problems: Vec<Problem>,
+}
+
+thread_local! {
+    /// The last `mounted_extensions` rows with what they were derived from: the session's
+    /// settings (as a signature) and the identity of every file and directory involved. A query
+    /// that finds both unchanged reuses the rows, which costs a few hundred `stat`s instead of
+    /// re-reading and re-analysing everything.
+    static EXT_SNAPSHOT: RefCell<Option<(String, Fingerprint, Vec<ExtRow>)>> = const { RefCell::new(None) };
+}
+
+/// Everything besides files that decides the rows.
+fn signature(s: &Settings) -> String {
+    let mut installed: Vec<_> = s.installed.iter().collect();
+    installed.sort();
+    format!(
+        "{}\n{}\n{}\n{:?}\n{:?}\n{}",
+        server::extension_control_path(),
+        server::dynamic_library_path(),
+        s.extensions_root,
+        s.ld_library_path,
+        installed,
+        server::setting(c"shared_preload_libraries"),
+    )
+}
+
+fn extension_rows() -> Vec<ExtRow> {
+    let s = settings(true);
+    let sig = signature(&s);
+    let reused = EXT_SNAPSHOT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(g, fp, _)| *g == sig && fp.unchanged())
+            .map(|(_, _, rows)| rows.clone())
+    });
+    if let Some(rows) = reused {
+        return rows;
+    }
+    let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
     let verdicts = compat::verdicts(&inv);
-    let rows: Vec<_> = inv
+    let fingerprint = Fingerprint::of(&inv, &s);
+    let rows: Vec<ExtRow> = inv
         .extensions
-        .into_iter()
+        .iter()
         .map(|e| {
             let c = e.control.as_ref();
             // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
             let verdict = if e.visible { verdicts.get(&e.name) } else { None };
-            let problems = verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems);
-            (
-                e.name,
-                e.image,
-                e.is_system,
-                e.position as i32,
-                e.control_path,
-                e.script_dir,
-                c.and_then(|c| c.default_version.clone()),
-                e.installable_versions,
-                e.installed_version.clone(),
-                e.installed_version.as_ref().map(|_| e.update_path.is_some()),
-                e.update_path,
-                c.and_then(|c| c.module_pathname.clone()),
-                e.module_library,
-                c.map(|c| c.requires.clone()),
-                c.map(|c| c.superuser),
-                c.map(|c| c.trusted),
-                c.map(|c| c.relocatable),
-                c.and_then(|c| c.schema.clone()),
-                c.and_then(|c| c.comment.clone()),
-                e.visible,
-                e.shadowed_by,
-                verdict.map(|v| v.compatible),
-                codes(problems),
-                details(problems),
-            )
+            ExtRow {
+                name: e.name.clone(),
+                image: e.image.clone(),
+                is_system: e.is_system,
+                position: e.position as i32,
+                control_file: e.control_path.clone(),
+                script_directory: e.script_dir.clone(),
+                default_version: c.and_then(|c| c.default_version.clone()),
+                installable_versions: e.installable_versions.clone(),
+                installed_version: e.installed_version.clone(),
+                update_path_exists: e.installed_version.as_ref().map(|_| e.update_path.is_some()),
+                update_path: e.update_path.clone(),
+                module_pathname: c.and_then(|c| c.module_pathname.clone()),
+                library: e.module_library.clone(),
+                requires: c.map(|c| c.requires.clone()),
+                superuser: c.map(|c| c.superuser),
+                trusted: c.map(|c| c.trusted),
+                relocatable: c.map(|c| c.relocatable),
+                schema: c.and_then(|c| c.schema.clone()),
+                comment: c.and_then(|c| c.comment.clone()),
+                visible: e.visible,
+                shadowed_by: e.shadowed_by.clone(),
+                compatible: verdict.map(|v| v.compatible),
+                problems: verdict
+                    .map(|v| v.problems.clone())
+                    .unwrap_or_else(|| e.problems.clone()),
+            }
         })
         .collect();
-    TableIterator::new(rows)
+    EXT_SNAPSHOT.with(|c| *c.borrow_mut() = fingerprint.map(|fp| (sig, fp, rows.clone())));
+    rows
 }
 
 /// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
@@ -352,6 +449,7 @@ fn mounted_images() -> TableIterator<
 #[pg_extern(volatile, parallel_unsafe)]
 fn reset_hash_cache() -> i64 {
     READ_CACHE.with(|c| c.borrow_mut().clear());
+    EXT_SNAPSHOT.with(|c| c.borrow_mut().take());
     compat::reset();
     with_cache(|c| {
         let n = c.len();
