@@ -100,6 +100,8 @@ pub extern "C-unwind" fn pgext_worker_main(_arg: pg_sys::Datum) {
     let started = now();
     shmem::update_header(|h| {
         h.started_at = started;
+        // A predecessor that ended mid-cycle left its start behind.
+        h.cycle_started_at = 0;
         h.database.set(&database);
         // Stays if connecting fails (FATAL), so pgext.health() can tell why no worker runs.
         h.last_error.set(&format!(

@@ -259,12 +259,20 @@ check "the drift is a finding in the history" \
     wait_for 5 q_is "SELECT count(*) > 0 FROM pgext.findings WHERE image = 'beta' AND code = 'drift'" t
 check "health is failing, the image is the reason" \
     q_is "SELECT status || ':' || (reasons[1] LIKE 'image beta differs%') FROM pgext.health" "failing:true"
+# The tampered control file no longer parses: its extension is predicted not to load.
+check "the broken extension is incompatible" \
+    q_is "SELECT incompatible_extensions FROM pgext.image_status WHERE image = 'beta'" "{pgext_regress_beta}"
+check "the incompatibility is in report()" q_is "SELECT r->'incompatible_extensions'->0->>'extension'
+    FROM pgext.report() r" pgext_regress_beta
 sleep 3
 check "the drift is logged once at WARNING" log_is 'WARNING:  pgext: image "beta": drift$' 1
+check "the incompatibility is logged once at WARNING" \
+    log_is 'WARNING:  pgext: extension "pgext_regress_beta" in image "beta": incompatible$' 1
 restore
 check "the restored file recovers to verified" wait_for 10 is_status beta verified
 sleep 2
 check "the recovery is logged once at LOG" log_is 'LOG:  pgext: image "beta": drift resolved' 1
+check "and the extension's" log_is 'LOG:  pgext: extension "pgext_regress_beta" in image "beta": incompatible resolved' 1
 check "health is ok again" wait_for 5 q_is "SELECT status FROM pgext.health" ok
 
 echo "--- history retention"
@@ -424,6 +432,19 @@ check "the worker settings are there, pgext.database is not (postmaster-only)" \
     test "$(nq -c "LOAD 'pgext'" -c "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE name IN
         ('pgext.check_interval', 'pgext.verify_interval', 'pgext.history_retention', 'pgext.database')")" \
     = "pgext.check_interval,pgext.history_retention,pgext.verify_interval"
+cluster_stop "$NDATA"
+
+echo "--- pgext.database does not exist"
+base_conf "$WORK/nodb.conf"
+echo "pgext.database = 'pgext_no_such_db'" >>"$WORK/nodb.conf"
+cluster_start "$NDATA" "$NPORT" "$WORK/nodb.conf"
+no_db_reason() {
+    [ "$(nq -c "SELECT status || ': ' || reasons[1] FROM pgext.health")" = \
+        'failing: the pgext worker is not running: the worker could not connect to database "pgext_no_such_db" (pgext.database)' ]
+}
+check "health() says the worker cannot connect, and why" wait_for 10 no_db_reason
+check "the server keeps running (the worker is retried, never the postmaster)" \
+    test "$(nq -c "SELECT count(*) FROM pgext.worker_status WHERE NOT up")" = 1
 cluster_stop "$NDATA"
 
 echo
