@@ -163,11 +163,15 @@ impl CycleOutcome {
 /// One thing a cycle found, as stored in `pgext.findings`.
 #[derive(Clone, Debug)]
 pub struct Finding {
+    /// The image it is about (`None`: the worker itself).
     pub image: Option<String>,
+    /// The extension it is about, within the image.
     pub extension: Option<String>,
+    /// Stable code: `drift`, `unreachable`, `incompatible`, an inventory problem code...
     pub code: &'static str,
     /// `error`, `warning` (`info` is never recorded).
     pub severity: &'static str,
+    /// What was found, for people.
     pub message: String,
 }
 
@@ -317,13 +321,19 @@ impl Memory {
 
 /// What one cycle produced.
 pub struct Report {
+    /// When the cycle started.
     pub started_at: Micros,
+    /// How it ended.
     pub outcome: CycleOutcome,
     /// The first step failure, for `worker_status().last_error`.
     pub error: Option<String>,
+    /// The images to publish, by name.
     pub slots: Vec<ImageSlot>,
+    /// The server is a standby (nothing was written).
     pub in_recovery: bool,
+    /// pgext is installed in `pgext.database`.
     pub installed: bool,
+    /// Everything found, as recorded in `pgext.findings`.
     pub findings: Vec<Finding>,
 }
 

@@ -73,19 +73,28 @@ pub type Micros = i64;
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct ImageSlot {
+    /// Image name (directory under `pgext.extensions_root`).
     pub name: FixedStr<64>,
     /// The pin in effect ("" when unpinned).
     pub reference: FixedStr<256>,
+    /// The image directory exists.
     pub mounted: bool,
+    /// A pin is in effect for it.
     pub pinned: bool,
     /// [`super::cycle::ImageStatus`] as a number.
     pub status: u8,
     /// [`super::cycle::RegistryStatus`] as a number: the last registry verification.
     pub registry: u8,
+    /// Differences from the last comparison with the expected tree: files missing from the mount,
+    /// modified, unexpected, and entries whose type, mode or link changed.
     pub missing: i32,
+    /// See `missing`.
     pub modified: i32,
+    /// See `missing`.
     pub unexpected: i32,
+    /// See `missing`.
     pub changed: i32,
+    /// Extensions (control files) in the image.
     pub extensions: i32,
     /// Incompatible extensions of the image; -1 when compatibility was not analysed.
     pub incompatible: i32,
@@ -93,11 +102,17 @@ pub struct ImageSlot {
     pub problems: i32,
     /// Those of severity error.
     pub problem_errors: i32,
+    /// When `status` last changed.
     pub status_since: Micros,
+    /// Last comparison of the mount with the expected tree (re-hash or verification).
     pub last_checked: Micros,
+    /// Last successful registry verification.
     pub last_verified: Micros,
+    /// Last registry verification attempt, successful or not.
     pub last_verify_attempt: Micros,
+    /// Code of the last verification failure ("" when it succeeded).
     pub error_code: FixedStr<32>,
+    /// Message of the last verification or check failure.
     pub last_error: FixedStr<200>,
     /// The first problem, as `code: message`.
     pub problem: FixedStr<160>,
@@ -139,21 +154,27 @@ impl ImageSlot {
 pub struct Header {
     /// When the current worker process started (0: none has yet).
     pub started_at: Micros,
+    /// `pgext.database`.
     pub database: FixedStr<64>,
     /// Completed cycles since the server started.
     pub cycles: i64,
     /// Start of the cycle in progress (0 when idle).
     pub cycle_started_at: Micros,
+    /// Start of the last completed cycle.
     pub last_cycle_started_at: Micros,
+    /// Its duration, microseconds.
     pub last_cycle_duration_us: i64,
     /// [`super::cycle::CycleOutcome`] as a number.
     pub last_cycle_outcome: u8,
     /// End of the last cycle in which every step succeeded.
     pub last_success_at: Micros,
+    /// When the next scheduled cycle is due.
     pub next_cycle_at: Micros,
     /// The intervals the worker applies (they show that a reload reached it).
     pub check_interval_s: i64,
+    /// See `check_interval_s` (0: verification disabled).
     pub verify_interval_s: i64,
+    /// The server was a standby at the last cycle.
     pub in_recovery: bool,
     /// pgext is installed in the worker's database (pins, recorded trees and history need it).
     pub extension_installed: bool,
@@ -303,7 +324,9 @@ fn slots_ptr() -> (*mut ImageSlot, usize) {
 /// A consistent copy of everything shared, taken under the shared lock.
 #[derive(Clone)]
 pub struct Snapshot {
+    /// The worker and its last cycle.
     pub header: Header,
+    /// The published images, by name.
     pub images: Vec<ImageSlot>,
     /// The worker's pid, 0 when none runs.
     pub pid: i32,
