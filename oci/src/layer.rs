@@ -184,6 +184,19 @@ impl<R: Read> Read for PaddedEof<R> {
     }
 }
 
+/// The uncompressed tar stream of a (verified) layer blob.
+pub(crate) fn decoder<'r, R: Read + 'r>(blob: R, compression: Compression) -> io::Result<Box<dyn Read + 'r>> {
+    Ok(match compression {
+        Compression::None => Box::new(BufReader::new(blob)),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob))),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::new(blob)?;
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(d)
+        }
+    })
+}
+
 /// Builds the expected tree from layers applied in order.
 pub(crate) struct TreeBuilder<'l> {
     entries: BTreeMap<String, TreeEntry>,
@@ -267,15 +280,7 @@ impl<'l> TreeBuilder<'l> {
             window: Cell::new(None),
             error: RefCell::new(None),
         };
-        let decoded: Box<dyn Read> = match compression {
-            Compression::None => Box::new(BufReader::new(blob)),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob))),
-            Compression::Zstd => {
-                let mut d = zstd::stream::read::Decoder::new(blob).map_err(|e| meter.fail(e))?;
-                d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(|e| meter.fail(e))?;
-                Box::new(d)
-            }
-        };
+        let decoded = decoder(blob, compression).map_err(|e| meter.fail(e))?;
         let pad_start = std::rc::Rc::new(Cell::new(None));
         let mut archive = tar::Archive::new(Metered {
             inner: PaddedEof {

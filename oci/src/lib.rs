@@ -14,7 +14,13 @@
 //! than a tar header is held; layers stream through a temporary file that has no name and so
 //! vanishes whatever happens), TLS always verified, no credentials in any message.
 
+// The benchmark reuses the integration tests' helpers, which name this crate `pgext_oci`.
+#[cfg(test)]
+extern crate self as pgext_oci;
+
 mod auth;
+#[cfg(test)]
+mod bench;
 mod compare;
 mod digest;
 mod error;

@@ -1,7 +1,7 @@
 //! Registry access through oci-client: exact manifest bytes, streamed blobs.
 
 use futures_util::StreamExt as _;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::manifest::ImageIndexEntry;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -131,11 +131,15 @@ impl RegistrySource {
         let during = format!("downloading blob {digest}");
         intr.run(async {
             // A bare digest as descriptor: alternative `urls` from a manifest are never followed.
-            let mut stream = self
+            // Asked as the range "from byte 0": a registry that honours it answers 206, which
+            // oci-client passes through without hashing it a second time (the sink's digest is
+            // the one that counts either way; a plain 200 answer is hashed by both).
+            let response = self
                 .client
-                .pull_blob_stream(&reference, digest.to_string().as_str())
+                .pull_blob_stream_partial(&reference, digest.to_string().as_str(), 0, None)
                 .await
                 .map_err(|e| OciError::registry(&self.api_host, during.as_str(), e))?;
+            let (BlobResponse::Full(mut stream) | BlobResponse::Partial(mut stream)) = response;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| io_to_registry(&self.api_host, &during, e))?;
                 sink.write(&chunk)?;
