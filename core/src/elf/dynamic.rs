@@ -13,11 +13,12 @@ use std::path::Path;
 use object::Endianness;
 use object::elf;
 use object::pod;
-use object::read::elf::{Dyn, FileHeader, Sym};
+use object::read::elf::{Dyn, FileHeader};
 
 use super::file::{ElfError, ElfFile, c_str_at, read_u16, read_u32};
 use super::header::{ElfClass, ElfHeader};
 use super::reader::ReadLimits;
+use super::symtab::{HashSection, SymbolTable, VersionName};
 
 /// `DT_FLAGS_1` bit: ignore the default library directories and ld.so.cache.
 pub const DF_1_NODEFLIB: u64 = 0x800;
@@ -41,6 +42,19 @@ pub enum Binding {
     Other(u8),
 }
 
+impl Binding {
+    /// From the high nibble of `st_info`.
+    pub(crate) fn from_raw(bind: u8) -> Binding {
+        match bind {
+            0 => Binding::Local,
+            1 => Binding::Global,
+            2 => Binding::Weak,
+            10 => Binding::Unique,
+            other => Binding::Other(other),
+        }
+    }
+}
+
 /// Symbol type (`STT_*`), reduced to what matters here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SymbolKind {
@@ -56,6 +70,20 @@ pub enum SymbolKind {
     Ifunc,
     /// `STT_SECTION`, `STT_FILE` and the rest.
     Other(u8),
+}
+
+impl SymbolKind {
+    /// From the low nibble of `st_info`.
+    pub(crate) fn from_raw(kind: u8) -> SymbolKind {
+        match kind {
+            0 => SymbolKind::NoType,
+            1 => SymbolKind::Object,
+            2 => SymbolKind::Func,
+            6 => SymbolKind::Tls,
+            10 => SymbolKind::Ifunc,
+            other => SymbolKind::Other(other),
+        }
+    }
 }
 
 /// One entry of `.dynsym`.
@@ -88,20 +116,30 @@ impl DynSymbol {
     /// Whether other objects can bind to this definition (ld.so's `do_lookup_x` filter): defined,
     /// global/weak/unique, default or protected visibility, a value (or TLS), not a section/file.
     pub fn is_export(&self) -> bool {
-        self.defined
-            && matches!(self.binding, Binding::Global | Binding::Weak | Binding::Unique)
-            && matches!(self.visibility, 0 | 3)
-            && matches!(
-                self.kind,
-                SymbolKind::NoType | SymbolKind::Object | SymbolKind::Func | SymbolKind::Tls | SymbolKind::Ifunc
-            )
-            && (self.value != 0 || self.kind == SymbolKind::Tls)
+        is_export(self.defined, self.binding, self.visibility, self.kind, self.value)
     }
 
     /// Whether loading fails if nothing defines this symbol: undefined and not weak.
     pub fn is_required_import(&self) -> bool {
-        !self.defined && !self.name.is_empty() && matches!(self.binding, Binding::Global | Binding::Unique)
+        is_required_import(self.defined, self.binding, self.name.is_empty())
     }
+}
+
+/// [`DynSymbol::is_export`] on the fields, shared with the raw symbol table.
+pub(crate) fn is_export(defined: bool, binding: Binding, visibility: u8, kind: SymbolKind, value: u64) -> bool {
+    defined
+        && matches!(binding, Binding::Global | Binding::Weak | Binding::Unique)
+        && matches!(visibility, 0 | 3)
+        && matches!(
+            kind,
+            SymbolKind::NoType | SymbolKind::Object | SymbolKind::Func | SymbolKind::Tls | SymbolKind::Ifunc
+        )
+        && (value != 0 || kind == SymbolKind::Tls)
+}
+
+/// [`DynSymbol::is_required_import`] on the fields, shared with the raw symbol table.
+pub(crate) fn is_required_import(defined: bool, binding: Binding, name_empty: bool) -> bool {
+    !defined && !name_empty && matches!(binding, Binding::Global | Binding::Unique)
 }
 
 /// A version required from a needed file (one `Vernaux`).
@@ -172,6 +210,7 @@ impl DynamicInfo {
 
 /// Caps the total bytes of names copied out of one file: overlapping string offsets could
 /// otherwise make a small table expand into a huge amount of memory.
+#[derive(Debug, Clone, Copy)]
 struct NameBudget {
     max_len: usize,
     left: u64,
@@ -180,14 +219,20 @@ struct NameBudget {
 impl NameBudget {
     fn get(&mut self, table: &[u8], offset: u64) -> Result<String, ElfError> {
         let name = c_str_at(table, offset, self.max_len)?;
-        let cost = name.len() as u64 + 1;
+        self.charge(name.len())?;
+        Ok(name)
+    }
+
+    /// Accounts for a name of `len` bytes (plus its terminator).
+    fn charge(&mut self, len: usize) -> Result<(), ElfError> {
+        let cost = len as u64 + 1;
         if cost > self.left {
             return Err(ElfError::malformed(
                 "symbol and version names exceed the per-file read limit",
             ));
         }
         self.left -= cost;
-        Ok(name)
+        Ok(())
     }
 }
 
@@ -199,15 +244,69 @@ pub fn read_dynamic_info(path: &Path, limits: ReadLimits) -> Result<(ElfHeader, 
     Ok((file.header, dynamic))
 }
 
+/// The dynamic-linking view of one object, its symbols kept as a searchable table rather than
+/// expanded into [`DynSymbol`]s (which only the library under analysis needs).
+#[derive(Debug)]
+pub(crate) struct DynamicTables {
+    /// Everything but [`DynamicInfo::symbols`], which stays empty.
+    pub info: DynamicInfo,
+    /// `.dynsym` with its names, versions and hash table.
+    pub symbols: SymbolTable,
+    /// The name budget left for symbol names once the dynamic section and versions were read.
+    names_left: NameBudget,
+}
+
+impl DynamicTables {
+    /// The full view, every dynamic symbol with owned names. Every name is checked and counted
+    /// against the file's budget here, as when all of them are copied.
+    pub(crate) fn to_info(&self) -> Result<DynamicInfo, ElfError> {
+        let table = &self.symbols;
+        let mut names = self.names_left;
+        let mut symbols = Vec::with_capacity(table.len().saturating_sub(1));
+        for i in 1..table.len() {
+            let Some(sym) = table.sym(i) else { break };
+            let name = names.get(table.strings(), u64::from(sym.name))?;
+            let defined = sym.defined();
+            let versym = table.versym(i).unwrap_or(1);
+            let (version, version_file) = match table.version(versym) {
+                Some((v, f)) => (Some(v.to_owned()), if defined { None } else { f.map(str::to_owned) }),
+                None => (None, None),
+            };
+            symbols.push(DynSymbol {
+                name,
+                version,
+                version_file,
+                version_hidden: versym & 0x8000 != 0,
+                binding: sym.binding(),
+                kind: sym.kind(),
+                visibility: sym.visibility(),
+                defined,
+                value: sym.value,
+                size: sym.size,
+            });
+        }
+        Ok(DynamicInfo {
+            symbols,
+            ..self.info.clone()
+        })
+    }
+}
+
 /// Parses the dynamic section, symbol table and version tables of an opened file.
 pub(crate) fn parse_dynamic(file: &mut ElfFile) -> Result<DynamicInfo, ElfError> {
+    parse_tables(file)?.to_info()
+}
+
+/// Parses the dynamic section and version tables, and reads the symbol table with its hash table
+/// without expanding it.
+pub(crate) fn parse_tables(file: &mut ElfFile) -> Result<DynamicTables, ElfError> {
     match file.header.class {
         ElfClass::Elf32 => parse_generic::<elf::FileHeader32<Endianness>>(file),
         ElfClass::Elf64 => parse_generic::<elf::FileHeader64<Endianness>>(file),
     }
 }
 
-fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Result<DynamicInfo, ElfError> {
+fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Result<DynamicTables, ElfError> {
     let endian = file.endian();
     let limits = file.limits();
     let mut names = NameBudget {
@@ -220,13 +319,18 @@ fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Re
         ..DynamicInfo::default()
     };
 
+    let (class, order) = (file.header.class, file.header.byte_order);
     let Some((dyn_index, dyn_section)) = file.find_section(elf::SHT_DYNAMIC.0) else {
         if info.has_dynamic_segment {
             return Err(ElfError::malformed(
                 "no section headers for the dynamic segment (stripped section table)",
             ));
         }
-        return Ok(info);
+        return Ok(DynamicTables {
+            info,
+            symbols: SymbolTable::empty(class, order),
+            names_left: names,
+        });
     };
     let dyn_link = dyn_section.link as usize;
     let data = file.section_data(dyn_index)?;
@@ -256,7 +360,7 @@ fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Re
     }
 
     // Version index → (name, file). Index 0 and 1 are "local" and "global" (unversioned).
-    let mut version_names: Vec<Option<(String, Option<String>)>> = Vec::new();
+    let mut version_names: Vec<VersionName> = Vec::new();
     let mut records = 0usize;
     if let Some((index, section)) = file.find_section(elf::SHT_GNU_VERDEF.0) {
         let link = section.link as usize;
@@ -287,55 +391,60 @@ fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Re
         )?;
     }
 
-    if let Some((sym_index, sym_section)) = file.find_section(elf::SHT_DYNSYM.0) {
-        let link = sym_section.link as usize;
-        let data = file.section_data(sym_index)?;
-        let versyms = match file.find_section(elf::SHT_GNU_VERSYM.0) {
-            Some((index, _)) => file.section_data(index)?,
-            None => Vec::new(),
-        };
-        let strings = strtab(file, &mut strtabs, link)?;
-        let order = file.header.byte_order;
-        let count = data.len() / size_of::<Elf::Sym>();
-        let (syms, _) =
-            pod::slice_from_bytes::<Elf::Sym>(&data, count).map_err(|_| ElfError::malformed("dynsym unreadable"))?;
-        info.symbols.reserve(count.saturating_sub(1));
-        for (i, sym) in syms.iter().enumerate().skip(1) {
-            let name = names.get(strings, u64::from(sym.st_name(endian)))?;
-            let defined = sym.st_shndx(endian) != elf::SHN_UNDEF;
-            let versym = read_u16(&versyms, i * 2, order).unwrap_or(1);
-            let (version, version_file) = match version_names.get(usize::from(versym & 0x7fff)) {
-                Some(Some((v, f))) => (Some(v.clone()), if defined { None } else { f.clone() }),
-                _ => (None, None),
+    let mut names_left = names;
+    let symbols = match file.find_section(elf::SHT_DYNSYM.0) {
+        Some((sym_index, sym_section)) => {
+            let link = sym_section.link as usize;
+            let data = file.section_data(sym_index)?;
+            let versyms = match file.find_section(elf::SHT_GNU_VERSYM.0) {
+                Some((index, _)) => file.section_data(index)?,
+                None => Vec::new(),
             };
-            info.symbols.push(DynSymbol {
-                name,
-                version,
-                version_file,
-                version_hidden: versym & 0x8000 != 0,
-                binding: match sym.st_bind().0 {
-                    0 => Binding::Local,
-                    1 => Binding::Global,
-                    2 => Binding::Weak,
-                    10 => Binding::Unique,
-                    other => Binding::Other(other),
-                },
-                kind: match sym.st_type().0 {
-                    0 => SymbolKind::NoType,
-                    1 => SymbolKind::Object,
-                    2 => SymbolKind::Func,
-                    6 => SymbolKind::Tls,
-                    10 => SymbolKind::Ifunc,
-                    other => SymbolKind::Other(other),
-                },
-                visibility: sym.st_visibility().0,
-                defined,
-                value: sym.st_value(endian).into(),
-                size: sym.st_size(endian).into(),
-            });
+            strtab(file, &mut strtabs, link)?;
+            let strings = strtabs.remove(&link).unwrap_or_default();
+            let hash = hash_section(file, sym_index);
+            names_left = names;
+            SymbolTable::new(
+                class,
+                order,
+                data,
+                strings,
+                versyms,
+                version_names,
+                hash,
+                limits.max_name_len,
+                |len| names.charge(len),
+            )?
         }
+        None => SymbolTable::empty(class, order),
+    };
+    Ok(DynamicTables {
+        info,
+        symbols,
+        names_left,
+    })
+}
+
+/// The hash table of the symbol table at `dynsym`, as ld.so picks it: `DT_GNU_HASH` first, then
+/// `DT_HASH`. One that cannot be read (beyond the file, over the budget) counts as absent: the
+/// symbols are then indexed by name instead, as they were before hash tables were used.
+fn hash_section(file: &mut ElfFile, dynsym: usize) -> HashSection {
+    let find = |file: &ElfFile, sh_type: u32| {
+        file.sections
+            .iter()
+            .position(|s| s.sh_type == sh_type && s.link as usize == dynsym)
+    };
+    if let Some(index) = find(file, elf::SHT_GNU_HASH.0)
+        && let Ok(data) = file.section_data(index)
+    {
+        return HashSection::Gnu(data);
     }
-    Ok(info)
+    if let Some(index) = find(file, elf::SHT_HASH.0)
+        && let Ok(data) = file.section_data(index)
+    {
+        return HashSection::Sysv(data);
+    }
+    HashSection::None
 }
 
 /// Reads (once) the string table at a section index.
@@ -362,7 +471,7 @@ fn count_record(records: &mut usize, file: &ElfFile) -> Result<(), ElfError> {
     Ok(())
 }
 
-fn set_version(table: &mut Vec<Option<(String, Option<String>)>>, index: u16, name: String, file: Option<String>) {
+fn set_version(table: &mut Vec<VersionName>, index: u16, name: String, file: Option<String>) {
     let index = usize::from(index & 0x7fff);
     if index < 2 {
         return;
@@ -382,7 +491,7 @@ fn parse_verdefs(
     names: &mut NameBudget,
     records: &mut usize,
     info: &mut DynamicInfo,
-    table: &mut Vec<Option<(String, Option<String>)>>,
+    table: &mut Vec<VersionName>,
 ) -> Result<(), ElfError> {
     let order = file.header.byte_order;
     let bad = || ElfError::malformed("version definition section truncated");
@@ -417,7 +526,7 @@ fn parse_verneeds(
     names: &mut NameBudget,
     records: &mut usize,
     info: &mut DynamicInfo,
-    table: &mut Vec<Option<(String, Option<String>)>>,
+    table: &mut Vec<VersionName>,
 ) -> Result<(), ElfError> {
     let order = file.header.byte_order;
     let bad = || ElfError::malformed("version requirement section truncated");

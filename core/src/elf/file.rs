@@ -166,6 +166,11 @@ impl ElfFile {
         Ok(self.reader.read("section contents", offset, size)?)
     }
 
+    /// Reads `size` bytes at file offset `offset` (part of a section), through the budget.
+    pub(crate) fn read_at(&mut self, what: &'static str, offset: u64, size: u64) -> Result<Vec<u8>, ElfError> {
+        Ok(self.reader.read(what, offset, size)?)
+    }
+
     /// Reads `len` bytes of the loaded image at virtual address `vaddr`, as the loader would map
     /// them: from the file within `p_filesz`, zeros up to `p_memsz`. `None` if not mapped.
     pub(crate) fn read_vaddr(&mut self, vaddr: u64, len: u64) -> Result<Option<Vec<u8>>, ElfError> {
@@ -344,6 +349,15 @@ fn name_sections(reader: &mut Reader, sections: &mut [Section], shstrndx: u64) -
 
 /// Reads a NUL-terminated string at `offset` in a string table, at most `max` bytes long.
 pub(crate) fn c_str_at(table: &[u8], offset: u64, max: usize) -> Result<String, ElfError> {
+    let len = c_str_len_at(table, offset, max)?;
+    // In range: c_str_len_at found the terminator at start + len.
+    let start = offset as usize;
+    Ok(String::from_utf8_lossy(&table[start..start + len]).into_owned())
+}
+
+/// Length of the NUL-terminated string at `offset` in a string table, which must end within
+/// `max` bytes. Only `max + 1` bytes are ever scanned.
+pub(crate) fn c_str_len_at(table: &[u8], offset: u64, max: usize) -> Result<usize, ElfError> {
     let start = usize::try_from(offset).ok().filter(|&o| o < table.len());
     let Some(start) = start else {
         return Err(ElfError::malformed(format!(
@@ -352,9 +366,10 @@ pub(crate) fn c_str_at(table: &[u8], offset: u64, max: usize) -> Result<String, 
         )));
     };
     let window = &table[start..table.len().min(start.saturating_add(max).saturating_add(1))];
-    match window.iter().position(|&b| b == 0) {
-        Some(end) => Ok(String::from_utf8_lossy(&window[..end]).into_owned()),
-        None => Err(ElfError::malformed(format!(
+    // CStr's search is word-at-a-time, unlike a byte loop.
+    match std::ffi::CStr::from_bytes_until_nul(window) {
+        Ok(s) => Ok(s.to_bytes().len()),
+        Err(_) => Err(ElfError::malformed(format!(
             "unterminated or overlong string at offset {offset}"
         ))),
     }

@@ -22,7 +22,6 @@
 //! `incompatible_module_error` reports, in this order: version mismatch, ABI mismatch (abi_extra),
 //! then every differing field as a "magic block mismatch".
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use object::Endianness;
@@ -585,11 +584,51 @@ struct Reloc {
     addend: Option<i64>,
 }
 
-/// Dynamic relocations by offset, read once on first use.
+/// Dynamic relocations, looked up by the offset they patch.
+///
+/// A PG 18 block needs two lookups (its name and version pointers), while a large library
+/// carries 10^5 relocations (pgext.so ~120k, 2.8 MB). So small tables are read once into a list
+/// sorted by offset; large ones are streamed in chunks for each of the first
+/// [`STREAMED_LOOKUPS`] lookups without keeping anything, and only a caller that keeps asking (the
+/// data scan) has them read into the sorted list.
 #[derive(Debug, Default)]
 struct Relocations {
-    loaded: bool,
-    by_offset: HashMap<u64, Reloc>,
+    lookups: usize,
+    sorted: Option<Vec<(u64, Reloc)>>,
+}
+
+/// Relocation tables up to this size are read whole on the first lookup.
+const STREAM_ABOVE: u64 = 256 << 10;
+/// Lookups answered by streaming a large table before it is read into a sorted list.
+const STREAMED_LOOKUPS: usize = 4;
+/// Entries read per chunk when streaming (96 KiB of `Elf64_Rela`).
+const STREAM_CHUNK: u64 = 4096;
+
+impl Relocations {
+    /// The relocation at `slot`; the last one listed wins, as the loader applies them in order.
+    fn find(&mut self, file: &mut ElfFile, slot: u64) -> Result<Option<Reloc>, ElfError> {
+        if self.sorted.is_none() {
+            let total: u64 = reloc_sections(file).iter().map(|&(i, _)| file.sections[i].size).sum();
+            if total > STREAM_ABOVE && self.lookups < STREAMED_LOOKUPS {
+                self.lookups += 1;
+                return match file.header.class {
+                    ElfClass::Elf32 => stream_find::<elf::FileHeader32<Endianness>>(file, slot),
+                    ElfClass::Elf64 => stream_find::<elf::FileHeader64<Endianness>>(file, slot),
+                };
+            }
+            self.sorted = Some(match file.header.class {
+                ElfClass::Elf32 => read_relocs::<elf::FileHeader32<Endianness>>(file)?,
+                ElfClass::Elf64 => read_relocs::<elf::FileHeader64<Endianness>>(file)?,
+            });
+        }
+        let sorted = self.sorted.as_deref().unwrap_or_default();
+        let end = sorted.partition_point(|(offset, _)| *offset <= slot);
+        Ok(end
+            .checked_sub(1)
+            .and_then(|i| sorted.get(i))
+            .filter(|(offset, _)| *offset == slot)
+            .map(|(_, reloc)| *reloc))
+    }
 }
 
 impl Relocations {
@@ -601,19 +640,12 @@ impl Relocations {
         dynamic: &DynamicInfo,
         slot: u64,
     ) -> Result<Option<u64>, ElfError> {
-        if !self.loaded {
-            self.loaded = true;
-            self.by_offset = match file.header.class {
-                ElfClass::Elf32 => read_relocs::<elf::FileHeader32<Endianness>>(file)?,
-                ElfClass::Elf64 => read_relocs::<elf::FileHeader64<Endianness>>(file)?,
-            };
-        }
         let class = file.header.class;
         let Some(stored_bytes) = file.read_vaddr(slot, class.pointer_size())? else {
             return Ok(None);
         };
         let stored = read_ptr(&stored_bytes, 0, class, file.header.byte_order).unwrap_or(0);
-        let Some(reloc) = self.by_offset.get(&slot).copied() else {
+        let Some(reloc) = self.find(file, slot)? else {
             // No relocation: RELR (implicit addend), or a plain stored value.
             return Ok(Some(stored));
         };
@@ -657,10 +689,24 @@ fn reloc_types(header: &ElfHeader) -> Option<(u32, u32, Option<u32>)> {
     })
 }
 
-fn read_relocs<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Result<HashMap<u64, Reloc>, ElfError> {
-    let mut out = HashMap::new();
+/// Allocated `SHT_RELA`/`SHT_REL` sections: (index, is RELA).
+fn reloc_sections(file: &ElfFile) -> Vec<(usize, bool)> {
+    file.sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_alloc() && (s.sh_type == elf::SHT_RELA.0 || s.sh_type == elf::SHT_REL.0))
+        .map(|(i, s)| (i, s.sh_type == elf::SHT_RELA.0))
+        .collect()
+}
+
+/// Calls `each(offset, reloc)` for every relocation that can store a pointer, in file order,
+/// reading each section in chunks of [`STREAM_CHUNK`] entries.
+fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
+    file: &mut ElfFile,
+    mut each: impl FnMut(u64, Reloc),
+) -> Result<(), ElfError> {
     let Some((relative, absolute, glob_dat)) = reloc_types(&file.header) else {
-        return Ok(out);
+        return Ok(());
     };
     let endian = file.endian();
     let kind_of = |t: u32| {
@@ -674,50 +720,70 @@ fn read_relocs<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Resu
             None
         }
     };
-    let wanted: Vec<(usize, u32)> = file
-        .sections
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_alloc() && (s.sh_type == elf::SHT_RELA.0 || s.sh_type == elf::SHT_REL.0))
-        .map(|(i, s)| (i, s.sh_type))
-        .collect();
-    for (index, sh_type) in wanted {
-        let data = file.section_data(index)?;
-        if sh_type == elf::SHT_RELA.0 {
-            let n = data.len() / size_of::<Elf::Rela>();
-            let (relas, _) =
-                pod::slice_from_bytes::<Elf::Rela>(&data, n).map_err(|_| ElfError::malformed("rela unreadable"))?;
-            for r in relas {
-                if let Some(kind) = kind_of(r.r_type(endian, false).0) {
-                    let addend = Some(r.r_addend(endian).into());
-                    out.insert(
-                        r.r_offset(endian).into(),
-                        Reloc {
+    for (index, is_rela) in reloc_sections(file) {
+        let (offset, size) = (file.sections[index].offset, file.sections[index].size);
+        let entry = if is_rela {
+            size_of::<Elf::Rela>()
+        } else {
+            size_of::<Elf::Rel>()
+        } as u64;
+        let count = size / entry;
+        let mut done = 0u64;
+        while done < count {
+            let n = (count - done).min(STREAM_CHUNK);
+            // In range: done + n <= count, and count * entry <= size.
+            let data = file.read_at("relocations", offset + done * entry, n * entry)?;
+            if is_rela {
+                let (relas, _) = pod::slice_from_bytes::<Elf::Rela>(&data, n as usize)
+                    .map_err(|_| ElfError::malformed("rela unreadable"))?;
+                for r in relas {
+                    if let Some(kind) = kind_of(r.r_type(endian, false).0) {
+                        let reloc = Reloc {
                             kind,
                             sym: r.r_sym(endian, false),
-                            addend,
-                        },
-                    );
+                            addend: Some(r.r_addend(endian).into()),
+                        };
+                        each(r.r_offset(endian).into(), reloc);
+                    }
                 }
-            }
-        } else {
-            let n = data.len() / size_of::<Elf::Rel>();
-            let (rels, _) =
-                pod::slice_from_bytes::<Elf::Rel>(&data, n).map_err(|_| ElfError::malformed("rel unreadable"))?;
-            for r in rels {
-                if let Some(kind) = kind_of(r.r_type(endian).0) {
-                    out.insert(
-                        r.r_offset(endian).into(),
-                        Reloc {
+            } else {
+                let (rels, _) = pod::slice_from_bytes::<Elf::Rel>(&data, n as usize)
+                    .map_err(|_| ElfError::malformed("rel unreadable"))?;
+                for r in rels {
+                    if let Some(kind) = kind_of(r.r_type(endian).0) {
+                        let reloc = Reloc {
                             kind,
                             sym: r.r_sym(endian),
                             addend: None,
-                        },
-                    );
+                        };
+                        each(r.r_offset(endian).into(), reloc);
+                    }
                 }
             }
+            done += n;
         }
     }
+    Ok(())
+}
+
+/// The last relocation of `slot`, streamed.
+fn stream_find<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile, slot: u64) -> Result<Option<Reloc>, ElfError> {
+    let mut found = None;
+    for_each_reloc::<Elf>(file, |offset, reloc| {
+        if offset == slot {
+            found = Some(reloc);
+        }
+    })?;
+    Ok(found)
+}
+
+/// The relocations that can store a pointer, sorted by offset (stable: equal offsets keep their
+/// order in the file).
+fn read_relocs<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Result<Vec<(u64, Reloc)>, ElfError> {
+    let mut out = Vec::new();
+    for_each_reloc::<Elf>(file, |offset, reloc| out.push((offset, reloc)))?;
+    // Linkers emit them mostly in order, which a stable merge sort handles in about one pass.
+    out.sort_by_key(|(offset, _)| *offset);
     Ok(out)
 }
 

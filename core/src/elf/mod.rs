@@ -18,8 +18,8 @@
 //!
 //! Modules by concern: [`header`] (class, machine, host), [`dynamic`] (needed, paths, versions,
 //! symbols), [`magic`] (the block and the server's comparison), `insn` (return-value decoding),
-//! [`ldcache`], [`resolve`] (search and binding), [`report`], [`problem`], [`reader`] (bounded I/O),
-//! `file` (section and segment tables).
+//! [`ldcache`], [`resolve`] (search and binding), `symtab` (hash-table symbol lookup), [`report`],
+//! [`problem`], [`reader`] (bounded I/O), `file` (section and segment tables).
 
 pub mod dynamic;
 mod file;
@@ -31,6 +31,7 @@ pub mod problem;
 pub mod reader;
 pub mod report;
 pub mod resolve;
+mod symtab;
 
 #[cfg(test)]
 mod tests;
@@ -45,4 +46,6 @@ pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic,
 pub use problem::{Problem, ProblemCode, Severity};
 pub use reader::{ReadError, ReadLimits};
 pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};
-pub use resolve::{Dependency, FoundVia, Loader, SearchConfig, default_system_dirs, expand_dst, multiarch_triplet};
+pub use resolve::{
+    Dependency, FoundVia, Loader, LoaderTimings, SearchConfig, default_system_dirs, expand_dst, multiarch_triplet,
+};

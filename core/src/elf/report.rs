@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use super::dynamic::{DynamicInfo, VersionNeed, parse_dynamic};
+use super::dynamic::{DynamicInfo, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
 use super::header::{ElfHeader, HeaderMismatch, HostAbi};
 use super::magic::{MagicBlock, MagicOutcome, ServerMagic, check_magic, find_magic};
@@ -201,7 +201,16 @@ fn inspect_file(
         );
         loadable_kind = false;
     }
-    let dynamic = match parse_dynamic(&mut file) {
+    let tables = match parse_tables(&mut file) {
+        Ok(t) => t,
+        Err(e) => {
+            report.problems.push(load_error(libname, &e));
+            return None;
+        }
+    };
+    // The library under analysis is the one object whose symbols are listed (the magic block
+    // is found through them); its dependencies are only searched by hash.
+    let dynamic = match tables.to_info() {
         Ok(d) => d,
         Err(e) => {
             report.problems.push(load_error(libname, &e));
@@ -226,7 +235,7 @@ fn inspect_file(
         report.bytes_read = file.bytes_read();
         return None;
     }
-    Some((ObjectFacts::new(Path::new(libname), &file, &dynamic), magic))
+    Some((ObjectFacts::new(Path::new(libname), &file, tables), magic))
 }
 
 /// CloudNativePG images ship OS libraries in `<image>/system/` next to `<image>/lib/`; they are

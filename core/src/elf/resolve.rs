@@ -18,21 +18,25 @@
 //!
 //! Not modelled: `glibc-hwcaps/` and legacy platform subdirectories of search directories (the
 //! baseline copy is used), `LD_PRELOAD`, libraries other extensions loaded earlier into the same
-//! backend, empty `LD_LIBRARY_PATH` elements (meaning the working directory), and the nuance that
-//! an unversioned reference does not bind to a symbol with several non-default versions.
+//! backend, and empty `LD_LIBRARY_PATH` elements (meaning the working directory).
+//!
+//! Binding searches each object's `DT_GNU_HASH` or `DT_HASH` table, in load order, with glibc's
+//! matching rules (see `symtab`), so only the symbols a reference hashes to are ever decoded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use super::dynamic::{DF_STATIC_TLS, DynamicInfo, VersionNeed, parse_dynamic};
+use super::dynamic::{DF_STATIC_TLS, DynamicTables, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
 use super::header::{ByteOrder, ElfClass, HostAbi};
 use super::ldcache::{self, LdCache};
 use super::problem::{Problem, ProblemCode, Severity};
 use super::reader::{ReadLimits, Reader};
+use super::symtab::{SymbolTable, Wanted};
 
 /// Where the dynamic loader of the server process looks for libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,20 +185,6 @@ pub struct Dependency {
     pub preloaded: bool,
 }
 
-/// A symbol a definition must provide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Import {
-    name: String,
-    version: Option<String>,
-}
-
-/// One exported definition: its version (index into `ObjectFacts::versions`) and hidden flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Export {
-    version: Option<u16>,
-    hidden: bool,
-}
-
 /// What resolution and binding need from one object; the rest of the parse is dropped.
 #[derive(Debug)]
 pub(crate) struct ObjectFacts {
@@ -208,10 +198,8 @@ pub(crate) struct ObjectFacts {
     version_needs: Vec<VersionNeed>,
     version_defs: HashSet<String>,
     has_verdef: bool,
-    has_versym: bool,
-    versions: Vec<String>,
-    exports: HashMap<String, Vec<Export>>,
-    imports: Vec<Import>,
+    /// Searched by hash when other objects bind to this one.
+    symbols: SymbolTable,
     /// Size of the TLS segment when the object uses the initial-exec TLS model (`DF_STATIC_TLS`).
     static_tls: Option<u64>,
     bytes_read: u64,
@@ -219,54 +207,27 @@ pub(crate) struct ObjectFacts {
 
 impl ObjectFacts {
     /// Keeps what resolution needs from a parsed object.
-    pub(crate) fn new(path: &Path, file: &ElfFile, dynamic: &DynamicInfo) -> ObjectFacts {
-        let mut versions: Vec<String> = Vec::new();
-        let mut version_ids: HashMap<&str, u16> = HashMap::new();
-        let mut exports: HashMap<String, Vec<Export>> = HashMap::new();
-        let mut imports = Vec::new();
-        for sym in &dynamic.symbols {
-            if sym.is_export() {
-                let version = sym.version.as_deref().and_then(|v| {
-                    if let Some(&id) = version_ids.get(v) {
-                        return Some(id);
-                    }
-                    // Version names come from a 15-bit index table, so ids fit in u16.
-                    let id = u16::try_from(versions.len()).ok()?;
-                    versions.push(v.to_owned());
-                    version_ids.insert(v, id);
-                    Some(id)
-                });
-                exports.entry(sym.name.clone()).or_default().push(Export {
-                    version,
-                    hidden: sym.version_hidden,
-                });
-            } else if sym.is_required_import() {
-                imports.push(Import {
-                    name: sym.name.clone(),
-                    version: sym.version.clone(),
-                });
-            }
-        }
+    pub(crate) fn new(path: &Path, file: &ElfFile, tables: DynamicTables) -> ObjectFacts {
+        let DynamicTables {
+            info: dynamic, symbols, ..
+        } = tables;
         ObjectFacts {
             path: path.to_owned(),
-            soname: dynamic.soname.clone(),
-            needed: dynamic.needed.clone(),
-            rpath: dynamic.rpath.clone(),
-            runpath: dynamic.runpath.clone(),
-            has_runpath: dynamic.has_runpath,
             nodeflib: dynamic.nodeflib(),
-            version_needs: dynamic.version_needs.clone(),
+            has_verdef: !dynamic.version_defs.is_empty(),
             version_defs: dynamic
                 .version_defs
-                .iter()
+                .into_iter()
                 .filter(|d| !d.base)
-                .map(|d| d.name.clone())
+                .map(|d| d.name)
                 .collect(),
-            has_verdef: !dynamic.version_defs.is_empty(),
-            has_versym: dynamic.symbols.iter().any(|s| s.version.is_some()),
-            versions,
-            exports,
-            imports,
+            soname: dynamic.soname,
+            needed: dynamic.needed,
+            rpath: dynamic.rpath,
+            runpath: dynamic.runpath,
+            has_runpath: dynamic.has_runpath,
+            version_needs: dynamic.version_needs,
+            symbols,
             static_tls: (dynamic.flags & DF_STATIC_TLS != 0).then(|| {
                 file.segments
                     .iter()
@@ -286,21 +247,6 @@ impl ObjectFacts {
 
     fn origin(&self) -> Option<&Path> {
         self.path.parent()
-    }
-
-    /// Whether a definition here satisfies an import (glibc `check_match`, simplified).
-    fn defines(&self, import: &Import) -> bool {
-        let Some(defs) = self.exports.get(&import.name) else {
-            return false;
-        };
-        match &import.version {
-            None => !defs.is_empty(),
-            Some(_) if !self.has_versym => true,
-            Some(wanted) => defs.iter().any(|d| match d.version {
-                Some(id) => self.versions.get(usize::from(id)).is_some_and(|v| v == wanted),
-                None => !d.hidden,
-            }),
-        }
     }
 }
 
@@ -414,6 +360,19 @@ enum Resolved {
     Failed(LoadFailure, PathBuf),
 }
 
+/// Where the time of a [`Loader`] went, summed over its calls (for benchmarks and diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoaderTimings {
+    /// Opening and parsing files (cache misses), wherever it happened.
+    pub parse: Duration,
+    /// Walking `DT_NEEDED` (the postgres executable's closure included), parsing included.
+    pub closure: Duration,
+    /// Checking required versions against the providers' definitions.
+    pub versions: Duration,
+    /// Binding undefined symbols.
+    pub symbols: Duration,
+}
+
 /// Resolves libraries against one server's environment, caching parsed files by path (a
 /// replaced file is noticed through its inode, size and mtime).
 #[derive(Debug)]
@@ -424,6 +383,7 @@ pub struct Loader {
     preload: Option<(LinkMap, Vec<Problem>)>,
     files_parsed: usize,
     bytes_read: u64,
+    timings: LoaderTimings,
 }
 
 impl Loader {
@@ -436,7 +396,13 @@ impl Loader {
             preload: None,
             files_parsed: 0,
             bytes_read: 0,
+            timings: LoaderTimings::default(),
         }
+    }
+
+    /// Where the time went so far.
+    pub fn timings(&self) -> LoaderTimings {
+        self.timings
     }
 
     /// The configuration.
@@ -471,17 +437,18 @@ impl Loader {
     }
 
     /// Parses a file once per identity.
-    fn facts_for(&mut self, path: &Path) -> Result<Rc<ObjectFacts>, LoadFailure> {
+    pub(crate) fn facts_for(&mut self, path: &Path) -> Result<Rc<ObjectFacts>, LoadFailure> {
         let key = FileKey::of(path);
         if let (Some(key), Some((cached_key, result))) = (key, self.facts.get(path))
             && *cached_key == key
         {
             return result.clone();
         }
+        let start = Instant::now();
         let result = ElfFile::open(path, self.config.limits)
             .and_then(|mut file| {
-                let dynamic = parse_dynamic(&mut file)?;
-                Ok(Rc::new(ObjectFacts::new(path, &file, &dynamic)))
+                let tables = parse_tables(&mut file)?;
+                Ok(Rc::new(ObjectFacts::new(path, &file, tables)))
             })
             .map_err(|e| LoadFailure::from_error(&e));
         self.files_parsed += 1;
@@ -491,6 +458,7 @@ impl Loader {
         if let Some(key) = key {
             self.facts.insert(path.to_owned(), (key, result.clone()));
         }
+        self.timings.parse += start.elapsed();
         result
     }
 
@@ -508,7 +476,9 @@ impl Loader {
                     map.main = Some(main);
                     let mut ignored = Vec::new();
                     let mut closure_problems = Vec::new();
+                    let start = Instant::now();
                     self.load_deps(&mut map, main, true, &mut ignored, &mut closure_problems);
+                    self.timings.closure += start.elapsed();
                     // The server runs, so these are artefacts of an incomplete view; keep them as warnings.
                     problems.extend(closure_problems.into_iter().map(|mut p| {
                         p.severity = Severity::Warning;
@@ -541,6 +511,7 @@ impl Loader {
         closure.problems.extend(preload_problems);
         let first_new = map.objects.len();
         let root_index = map.push(root, map.main, None, false);
+        let start = Instant::now();
         self.load_deps(
             &mut map,
             root_index,
@@ -549,10 +520,15 @@ impl Loader {
             &mut closure.problems,
         );
         closure.objects_loaded = map.objects.len() - first_new;
+        let versions_start = Instant::now();
+        self.timings.closure += versions_start - start;
         check_versions(&map, first_new, &mut closure.problems);
         check_static_tls(&map, first_new, &mut closure.problems);
+        let symbols_start = Instant::now();
+        self.timings.versions += symbols_start - versions_start;
         if symbols_checked {
             check_symbols(&map, first_new, &mut closure.problems);
+            self.timings.symbols += symbols_start.elapsed();
         } else {
             closure.problems.push(Problem::new(
                 ProblemCode::UndefinedSymbol,
@@ -930,28 +906,51 @@ fn newest<'a>(names: impl Iterator<Item = &'a str>, family: &str) -> Option<&'a 
         .map(|(_, n)| n)
 }
 
-/// Every required import of the new objects must be exported by some loaded object.
+/// Every required import of the new objects must be bound to a definition in some loaded
+/// object, searched through each object's hash table like ld.so does.
+///
+/// ld.so searches the scope in load order because the first definition wins; whether a
+/// reference can be bound at all does not depend on the order, so the likely providers are tried
+/// first: the file its version is required from (`libc.so.6` for `GLIBC_2.34`), then the
+/// importing object's own `DT_NEEDED` objects, then the whole scope.
 fn check_symbols(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) {
+    let scope: Vec<&SymbolTable> = map.objects.iter().map(|o| &o.facts.symbols).collect();
+    // Every object of the closure binds in the same scope, so each (name, version) is searched
+    // once: libc's and libstdc++'s functions are imported by most objects.
     for loaded in &map.objects[first_new..] {
         let object = &loaded.facts;
+        let needed: Vec<usize> = object
+            .needed
+            .iter()
+            .filter_map(|name| map.by_name.get(name).copied())
+            .collect();
         let mut missing = 0usize;
-        for import in &object.imports {
-            if map.objects.iter().any(|o| o.facts.defines(import)) {
+        for &index in object.symbols.imports() {
+            let Some((name, version, version_file)) = object.symbols.reference(index) else {
+                continue;
+            };
+            let found = {
+                let wanted = Wanted::new(name, version);
+                let from_file = version_file.and_then(|f| map.by_name.get(f).copied());
+                from_file
+                    .iter()
+                    .chain(&needed)
+                    .any(|&j| scope.get(j).is_some_and(|t| t.defines(&wanted)))
+                    || scope.iter().any(|t| t.defines(&wanted))
+            };
+            if found {
                 continue;
             }
             missing += 1;
             if missing > MAX_SYMBOL_PROBLEMS {
                 continue;
             }
-            let message = match &import.version {
-                Some(v) => format!(
-                    "{}: undefined symbol: {}, version {v}",
-                    object.path.display(),
-                    import.name
-                ),
-                None => format!("{}: undefined symbol: {}", object.path.display(), import.name),
+            let name = String::from_utf8_lossy(name);
+            let message = match version {
+                Some(v) => format!("{}: undefined symbol: {name}, version {v}", object.path.display()),
+                None => format!("{}: undefined symbol: {name}", object.path.display()),
             };
-            problems.push(Problem::error(ProblemCode::UndefinedSymbol, message).with_subject(import.name.clone()));
+            problems.push(Problem::error(ProblemCode::UndefinedSymbol, message).with_subject(name.into_owned()));
         }
         if missing > MAX_SYMBOL_PROBLEMS {
             problems.push(

@@ -1024,3 +1024,159 @@ fn bench_large_libraries() {
         start.elapsed().as_secs_f64() * 1000.0
     );
 }
+
+/// Cold and warm analysis of Debian's PostGIS laid out as a CloudNativePG image by `make bench`
+/// (`$PGEXT_CACHE/bench/postgis/image`, default under /var/cache/pgext), the way a backend started
+/// with `LD_LIBRARY_PATH=<image>/system` runs it, with a breakdown: first `postgis-3.so` alone,
+/// then every library `check_extension('postgis')` judges (the image's four modules and the
+/// server's contrib modules, all visible extensions being judged). Run in release mode:
+/// `cargo test --release -p pgext-core --lib elf::tests::bench_postgis_image -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_postgis_image() {
+    let cache = std::env::var("PGEXT_CACHE").unwrap_or_else(|_| "/var/cache/pgext".to_owned());
+    let image = Path::new(&cache).join("bench/postgis/image");
+    let postgres = Path::new("/opt/pgext/pg18/bin/postgres");
+    let lib = image.join("lib/postgis-3.so");
+    if !lib.exists() || !postgres.exists() {
+        eprintln!(
+            "skipped: needs {} (make bench builds it) and {}",
+            lib.display(),
+            postgres.display()
+        );
+        return;
+    }
+    let mut config = SearchConfig::new(host());
+    config.postgres_executable = Some(postgres.to_owned());
+    config.ld_library_path = Some(image.join("system").to_string_lossy().into_owned());
+    let sorted_so = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "so"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let mut everything = sorted_so(&image.join("lib"));
+    everything.extend(sorted_so(Path::new("/opt/pgext/pg18/lib/postgresql")));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let runs = 7;
+    for (label, libs) in [
+        ("postgis-3.so", vec![lib.clone()]),
+        ("all judged libraries", everything),
+    ] {
+        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let mut last = Vec::new();
+        for run in 0..runs {
+            let mut analyzer = Analyzer::new(config.clone(), server());
+            let t = Instant::now();
+            let reports: Vec<LibraryReport> = libs.iter().map(|l| analyzer.analyze(l)).collect();
+            let total = t.elapsed();
+            cold.push(total);
+            let tm = analyzer.loader().timings();
+            let files = analyzer.loader().files_parsed();
+            let t = Instant::now();
+            let again: Vec<LibraryReport> = libs.iter().map(|l| analyzer.analyze(l)).collect();
+            warm.push(t.elapsed());
+            for (a, r) in again.iter().zip(&reports) {
+                // Bytes read differ: a warm run reads only the root.
+                assert!(
+                    a.problems == r.problems && a.dependencies == r.dependencies,
+                    "{}",
+                    r.path
+                );
+            }
+            eprintln!(
+                "{label} run {run}: cold {:.1} ms (parse {:.1} ms of {} files, closure walk {:.1} ms, versions {:.2} \
+                 ms, symbols {:.1} ms, roots and magic {:.1} ms), warm {:.1} ms; {} objects, {:.2} MiB read",
+                ms(total),
+                ms(tm.parse),
+                files,
+                ms(tm.closure.saturating_sub(tm.parse)),
+                ms(tm.versions),
+                ms(tm.symbols),
+                ms(total.saturating_sub(tm.closure + tm.versions + tm.symbols)),
+                ms(*warm.last().unwrap()),
+                reports.iter().map(|r| r.objects_loaded).max().unwrap_or(0),
+                reports.iter().map(|r| r.bytes_read).sum::<u64>() as f64 / f64::from(1 << 20),
+            );
+            last = reports;
+        }
+        cold.sort();
+        warm.sort();
+        eprintln!(
+            "{label}: cold best {:.1} ms, median {:.1} ms; warm best {:.2} ms, median {:.2} ms",
+            ms(cold[0]),
+            ms(cold[runs / 2]),
+            ms(warm[0]),
+            ms(warm[runs / 2])
+        );
+        // The slowest libraries of a cold analyzer, each on its own (the closure of the postgres
+        // executable is loaded first, as every cold run does).
+        let mut analyzer = Analyzer::new(config.clone(), server());
+        analyzer.analyze(&lib);
+        let mut each: Vec<(std::time::Duration, &PathBuf)> = libs
+            .iter()
+            .map(|l| {
+                let t = Instant::now();
+                analyzer.analyze(l);
+                (t.elapsed(), l)
+            })
+            .collect();
+        each.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (t, l) in each.iter().take(6) {
+            eprintln!("  {:>6.2} ms  {}", ms(*t), l.display());
+        }
+        for report in &last {
+            let mut codes: Vec<&str> = report.problems.iter().map(|p| p.code.as_str()).collect();
+            codes.sort();
+            codes.dedup();
+            eprintln!(
+                "  {} loadable {} problems {} {:?}",
+                report.path,
+                report.loadable,
+                report.problems.len(),
+                codes
+            );
+        }
+    }
+
+    // Per-object parse cost over the largest closure, each file parsed cold by a loader of its own.
+    let mut analyzer = Analyzer::new(config.clone(), server());
+    let report = analyzer.analyze(&image.join("lib/postgis_raster-3.so"));
+    let mut paths: Vec<PathBuf> = report
+        .dependencies
+        .iter()
+        .filter_map(|d| d.path.as_ref().map(PathBuf::from))
+        .collect();
+    paths.push(postgres.to_owned());
+    paths.sort();
+    paths.dedup();
+    let mut per_object: Vec<(std::time::Duration, u64, PathBuf)> = paths
+        .into_iter()
+        .map(|p| {
+            let mut loader = Loader::new(config.clone());
+            let t = Instant::now();
+            let bytes = loader.facts_for(&p).map(|f| f.bytes_read()).unwrap_or(0);
+            (t.elapsed(), bytes, p)
+        })
+        .collect();
+    per_object.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let sum: std::time::Duration = per_object.iter().map(|o| o.0).sum();
+    eprintln!(
+        "postgis_raster-3.so: parsing its {} objects one by one: {:.1} ms; the slowest:",
+        per_object.len(),
+        ms(sum)
+    );
+    for (t, bytes, p) in per_object.iter().take(12) {
+        eprintln!(
+            "  {:>6.2} ms {:>8.1} KiB read  {}",
+            ms(*t),
+            *bytes as f64 / 1024.0,
+            p.display()
+        );
+    }
+}
