@@ -263,6 +263,16 @@ impl SymbolTable {
         &self.imports
     }
 
+    /// Which index lookups use: `gnu`, `sysv` or `names`.
+    #[cfg(test)]
+    pub(crate) fn index_kind(&self) -> &'static str {
+        match self.index {
+            Index::Gnu(_) => "gnu",
+            Index::Sysv(_) => "sysv",
+            Index::Names(_) => "names",
+        }
+    }
+
     /// Number of entries, the null entry at index 0 included.
     pub(crate) fn len(&self) -> usize {
         self.count
@@ -563,12 +573,12 @@ mod tests {
 
     #[test]
     fn hashes_match_the_abi() {
-        // Values from the ELF gABI and the GNU hash definition (dl_new_hash).
+        // Values of dl_new_hash and the gABI's ELF hash.
         let cases: &[(&[u8], u32, u32)] = &[
             (b"", 5381, 0),
-            (b"printf", 0x156b_2bb8, 0x077905a6),
-            (b"exit", 0x7c96_7e3f, 0x0006cf04),
-            (b"syscall", 0xbac2_12a0, 0x0b09985c),
+            (b"printf", 0x156b_2bb8, 0x0779_05a6),
+            (b"exit", 0x7c96_7e3f, 0x0006_cf04),
+            (b"syscall", 0xbac2_12a0, 0x0b09_985c),
         ];
         for &(name, gnu, sysv) in cases {
             assert_eq!(
@@ -578,5 +588,371 @@ mod tests {
                 String::from_utf8_lossy(name)
             );
         }
+    }
+
+    /// One `.dynsym` entry of a synthetic ELF64 little-endian table.
+    struct Entry {
+        name: &'static str,
+        /// `st_info`: binding << 4 | type.
+        info: u8,
+        /// `st_other`: visibility.
+        other: u8,
+        defined: bool,
+        value: u64,
+        versym: u16,
+    }
+
+    const FUNC: u8 = 1 << 4 | 2; // global function
+    const WEAK: u8 = 2 << 4 | 2;
+    const LOCAL: u8 = 2;
+    const TLS: u8 = 1 << 4 | 6;
+    const SECTION: u8 = 1 << 4 | 3;
+
+    fn def(name: &'static str, versym: u16) -> Entry {
+        Entry {
+            name,
+            info: FUNC,
+            other: 0,
+            defined: true,
+            value: 0x1000,
+            versym,
+        }
+    }
+
+    /// The definitions every index kind is tested on; version indices 2, 3, 4 are V1, V2, V3.
+    fn entries() -> Vec<Entry> {
+        vec![
+            def("plain", 1),
+            def("dflt", 3),
+            def("old", 0x8000 | 2),
+            def("onlyhidden", 0x8000 | 4),
+            def("both", 0x8000 | 2),
+            def("both", 3),
+            def("twohidden", 0x8000 | 3),
+            def("twohidden", 0x8000 | 4),
+            Entry {
+                info: WEAK,
+                ..def("weakdef", 1)
+            },
+            Entry {
+                info: LOCAL,
+                ..def("local", 1)
+            },
+            Entry {
+                other: 2,
+                ..def("hiddenvis", 1)
+            },
+            Entry {
+                other: 3,
+                ..def("protected", 1)
+            },
+            Entry {
+                value: 0,
+                ..def("novalue", 1)
+            },
+            Entry {
+                info: TLS,
+                value: 0,
+                ..def("tls", 1)
+            },
+            Entry {
+                info: SECTION,
+                ..def("section", 1)
+            },
+            Entry {
+                defined: false,
+                ..def("undef", 1)
+            },
+        ]
+    }
+
+    /// (name, version asked for, found) — glibc's `check_match` and `do_lookup_x` outcomes.
+    const CASES: &[(&str, Option<&str>, bool)] = &[
+        ("plain", None, true),
+        ("plain", Some("V1"), true), // an unversioned definition serves any version
+        ("dflt", Some("V2"), true),
+        ("dflt", Some("V1"), false),
+        ("dflt", None, true), // the one default version
+        ("old", Some("V1"), true),
+        ("old", None, true), // index 2: accepted as the oldest version
+        ("onlyhidden", Some("V3"), true),
+        ("onlyhidden", None, false), // only a non-default version of index >= 3
+        ("both", None, true),
+        ("both", Some("V1"), true),
+        ("both", Some("V2"), true),
+        ("both", Some("V3"), false),
+        ("twohidden", None, false),
+        ("twohidden", Some("V3"), true),
+        ("weakdef", None, true),
+        ("local", None, false),
+        ("hiddenvis", None, false),
+        ("protected", None, true),
+        ("novalue", None, false),
+        ("tls", None, true),
+        ("section", None, false),
+        ("undef", None, false),
+        ("absent", None, false),
+        ("absent", Some("V1"), false),
+    ];
+
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Gnu,
+        Sysv,
+        None,
+    }
+
+    fn versions() -> Vec<VersionName> {
+        vec![
+            None,
+            None,
+            Some(("V1".into(), None)),
+            Some(("V2".into(), None)),
+            Some(("V3".into(), None)),
+        ]
+    }
+
+    fn u32s(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// `.dynsym`, `.dynstr` and `.gnu.version` of the entries, after the null entry.
+    fn sections(entries: &[Entry]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (mut syms, mut strings, mut versym) = (vec![0u8; 24], vec![0u8], vec![0u8, 0]);
+        for e in entries {
+            let name = strings.len() as u32;
+            strings.extend_from_slice(e.name.as_bytes());
+            strings.push(0);
+            syms.extend_from_slice(&name.to_le_bytes());
+            syms.push(e.info);
+            syms.push(e.other);
+            syms.extend_from_slice(&u16::from(e.defined).to_le_bytes());
+            syms.extend_from_slice(&e.value.to_le_bytes());
+            syms.extend_from_slice(&0u64.to_le_bytes());
+            versym.extend_from_slice(&e.versym.to_le_bytes());
+        }
+        (syms, strings, versym)
+    }
+
+    /// A GNU hash table over symbols 1..=n: `nbuckets` buckets, symbols sorted by bucket by the
+    /// caller (one bucket keeps any order), an all-ones bloom filter unless `bloom` says otherwise.
+    fn gnu_table(names: &[&str], bloom: u64) -> Vec<u8> {
+        let mut data = u32s(&[1, 1, 1, 0]); // nbuckets 1, symoffset 1, one bloom word, shift 0
+        data.extend_from_slice(&bloom.to_le_bytes());
+        data.extend_from_slice(&u32s(&[if names.is_empty() { 0 } else { 1 }]));
+        let last = names.len().saturating_sub(1);
+        let chain: Vec<u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| gnu_hash(n.as_bytes()) & !1 | u32::from(i == last))
+            .collect();
+        data.extend_from_slice(&u32s(&chain));
+        data
+    }
+
+    /// A SysV hash table with one bucket chaining symbols n, n-1, …, 1.
+    fn sysv_table(n: u32) -> Vec<u8> {
+        let mut words = vec![1, n + 1, n];
+        words.extend((0..=n).map(|i| i.saturating_sub(1)));
+        u32s(&words)
+    }
+
+    fn build(entries: &[Entry], kind: Kind, with_versym: bool) -> SymbolTable {
+        let (syms, strings, versym) = sections(entries);
+        let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+        let hash = match kind {
+            Kind::Gnu => HashSection::Gnu(gnu_table(&names, u64::MAX)),
+            Kind::Sysv => HashSection::Sysv(sysv_table(names.len() as u32)),
+            Kind::None => HashSection::None,
+        };
+        let versym = if with_versym { versym } else { Vec::new() };
+        SymbolTable::new(
+            ElfClass::Elf64,
+            ByteOrder::Little,
+            syms,
+            strings,
+            versym,
+            versions(),
+            hash,
+            64,
+            |_| Ok(()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lookups_follow_glibc_on_every_index() {
+        for (kind, want_index) in [(Kind::Gnu, "gnu"), (Kind::Sysv, "sysv"), (Kind::None, "names")] {
+            let table = build(&entries(), kind, true);
+            assert_eq!(table.index_kind(), want_index);
+            for &(name, version, found) in CASES {
+                let wanted = Wanted::new(name.as_bytes(), version);
+                assert_eq!(table.defines(&wanted), found, "{kind:?}: {name} {version:?}");
+            }
+            // Without .gnu.version every definition of the name serves every version.
+            let table = build(&entries(), kind, false);
+            for (name, version, found) in [
+                ("dflt", Some("V9"), true),
+                ("onlyhidden", None, true),
+                ("local", None, false),
+            ] {
+                let wanted = Wanted::new(name.as_bytes(), version);
+                assert_eq!(table.defines(&wanted), found, "{kind:?} without versions: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn imports_are_the_undefined_non_weak_named_symbols() {
+        let entries = vec![
+            Entry {
+                defined: false,
+                ..def("needed", 3)
+            },
+            Entry {
+                defined: false,
+                info: WEAK,
+                ..def("optional", 1)
+            },
+            Entry {
+                defined: false,
+                ..def("", 1)
+            },
+            def("defined", 1),
+        ];
+        let table = build(&entries, Kind::Gnu, true);
+        let refs: Vec<_> = table.imports().iter().map(|&i| table.reference(i).unwrap()).collect();
+        assert_eq!(refs, vec![(&b"needed"[..], Some("V2"), None)]);
+    }
+
+    #[test]
+    fn bloom_filter_rejects_before_the_chain() {
+        let entries = vec![def("plain", 1)];
+        let (syms, strings, versym) = sections(&entries);
+        let table = SymbolTable::new(
+            ElfClass::Elf64,
+            ByteOrder::Little,
+            syms,
+            strings,
+            versym,
+            versions(),
+            HashSection::Gnu(gnu_table(&["plain"], 0)),
+            64,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(table.index_kind(), "gnu");
+        // ld.so trusts the filter: a symbol it excludes is not there.
+        assert!(!table.defines(&Wanted::new(b"plain", None)));
+    }
+
+    #[test]
+    fn hostile_hash_tables_fall_back_to_the_name_map() {
+        // (what, table bytes for symbols 1..=n)
+        let n = MAX_CHAIN as u32 + 1;
+        let names: Vec<&str> = vec!["plain"; n as usize];
+        let mut looping = sysv_table(3);
+        looping[12 + 4..12 + 8].copy_from_slice(&2u32.to_le_bytes()); // chain[1] = 2, chain[2] = 1
+        let cases: Vec<(&str, usize, HashSection)> = vec![
+            (
+                "GNU chain longer than MAX_CHAIN",
+                n as usize,
+                HashSection::Gnu(gnu_table(&names, u64::MAX)),
+            ),
+            (
+                "SysV chain longer than MAX_CHAIN",
+                n as usize,
+                HashSection::Sysv(sysv_table(n)),
+            ),
+            ("SysV chain that loops", 3, HashSection::Sysv(looping)),
+            ("GNU table cut short", 3, HashSection::Gnu(u32s(&[1, 1, 4, 0]))),
+            (
+                "GNU table without buckets",
+                3,
+                HashSection::Gnu(u32s(&[0, 1, 1, 0, 0, 0])),
+            ),
+            (
+                "SysV table without buckets",
+                3,
+                HashSection::Sysv(u32s(&[0, 4, 0, 0, 0, 0])),
+            ),
+            ("no table", 3, HashSection::None),
+        ];
+        for (what, count, hash) in cases {
+            let entries: Vec<Entry> = (0..count).map(|_| def("plain", 1)).collect();
+            let (syms, strings, versym) = sections(&entries);
+            let table = SymbolTable::new(
+                ElfClass::Elf64,
+                ByteOrder::Little,
+                syms,
+                strings,
+                versym,
+                versions(),
+                hash,
+                64,
+                |_| Ok(()),
+            )
+            .unwrap();
+            assert_eq!(table.index_kind(), "names", "{what}");
+            assert!(table.defines(&Wanted::new(b"plain", None)), "{what}");
+            assert!(!table.defines(&Wanted::new(b"other", None)), "{what}");
+        }
+    }
+
+    #[test]
+    fn bad_buckets_and_names_find_nothing_and_never_panic() {
+        let entries = vec![def("plain", 1), def("other", 1)];
+        let (syms, mut strings, versym) = sections(&entries);
+        // A bucket below symoffset, a bloom shift beyond 31, a name running off its table.
+        let mut gnu = u32s(&[1, 2, 1, 40]);
+        gnu.extend_from_slice(&u64::MAX.to_le_bytes());
+        gnu.extend_from_slice(&u32s(&[1, gnu_hash(b"other") | 1]));
+        strings.truncate(strings.len() - 1);
+        let table = SymbolTable::new(
+            ElfClass::Elf64,
+            ByteOrder::Little,
+            syms,
+            strings,
+            versym,
+            versions(),
+            HashSection::Gnu(gnu),
+            64,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(table.index_kind(), "gnu");
+        assert!(!table.defines(&Wanted::new(b"plain", None)));
+        assert!(!table.defines(&Wanted::new(b"other", None)));
+    }
+
+    #[test]
+    fn import_names_are_checked_and_charged() {
+        let entries = vec![Entry {
+            defined: false,
+            ..def("needed", 1)
+        }];
+        let (syms, strings, versym) = sections(&entries);
+        let make = |max_name_len: usize, budget: usize| {
+            let mut left = budget;
+            SymbolTable::new(
+                ElfClass::Elf64,
+                ByteOrder::Little,
+                syms.clone(),
+                strings.clone(),
+                versym.clone(),
+                versions(),
+                HashSection::None,
+                max_name_len,
+                |len| {
+                    left = left
+                        .checked_sub(len + 1)
+                        .ok_or_else(|| ElfError::malformed("budget spent"))?;
+                    Ok(())
+                },
+            )
+        };
+        assert!(make(64, 100).is_ok());
+        assert!(make(3, 100).is_err(), "name longer than max_name_len");
+        assert!(make(64, 4).is_err(), "budget spent");
     }
 }

@@ -320,6 +320,11 @@ impl Image {
 
     /// Builds the dependency (old or new release) with a soname into `dir/libdep.so.1`.
     fn dep(&self, dir: &str, new: bool, soname: &str) -> PathBuf {
+        self.dep_with(dir, new, soname, &[])
+    }
+
+    /// [`Image::dep`] with extra compiler flags.
+    fn dep_with(&self, dir: &str, new: bool, soname: &str, flags: &[&str]) -> PathBuf {
         let out = self.root.join(dir).join(soname);
         let map = fixture(if new { "dep-new.map" } else { "dep-old.map" });
         let version_script = format!("-Wl,--version-script={}", map.display());
@@ -337,6 +342,7 @@ impl Image {
         }
         let src = fixture("dep.c");
         args.push(src.to_str().unwrap());
+        args.extend_from_slice(flags);
         compile("cc", &args);
         out
     }
@@ -528,6 +534,114 @@ fn versions_and_symbols_of_an_older_dependency() {
     let report = analyze_library(&lib, &config, &server());
     assert!(!report.symbols_checked);
     assert_eq!(codes(&report), vec![(ProblemCode::UndefinedSymbol, Severity::Info)]);
+}
+
+/// Rewrites the type of every section of `sh_type` in an ELF64 little-endian file to
+/// `SHT_PROGBITS`, so that the section headers no longer reveal it.
+fn hide_sections(path: &Path, sh_type: u32) {
+    let mut bytes = fs::read(path).unwrap();
+    let file = file::ElfFile::from_bytes(bytes.clone(), ReadLimits::default()).unwrap();
+    let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+    for (i, section) in file.sections.iter().enumerate() {
+        if section.sh_type == sh_type {
+            let at = shoff + i * 64 + 4;
+            bytes[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        }
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// The same verdicts whichever hash table the dependency carries: `DT_GNU_HASH`, `DT_HASH`,
+/// both, or none the section headers show (then every exported name is indexed instead).
+#[test]
+fn binding_through_every_kind_of_hash_table() {
+    let image = Image::new();
+    image.dep("build", true, "libdep.so.1");
+    let lib = image.user("libdep.so.1", &["-DUSE_NEW", "-Wl,-rpath,$ORIGIN/../system"]);
+    // (hash style, section type to hide, index used)
+    let styles = [
+        ("gnu", None, "gnu"),
+        ("sysv", None, "sysv"),
+        ("both", None, "gnu"),
+        ("gnu", Some(object::elf::SHT_GNU_HASH.0), "names"),
+        ("sysv", Some(object::elf::SHT_HASH.0), "names"),
+    ];
+    for (style, hidden, index) in styles {
+        let flag = format!("-Wl,--hash-style={style}");
+        let what = format!("--hash-style={style}, hidden {hidden:?}");
+        for (new, want) in [
+            (
+                false,
+                vec![ProblemCode::MissingSymbolVersion, ProblemCode::UndefinedSymbol],
+            ),
+            (true, vec![]),
+        ] {
+            let dep = image.dep_with("system", new, "libdep.so.1", &[&flag]);
+            if let Some(sh_type) = hidden {
+                hide_sections(&dep, sh_type);
+            }
+            let mut file = file::ElfFile::open(&dep, ReadLimits::default()).unwrap();
+            let tables = dynamic::parse_tables(&mut file).unwrap();
+            assert_eq!(tables.symbols.index_kind(), index, "{what}");
+            let report = analyze_library(&lib, &image.config(), &server());
+            assert_eq!(error_codes(&report), want, "{what}, new {new}: {:#?}", report.problems);
+            if !new {
+                assert_eq!(
+                    report.problems[1].subject.as_deref(),
+                    Some("GEOSCoverageCleanParams_create"),
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
+/// Hostile dependencies: their symbol, string, version and hash tables mutated, bound against
+/// by a library that needs them. Nothing panics or hangs, and a report always says something.
+#[test]
+fn mutated_dependencies_never_panic() {
+    let image = Image::new();
+    image.dep("build", true, "libdep.so.1");
+    let lib = image.user("libdep.so.1", &["-DUSE_NEW", "-Wl,-rpath,$ORIGIN/../system"]);
+    let dep = image.dep("system", true, "libdep.so.1");
+    let bytes = fs::read(&dep).unwrap();
+    let file = file::ElfFile::from_bytes(bytes.clone(), ReadLimits::default()).unwrap();
+    let wanted = [
+        object::elf::SHT_GNU_HASH.0,
+        object::elf::SHT_HASH.0,
+        object::elf::SHT_DYNSYM.0,
+        object::elf::SHT_STRTAB.0,
+        object::elf::SHT_GNU_VERSYM.0,
+        object::elf::SHT_GNU_VERDEF.0,
+    ];
+    let hot: Vec<usize> = file
+        .sections
+        .iter()
+        .filter(|s| wanted.contains(&s.sh_type) && s.is_alloc())
+        .flat_map(|s| s.offset as usize..(s.offset + s.size) as usize)
+        .collect();
+    assert!(hot.len() > 100, "{} bytes of tables", hot.len());
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let start = Instant::now();
+    for _ in 0..400 {
+        let mut m = bytes.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = hot[rng.below(hot.len())];
+            match rng.below(3) {
+                0 => m[at] ^= 1 << rng.below(8),
+                1 => m[at] = 0xff,
+                _ => {
+                    let v = [0u32, 1, 0x7fff_ffff, 0xffff_ffff, 0x8000_0000][rng.below(5)];
+                    let at = at.min(m.len() - 4);
+                    m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        fs::write(&dep, &m).unwrap();
+        let report = analyze_library(&lib, &image.config(), &server());
+        assert!(report.loadable || !report.problems.is_empty());
+    }
+    assert!(start.elapsed().as_secs() < 60, "mutants took {:?}", start.elapsed());
 }
 
 #[test]
