@@ -22,11 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::apply::{Applier, Job};
 use crate::interrupt::Interrupt;
 use crate::layer::{TreeBuilder, decoder};
 use crate::manifest::{Compression, Document, parse_document};
 use crate::source::{BlobSink, Source};
-use crate::{Digest, ImageReference, VerifyOptions, compare, expected_image, open_source, verify};
+use crate::{Digest, ImageReference, VerifyOptions, compare, expected_image, open_source, verify, verify_with};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -166,11 +167,13 @@ struct Times {
     inflate: Vec<Sample>,
     inflate_tar: Vec<Sample>,
     apply: Vec<Sample>,
+    pipelined: Vec<Sample>,
     sha: Vec<Sample>,
     scan: Vec<Sample>,
     compare: Vec<Sample>,
     expected: Vec<Sample>,
     e2e: Vec<Sample>,
+    e2e_with: Vec<Sample>,
     skopeo: Vec<Sample>,
     rss_kib: Vec<u64>,
 }
@@ -208,6 +211,17 @@ fn verify_phases() {
         let actual = pgext_core::tree::scan_tree(&tree, &opts, None).expect("scan").entries;
         let v = verify(&r, &options, &actual, &never).expect("verify");
         t.e2e.push(timer.stop());
+        t.rss_kib.push(status_kib("VmHWM:").saturating_sub(before));
+        assert!(v.intact(), "{:?}", v.differences.first());
+        drop(v);
+
+        // The same with the scan overlapping the layer's application.
+        std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
+        let before = status_kib("VmRSS:");
+        let timer = Timer::start();
+        let scan = || pgext_core::tree::scan_tree(&tree, &opts, None).expect("scan").entries;
+        let v = verify_with(&r, &options, scan, &never).expect("verify_with");
+        t.e2e_with.push(timer.stop());
         t.rss_kib.push(status_kib("VmHWM:").saturating_sub(before));
         assert!(v.intact(), "{:?}", v.differences.first());
         drop(v);
@@ -274,6 +288,25 @@ fn verify_phases() {
         assert_eq!(entries, e.entries);
         rewind(&mut spool);
 
+        let timer = Timer::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let piped = rt.block_on(async {
+            let mut applier = Applier::start(&options.limits).expect("applier");
+            let job = Job {
+                spool: spool.try_clone().expect("dup"),
+                compression,
+                layer: "layer".into(),
+            };
+            applier.submit(job, "layer".into(), &intr).await.expect("submit");
+            applier.finish(&intr).await.expect("applied").into_entries()
+        });
+        t.pipelined.push(timer.stop());
+        assert_eq!(piped, e.entries);
+        rewind(&mut spool);
+
         let mut plain = Vec::with_capacity(usize::try_from(n).expect("fits"));
         decoder(&mut spool, compression)
             .expect("decoder")
@@ -308,29 +341,84 @@ fn verify_phases() {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     eprintln!("{:<48} {:>8} {:>8} {:>8}", "phase (s)", "best", "median", "cpu med");
-    let rows: [(&str, &[Sample]); 11] = [
+    let rows: [(&str, &[Sample]); 13] = [
         ("manifest + tag + config fetch", &t.docs),
         ("blob download + hash + spool", &t.download),
         ("gzip inflate only", &t.inflate),
         ("inflate + tar parse", &t.inflate_tar),
-        ("apply_layer (inflate + tar + per-file sha)", &t.apply),
+        ("apply_layer, 1 thread (inflate + tar + sha)", &t.apply),
+        ("Applier: inflate | tar + sha on 2 workers", &t.pipelined),
         ("sha-256 alone over the tar bytes", &t.sha),
         ("mount scan (scan_tree, default threads)", &t.scan),
         ("compare + tree digest", &t.compare),
         ("expected_image end to end", &t.expected),
-        ("scan + verify end to end (= verify_image)", &t.e2e),
+        ("scan, then verify (= verify_image now)", &t.e2e),
+        ("verify_with: scan while layers apply", &t.e2e_with),
         ("skopeo copy (cpu: not counted, another process)", &t.skopeo),
     ];
     for (name, v) in rows {
         let (best, median, cpu) = stats(v);
         eprintln!("{name:<48} {best:>8.3} {median:>8.3} {cpu:>8.3}");
     }
-    let (eb, em, _) = stats(&t.e2e);
     let (sb, sm, _) = stats(&t.skopeo);
+    for (name, v) in [("scan, then verify", &t.e2e), ("verify_with", &t.e2e_with)] {
+        let (b, m, _) = stats(v);
+        eprintln!("{name} / skopeo copy: best {:.2}, median {:.2}", b / sb, m / sm);
+    }
     eprintln!(
-        "ratio to skopeo: best {:.2}, median {:.2}; peak RSS growth max {:.1} MiB",
-        eb / sb,
-        em / sm,
+        "peak RSS growth, largest of the end-to-end runs: {:.1} MiB",
         t.rss_kib.iter().max().copied().unwrap_or(0) as f64 / 1024.0
     );
+}
+
+/// Only the layer application, single-threaded and on the workers, best of many runs: for
+/// tuning the pipeline without the registry's noise.
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn apply_only() {
+    let repeat = env_num("PGEXT_OCI_BENCH_REPEAT", 9).max(1);
+    let mb = env_num("PGEXT_OCI_BENCH_MB", 100);
+    let kept = std::env::var_os("PGEXT_OCI_BENCH_DIR").map(PathBuf::from);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = kept.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let (_, layout) = build_image(&work, mb);
+    let blobs = layout.join("blobs/sha256");
+    let largest = std::fs::read_dir(&blobs)
+        .expect("blobs")
+        .filter_map(Result::ok)
+        .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .expect("a blob");
+    let mut spool = File::open(largest.path()).expect("layer");
+    let never = || false;
+    let intr = Interrupt::new(&never, None);
+    let limits = crate::Limits::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let timer = Timer::start();
+        let mut b = TreeBuilder::new(&limits);
+        b.apply_layer(&mut spool, Compression::Gzip, "l", &intr).expect("apply");
+        one.push(timer.stop());
+        rewind(&mut spool);
+        let timer = Timer::start();
+        rt.block_on(async {
+            let mut applier = Applier::start(&limits).expect("applier");
+            let job = Job {
+                spool: spool.try_clone().expect("dup"),
+                compression: Compression::Gzip,
+                layer: "l".into(),
+            };
+            applier.submit(job, "l".into(), &intr).await.expect("submit");
+            applier.finish(&intr).await.expect("applied");
+        });
+        two.push(timer.stop());
+        rewind(&mut spool);
+    }
+    for (name, v) in [("1 thread", &one), ("Applier", &two)] {
+        let (b, m, c) = stats(v);
+        eprintln!("{name:<10} best {b:.3} median {m:.3} cpu {c:.3}");
+    }
 }

@@ -1,11 +1,15 @@
 //! Cooperative interruption: the caller's cancel check plus an optional overall deadline.
 //!
-//! Everything runs on the caller's thread (a current-thread runtime), so the cancel closure — which
-//! in a PostgreSQL backend reads the interrupt flags and may only run on that thread — is called
-//! from inside futures on a 100 ms tick, and every 1 MiB of synchronous work.
+//! The cancel closure — which in a PostgreSQL backend reads the interrupt flags and may only run
+//! on the caller's thread — is called only there: from inside futures on a 100 ms tick (also while
+//! waiting for worker threads), and every 1 MiB of synchronous work done on that thread. Worker
+//! threads never call it; they watch a [`StopFlag`] that the caller's thread raises when it gives
+//! up (cancel, deadline, error) and then joins them.
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::OciError;
@@ -84,6 +88,47 @@ impl<'a> Interrupt<'a> {
                 _ = tick.tick() => self.check()?,
             }
         }
+    }
+}
+
+/// Where long synchronous work (layer application) reports progress and learns whether to stop.
+pub(crate) trait Checkpoint {
+    /// Counts `n` bytes of work; errors if the work must stop.
+    fn progress(&self, n: u64) -> Result<(), OciError>;
+}
+
+impl Checkpoint for Interrupt<'_> {
+    fn progress(&self, n: u64) -> Result<(), OciError> {
+        Interrupt::progress(self, n)
+    }
+}
+
+/// A worker thread's view of "give up": raised by the caller's thread, checked by workers.
+#[derive(Clone, Default)]
+pub(crate) struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// Asks every holder to stop.
+    pub(crate) fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether stopping was asked for.
+    pub(crate) fn raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Checkpoint for StopFlag {
+    /// One relaxed load per read: cheap enough not to need batching.
+    fn progress(&self, _n: u64) -> Result<(), OciError> {
+        if self.raised() {
+            // Never reported: the caller's thread raised the flag and reports its own reason.
+            return Err(OciError::Cancelled {
+                during: "stopping the worker threads".into(),
+            });
+        }
+        Ok(())
     }
 }
 

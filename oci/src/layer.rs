@@ -33,7 +33,7 @@ use pgext_core::hash::{READ_BUFFER_SIZE, hash_reader};
 use pgext_core::tree::escape_name;
 
 use crate::error::OciError;
-use crate::interrupt::Interrupt;
+use crate::interrupt::Checkpoint;
 use crate::manifest::Compression;
 use crate::{EntryKind, TreeEntry};
 
@@ -44,6 +44,8 @@ pub const SYMLINK_MODE: u32 = 0o777;
 /// Bytes the tar reader consumes between two entries besides long names and PAX data: up to four
 /// 512-byte headers and padding.
 const METADATA_SLACK: u64 = 4096;
+/// Read buffer over a layer blob (the spool file): few, large reads.
+const BLOB_READ_BUFFER: usize = 256 * 1024;
 /// Largest zstd window accepted: 2^24 = 16 MiB (zstd levels ≤ 19 use at most 8 MiB); bigger
 /// windows (`--long`) would make the decoder allocate up to 2 GiB inside the server.
 const ZSTD_WINDOW_LOG_MAX: u32 = 24;
@@ -88,7 +90,7 @@ impl Default for Limits {
 /// between two entries (headers, long names, PAX data), and cancel checks. A limit breach is
 /// recorded here and surfaces through the tar crate as an opaque I/O error.
 struct Meter<'a> {
-    intr: &'a Interrupt<'a>,
+    check: &'a dyn Checkpoint,
     layer: &'a str,
     limits: &'a Limits,
     total: Cell<u64>,
@@ -121,7 +123,7 @@ impl<'a> Meter<'a> {
                 });
             }
         }
-        self.intr.progress(n)
+        self.check.progress(n)
     }
 
     /// The error behind an I/O error from the tar/decompression stack.
@@ -184,13 +186,15 @@ impl<R: Read> Read for PaddedEof<R> {
     }
 }
 
-/// The uncompressed tar stream of a (verified) layer blob.
+/// The uncompressed tar stream of a (verified) layer blob. The decompressors read the blob
+/// through one buffer (theirs would be a second, smaller one).
 pub(crate) fn decoder<'r, R: Read + 'r>(blob: R, compression: Compression) -> io::Result<Box<dyn Read + 'r>> {
+    let blob = BufReader::with_capacity(BLOB_READ_BUFFER, blob);
     Ok(match compression {
-        Compression::None => Box::new(BufReader::new(blob)),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob))),
+        Compression::None => Box::new(blob),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(blob)),
         Compression::Zstd => {
-            let mut d = zstd::stream::read::Decoder::new(blob)?;
+            let mut d = zstd::stream::read::Decoder::with_buffer(blob)?;
             d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
             Box::new(d)
         }
@@ -198,11 +202,11 @@ pub(crate) fn decoder<'r, R: Read + 'r>(blob: R, compression: Compression) -> io
 }
 
 /// Builds the expected tree from layers applied in order.
-pub(crate) struct TreeBuilder<'l> {
+pub(crate) struct TreeBuilder {
     entries: BTreeMap<String, TreeEntry>,
     /// Paths the current layer created; whiteouts and opaque markers spare them.
     added: HashSet<String>,
-    limits: &'l Limits,
+    limits: Limits,
     layer: String,
     buf: Vec<u8>,
 }
@@ -246,12 +250,12 @@ fn kind_name(kind: EntryKind) -> &'static str {
     }
 }
 
-impl<'l> TreeBuilder<'l> {
-    pub(crate) fn new(limits: &'l Limits) -> Self {
+impl TreeBuilder {
+    pub(crate) fn new(limits: &Limits) -> Self {
         TreeBuilder {
             entries: BTreeMap::new(),
             added: HashSet::new(),
-            limits,
+            limits: limits.clone(),
             layer: String::new(),
             buf: vec![0u8; READ_BUFFER_SIZE],
         }
@@ -262,29 +266,38 @@ impl<'l> TreeBuilder<'l> {
         self.entries.into_values().collect()
     }
 
-    /// Applies one layer (an already verified blob) on top of what is there.
+    /// Applies one layer (an already verified blob) on top of what is there, on this thread.
+    #[cfg(test)]
     pub(crate) fn apply_layer<R: Read>(
         &mut self,
         blob: R,
         compression: Compression,
         layer: &str,
-        intr: &Interrupt<'_>,
+        check: &dyn Checkpoint,
     ) -> Result<(), OciError> {
+        let tar =
+            decoder(blob, compression).map_err(|e| OciError::malformed(format!("layer {layer}"), e.to_string()))?;
+        self.apply_tar(tar, layer, check)
+    }
+
+    /// Applies one layer, given as its uncompressed tar stream, on top of what is there. Returns
+    /// once the archive's end is read: whatever follows it in `tar` is left unread.
+    pub(crate) fn apply_tar<R: Read>(&mut self, tar: R, layer: &str, check: &dyn Checkpoint) -> Result<(), OciError> {
         self.layer = layer.to_owned();
         self.added.clear();
+        let limits = self.limits.clone();
         let meter = Meter {
-            intr,
+            check,
             layer,
-            limits: self.limits,
+            limits: &limits,
             total: Cell::new(0),
             window: Cell::new(None),
             error: RefCell::new(None),
         };
-        let decoded = decoder(blob, compression).map_err(|e| meter.fail(e))?;
         let pad_start = std::rc::Rc::new(Cell::new(None));
         let mut archive = tar::Archive::new(Metered {
             inner: PaddedEof {
-                inner: decoded,
+                inner: tar,
                 pos: 0,
                 pad_start: pad_start.clone(),
                 pad_left: 0,
@@ -560,6 +573,7 @@ impl<'l> TreeBuilder<'l> {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+    use crate::interrupt::Interrupt;
 
     /// A tar entry to write in a test layer.
     enum T<'a> {
@@ -652,14 +666,24 @@ mod tests {
         b.into_inner().unwrap()
     }
 
+    /// Applies `layers` on this thread and on the workers; both must agree.
     fn apply(layers: &[Vec<u8>], limits: &Limits) -> Result<Vec<TreeEntry>, OciError> {
         let never = || false;
         let intr = Interrupt::new(&never, None);
         let mut t = TreeBuilder::new(limits);
-        for (i, l) in layers.iter().enumerate() {
-            t.apply_layer(&l[..], Compression::None, &format!("L{i}"), &intr)?;
+        let here = layers
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, l)| t.apply_layer(&l[..], Compression::None, &format!("L{i}"), &intr))
+            .map(|()| t.into_entries());
+        let blobs: Vec<(&[u8], Compression)> = layers.iter().map(|l| (&l[..], Compression::None)).collect();
+        let workers = crate::apply::tests::apply_on_workers(&blobs, limits, &never);
+        match (&here, &workers) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "one thread vs workers"),
+            (Err(a), Err(b)) => assert_eq!((a.code(), a.to_string()), (b.code(), b.to_string())),
+            _ => panic!("one thread: {here:?}; workers: {workers:?}"),
         }
-        Ok(t.into_entries())
+        here
     }
 
     /// Renders a tree compactly: `path kind mode [content]`.
@@ -974,6 +998,8 @@ mod tests {
         let mut t = TreeBuilder::new(&limits);
         let err = t.apply_layer(&gz[..], Compression::Gzip, "bomb", &intr).unwrap_err();
         assert_eq!(err.code(), ErrorCode::TooLarge, "{err}");
+        let err = crate::apply::tests::apply_on_workers(&[(&gz, Compression::Gzip)], &limits, &never).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::TooLarge, "{err}");
     }
 
     #[test]
@@ -995,9 +1021,9 @@ mod tests {
             let mut t = TreeBuilder::new(&limits);
             t.apply_layer(&blob[..], c, "L", &intr).unwrap();
             trees.push(t.into_entries());
+            trees.push(crate::apply::tests::apply_on_workers(&[(blob, c)], &limits, &never).unwrap());
         }
-        assert_eq!(trees[0], trees[1]);
-        assert_eq!(trees[0], trees[2]);
+        assert!(trees.iter().all(|t| *t == trees[0]));
         assert_eq!(trees[0].len(), 3);
     }
 

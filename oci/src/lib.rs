@@ -8,16 +8,20 @@
 //! [`compare`]s that tree with a scan of the mount and reports every [`Difference`]; equal trees
 //! have equal [`tree_digest`]s.
 //!
-//! Built to run inside a PostgreSQL backend: one current-thread runtime per call, no threads, a
-//! `cancel` closure polled every 100 ms while waiting and every 1 MiB while working (so query
-//! cancel and `statement_timeout` take effect within a second), bounded memory (nothing larger
-//! than a tar header is held; layers stream through a temporary file that has no name and so
-//! vanishes whatever happens), TLS always verified, no credentials in any message.
+//! Built to run inside a PostgreSQL backend: one current-thread runtime per call on the caller's
+//! thread, which alone calls the `cancel` closure — every 100 ms while waiting and every 1 MiB
+//! while working, so query cancel and `statement_timeout` take effect within a second. Two worker
+//! threads per call decompress and hash the verified layers while the next one downloads; they
+//! never call `cancel` and are stopped and joined before the call returns, whatever happens.
+//! Memory is bounded (a few MiB of chunks in flight and one small record per tree entry; layers
+//! stream through temporary files that have no name and so vanish whatever happens), TLS is
+//! always verified, no credentials appear in any message.
 
 // The benchmark reuses the integration tests' helpers, which name this crate `pgext_oci`.
 #[cfg(test)]
 extern crate self as pgext_oci;
 
+mod apply;
 mod auth;
 #[cfg(test)]
 mod bench;
@@ -44,8 +48,8 @@ pub use manifest::{Compression, Platform, layer_compression};
 pub use pgext_core::tree::{EntryKind, TreeEntry, tree_digest};
 pub use reference::{ImageReference, LayoutReference, RegistryReference};
 
+use apply::{Applier, Job};
 use interrupt::Interrupt;
-use layer::TreeBuilder;
 use manifest::{Document, parse_document, select_platform};
 use source::{BlobSink, LayoutSource, RegistrySource, Source};
 
@@ -184,11 +188,7 @@ pub fn expected_image(
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
 ) -> Result<ExpectedImage, OciError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| OciError::io("starting the I/O runtime", e))?;
-    rt.block_on(expected_image_async(reference, options, cancel))
+    runtime()?.block_on(expected_image_async(reference, options, cancel))
 }
 
 /// Computes the expected tree of `reference` and compares it with `actual` (a scan of the
@@ -200,12 +200,40 @@ pub fn verify(
     cancel: &dyn Fn() -> bool,
 ) -> Result<Verification, OciError> {
     let image = expected_image(reference, options, cancel)?;
-    let differences = compare(&image.entries, actual);
-    Ok(Verification {
-        actual_tree_digest: tree_digest(actual).ok(),
-        differences,
-        image,
-    })
+    Ok(Verification::new(image, actual))
+}
+
+/// Like [`verify`], but runs `scan` (the scan of the mount) itself, on the calling thread, once
+/// every layer is downloaded and while the worker threads still apply them: the scan's hashing
+/// overlaps the decompression instead of following it. `scan` runs at most once, and not at all
+/// if the image cannot be fetched. It may poll the same cancel closure: it runs on the caller's
+/// thread, and unwinding out of it (a server error) stops and joins the workers.
+pub fn verify_with(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    scan: impl FnOnce() -> Vec<TreeEntry>,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Verification, OciError> {
+    let rt = runtime()?;
+    let (image, actual) = rt.block_on(build(reference, options, cancel, scan))?;
+    Ok(Verification::new(image, &actual))
+}
+
+impl Verification {
+    fn new(image: ExpectedImage, actual: &[TreeEntry]) -> Verification {
+        Verification {
+            actual_tree_digest: tree_digest(actual).ok(),
+            differences: compare(&image.entries, actual),
+            image,
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, OciError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OciError::io("starting the I/O runtime", e))
 }
 
 /// The async core of [`expected_image`]. Must run on the thread `cancel` may be called from
@@ -215,6 +243,17 @@ pub async fn expected_image_async(
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
 ) -> Result<ExpectedImage, OciError> {
+    build(reference, options, cancel, || ()).await.map(|(image, ())| image)
+}
+
+/// [`expected_image_async`], running `alongside` on this thread once every layer is downloaded,
+/// while the workers apply them.
+async fn build<T>(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    cancel: &dyn Fn() -> bool,
+    alongside: impl FnOnce() -> T,
+) -> Result<(ExpectedImage, T), OciError> {
     let intr = Interrupt::new(cancel, options.total_timeout);
     let limits = &options.limits;
     let mut source = open_source(reference, options, &intr)?;
@@ -301,23 +340,32 @@ pub async fn expected_image_async(
         index_platform
     };
 
-    // 5. Layers: spool + hash, verify, then apply.
-    let mut tree = TreeBuilder::new(limits);
+    // 5. Layers: spooled and hashed here, each handed to the workers once its digest is
+    //    confirmed; they apply it while the next one downloads.
+    let mut applier = Applier::start(limits)?;
     let total = plan.len();
     for (i, (d, compression)) in plan.into_iter().enumerate() {
         let what = format!("layer {}/{total} {} of {}", i + 1, d.digest, source.describe());
-        let mut sink = BlobSink::new(&d.digest, d.size, what.clone(), options.spool_dir.as_deref(), &intr)?;
-        source.blob(&mut sink, &intr).await?;
-        let spool = sink.finish()?;
-        intr.set_phase(format!("applying {what}"));
-        tree.apply_layer(spool, compression, &d.digest.to_string(), &intr)?;
+        applier.reserve(&intr).await?;
+        let spool = match fetch_blob(&mut source, d, what.clone(), options, &intr).await {
+            Ok(spool) => spool,
+            Err(e) => return Err(applier.first_error(e, &intr).await),
+        };
+        let job = Job {
+            spool,
+            compression,
+            layer: d.digest.to_string(),
+        };
+        applier.submit(job, what, &intr).await?;
     }
+    let along = alongside();
+    let tree = applier.finish(&intr).await?;
     intr.check()?;
     let entries = tree.into_entries();
     // Cannot fail for trees built here (canonical paths, every file hashed); kept as an error
     // rather than a panic all the same.
     let digest = tree_digest(&entries).map_err(|e| OciError::malformed("expected tree", e.to_string()))?;
-    Ok(ExpectedImage {
+    let image = ExpectedImage {
         reference: reference.to_string(),
         tree_digest: digest,
         resolved_digest,
@@ -334,7 +382,21 @@ pub async fn expected_image_async(
             })
             .collect(),
         entries,
-    })
+    };
+    Ok((image, along))
+}
+
+/// Downloads a blob into a fresh spool file, hashing it; returns the file once verified.
+async fn fetch_blob(
+    source: &mut Source,
+    d: &manifest::Descriptor,
+    what: String,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<std::fs::File, OciError> {
+    let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
+    source.blob(&mut sink, intr).await?;
+    sink.finish()
 }
 
 /// Fetches a small verified blob (the config) into memory.

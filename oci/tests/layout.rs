@@ -154,3 +154,56 @@ fn oci_archive_tarballs() {
         ErrorCode::Malformed
     );
 }
+
+/// Layers download while earlier ones are applied on worker threads; the error reported is still
+/// the one of the first step that fails in layer order, as if they ran one after the other.
+#[test]
+fn first_failing_layer_is_reported() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let hostile = || plain(tar(&[E::Raw(b"../escape", b"x")]));
+    let good = |n: &'static [u8]| gzip(tar(&[E::File("lib/x.so", 0o755, n)]));
+    // (tag, layers, index of the layer whose stored blob gets corrupted, expected error)
+    let cases = [
+        (
+            "hostile-then-corrupt",
+            vec![hostile(), good(b"1")],
+            1,
+            ErrorCode::HostileLayer,
+        ),
+        (
+            "good-then-corrupt",
+            vec![good(b"2"), good(b"3")],
+            1,
+            ErrorCode::DigestMismatch,
+        ),
+        (
+            "corrupt-then-hostile",
+            vec![good(b"4"), hostile()],
+            0,
+            ErrorCode::DigestMismatch,
+        ),
+    ];
+    let mut images = Vec::new();
+    for (tag, layers, bad, _) in &cases {
+        let image = layout.image(layers, "amd64");
+        layout.tag(&image, tag);
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(layout.dir.join("blobs/sha256").join(&image.digest[7..])).expect("manifest"),
+        )
+        .expect("json");
+        let digest = manifest["layers"][*bad]["digest"].as_str().expect("digest").to_owned();
+        images.push(digest);
+    }
+    for digest in &images {
+        let path = layout.dir.join("blobs/sha256").join(&digest[7..]);
+        let mut data = std::fs::read(&path).expect("read");
+        data[0] ^= 0xff;
+        std::fs::write(&path, data).expect("write");
+    }
+    for (tag, _, _, code) in cases {
+        let r = reference(&format!("oci:{}:{tag}", layout.dir.display()));
+        let err = expected_image(&r, &VerifyOptions::default(), &never).expect_err(tag);
+        assert_eq!(err.code(), code, "{tag}: {err}");
+    }
+}
