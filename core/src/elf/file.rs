@@ -108,6 +108,11 @@ impl ElfFile {
         Self::parse(Reader::open(path, limits)?)
     }
 
+    /// Parses a file already opened (its header may have been read through it already).
+    pub(crate) fn from_reader(reader: Reader) -> Result<ElfFile, ElfError> {
+        Self::parse(reader)
+    }
+
     /// Parses bytes already in memory.
     pub(crate) fn from_bytes(bytes: Vec<u8>, limits: ReadLimits) -> Result<ElfFile, ElfError> {
         Self::parse(Reader::from_bytes(bytes, limits))

@@ -608,7 +608,10 @@ impl Relocations {
     /// The relocation at `slot`; the last one listed wins, as the loader applies them in order.
     fn find(&mut self, file: &mut ElfFile, slot: u64) -> Result<Option<Reloc>, ElfError> {
         if self.sorted.is_none() {
-            let total: u64 = reloc_sections(file).iter().map(|&(i, _)| file.sections[i].size).sum();
+            // Saturating: section sizes are the file's word and may be absurd.
+            let total = reloc_sections(file)
+                .iter()
+                .fold(0u64, |sum, &(i, _)| sum.saturating_add(file.sections[i].size));
             if total > STREAM_ABOVE && self.lookups < STREAMED_LOOKUPS {
                 self.lookups += 1;
                 return match file.header.class {
@@ -731,8 +734,11 @@ fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
         let mut done = 0u64;
         while done < count {
             let n = (count - done).min(STREAM_CHUNK);
-            // In range: done + n <= count, and count * entry <= size.
-            let data = file.read_at("relocations", offset + done * entry, n * entry)?;
+            // done * entry <= size; the sum with a hostile offset may still overflow.
+            let at = offset
+                .checked_add(done * entry)
+                .ok_or_else(|| ElfError::malformed("relocation section offset overflows"))?;
+            let data = file.read_at("relocations", at, n * entry)?;
             if is_rela {
                 let (relas, _) = pod::slice_from_bytes::<Elf::Rela>(&data, n as usize)
                     .map_err(|_| ElfError::malformed("rela unreadable"))?;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::dynamic::{DF_STATIC_TLS, DynamicTables, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
-use super::header::{ByteOrder, ElfClass, HostAbi};
+use super::header::{ByteOrder, ElfClass, ElfHeader, HostAbi};
 use super::ldcache::{self, LdCache};
 use super::problem::{Problem, ProblemCode, Severity};
 use super::reader::{ReadLimits, Reader};
@@ -189,6 +189,8 @@ pub struct Dependency {
 #[derive(Debug)]
 pub(crate) struct ObjectFacts {
     path: PathBuf,
+    /// Checked against the host again when a cached object is a candidate for another name.
+    header: ElfHeader,
     soname: Option<String>,
     needed: Vec<String>,
     rpath: Vec<String>,
@@ -213,6 +215,7 @@ impl ObjectFacts {
         } = tables;
         ObjectFacts {
             path: path.to_owned(),
+            header: file.header,
             nodeflib: dynamic.nodeflib(),
             has_verdef: !dynamic.version_defs.is_empty(),
             version_defs: dynamic
@@ -439,13 +442,35 @@ impl Loader {
     /// Parses a file once per identity.
     pub(crate) fn facts_for(&mut self, path: &Path) -> Result<Rc<ObjectFacts>, LoadFailure> {
         let key = FileKey::of(path);
-        if let (Some(key), Some((cached_key, result))) = (key, self.facts.get(path))
-            && *cached_key == key
-        {
-            return result.clone();
+        if let Some(cached) = key.and_then(|key| self.cached(path, key)) {
+            return cached;
         }
+        self.parse(path, key, None)
+    }
+
+    /// What an earlier parse of this path found, if the file has not changed since.
+    fn cached(&self, path: &Path, key: FileKey) -> Option<Result<Rc<ObjectFacts>, LoadFailure>> {
+        match self.facts.get(path) {
+            Some((cached_key, result)) if *cached_key == key => Some(result.clone()),
+            _ => None,
+        }
+    }
+
+    /// Parses a file (through `reader` when the caller opened it already) and caches the result
+    /// under its identity.
+    fn parse(
+        &mut self,
+        path: &Path,
+        key: Option<FileKey>,
+        reader: Option<Reader>,
+    ) -> Result<Rc<ObjectFacts>, LoadFailure> {
         let start = Instant::now();
-        let result = ElfFile::open(path, self.config.limits)
+        let reader = match reader {
+            Some(reader) => Ok(reader),
+            None => Reader::open(path, self.config.limits).map_err(ElfError::from),
+        };
+        let result = reader
+            .and_then(ElfFile::from_reader)
             .and_then(|mut file| {
                 let tables = parse_tables(&mut file)?;
                 Ok(Rc::new(ObjectFacts::new(path, &file, tables)))
@@ -713,10 +738,24 @@ impl Loader {
         if let Some(&j) = map.by_file.get(&(key.dev, key.ino)) {
             return Some(Resolved::Existing(j));
         }
-        let header = Reader::open(path, self.config.limits)
-            .map_err(ElfError::from)
-            .and_then(|mut r| ElfFile::read_header(&mut r));
-        match header {
+        // A file parsed before (for another name, or by an earlier analysis) is not opened again.
+        if let Some(cached) = self.cached(path, key) {
+            return match cached {
+                Ok(facts) => match self.config.host.check(&facts.header) {
+                    Ok(()) => Some(Resolved::New(facts, via)),
+                    Err(mismatch) => {
+                        skipped.push(format!("{}: {mismatch}", path.display()));
+                        None
+                    }
+                },
+                Err(failure) => Some(Resolved::Failed(failure, path.to_owned())),
+            };
+        }
+        let mut reader = match Reader::open(path, self.config.limits) {
+            Ok(reader) => reader,
+            Err(e) => return Some(Resolved::Failed(LoadFailure::from_error(&e.into()), path.to_owned())),
+        };
+        match ElfFile::read_header(&mut reader) {
             Err(e) => return Some(Resolved::Failed(LoadFailure::from_error(&e), path.to_owned())),
             Ok(h) => {
                 if let Err(mismatch) = self.config.host.check(&h) {
@@ -725,7 +764,8 @@ impl Loader {
                 }
             }
         }
-        Some(match self.facts_for(path) {
+        // The same open file is parsed: the header just checked is the header parsed.
+        Some(match self.parse(path, Some(key), Some(reader)) {
             Ok(facts) => Resolved::New(facts, via),
             Err(f) => Resolved::Failed(f, path.to_owned()),
         })

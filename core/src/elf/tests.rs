@@ -596,6 +596,76 @@ fn binding_through_every_kind_of_hash_table() {
     }
 }
 
+/// Relocation sections with absurd sizes and offsets (found by fuzzing: a sum of section sizes
+/// overflowed) are reported, not a panic, and a large but sane table is still decoded.
+#[test]
+fn hostile_relocation_sections_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = magic_lib(dir.path(), "r.so", "cc", &["-DLAYOUT=18", "-DWITH_NAME"]);
+    let bytes = fs::read(&lib).unwrap();
+    let file = file::ElfFile::from_bytes(bytes.clone(), ReadLimits::default()).unwrap();
+    let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+    let relocs: Vec<usize> = file
+        .sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.sh_type == object::elf::SHT_RELA.0)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!relocs.is_empty());
+    // (field offset in Elf64_Shdr: 24 sh_offset, 32 sh_size; value), applied to every RELA section
+    let cases: &[&[(usize, u64)]] = &[
+        &[(32, u64::MAX)],
+        &[(32, u64::MAX / 2 + 1)],
+        &[(24, u64::MAX - 8)],
+        &[(24, u64::MAX - 8), (32, 1 << 20)],
+        &[(32, 1 << 30)],
+    ];
+    for fields in cases {
+        let mut m = bytes.clone();
+        for &i in &relocs {
+            for &(field, value) in fields.iter() {
+                let at = shoff + i * 64 + field;
+                m[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            }
+        }
+        let report = inspect_bytes(m, &host(), &server(), ReadLimits::default());
+        assert!(!report.problems.is_empty() || report.magic.is_some(), "{fields:?}");
+    }
+    let report = inspect_bytes(bytes, &host(), &server(), ReadLimits::default());
+    assert_eq!(report.magic.and_then(|m| m.name).as_deref(), Some("fixture"));
+
+    // 20,000 pointers need as many RELATIVE relocations (~480 KB): the table is streamed.
+    let big = dir.path().join("big.c");
+    let table = vec!["s"; 20_000].join(",");
+    fs::write(
+        &big,
+        format!("static const char s[] = \"x\";\nconst char *const big_table[] = {{{table}}};\n"),
+    )
+    .unwrap();
+    let lib = magic_lib(
+        dir.path(),
+        "big.so",
+        "cc",
+        &["-DLAYOUT=18", "-DWITH_NAME", big.to_str().unwrap()],
+    );
+    let bytes = fs::read(&lib).unwrap();
+    let file = file::ElfFile::from_bytes(bytes.clone(), ReadLimits::default()).unwrap();
+    let rela: u64 = file
+        .sections
+        .iter()
+        .filter(|s| s.sh_type == object::elf::SHT_RELA.0)
+        .map(|s| s.size)
+        .sum();
+    assert!(rela > 256 << 10, "{rela} bytes of relocations");
+    let report = inspect_bytes(bytes, &host(), &server(), ReadLimits::default());
+    let magic = report.magic.unwrap();
+    assert_eq!(
+        (magic.name.as_deref(), magic.version.as_deref()),
+        (Some("fixture"), Some("1.2.3"))
+    );
+}
+
 /// Hostile dependencies: their symbol, string, version and hash tables mutated, bound against
 /// by a library that needs them. Nothing panics or hangs, and a report always says something.
 #[test]
