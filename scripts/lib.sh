@@ -77,12 +77,23 @@ cluster_psql() {
     "$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres "$@"
 }
 
-# Installs pgext into the PostgreSQL installation (debug build unless PROFILE=release).
+# Installs pgext into the PostgreSQL installation (debug build unless PROFILE=release). Files are
+# packaged first and then renamed into place: `cargo pgrx install` rewrites pgext.so in place
+# (same inode), which can crash a running server that has it mapped.
 install_pgext() {
     local args=(--pg-config "$PG_CONFIG")
-    [ "${PROFILE:-debug}" = release ] && args+=(--release)
+    [ "${PROFILE:-debug}" = release ] || args+=(--debug)
     say "installing pgext into $("$PG_CONFIG" --pkglibdir) (${PROFILE:-debug} build)"
-    (cd "$REPO" && cargo pgrx install "${args[@]}" >/dev/null)
+    local out
+    out=$(mktemp -d "${TMPDIR:-/tmp}/pgext-package.XXXXXX")
+    (cd "$REPO" && cargo pgrx package "${args[@]}" --out-dir "$out" >/dev/null) || { rm -rf "$out"; return 1; }
+    local f dest
+    while IFS= read -r -d '' f; do
+        dest=${f#"$out"}
+        mkdir -p "$(dirname "$dest")"
+        cp "$f" "$dest.pgext-new" && chmod a+r "$dest.pgext-new" && mv -f "$dest.pgext-new" "$dest"
+    done < <(find "$out" -type f -print0)
+    rm -rf "$out"
 }
 
 # Bind-mounts every image under FX/extensions onto itself read-only, as an image volume is. Needs

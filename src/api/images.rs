@@ -235,6 +235,19 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
     }
     let c = counts(&o.differences);
     let success = o.error_code.is_none();
+    // A recorded tree belongs to the reference it was verified against: when the pin changed,
+    // it must not survive a failed verification of the new reference (a recheck would compare
+    // the mount with the wrong image).
+    for table in ["pgext.image_files", "pgext.image_differences"] {
+        client.update(
+            &format!(
+                "DELETE FROM {table} f USING pgext.image_checks c
+                  WHERE f.name = $1 AND c.name = $1 AND c.reference <> $2"
+            ),
+            None,
+            &[o.name.as_str().into(), o.reference.as_str().into()],
+        )?;
+    }
     client.update(
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
@@ -243,14 +256,20 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
                  CASE WHEN $17 THEN now() END, now())
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
-           resolved_digest = coalesce(excluded.resolved_digest, c.resolved_digest),
-           tag_digest = coalesce(excluded.tag_digest, c.tag_digest),
-           expected_tree_digest = coalesce(excluded.expected_tree_digest, c.expected_tree_digest),
+           -- What a failure leaves unknown is kept from the last success under the same pin only.
+           resolved_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.resolved_digest, c.resolved_digest) ELSE excluded.resolved_digest END,
+           tag_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.tag_digest, c.tag_digest) ELSE excluded.tag_digest END,
+           expected_tree_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.expected_tree_digest, c.expected_tree_digest) ELSE excluded.expected_tree_digest END,
            actual_tree_digest = excluded.actual_tree_digest,
            missing = excluded.missing, modified = excluded.modified, unexpected = excluded.unexpected,
            type_changed = excluded.type_changed, mode_changed = excluded.mode_changed,
            link_changed = excluded.link_changed, error_code = excluded.error_code, error = excluded.error,
-           verified_at = coalesce(excluded.verified_at, c.verified_at), checked_at = excluded.checked_at",
+           verified_at = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.verified_at, c.verified_at) ELSE excluded.verified_at END,
+           checked_at = excluded.checked_at",
         None,
         &[
             o.name.as_str().into(),

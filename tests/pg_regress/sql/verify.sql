@@ -108,3 +108,12 @@ SELECT pgext.unpin_image('ghost') AS unpinned, pgext.unpin_image('ghost') AS aga
 RESET ROLE;
 DROP ROLE pgext_regress_admin;
 DROP ROLE pgext_regress_monitor;
+
+-- A new pin whose first verification fails keeps nothing of the previous image: no recorded
+-- tree to recheck against, no stale differences.
+SELECT pgext.pin_image('vector', '127.0.0.1:1/elsewhere:1');
+SELECT name, status, error_code, resolved_digest IS NULL AS no_digest FROM pgext.verify_image('vector');
+SELECT count(*) AS recorded_files FROM pgext.image_files('vector');
+SELECT * FROM pgext.recheck_image('vector');
+SELECT name, status, resolved_digest IS NULL AS no_digest, verified_at IS NULL AS never_verified
+  FROM pgext.mounted_images WHERE name = 'vector';
