@@ -18,7 +18,7 @@ use object::read::elf::{Dyn, FileHeader};
 use super::file::{ElfError, ElfFile, c_str_at, read_u16, read_u32};
 use super::header::{ElfClass, ElfHeader};
 use super::reader::ReadLimits;
-use super::symtab::{HashSection, SymbolTable, VersionName};
+use super::symtab::{HashSection, SymbolSections, SymbolTable, VersionName};
 
 /// `DT_FLAGS_1` bit: ignore the default library directories and ld.so.cache.
 pub const DF_1_NODEFLIB: u64 = 0x800;
@@ -404,17 +404,14 @@ fn parse_generic<Elf: FileHeader<Endian = Endianness>>(file: &mut ElfFile) -> Re
             let strings = strtabs.remove(&link).unwrap_or_default();
             let hash = hash_section(file, sym_index);
             names_left = names;
-            SymbolTable::new(
-                class,
-                order,
-                data,
+            let sections = SymbolSections {
+                syms: data,
                 strings,
-                versyms,
-                version_names,
+                versym: versyms,
+                versions: version_names,
                 hash,
-                limits.max_name_len,
-                |len| names.charge(len),
-            )?
+            };
+            SymbolTable::new(class, order, sections, limits.max_name_len, |len| names.charge(len))?
         }
         None => SymbolTable::empty(class, order),
     };

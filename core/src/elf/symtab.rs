@@ -4,8 +4,8 @@
 //! are decoded, compared by name and checked against `.gnu.version`.
 //!
 //! Why not a map of every name: libraries such as libgdal, libproj or libstdc++ export tens of
-//! thousands of symbols, and the closure of a PostGIS module holds hundreds of thousands; copying
-//! every name into a map cost most of an analysis, while binding looks at a few percent of them.
+//! thousands of symbols, and the closure of a PostGIS module holds 130 objects; copying every name
+//! into a map cost most of an analysis, while binding looks at a few percent of them.
 //! The tables are read once per object, each with one positional read bounded by the file's read
 //! budget. Building the table is one pass over `.dynsym` that decodes three fields per entry and
 //! validates only the names that will certainly be read (the object's required imports); other
@@ -33,27 +33,37 @@ pub(crate) const MAX_CHAIN: usize = 256;
 /// One decoded `Elf32_Sym` / `Elf64_Sym`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawSym {
+    /// `st_name`: offset of the name in the string table.
     pub name: u32,
+    /// `st_info`: binding (high nibble) and type (low nibble).
     pub info: u8,
+    /// `st_other`: visibility in the low two bits.
     pub other: u8,
+    /// `st_shndx`: 0 for undefined symbols.
     pub shndx: u16,
+    /// `st_value`.
     pub value: u64,
+    /// `st_size`.
     pub size: u64,
 }
 
 impl RawSym {
+    /// `STB_*`.
     pub(crate) fn binding(&self) -> Binding {
         Binding::from_raw(self.info >> 4)
     }
 
+    /// `STT_*`.
     pub(crate) fn kind(&self) -> SymbolKind {
         SymbolKind::from_raw(self.info & 0xf)
     }
 
+    /// `STV_*`.
     pub(crate) fn visibility(&self) -> u8 {
         self.other & 3
     }
 
+    /// Defined in this object.
     pub(crate) fn defined(&self) -> bool {
         self.shndx != 0
     }
@@ -159,6 +169,21 @@ pub(crate) enum HashSection {
     None,
 }
 
+/// What a symbol table is built from: section contents of one file.
+#[derive(Debug)]
+pub(crate) struct SymbolSections {
+    /// `.dynsym`.
+    pub syms: Vec<u8>,
+    /// The string table `.dynsym` links to.
+    pub strings: Vec<u8>,
+    /// `.gnu.version`, empty if the file has none.
+    pub versym: Vec<u8>,
+    /// Version index → name, from `.gnu.version_d` and `.gnu.version_r`.
+    pub versions: Vec<VersionName>,
+    /// The hash table.
+    pub hash: HashSection,
+}
+
 /// The dynamic symbols of one object, searchable by name and version.
 #[derive(Debug)]
 pub(crate) struct SymbolTable {
@@ -197,18 +222,20 @@ impl SymbolTable {
     /// Builds the table from section contents. The names of the required imports are checked
     /// (inside `strings`, terminated within `max_name_len`) and their lengths charged to `charge`,
     /// which bounds the total work of overlapping names like copying them would.
-    #[allow(clippy::too_many_arguments)] // one call site, each argument a different section
     pub(crate) fn new(
         class: ElfClass,
         order: ByteOrder,
-        syms: Vec<u8>,
-        strings: Vec<u8>,
-        versym: Vec<u8>,
-        versions: Vec<VersionName>,
-        hash: HashSection,
+        sections: SymbolSections,
         max_name_len: usize,
         mut charge: impl FnMut(usize) -> Result<(), ElfError>,
     ) -> Result<SymbolTable, ElfError> {
+        let SymbolSections {
+            syms,
+            strings,
+            versym,
+            versions,
+            hash,
+        } = sections;
         let size = entry_size(class);
         let count = syms.len() / size;
         // (st_info, st_shndx) offsets: the two layouts order the fields differently.
@@ -757,27 +784,31 @@ mod tests {
         u32s(&words)
     }
 
-    fn build(entries: &[Entry], kind: Kind, with_versym: bool) -> SymbolTable {
+    /// A table over `entries` with `hash`, names up to 64 bytes, no budget.
+    fn table_with(entries: &[Entry], hash: HashSection) -> SymbolTable {
         let (syms, strings, versym) = sections(entries);
+        let sections = SymbolSections {
+            syms,
+            strings,
+            versym,
+            versions: versions(),
+            hash,
+        };
+        SymbolTable::new(ElfClass::Elf64, ByteOrder::Little, sections, 64, |_| Ok(())).unwrap()
+    }
+
+    fn build(entries: &[Entry], kind: Kind, with_versym: bool) -> SymbolTable {
         let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
         let hash = match kind {
             Kind::Gnu => HashSection::Gnu(gnu_table(&names, u64::MAX)),
             Kind::Sysv => HashSection::Sysv(sysv_table(names.len() as u32)),
             Kind::None => HashSection::None,
         };
-        let versym = if with_versym { versym } else { Vec::new() };
-        SymbolTable::new(
-            ElfClass::Elf64,
-            ByteOrder::Little,
-            syms,
-            strings,
-            versym,
-            versions(),
-            hash,
-            64,
-            |_| Ok(()),
-        )
-        .unwrap()
+        let mut table = table_with(entries, hash);
+        if !with_versym {
+            table.versym.clear();
+        }
+        table
     }
 
     #[test]
@@ -827,20 +858,7 @@ mod tests {
 
     #[test]
     fn bloom_filter_rejects_before_the_chain() {
-        let entries = vec![def("plain", 1)];
-        let (syms, strings, versym) = sections(&entries);
-        let table = SymbolTable::new(
-            ElfClass::Elf64,
-            ByteOrder::Little,
-            syms,
-            strings,
-            versym,
-            versions(),
-            HashSection::Gnu(gnu_table(&["plain"], 0)),
-            64,
-            |_| Ok(()),
-        )
-        .unwrap();
+        let table = table_with(&[def("plain", 1)], HashSection::Gnu(gnu_table(&["plain"], 0)));
         assert_eq!(table.index_kind(), "gnu");
         // ld.so trusts the filter: a symbol it excludes is not there.
         assert!(!table.defines(&Wanted::new(b"plain", None)));
@@ -880,19 +898,7 @@ mod tests {
         ];
         for (what, count, hash) in cases {
             let entries: Vec<Entry> = (0..count).map(|_| def("plain", 1)).collect();
-            let (syms, strings, versym) = sections(&entries);
-            let table = SymbolTable::new(
-                ElfClass::Elf64,
-                ByteOrder::Little,
-                syms,
-                strings,
-                versym,
-                versions(),
-                hash,
-                64,
-                |_| Ok(()),
-            )
-            .unwrap();
+            let table = table_with(&entries, hash);
             assert_eq!(table.index_kind(), "names", "{what}");
             assert!(table.defines(&Wanted::new(b"plain", None)), "{what}");
             assert!(!table.defines(&Wanted::new(b"other", None)), "{what}");
@@ -908,18 +914,14 @@ mod tests {
         gnu.extend_from_slice(&u64::MAX.to_le_bytes());
         gnu.extend_from_slice(&u32s(&[1, gnu_hash(b"other") | 1]));
         strings.truncate(strings.len() - 1);
-        let table = SymbolTable::new(
-            ElfClass::Elf64,
-            ByteOrder::Little,
+        let sections = SymbolSections {
             syms,
             strings,
             versym,
-            versions(),
-            HashSection::Gnu(gnu),
-            64,
-            |_| Ok(()),
-        )
-        .unwrap();
+            versions: versions(),
+            hash: HashSection::Gnu(gnu),
+        };
+        let table = SymbolTable::new(ElfClass::Elf64, ByteOrder::Little, sections, 64, |_| Ok(())).unwrap();
         assert_eq!(table.index_kind(), "gnu");
         assert!(!table.defines(&Wanted::new(b"plain", None)));
         assert!(!table.defines(&Wanted::new(b"other", None)));
@@ -934,22 +936,19 @@ mod tests {
         let (syms, strings, versym) = sections(&entries);
         let make = |max_name_len: usize, budget: usize| {
             let mut left = budget;
-            SymbolTable::new(
-                ElfClass::Elf64,
-                ByteOrder::Little,
-                syms.clone(),
-                strings.clone(),
-                versym.clone(),
-                versions(),
-                HashSection::None,
-                max_name_len,
-                |len| {
-                    left = left
-                        .checked_sub(len + 1)
-                        .ok_or_else(|| ElfError::malformed("budget spent"))?;
-                    Ok(())
-                },
-            )
+            let sections = SymbolSections {
+                syms: syms.clone(),
+                strings: strings.clone(),
+                versym: versym.clone(),
+                versions: versions(),
+                hash: HashSection::None,
+            };
+            SymbolTable::new(ElfClass::Elf64, ByteOrder::Little, sections, max_name_len, |len| {
+                left = left
+                    .checked_sub(len + 1)
+                    .ok_or_else(|| ElfError::malformed("budget spent"))?;
+                Ok(())
+            })
         };
         assert!(make(64, 100).is_ok());
         assert!(make(3, 100).is_err(), "name longer than max_name_len");
