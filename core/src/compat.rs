@@ -87,11 +87,7 @@ pub fn from_elf(p: &elf::Problem) -> Problem {
     }
     Problem {
         code: p.code.as_str(),
-        severity: match p.severity {
-            elf::Severity::Error => Severity::Error,
-            elf::Severity::Warning => Severity::Warning,
-            elf::Severity::Info => Severity::Info,
-        },
+        severity: p.severity,
         message,
     }
 }

@@ -24,6 +24,12 @@ impl Severity {
     }
 }
 
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One finding about one row (an image, an extension, a library).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -34,6 +34,28 @@ pub enum EntryKind {
     Other,
 }
 
+impl EntryKind {
+    /// The stable name used in SQL output and recorded trees: `file`, `dir`, `symlink`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Other => "other",
+        }
+    }
+
+    /// The kind named by [`EntryKind::as_str`]; anything else is [`EntryKind::Other`].
+    pub fn from_name(name: &str) -> EntryKind {
+        match name {
+            "file" => EntryKind::File,
+            "dir" => EntryKind::Dir,
+            "symlink" => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        }
+    }
+}
+
 /// One filesystem object below the scanned root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEntry {

@@ -130,24 +130,6 @@ pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> &'stat
     }
 }
 
-fn kind_str(k: EntryKind) -> &'static str {
-    match k {
-        EntryKind::File => "file",
-        EntryKind::Dir => "dir",
-        EntryKind::Symlink => "symlink",
-        EntryKind::Other => "other",
-    }
-}
-
-fn kind_from(s: &str) -> EntryKind {
-    match s {
-        "file" => EntryKind::File,
-        "dir" => EntryKind::Dir,
-        "symlink" => EntryKind::Symlink,
-        _ => EntryKind::Other,
-    }
-}
-
 /// Difference counts in `image_checks` column order.
 fn counts(diffs: &[Difference]) -> [i32; 6] {
     let mut c = [0; 6];
@@ -324,7 +306,7 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
             &[o.name.as_str().into()],
         )?;
         let path: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
-        let kind: Vec<String> = entries.iter().map(|e| kind_str(e.kind).to_string()).collect();
+        let kind: Vec<String> = entries.iter().map(|e| e.kind.as_str().to_string()).collect();
         let mode: Vec<i32> = entries.iter().map(|e| e.mode as i32).collect();
         let size: Vec<i64> = entries
             .iter()
@@ -604,7 +586,7 @@ pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
         for row in rows {
             out.push(TreeEntry {
                 path: row.get::<String>(1)?.unwrap_or_default(),
-                kind: kind_from(&row.get::<String>(2)?.unwrap_or_default()),
+                kind: EntryKind::from_name(&row.get::<String>(2)?.unwrap_or_default()),
                 mode: row.get::<i32>(3)?.unwrap_or(0) as u32,
                 size: row.get::<i64>(4)?.unwrap_or(0) as u64,
                 sha256: row.get::<String>(5)?.and_then(|h| hash::parse_sha256_hex(&h)),

@@ -5,33 +5,8 @@
 
 use std::fmt;
 
-/// How bad a finding is for loading the library into the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Worth knowing, does not affect loading.
-    Info,
-    /// Loading probably works, but something is off (or could not be checked).
-    Warning,
-    /// Loading will fail.
-    Error,
-}
-
-impl Severity {
-    /// The lower-case name used in SQL output: `info`, `warning` or `error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How bad a finding is for loading the library into the server: the crate's one severity scale.
+pub use crate::problem::Severity;
 
 /// Stable identifier of a kind of finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
