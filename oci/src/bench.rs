@@ -117,8 +117,8 @@ fn rewind(f: &mut File) {
     f.seek(SeekFrom::Start(0)).expect("rewind");
 }
 
-/// Fetches manifest (by digest and by tag, as a pinned `tag@digest` reference does) and config;
-/// returns the layer's digest, size and compression.
+/// Fetches the manifest (through the tag, then by digest if the tag moved, as a pinned
+/// `tag@digest` reference does) and the config; returns the layer's digest, size and compression.
 fn fetch_documents(
     source: &mut Source,
     r: &ImageReference,
@@ -131,11 +131,14 @@ fn fetch_documents(
         .expect("rt");
     rt.block_on(async {
         let pinned = r.digest().expect("pinned").clone();
-        let top = source.manifest(&pinned, None, 1 << 20, intr).await.expect("manifest");
-        source
+        let tagged = source
             .resolve_tag(r.tag().expect("tag"), pinned.algorithm(), intr)
             .await
             .expect("tag");
+        let top = match tagged {
+            Some((now, Some(bytes))) if now == pinned => bytes,
+            _ => source.manifest(&pinned, None, 1 << 20, intr).await.expect("manifest"),
+        };
         let Document::Image { config, layers } = parse_document(&top, "m").expect("parse") else {
             panic!("an index");
         };

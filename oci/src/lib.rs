@@ -10,9 +10,10 @@
 //!
 //! Built to run inside a PostgreSQL backend: one current-thread runtime per call on the caller's
 //! thread, which alone calls the `cancel` closure — every 100 ms while waiting and every 1 MiB
-//! while working, so query cancel and `statement_timeout` take effect within a second. Two worker
-//! threads per call decompress and hash the verified layers while the next one downloads; they
-//! never call `cancel` and are stopped and joined before the call returns, whatever happens.
+//! while working, so query cancel and `statement_timeout` take effect within a second. Worker
+//! threads do the heavy lifting — one hashes each blob as it downloads, two decompress and hash
+//! the verified layers while the next one downloads; they never call `cancel` and are stopped and
+//! joined before the call returns, whatever happens.
 //! Memory is bounded (a few MiB of chunks in flight and one small record per tree entry; layers
 //! stream through temporary files that have no name and so vanish whatever happens), TLS is
 //! always verified, no credentials appear in any message.
@@ -259,21 +260,28 @@ async fn build<T>(
     let mut source = open_source(reference, options, &intr)?;
 
     // 1. The top-level manifest: by pinned digest (its bytes must hash to it), else by tag.
+    //    With both, the tag is resolved first: when it still names the pinned digest, the
+    //    registry's answer hashes to the pin and is the manifest, which saves a second request.
     let pinned = reference.digest().cloned();
+    let (tag_digest, tag_moved, tag_manifest) = match (&pinned, reference.tag()) {
+        (Some(p), Some(tag)) => match source.resolve_tag(tag, p.algorithm(), &intr).await? {
+            Some((now, bytes)) if now == *p => (Some(now), false, bytes),
+            Some((now, _)) => (Some(now), true, None),
+            None => (None, true, None),
+        },
+        _ => (None, false, None),
+    };
     let resolved_digest = match &pinned {
         Some(d) => d.clone(),
         None => source.resolve_default(reference.tag(), &intr).await?,
     };
-    let top = source
-        .manifest(&resolved_digest, None, limits.max_document_bytes, &intr)
-        .await?;
-    let (tag_digest, tag_moved) = match (&pinned, reference.tag()) {
-        (Some(p), Some(tag)) => {
-            let now = source.resolve_tag(tag, p.algorithm(), &intr).await?;
-            let moved = now.as_ref() != Some(p);
-            (now, moved)
+    let top = match tag_manifest {
+        Some(bytes) if bytes.len() as u64 <= limits.max_document_bytes => bytes,
+        _ => {
+            source
+                .manifest(&resolved_digest, None, limits.max_document_bytes, &intr)
+                .await?
         }
-        _ => (None, false),
     };
 
     // 2. The platform's image manifest.

@@ -8,8 +8,10 @@ mod layout;
 mod registry;
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
 
 pub(crate) use layout::LayoutSource;
 pub(crate) use registry::{RegistrySettings, RegistrySource};
@@ -18,8 +20,12 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::OciError;
 use crate::interrupt::Interrupt;
 
-/// Spool writes are buffered: network chunks are small (8–16 KiB).
+/// Network chunks are small (8–16 KiB): they are gathered into pieces of this size, each
+/// written with one system call and hashed with one wake-up of the hashing thread.
 const SPOOL_BUFFER: usize = 256 * 1024;
+/// Pieces queued for the hashing thread; the receiving thread waits (for well under a
+/// millisecond of hashing) when it is this far ahead.
+const HASH_QUEUE: usize = 4;
 
 /// A source of manifests and blobs.
 pub(crate) enum Source {
@@ -31,17 +37,21 @@ pub(crate) enum Source {
 
 impl Source {
     /// The digest a tag points at now; `Ok(None)` if the tag does not exist. For registries the
-    /// digest is computed from the manifest bytes, not taken from a header.
+    /// digest is computed from the manifest bytes, not taken from a header, and those bytes come
+    /// along (they are the manifest with that digest); layouts read the digest from `index.json`.
     /// `algorithm` is the one to express it in (the pinned digest's), so the two compare.
     pub(crate) async fn resolve_tag(
         &mut self,
         tag: &str,
         algorithm: Algorithm,
         intr: &Interrupt<'_>,
-    ) -> Result<Option<Digest>, OciError> {
+    ) -> Result<Option<(Digest, Option<Vec<u8>>)>, OciError> {
         match self {
-            Source::Registry(r) => r.resolve_tag(tag, algorithm, intr).await,
-            Source::Layout(l) => l.resolve_tag(tag, Some(algorithm)),
+            Source::Registry(r) => Ok(r
+                .resolve_tag(tag, algorithm, intr)
+                .await?
+                .map(|(digest, bytes)| (digest, Some(bytes)))),
+            Source::Layout(l) => Ok(l.resolve_tag(tag, Some(algorithm))?.map(|d| (d, None))),
         }
     }
 
@@ -57,6 +67,7 @@ impl Source {
                 let tag = tag.unwrap_or("latest");
                 r.resolve_tag(tag, Algorithm::Sha256, intr)
                     .await?
+                    .map(|(digest, _)| digest)
                     .ok_or_else(|| OciError::NotFound {
                         what: format!("tag {tag:?}"),
                         detail: r.describe(),
@@ -137,14 +148,83 @@ impl Source {
     }
 }
 
+/// Hashes a blob on a thread of its own, so that hashing overlaps receiving and spooling. It
+/// only ever sees bytes (pieces of [`SPOOL_BUFFER`], handed back for reuse); it ends when the
+/// sink stops sending, and is joined.
+struct HashThread {
+    pieces: Option<SyncSender<Vec<u8>>>,
+    hashed: Receiver<Vec<u8>>,
+    /// Pieces that may still be created (the rest circulate).
+    unallocated: usize,
+    thread: Option<JoinHandle<Digest>>,
+}
+
+impl HashThread {
+    fn start(hasher: Hasher) -> Result<Self, OciError> {
+        let (tx, rx) = sync_channel(HASH_QUEUE);
+        let (back_tx, back_rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("pgext-oci-hash".into())
+            .spawn(move || hash_all(hasher, &rx, &back_tx))
+            .map_err(|e| OciError::io("starting the blob hashing thread", e))?;
+        Ok(HashThread {
+            pieces: Some(tx),
+            hashed: back_rx,
+            unallocated: HASH_QUEUE + 1,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a piece and returns an empty one to fill next; `None` if the thread is gone (it
+    /// only ends early by panicking).
+    fn swap(&mut self, piece: Vec<u8>) -> Option<Vec<u8>> {
+        self.pieces.as_ref()?.send(piece).ok()?;
+        if let Ok(p) = self.hashed.try_recv() {
+            return Some(p);
+        }
+        if self.unallocated > 0 {
+            self.unallocated -= 1;
+            return Some(Vec::with_capacity(SPOOL_BUFFER));
+        }
+        // Every piece is queued: wait for the thread to finish one (well under a millisecond).
+        self.hashed.recv().ok()
+    }
+
+    /// The digest of everything sent; `None` if the thread panicked.
+    fn finish(mut self) -> Option<Digest> {
+        self.pieces = None;
+        self.thread.take()?.join().ok()
+    }
+}
+
+fn hash_all(mut hasher: Hasher, pieces: &Receiver<Vec<u8>>, back: &Sender<Vec<u8>>) -> Digest {
+    for mut piece in pieces {
+        hasher.update(&piece);
+        piece.clear();
+        let _ = back.send(piece);
+    }
+    hasher.finish()
+}
+
+impl Drop for HashThread {
+    fn drop(&mut self) {
+        self.pieces = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Receives a blob's bytes: hashes them, counts them against the expected size, spools them.
 pub(crate) struct BlobSink<'i, 'c> {
     digest: Digest,
     size: u64,
     what: String,
-    hasher: Hasher,
+    hasher: HashThread,
+    /// Bytes not yet written and handed to the hashing thread.
+    pending: Vec<u8>,
     written: u64,
-    out: BufWriter<File>,
+    out: File,
     intr: &'i Interrupt<'c>,
 }
 
@@ -168,9 +248,10 @@ impl<'i, 'c> BlobSink<'i, 'c> {
             digest: digest.clone(),
             size,
             what,
-            hasher: digest.hasher(),
+            hasher: HashThread::start(digest.hasher())?,
+            pending: Vec::with_capacity(SPOOL_BUFFER),
             written: 0,
-            out: BufWriter::with_capacity(SPOOL_BUFFER, file),
+            out: file,
             intr,
         })
     }
@@ -196,16 +277,27 @@ impl<'i, 'c> BlobSink<'i, 'c> {
                 actual: format!("more than {} bytes", self.size),
             });
         }
-        self.hasher.update(chunk);
-        self.out
-            .write_all(chunk)
-            .map_err(|e| OciError::io("writing the spool file", e))?;
+        // Network chunks are small: gathered into pieces of SPOOL_BUFFER, each written with one
+        // system call and hashed with one wake-up of the hashing thread.
+        self.pending.extend_from_slice(chunk);
+        if self.pending.len() >= SPOOL_BUFFER {
+            self.flush_pending()?;
+        }
         self.written += len;
         self.intr.progress(len)
     }
 
+    fn flush_pending(&mut self) -> Result<(), OciError> {
+        self.out
+            .write_all(&self.pending)
+            .map_err(|e| OciError::io("writing the spool file", e))?;
+        let piece = std::mem::take(&mut self.pending);
+        self.pending = self.hasher.swap(piece).ok_or_else(hash_thread_gone)?;
+        Ok(())
+    }
+
     /// Verifies size and digest; on success returns the spool file rewound to its start.
-    pub(crate) fn finish(self) -> Result<File, OciError> {
+    pub(crate) fn finish(mut self) -> Result<File, OciError> {
         if self.written != self.size {
             return Err(OciError::DigestMismatch {
                 what: format!("{} (size)", self.what),
@@ -213,7 +305,10 @@ impl<'i, 'c> BlobSink<'i, 'c> {
                 actual: format!("{} bytes", self.written),
             });
         }
-        let actual = self.hasher.finish();
+        if !self.pending.is_empty() {
+            self.flush_pending()?;
+        }
+        let actual = self.hasher.finish().ok_or_else(hash_thread_gone)?;
         if actual != self.digest {
             return Err(OciError::DigestMismatch {
                 what: self.what,
@@ -221,14 +316,19 @@ impl<'i, 'c> BlobSink<'i, 'c> {
                 actual: actual.to_string(),
             });
         }
-        let mut file = self
-            .out
-            .into_inner()
-            .map_err(|e| OciError::io("flushing the spool file", e.into_error()))?;
+        let mut file = self.out;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| OciError::io("rewinding the spool file", e))?;
         Ok(file)
     }
+}
+
+/// The hashing thread ended without a digest: it panicked (a bug).
+fn hash_thread_gone() -> OciError {
+    OciError::io(
+        "hashing a blob",
+        std::io::Error::other("the hashing thread ended early"),
+    )
 }
 
 #[cfg(test)]
@@ -271,6 +371,43 @@ mod tests {
                 (Err(e), Some(code)) => assert_eq!(e.code(), code, "{e}"),
                 (Ok(_), Some(code)) => panic!("expected {code}"),
                 (Err(e), None) => panic!("unexpected {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sink_hashes_large_blobs_in_pieces() {
+        let never = || false;
+        let intr = Interrupt::new(&never, None);
+        // More pieces than circulate between the sink and its hashing thread, in uneven chunks.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let data: Vec<u8> = (0..(SPOOL_BUFFER * (HASH_QUEUE + 3) + 12_345))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let good = Digest::of(Algorithm::Sha256, &data);
+        let mut bad_data = data.clone();
+        bad_data[SPOOL_BUFFER * 2] ^= 1;
+        for (bytes, ok) in [(&data, true), (&bad_data, false)] {
+            let mut sink = BlobSink::new(&good, data.len() as u64, "blob".into(), None, &intr).unwrap();
+            for chunk in bytes.chunks(7_001) {
+                sink.write(chunk).unwrap();
+            }
+            match sink.finish() {
+                Ok(mut f) => {
+                    assert!(ok, "a changed byte must not verify");
+                    let mut back = Vec::new();
+                    f.read_to_end(&mut back).unwrap();
+                    assert!(back == data, "spooled bytes differ");
+                }
+                Err(e) => {
+                    assert!(!ok, "{e}");
+                    assert_eq!(e.code(), crate::ErrorCode::DigestMismatch, "{e}");
+                }
             }
         }
     }

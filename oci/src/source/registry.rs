@@ -82,12 +82,14 @@ impl RegistrySource {
         Reference::with_digest(self.registry.clone(), self.repository.clone(), digest.to_string())
     }
 
+    /// What `tag` points at now (computed from the bytes: a Docker-Content-Digest header alone
+    /// proves nothing), with the manifest's bytes; `None` if the tag does not exist.
     pub(crate) async fn resolve_tag(
         &self,
         tag: &str,
         algorithm: Algorithm,
         intr: &Interrupt<'_>,
-    ) -> Result<Option<Digest>, OciError> {
+    ) -> Result<Option<(Digest, Vec<u8>)>, OciError> {
         intr.set_phase(format!("resolving tag {tag:?} of {}", self.describe()));
         let reference = self.by_tag(tag);
         let res = intr
@@ -99,8 +101,7 @@ impl RegistrySource {
             })
             .await;
         match res {
-            // Computed from the bytes: a Docker-Content-Digest header alone proves nothing.
-            Ok((bytes, _)) => Ok(Some(Digest::of(algorithm, &bytes))),
+            Ok((bytes, _)) => Ok(Some((Digest::of(algorithm, &bytes), bytes.to_vec()))),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e),
         }
