@@ -41,6 +41,8 @@ pub struct Settings {
     pub installed: HashMap<String, String>,
     /// Read every script of each visible extension for the libraries it names.
     pub with_references: bool,
+    /// With `with_references`, read only the scripts of these extensions (`None`: all).
+    pub references_for: Option<BTreeSet<String>>,
     /// Names of pinned images: each is a row even when nothing else mentions it.
     pub pinned: Vec<String>,
 }
@@ -1009,7 +1011,12 @@ fn read_extension(
                 }
             }
         }
-        if settings.with_references {
+        if settings.with_references
+            && settings
+                .references_for
+                .as_ref()
+                .is_none_or(|only| only.contains(&ext.name))
+        {
             ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), cache, resolver);
         }
     }
@@ -1114,6 +1121,7 @@ mod tests {
                 ld_library_path: vec![],
                 installed: HashMap::new(),
                 with_references: true,
+                references_for: None,
                 pinned: vec![],
             }
         }
@@ -1387,6 +1395,25 @@ mod tests {
         let fp = Fingerprint::of(&Inventory::collect(&s), &s).expect("settled");
         t.write("ext/a/share/extension/fp.control", "default_version = '2'\n");
         assert!(!fp.unchanged());
+    }
+
+    #[test]
+    fn references_can_be_limited_to_some_extensions() {
+        let t = Tree::new();
+        let sql = "CREATE FUNCTION f() RETURNS int AS '$libdir/x' LANGUAGE C;";
+        t.ext("a", "one", "default_version = '1'\n", &[("one--1.sql", sql)]);
+        t.ext("a", "two", "default_version = '1'\n", &[("two--1.sql", sql)]);
+        let mut s = t.settings("@ext/a/share", "$libdir");
+        let all = Inventory::collect(&s);
+        assert!(all.extensions.iter().all(|e| e.references.len() == 1));
+        s.references_for = Some(BTreeSet::from(["two".to_string()]));
+        let some = Inventory::collect(&s);
+        let refs: Vec<(&str, usize)> = some
+            .extensions
+            .iter()
+            .map(|e| (e.name.as_str(), e.references.len()))
+            .collect();
+        assert_eq!(refs, vec![("one", 0), ("two", 1)]);
     }
 
     #[test]

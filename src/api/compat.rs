@@ -138,7 +138,27 @@ fn report_json(report: &LibraryReport) -> serde_json::Value {
 /// installing it runs, every library it names and what analysis found, its requirements.
 #[pg_extern(volatile)]
 fn check_extension(name: &str) -> JsonB {
-    let inv = read_inventory(true);
+    // Scripts are read only for the extension and what it requires: a PostGIS-sized neighbour's
+    // hundreds of upgrade scripts say nothing about this one.
+    let first = read_inventory(false);
+    let mut closure = std::collections::BTreeSet::new();
+    let mut todo = vec![name.to_string()];
+    while let Some(n) = todo.pop() {
+        if !closure.insert(n.clone()) {
+            continue;
+        }
+        if let Some(c) = first
+            .extensions
+            .iter()
+            .find(|e| e.visible && e.name == n)
+            .and_then(|e| e.control.as_ref())
+        {
+            todo.extend(c.requires.iter().cloned());
+        }
+    }
+    let mut settings = crate::api::inventory::settings(true);
+    settings.references_for = Some(closure);
+    let inv = crate::api::inventory::read_inventory_with(&settings);
     let Some(ext) = inv.extensions.iter().find(|e| e.visible && e.name == name) else {
         SqlError::NotFound {
             what: "available extension",

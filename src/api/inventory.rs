@@ -27,8 +27,12 @@ thread_local! {
 
 /// The inventory of the calling session, reusing the backend's script cache.
 pub fn read_inventory(with_references: bool) -> Inventory {
-    let s = settings(with_references);
-    READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()))
+    read_inventory_with(&settings(with_references))
+}
+
+/// [`read_inventory`] with settings the caller adjusted.
+pub fn read_inventory_with(s: &Settings) -> Inventory {
+    READ_CACHE.with(|c| Inventory::collect_cached(s, &mut c.borrow_mut()))
 }
 
 /// Runs `f` with the backend's hash cache.
@@ -72,6 +76,7 @@ pub fn settings(with_references: bool) -> Settings {
             .unwrap_or_default(),
         installed,
         with_references,
+        references_for: None,
         pinned: Vec::new(),
     }
 }
