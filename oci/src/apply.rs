@@ -29,6 +29,7 @@ use crate::error::OciError;
 use crate::interrupt::{Checkpoint, Interrupt, StopFlag, TICK};
 use crate::layer::{Limits, TreeBuilder, decoder};
 use crate::manifest::Compression;
+use crate::threads;
 
 /// Size of one chunk of uncompressed tar stream: large reads keep the decompressor in its fast
 /// loop (8 KiB reads cost it ~20% more time), small enough to stay in cache between the threads.
@@ -98,22 +99,18 @@ impl Applier {
         let spawn_error = |e| OciError::io("starting a layer worker thread", e);
         let (s, f) = (stop.clone(), finished.clone());
         me.inflater = Some(
-            std::thread::Builder::new()
-                .name("pgext-oci-inflate".into())
-                .spawn(move || inflater(jobs_rx, chunk_tx, free_rx, s, f))
+            threads::spawn("pgext-oci-inflate", move || inflater(jobs_rx, chunk_tx, free_rx, s, f))
                 .map_err(spawn_error)?,
         );
         let tree = TreeBuilder::new(limits);
         // On failure `me` is dropped here, which stops and joins the inflater.
         me.parser = Some(
-            std::thread::Builder::new()
-                .name("pgext-oci-tar".into())
-                .spawn(move || {
-                    let mut tree = tree;
-                    let res = parse_all(&mut tree, &chunk_rx, &free_tx, &stop, &finished);
-                    let _ = done_tx.send(res.map(|()| tree));
-                })
-                .map_err(spawn_error)?,
+            threads::spawn("pgext-oci-tar", move || {
+                let mut tree = tree;
+                let res = parse_all(&mut tree, &chunk_rx, &free_tx, &stop, &finished);
+                let _ = done_tx.send(res.map(|()| tree));
+            })
+            .map_err(spawn_error)?,
         );
         Ok(me)
     }

@@ -165,6 +165,7 @@ fn download(source: &mut Source, digest: &Digest, size: u64, intr: &Interrupt<'_
 
 #[derive(Default)]
 struct Times {
+    client: Vec<Sample>,
     docs: Vec<Sample>,
     download: Vec<Sample>,
     inflate: Vec<Sample>,
@@ -177,6 +178,7 @@ struct Times {
     expected: Vec<Sample>,
     e2e: Vec<Sample>,
     e2e_with: Vec<Sample>,
+    e2e_with1: Vec<Sample>,
     skopeo: Vec<Sample>,
     rss_kib: Vec<u64>,
 }
@@ -229,6 +231,18 @@ fn verify_phases() {
         assert!(v.intact(), "{:?}", v.differences.first());
         drop(v);
 
+        // The same with a one-thread scan, which leaves the decompressing worker its core.
+        let timer = Timer::start();
+        let one = pgext_core::tree::ScanOptions {
+            threads: 1,
+            ..Default::default()
+        };
+        let scan = || pgext_core::tree::scan_tree(&tree, &one, None).expect("scan").entries;
+        let v = verify_with(&r, &options, scan, &never).expect("verify_with");
+        t.e2e_with1.push(timer.stop());
+        assert!(v.intact(), "{:?}", v.differences.first());
+        drop(v);
+
         // skopeo copy of the same image into an empty oci: layout.
         let _ = std::fs::remove_dir_all(&sk_out);
         let timer = Timer::start();
@@ -248,6 +262,8 @@ fn verify_phases() {
         // Phases.
         let timer = Timer::start();
         let mut source = open_source(&r, &options, &intr).expect("source");
+        t.client.push(timer.stop());
+        let timer = Timer::start();
         let (digest, size, compression) = fetch_documents(&mut source, &r, &options, &intr);
         t.docs.push(timer.stop());
         let timer = Timer::start();
@@ -344,8 +360,9 @@ fn verify_phases() {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     eprintln!("{:<48} {:>8} {:>8} {:>8}", "phase (s)", "best", "median", "cpu med");
-    let rows: [(&str, &[Sample]); 13] = [
-        ("manifest + tag + config fetch", &t.docs),
+    let rows: [(&str, &[Sample]); 15] = [
+        ("HTTP client setup", &t.client),
+        ("manifest (via the tag) + config fetch", &t.docs),
         ("blob download + hash + spool", &t.download),
         ("gzip inflate only", &t.inflate),
         ("inflate + tar parse", &t.inflate_tar),
@@ -357,6 +374,7 @@ fn verify_phases() {
         ("expected_image end to end", &t.expected),
         ("scan, then verify (= verify_image now)", &t.e2e),
         ("verify_with: scan while layers apply", &t.e2e_with),
+        ("verify_with, 1-thread scan", &t.e2e_with1),
         ("skopeo copy (cpu: not counted, another process)", &t.skopeo),
     ];
     for (name, v) in rows {
@@ -364,7 +382,11 @@ fn verify_phases() {
         eprintln!("{name:<48} {best:>8.3} {median:>8.3} {cpu:>8.3}");
     }
     let (sb, sm, _) = stats(&t.skopeo);
-    for (name, v) in [("scan, then verify", &t.e2e), ("verify_with", &t.e2e_with)] {
+    for (name, v) in [
+        ("scan, then verify", &t.e2e),
+        ("verify_with", &t.e2e_with),
+        ("verify_with, 1-thread scan", &t.e2e_with1),
+    ] {
         let (b, m, _) = stats(v);
         eprintln!("{name} / skopeo copy: best {:.2}, median {:.2}", b / sb, m / sm);
     }

@@ -34,6 +34,7 @@ mod layer;
 mod manifest;
 mod reference;
 mod source;
+mod threads;
 
 use std::fmt;
 use std::io::Read;
@@ -233,6 +234,9 @@ impl Verification {
 fn runtime() -> Result<tokio::runtime::Runtime, OciError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // The runtime itself runs on the caller's thread; only its blocking pool (DNS lookups)
+        // starts threads, which must not take the server's signals.
+        .on_thread_start(threads::block_signals_here)
         .build()
         .map_err(|e| OciError::io("starting the I/O runtime", e))
 }

@@ -163,9 +163,7 @@ impl HashThread {
     fn start(hasher: Hasher) -> Result<Self, OciError> {
         let (tx, rx) = sync_channel(HASH_QUEUE);
         let (back_tx, back_rx) = channel();
-        let thread = std::thread::Builder::new()
-            .name("pgext-oci-hash".into())
-            .spawn(move || hash_all(hasher, &rx, &back_tx))
+        let thread = crate::threads::spawn("pgext-oci-hash", move || hash_all(hasher, &rx, &back_tx))
             .map_err(|e| OciError::io("starting the blob hashing thread", e))?;
         Ok(HashThread {
             pieces: Some(tx),
