@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pgext_oci::{ErrorCode, ImageReference, VerifyOptions, expected_image, verify};
+use pgext_oci::{ErrorCode, ImageReference, VerifyOptions, expected_image, verify, verify_with};
 
 fn reference(s: &str) -> ImageReference {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -206,4 +206,48 @@ fn first_failing_layer_is_reported() {
         let err = expected_image(&r, &VerifyOptions::default(), &never).expect_err(tag);
         assert_eq!(err.code(), code, "{tag}: {err}");
     }
+}
+
+/// verify_with runs the scan once, on the calling thread, and gives what verify gives; it never
+/// scans for an image it cannot fetch.
+#[test]
+fn verify_with_scans_once_on_the_calling_thread() {
+    if !tools_available() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let base = gzip(tar(&[
+        E::File("lib/base.so", 0o755, b"base"),
+        E::File("lib/gone.so", 0o755, b"x"),
+    ]));
+    let top = zstd(tar(&[E::File("lib/.wh.gone.so", 0o644, b"")]));
+    let image = layout.image(&[base, gzip(cnpg_v1())], "amd64");
+    layout.tag(&image, "v1");
+    let two = layout.image(&[gzip(tar(&[E::File("lib/base.so", 0o755, b"base")])), top], "amd64");
+    layout.tag(&two, "two");
+    unpack(&layout.dir, "v1", &work.path().join("mount"));
+    let mount = work.path().join("mount");
+    let opts = VerifyOptions::default();
+    let caller = std::thread::current().id();
+    let calls = std::cell::Cell::new(0);
+    let scan_here = || {
+        calls.set(calls.get() + 1);
+        assert_eq!(std::thread::current().id(), caller, "scan ran on another thread");
+        scan(&mount)
+    };
+    // (tag, whether the mount is that image's content)
+    for (tag, intact) in [("v1", true), ("two", false)] {
+        let r = reference(&format!("oci:{}:{tag}", layout.dir.display()));
+        let before = calls.get();
+        let with = verify_with(&r, &opts, scan_here, &never).expect("verify_with");
+        assert_eq!(calls.get(), before + 1, "{tag}");
+        let plain = verify(&r, &opts, &scan(&mount), &never).expect("verify");
+        assert_eq!(with, plain, "{tag}");
+        assert_eq!(with.intact(), intact, "{tag}: {:#?}", with.differences);
+    }
+    let missing = reference(&format!("oci:{}:nope", layout.dir.display()));
+    let err = verify_with(&missing, &opts, scan_here, &never).expect_err("no such tag");
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    assert_eq!(calls.get(), 2, "scanned for an image that could not be fetched");
 }
