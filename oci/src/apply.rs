@@ -78,8 +78,8 @@ impl Applier {
     /// Starts both workers with an empty tree.
     pub(crate) fn start(limits: &Limits) -> Result<Self, OciError> {
         let (jobs_tx, jobs_rx) = jobs::channel(1);
-        // Each chunk is in at most one message, so sends never block on the channel itself; the
-        // inflater waits for free chunks instead.
+        // Data messages are bounded by the chunks in circulation (the inflater waits for a free
+        // one); the two extra places take a layer's `End` and the next layer's `Start`.
         let (chunk_tx, chunk_rx) = mpsc::sync_channel(CHUNKS + 2);
         let (free_tx, free_rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();

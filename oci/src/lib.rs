@@ -6,15 +6,16 @@
 //! only after the digest is confirmed — applies the layers in order into the tree a container
 //! runtime would produce ([`TreeEntry`]s with SHA-256 of every file). [`verify`] then
 //! [`compare`]s that tree with a scan of the mount and reports every [`Difference`]; equal trees
-//! have equal [`tree_digest`]s.
+//! have equal [`tree_digest`]s. [`verify_with`] does the same but takes the scan as a closure and
+//! runs it while the layers are being applied.
 //!
 //! Built to run inside a PostgreSQL backend: one current-thread runtime per call on the caller's
 //! thread, which alone calls the `cancel` closure — every 100 ms while waiting and every 1 MiB
 //! while working, so query cancel and `statement_timeout` take effect within a second. Worker
 //! threads do the heavy lifting — one hashes each blob as it downloads, two decompress and hash
 //! the verified layers while the next one downloads; they never call `cancel` and are stopped and
-//! joined before the call returns, whatever happens.
-//! Memory is bounded (a few MiB of chunks in flight and one small record per tree entry; layers
+//! joined before the call returns, whatever happens. They start with every signal blocked, so the
+//! server's signal handlers only ever run on its main thread. Memory is bounded (a few MiB of chunks in flight and one small record per tree entry; layers
 //! stream through temporary files that have no name and so vanish whatever happens), TLS is
 //! always verified, no credentials appear in any message.
 
@@ -104,7 +105,7 @@ pub struct VerifyOptions {
     /// Hosts not to proxy (comma-separated, as in `NO_PROXY`).
     pub no_proxy: Option<String>,
     /// Directory for the (unnamed) layer spool files; the system temporary directory if `None`.
-    /// Needs room for the largest compressed layer.
+    /// Needs room for the two largest compressed layers: one is applied while the next downloads.
     pub spool_dir: Option<PathBuf>,
     /// Size and count limits.
     pub limits: Limits,
