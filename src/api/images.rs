@@ -368,8 +368,10 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
             return out;
         }
     };
-    let (actual, _note) = scan_mount(&name);
-    match pgext_oci::verify(&reference, &verify_options(), &actual, &server::interrupt_pending) {
+    // The mount is scanned on this thread while the layers inflate on workers, and not at all
+    // when the image cannot be fetched.
+    let scan = || scan_mount(&name).0;
+    match pgext_oci::verify_with(&reference, &verify_options(), scan, &server::interrupt_pending) {
         Ok(v) => {
             let intact = v.intact();
             out.status = status_of(&v.differences, v.image.tag_moved, intact);
