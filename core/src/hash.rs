@@ -532,12 +532,13 @@ fn worker(
 /// Threads inherit the creator's mask, so workers spawned meanwhile never run PostgreSQL's signal
 /// handlers (which assume the main thread); the postmaster's signals stay pending for the main
 /// thread and are delivered when the mask is restored.
-struct SignalsBlocked {
+pub struct SignalsBlocked {
     old: Option<libc::sigset_t>,
 }
 
 impl SignalsBlocked {
-    fn new() -> Self {
+    /// Blocks every signal on the calling thread until the guard is dropped.
+    pub fn new() -> Self {
         let mut all = MaybeUninit::<libc::sigset_t>::uninit();
         let mut old = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigfillset initialises `all`; pthread_sigmask reads `all` and, on success (rc 0),
@@ -549,6 +550,12 @@ impl SignalsBlocked {
                 old: (rc == 0).then(|| old.assume_init()),
             }
         }
+    }
+}
+
+impl Default for SignalsBlocked {
+    fn default() -> Self {
+        SignalsBlocked::new()
     }
 }
 

@@ -58,15 +58,6 @@ pub struct Difference {
     pub actual: Option<String>,
 }
 
-fn kind_str(k: EntryKind) -> &'static str {
-    match k {
-        EntryKind::File => "file",
-        EntryKind::Dir => "dir",
-        EntryKind::Symlink => "symlink",
-        EntryKind::Other => "other",
-    }
-}
-
 fn content(e: &TreeEntry) -> String {
     match &e.sha256 {
         Some(d) => format!("{} bytes sha256:{}", e.size, pgext_core::hash::to_hex(d)),
@@ -78,7 +69,7 @@ fn summary(e: &TreeEntry) -> String {
     match e.kind {
         EntryKind::File => format!("file {:04o} {}", e.mode, content(e)),
         EntryKind::Symlink => format!("symlink -> {}", e.link_target.as_deref().unwrap_or("")),
-        k => format!("{} {:04o}", kind_str(k), e.mode),
+        k => format!("{} {:04o}", k.as_str(), e.mode),
     }
 }
 

@@ -7,8 +7,9 @@
 //! to it. (pgext_core's hashing threads are started the same way.)
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::thread::JoinHandle;
+
+use pgext_core::hash::SignalsBlocked;
 
 /// Spawns a named thread with every signal blocked.
 pub(crate) fn spawn<T, F>(name: &str, f: F) -> io::Result<JoinHandle<T>>
@@ -26,41 +27,10 @@ pub(crate) fn block_signals_here() {
     std::mem::forget(SignalsBlocked::new());
 }
 
-/// Blocks every signal on the current thread while alive; restores the previous mask on drop.
-struct SignalsBlocked {
-    old: Option<libc::sigset_t>,
-}
-
-impl SignalsBlocked {
-    fn new() -> Self {
-        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-        let mut old = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigfillset initialises `all`; pthread_sigmask reads it and, when it returns 0,
-        // initialises `old`, which is read only then. Only this thread's mask changes.
-        unsafe {
-            libc::sigfillset(all.as_mut_ptr());
-            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
-            SignalsBlocked {
-                old: (rc == 0).then(|| old.assume_init()),
-            }
-        }
-    }
-}
-
-impl Drop for SignalsBlocked {
-    fn drop(&mut self) {
-        if let Some(old) = self.old {
-            // SAFETY: `old` is the mask pthread_sigmask returned for this same thread.
-            unsafe {
-                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::MaybeUninit;
 
     /// The calling thread's blocked-signal set.
     fn blocked() -> libc::sigset_t {
