@@ -147,12 +147,13 @@ fn counts(diffs: &[Difference]) -> [i32; 6] {
     c
 }
 
-/// Scans the mounted image, hashing with the backend's cache. A missing root is an empty tree
-/// (everything in the image is then `missing`).
-fn scan_mount(name: &str) -> (Vec<TreeEntry>, Option<String>) {
+/// Scans the mounted image, hashing with the backend's cache. A missing or unreadable root is an
+/// empty tree (everything in the image is then `missing`); unreadable files have no digest, so the
+/// comparison reports them and the mount's tree digest is absent.
+fn scan_mount(name: &str) -> Vec<TreeEntry> {
     let root = PathBuf::from(format!("{}/{name}", gucs::extensions_root()));
     if !root.is_dir() {
-        return (Vec::new(), Some(format!("{} is not mounted", root.display())));
+        return Vec::new();
     }
     let opts = tree::ScanOptions {
         threads: gucs::hash_threads(),
@@ -160,12 +161,9 @@ fn scan_mount(name: &str) -> (Vec<TreeEntry>, Option<String>) {
         ..Default::default()
     };
     match with_cache(|c| tree::scan_tree(&root, &opts, Some(c))) {
-        Ok(scan) => {
-            let note = scan.problems.first().map(|p| format!("{}: {}", p.path, p.message));
-            (scan.entries, note)
-        }
+        Ok(scan) => scan.entries,
         Err(tree::TreeError::Cancelled) => cancelled(),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -370,7 +368,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
     };
     // The mount is scanned on this thread while the layers inflate on workers, and not at all
     // when the image cannot be fetched.
-    let scan = || scan_mount(&name).0;
+    let scan = || scan_mount(&name);
     match pgext_oci::verify_with(&reference, &verify_options(), scan, &server::interrupt_pending) {
         Ok(v) => {
             let intact = v.intact();
@@ -550,7 +548,7 @@ fn recheck_image(
 /// Compares the mount of `name` with its recorded expected tree. Runs no SQL (read `rec` and
 /// `expected` first, with `check_records` and `recorded_tree`).
 pub(crate) fn recheck_one(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Outcome {
-    let (actual, _) = scan_mount(name);
+    let actual = scan_mount(name);
     let differences = pgext_oci::compare(expected, &actual);
     let expected_digest = tree::tree_digest(expected).ok();
     let actual_digest = tree::tree_digest(&actual).ok();
