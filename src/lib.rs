@@ -22,13 +22,8 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 // `version` arm expands to `field_update!(name = …)`), so both are spelled out here.
 pgrx::pg_module_magic!(name = c"pgext", version = VERSION);
 
-pgrx::extension_sql!(
-    r#"
-COMMENT ON SCHEMA pgext IS 'pgext: inventory, integrity and compatibility of extension images';
--- Every object carries its own privileges; the schema itself is open so that a role without
--- them gets a precise "permission denied for view …".
-GRANT USAGE ON SCHEMA pgext TO PUBLIC;
-"#,
+pgrx::extension_sql_file!(
+    "../sql/schema.sql",
     name = "schema_comment",
     bootstrap
 );

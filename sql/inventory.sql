@@ -1,0 +1,16 @@
+CREATE VIEW pgext.mounted_extensions AS SELECT * FROM pgext.mounted_extensions();
+COMMENT ON VIEW pgext.mounted_extensions IS
+  'Every control file on extension_control_path: what PostgreSQL would use (visible) and what it hides';
+CREATE VIEW pgext.libraries AS SELECT * FROM pgext.libraries();
+COMMENT ON VIEW pgext.libraries IS
+  'Every loadable library on dynamic_library_path and every OS library in an image''s system/ directory';
+CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
+COMMENT ON VIEW pgext.mounted_images IS
+  'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
+-- Paths reveal the server's layout: superusers and pg_monitor only.
+REVOKE ALL ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() TO pg_monitor;
+REVOKE ALL ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images FROM PUBLIC;
+GRANT SELECT ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images TO pg_monitor;
+REVOKE ALL ON FUNCTION pgext.reset_hash_cache() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor;

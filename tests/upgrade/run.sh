@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Proves that `ALTER EXTENSION pgext UPDATE` from every released version equals a fresh install of
+# the current one, and that the state a site has (pins, recorded checks, history) survives it.
+#
+# Released schemas are kept as sql/released/pgext--<version>.sql. For each one, a database
+# installs it, gets state, and is updated; a second database installs the current version fresh;
+# tests/upgrade/describe.sql lists every extension-owned object with its columns, constraints,
+# definitions, grants and comments in both, and the two lists must be equal. A schema change
+# without its update script (or with a wrong one) fails here. The released script of the current
+# version, once it exists, must also equal the current build's schema: a released schema is frozen.
+#
+# The scripts are served from a private extension_control_path directory, so nothing is added to
+# the PostgreSQL installation's own share/extension.
+source "$(dirname "$0")/../../scripts/lib.sh"
+load_setup
+cd "$REPO"
+
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+[ -n "$VERSION" ] || die "no version in Cargo.toml"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgext-upgrade.XXXXXX")
+chmod 0755 "$WORK"
+DATA=$WORK/data
+PORT=${PGEXT_UPGRADE_PORT:-55481}
+failures=0
+cleanup() { cluster_stop "$DATA" immediate; }
+trap cleanup EXIT
+
+fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
+ok() { printf 'ok: %s\n' "$*"; }
+
+# The directory PostgreSQL reads pgext's control file and scripts from: the installed control
+# file and current install script, every update script under sql/, every released schema.
+ctl=$WORK/ext/share/extension
+mkdir -p "$ctl"
+cp "$PG_SHAREDIR/extension/pgext.control" "$PG_SHAREDIR/extension/pgext--$VERSION.sql" "$ctl/" \
+    || die "pgext $VERSION is not installed in $PG_SHAREDIR (run install_pgext first)"
+cp sql/pgext--*--*.sql "$ctl/" 2>/dev/null || true
+released=()
+for f in sql/released/pgext--*.sql; do
+    [ -e "$f" ] || continue
+    v=${f##*/pgext--}
+    v=${v%.sql}
+    [ "$v" = "$VERSION" ] && continue
+    cp "$f" "$ctl/"
+    released+=("$v")
+done
+chmod -R a+rX "$WORK/ext"
+
+cat >"$WORK/upgrade.conf" <<EOF
+extension_control_path = '$WORK/ext/share:\$system'
+shared_preload_libraries = 'pgext'
+pgext.check_interval = '1h'
+EOF
+cluster_start "$DATA" "$PORT" "$WORK/upgrade.conf"
+psql_db() { local db=$1; shift; cluster_psql "$DATA" "$PORT" -d "$db" -q "$@"; }
+describe() { psql_db "$1" -f "$REPO/tests/upgrade/describe.sql" >"$WORK/$1.schema"; }
+
+psql_db postgres -c "CREATE DATABASE fresh"
+psql_db fresh -c "CREATE EXTENSION pgext"
+describe fresh
+[ "$(psql_db fresh -Atc "SELECT extversion FROM pg_extension WHERE extname = 'pgext'")" = "$VERSION" ] \
+    && ok "fresh install is $VERSION" || fail "fresh install is not $VERSION"
+
+if [ -f "sql/released/pgext--$VERSION.sql" ]; then
+    # A released schema is frozen: the current build must still produce it.
+    frozen=$WORK/frozen/share/extension
+    mkdir -p "$frozen"
+    cp "$PG_SHAREDIR/extension/pgext.control" "sql/released/pgext--$VERSION.sql" "$frozen/"
+    chmod -R a+rX "$WORK/frozen"
+    psql_db postgres -c "CREATE DATABASE frozen"
+    psql_db frozen -c "SET extension_control_path = '$WORK/frozen/share'" -c "CREATE EXTENSION pgext"
+    describe frozen
+    if diff -u "$WORK/frozen.schema" "$WORK/fresh.schema" >"$WORK/frozen.diff"; then
+        ok "the released schema of $VERSION equals the current build's"
+    else
+        fail "the current build's schema differs from released $VERSION (bump the version and add an update script):"
+        cat "$WORK/frozen.diff"
+    fi
+fi
+
+[ ${#released[@]} -gt 0 ] || fail "no released schema under sql/released: nothing to update from"
+for v in "${released[@]}"; do
+    db="from_${v//[^0-9a-z]/_}"
+    psql_db postgres -c "CREATE DATABASE $db"
+    psql_db "$db" -c "CREATE EXTENSION pgext VERSION '$v'"
+    # State a site has: a table pin, a recorded check with its tree and differences, history.
+    psql_db "$db" <<'SQL'
+SELECT pgext.pin_image('kept', 'registry.example.com/kept:1@sha256:' || repeat('a', 64));
+INSERT INTO pgext.image_checks (name, reference, pin_source, status, missing, checked_at)
+VALUES ('kept', 'registry.example.com/kept:1@sha256:' || repeat('a', 64), 'table', 'drift', 1, now());
+INSERT INTO pgext.image_files (name, path, kind, mode, size, sha256)
+VALUES ('kept', 'lib/kept.so', 'file', 420, 3, repeat('b', 64));
+INSERT INTO pgext.image_differences (name, path, kind, expected) VALUES ('kept', 'lib/kept.so', 'missing', 'file');
+WITH r AS (
+  INSERT INTO pgext.check_runs (started_at, duration, outcome, images, verified, drift, unreachable, errors,
+                                incompatible, findings)
+  VALUES (now(), '1 second', 'problems', 1, 0, 1, 0, 0, 0, 1) RETURNING id)
+INSERT INTO pgext.findings (run_id, image, code, severity, message)
+SELECT id, 'kept', 'drift', 'error', 'lib/kept.so is missing' FROM r;
+SQL
+    if ! psql_db "$db" -c "ALTER EXTENSION pgext UPDATE" 2>"$WORK/$db.err"; then
+        fail "ALTER EXTENSION pgext UPDATE from $v: $(cat "$WORK/$db.err")"
+        continue
+    fi
+    got=$(psql_db "$db" -Atc "SELECT extversion FROM pg_extension WHERE extname = 'pgext'")
+    [ "$got" = "$VERSION" ] && ok "$v updates to $VERSION" || fail "$v updated to '$got', not $VERSION"
+    describe "$db"
+    if diff -u "$WORK/fresh.schema" "$WORK/$db.schema" >"$WORK/$db.diff"; then
+        ok "$v + update equals a fresh $VERSION ($(wc -l <"$WORK/fresh.schema") catalog facts)"
+    else
+        fail "$v + update differs from a fresh $VERSION (- fresh, + updated):"
+        cat "$WORK/$db.diff"
+    fi
+    state=$(psql_db "$db" -Atc "SELECT (SELECT count(*) FROM pgext.pins WHERE name = 'kept')
+        || ' ' || (SELECT count(*) FROM pgext.image_checks WHERE name = 'kept' AND status = 'drift')
+        || ' ' || (SELECT count(*) FROM pgext.image_files WHERE name = 'kept')
+        || ' ' || (SELECT count(*) FROM pgext.image_differences WHERE name = 'kept')
+        || ' ' || (SELECT count(*) FROM pgext.check_runs r JOIN pgext.findings f ON f.run_id = r.id)")
+    [ "$state" = "1 1 1 1 1" ] && ok "state survives the update from $v" || fail "state after the update from $v: $state (want 1 1 1 1 1)"
+    # The updated schema works: the views answer.
+    psql_db "$db" -c "SELECT count(*) FROM pgext.mounted_images" -c "SELECT * FROM pgext.health" >/dev/null \
+        && ok "views answer after the update from $v" || fail "views fail after the update from $v"
+done
+
+echo
+echo "upgrade: $(( ${#released[@]} * 4 + 1 )) checks, $failures failed"
+[ "$failures" -eq 0 ]
