@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|worker ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress worker)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker)
 passed=0
 failed=0
 failures=()
@@ -49,6 +49,10 @@ regress() {
     install_pgext && bash "$REPO/scripts/regress.sh"
 }
 
+upgrade() {
+    install_pgext && bash "$REPO/tests/upgrade/run.sh"
+}
+
 worker() {
     install_pgext && bash "$REPO/tests/worker/run.sh"
 }
@@ -59,8 +63,9 @@ for s in "${suites[@]}"; do
         unit) run_suite unit unit ;;
         pgrx) run_suite pgrx pgrx_tests ;;
         regress) run_suite regress regress ;;
+        upgrade) run_suite upgrade upgrade ;;
         worker) run_suite worker worker ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, worker)" ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker)" ;;
     esac
 done
 

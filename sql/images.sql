@@ -1,5 +1,15 @@
+-- An image name is a directory directly below pgext.extensions_root: the same rule as
+-- pgext_core::pins::check_image_name. Every table keyed by image name uses this domain, so a
+-- role that may write the tables (pgext_admin) cannot make pgext list or hash a directory
+-- outside the root ('../..').
+CREATE DOMAIN pgext.image_name AS text
+  CONSTRAINT image_name_valid CHECK (
+    VALUE <> '' AND VALUE NOT IN ('.', '..') AND strpos(VALUE, '/') = 0
+    AND VALUE !~ '[[:space:][:cntrl:]=,]');
+COMMENT ON DOMAIN pgext.image_name IS 'A directory name directly below pgext.extensions_root';
+
 CREATE TABLE pgext.pins (
-    name text PRIMARY KEY,
+    name pgext.image_name PRIMARY KEY,
     reference text NOT NULL,
     pinned_at timestamptz NOT NULL DEFAULT now(),
     pinned_by name NOT NULL DEFAULT current_user
@@ -8,7 +18,7 @@ COMMENT ON TABLE pgext.pins IS 'Pins set with pgext.pin_image(); the pgext.image
 SELECT pg_catalog.pg_extension_config_dump('pgext.pins', '');
 
 CREATE TABLE pgext.image_checks (
-    name text PRIMARY KEY,
+    name pgext.image_name PRIMARY KEY,
     reference text NOT NULL,
     pin_source text NOT NULL,
     status text NOT NULL,
@@ -30,7 +40,7 @@ CREATE TABLE pgext.image_checks (
 COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
 
 CREATE TABLE pgext.image_files (
-    name text NOT NULL,
+    name pgext.image_name NOT NULL,
     path text NOT NULL,
     kind text NOT NULL,
     mode int NOT NULL,
@@ -42,7 +52,7 @@ CREATE TABLE pgext.image_files (
 COMMENT ON TABLE pgext.image_files IS 'The expected tree of each image, from its last successful verification';
 
 CREATE TABLE pgext.image_differences (
-    name text NOT NULL,
+    name pgext.image_name NOT NULL,
     path text NOT NULL,
     kind text NOT NULL,
     expected text,
@@ -65,11 +75,41 @@ COMMENT ON FUNCTION pgext.image_files(text) IS 'The recorded expected tree of an
 
 CREATE VIEW pgext.image_pins AS SELECT * FROM pgext.image_pins() ORDER BY name, source;
 
--- Who may make the server contact a registry or change pins: superusers and pgext_admin.
+-- pgext_admin may make the server contact a registry, change pins and read every result. The
+-- role is cluster-wide and shared by every database that installs pgext, so DROP EXTENSION
+-- leaves it (drop it by hand once no database has pgext). A role of that name made by someone
+-- else is adopted only when it has no attributes pgext would not give it and no non-superuser
+-- may grant it: a CREATEROLE user who made it in advance would otherwise hold ADMIN OPTION on
+-- pgext's privileges. It is not a member of pg_monitor (which would add pg_read_all_settings
+-- and pg_read_all_stats): it gets exactly the grants below.
 DO $$
+DECLARE
+  r pg_catalog.pg_roles%ROWTYPE;
+  admins text;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgext_admin') THEN
+  SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = 'pgext_admin';
+  IF NOT FOUND THEN
     CREATE ROLE pgext_admin NOLOGIN;
+    RETURN;
+  END IF;
+  IF r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = 'role "pgext_admin" already exists with attributes pgext does not give it',
+      DETAIL = 'pgext_admin must be NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS.',
+      HINT = 'Drop the role or remove those attributes with ALTER ROLE, then retry.';
+  END IF;
+  SELECT string_agg(quote_ident(m.rolname), ', ' ORDER BY m.rolname) INTO admins
+    FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles m ON m.oid = a.member
+   WHERE a.roleid = r.oid AND a.admin_option AND NOT m.rolsuper;
+  IF admins IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = 'role "pgext_admin" already exists and non-superusers may grant it',
+      DETAIL = format('ADMIN OPTION on pgext_admin is held by: %s.', admins),
+      HINT = format('REVOKE ADMIN OPTION FOR pgext_admin FROM %s; then retry.', admins);
+  END IF;
+  IF pg_catalog.pg_has_role(r.oid, 'pg_monitor', 'MEMBER') THEN
+    RAISE WARNING 'role "pgext_admin" is a member of pg_monitor, which gives it more than pgext needs'
+      USING HINT = 'REVOKE pg_monitor FROM pgext_admin;';
   END IF;
 END $$;
 REVOKE ALL ON FUNCTION pgext.verify_image(text), pgext.verify_images(), pgext.recheck_image(text),
@@ -78,11 +118,10 @@ GRANT EXECUTE ON FUNCTION pgext.verify_image(text), pgext.verify_images(), pgext
   pgext.pin_image(text, text), pgext.unpin_image(text) TO pgext_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgext.pins, pgext.image_checks, pgext.image_files,
   pgext.image_differences TO pgext_admin;
-GRANT pg_monitor TO pgext_admin;
 -- Reading results reveals paths and digests: pg_monitor.
 REVOKE ALL ON pgext.pins, pgext.image_pins, pgext.image_checks, pgext.image_files, pgext.image_differences
   FROM PUBLIC;
 GRANT SELECT ON pgext.pins, pgext.image_pins, pgext.image_checks, pgext.image_files, pgext.image_differences
-  TO pg_monitor;
+  TO pg_monitor, pgext_admin;
 REVOKE ALL ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.image_files(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.image_files(text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgext.image_pins(), pgext.image_diff(text), pgext.image_files(text) TO pg_monitor, pgext_admin;

@@ -9,8 +9,8 @@ COMMENT ON VIEW pgext.mounted_images IS
   'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
 -- Paths reveal the server's layout: superusers and pg_monitor only.
 REVOKE ALL ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images FROM PUBLIC;
-GRANT SELECT ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images TO pg_monitor;
+GRANT SELECT ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images TO pg_monitor, pgext_admin;
 REVOKE ALL ON FUNCTION pgext.reset_hash_cache() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor, pgext_admin;

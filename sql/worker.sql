@@ -62,9 +62,9 @@ COMMENT ON FUNCTION pgext.report() IS 'Health, worker, images and problems as on
 REVOKE ALL ON FUNCTION pgext.worker_status(), pgext.image_status(), pgext.health(), pgext.report(),
   pgext.check_now(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.worker_status(), pgext.image_status(), pgext.health(), pgext.report()
-  TO pg_monitor;
+  TO pg_monitor, pgext_admin;
 GRANT EXECUTE ON FUNCTION pgext.check_now(boolean) TO pgext_admin;
 REVOKE ALL ON pgext.worker_status, pgext.image_status, pgext.health, pgext.check_runs, pgext.findings FROM PUBLIC;
 GRANT SELECT ON pgext.worker_status, pgext.image_status, pgext.health, pgext.check_runs, pgext.findings
-  TO pg_monitor;
+  TO pg_monitor, pgext_admin;
 GRANT SELECT, DELETE ON pgext.check_runs, pgext.findings TO pgext_admin;

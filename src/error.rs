@@ -22,6 +22,9 @@ pub enum SqlError {
     /// A cancel request or `statement_timeout` interrupted a long file or network operation.
     #[error("canceling statement: {0}")]
     Cancelled(&'static str),
+    /// One of pgext's own tables holds a row its constraints should have refused.
+    #[error("{message}")]
+    Corrupted { message: String, hint: String },
 }
 
 impl SqlError {
@@ -32,6 +35,7 @@ impl SqlError {
             SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            SqlError::Corrupted { .. } => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         }
     }
 
@@ -39,7 +43,9 @@ impl SqlError {
     pub fn raise(self) -> ! {
         let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
         match &self {
-            SqlError::Prerequisite { hint, .. } => report = report.set_hint(hint.clone()),
+            SqlError::Prerequisite { hint, .. } | SqlError::Corrupted { hint, .. } => {
+                report = report.set_hint(hint.clone())
+            }
             SqlError::NotPinned(name) => {
                 report = report.set_hint(format!(
                     "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."

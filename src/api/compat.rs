@@ -275,7 +275,7 @@ fn library_compat() -> TableIterator<
 extension_sql_file!(
     "../../sql/compat.sql",
     name = "compat_views",
-    requires = [library_compat, check_extension]
+    requires = [library_compat, check_extension, "image_tables"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

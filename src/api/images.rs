@@ -40,6 +40,7 @@ pub fn all_pins() -> Vec<PinRow> {
         let mut out = Vec::new();
         for row in client.select("SELECT name, reference FROM pgext.pins ORDER BY name", None, &[])? {
             if let (Some(name), Some(reference)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                checked_table_name(&name, "pgext.pins");
                 out.push(Pin { name, reference });
             }
         }
@@ -64,6 +65,19 @@ pub fn all_pins() -> Vec<PinRow> {
         });
     }
     rows
+}
+
+/// Names read back from pgext's tables meet the file system (they are joined to
+/// `pgext.extensions_root`): the `pgext.image_name` domain refuses bad ones on write, and this
+/// refuses them again on read, in case the domain was altered.
+fn checked_table_name(name: &str, table: &str) {
+    if let Err(why) = pins::check_image_name(name) {
+        SqlError::Corrupted {
+            message: format!("{table} holds an invalid image name {name:?}: {why}"),
+            hint: format!("Delete the row from {table}; image names are directories directly below pgext.extensions_root."),
+        }
+        .raise()
+    }
 }
 
 /// The pin in effect for `name`.
@@ -91,6 +105,7 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                  missing, modified, unexpected, type_changed, mode_changed, link_changed FROM pgext.image_checks";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
+            checked_table_name(&name, "pgext.image_checks");
             let mut counts = [0; 6];
             for (i, c) in counts.iter_mut().enumerate() {
                 *c = row.get::<i32>(8 + i)?.unwrap_or(0);
@@ -151,6 +166,7 @@ fn counts(diffs: &[Difference]) -> [i32; 6] {
 /// empty tree (everything in the image is then `missing`); unreadable files have no digest, so the
 /// comparison reports them and the mount's tree digest is absent.
 fn scan_mount(name: &str) -> Vec<TreeEntry> {
+    checked_table_name(name, "the pin");
     let root = PathBuf::from(format!("{}/{name}", gucs::extensions_root()));
     if !root.is_dir() {
         return Vec::new();

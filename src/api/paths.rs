@@ -128,7 +128,7 @@ fn extension_paths() -> TableIterator<
 extension_sql_file!(
     "../../sql/paths.sql",
     name = "extension_paths_view",
-    requires = [extension_paths]
+    requires = [extension_paths, "image_tables"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]
