@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup demo demo-stop test lint unit pgrx-test regress bench
+.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade bench
 setup:
 	bash scripts/setup.sh
 demo:
@@ -14,6 +14,8 @@ unit:
 	bash scripts/test.sh unit
 pgrx-test:
 	bash scripts/test.sh pgrx
+upgrade:
+	bash scripts/test.sh upgrade
 regress:
 	bash scripts/test.sh regress
 bench: ; bash scripts/bench.sh

@@ -33,7 +33,7 @@ WITH ext AS (
                 pg_catalog.format_type(a.atttypid, a.atttypmod),
                 CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
                 coalesce(' default ' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ''),
-                CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity ELSE '' END)
+                CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END)
     FROM rels r JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   UNION ALL

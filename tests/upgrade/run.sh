@@ -22,11 +22,12 @@ chmod 0755 "$WORK"
 DATA=$WORK/data
 PORT=${PGEXT_UPGRADE_PORT:-55481}
 failures=0
+passed=0
 cleanup() { cluster_stop "$DATA" immediate; }
 trap cleanup EXIT
 
 fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
-ok() { printf 'ok: %s\n' "$*"; }
+ok() { printf 'ok: %s\n' "$*"; passed=$((passed + 1)); }
 
 # The directory PostgreSQL reads pgext's control file and scripts from: the installed control
 # file and current install script, every update script under sql/, every released schema.
@@ -54,6 +55,45 @@ EOF
 cluster_start "$DATA" "$PORT" "$WORK/upgrade.conf"
 psql_db() { local db=$1; shift; cluster_psql "$DATA" "$PORT" -d "$db" -q "$@"; }
 describe() { psql_db "$1" -f "$REPO/tests/upgrade/describe.sql" >"$WORK/$1.schema"; }
+
+# The role model (README, "Roles and privileges"), on a cluster where pgext was never installed.
+psql_db postgres -c "CREATE DATABASE roles"
+psql_db roles <<'SQL'
+CREATE ROLE maker LOGIN CREATEROLE;
+SET ROLE maker;
+CREATE ROLE pgext_admin NOLOGIN;  -- maker now holds ADMIN OPTION on it
+RESET ROLE;
+CREATE ROLE alice LOGIN;
+SQL
+out=$(psql_db roles -c "CREATE EXTENSION pgext" 2>&1) && fail "CREATE EXTENSION adopted a pgext_admin that maker may grant" \
+    || { grep -q 'non-superusers may grant it' <<<"$out" && grep -q 'REVOKE ADMIN OPTION FOR pgext_admin FROM maker' <<<"$out" \
+        && ok "a pre-created pgext_admin that a CREATEROLE user may grant is refused" || fail "unexpected refusal: $out"; }
+code=$(psql_db roles -v VERBOSITY=verbose -c "CREATE EXTENSION pgext" 2>&1 | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p' || true)
+[ "$code" = 42501 ] && ok "that refusal is SQLSTATE 42501" || fail "that refusal is SQLSTATE '$code', not 42501"
+psql_db roles -c "ALTER ROLE pgext_admin LOGIN" -c "REVOKE ADMIN OPTION FOR pgext_admin FROM maker"
+psql_db roles -c "CREATE EXTENSION pgext" 2>/dev/null && fail "CREATE EXTENSION adopted a pgext_admin that can log in" \
+    || ok "a pre-created pgext_admin with LOGIN is refused"
+psql_db roles -c "ALTER ROLE pgext_admin NOLOGIN" -c "CREATE EXTENSION pgext" -c "GRANT pgext_admin TO alice"
+[ "$(psql_db roles -Atc "SELECT pg_has_role('pgext_admin', 'pg_monitor', 'MEMBER')")" = f ] \
+    && ok "pgext_admin is not a member of pg_monitor" || fail "pgext_admin is a member of pg_monitor"
+as_alice() { cluster_psql "$DATA" "$PORT" -d roles -q -U alice "$@"; }
+as_alice -Atc "SELECT count(*) >= 0 FROM pgext.mounted_images, pgext.health, pgext.image_pins" >/dev/null \
+    && ok "a pgext_admin member reads pgext's views" || fail "a pgext_admin member cannot read pgext's views"
+as_alice -Atc "SELECT current_setting('data_directory')" >/dev/null 2>&1 \
+    && fail "a pgext_admin member reads data_directory (pg_read_all_settings)" \
+    || ok "a pgext_admin member does not get pg_read_all_settings"
+for t in "pins (name, reference) VALUES ('../..', 'x/y:1')" \
+         "image_checks (name, reference, pin_source, status, checked_at) VALUES ('a/b', 'x/y:1', 'table', 'verified', now())" \
+         "image_files (name, path, kind, mode, size) VALUES ('..', 'p', 'file', 420, 0)" \
+         "image_differences (name, path, kind) VALUES (E'a\\nb', 'p', 'missing')"; do
+    err=$(as_alice -v VERBOSITY=verbose -c "INSERT INTO pgext.$t" 2>&1) && fail "pgext_admin wrote an invalid image name: $t" \
+        || { grep -q '23514' <<<"$err" && ok "invalid image name refused (23514): ${t%% *}" || fail "unexpected error for $t: $err"; }
+done
+as_alice -c "SELECT pgext.pin_image('ok_name', 'registry.example.com/x:1')" >/dev/null \
+    && ok "a pgext_admin member pins an image" || fail "a pgext_admin member cannot pin"
+psql_db roles -c "DROP EXTENSION pgext"
+[ "$(psql_db roles -Atc "SELECT count(*) FROM pg_roles WHERE rolname = 'pgext_admin'")" = 1 ] \
+    && ok "pgext_admin outlives DROP EXTENSION (it is cluster-wide)" || fail "DROP EXTENSION dropped pgext_admin"
 
 psql_db postgres -c "CREATE DATABASE fresh"
 psql_db fresh -c "CREATE EXTENSION pgext"
@@ -123,5 +163,5 @@ SQL
 done
 
 echo
-echo "upgrade: $(( ${#released[@]} * 4 + 1 )) checks, $failures failed"
+echo "upgrade: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]
