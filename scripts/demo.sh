@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Sets up everything, starts a throwaway PostgreSQL 18 cluster with pgext and extension images
-# laid out the CloudNativePG way — real builds (pgvector from Debian's source, the project's own
-# module), broken ones (a PG 17 build, a module with a missing library), one image that is not
-# mounted — pins one image to an OCI layout, prints pgext's views, and leaves the cluster running.
-# `scripts/demo.sh stop` stops it.
+# Sets up everything, starts a throwaway PostgreSQL 18 cluster with pgext preloaded and extension
+# images laid out the CloudNativePG way — real builds (pgvector from Debian's source, the
+# project's own module), broken ones (a PG 17 build, a module with a missing library), one image
+# that is not mounted — then shows what pgext sees: paths, images, extensions and their verdicts,
+# a verification against a real loopback registry, a drift it catches (an image whose file was
+# changed after it was built), and the background worker's health. It leaves the cluster and the
+# registry running; `scripts/demo.sh stop` stops both.
 source "$(dirname "$0")/lib.sh"
 DEMO=${PGEXT_DEMO_DIR:-/tmp/pgext-demo}
 PORT=${PGEXT_DEMO_PORT:-55433}
 
 stop_demo() {
     cluster_stop "$DEMO/data"
+    [ -d "$DEMO/registry" ] && bash "$REPO/tests/registry/stop.sh" "$DEMO/registry" >/dev/null 2>&1 || true
     ro_unmount_images "$DEMO/fx"
 }
 
@@ -34,20 +37,37 @@ E=$FX/extensions
 # shared library needs a library that exists nowhere.
 for img in magic_pg17 needs_missing_lib; do cp -a "$FX/real/extensions/$img" "$E/$img"; done
 
-say "building an OCI layout of the vector image with umoci, to pin it"
+say "building OCI images of two images with umoci and pushing them to a loopback registry"
 mkdir -p "$DEMO/oci"
-umoci init --layout "$DEMO/oci/vector" >/dev/null
-umoci new --image "$DEMO/oci/vector:0.8.0" >/dev/null
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
-umoci insert "${rootless[@]}" --image "$DEMO/oci/vector:0.8.0" "$E/vector" / >/dev/null
+oci_image() { # oci_image IMAGE TAG: a one-layer OCI layout of the image directory, as CNPG builds them
+    umoci init --layout "$DEMO/oci/$1" >/dev/null
+    umoci new --image "$DEMO/oci/$1:$2" >/dev/null
+    umoci insert "${rootless[@]}" --image "$DEMO/oci/$1:$2" "$E/$1" / >/dev/null
+}
+oci_image vector 0.8.0
+oci_image pgext_fixture 1.0
 chmod -R a+rX "$DEMO/oci"
+rport=$(bash "$REPO/tests/registry/start.sh" "$DEMO/registry")
+reg=127.0.0.1:$rport
+for img in vector:0.8.0 pgext_fixture:1.0; do
+    skopeo copy -q --dest-tls-verify=false "oci:$DEMO/oci/$img" "docker://$reg/$img"
+done
+vector_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$reg/vector:0.8.0")
+fixture_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$reg/pgext_fixture:1.0")
+# The drift: after pgext_fixture's image was built and pushed, one of its scripts is changed on
+# the mounted copy (as a hand-patched volume or a wrong image would be).
+echo "-- changed after the image was built" >>"$(ls "$E"/pgext_fixture/share/extension/*.sql | head -n1)"
 
 {
     cat "$FX/regress.conf"
     echo "extension_control_path = '\$system:$E/vector/share:$E/pgext_fixture/share:$E/vector_pg17/share:$E/needs_system/share:$E/magic_pg17/share:$E/needs_missing_lib/share:$E/ghost/share'"
     echo "dynamic_library_path = '\$libdir:$E/vector/lib:$E/pgext_fixture/lib:$E/vector_pg17/lib:$E/needs_system/lib:$E/magic_pg17/lib:$E/needs_missing_lib/lib:$E/ghost/lib'"
-    echo "pgext.images = 'vector=oci:$DEMO/oci/vector:0.8.0'"
+    echo "shared_preload_libraries = 'pgext'"
+    echo "pgext.insecure_registries = '$reg'"
+    echo "pgext.images = 'vector=$reg/vector:0.8.0@$vector_digest, pgext_fixture=$reg/pgext_fixture:1.0@$fixture_digest'"
+    echo "pgext.check_interval = '1min'"
 } >"$DEMO/demo.conf"
 
 RO=$(ro_mount_images "$FX")
@@ -65,9 +85,13 @@ show "SELECT name, mounted, read_only, on_control_path, on_ld_library_path, not_
 show "SELECT name, image, default_version, installable_versions, visible, compatible, problems FROM pgext.mounted_extensions WHERE NOT is_system ORDER BY position, name"
 show "SELECT regexp_replace(path, '^.*/', '') AS file, image, loadable, magic_version, module_name, glibc_needed, missing_libraries, problems FROM pgext.library_compat WHERE image IS NOT NULL ORDER BY image"
 show "SELECT d->>'code' AS code, d->>'message' AS message FROM pgext.mounted_extensions, jsonb_array_elements(problem_details) d WHERE name IN ('magic_pg17', 'needs_missing_lib') AND visible"
-show "SELECT name, status, missing, modified, unexpected, changed, expected_tree_digest = actual_tree_digest AS same_tree FROM pgext.verify_image('vector')"
-show "SELECT name, reference, status, verified_at IS NOT NULL AS verified FROM pgext.mounted_images WHERE reference IS NOT NULL"
+show "SELECT name, status, resolved_digest, missing, modified, unexpected, changed FROM pgext.verify_images() ORDER BY name"
+show "SELECT * FROM pgext.image_diff('pgext_fixture')"
+show "SELECT name, reference, status, verified_at IS NOT NULL AS verified FROM pgext.mounted_images WHERE reference IS NOT NULL ORDER BY name"
 show "SELECT name, default_version, comment FROM pg_available_extensions WHERE name IN ('vector', 'pgext_fixture', 'magic_pg17') ORDER BY name"
+cluster_psql "$DEMO/data" "$PORT" -qAt -c "SELECT pgext.check_now(true)" >/dev/null
+show "SELECT image, status, registry_status, modified, incompatible_extensions, problem FROM pgext.image_status ORDER BY image"
+show "SELECT status, reasons, worker_up FROM pgext.health"
 
 cat <<MSG
 
