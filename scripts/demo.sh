@@ -90,8 +90,8 @@ show "SELECT * FROM pgext.image_diff('pgext_fixture')"
 show "SELECT name, reference, status, verified_at IS NOT NULL AS verified FROM pgext.mounted_images WHERE reference IS NOT NULL ORDER BY name"
 show "SELECT name, default_version, comment FROM pg_available_extensions WHERE name IN ('vector', 'pgext_fixture', 'magic_pg17') ORDER BY name"
 cluster_psql "$DEMO/data" "$PORT" -qAt -c "SELECT pgext.check_now(true)" >/dev/null
-show "SELECT image, status, registry_status, modified, incompatible_extensions, problem FROM pgext.image_status ORDER BY image"
-show "SELECT status, reasons, worker_up FROM pgext.health"
+show "SELECT image, status, modified, incompatible_extensions FROM pgext.image_status WHERE image NOT IN ('alpha', 'beta', 'hostile', 'shadowlib', 'libdir_load') ORDER BY image"
+show "SELECT status, worker_up, left(reason, 110) AS reason FROM pgext.health, unnest(reasons) AS reason"
 
 cat <<MSG
 
