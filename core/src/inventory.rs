@@ -1067,7 +1067,8 @@ fn read_extension(
         if let Some(steps) = ext.install_path.clone() {
             check_script_files(ext, &set, &script_dir, &steps);
         }
-        if ext.install_path.is_none() {
+        // Too many versions to search: reported as such (above), not as "not installable".
+        if ext.install_path.is_none() && !set.too_many_versions() {
             ext.problems.push(sev(Problem::error(
                 "default_version_not_installable",
                 format!(
@@ -1111,6 +1112,7 @@ fn read_extension(
             }
         }
         if settings.with_references
+            && !set.too_many_versions()
             && settings
                 .references_for
                 .as_ref()
