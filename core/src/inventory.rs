@@ -1044,6 +1044,8 @@ fn read_extension(
 
     // PostgreSQL reads the default version's secondary control file on top of the primary one.
     let mut control = primary;
+    // Scripts already reported as not regular files (not to be reported twice).
+    let mut flagged = Vec::new();
     if let Some(dv) = control.default_version.clone() {
         if let Some(file) = set.secondary_control_file(&dv) {
             let path = format!("{script_dir}/{file}");
@@ -1065,7 +1067,7 @@ fn read_extension(
         }
         ext.install_path = set.install_path(&dv);
         if let Some(steps) = ext.install_path.clone() {
-            check_script_files(ext, &set, &script_dir, &steps);
+            flagged = check_script_files(ext, &set, &script_dir, &steps);
         }
         // Too many versions to search: reported as such (above), not as "not installable".
         if ext.install_path.is_none() && !set.too_many_versions() {
@@ -1118,8 +1120,14 @@ fn read_extension(
                 .as_ref()
                 .is_none_or(|only| only.contains(&ext.name))
         {
-            let (references, problems) =
-                script_references(&set, &script_dir, control.module_pathname.as_deref(), cache, resolver);
+            let (references, problems) = script_references(
+                &set,
+                &script_dir,
+                control.module_pathname.as_deref(),
+                &flagged,
+                cache,
+                resolver,
+            );
             ext.references = references;
             ext.problems.extend(problems);
         }
@@ -1129,7 +1137,9 @@ fn read_extension(
 
 /// The scripts `CREATE EXTENSION` runs for the default version must be regular files:
 /// PostgreSQL reads each whole, and a FIFO would block it for good. `stat` only; nothing is opened.
-fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, steps: &[String]) {
+/// Returns the names of the files reported.
+fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, steps: &[String]) -> Vec<String> {
+    let mut flagged = Vec::new();
     let mut files = Vec::new();
     if let Some(first) = steps.first() {
         files.push(set.install_script_name(first));
@@ -1157,8 +1167,10 @@ fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, st
             } else {
                 Problem::warning(p.code, p.message)
             });
+            flagged.push(file);
         }
     }
+    flagged
 }
 
 /// Library references of every script, with a problem for each script that could not be
@@ -1167,6 +1179,7 @@ fn script_references(
     set: &ScriptSet,
     script_dir: &str,
     module_pathname: Option<&str>,
+    already_reported: &[String],
     cache: &mut ReadCache,
     resolver: &mut Resolver<'_>,
 ) -> (Vec<ScriptReference>, Vec<Problem>) {
@@ -1174,7 +1187,7 @@ fn script_references(
     let mut problems = Vec::new();
     let mut budget = MAX_SCRIPT_BYTES_PER_EXTENSION;
     for f in set.files() {
-        if matches!(f.kind, ScriptKind::SecondaryControl { .. }) {
+        if matches!(f.kind, ScriptKind::SecondaryControl { .. }) || already_reported.contains(&f.file_name) {
             continue;
         }
         let path = format!("{script_dir}/{}", f.file_name);
@@ -1450,6 +1463,9 @@ mod tests {
         std::os::unix::fs::symlink("/proc/self/environ", t.p(&format!("{d}/environ.control"))).unwrap();
         t.write(&format!("{d}/rand.control"), "default_version = '1'\n");
         std::os::unix::fs::symlink("/dev/urandom", t.p(&format!("{d}/rand--1.sql"))).unwrap();
+        t.write(&format!("{d}/u.control"), "default_version = '1'\n");
+        t.write(&format!("{d}/u--1.sql"), "-- u\n");
+        mkfifo(&t.p(&format!("{d}/u--1--2.sql")));
         // A 50 MB control file and a 1 GB script, both sparse.
         t.write(&format!("{d}/huge.control"), "default_version = '1'\n");
         fs::File::options()
@@ -1483,15 +1499,17 @@ mod tests {
             .collect();
         assert_eq!(by["ok"], Vec::<&str>::new());
         assert_eq!(by["x"], vec!["not_regular_file"]);
-        assert_eq!(
-            by["y"],
-            vec!["not_regular_file", "not_regular_file"],
-            "install check and reference scan"
-        );
+        assert_eq!(by["y"], vec!["not_regular_file"]);
         assert_eq!(by["z"], vec!["not_regular_file"]);
         assert_eq!(by["zero"], vec!["not_regular_file"]);
         assert_eq!(by["environ"], vec!["not_regular_file"]);
-        assert_eq!(by["rand"], vec!["not_regular_file", "not_regular_file"]);
+        assert_eq!(by["rand"], vec!["not_regular_file"]);
+        // A FIFO update script off the install path is found by the reference scan, unopened.
+        assert_eq!(by["u"], vec!["not_regular_file"]);
+        assert_eq!(
+            inv.extensions.iter().find(|e| e.name == "u").unwrap().problems[0].severity,
+            crate::problem::Severity::Warning
+        );
         assert_eq!(by["huge"], vec!["file_too_large"]);
         assert_eq!(by["big"], vec!["file_too_large"]);
         let x = inv.extensions.iter().find(|e| e.name == "x").unwrap();
