@@ -957,6 +957,14 @@ fn read_extension(
         }
         _ => match fsinfo::read_untrusted(real_path, MAX_CONTROL_BYTES) {
             Ok(b) => b,
+            // pgext's own cap: PostgreSQL reads it, with what outcome pgext cannot tell.
+            Err(err) if matches!(fsinfo::refused(&err), Some(fsinfo::Refused::TooLarge { .. })) => {
+                ext.problems.push(sev(Problem::warning(
+                    "file_too_large",
+                    format!("extension control file not read: {err}; PostgreSQL reads it, pgext does not"),
+                )));
+                return;
+            }
             Err(err) => {
                 ext.problems.push(unreadable(Problem::error(
                     fsinfo::problem_code(&err, "control_unreadable"),
