@@ -11,11 +11,11 @@
 //! owned by the caller and never seen by workers: look up before dispatch, insert after.
 
 use std::collections::HashMap;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,6 +23,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::digest;
+
+use crate::fsinfo;
 
 /// A SHA-256 digest.
 pub type Sha256 = [u8; 32];
@@ -308,18 +310,11 @@ impl HashCache {
     }
 }
 
-/// Opens `path` for reading as a regular file. `O_NONBLOCK` keeps a FIFO swapped in after the
-/// caller's `lstat` from blocking us forever; `O_NOFOLLOW` (when asked) refuses a symlink swapped in.
+/// Opens `path` for reading as a regular file, never blocking ([`fsinfo::open_untrusted`]: a
+/// FIFO swapped in after the caller's `lstat` is refused, `O_NOFOLLOW` when asked refuses a
+/// symlink swapped in), and advises sequential reading.
 fn open_regular(path: &Path, follow_symlinks: bool) -> io::Result<(File, Metadata)> {
-    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
-    if !follow_symlinks {
-        flags |= libc::O_NOFOLLOW;
-    }
-    let file = OpenOptions::new().read(true).custom_flags(flags).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
+    let (file, meta) = fsinfo::open_untrusted(path, follow_symlinks)?;
     // SAFETY: plain syscall on a descriptor we own for the duration of the call. The advice only
     // doubles kernel read-ahead for our strictly sequential read; its result is deliberately
     // ignored because it cannot affect correctness.

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use crate::control::{self, ControlFile, ControlKind};
@@ -19,10 +19,31 @@ use crate::problem::Problem;
 use crate::scripts::{self, ReferenceKind, ScriptKind, ScriptSet};
 use crate::tree::escape_name;
 
-/// Largest control file read (PostgreSQL's are a few hundred bytes).
-const MAX_CONTROL_BYTES: u64 = 1 << 20;
-/// Largest script read when looking for library references.
-const MAX_SCRIPT_BYTES: u64 = 64 << 20;
+/// Largest control file (primary or secondary) read: 1 MiB. PostgreSQL's are a few hundred
+/// bytes; a larger one is the problem `file_too_large` and is not read at all.
+pub const MAX_CONTROL_BYTES: u64 = 1 << 20;
+/// Largest script read when looking for library references: 32 MiB (PostGIS's largest, with its
+/// spatial reference data, is under 10 MiB). Larger is the problem `file_too_large`.
+pub const MAX_SCRIPT_BYTES: u64 = 32 << 20;
+/// Most script bytes read for one extension's library references: 256 MiB. Beyond it the
+/// remaining scripts are not scanned (`references_incomplete`).
+pub const MAX_SCRIPT_BYTES_PER_EXTENSION: u64 = 256 << 20;
+/// Most entries read from one directory (a control or library directory, a script directory,
+/// an image's `system/`): 50 000. Real extension directories hold a few hundred; a larger one is
+/// the image problem `too_many_entries` and its contents are not listed.
+pub const MAX_DIR_ENTRIES: usize = 50_000;
+
+/// The error payload of a listing cut off at [`MAX_DIR_ENTRIES`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("more than {limit} entries in one directory")]
+pub struct TooManyEntries {
+    /// The limit in force.
+    pub limit: usize,
+}
+
+fn too_many_entries(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<TooManyEntries>())
+}
 
 /// What the inventory is computed from: the session's settings and the server's directories.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +194,9 @@ pub struct Inventory {
     pub extensions: Vec<Extension>,
     /// Library-path libraries in path order (then by name), then images' system libraries.
     pub libraries: Vec<Library>,
+    /// Directories that could not be listed although they exist (too many entries, I/O errors),
+    /// with the problem to show on the image they belong to.
+    failed_listings: BTreeMap<String, Problem>,
 }
 
 /// A directory entry's name: UTF-8, or escaped for display with the raw name kept for opening it.
@@ -183,10 +207,14 @@ struct Name {
     raw: std::ffi::OsString,
 }
 
+/// Lists a directory, refusing (with [`TooManyEntries`]) one of more than [`MAX_DIR_ENTRIES`].
 fn list_dir(dir: &str) -> std::io::Result<Vec<Name>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
+        if out.len() >= MAX_DIR_ENTRIES {
+            return Err(std::io::Error::other(TooManyEntries { limit: MAX_DIR_ENTRIES }));
+        }
         let raw = entry.file_name();
         match raw.to_str() {
             Some(s) => out.push(Name {
@@ -296,9 +324,13 @@ impl<'s> Resolver<'s> {
             return pg_file_exists(path);
         };
         let names = dirs.entry(dir.to_string()).or_insert_with(|| {
-            fs::read_dir(if dir.is_empty() { "/" } else { dir })
-                .ok()
-                .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            // A directory too large to hold in memory is answered by `stat` alone.
+            let names: HashSet<_> = fs::read_dir(if dir.is_empty() { "/" } else { dir })
+                .ok()?
+                .take(MAX_DIR_ENTRIES + 1)
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect();
+            (names.len() <= MAX_DIR_ENTRIES).then_some(names)
         });
         match names {
             // Listed names may be directories or dangling links: confirm the few that match.
@@ -324,18 +356,22 @@ pub fn pg_file_exists(path: &str) -> bool {
     fs::metadata(path).map(|m| !m.is_dir()).unwrap_or(false)
 }
 
+/// Reads a control file or script of an image: never blocking on a FIFO or device, never more
+/// than `cap` bytes ([`fsinfo::read_untrusted`]).
 fn read_capped(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
-    read_capped_path(Path::new(path), cap)
+    fsinfo::read_untrusted(Path::new(path), cap)
 }
 
-fn read_capped_path(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    let f = fs::File::open(path)?;
-    let mut buf = Vec::new();
-    f.take(cap + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > cap {
-        return Err(std::io::Error::other(format!("larger than {cap} bytes")));
+/// What PostgreSQL itself does with a file pgext refused to read, for the problem message.
+fn refusal_consequence(e: &std::io::Error) -> &'static str {
+    match fsinfo::refused(e) {
+        Some(fsinfo::Refused::NotRegular { what: "FIFO" }) => {
+            "; PostgreSQL would block reading it, uninterruptibly (not even pg_terminate_backend ends the wait)"
+        }
+        Some(fsinfo::Refused::NotRegular { .. }) => "; PostgreSQL would read a device or fail",
+        Some(fsinfo::Refused::PseudoFile { .. }) => "; PostgreSQL would read the server's own state",
+        _ => "",
     }
-    Ok(buf)
 }
 
 /// The image a directory belongs to: the first component below `root`.
@@ -353,6 +389,9 @@ pub fn image_of(dir: &str, root: &str) -> Option<(String, String)> {
     }
     Some((name.to_string(), sub.to_string()))
 }
+
+/// A script directory's UTF-8 names, or a problem code and message.
+type ScriptDirListing = Result<Vec<String>, (&'static str, String)>;
 
 /// What a backend may keep between inventories: the library references found in each script,
 /// keyed by the script's identity, so unchanged scripts are not read and scanned again.
@@ -441,7 +480,7 @@ impl Inventory {
             root
         };
         let mut inv = Inventory::default();
-        let mut script_dirs: HashMap<String, Result<Vec<String>, String>> = HashMap::new();
+        let mut script_dirs: HashMap<String, ScriptDirListing> = HashMap::new();
         let mut resolver = Resolver::new(settings);
         inv.collect_extensions(settings, &root, &mut script_dirs, cache, &mut resolver);
         inv.collect_libraries(settings, &root, cache);
@@ -454,7 +493,7 @@ impl Inventory {
         &mut self,
         settings: &Settings,
         root: &str,
-        script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+        script_dirs: &mut HashMap<String, ScriptDirListing>,
         cache: &mut ReadCache,
         resolver: &mut Resolver<'_>,
     ) {
@@ -474,7 +513,13 @@ impl Inventory {
             if fsinfo::probe_dir(Path::new(dir)).problem().is_some() {
                 continue; // reported by extension_paths and on the image
             }
-            let Ok(mut names) = cache.list_dir(dir) else { continue };
+            let mut names = match cache.list_dir(dir) {
+                Ok(names) => names,
+                Err(err) => {
+                    self.listing_failed(dir, &err);
+                    continue;
+                }
+            };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names {
                 let Some(name) = n.text.strip_suffix(".control") else {
@@ -562,7 +607,13 @@ impl Inventory {
                 continue; // errors and duplicates: nothing new to list
             }
             let Some(dir) = e.searched.as_deref() else { continue };
-            let Ok(mut names) = cache.list_dir(dir) else { continue };
+            let mut names = match cache.list_dir(dir) {
+                Ok(names) => names,
+                Err(err) => {
+                    self.listing_failed(dir, &err);
+                    continue;
+                }
+            };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names.into_iter().filter(|n| n.text.ends_with(".so")) {
                 let path = format!("{dir}/{}", n.text);
@@ -590,7 +641,13 @@ impl Inventory {
         images.sort_by(|a, b| a.text.cmp(&b.text));
         for img in images.iter().filter(|i| i.utf8) {
             let dir = format!("{root}/{}/system", img.text);
-            let Ok(mut names) = cache.list_dir(&dir) else { continue };
+            let mut names = match cache.list_dir(&dir) {
+                Ok(names) => names,
+                Err(err) => {
+                    self.listing_failed(&dir, &err);
+                    continue;
+                }
+            };
             names.sort_by(|a, b| a.text.cmp(&b.text));
             for n in names.into_iter().filter(|n| n.text.contains(".so")) {
                 let path = format!("{dir}/{}", n.text);
@@ -598,6 +655,25 @@ impl Inventory {
                     .push(library_row(&path, &n, Some(img.text.clone()), LibrarySource::System));
             }
         }
+    }
+
+    /// Remembers a directory that exists but could not be listed, for its image's row. Missing,
+    /// unreadable and non-directories are reported by `extension_paths` and stay quiet here.
+    fn listing_failed(&mut self, dir: &str, err: &std::io::Error) {
+        let problem = if too_many_entries(err) {
+            Problem::error(
+                "too_many_entries",
+                format!("{dir}: {err}; its contents are not examined (PostgreSQL still reads them all)"),
+            )
+        } else if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOENT | libc::EACCES | libc::ENOTDIR | libc::EPERM)
+        ) {
+            return;
+        } else {
+            Problem::error("directory_unreadable", format!("cannot list {dir}: {err}"))
+        };
+        self.failed_listings.entry(dir.to_string()).or_insert(problem);
     }
 
     fn link_references(&mut self) {
@@ -685,6 +761,11 @@ impl Inventory {
                 .filter(|l| l.image.as_deref() == Some(&img.name))
                 .count();
             check_image(img, cache);
+            for (dir, p) in &self.failed_listings {
+                if image_of(dir, root).is_some_and(|(name, _)| name == img.name) && !img.problems.contains(p) {
+                    img.problems.push(p.clone());
+                }
+            }
         }
         self.images = images.into_values().collect();
     }
@@ -724,9 +805,10 @@ pub fn hash_libraries(
                     cache.insert(before, digest);
                 }
             }
-            Err(err) => lib
-                .problems
-                .push(Problem::error("unreadable", format!("cannot read the file: {err}"))),
+            Err(err) => lib.problems.push(Problem::error(
+                fsinfo::problem_code(&err, "unreadable"),
+                format!("cannot read the file: {err}"),
+            )),
         }
     }
     Ok(())
@@ -752,6 +834,13 @@ fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySourc
         Ok(m) if m.is_dir() => lib.problems.push(Problem::error(
             "not_a_file",
             "a directory where a library should be: PostgreSQL skips it",
+        )),
+        Ok(m) if !m.is_file() => lib.problems.push(Problem::error(
+            "not_regular_file",
+            format!(
+                "a {} where a library should be: loading it blocks or fails, and pgext does not open it",
+                fsinfo::kind_name(m.file_type())
+            ),
         )),
         Ok(m) => {
             lib.size = Some(m.len());
@@ -824,7 +913,7 @@ fn read_extension(
     real_path: &Path,
     control_dir: &str,
     settings: &Settings,
-    script_dirs: &mut HashMap<String, Result<Vec<String>, String>>,
+    script_dirs: &mut HashMap<String, ScriptDirListing>,
     cache: &mut ReadCache,
     resolver: &mut Resolver<'_>,
 ) {
@@ -866,17 +955,23 @@ fn read_extension(
             )));
             return;
         }
-        _ => match read_capped_path(real_path, MAX_CONTROL_BYTES) {
+        _ => match fsinfo::read_untrusted(real_path, MAX_CONTROL_BYTES) {
             Ok(b) => b,
+            // pgext's own cap: PostgreSQL reads it, with what outcome pgext cannot tell.
+            Err(err) if matches!(fsinfo::refused(&err), Some(fsinfo::Refused::TooLarge { .. })) => {
+                ext.problems.push(sev(Problem::warning(
+                    "file_too_large",
+                    format!("extension control file not read: {err}; PostgreSQL reads it, pgext does not"),
+                )));
+                return;
+            }
             Err(err) => {
-                let code = match err.raw_os_error() {
-                    Some(libc::ELOOP) => "symlink_loop",
-                    Some(libc::ENOENT) => "dangling_symlink",
-                    _ => "control_unreadable",
-                };
                 ext.problems.push(unreadable(Problem::error(
-                    code,
-                    format!("could not read extension control file: {err}"),
+                    fsinfo::problem_code(&err, "control_unreadable"),
+                    format!(
+                        "could not read extension control file: {err}{}",
+                        refusal_consequence(&err)
+                    ),
                 )));
                 return;
             }
@@ -921,16 +1016,17 @@ fn read_extension(
             .entry(script_dir.clone())
             .or_insert_with(|| match cache.list_dir(&script_dir) {
                 Ok(n) => Ok(n.into_iter().filter(|n| n.utf8).map(|n| n.text).collect()),
-                Err(err) => Err(err.to_string()),
+                Err(err) if too_many_entries(&err) => Err(("too_many_entries", err.to_string())),
+                Err(err) => Err(("script_dir_unreadable", err.to_string())),
             })
             .clone(),
     };
     ext.script_dir = Some(script_dir.clone());
     let names = match names {
         Ok(n) => n,
-        Err(err) => {
+        Err((code, err)) => {
             ext.problems.push(sev(Problem::error(
-                "script_dir_unreadable",
+                code,
                 format!("cannot list script directory {script_dir}: {err}"),
             )));
             ext.control = Some(primary);
@@ -956,19 +1052,33 @@ fn read_extension(
 
     // PostgreSQL reads the default version's secondary control file on top of the primary one.
     let mut control = primary;
+    // Scripts already reported as not regular files (not to be reported twice).
+    let mut flagged = Vec::new();
     if let Some(dv) = control.default_version.clone() {
         if let Some(file) = set.secondary_control_file(&dv) {
             let path = format!("{script_dir}/{file}");
-            match read_capped(&path, MAX_CONTROL_BYTES)
-                .map_err(|e| e.to_string())
-                .and_then(|b| control::merge_secondary(&control, &b).map_err(|e| e.pg_message(&path)))
-            {
-                Ok(merged) => control = merged,
-                Err(msg) => ext.problems.push(sev(Problem::error("control_invalid", msg))),
+            match read_capped(&path, MAX_CONTROL_BYTES) {
+                Ok(b) => match control::merge_secondary(&control, &b) {
+                    Ok(merged) => control = merged,
+                    Err(e) => ext
+                        .problems
+                        .push(sev(Problem::error("control_invalid", e.pg_message(&path)))),
+                },
+                Err(err) => ext.problems.push(sev(Problem::error(
+                    fsinfo::problem_code(&err, "control_unreadable"),
+                    format!(
+                        "could not read secondary control file {path}: {err}{}",
+                        refusal_consequence(&err)
+                    ),
+                ))),
             }
         }
         ext.install_path = set.install_path(&dv);
-        if ext.install_path.is_none() {
+        if let Some(steps) = ext.install_path.clone() {
+            flagged = check_script_files(ext, &set, &script_dir, &steps);
+        }
+        // Too many versions to search: reported as such (above), not as "not installable".
+        if ext.install_path.is_none() && !set.too_many_versions() {
             ext.problems.push(sev(Problem::error(
                 "default_version_not_installable",
                 format!(
@@ -1012,27 +1122,80 @@ fn read_extension(
             }
         }
         if settings.with_references
+            && !set.too_many_versions()
             && settings
                 .references_for
                 .as_ref()
                 .is_none_or(|only| only.contains(&ext.name))
         {
-            ext.references = script_references(&set, &script_dir, control.module_pathname.as_deref(), cache, resolver);
+            let (references, problems) = script_references(
+                &set,
+                &script_dir,
+                control.module_pathname.as_deref(),
+                &flagged,
+                cache,
+                resolver,
+            );
+            ext.references = references;
+            ext.problems.extend(problems);
         }
     }
     ext.control = Some(control);
 }
 
+/// The scripts `CREATE EXTENSION` runs for the default version must be regular files:
+/// PostgreSQL reads each whole, and a FIFO would block it for good. `stat` only; nothing is opened.
+/// Returns the names of the files reported.
+fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, steps: &[String]) -> Vec<String> {
+    let mut flagged = Vec::new();
+    let mut files = Vec::new();
+    if let Some(first) = steps.first() {
+        files.push(set.install_script_name(first));
+    }
+    for pair in steps.windows(2) {
+        files.push(set.update_script_name(&pair[0], &pair[1]));
+    }
+    for file in files {
+        let path = format!("{script_dir}/{file}");
+        if let Ok(m) = fs::metadata(&path)
+            && !m.is_file()
+        {
+            let what = fsinfo::kind_name(m.file_type());
+            let consequence = if m.file_type().is_fifo() {
+                "CREATE EXTENSION would block reading it, uninterruptibly"
+            } else {
+                "CREATE EXTENSION cannot run it"
+            };
+            let p = Problem::error(
+                "not_regular_file",
+                format!("script {file} is a {what}, not a regular file: {consequence}"),
+            );
+            ext.problems.push(if ext.visible {
+                p
+            } else {
+                Problem::warning(p.code, p.message)
+            });
+            flagged.push(file);
+        }
+    }
+    flagged
+}
+
+/// Library references of every script, with a problem for each script that could not be
+/// scanned (refused, too large, unreadable) and when the per-extension byte budget ran out.
 fn script_references(
     set: &ScriptSet,
     script_dir: &str,
     module_pathname: Option<&str>,
+    already_reported: &[String],
     cache: &mut ReadCache,
     resolver: &mut Resolver<'_>,
-) -> Vec<ScriptReference> {
+) -> (Vec<ScriptReference>, Vec<Problem>) {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut budget = MAX_SCRIPT_BYTES_PER_EXTENSION;
     for f in set.files() {
-        if matches!(f.kind, ScriptKind::SecondaryControl { .. }) {
+        if matches!(f.kind, ScriptKind::SecondaryControl { .. }) || already_reported.contains(&f.file_name) {
             continue;
         }
         let path = format!("{script_dir}/{}", f.file_name);
@@ -1045,9 +1208,32 @@ fn script_references(
         let refs = match cache.references.get(&key) {
             Some(r) => r.clone(),
             None => {
-                let Ok(bytes) = read_capped(&path, MAX_SCRIPT_BYTES) else {
-                    continue;
+                if meta.len() > budget && meta.len() <= MAX_SCRIPT_BYTES {
+                    problems.push(Problem::warning(
+                        "references_incomplete",
+                        format!(
+                            "{}: more than {MAX_SCRIPT_BYTES_PER_EXTENSION} bytes of scripts; the rest were not \
+                             scanned for the libraries they name",
+                            f.file_name
+                        ),
+                    ));
+                    break;
+                }
+                let bytes = match read_capped(&path, MAX_SCRIPT_BYTES) {
+                    Ok(b) => b,
+                    Err(err) => {
+                        problems.push(Problem::warning(
+                            fsinfo::problem_code(&err, "script_unreadable"),
+                            format!(
+                                "script {} cannot be scanned for the libraries it names: {err}{}",
+                                f.file_name,
+                                refusal_consequence(&err)
+                            ),
+                        ));
+                        continue;
+                    }
                 };
+                budget = budget.saturating_sub(bytes.len() as u64);
                 let refs = scripts::library_references(&String::from_utf8_lossy(&bytes), module_pathname);
                 // Only what provably did not change while it was read.
                 if fs::metadata(&path)
@@ -1078,7 +1264,7 @@ fn script_references(
             });
         }
     }
-    out
+    (out, problems)
 }
 
 #[cfg(test)]
@@ -1249,6 +1435,142 @@ mod tests {
             .collect();
         assert_eq!(libs["dir.so"], vec!["not_a_file"]);
         assert_eq!(libs["dangling.so"], vec!["dangling_symlink"]);
+    }
+
+    fn mkfifo(path: &str) {
+        let c = std::ffi::CString::new(path).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+
+    /// Collects on a thread and fails instead of hanging when something blocks.
+    fn collect_within_seconds(s: Settings) -> Inventory {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Inventory::collect(&s));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the inventory blocked on a hostile file")
+    }
+
+    #[test]
+    fn hostile_files_are_refused_without_blocking() {
+        let t = Tree::new();
+        let d = "ext/h/share/extension";
+        t.write(&format!("{d}/ok.control"), "default_version = '1'\n");
+        t.write(&format!("{d}/ok--1.sql"), "-- fine\n");
+        // A FIFO as the control file, as a secondary control file and as the install script.
+        mkfifo(&t.p(&format!("{d}/x.control")));
+        t.write(&format!("{d}/y.control"), "default_version = '1'\n");
+        mkfifo(&t.p(&format!("{d}/y--1.sql")));
+        t.write(&format!("{d}/z.control"), "default_version = '1'\n");
+        t.write(&format!("{d}/z--1.sql"), "-- z\n");
+        mkfifo(&t.p(&format!("{d}/z--1.control")));
+        // Devices and /proc where control files and scripts should be.
+        std::os::unix::fs::symlink("/dev/zero", t.p(&format!("{d}/zero.control"))).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", t.p(&format!("{d}/environ.control"))).unwrap();
+        t.write(&format!("{d}/rand.control"), "default_version = '1'\n");
+        std::os::unix::fs::symlink("/dev/urandom", t.p(&format!("{d}/rand--1.sql"))).unwrap();
+        t.write(&format!("{d}/u.control"), "default_version = '1'\n");
+        t.write(&format!("{d}/u--1.sql"), "-- u\n");
+        mkfifo(&t.p(&format!("{d}/u--1--2.sql")));
+        // A 50 MB control file and a 1 GB script, both sparse.
+        t.write(&format!("{d}/huge.control"), "default_version = '1'\n");
+        fs::File::options()
+            .append(true)
+            .open(t.p(&format!("{d}/huge.control")))
+            .unwrap()
+            .set_len(50 << 20)
+            .unwrap();
+        t.write(&format!("{d}/big.control"), "default_version = '1'\n");
+        fs::File::create(t.p(&format!("{d}/big--1.sql")))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        // Libraries: a FIFO, a device, a /proc file.
+        fs::create_dir_all(t.p("ext/h/lib")).unwrap();
+        mkfifo(&t.p("ext/h/lib/fifo.so"));
+        std::os::unix::fs::symlink("/dev/zero", t.p("ext/h/lib/zero.so")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", t.p("ext/h/lib/environ.so")).unwrap();
+        let s = t.settings("@ext/h/share", "$libdir:@ext/h/lib");
+        let start = std::time::Instant::now();
+        let mut inv = collect_within_seconds(s);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let by: HashMap<&str, Vec<&str>> = inv
+            .extensions
+            .iter()
+            .map(|e| (e.name.as_str(), codes(&e.problems)))
+            .collect();
+        assert_eq!(by["ok"], Vec::<&str>::new());
+        assert_eq!(by["x"], vec!["not_regular_file"]);
+        assert_eq!(by["y"], vec!["not_regular_file"]);
+        assert_eq!(by["z"], vec!["not_regular_file"]);
+        assert_eq!(by["zero"], vec!["not_regular_file"]);
+        assert_eq!(by["environ"], vec!["not_regular_file"]);
+        assert_eq!(by["rand"], vec!["not_regular_file"]);
+        // A FIFO update script off the install path is found by the reference scan, unopened.
+        assert_eq!(by["u"], vec!["not_regular_file"]);
+        assert_eq!(
+            inv.extensions.iter().find(|e| e.name == "u").unwrap().problems[0].severity,
+            crate::problem::Severity::Warning
+        );
+        assert_eq!(by["huge"], vec!["file_too_large"]);
+        assert_eq!(by["big"], vec!["file_too_large"]);
+        let x = inv.extensions.iter().find(|e| e.name == "x").unwrap();
+        assert!(x.visible, "PostgreSQL sees a FIFO as an existing control file");
+        assert!(x.problems[0].message.contains("block"), "{}", x.problems[0].message);
+        assert_eq!(x.problems[0].severity, crate::problem::Severity::Error);
+        let huge = inv.extensions.iter().find(|e| e.name == "huge").unwrap();
+        assert!(
+            huge.problems[0].message.contains("52428800 bytes"),
+            "{}",
+            huge.problems[0].message
+        );
+        hash_libraries(&mut inv.libraries, &mut HashCache::new(), 2, &|| false).unwrap();
+        let libs: HashMap<&str, Vec<&str>> = inv
+            .libraries
+            .iter()
+            .map(|l| (l.basename.as_str(), codes(&l.problems)))
+            .collect();
+        assert_eq!(libs["fifo.so"], vec!["not_regular_file"]);
+        assert_eq!(libs["zero.so"], vec!["not_regular_file"]);
+        // /proc files look regular to stat: refused when opened for hashing.
+        assert_eq!(libs["environ.so"], vec!["not_regular_file"]);
+    }
+
+    #[test]
+    fn crowded_directories_are_an_image_problem() {
+        let t = Tree::new();
+        let d = t.p("ext/crowd/share/extension");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(format!("{d}/crowd.control"), "default_version = '1'\n").unwrap();
+        for i in 0..MAX_DIR_ENTRIES {
+            fs::File::create(format!("{d}/crowd--{i}.sql")).unwrap();
+        }
+        t.ext("fine", "fine", "default_version = '1'\n", &[("fine--1.sql", "")]);
+        let s = t.settings("@ext/crowd/share:@ext/fine/share", "$libdir");
+        let start = std::time::Instant::now();
+        let inv = Inventory::collect(&s);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            inv.extensions.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            vec!["fine"]
+        );
+        let crowd = inv.images.iter().find(|i| i.name == "crowd").unwrap();
+        assert_eq!(codes(&crowd.problems), vec!["too_many_entries"]);
+        assert!(
+            crowd.problems[0].message.contains("50000"),
+            "{}",
+            crowd.problems[0].message
+        );
     }
 
     #[test]

@@ -155,7 +155,18 @@ pub enum ScriptProblem {
         /// The version in its name.
         version: String,
     },
+    /// More versions than [`MAX_VERSIONS`]: the version graph is not searched (its searches cost
+    /// time quadratic in the versions), so no install or update path is known.
+    TooManyVersions {
+        /// Versions named by the extension's scripts.
+        count: usize,
+    },
 }
+
+/// Most versions of one extension whose graph is searched: 1000. Real extensions name at most a
+/// few hundred (PostGIS, with an update script from every release, about 150); the searches
+/// (`pg_available_extension_versions()` order, install paths) cost O(versions × scripts).
+pub const MAX_VERSIONS: usize = 1000;
 
 impl ScriptProblem {
     /// Stable machine-readable code.
@@ -164,6 +175,7 @@ impl ScriptProblem {
             ScriptProblem::ExtraSeparator { .. } => "extra_separator",
             ScriptProblem::InvalidVersion { .. } => "invalid_version",
             ScriptProblem::UnusedControlFile { .. } => "unused_control_file",
+            ScriptProblem::TooManyVersions { .. } => "too_many_versions",
         }
     }
 
@@ -173,6 +185,7 @@ impl ScriptProblem {
             ScriptProblem::ExtraSeparator { file_name }
             | ScriptProblem::InvalidVersion { file_name, .. }
             | ScriptProblem::UnusedControlFile { file_name, .. } => file_name,
+            ScriptProblem::TooManyVersions { .. } => "",
         }
     }
 }
@@ -192,6 +205,11 @@ impl fmt::Display for ScriptProblem {
                     "\"{file_name}\" is never read: no script mentions version \"{version}\""
                 )
             }
+            ScriptProblem::TooManyVersions { count } => write!(
+                f,
+                "the scripts name {count} versions, more than the {MAX_VERSIONS} pgext analyses: install and \
+                 update paths are not known"
+            ),
         }
     }
 }
@@ -233,6 +251,8 @@ pub struct ScriptSet {
     index: HashMap<String, usize>,
     files: Vec<ScriptFile>,
     problems: Vec<ScriptProblem>,
+    /// More than [`MAX_VERSIONS`]: graph searches answer nothing.
+    too_many_versions: bool,
 }
 
 impl ScriptSet {
@@ -249,6 +269,7 @@ impl ScriptSet {
             index: HashMap::new(),
             files: Vec::new(),
             problems: Vec::new(),
+            too_many_versions: false,
         };
         let prefix = format!("{extension}--");
         let mut controls = Vec::new();
@@ -277,7 +298,19 @@ impl ScriptSet {
                 },
             });
         }
+        if set.vertices.len() > MAX_VERSIONS {
+            set.problems.push(ScriptProblem::TooManyVersions {
+                count: set.vertices.len(),
+            });
+            set.too_many_versions = true;
+        }
         set
+    }
+
+    /// Whether the graph has more than [`MAX_VERSIONS`] versions and is not searched: then
+    /// [`ScriptSet::installable_versions`] is empty and every path is `None`.
+    pub fn too_many_versions(&self) -> bool {
+        self.too_many_versions
     }
 
     fn add_script(&mut self, file_name: &str, versions: &str) {
@@ -484,6 +517,9 @@ impl ScriptSet {
     /// install script (in graph order), each followed by the versions without one whose best
     /// install path starts there.
     pub fn installable_versions(&self) -> Vec<AvailableVersion> {
+        if self.too_many_versions {
+            return Vec::new();
+        }
         let starts = self.install_starts();
         let mut out = Vec::new();
         for start in (0..self.vertices.len()).filter(|&i| self.installable(i)) {
@@ -518,6 +554,9 @@ impl ScriptSet {
     /// `target`. `None` where the server fails: an invalid version name
     /// ([`check_version_name`]) or "has no installation script nor update path".
     pub fn install_path(&self, target: &str) -> Option<Vec<String>> {
+        if self.too_many_versions {
+            return None;
+        }
         check_version_name(target).ok()?;
         let &t = self.index.get(target)?;
         if self.installable(t) {
@@ -551,6 +590,9 @@ impl ScriptSet {
     /// `from == to` (the server only says the version is already installed). `None` where the
     /// server fails: `to` is an invalid version name or there is no update path.
     pub fn update_path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+        if self.too_many_versions {
+            return None;
+        }
         check_version_name(to).ok()?;
         if from == to {
             return Some(Vec::new());
@@ -660,30 +702,69 @@ struct Scan<'a> {
 
 impl Scan<'_> {
     /// Scans the statements in `text[from..to]`: the whole script, or the body of a `DO` block.
+    ///
+    /// One statement's tokens are held at a time, and a statement costing more than
+    /// [`MAX_STATEMENT_TOKENS`] is skipped unread, so memory stays bounded whatever the script
+    /// (64 MB of `(` would otherwise be 64 M tokens, gigabytes). A `DO` body is scanned once,
+    /// never a `DO` inside it: the recursion is one level deep.
     fn statements(&self, from: usize, to: usize, in_do_block: bool, out: &mut Vec<LibraryReference>) {
-        let tokens = tokenize(self.text.get(..to).unwrap_or(self.text), from);
-        for statement in tokens.split(|t| matches!(t, Token::Punct(b';', _))) {
-            // In PL/pgSQL a statement may follow BEGIN, THEN, ELSE, ... without a semicolon:
-            // start at the first CREATE or LOAD instead of the first token.
-            let start = if in_do_block {
-                statement.iter().position(starts_reference)
-            } else {
-                Some(0)
-            };
-            let Some(statement) = start.and_then(|k| statement.get(k..)) else {
-                continue;
-            };
-            let found = self
-                .load_reference(statement)
-                .or_else(|| self.function_reference(statement));
-            if let Some(mut r) = found {
-                r.in_do_block = in_do_block;
-                out.push(r);
-            } else if !in_do_block {
-                // DO blocks run while the script runs (unlike function bodies): look inside once.
-                if let Some((body_from, body_to)) = do_body(statement) {
-                    self.statements(body_from, body_to, true, out);
+        let mut lexer = Lexer {
+            text: self.text.get(..to).unwrap_or(self.text),
+            i: from,
+        };
+        let mut statement: Vec<Token> = Vec::new();
+        let mut cost = 0usize;
+        let mut skipping = false;
+        loop {
+            let more = lexer.step(&mut statement);
+            if let Some(Token::Str(lit)) = statement.last() {
+                cost += lit.segments.len();
+            }
+            cost += 1;
+            let ended = matches!(statement.last(), Some(Token::Punct(b';', _)));
+            if ended {
+                statement.pop();
+            }
+            if ended || !more {
+                if !skipping {
+                    self.statement(&statement, in_do_block, out);
                 }
+                statement.clear();
+                cost = 0;
+                skipping = false;
+                if !more {
+                    return;
+                }
+            } else if cost > MAX_STATEMENT_TOKENS {
+                // Too long to be a CREATE FUNCTION or LOAD worth reading: drop it to its end.
+                statement.clear();
+                skipping = true;
+            }
+        }
+    }
+
+    /// Looks at one statement (without its `;`).
+    fn statement(&self, statement: &[Token], in_do_block: bool, out: &mut Vec<LibraryReference>) {
+        // In PL/pgSQL a statement may follow BEGIN, THEN, ELSE, ... without a semicolon:
+        // start at the first CREATE or LOAD instead of the first token.
+        let start = if in_do_block {
+            statement.iter().position(starts_reference)
+        } else {
+            Some(0)
+        };
+        let Some(statement) = start.and_then(|k| statement.get(k..)) else {
+            return;
+        };
+        let found = self
+            .load_reference(statement)
+            .or_else(|| self.function_reference(statement));
+        if let Some(mut r) = found {
+            r.in_do_block = in_do_block;
+            out.push(r);
+        } else if !in_do_block {
+            // DO blocks run while the script runs (unlike function bodies): look inside once.
+            if let Some((body_from, body_to)) = do_body(statement) {
+                self.statements(body_from, body_to, true, out);
             }
         }
     }
@@ -957,31 +1038,53 @@ fn is_sql_space(b: u8) -> bool {
 }
 
 /// Splits `text[from..]` into tokens, skipping whitespace and comments; offsets are into `text`.
-fn tokenize(text: &[u8], from: usize) -> Vec<Token> {
-    let at = |i: usize| text.get(i).copied();
-    let mut tokens = Vec::new();
-    let mut i = from;
-    while let Some(b) = at(i) {
+/// Most tokens (a string literal costs one more per segment) one statement may have before it
+/// is skipped unread: 1 M, ~50 MB. Real `CREATE FUNCTION` statements have a few hundred.
+pub const MAX_STATEMENT_TOKENS: usize = 1 << 20;
+
+/// The scanner's position in a text.
+struct Lexer<'a> {
+    text: &'a [u8],
+    i: usize,
+}
+
+impl Lexer<'_> {
+    /// Consumes input up to and including the next token, which is pushed to `tokens` (nothing
+    /// is pushed when only whitespace and comments remain). Returns whether input remains.
+    fn step(&mut self, tokens: &mut Vec<Token>) -> bool {
+        let text = self.text;
+        let at = |i: usize| text.get(i).copied();
+        let before = tokens.len();
+        let mut i = self.i;
+        while tokens.len() == before
+            && let Some(b) = at(i)
+        {
+            i = Self::one(text, i, b, tokens);
+        }
+        self.i = i;
+        at(i).is_some()
+    }
+
+    /// Scans what starts at `i` (whitespace, a comment or one token); returns where it ends.
+    fn one(text: &[u8], i: usize, b: u8, tokens: &mut Vec<Token>) -> usize {
+        let at = |i: usize| text.get(i).copied();
+        let mut i = i;
         let next = at(i + 1);
         match b {
             _ if is_sql_space(b) => i += 1,
             b'-' if next == Some(b'-') => i = skip_line_comment(text, i),
             b'/' if next == Some(b'*') => i = skip_block_comment(text, i),
-            b'\'' => i = quoted_string(text, i, i + 1, StrKind::Standard, &mut tokens),
-            b'e' | b'E' if next == Some(b'\'') => i = quoted_string(text, i, i + 2, StrKind::Escape, &mut tokens),
-            b'n' | b'N' if next == Some(b'\'') => i = quoted_string(text, i, i + 2, StrKind::Standard, &mut tokens),
-            b'b' | b'B' | b'x' | b'X' if next == Some(b'\'') => {
-                i = quoted_string(text, i, i + 2, StrKind::Bit, &mut tokens)
-            }
+            b'\'' => i = quoted_string(text, i, i + 1, StrKind::Standard, tokens),
+            b'e' | b'E' if next == Some(b'\'') => i = quoted_string(text, i, i + 2, StrKind::Escape, tokens),
+            b'n' | b'N' if next == Some(b'\'') => i = quoted_string(text, i, i + 2, StrKind::Standard, tokens),
+            b'b' | b'B' | b'x' | b'X' if next == Some(b'\'') => i = quoted_string(text, i, i + 2, StrKind::Bit, tokens),
             b'u' | b'U' if next == Some(b'&') && at(i + 2) == Some(b'\'') => {
-                i = quoted_string(text, i, i + 3, StrKind::Unicode, &mut tokens)
+                i = quoted_string(text, i, i + 3, StrKind::Unicode, tokens)
             }
-            b'u' | b'U' if next == Some(b'&') && at(i + 2) == Some(b'"') => {
-                i = quoted_ident(text, i, i + 3, &mut tokens)
-            }
-            b'"' => i = quoted_ident(text, i, i + 1, &mut tokens),
+            b'u' | b'U' if next == Some(b'&') && at(i + 2) == Some(b'"') => i = quoted_ident(text, i, i + 3, tokens),
+            b'"' => i = quoted_ident(text, i, i + 1, tokens),
             b'$' => match dollar_delimiter(text, i) {
-                Some(len) => i = dollar_string(text, i, len, &mut tokens),
+                Some(len) => i = dollar_string(text, i, len, tokens),
                 None => {
                     tokens.push(Token::Other(i));
                     i += 1;
@@ -1004,8 +1107,8 @@ fn tokenize(text: &[u8], from: usize) -> Vec<Token> {
                 i += 1;
             }
         }
+        i
     }
-    tokens
 }
 
 fn skip_line_comment(text: &[u8], i: usize) -> usize {
@@ -2048,6 +2151,73 @@ $$;
                 .collect();
             assert_eq!(got, expected, "{label}");
         }
+    }
+
+    /// A hostile script directory: far more versions than any extension has. The graph is not
+    /// searched (quadratic), the set says why, and building it stays fast.
+    #[test]
+    fn too_many_versions_are_refused_quickly() {
+        let names: Vec<String> = (0..50_000)
+            .map(|i| format!("crowd--{i}.sql"))
+            .chain((0..5_000).map(|i| format!("crowd--{i}--x{i}.sql")))
+            .collect();
+        let start = std::time::Instant::now();
+        let set = ScriptSet::from_file_names("crowd", names.iter().map(String::as_str));
+        assert!(set.too_many_versions());
+        assert_eq!(
+            set.problems().last().map(ScriptProblem::code),
+            Some("too_many_versions")
+        );
+        assert!(set.installable_versions().is_empty());
+        assert_eq!(set.install_path("x7"), None);
+        assert_eq!(set.update_path("1", "x1"), None);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        // At the limit, a long chain is still searched, iteratively.
+        let chain: Vec<String> = std::iter::once("c--0.sql".to_owned())
+            .chain((0..MAX_VERSIONS - 1).map(|i| format!("c--{i}--{}.sql", i + 1)))
+            .collect();
+        let set = ScriptSet::from_file_names("c", chain.iter().map(String::as_str));
+        assert!(!set.too_many_versions());
+        let last = (MAX_VERSIONS - 1).to_string();
+        assert_eq!(set.install_path(&last).map(|p| p.len()), Some(MAX_VERSIONS));
+        assert_eq!(set.installable_versions().len(), MAX_VERSIONS);
+    }
+
+    /// Scanning never holds more than one statement's tokens, and statements too long to be a
+    /// reference are skipped to their end: memory stays bounded however the script is built.
+    #[test]
+    fn long_statements_and_deep_nesting_stay_bounded() {
+        let mut sql = "(".repeat(MAX_STATEMENT_TOKENS + 10);
+        sql.push_str(";\nCREATE FUNCTION f() RETURNS int AS '$libdir/after' LANGUAGE C;\n");
+        let found = library_references(&sql, None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "$libdir/after");
+        assert_eq!(found[0].line, 2);
+        // A string continued over a million segments costs as much as a million tokens.
+        let mut sql = "SELECT 'a'".to_owned();
+        sql.push_str(&"\n'a'".repeat(MAX_STATEMENT_TOKENS));
+        sql.push_str(";\nLOAD 'x';");
+        assert_eq!(library_references(&sql, None).len(), 1);
+        // Deeply nested block comments and DO blocks inside DO blocks: no recursion per level.
+        let deep = format!("{}{}LOAD 'y';", "/*".repeat(1 << 20), "*/".repeat(1 << 20));
+        assert_eq!(library_references(&deep, None)[0].name, "y");
+        let mut nested = "LOAD 'inner';".to_owned();
+        for i in 0..2_000 {
+            nested = format!("DO $d{i}$ BEGIN {nested} END $d{i}$;");
+        }
+        // Only the outermost DO body is looked into (the server runs nested ones only when the
+        // outer block executes them, which a static scan cannot know).
+        let on_small_stack = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || library_references(&nested, None).len())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(on_small_stack, 0);
     }
 
     #[test]

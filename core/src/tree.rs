@@ -155,6 +155,22 @@ pub struct TreeScan {
 }
 
 impl TreeScan {
+    /// This scan if it saw every entry as it is; otherwise [`TreeError::Incomplete`], naming the
+    /// first problem that makes it incomplete ([`ProblemCode::makes_scan_incomplete`]). Oddities
+    /// that are faithfully listed (special files, dangling links, non-UTF-8 names) pass.
+    pub fn require_complete(self) -> Result<TreeScan, TreeError> {
+        let mut bad = self.problems.iter().filter(|p| p.code.makes_scan_incomplete());
+        match bad.next() {
+            None => Ok(self),
+            Some(first) => Err(TreeError::Incomplete {
+                path: first.path.clone(),
+                code: first.code,
+                message: first.message.clone(),
+                count: 1 + bad.count(),
+            }),
+        }
+    }
+
     /// The tree digest of this scan, refusing when a problem means the entries are incomplete
     /// (see [`ProblemCode::makes_scan_incomplete`]) or a file was not hashed.
     pub fn digest(&self) -> Result<Sha256, DigestError> {
@@ -247,9 +263,40 @@ pub enum TreeError {
         /// The limit in force.
         limit: usize,
     },
+    /// The scan ran, but could not see every entry as it is: something was unreadable, vanished,
+    /// changed while hashed, or failed with an I/O error. Only [`scan_tree_complete`] and
+    /// [`TreeScan::require_complete`] return it: its entries must not be compared with an image
+    /// (what is missing from them is unknown, not absent).
+    #[error("tree scan is incomplete: {count} entr{} could not be examined, first {path:?}: {code}: {message}", if *count == 1 { "y" } else { "ies" })]
+    Incomplete {
+        /// Escaped relative path of the first entry concerned ("" for the root).
+        path: String,
+        /// Its problem.
+        code: ProblemCode,
+        /// The problem's detail.
+        message: String,
+        /// How many problems make the scan incomplete.
+        count: usize,
+    },
     /// The caller's cancel callback asked to stop.
     #[error("tree scan was cancelled")]
     Cancelled,
+}
+
+impl TreeError {
+    /// Stable code for SQL: `root_unreadable`, `not_a_directory`, `too_many_entries`,
+    /// `too_deep`, `scan_incomplete`, `cancelled`. Every one but `cancelled` is a scan failure:
+    /// the mount's state is unknown, which must never be reported as "files missing".
+    pub fn code(&self) -> &'static str {
+        match self {
+            TreeError::Root { .. } => "root_unreadable",
+            TreeError::NotADirectory { .. } => "not_a_directory",
+            TreeError::TooManyEntries { .. } => "too_many_entries",
+            TreeError::TooDeep { .. } => "too_deep",
+            TreeError::Incomplete { .. } => "scan_incomplete",
+            TreeError::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl From<Cancelled> for TreeError {
@@ -752,6 +799,18 @@ pub fn scan_tree(root: &Path, opts: &ScanOptions<'_>, cache: Option<&mut HashCac
     }
     scan.entries = entries;
     Ok(scan)
+}
+
+/// [`scan_tree`] for comparisons with an image: every way the scan can fail to see the whole
+/// tree is an error ([`TreeError::TooManyEntries`], [`TreeError::TooDeep`],
+/// [`TreeError::Incomplete`], [`TreeError::Root`], ...), so callers can tell "the mount could not
+/// be read" from "N files are missing" (an empty or partial entry list).
+pub fn scan_tree_complete(
+    root: &Path,
+    opts: &ScanOptions<'_>,
+    cache: Option<&mut HashCache>,
+) -> Result<TreeScan, TreeError> {
+    scan_tree(root, opts, cache)?.require_complete()
 }
 
 #[cfg(test)]
@@ -1352,6 +1411,94 @@ mod tests {
             Err(TreeError::TooManyEntries { limit: 5 })
         ));
         assert!(scan_tree(dir.path(), &ScanOptions { max_entries: 6, ..few }, None).is_ok());
+        assert_eq!(
+            scan_tree(dir.path(), &few, None).unwrap_err().code(),
+            "too_many_entries"
+        );
+        assert_eq!(
+            scan_tree_complete(dir.path(), &deep, None).unwrap_err().code(),
+            "too_deep"
+        );
+    }
+
+    /// The walk keeps its own stack: a tree far deeper than any thread stack could recurse
+    /// through is walked (when allowed) or refused (by default) without touching the call stack.
+    #[test]
+    fn deep_trees_and_directory_cycles_do_not_recurse() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = dir.path().to_path_buf();
+        // 2000 levels ("d/" each: 4000 bytes of path, under PATH_MAX with the temp prefix).
+        for _ in 0..1_900 {
+            p.push("d");
+            fs::create_dir(&p).unwrap();
+        }
+        // A directory symlink cycle at the bottom: listed, never followed.
+        symlink(".", p.join("again")).unwrap();
+        symlink("..", p.join("up")).unwrap();
+        let err = scan_tree(dir.path(), &ScanOptions::default(), None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TreeError::TooDeep {
+                    limit: DEFAULT_MAX_DEPTH,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // On a thread with a small stack, to prove nothing recurses per level.
+        let root = dir.path().to_path_buf();
+        let scan = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let unlimited = ScanOptions {
+                    max_depth: usize::MAX,
+                    threads: 1,
+                    ..ScanOptions::default()
+                };
+                scan_tree(&root, &unlimited, None)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
+        assert_eq!(scan.dir_count, 1_900);
+        assert_eq!(scan.entries.len(), 1_902);
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    }
+
+    /// Failures to see the tree are errors with their own codes, never an entry list with holes.
+    #[test]
+    fn incomplete_scans_are_errors_for_comparisons() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "ok", b"ok", 0o644);
+        symlink("nowhere", r.join("dangling")).unwrap();
+        let fifo = std::ffi::CString::new(r.join("fifo").into_os_string().into_vec()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
+        // Faithfully listed oddities: complete.
+        let s = scan_tree_complete(r, &ScanOptions::default(), None).unwrap();
+        assert_eq!(s.entries.len(), 3);
+        // Unreadable and vanished entries: incomplete, counted, first named.
+        let mut scan = scan_tree(r, &ScanOptions::default(), None).unwrap();
+        for (path, code) in [("secret", ProblemCode::Unreadable), ("gone", ProblemCode::Vanished)] {
+            scan.problems.push(TreeProblem {
+                path: path.into(),
+                code,
+                message: "test".into(),
+            });
+        }
+        let err = scan.require_complete().unwrap_err();
+        assert!(
+            matches!(&err, TreeError::Incomplete { path, code: ProblemCode::Unreadable, count: 2, .. } if path == "secret"),
+            "{err}"
+        );
+        assert_eq!(err.code(), "scan_incomplete");
+        assert!(err.to_string().contains("2 entries could not be examined"), "{err}");
+        let missing = scan_tree_complete(&r.join("absent"), &ScanOptions::default(), None).unwrap_err();
+        assert_eq!(missing.code(), "root_unreadable");
+        assert_eq!(TreeError::Cancelled.code(), "cancelled");
     }
 
     #[test]

@@ -400,7 +400,7 @@ fn mounted_images() -> TableIterator<
                     }
                 }
                 Err(tree::TreeError::Cancelled) => cancelled(),
-                Err(e) => problems.push(Problem::error("unreadable", e.to_string())),
+                Err(e) => problems.push(Problem::error(e.code(), e.to_string())),
             }
         }
         let pin = pins.iter().find(|p| p.effective && p.pin.name == img.name);

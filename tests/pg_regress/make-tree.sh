@@ -62,12 +62,26 @@ printf "default_version = '1'\n" >badnames.control
 printf -- "-- v1\n" >badnames--1.sql
 printf -- "-- skipped\n" >badnames--1--2--3.sql
 printf -- "-- bad version\n" >badnames---1.sql
+# Files that would block or flood a reader: a FIFO as a control file and as its script (opening
+# one for reading waits for a writer, beyond cancel and pg_terminate_backend), a FIFO install
+# script behind a good control file, devices and /proc where control files and scripts belong,
+# and a two-link symlink cycle.
+mkfifo x.control x--1.sql fifoscript--1.sql
+printf "default_version = '1'\n" >fifoscript.control
+ln -s /dev/zero zero.control
+ln -s /proc/self/environ environ.control
+printf "default_version = '1'\n" >urandom.control
+ln -s /dev/urandom urandom--1.sql
+ln -s cycle-b.control cycle-a.control
+ln -s cycle-a.control cycle-b.control
 cd "$H/lib"
 mkdir dir.so
 ln -s gone.so dangling.so
 ln -s loop.so loop.so
 printf 'not really a library' >unreadable.so
-mkfifo pipe
+mkfifo pipe fifo.so
+ln -s /dev/zero zero.so
+ln -s /proc/self/environ environ.so
 printf 'os library' >"$H/system/libhostile.so.1"
 cd - >/dev/null
 
@@ -78,6 +92,32 @@ if [ "$(id -u)" = 0 ]; then
 else
     chmod 000 "$H/share/extension/unreadable.control" "$H/lib/unreadable.so"
 fi
+
+# Images too big or too deep to read whole, under their own root (pgext.extensions_root is
+# pointed at it only inside the hostile suite, so no other suite scans them). Sparse files and
+# empty files keep this fast: a 50 MB control file, a 1 GB script, 100 000 files in one
+# directory, 100 nested directories, a directory symlink cycle.
+HR=$FX/hostile-root
+rm -rf "$HR/huge" "$HR/deep"
+mkdir -p "$HR/huge/share/extension" "$HR/deep/share/extension"
+printf "default_version = '1'\n" >"$HR/huge/share/extension/huge.control"
+truncate -s 50M "$HR/huge/share/extension/huge.control"
+printf -- "-- v1\n" >"$HR/huge/share/extension/huge--1.sql"
+printf "default_version = '1'\n" >"$HR/huge/share/extension/bigscript.control"
+truncate -s 1G "$HR/huge/share/extension/bigscript--1.sql"
+# Creating 100 000 files takes seconds: kept from an earlier run when complete.
+if [ ! -f "$FX/hostile-root.crowd-done" ]; then
+    rm -rf "$HR/crowd"
+    mkdir -p "$HR/crowd/share/extension"
+    printf "default_version = '1'\n" >"$HR/crowd/share/extension/crowd.control"
+    (cd "$HR/crowd/share/extension" && seq -f 'crowd--%g.sql' 1 100000 | xargs touch)
+    touch "$FX/hostile-root.crowd-done"
+fi
+printf "default_version = '1'\n" >"$HR/deep/share/extension/deep.control"
+printf -- "-- v1\n" >"$HR/deep/share/extension/deep--1.sql"
+mkdir -p "$HR/deep/$(printf 'd/%.0s' $(seq 100))"
+ln -s . "$HR/deep/share/extension/again"
+chmod -R a+rX "$HR"
 
 # A dangling first copy of alpha's extension, to put before alpha on the path: PostgreSQL's
 # listing reads it and fails, CREATE EXTENSION skips it and uses alpha's.

@@ -6,9 +6,9 @@
 //! `.dynstr`, version tables) is needed. So every range is read with `pread` into an owned buffer,
 //! and the total per file is capped by [`ReadLimits::max_bytes_per_file`].
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Limits that keep hostile files from costing unbounded memory or time.
@@ -85,17 +85,16 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Opens a regular file. Non-blocking open so a FIFO planted where a library should be
-    /// cannot hang the caller; it is then rejected as not a regular file.
+    /// Opens a regular file with [`crate::fsinfo::open_untrusted`], so a FIFO planted where a
+    /// library should be cannot hang the caller; it is rejected as not a regular file.
     pub(crate) fn open(path: &Path, limits: ReadLimits) -> Result<Self, ReadError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(ReadError::NotRegularFile);
-        }
+        let (file, meta) = crate::fsinfo::open_untrusted(path, true).map_err(|e| {
+            if crate::fsinfo::refused(&e).is_some() {
+                ReadError::NotRegularFile
+            } else {
+                ReadError::Io(e)
+            }
+        })?;
         Ok(Reader {
             backing: Backing::File(file),
             len: meta.len(),

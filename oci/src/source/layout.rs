@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use pgext_core::fsinfo::{open_untrusted, refused};
 use serde::Deserialize;
 
 use super::BlobSink;
@@ -74,7 +75,7 @@ impl LayoutSource {
         intr: &Interrupt<'_>,
     ) -> Result<Self, OciError> {
         intr.set_phase(format!("indexing {}", path.display()));
-        let file = File::open(path).map_err(|e| not_found_or_io(e, "OCI archive", path))?;
+        let file = open_file(path).map_err(|e| not_found_or_io(e, "OCI archive", path))?;
         let mut archive = tar::Archive::new(file);
         let malformed = |e: io::Error| OciError::malformed(format!("OCI archive {}", path.display()), e.to_string());
         let mut members = HashMap::new();
@@ -143,19 +144,15 @@ impl LayoutSource {
         match &self.store {
             Store::Dir(root) => {
                 let path = root.join(rel);
-                let file = File::open(&path).map_err(|e| not_found_or_io(e, rel, &path))?;
-                let size = file
-                    .metadata()
-                    .map_err(|e| OciError::io(format!("reading {}", path.display()), e))?
-                    .len();
-                Ok((Box::new(file), size))
+                let (file, meta) = open_untrusted(&path, true).map_err(|e| not_found_or_io(e, rel, &path))?;
+                Ok((Box::new(file), meta.len()))
             }
             Store::Archive { path, members } => {
                 let m = members.get(rel).ok_or_else(|| OciError::NotFound {
                     what: rel.to_owned(),
                     detail: format!("no such member in {}", path.display()),
                 })?;
-                let mut file = File::open(path).map_err(|e| OciError::io(format!("opening {}", path.display()), e))?;
+                let mut file = open_file(path).map_err(|e| not_found_or_io(e, "OCI archive", path))?;
                 file.seek(SeekFrom::Start(m.offset))
                     .map_err(|e| OciError::io(format!("reading {} in {}", rel, path.display()), e))?;
                 Ok((Box::new(file.take(m.size)), m.size))
@@ -267,8 +264,17 @@ fn member_name(raw: &str) -> String {
         .join("/")
 }
 
+/// Opens a layout's file without ever blocking (a FIFO planted as `index.json` or as the archive
+/// would otherwise hang the backend in `open()`, beyond cancel and terminate); anything but a
+/// regular file is refused.
+fn open_file(path: &Path) -> io::Result<File> {
+    open_untrusted(path, true).map(|(file, _)| file)
+}
+
 fn not_found_or_io(e: io::Error, what: &str, path: &Path) -> OciError {
-    if e.kind() == io::ErrorKind::NotFound {
+    if let Some(r) = refused(&e) {
+        OciError::malformed(format!("{what} {}", path.display()), r.to_string())
+    } else if e.kind() == io::ErrorKind::NotFound {
         OciError::NotFound {
             what: what.to_owned(),
             detail: path.display().to_string(),
@@ -281,6 +287,52 @@ fn not_found_or_io(e: io::Error, what: &str, path: &Path) -> OciError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+
+    /// Each FIFO, device or /proc file in a layout is refused at once, never waited on.
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        std::fs::create_dir(&layout).unwrap();
+        mkfifo(&layout.join("oci-layout"));
+        let fifo_archive = dir.path().join("fifo.tar");
+        mkfifo(&fifo_archive);
+        let zero_layout = dir.path().join("zero");
+        std::fs::create_dir(&zero_layout).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", zero_layout.join("oci-layout")).unwrap();
+        let proc_archive = dir.path().join("proc.tar");
+        std::os::unix::fs::symlink("/proc/self/environ", &proc_archive).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let intr = Interrupt::new(&|| false, None);
+            let results = vec![
+                LayoutSource::open_dir(&layout, 1 << 20).err(),
+                LayoutSource::open_archive(&fifo_archive, 1 << 20, 100, &intr).err(),
+                LayoutSource::open_dir(&zero_layout, 1 << 20).err(),
+                LayoutSource::open_archive(&proc_archive, 1 << 20, 100, &intr).err(),
+            ];
+            let _ = tx.send(
+                results
+                    .into_iter()
+                    .map(|e| e.map(|e| (e.code(), e.to_string())))
+                    .collect::<Vec<_>>(),
+            );
+        });
+        let results = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("opening a layout blocked on a FIFO");
+        for r in results {
+            let (code, msg) = r.expect("must be refused");
+            assert_eq!(code, crate::ErrorCode::Malformed, "{msg}");
+            assert!(msg.contains("not a regular file"), "{msg}");
+        }
+    }
 
     #[test]
     fn member_names() {

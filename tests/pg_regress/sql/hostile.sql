@@ -1,5 +1,10 @@
 -- A hostile image: every kind of broken item becomes a row with a problem code, never an error
--- that hides the other rows, never a crash.
+-- that hides the other rows, never a crash, never a hang. The image has FIFOs named x.control,
+-- x--1.sql, fifoscript--1.sql and fifo.so, and symlinks to /dev/zero, /dev/urandom and
+-- /proc/self/environ where control files, scripts and libraries belong: opening a FIFO for
+-- reading blocks until a writer appears, and PostgreSQL's signal handlers restart the call, so
+-- a plain open() would hang this suite past the timeout below (which could not even end it).
+SET statement_timeout = '60s';
 BEGIN;
 SELECT set_config('extension_control_path',
                   '$system:' || current_setting('regress.fx') || '/extensions/hostile/share', true) IS NOT NULL AS set,
@@ -21,6 +26,23 @@ SELECT name, file_count, tree_digest, on_control_path, on_library_path, not_on_p
 
 -- The other images are still all there.
 SELECT count(*) AS images FROM pgext.mounted_images;
+ROLLBACK;
+
+-- Images too large to read whole, each a clear problem within bounded time and memory: a 50 MB
+-- control file and a 1 GB script (file_too_large), 100 000 files in one directory
+-- (too_many_entries; the tree scan still counts them), 100 nested directories (too_deep), a
+-- directory symlink cycle (listed, never followed).
+BEGIN;
+SELECT set_config('pgext.extensions_root', current_setting('regress.fx') || '/hostile-root', true) IS NOT NULL AS set,
+       set_config('extension_control_path',
+                  '$system:' || current_setting('regress.fx') || '/hostile-root/huge/share:'
+                             || current_setting('regress.fx') || '/hostile-root/crowd/share:'
+                             || current_setting('regress.fx') || '/hostile-root/deep/share', true) IS NOT NULL AS set;
+SELECT image, name, visible, problems, n(problem_details->0->>'message') AS message
+  FROM pgext.mounted_extensions WHERE image IS NOT NULL ORDER BY image, name;
+SELECT name, file_count, tree_digest IS NOT NULL AS digested, problems,
+       n(problem_details->0->>'message') AS message
+  FROM pgext.mounted_images ORDER BY name;
 ROLLBACK;
 
 -- A dangling first copy: pgext says PostgreSQL's listing fails on it while CREATE EXTENSION
