@@ -132,7 +132,12 @@ fn fetch_documents(
     rt.block_on(async {
         let pinned = r.digest().expect("pinned").clone();
         let tagged = source
-            .resolve_tag(r.tag().expect("tag"), pinned.algorithm(), intr)
+            .resolve_tag(
+                r.tag().expect("tag"),
+                pinned.algorithm(),
+                crate::MAX_MANIFEST_BYTES,
+                intr,
+            )
             .await
             .expect("tag");
         let top = match tagged {
