@@ -197,9 +197,7 @@ fn verify_phases() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = kept.clone().unwrap_or_else(|| tmp.path().to_owned());
     let (tree, layout) = build_image(&work, mb);
-    let Some(reg) = common::Registry::start(None) else {
-        return;
-    };
+    let reg = common::Registry::start(None);
     reg.push(&layout, "1", "pgext-bench/ocibench:1", false);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index")).expect("json");

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Malformed,
     /// Local file-system or spool-file I/O failed.
     Io,
+    /// The caller may not use this source (a local layout outside the allowed directories).
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::InvalidReference => "invalid_reference",
             ErrorCode::Malformed => "malformed",
             ErrorCode::Io => "io",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }
@@ -155,6 +158,14 @@ pub enum OciError {
         /// What is wrong (never the document's content: it may hold secrets).
         detail: String,
     },
+    /// The source may not be used (see `confine_layout_path`).
+    #[error("{what}: {reason}")]
+    Forbidden {
+        /// What was refused.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// Local I/O failed.
     #[error("{during}: {source}")]
     Io {
@@ -181,6 +192,7 @@ impl OciError {
             OciError::Timeout { .. } => ErrorCode::Timeout,
             OciError::Malformed { .. } => ErrorCode::Malformed,
             OciError::Io { .. } => ErrorCode::Io,
+            OciError::Forbidden { .. } => ErrorCode::Forbidden,
         }
     }
 
@@ -333,6 +345,7 @@ mod tests {
             (ErrorCode::InvalidReference, "invalid_reference"),
             (ErrorCode::Malformed, "malformed"),
             (ErrorCode::Io, "io"),
+            (ErrorCode::Forbidden, "forbidden"),
         ];
         for (code, text) in cases {
             assert_eq!(code.as_str(), text);

@@ -28,6 +28,7 @@ mod auth;
 #[cfg(test)]
 mod bench;
 mod compare;
+mod confine;
 mod digest;
 mod error;
 mod interrupt;
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 pub use auth::RegistryCredentials;
 pub use compare::{Difference, DifferenceKind, compare};
+pub use confine::confine_layout_path;
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{ErrorCode, OciError, RegistryFailure};
 pub use layer::{IMPLICIT_DIR_MODE, Limits, SYMLINK_MODE};
@@ -110,6 +112,9 @@ pub struct VerifyOptions {
     pub spool_dir: Option<PathBuf>,
     /// Size and count limits.
     pub limits: Limits,
+    /// Directories local layouts (`oci:`, `oci-archive:`) must lie in (see
+    /// [`confine_layout_path`]); `None`: anywhere. An empty list refuses every local layout.
+    pub layout_directories: Option<Vec<PathBuf>>,
     /// Host name lookup; `None`: the system's (`getaddrinfo`). Either way it runs on a detached
     /// thread, so a cancel never waits for it. Tests use a slow one.
     pub resolver: Option<Lookup>,
@@ -128,6 +133,7 @@ impl Default for VerifyOptions {
             no_proxy: None,
             spool_dir: None,
             limits: Limits::default(),
+            layout_directories: None,
             resolver: None,
         }
     }
@@ -465,13 +471,17 @@ async fn fetch_small_blob(
 
 fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
     let limits = &options.limits;
+    let confined = |path: &std::path::Path| match &options.layout_directories {
+        Some(dirs) => confine_layout_path(path, dirs),
+        None => Ok(path.to_owned()),
+    };
     match reference {
         ImageReference::Layout(l) => Ok(Source::Layout(LayoutSource::open_dir(
-            l.path(),
+            &confined(l.path())?,
             limits.max_document_bytes,
         )?)),
         ImageReference::Archive(l) => Ok(Source::Layout(LayoutSource::open_archive(
-            l.path(),
+            &confined(l.path())?,
             limits.max_document_bytes,
             limits.max_entries,
             intr,
