@@ -31,6 +31,8 @@ mod compare;
 mod confine;
 mod digest;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod interrupt;
 mod layer;
 mod manifest;

@@ -18,7 +18,12 @@ pub use dns::Lookup;
 pub(crate) use dns::system_lookup;
 pub(crate) use layout::LayoutSource;
 pub use registry::{MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_REDIRECTS, MAX_TOKEN_BYTES};
-pub(crate) use registry::{RegistrySettings, RegistrySource};
+pub(crate) use registry::{RegistrySettings, RegistrySource, oci_error_code};
+
+/// The first challenge of a `WWW-Authenticate` value, if pgext can answer it (for fuzzing).
+pub(crate) fn parse_challenge(value: &str) -> bool {
+    registry::Challenge::parse(value).is_some()
+}
 
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::OciError;

@@ -102,7 +102,7 @@ impl RegistrySource {
     ) -> Result<Self, OciError> {
         let api_host = reference.api_host().to_owned();
         let insecure = settings.insecure.to_vec();
-        let scheme = if insecure.iter().any(|h| *h == api_host) {
+        let scheme = if insecure.contains(&api_host) {
             "http"
         } else {
             "https"
