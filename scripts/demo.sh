@@ -48,6 +48,7 @@ chmod -R a+rX "$DEMO/oci"
     echo "extension_control_path = '\$system:$E/vector/share:$E/pgext_fixture/share:$E/vector_pg17/share:$E/needs_system/share:$E/magic_pg17/share:$E/needs_missing_lib/share:$E/ghost/share'"
     echo "dynamic_library_path = '\$libdir:$E/vector/lib:$E/pgext_fixture/lib:$E/vector_pg17/lib:$E/needs_system/lib:$E/magic_pg17/lib:$E/needs_missing_lib/lib:$E/ghost/lib'"
     echo "pgext.images = 'vector=oci:$DEMO/oci/vector:0.8.0'"
+    echo "pgext.layout_directories = '$DEMO/oci'"
 } >"$DEMO/demo.conf"
 
 RO=$(ro_mount_images "$FX")

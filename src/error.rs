@@ -19,6 +19,9 @@ pub enum SqlError {
     /// An image has no pin.
     #[error("image \"{0}\" is not pinned")]
     NotPinned(String),
+    /// The caller may not do this (e.g. a local layout outside `pgext.layout_directories`).
+    #[error("{message}")]
+    InsufficientPrivilege { message: String, hint: String },
     /// A cancel request or `statement_timeout` interrupted a long file or network operation.
     #[error("canceling statement: {0}")]
     Cancelled(&'static str),
@@ -32,6 +35,7 @@ impl SqlError {
             SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            SqlError::InsufficientPrivilege { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         }
     }
 
@@ -39,7 +43,9 @@ impl SqlError {
     pub fn raise(self) -> ! {
         let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
         match &self {
-            SqlError::Prerequisite { hint, .. } => report = report.set_hint(hint.clone()),
+            SqlError::Prerequisite { hint, .. } | SqlError::InsufficientPrivilege { hint, .. } => {
+                report = report.set_hint(hint.clone())
+            }
             SqlError::NotPinned(name) => {
                 report = report.set_hint(format!(
                     "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."
