@@ -570,3 +570,56 @@ fn a_slow_resolver_that_answers_still_works() {
     };
     expected_image(&img.reference(&host), &opts, &never).expect("resolved after 200 ms");
 }
+
+/// The real resolver (`getaddrinfo`) when its name server never answers: re-runs
+/// `system_resolver_that_never_answers_inner` in private mount and network namespaces (root,
+/// `unshare`, `ip`), where /etc/resolv.conf names 127.0.0.1 and a socket there swallows queries.
+#[test]
+fn cancel_does_not_wait_for_the_system_resolver() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("resolv.conf");
+    std::fs::write(&conf, "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n").expect("resolv.conf");
+    let exe = std::env::current_exe().expect("test binary");
+    let script = format!(
+        "set -e; /usr/sbin/ip link set lo up || /sbin/ip link set lo up; mount --bind '{}' /etc/resolv.conf; \
+         exec '{}' --exact system_resolver_that_never_answers_inner --ignored --nocapture",
+        conf.display(),
+        exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--net", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux) must be installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the namespaced run failed (needs root, unshare and ip):\n{text}"
+    );
+}
+
+#[test]
+#[ignore = "run by cancel_does_not_wait_for_the_system_resolver inside its namespaces"]
+fn system_resolver_that_never_answers_inner() {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").expect("resolv.conf");
+    assert!(conf.contains("nameserver 127.0.0.1"), "not in the namespace: {conf}");
+    let _blackhole = std::net::UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
+    // The resolver really hangs here.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::net::ToSocketAddrs::to_socket_addrs(&("pgext-slow.example.com", 80)).is_ok());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "getaddrinfo answered: the test would prove nothing"
+    );
+    let r: ImageReference = "pgext-slow.example.com:5000/ext/vector:v1".parse().expect("reference");
+    let start = Instant::now();
+    let cancel = move || start.elapsed() > Duration::from_millis(300);
+    let err = expected_image(&r, &VerifyOptions::default(), &cancel).expect_err("cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+}

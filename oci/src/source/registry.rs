@@ -102,11 +102,7 @@ impl RegistrySource {
     ) -> Result<Self, OciError> {
         let api_host = reference.api_host().to_owned();
         let insecure = settings.insecure.to_vec();
-        let scheme = if insecure.contains(&api_host) {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = if insecure.contains(&api_host) { "http" } else { "https" };
         let configuring = |e: reqwest::Error| OciError::transport(&api_host, "configuring the HTTP client", e);
         let policy_insecure = insecure.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
