@@ -67,6 +67,7 @@ echo "-- changed after the image was built" >>"$(ls "$E"/pgext_fixture/share/ext
     echo "shared_preload_libraries = 'pgext'"
     echo "pgext.insecure_registries = '$reg'"
     echo "pgext.images = 'vector=$reg/vector:0.8.0@$vector_digest, pgext_fixture=$reg/pgext_fixture:1.0@$fixture_digest'"
+    echo "pgext.layout_directories = '$DEMO/oci'"
     echo "pgext.check_interval = '1min'"
 } >"$DEMO/demo.conf"
 

@@ -19,6 +19,9 @@ pub enum SqlError {
     /// An image has no pin.
     #[error("image \"{0}\" is not pinned")]
     NotPinned(String),
+    /// The caller may not do this (e.g. a local layout outside `pgext.layout_directories`).
+    #[error("{message}")]
+    InsufficientPrivilege { message: String, hint: String },
     /// A cancel request or `statement_timeout` interrupted a long file or network operation.
     #[error("canceling statement: {0}")]
     Cancelled(&'static str),
@@ -36,6 +39,7 @@ impl SqlError {
             SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             SqlError::Corrupted { .. } => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            SqlError::InsufficientPrivilege { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         }
     }
 
@@ -43,7 +47,9 @@ impl SqlError {
     pub fn raise(self) -> ! {
         let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
         match &self {
-            SqlError::Prerequisite { hint, .. } | SqlError::Corrupted { hint, .. } => {
+            SqlError::Prerequisite { hint, .. }
+            | SqlError::Corrupted { hint, .. }
+            | SqlError::InsufficientPrivilege { hint, .. } => {
                 report = report.set_hint(hint.clone())
             }
             SqlError::NotPinned(name) => {

@@ -31,6 +31,9 @@ static REGISTRY_READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 /// Directory for layer spool files ("" = the system temporary directory).
 static SPOOL_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// Directories (absolute, comma-separated) that `oci:` / `oci-archive:` layouts must lie in.
+static LAYOUT_DIRECTORIES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
     GucRegistry::define_string_guc(
@@ -103,6 +106,15 @@ pub fn init() {
         c"Directory for the unnamed spool files that hold one compressed layer while it is verified.",
         c"Empty means the system temporary directory. Needs room for the largest compressed layer.",
         &SPOOL_DIRECTORY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.layout_directories",
+        c"Directories (absolute, comma-separated) that oci: and oci-archive: layouts must lie in.",
+        c"Empty refuses every local layout. Paths are checked after resolving .. and symbolic links, so \
+          that pinning or verifying cannot probe the rest of the server's file system.",
+        &LAYOUT_DIRECTORIES,
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
@@ -223,6 +235,16 @@ pub fn insecure_registries() -> Vec<String> {
 /// `pgext.registry_connect_timeout` and `pgext.registry_read_timeout`.
 pub fn registry_timeouts() -> (std::time::Duration, std::time::Duration) {
     (ms(&REGISTRY_CONNECT_TIMEOUT), ms(&REGISTRY_READ_TIMEOUT))
+}
+
+/// `pgext.layout_directories`, split (relative entries are kept: the check ignores them).
+pub fn layout_directories() -> Vec<std::path::PathBuf> {
+    string(&LAYOUT_DIRECTORIES)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from)
+        .collect()
 }
 
 /// `pgext.spool_directory` ("" when unset).

@@ -44,8 +44,9 @@ impl RegistryCredentials {
         &self.username
     }
 
-    pub(crate) fn to_registry_auth(&self) -> oci_client::secrets::RegistryAuth {
-        oci_client::secrets::RegistryAuth::Basic(self.username.clone(), self.password.clone())
+    /// The password, for the HTTP client only.
+    pub(crate) fn password(&self) -> &str {
+        &self.password
     }
 
     /// Finds the credentials for `registry_host` (as in [`crate::RegistryReference::api_host`]) in a

@@ -7,8 +7,6 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-
 /// Stable class of an [`OciError`], for SQL error mapping and scripts (`code().as_str()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -36,6 +34,8 @@ pub enum ErrorCode {
     Malformed,
     /// Local file-system or spool-file I/O failed.
     Io,
+    /// The caller may not use this source (a local layout outside the allowed directories).
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -54,6 +54,7 @@ impl ErrorCode {
             ErrorCode::InvalidReference => "invalid_reference",
             ErrorCode::Malformed => "malformed",
             ErrorCode::Io => "io",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }
@@ -84,9 +85,10 @@ pub enum OciError {
         registry: String,
         /// What was being fetched.
         during: String,
-        /// The client's error.
+        /// What went wrong: a transport error, or pgext's own account of the answer (never
+        /// text the registry chose).
         #[source]
-        source: OciDistributionError,
+        source: RegistryFailure,
     },
     /// Something that should exist does not (local layouts, archives, tags).
     #[error("{what} not found{}", fmt_detail(detail))]
@@ -156,6 +158,14 @@ pub enum OciError {
         /// What is wrong (never the document's content: it may hold secrets).
         detail: String,
     },
+    /// The source may not be used (see `confine_layout_path`).
+    #[error("{what}: {reason}")]
+    Forbidden {
+        /// What was refused.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// Local I/O failed.
     #[error("{during}: {source}")]
     Io {
@@ -182,17 +192,30 @@ impl OciError {
             OciError::Timeout { .. } => ErrorCode::Timeout,
             OciError::Malformed { .. } => ErrorCode::Malformed,
             OciError::Io { .. } => ErrorCode::Io,
+            OciError::Forbidden { .. } => ErrorCode::Forbidden,
         }
     }
 
-    /// Wraps a registry client error, classifying it.
-    pub(crate) fn registry(registry: &str, during: impl Into<String>, source: OciDistributionError) -> Self {
+    /// A registry failure of class `code`.
+    pub(crate) fn registry(
+        code: ErrorCode,
+        registry: &str,
+        during: impl Into<String>,
+        source: RegistryFailure,
+    ) -> Self {
         OciError::Registry {
-            code: classify(&source),
+            code,
             registry: registry.to_owned(),
             during: during.into(),
             source,
         }
+    }
+
+    /// A transport (reqwest) failure, classified; URLs are stripped (a redirect's target is
+    /// text the registry chose).
+    pub(crate) fn transport(registry: &str, during: impl Into<String>, e: reqwest::Error) -> Self {
+        let code = classify_reqwest(&e);
+        Self::registry(code, registry, during, RegistryFailure::Transport(e.without_url()))
     }
 
     /// Local I/O error with context.
@@ -246,48 +269,44 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
     out
 }
 
-/// Maps a registry client error to its stable class.
-fn classify(err: &OciDistributionError) -> ErrorCode {
-    match err {
-        OciDistributionError::RequestError(e) => classify_reqwest(e),
-        OciDistributionError::IoError(e) => classify_io(e),
-        OciDistributionError::AuthenticationFailure(_) | OciDistributionError::UnauthorizedError { .. } => {
-            ErrorCode::Auth
+/// Why a registry request failed. Every message here is pgext's own: a registry's error body is
+/// never kept (it would reach a column `pg_monitor` reads); only its HTTP status and an OCI error
+/// `code` that matches `^[A-Z_]{1,64}$` are.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryFailure {
+    /// The request or the answer's transfer failed (connect, TLS, timeout, broken-off body,
+    /// refused redirect).
+    #[error(transparent)]
+    Transport(reqwest::Error),
+    /// The registry answered with an unexpected HTTP status.
+    #[error("HTTP {status}{}", .oci_code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The first OCI error code of the answer's body, if it is one of `[A-Z_]{1,64}`.
+        oci_code: Option<String>,
+    },
+    /// The answer breaks the protocol, or pgext refused to follow it; the text is pgext's.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// The class of an HTTP error status, refined by the OCI error code when there is one.
+pub(crate) fn classify_status(status: u16, oci_code: Option<&str>) -> ErrorCode {
+    match oci_code {
+        Some("BLOB_UNKNOWN" | "MANIFEST_UNKNOWN" | "MANIFEST_BLOB_UNKNOWN" | "NAME_UNKNOWN" | "NOT_FOUND") => {
+            return ErrorCode::NotFound;
         }
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let mut code = ErrorCode::Malformed;
-            for e in &envelope.errors {
-                match e.code {
-                    OciErrorCode::BlobUnknown
-                    | OciErrorCode::ManifestUnknown
-                    | OciErrorCode::ManifestBlobUnknown
-                    | OciErrorCode::NameUnknown
-                    | OciErrorCode::NotFound => code = ErrorCode::NotFound,
-                    OciErrorCode::Unauthorized | OciErrorCode::Denied => return ErrorCode::Auth,
-                    OciErrorCode::Toomanyrequests => code = ErrorCode::Unreachable,
-                    OciErrorCode::Unsupported => code = ErrorCode::UnsupportedMediaType,
-                    _ => {}
-                }
-            }
-            code
-        }
-        OciDistributionError::ServerError { code, .. } => match code {
-            401 | 403 => ErrorCode::Auth,
-            404 => ErrorCode::NotFound,
-            408 | 504 => ErrorCode::Timeout,
-            429 | 500..=599 => ErrorCode::Unreachable,
-            _ => ErrorCode::Malformed,
-        },
-        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError { .. }) => {
-            ErrorCode::DigestMismatch
-        }
-        OciDistributionError::DigestError(oci_client::errors::DigestError::UnsupportedAlgorithm(_)) => {
-            ErrorCode::UnsupportedMediaType
-        }
-        OciDistributionError::ImageManifestNotFoundError(_) => ErrorCode::NotFound,
-        OciDistributionError::UnsupportedMediaTypeError(_)
-        | OciDistributionError::IncompatibleLayerMediaTypeError(_)
-        | OciDistributionError::UnsupportedSchemaVersionError(_) => ErrorCode::UnsupportedMediaType,
+        Some("UNAUTHORIZED" | "DENIED") => return ErrorCode::Auth,
+        Some("TOOMANYREQUESTS") => return ErrorCode::Unreachable,
+        Some("UNSUPPORTED") => return ErrorCode::UnsupportedMediaType,
+        _ => {}
+    }
+    match status {
+        401 | 403 => ErrorCode::Auth,
+        404 => ErrorCode::NotFound,
+        408 | 504 => ErrorCode::Timeout,
+        429 | 500..=599 => ErrorCode::Unreachable,
         _ => ErrorCode::Malformed,
     }
 }
@@ -299,27 +318,9 @@ pub(crate) fn classify_reqwest(e: &reqwest::Error) -> ErrorCode {
         ErrorCode::Unreachable
     } else if e.is_timeout() {
         ErrorCode::Timeout
-    } else if e.is_request() {
+    } else if e.is_request() || e.is_redirect() || e.is_body() || e.is_decode() {
+        // Connection lost mid-answer, a redirect refused (to plain HTTP, or one too many).
         ErrorCode::Unreachable
-    } else {
-        ErrorCode::Io
-    }
-}
-
-/// Blob streams report transport and digest failures as `io::Error` wrapping the real cause.
-pub(crate) fn classify_io(e: &std::io::Error) -> ErrorCode {
-    if let Some(inner) = e.get_ref() {
-        if let Some(r) = inner.downcast_ref::<reqwest::Error>() {
-            return classify_reqwest(r);
-        }
-        if let Some(oci_client::errors::DigestError::VerificationError { .. }) =
-            inner.downcast_ref::<oci_client::errors::DigestError>()
-        {
-            return ErrorCode::DigestMismatch;
-        }
-    }
-    if e.kind() == std::io::ErrorKind::TimedOut {
-        ErrorCode::Timeout
     } else {
         ErrorCode::Io
     }
@@ -344,6 +345,7 @@ mod tests {
             (ErrorCode::InvalidReference, "invalid_reference"),
             (ErrorCode::Malformed, "malformed"),
             (ErrorCode::Io, "io"),
+            (ErrorCode::Forbidden, "forbidden"),
         ];
         for (code, text) in cases {
             assert_eq!(code.as_str(), text);
@@ -353,32 +355,35 @@ mod tests {
     #[test]
     fn server_errors_are_classified() {
         let cases = [
-            (401, ErrorCode::Auth),
-            (403, ErrorCode::Auth),
-            (404, ErrorCode::NotFound),
-            (503, ErrorCode::Unreachable),
-            (429, ErrorCode::Unreachable),
-            (418, ErrorCode::Malformed),
+            (401, None, ErrorCode::Auth),
+            (403, None, ErrorCode::Auth),
+            (404, None, ErrorCode::NotFound),
+            (503, None, ErrorCode::Unreachable),
+            (429, None, ErrorCode::Unreachable),
+            (418, None, ErrorCode::Malformed),
+            (400, Some("MANIFEST_UNKNOWN"), ErrorCode::NotFound),
+            (400, Some("DENIED"), ErrorCode::Auth),
+            (400, Some("SOMETHING_ELSE"), ErrorCode::Malformed),
         ];
-        for (status, want) in cases {
-            let e = OciDistributionError::ServerError {
-                code: status,
-                url: "u".into(),
-                message: "m".into(),
-            };
-            assert_eq!(classify(&e), want, "HTTP {status}");
+        for (status, oci_code, want) in cases {
+            assert_eq!(classify_status(status, oci_code), want, "HTTP {status} {oci_code:?}");
         }
     }
 
     #[test]
-    fn long_server_text_is_truncated() {
-        let e = OciDistributionError::ServerError {
-            code: 500,
-            url: "u".into(),
-            message: "x".repeat(5000),
-        };
-        let err = OciError::registry("r:1", "fetching", e);
-        assert!(err.to_string().len() < MAX_DETAIL + 100, "{}", err.to_string().len());
-        assert_eq!(err.code(), ErrorCode::Unreachable);
+    fn status_failures_show_status_and_code_only() {
+        let e = OciError::registry(
+            ErrorCode::NotFound,
+            "r:1",
+            "fetching manifest",
+            RegistryFailure::Status {
+                status: 404,
+                oci_code: Some("MANIFEST_UNKNOWN".into()),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "registry r:1: fetching manifest: HTTP 404 (MANIFEST_UNKNOWN)"
+        );
     }
 }

@@ -28,8 +28,11 @@ mod auth;
 #[cfg(test)]
 mod bench;
 mod compare;
+mod confine;
 mod digest;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod interrupt;
 mod layer;
 mod manifest;
@@ -44,12 +47,14 @@ use std::time::Duration;
 
 pub use auth::RegistryCredentials;
 pub use compare::{Difference, DifferenceKind, compare};
+pub use confine::confine_layout_path;
 pub use digest::{Algorithm, Digest, DigestParseError};
-pub use error::{ErrorCode, OciError};
+pub use error::{ErrorCode, OciError, RegistryFailure};
 pub use layer::{IMPLICIT_DIR_MODE, Limits, SYMLINK_MODE};
 pub use manifest::{Compression, Platform, layer_compression};
 pub use pgext_core::tree::{EntryKind, TreeEntry, tree_digest};
 pub use reference::{ImageReference, LayoutReference, RegistryReference};
+pub use source::{Lookup, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_REDIRECTS, MAX_TOKEN_BYTES};
 
 use apply::{Applier, Job};
 use interrupt::Interrupt;
@@ -109,6 +114,12 @@ pub struct VerifyOptions {
     pub spool_dir: Option<PathBuf>,
     /// Size and count limits.
     pub limits: Limits,
+    /// Directories local layouts (`oci:`, `oci-archive:`) must lie in (see
+    /// [`confine_layout_path`]); `None`: anywhere. An empty list refuses every local layout.
+    pub layout_directories: Option<Vec<PathBuf>>,
+    /// Host name lookup; `None`: the system's (`getaddrinfo`). Either way it runs on a detached
+    /// thread, so a cancel never waits for it. Tests use a slow one.
+    pub resolver: Option<Lookup>,
 }
 
 impl Default for VerifyOptions {
@@ -124,6 +135,8 @@ impl Default for VerifyOptions {
             no_proxy: None,
             spool_dir: None,
             limits: Limits::default(),
+            layout_directories: None,
+            resolver: None,
         }
     }
 }
@@ -232,13 +245,34 @@ impl Verification {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, OciError> {
+/// The per-call runtime. Dropping a tokio runtime waits for its blocking tasks; this one is
+/// shut down without waiting, so that nothing left behind by an abandoned call can hold up the
+/// cancel that abandoned it (host name lookups run on detached threads of their own anyway, see
+/// `source::dns`; this covers anything else a library might put on the blocking pool).
+struct CallRuntime(Option<tokio::runtime::Runtime>);
+
+impl CallRuntime {
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.0.as_ref().expect("runtime present until dropped").block_on(fut)
+    }
+}
+
+impl Drop for CallRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn runtime() -> Result<CallRuntime, OciError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        // The runtime itself runs on the caller's thread; only its blocking pool (DNS lookups)
-        // starts threads, which must not take the server's signals.
+        // The runtime itself runs on the caller's thread; only its blocking pool starts threads,
+        // which must not take the server's signals.
         .on_thread_start(threads::block_signals_here)
         .build()
+        .map(|rt| CallRuntime(Some(rt)))
         .map_err(|e| OciError::io("starting the I/O runtime", e))
 }
 
@@ -269,7 +303,10 @@ async fn build<T>(
     //    registry's answer hashes to the pin and is the manifest, which saves a second request.
     let pinned = reference.digest().cloned();
     let (tag_digest, tag_moved, tag_manifest) = match (&pinned, reference.tag()) {
-        (Some(p), Some(tag)) => match source.resolve_tag(tag, p.algorithm(), &intr).await? {
+        (Some(p), Some(tag)) => match source
+            .resolve_tag(tag, p.algorithm(), limits.max_document_bytes, &intr)
+            .await?
+        {
             Some((now, bytes)) if now == *p => (Some(now), false, bytes),
             Some((now, _)) => (Some(now), true, None),
             None => (None, true, None),
@@ -278,7 +315,11 @@ async fn build<T>(
     };
     let resolved_digest = match &pinned {
         Some(d) => d.clone(),
-        None => source.resolve_default(reference.tag(), &intr).await?,
+        None => {
+            source
+                .resolve_default(reference.tag(), limits.max_document_bytes, &intr)
+                .await?
+        }
     };
     let top = match tag_manifest {
         Some(bytes) if bytes.len() as u64 <= limits.max_document_bytes => bytes,
@@ -432,13 +473,17 @@ async fn fetch_small_blob(
 
 fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
     let limits = &options.limits;
+    let confined = |path: &std::path::Path| match &options.layout_directories {
+        Some(dirs) => confine_layout_path(path, dirs),
+        None => Ok(path.to_owned()),
+    };
     match reference {
         ImageReference::Layout(l) => Ok(Source::Layout(LayoutSource::open_dir(
-            l.path(),
+            &confined(l.path())?,
             limits.max_document_bytes,
         )?)),
         ImageReference::Archive(l) => Ok(Source::Layout(LayoutSource::open_archive(
-            l.path(),
+            &confined(l.path())?,
             limits.max_document_bytes,
             limits.max_entries,
             intr,
@@ -466,16 +511,15 @@ fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Inter
                     RegistryCredentials::from_docker_config(&json, r.api_host())?
                 }
             };
-            let auth = credentials.map_or(oci_client::secrets::RegistryAuth::Anonymous, |c| c.to_registry_auth());
             let settings = source::RegistrySettings {
                 insecure: &options.insecure_registries,
                 connect_timeout: options.connect_timeout,
                 read_timeout: options.read_timeout,
                 https_proxy: options.https_proxy.clone(),
                 no_proxy: options.no_proxy.clone(),
-                platform: &options.platform,
+                lookup: options.resolver.unwrap_or(source::system_lookup),
             };
-            Ok(Source::Registry(RegistrySource::new(r, auth, &settings)?))
+            Ok(Source::Registry(RegistrySource::new(r, credentials, &settings)?))
         }
     }
 }

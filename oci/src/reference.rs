@@ -14,7 +14,7 @@ use crate::error::OciError;
 
 /// Registry host of Docker Hub as written in references.
 pub const DOCKER_HUB: &str = "docker.io";
-/// Host Docker Hub's API is reached at (what oci-client talks to, and docker `config.json` keys).
+/// Host Docker Hub's API is reached at (the API requests go to, and docker `config.json` keys).
 pub const DOCKER_HUB_API: &str = "index.docker.io";
 
 /// Longest repository name the distribution spec allows.

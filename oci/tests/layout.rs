@@ -14,9 +14,7 @@ fn reference(s: &str) -> ImageReference {
 
 #[test]
 fn oci_layout_directory() {
-    if !tools_available() {
-        return;
-    }
+    require_tools();
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let v1 = layout.image(&[gzip(cnpg_v1())], "amd64");
@@ -95,9 +93,7 @@ fn oci_layout_directory() {
 
 #[test]
 fn oci_archive_tarballs() {
-    if !tools_available() {
-        return;
-    }
+    require_tools();
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let base = tar(&[E::File("lib/base.so", 0o755, b"base")]);
@@ -212,9 +208,7 @@ fn first_failing_layer_is_reported() {
 /// scans for an image it cannot fetch.
 #[test]
 fn verify_with_scans_once_on_the_calling_thread() {
-    if !tools_available() {
-        return;
-    }
+    require_tools();
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let base = gzip(tar(&[
@@ -250,4 +244,77 @@ fn verify_with_scans_once_on_the_calling_thread() {
     let err = verify_with(&missing, &opts, scan_here, &never).expect_err("no such tag");
     assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
     assert_eq!(calls.get(), 2, "scanned for an image that could not be fetched");
+}
+
+#[test]
+fn layouts_only_from_allowed_directories() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("allowed/layout"));
+    let v1 = layout.image(&[gzip(cnpg_v1())], "amd64");
+    layout.tag(&v1, "v1");
+    std::fs::create_dir_all(work.path().join("other")).expect("mkdir");
+    std::os::unix::fs::symlink(&layout.dir, work.path().join("other/link")).expect("symlink");
+    let tar = work.path().join("allowed/layout.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&layout.dir)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let w = work.path().display();
+    let allowed = |dirs: &[&str]| VerifyOptions {
+        layout_directories: Some(dirs.iter().map(|d| format!("{w}/{d}").into()).collect()),
+        ..VerifyOptions::default()
+    };
+    // (reference, allowed directories, expected: Ok or the error code)
+    let cases: [(String, VerifyOptions, Option<ErrorCode>); 8] = [
+        (format!("oci:{w}/allowed/layout:v1"), allowed(&["allowed"]), None),
+        (
+            format!("oci-archive:{w}/allowed/layout.tar:v1"),
+            allowed(&["allowed"]),
+            None,
+        ),
+        (
+            format!("oci:{w}/allowed/../allowed/layout:v1"),
+            allowed(&["allowed"]),
+            None,
+        ),
+        (
+            format!("oci:{w}/allowed/layout:v1"),
+            allowed(&[]),
+            Some(ErrorCode::Forbidden),
+        ),
+        (
+            format!("oci:{w}/allowed/layout:v1"),
+            allowed(&["other"]),
+            Some(ErrorCode::Forbidden),
+        ),
+        // A symbolic link out of the allowed directory, and `..` out of it.
+        (
+            format!("oci:{w}/other/link:v1"),
+            allowed(&["other"]),
+            Some(ErrorCode::Forbidden),
+        ),
+        (
+            format!("oci:{w}/other/../allowed/layout:v1"),
+            allowed(&["other"]),
+            Some(ErrorCode::Forbidden),
+        ),
+        // Inside, but not there: an honest not_found.
+        (
+            format!("oci:{w}/allowed/none:v1"),
+            allowed(&["allowed"]),
+            Some(ErrorCode::NotFound),
+        ),
+    ];
+    for (r, opts, want) in cases {
+        match (expected_image(&reference(&r), &opts, &never), want) {
+            (Ok(e), None) => assert_eq!(e.resolved_digest.to_string(), v1.digest, "{r}"),
+            (Err(e), Some(code)) => assert_eq!(e.code(), code, "{r}: {e}"),
+            (got, want) => panic!("{r}: got {got:?}, want {want:?}"),
+        }
+    }
 }

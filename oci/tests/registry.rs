@@ -1,7 +1,6 @@
 //! Verification against a real docker-registry (Debian's distribution 2.8) on 127.0.0.1, with
 //! images pushed by skopeo and "mounts" unpacked by umoci. Each test starts its own registry and
-//! stops it when done (also on failure); tests skip, saying why, only if docker-registry cannot
-//! be installed.
+//! stops it when done (also on failure); a missing tool fails the test, saying why.
 
 mod common;
 
@@ -53,7 +52,7 @@ fn push_image(reg: &Registry, layers: Vec<Layer>, tag: &str, dest: &str) -> Push
 
 #[test]
 fn clean_image_verifies_and_digests_match() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/vector:v1");
     let actual = scan(&p.mount());
     let r = reference(&format!("{}/ext/vector:v1@{}", reg.host(), p.image.digest));
@@ -98,7 +97,7 @@ fn clean_image_verifies_and_digests_match() {
 
 #[test]
 fn modified_missing_unexpected_and_mode_changes_are_reported() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/vector:v1");
     let m = p.mount();
     std::fs::write(m.join("lib/vector.so"), b"\x7fELF tampered").expect("modify");
@@ -134,7 +133,7 @@ fn modified_missing_unexpected_and_mode_changes_are_reported() {
 
 #[test]
 fn moved_tag_is_reported_and_the_pin_still_verifies() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let mut p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/vector:1");
     let v2 = p.layout.image(&[gzip(cnpg_v2())], "amd64");
     p.layout.tag(&v2, "v2");
@@ -170,7 +169,7 @@ fn flip_middle_byte(path: &Path) {
 
 #[test]
 fn corrupted_blobs_in_registry_storage_are_digest_mismatches() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/vector:v1");
     let actual = scan(&p.mount());
     let r = reference(&format!("{}/ext/vector:v1@{}", reg.host(), p.image.digest));
@@ -197,7 +196,7 @@ fn corrupted_blobs_in_registry_storage_are_digest_mismatches() {
 
 #[test]
 fn stopped_registry_is_unreachable_fast() {
-    let Some(mut reg) = Registry::start(None) else { return };
+    let mut reg = Registry::start(None);
     let p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/vector:v1");
     reg.stop();
     let r = reference(&format!("{}/ext/vector:v1@{}", reg.host(), p.image.digest));
@@ -263,7 +262,6 @@ fn silent_server_ends_with_read_timeout() {
     let start = Instant::now();
     let err = expected_image(&r, &silent.options(Duration::from_millis(300)), &never).expect_err("silent");
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
-    // oci-client probes /v2/ first (swallowing that timeout), then asks for the manifest.
     assert!(start.elapsed() < Duration::from_millis(1500), "{:?}", start.elapsed());
 }
 
@@ -280,7 +278,7 @@ fn silent_server_wait_is_cancelled_within_a_second() {
 
 #[test]
 fn multi_arch_index_picks_the_platform() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let amd = layout.image(&[gzip(cnpg_v1())], "amd64");
@@ -327,7 +325,7 @@ fn multi_arch_index_picks_the_platform() {
 
 #[test]
 fn whiteouts_and_opaque_directories_across_two_layers() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let lower = tar(&[
         E::Dir("lib/", 0o755),
         E::File("lib/a.so", 0o755, b"a"),
@@ -381,7 +379,7 @@ fn whiteouts_and_opaque_directories_across_two_layers() {
 
 #[test]
 fn zstd_layer_verifies() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let work = tempfile::tempdir().expect("tempdir");
     let base = || tar(&[E::File("lib/base.so", 0o755, b"base")]);
     let mut layout = Layout::new(&work.path().join("layout"));
@@ -405,7 +403,7 @@ fn zstd_layer_verifies() {
 
 #[test]
 fn docker_schema2_media_types_verify() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let image = layout.image(&[gzip(cnpg_v1())], "amd64");
@@ -422,7 +420,7 @@ fn docker_schema2_media_types_verify() {
 
 #[test]
 fn hostile_layer_with_parent_traversal_is_refused() {
-    let Some(reg) = Registry::start(None) else { return };
+    let reg = Registry::start(None);
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
     let evil = tar(&[
@@ -450,9 +448,7 @@ fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> std::pat
 
 #[test]
 fn basic_auth_with_docker_config() {
-    let Some(reg) = Registry::start(Some(("alice", "s3cret-pw"))) else {
-        return;
-    };
+    let reg = Registry::start(Some(("alice", "s3cret-pw")));
     let p = push_image(&reg, vec![gzip(cnpg_v1())], "v1", "ext/private:v1");
     let actual = scan(&p.mount());
     let r = reference(&format!("{}/ext/private:v1@{}", reg.host(), p.image.digest));
@@ -497,11 +493,11 @@ struct TlsServer {
 }
 
 impl TlsServer {
-    fn start() -> Option<TlsServer> {
-        if std::process::Command::new("openssl").arg("version").output().is_err() {
-            eprintln!("SKIPPED: no openssl command");
-            return None;
-        }
+    fn start() -> TlsServer {
+        assert!(
+            std::process::Command::new("openssl").arg("version").output().is_ok(),
+            "no openssl command (run scripts/setup.sh)"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
         let status = std::process::Command::new("openssl")
@@ -548,7 +544,7 @@ impl TlsServer {
             assert!(Instant::now() < deadline, "s_server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(server)
+        server
     }
 }
 
@@ -561,7 +557,7 @@ impl Drop for TlsServer {
 
 #[test]
 fn untrusted_tls_certificate_is_refused() {
-    let Some(server) = TlsServer::start() else { return };
+    let server = TlsServer::start();
     let r = reference(&format!("127.0.0.1:{}/ext/vector:v1", server.port));
     let opts = VerifyOptions {
         connect_timeout: Some(Duration::from_secs(2)),

@@ -197,6 +197,7 @@ fn verify_options() -> VerifyOptions {
         connect_timeout: Some(connect),
         read_timeout: Some(read),
         spool_dir: if spool.is_empty() { None } else { Some(spool.into()) },
+        layout_directories: Some(gucs::layout_directories()),
         ..VerifyOptions::default()
     }
 }
@@ -492,6 +493,9 @@ fn verify_image(
     let Some(pin) = effective_pin(name) else {
         SqlError::NotPinned(name.to_string()).raise()
     };
+    if let Ok(reference) = pin.pin.reference.parse::<ImageReference>() {
+        check_layout_allowed(&reference);
+    }
     let outcome = verify_one(&pin);
     TableIterator::new(record_all(&[outcome], true))
 }
@@ -614,6 +618,25 @@ pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
     .unwrap_or_else(|e| pgrx::error!("reading pgext.image_files: {e}"))
 }
 
+/// Raises 42501 if `reference` is a local layout outside `pgext.layout_directories` (the same
+/// answer whether or not the path exists; verify_one reports it as `forbidden` for the worker and
+/// `verify_images()`, where one pin must not stop the others).
+fn check_layout_allowed(reference: &ImageReference) {
+    let path = match reference {
+        ImageReference::Layout(l) | ImageReference::Archive(l) => l.path(),
+        ImageReference::Registry(_) => return,
+    };
+    if let Err(e) = pgext_oci::confine_layout_path(path, &gucs::layout_directories()) {
+        SqlError::InsufficientPrivilege {
+            message: e.to_string(),
+            hint: "Local layouts must lie in one of the directories of pgext.layout_directories \
+                   (a superuser setting; empty refuses them all)."
+                .into(),
+        }
+        .raise()
+    }
+}
+
 /// Pins `name` to `reference` (stored in `pgext.pins`; `pgext.images` wins on conflict).
 #[pg_extern(volatile, parallel_unsafe)]
 fn pin_image(name: &str, reference: &str) {
@@ -623,12 +646,13 @@ fn pin_image(name: &str, reference: &str) {
         }
         .raise()
     }
-    if let Err(e) = reference.parse::<ImageReference>() {
-        SqlError::InvalidParameter {
+    match reference.parse::<ImageReference>() {
+        Ok(r) => check_layout_allowed(&r),
+        Err(e) => SqlError::InvalidParameter {
             // The parser's message already names the reference.
             message: e.to_string(),
         }
-        .raise()
+        .raise(),
     }
     Spi::run_with_args(
         "INSERT INTO pgext.pins (name, reference) VALUES ($1, $2)
@@ -709,6 +733,7 @@ mod tests {
     #[pg_test]
     fn table_pins_round_trip_and_setting_wins() {
         // The configuration pins pgtest_setting_pin (see pg_test::postgresql_conf_options).
+        Spi::run("SET pgext.layout_directories = '/layouts'").expect("set");
         Spi::run("SELECT pgext.pin_image('pgtest_setting_pin', 'oci:/layouts/a:1')").expect("pin");
         let rows = Spi::get_one::<i64>(
             "SELECT count(*) FROM pgext.image_pins WHERE name = 'pgtest_setting_pin' AND \
@@ -723,6 +748,17 @@ mod tests {
         let unpin = "SELECT pgext.unpin_image('pgtest_setting_pin')";
         assert_eq!(Spi::get_one::<bool>(unpin).expect("spi"), Some(true));
         assert_eq!(Spi::get_one::<bool>(unpin).expect("spi"), Some(false));
+    }
+
+    #[pg_test(error = "local layout \"/etc/x\": local layouts are not allowed (no layout directory is configured)")]
+    fn layouts_are_refused_without_layout_directories() {
+        Spi::run("SELECT pgext.pin_image('probe', 'oci:/etc/x:1')").expect("spi");
+    }
+
+    #[pg_test(error = "local layout \"/layouts/../etc/passwd\": not under an allowed layout directory")]
+    fn layouts_outside_layout_directories_are_refused() {
+        Spi::run("SET pgext.layout_directories = '/layouts'").expect("set");
+        Spi::run("SELECT pgext.pin_image('probe', 'oci-archive:/layouts/../etc/passwd')").expect("spi");
     }
 
     #[pg_test]

@@ -108,6 +108,7 @@ chmod -R a+rX "$L" "$FX/auth"
 
 cat >>"$FX/regress.conf" <<CONF
 pgext.images = 'pgext_fixture=oci:$L/pgext_fixture:v1, needs_system=oci-archive:$L/needs_system.tar:v1'
+pgext.layout_directories = '$L'
 pgext.insecure_registries = '$host,$ahost,$silent'
 CONF
 cat >"$FX/registry.env" <<ENV

@@ -10,7 +10,8 @@
 #
 # Installs docker-registry, skopeo, umoci and apache2-utils (htpasswd) with apt-get if they are
 # missing and we are root. Exit status 3 means the tools are missing and cannot be installed
-# (tests skip on it); anything else non-zero is a real failure.
+# (tests fail on it, saying so: scripts/setup.sh installs them); anything else non-zero is a
+# real failure.
 set -euo pipefail
 
 die() { echo "start.sh: $*" >&2; exit 1; }

@@ -204,6 +204,7 @@ cat >>"$WORK/worker.conf" <<CONF
 pgext.check_interval = 1
 pgext.verify_interval = 3600
 pgext.images = '$PINS'
+pgext.layout_directories = '$FX/oci'
 extension_control_path = '\$system:$ROOT/vector/share:$ROOT/beta/share:$ROOT/pgext_fixture/share'
 dynamic_library_path = '\$libdir:$ROOT/vector/lib:$ROOT/beta/lib:$ROOT/pgext_fixture/lib'
 CONF

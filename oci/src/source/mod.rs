@@ -4,6 +4,7 @@
 //! an unnamed temporary file, enforces the descriptor's size as it goes, and hands the file back
 //! only once the digest is confirmed — nothing downstream ever sees an unverified byte.
 
+mod dns;
 mod layout;
 mod registry;
 
@@ -13,8 +14,16 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
+pub use dns::Lookup;
+pub(crate) use dns::system_lookup;
 pub(crate) use layout::LayoutSource;
-pub(crate) use registry::{RegistrySettings, RegistrySource};
+pub use registry::{MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_REDIRECTS, MAX_TOKEN_BYTES};
+pub(crate) use registry::{RegistrySettings, RegistrySource, oci_error_code};
+
+/// The first challenge of a `WWW-Authenticate` value, if pgext can answer it (for fuzzing).
+pub(crate) fn parse_challenge(value: &str) -> bool {
+    registry::Challenge::parse(value).is_some()
+}
 
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::OciError;
@@ -44,11 +53,12 @@ impl Source {
         &mut self,
         tag: &str,
         algorithm: Algorithm,
+        max: u64,
         intr: &Interrupt<'_>,
     ) -> Result<Option<(Digest, Option<Vec<u8>>)>, OciError> {
         match self {
             Source::Registry(r) => Ok(r
-                .resolve_tag(tag, algorithm, intr)
+                .resolve_tag(tag, algorithm, max, intr)
                 .await?
                 .map(|(digest, bytes)| (digest, Some(bytes)))),
             Source::Layout(l) => Ok(l.resolve_tag(tag, Some(algorithm))?.map(|d| (d, None))),
@@ -60,12 +70,13 @@ impl Source {
     pub(crate) async fn resolve_default(
         &mut self,
         tag: Option<&str>,
+        max: u64,
         intr: &Interrupt<'_>,
     ) -> Result<Digest, OciError> {
         match self {
             Source::Registry(r) => {
                 let tag = tag.unwrap_or("latest");
-                r.resolve_tag(tag, Algorithm::Sha256, intr)
+                r.resolve_tag(tag, Algorithm::Sha256, max, intr)
                     .await?
                     .map(|(digest, _)| digest)
                     .ok_or_else(|| OciError::NotFound {
@@ -101,7 +112,7 @@ impl Source {
             });
         }
         let bytes = match self {
-            Source::Registry(r) => r.manifest(digest, intr).await?,
+            Source::Registry(r) => r.manifest(digest, max, intr).await?,
             Source::Layout(l) => l.read_small(digest, max)?,
         };
         if bytes.len() as u64 > max {

@@ -37,18 +37,19 @@ fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-/// Installs skopeo/umoci/docker-registry if missing; false (with a printed reason) if impossible.
-pub fn tools_available() -> bool {
+/// Installs skopeo/umoci/docker-registry if missing; fails the test, saying why, if impossible
+/// (a test that passes without its tools proves nothing; scripts/setup.sh installs them).
+pub fn require_tools() {
     let out = Command::new(format!("{SCRIPTS}/start.sh"))
         .arg("--check-tools")
         .output()
         .expect("running start.sh");
     match out.status.code() {
-        Some(0) => true,
-        Some(3) => {
-            eprintln!("SKIPPED: {}", String::from_utf8_lossy(&out.stderr).trim());
-            false
-        }
+        Some(0) => {}
+        Some(3) => panic!(
+            "the OCI tools are missing (run scripts/setup.sh): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
         _ => panic!(
             "start.sh --check-tools failed: {}",
             String::from_utf8_lossy(&out.stderr)
@@ -65,8 +66,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts one; `None` (after printing why) if docker-registry cannot be installed.
-    pub fn start(auth: Option<(&str, &str)>) -> Option<Registry> {
+    /// Starts one; fails the test, saying why, if docker-registry cannot be installed.
+    pub fn start(auth: Option<(&str, &str)>) -> Registry {
         let state = tempfile::Builder::new()
             .prefix("pgext-registry-")
             .tempdir()
@@ -79,22 +80,22 @@ impl Registry {
         let out = cmd.output().expect("running start.sh");
         match out.status.code() {
             Some(0) => {}
-            Some(3) => {
-                eprintln!("SKIPPED: {}", String::from_utf8_lossy(&out.stderr).trim());
-                return None;
-            }
+            Some(3) => panic!(
+                "docker-registry is missing (run scripts/setup.sh): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
             _ => panic!("start.sh failed: {}", String::from_utf8_lossy(&out.stderr)),
         }
         let port = String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
             .expect("start.sh prints the port");
-        Some(Registry {
+        Registry {
             port,
             auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
             running: true,
             state,
-        })
+        }
     }
 
     /// `127.0.0.1:PORT`.

@@ -8,7 +8,7 @@
 
 -- Pins from pgext.images (set in the server's configuration) and from pin_image().
 SELECT pgext.pin_image('vector', :'registry' || '/vector:0.8.0');
-SELECT pgext.pin_image('pgext_fixture', 'oci:/elsewhere:1');  -- the setting wins
+SELECT pgext.pin_image('pgext_fixture', 'oci:' || current_setting('regress.fx') || '/oci/elsewhere:1');  -- the setting wins
 SELECT name, n(reference) AS reference, source, effective FROM pgext.image_pins ORDER BY name, source;
 SELECT name, status FROM pgext.mounted_images WHERE status <> 'unpinned' ORDER BY name;
 
@@ -37,7 +37,7 @@ SELECT name, status, resolved_digest = :'alpha_digest' AS pinned_digest_used,
 -- Failures become a status with a code, never a lost row.
 SELECT pgext.pin_image('shadowlib', :'registry' || '/corrupt:v1');
 SELECT pgext.pin_image('vector_pg17', '127.0.0.1:1/nothing:1');
-SELECT pgext.pin_image('libdir_load', 'oci-archive:/nonexistent/archive.tar');
+SELECT pgext.pin_image('libdir_load', 'oci-archive:' || current_setting('regress.fx') || '/oci/nonexistent.tar');
 SELECT name, status, error_code, recorded FROM pgext.verify_image('shadowlib');
 SELECT name, status, error_code FROM pgext.verify_image('vector_pg17');
 SELECT name, status, error_code FROM pgext.verify_image('libdir_load');
@@ -48,6 +48,36 @@ SELECT pgext.pin_image('../escape', 'x/y:1');
 SELECT pgext.pin_image('ok', 'not a reference');
 SELECT * FROM pgext.verify_image('never_pinned');
 SELECT * FROM pgext.recheck_image('libdir_load');
+
+-- Local layouts only from pgext.layout_directories, checked after resolving .. and symbolic
+-- links: the same refusal (42501) whether or not the path exists, so pins cannot probe the server.
+SELECT pgext.pin_image('probe', 'oci:/etc:1');
+SELECT pgext.pin_image('probe', 'oci-archive:/nonexistent/archive.tar');
+DO $$
+BEGIN
+    PERFORM pgext.pin_image('probe', 'oci:/proc/self/environ');
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'refused with SQLSTATE %', SQLSTATE;
+END $$;
+DO $$
+BEGIN
+    PERFORM pgext.pin_image('probe', 'oci:' || current_setting('regress.fx') || '/oci/../auth:1');
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE '%: %', SQLSTATE, n(SQLERRM);
+END $$;
+-- A pin made while the setting allowed it is refused by verify_image once it no longer does, and
+-- is a per-row "forbidden" for verify_images().
+SELECT pgext.pin_image('probe', 'oci:' || current_setting('regress.fx') || '/oci/pgext_fixture:v1');
+SET pgext.layout_directories = '/nonexistent';
+DO $$
+BEGIN
+    PERFORM pgext.verify_image('probe');
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE '%: %', SQLSTATE, n(SQLERRM);
+END $$;
+SELECT name, status, error_code FROM pgext.verify_images() WHERE name = 'probe';
+RESET pgext.layout_directories;
+SELECT pgext.unpin_image('probe');
 
 -- A registry that accepts the connection and never answers: statement_timeout ends it.
 SELECT pgext.pin_image('ghost', :'silent' || '/never:1');

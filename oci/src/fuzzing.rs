@@ -1,0 +1,261 @@
+//! Entry points for the fuzz targets in `fuzz/` and the seeded mutation tests: every parser of
+//! bytes a registry, a layout or a layer controls. Not a stable API.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::OciError;
+use crate::interrupt::Interrupt;
+use crate::layer::{Limits, TreeBuilder, decoder};
+use crate::manifest::{self, Compression, Document, Platform};
+use crate::source::LayoutSource;
+use crate::{ImageReference, RegistryCredentials, TreeEntry};
+
+fn never() -> bool {
+    false
+}
+
+/// Manifest / index parsing, platform selection, and the config's platform.
+pub fn documents(data: &[u8]) {
+    if let Ok(Document::Index { manifests }) = manifest::parse_document(data, "fuzz") {
+        let _ = manifest::select_platform(&manifests, &Platform::host());
+    }
+    let _ = manifest::config_platform(data);
+}
+
+/// Image references; a parsed reference prints as a string that parses to it again.
+pub fn reference(text: &str) {
+    if let Ok(r) = text.parse::<ImageReference>() {
+        let again: ImageReference = r
+            .to_string()
+            .parse()
+            .unwrap_or_else(|e| panic!("{r} does not parse again: {e}"));
+        assert_eq!(again, r, "{text:?}");
+    }
+}
+
+/// A docker `config.json`; its error never shows a secret (`auth` values are never echoed).
+pub fn docker_config(data: &[u8]) {
+    let _ = RegistryCredentials::from_docker_config(data, "registry.example:5000");
+    let _ = RegistryCredentials::from_docker_config(data, "docker.io");
+}
+
+/// Registry answers parsed without a server: `WWW-Authenticate` challenges and error bodies.
+pub fn registry_answers(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::source::parse_challenge(text);
+    }
+    if let Some(code) = crate::source::oci_error_code(data) {
+        assert!(code.len() <= 64 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+    }
+}
+
+/// Decompresses `data` (gzip or zstd framing) into nothing, at most `max` bytes out.
+pub fn decompress(data: &[u8], compression: Compression, max: u64) -> std::io::Result<u64> {
+    let mut out = decoder(data, compression)?.take(max);
+    std::io::copy(&mut out, &mut std::io::sink())
+}
+
+/// Applies `data` as a layer (tar, possibly compressed) on an empty tree.
+pub fn layer(data: &[u8], compression: Compression, limits: &Limits) -> Result<Vec<TreeEntry>, OciError> {
+    let never = never;
+    let intr = Interrupt::new(&never, None);
+    let mut tree = TreeBuilder::new(limits);
+    let tar = decoder(data, compression).map_err(|e| OciError::malformed("layer", e.to_string()))?;
+    tree.apply_tar(tar, "fuzz", &intr)?;
+    Ok(tree.into_entries())
+}
+
+/// Indexes the `oci-archive` at `path` and reads what a verification reads from it.
+pub fn archive(path: &Path, limits: &Limits) -> Result<(), OciError> {
+    let never = never;
+    let intr = Interrupt::new(&never, None);
+    let source = LayoutSource::open_archive(path, limits.max_document_bytes, limits.max_entries, &intr)?;
+    let _ = source.resolve_tag("latest", Some(crate::Algorithm::Sha256));
+    if let Ok(d) = source.only_manifest() {
+        let _ = source.read_small(&d, limits.max_document_bytes);
+    }
+    Ok(())
+}
+
+/// The fuzz targets' inputs, decoded as the targets in `fuzz/fuzz_targets/oci_*.rs` decode them.
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seed-"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        assert!(!out.is_empty(), "no seeds in {}", dir.display());
+        out
+    }
+
+    /// Deterministic mutants of `seed`: flipped bits, interesting bytes, cuts, repeated and
+    /// removed ranges (what libFuzzer's first mutators do), `n` of them.
+    fn mutants(seed: &[u8], n: usize) -> Vec<Vec<u8>> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ seed.len() as u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut m = seed.to_vec();
+            for _ in 0..1 + next() % 4 {
+                if m.is_empty() {
+                    m.push(next() as u8);
+                    continue;
+                }
+                let i = (next() as usize) % m.len();
+                match next() % 6 {
+                    0 => m[i] ^= 1 << (next() % 8),
+                    1 => m[i] = [0, 0xff, 0x7f, 0x80, b'0', b'/', b'.', b'"'][(next() % 8) as usize],
+                    2 => m.truncate(i),
+                    3 => {
+                        let len = ((next() as usize) % 64).min(m.len() - i);
+                        let chunk = m[i..i + len].to_vec();
+                        let at = (next() as usize) % m.len();
+                        m.splice(at..at, chunk);
+                    }
+                    4 => {
+                        let len = ((next() as usize) % 64).min(m.len() - i);
+                        m.drain(i..i + len);
+                    }
+                    _ => {
+                        let v = (next() % 1_000_000_000).to_string();
+                        let len = v.len().min(m.len() - i);
+                        m.splice(i..i + len, v.bytes());
+                    }
+                }
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    /// Runs `f` on every seed of `target` and `n` mutants of each; none may panic or take long.
+    fn run(target: &str, n: usize, f: impl Fn(&[u8])) {
+        for (name, seed) in seeds(target) {
+            for (i, input) in std::iter::once(seed.clone()).chain(mutants(&seed, n)).enumerate() {
+                let start = Instant::now();
+                f(&input);
+                let took = start.elapsed();
+                assert!(
+                    took < Duration::from_secs(2),
+                    "{target}/{name} mutant {i} took {took:?}"
+                );
+            }
+        }
+    }
+
+    fn layer_input(data: &[u8]) -> Option<(Compression, Limits, &[u8])> {
+        let (&first, rest) = data.split_first()?;
+        let compression = match first % 3 {
+            0 => Compression::None,
+            1 => Compression::Gzip,
+            _ => Compression::Zstd,
+        };
+        let limits = if first & 0x80 != 0 {
+            Limits {
+                max_layer_bytes: 1 << 20,
+                max_file_bytes: 64 << 10,
+                max_entries: 64,
+                max_path_bytes: 256,
+                max_metadata_bytes: 4096,
+                ..Limits::default()
+            }
+        } else {
+            Limits::default()
+        };
+        Some((compression, limits, rest))
+    }
+
+    #[test]
+    fn seeds_decode_as_intended() {
+        for (name, seed) in seeds("oci_documents") {
+            if name != "seed-config" {
+                manifest::parse_document(&seed, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+        for (name, seed) in seeds("oci_layer") {
+            let (c, limits, rest) = layer_input(&seed).unwrap();
+            match layer(rest, c, &limits) {
+                Err(e) if name.contains("hostile") => assert_eq!(e.code(), crate::ErrorCode::HostileLayer, "{e}"),
+                Ok(entries) if !name.contains("hostile") => assert!(!entries.is_empty(), "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        let (_, seed) = seeds("oci_archive").remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, seed).unwrap();
+        let never = never;
+        let intr = Interrupt::new(&never, None);
+        let source = LayoutSource::open_archive(&path, 1 << 20, 100, &intr).unwrap();
+        assert!(source.resolve_tag("latest", None).unwrap().is_some());
+    }
+
+    #[test]
+    fn documents_references_configs_and_answers_never_panic() {
+        run("oci_documents", 300, documents);
+        run("oci_reference", 300, |d| {
+            if let Ok(t) = std::str::from_utf8(d) {
+                reference(t);
+            }
+        });
+        run("oci_docker_config", 300, docker_config);
+        run("oci_registry_answers", 300, registry_answers);
+    }
+
+    #[test]
+    fn layers_and_their_framing_never_panic() {
+        run("oci_layer", 200, |d| {
+            if let Some((c, limits, rest)) = layer_input(d)
+                && let Ok(entries) = layer(rest, c, &limits)
+            {
+                crate::tree_digest(&entries).expect("a built tree has a digest");
+            }
+        });
+        run("oci_decompress", 200, |d| {
+            if let Some((&first, rest)) = d.split_first() {
+                let c = if first & 1 == 0 {
+                    Compression::Gzip
+                } else {
+                    Compression::Zstd
+                };
+                let _ = decompress(rest, c, 16 << 20);
+            }
+        });
+    }
+
+    #[test]
+    fn archives_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let limits = Limits {
+            max_entries: 1000,
+            ..Limits::default()
+        };
+        run("oci_archive", 300, |d| {
+            std::fs::write(&path, d).unwrap();
+            let _ = archive(&path, &limits);
+        });
+    }
+}
