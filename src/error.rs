@@ -49,9 +49,7 @@ impl SqlError {
         match &self {
             SqlError::Prerequisite { hint, .. }
             | SqlError::Corrupted { hint, .. }
-            | SqlError::InsufficientPrivilege { hint, .. } => {
-                report = report.set_hint(hint.clone())
-            }
+            | SqlError::InsufficientPrivilege { hint, .. } => report = report.set_hint(hint.clone()),
             SqlError::NotPinned(name) => {
                 report = report.set_hint(format!(
                     "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."
