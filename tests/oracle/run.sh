@@ -14,8 +14,9 @@
 # Environment: PGEXT_ORACLE_NO_INSTALL=1 (use the pgext already installed in PG_CONFIG's server),
 # PGEXT_ORACLE_REPORT_ONLY=1 (report, exit 0), PGEXT_ORACLE_PORT (default 55440),
 # PGEXT_ORACLE_TIMEOUT (seconds per statement, default 60), PGEXT_ORACLE_PASSES (default
-# "plain preload"), PGEXT_ORACLE_MISSES (also write the miss list to this file), and those of
-# build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
+# "plain preload"), PGEXT_ORACLE_ONLY (an extended regex: only the extensions and library names
+# that match, for iterating), PGEXT_ORACLE_MISSES (also write the miss list to this file), and
+# those of build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
 
@@ -23,6 +24,7 @@ OUT=${1:-${TMPDIR:-/tmp}/pgext-oracle}
 PORT=${PGEXT_ORACLE_PORT:-55440}
 TIMEOUT=${PGEXT_ORACLE_TIMEOUT:-60}
 read -ra PASSES <<<"${PGEXT_ORACLE_PASSES:-plain preload}"
+ONLY=${PGEXT_ORACLE_ONLY:-}
 mkdir -p "$OUT"
 chmod 0755 "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -180,6 +182,7 @@ run_pass() {
     done <"$RUN/$name.verdicts"
     while IFS= read -r ext; do
         seen[$ext]=1
+        [[ $ext =~ $ONLY ]] || continue
         IFS=$'\t' read -r verdict problems details <<<"${verdict_of[$ext]:-missing}"
         try oracle_try "CREATE EXTENSION \"${ext//\"/\"\"}\" CASCADE"
         printf 'create\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\n' "$ext" "$verdict" "$OUTCOME" "$MESSAGE" "$problems" "$details" "$MS" >>"$res"
@@ -187,12 +190,14 @@ run_pass() {
     done <"$RUN/$name.available"
     while IFS=$'\t' read -r ext verdict problems details; do
         [ -z "${seen[$ext]:-}" ] || continue
+        [[ $ext =~ $ONLY ]] || continue
         grep -qxF "$ext" "$RUN/$name.installed" && continue # installed here: not offered
         printf 'create\t%s\t%s\tnot_listed\t%s\t%s\t%s\t\t0\n' "$ext" "$verdict" "pg_available_extensions does not list it" "$problems" "$details" >>"$res"
     done <"$RUN/$name.verdicts"
     # Every library on the path: by name as users write it, by path when an earlier one shadows it.
     while IFS=$'\t' read -r lib base shadowed referenced loadable problems details; do
         referenced=${referenced/#f/unreferenced}
+        [[ ${base%.so} =~ $ONLY ]] || continue
         target=${base%.so}
         [ "$shadowed" = f ] || target=$lib
         try oracle_try "LOAD '${target//\'/\'\'}'"
