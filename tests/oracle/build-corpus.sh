@@ -131,11 +131,13 @@ map_path() {
 alternatives() {
     local joined assigns calls
     joined=$(sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' "$1")
-    assigns=$(printf '%s\n' "$joined" | grep -E '^[[:space:]]*[A-Za-z_][A-Za-z0-9_]*=' | grep -vE '\$\(|`|[;&|<>]' || true)
+    # NAME=value with one word as the value (a following word would be a command to run).
+    assigns=$(printf '%s\n' "$joined" | grep -E "^[[:space:]]*[A-Za-z_][A-Za-z0-9_]*=(\"[^\"]*\"|'[^']*'|[^[:space:]\"']*)[[:space:]]*\$" |
+        grep -vE '\$\(|`|[;&|<>]' || true)
     calls=$(printf '%s\n' "$joined" | grep -E '^[[:space:]]*update-alternatives[[:space:]]' | grep -vE '\$\(|`|[;&|<>]' |
         sed -E 's/^[[:space:]]*update-alternatives/record/' || true)
     [ -n "$calls" ] || return 0
-    env -i sh -c "record() { for a in \"\$@\"; do printf '%s\n' \"\$a\"; done; echo --end; }
+    env -i PATH=/nonexistent /bin/sh -c "record() { for a in \"\$@\"; do printf '%s\n' \"\$a\"; done; echo --end; }
 $assigns
 $calls" 2>/dev/null | awk '
         $0 == "--install" || $0 == "--slave" { want = 3; n = 0; next }
