@@ -47,8 +47,6 @@ CACHE=$(pgext_cache_root)/oracle
 mkdir -p "$CACHE"/{debs,images,logs,work}
 exec 9>"$CACHE/.lock"
 flock -n 9 || { echo "waiting for another build-corpus.sh using $CACHE"; flock 9; }
-# The recipe is this script and its helper: editing either rebuilds the images (downloads stay).
-recipe=$(cat "${BASH_SOURCE[0]}" "$here/debian.sh" | sha256sum | cut -c1-64)
 INDEX=$CACHE/index-$SUITE-$MAJOR-$ARCH.tsv # package, version, architecture, .deb file
 
 # index_complete: the cached index exists and every .deb it names is in the cache.
@@ -183,6 +181,10 @@ build_image() {
     done
     rm -rf "$work"
 }
+
+# The recipe is the code that lays an image out: changing it rebuilds the images (downloads stay);
+# edits elsewhere do not, so worktrees at different commits can share one cache.
+recipe=$(declare -f map_path alternatives build_image | sha256sum | cut -c1-64)
 
 step "images (${#images[@]} candidates)"
 built=0

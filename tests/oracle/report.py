@@ -33,16 +33,27 @@ def classify(pgext, outcome):
     return "false_compatible" if pgext == "true" else "false_incompatible"
 
 
+def codes(problems):
+    """pgext's problem codes, each once, sorted."""
+    return ",".join(sorted({c for c in problems.split(",") if c}))
+
+
 def cause_of(row, verdict):
     """A grouping key: what PostgreSQL said (without names and paths), or pgext's codes."""
     if verdict == "false_incompatible" or row["outcome"] == "ok":
-        return "PostgreSQL succeeds; pgext says " + (row["problems"] or "no problem code")
+        return "PostgreSQL succeeds; pgext says " + (codes(row["problems"]) or "no problem code")
+    if verdict in ("missing_row", "extra_row"):
+        return verdict
+    name = row["name"].rsplit("/", 1)[-1]
+    name = name[:-3] if name.endswith(".so") else name
     msg = row["message"]
     msg = re.sub(r"\(required by [^)]*\)", "", msg)
     msg = re.sub(r'"[^"]*"', '"…"', msg)
     msg = re.sub(r"(?<![\w.])/[^\s:\"']+", "…", msg)
+    if name:
+        msg = re.sub(r"\b" + re.escape(name) + r"\b", "<name>", msg)
     msg = re.sub(r"\s+", " ", msg).strip()
-    return f"PostgreSQL {row['outcome']}: {msg}"
+    return f"PostgreSQL {row['outcome']}: {msg}; pgext says " + (codes(row["problems"]) or "no problem code")
 
 
 def main():
