@@ -7,7 +7,8 @@ Each results file has one row per statement: kind (create, load), name, pgext's 
 false, null = undecided, missing = no visible row), PostgreSQL's outcome (ok, error, fatal,
 crash, timeout, not_listed), its message, pgext's problems and problem_details, and for a load
 whether a control file names the library. Prints the agreement table and every miss; writes the
-misses grouped by cause to --misses. Exits 1 on any miss (undecided rows are listed, not misses).
+misses grouped by cause to --misses. Exits 1 on any miss or any problems array that repeats a
+code (undecided rows are listed, not misses).
 """
 
 import argparse
@@ -77,6 +78,7 @@ def main():
     columns = ["agree", "false_compatible", "false_incompatible", "undecided", "missing_row", "extra_row"]
     misses = []
     undecided = []
+    repeated = []  # problems must hold codes, each once (the messages belong in problem_details)
     total_miss = 0
     for spec in args.passes:
         name, path = spec.split("=", 1)
@@ -115,6 +117,9 @@ def main():
         print(f"  statements: {total_ms / 1000:.1f}s in all; slowest: "
               + ", ".join(f"{r['kind']} {r['name'].rsplit('/', 1)[-1]} {int(r['ms']) / 1000:.1f}s" for r in timed[:4]))
         for r in rows:
+            cs = [c for c in r["problems"].split(",") if c]
+            if len(cs) != len(set(cs)):
+                repeated.append((name, r))
             v = classify(r["pgext"], r["outcome"])
             if v == "agree":
                 continue
@@ -129,7 +134,7 @@ def main():
         by_cause[(r["kind"], v, cause_of(r, v))].append((name, r))
 
     lines = []
-    lines.append(f"{total_miss} misses ({len(undecided)} undecided rows listed apart)")
+    lines.append(f"{total_miss} misses, {len(repeated)} rows with a repeated problem code ({len(undecided)} undecided rows listed apart)")
     for (kind, v, cause), items in sorted(by_cause.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         lines.append("")
         lines.append(f"## {v} on {kind.upper()}, {len(items)}: {cause}")
@@ -141,6 +146,11 @@ def main():
             if r["details"] and r["details"] != "[]":
                 d = r["details"]
                 lines.append(f"    pgext details: {d[:600]}{'…' if len(d) > 600 else ''}")
+    if repeated:
+        lines.append("")
+        lines.append(f"## problems with a repeated code, {len(repeated)} rows (each code must appear once)")
+        for name, r in repeated:
+            lines.append(f"- [{name}] {r['kind']} {r['name']}: {{{r['problems']}}}")
     if undecided:
         lines.append("")
         lines.append(f"## undecided (compatible/loadable NULL), {len(undecided)}")
@@ -153,8 +163,8 @@ def main():
     print(text, end="")
     fc = sum(1 for _, v, _ in misses if v == "false_compatible")
     print()
-    print(f"oracle: {total_miss} misses, {fc} false-compatible, {len(undecided)} undecided")
-    return 1 if total_miss else 0
+    print(f"oracle: {total_miss} misses, {fc} false-compatible, {len(repeated)} rows with a repeated problem code, {len(undecided)} undecided")
+    return 1 if total_miss or repeated else 0
 
 
 if __name__ == "__main__":

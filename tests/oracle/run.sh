@@ -161,16 +161,21 @@ run_pass() {
     q postgres 'CREATE DATABASE oracle' >/dev/null
     q postgres 'CREATE DATABASE oracle_try' >/dev/null
     q oracle 'CREATE EXTENSION pgext' >/dev/null
-    # pgext's answers first, from their own session; nothing is loaded in the trial database.
-    # No field may be empty ('-' instead): `read` merges adjacent tabs.
-    q oracle "SELECT name, coalesce(compatible::text, 'null'), coalesce(nullif(array_to_string(problems, ','), ''), '-'),
-                     regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
-                FROM pgext.mounted_extensions WHERE visible ORDER BY name" >"$RUN/$name.verdicts"
-    q oracle "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, cardinality(l.referenced_by) > 0,
-                     coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
-                     coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
-                FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
-               WHERE l.source = 'library_path' ORDER BY l.position, l.basename" >"$RUN/$name.libraries"
+    # pgext's answers first, from one session of their own (its caches are per backend); nothing
+    # is loaded in the trial database.
+    local t1=$EPOCHREALTIME
+    cluster_psql "$DATA" "$PORT" -d oracle -qAt -F $'\t' \
+        -c "\\o $RUN/$name.verdicts" \
+        -c "SELECT name, coalesce(compatible::text, 'null'), coalesce(nullif(array_to_string(problems, ','), ''), '-'),
+                   regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
+              FROM pgext.mounted_extensions WHERE visible ORDER BY name" \
+        -c "\\o $RUN/$name.libraries" \
+        -c "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, cardinality(l.referenced_by) > 0,
+                   coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
+                   coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
+              FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
+             WHERE l.source = 'library_path' ORDER BY l.position, l.basename"
+    echo "    set-up $(($(date +%s) - t0))s, of which pgext's views $(ms_since "$t1")ms"
     q oracle_try "SELECT name FROM pg_available_extensions WHERE installed_version IS NULL ORDER BY name" >"$RUN/$name.available"
     q oracle_try "SELECT extname FROM pg_extension ORDER BY 1" >"$RUN/$name.installed"
 
