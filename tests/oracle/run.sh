@@ -170,7 +170,7 @@ run_pass() {
                    regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
               FROM pgext.mounted_extensions WHERE visible ORDER BY name" \
         -c "\\o $RUN/$name.libraries" \
-        -c "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, cardinality(l.referenced_by) > 0,
+        -c "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, coalesce(nullif(array_to_string(l.referenced_by, ','), ''), '-'),
                    coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
                    coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
               FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
@@ -201,28 +201,50 @@ run_pass() {
     done <"$RUN/$name.verdicts"
     # Every library on the path: by name as users write it, by path when an earlier one shadows it.
     while IFS=$'\t' read -r lib base shadowed referenced loadable problems details; do
-        referenced=${referenced/#f/unreferenced}
+        if [ "$referenced" = - ]; then referenced=unreferenced; else referenced=referenced; fi
         [[ ${base%.so} =~ $ONLY ]] || continue
         target=${base%.so}
         [ "$shadowed" = f ] || target=$lib
         try oracle_try "LOAD '${target//\'/\'\'}'"
         printf 'load\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lib" "$loadable" "$OUTCOME" "$MESSAGE" "$problems" "$details" \
-            "${referenced/#t/referenced}" "$MS" >>"$res"
+            "$referenced" "$MS" >>"$res"
         n=$((n + 1))
     done <"$RUN/$name.libraries"
     echo "    $n statements in $(($(date +%s) - t0))s"
 }
 
-# preload_set: libraries whose LOAD in the plain pass failed from their own code (an ERROR or FATAL
-# from _PG_init, a crash), not from the loader. Each is tried alone at server start; those that
-# start are then combined (dropping, one by one, any that breaks the combination).
+# preload_set: the libraries that might behave differently when preloaded, judged from the plain
+# pass: those whose LOAD failed from their own code (an ERROR or FATAL from _PG_init, a crash) and
+# those named by an extension whose CREATE failed other than in the loader (a script may insist on
+# a preloaded library). A library the loader itself refused (dlopen, magic block, access) is left
+# out: preloading cannot change that. Then by trying: all at once; if the server does not start,
+# each alone, and those that start alone combined one by one.
 preload_set() {
-    local candidates=() ok=() lib combo all
-    while IFS=$'\t' read -r kind lib _ outcome message _; do
-        [ "$kind" = load ] && [ "$outcome" != ok ] || continue
-        loader_error "$message" && continue
-        candidates+=("$(basename "$lib" .so)")
+    local candidates=() ok=() lib combo all kind name outcome message path base shadowed refs e
+    local -A load_outcome=() load_message=() create_failed=() picked=()
+    while IFS=$'\t' read -r kind name _ outcome message _; do
+        if [ "$kind" = load ]; then
+            load_outcome[$name]=$outcome
+            load_message[$name]=$message
+        elif [ "$outcome" != ok ] && [ "$outcome" != not_listed ] && ! loader_error "$message"; then
+            create_failed[$name]=1
+        fi
     done < <(tail -n +2 "$RUN/results/plain.tsv")
+    while IFS=$'\t' read -r path base shadowed refs _; do
+        [ "$shadowed" = f ] && [ -n "${load_outcome[$path]:-}" ] || continue
+        if [ "${load_outcome[$path]}" != ok ]; then
+            loader_error "${load_message[$path]}" && continue
+        else
+            local wanted=""
+            IFS=, read -ra names <<<"$refs"
+            for e in "${names[@]}"; do [ -z "${create_failed[$e]:-}" ] || wanted=1; done
+            [ -n "$wanted" ] || continue
+        fi
+        lib=${base%.so}
+        [ -z "${picked[$lib]:-}" ] || continue
+        picked[$lib]=1
+        candidates+=("$lib")
+    done <"$RUN/plain.libraries"
     [ ${#candidates[@]} -gt 0 ] || return 0
     all=$(IFS=,; echo "${candidates[*]}")
     if preload_starts "$all"; then echo "$all"; return 0; fi # the common case: one start
