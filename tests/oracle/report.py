@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--misses", required=True)
     ap.add_argument("--preload", default="")
     ap.add_argument("--seconds", default="")
+    ap.add_argument("--partial", action="store_true", help="a run limited to some names: skip the coverage check")
     ap.add_argument("passes", nargs="+")
     args = ap.parse_args()
 
@@ -74,6 +75,22 @@ def main():
     print(f"corpus: {len(corpus)} images, {len(exts)} extensions, {len(libs)} libraries (Debian packages)")
     if args.seconds:
         print(f"run time: {args.seconds}s")
+
+    # Coverage: a misconfigured path would make both sides agree on nothing at all.
+    uncovered = []
+    for spec in ([] if args.partial else args.passes):
+        name, path = spec.split("=", 1)
+        with open(path, newline="") as f:
+            got = [r for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r and r[0] != "kind"]
+        created = {r[1] for r in got if r[0] == "create"}
+        loaded = {"/".join(r[1].split("/")[-3:]) for r in got if r[0] == "load"}
+        for r in corpus:
+            uncovered += [f"[{name}] extension {e} ({r['image']})" for e in r["extensions"].split(",") if e and e not in created]
+            uncovered += [f"[{name}] library {r['image']}/lib/{x}" for x in r["libraries"].split(",") if x and f"{r['image']}/lib/{x}" not in loaded]
+    if uncovered:
+        print(f"\nnot tried although in the corpus ({len(uncovered)}): the paths do not reach them")
+        for u in uncovered:
+            print("  " + u)
 
     columns = ["agree", "false_compatible", "false_incompatible", "undecided", "missing_row", "extra_row"]
     misses = []
@@ -164,7 +181,7 @@ def main():
     fc = sum(1 for _, v, _ in misses if v == "false_compatible")
     print()
     print(f"oracle: {total_miss} misses, {fc} false-compatible, {len(repeated)} rows with a repeated problem code, {len(undecided)} undecided")
-    return 1 if total_miss or repeated else 0
+    return 1 if total_miss or repeated or uncovered else 0
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ cluster_stop "$DATA" fast
 args=()
 for pass in "${PASSES[@]}"; do args+=("$pass=$RUN/results/$pass.tsv"); done
 set +e
+[ -z "$ONLY" ] || args+=(--partial)
 python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$preloads" \
     --misses "$OUT/misses.txt" --seconds "$(($(date +%s) - t_start))" "${args[@]}"
 rc=$?
