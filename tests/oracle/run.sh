@@ -67,7 +67,7 @@ EOF
 
 # fresh_data: an empty cluster in $DATA, copied from one initdb made once per run.
 fresh_data() {
-    cluster_stop "$DATA" immediate
+    cluster_stop "$DATA" immediate 2>/dev/null # after a failed start, only a stale pid file is left
     rm -rf "$DATA"
     if [ ! -f "$RUN/template/PG_VERSION" ]; then
         owner_dir "$RUN/template"
@@ -112,7 +112,8 @@ ms_since() {
 # crash, timeout), MESSAGE (SQLSTATE: primary message, or what the server log says) and MS.
 # Written with shell builtins where it can: the run is mostly its overhead.
 try() {
-    local out rc line="" l t0=$EPOCHREALTIME
+    local out rc line="" l t0=$EPOCHREALTIME log_size
+    log_size=$(stat -c %s "$DATA/server.log")
     set +e
     out=$(PGOPTIONS="-c statement_timeout=${TIMEOUT}s -c client_min_messages=warning" \
         timeout $((TIMEOUT + 30)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
@@ -137,9 +138,9 @@ try() {
             if [[ $line == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; fi
             wait_server
             if [ "$OUTCOME" = crash ]; then
-                # What the postmaster logged about the backend (statements run one at a time, so
-                # the last such line is this one's), e.g. "terminated by signal 11".
-                MESSAGE=$(grep -E 'terminated by signal|exited with exit code' "$DATA/server.log" | tail -n1 |
+                # What the postmaster logged about the backend since the statement began, e.g.
+                # "terminated by signal 11".
+                MESSAGE=$(tail -c +$((log_size + 1)) "$DATA/server.log" | grep -m1 -E 'terminated by signal|exited with exit code' |
                     sed -E 's/^.*LOG: +//' | tr '\t' ' ' || true)
                 [ -n "$MESSAGE" ] || MESSAGE=${out%%$'\n'*}
             fi ;;
@@ -269,7 +270,7 @@ preload_starts() {
     echo "shared_preload_libraries = '$1'" >>"$RUN/probe.conf"
     (cluster_start "$DATA" "$PORT" "$RUN/probe.conf") >/dev/null 2>&1 || rc=1
     [ $rc = 0 ] && { sleep 1; q postgres 'SELECT 1' >/dev/null 2>&1 || rc=1; }
-    cluster_stop "$DATA" immediate
+    cluster_stop "$DATA" immediate 2>/dev/null
     return $rc
 }
 
