@@ -42,6 +42,8 @@ trap cleanup EXIT
 say "corpus in $OUT"
 bash "$REPO/tests/oracle/build-corpus.sh" "$OUT"
 if [ -z "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then install_pgext; fi
+engine="$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
+if [ -n "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then engine="the pgext installed in $("$PG_CONFIG" --pkglibdir) (repository at $engine)"; fi
 
 rm -rf "$RUN"
 owner_dir "$RUN"
@@ -298,6 +300,7 @@ python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$pr
 rc=$?
 set -e
 [ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
+echo "pgext: $engine"
 echo "results: $RUN/results/*.tsv, misses: $OUT/misses.txt, server log: $DATA/server.log"
 if [ $rc -ne 0 ] && [ -n "${PGEXT_ORACLE_REPORT_ONLY:-}" ]; then
     echo "PGEXT_ORACLE_REPORT_ONLY is set: not failing"
