@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade bench
+.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade oracle bench
 setup:
 	bash scripts/setup.sh
 demo:
@@ -18,4 +18,6 @@ upgrade:
 	bash scripts/test.sh upgrade
 regress:
 	bash scripts/test.sh regress
+oracle:
+	bash scripts/test.sh oracle
 bench: ; bash scripts/bench.sh
