@@ -10,10 +10,13 @@
 #   views   pgext.mounted_extensions vs pg_available_extensions under pgbench, same paths
 #   oci     pgext.verify_image of a ~100 MB image from a local registry vs skopeo copy, peak RSS
 #   compat  pgext.check_extension of a PostGIS-sized image vs hashing the same files
+#   scale   every view vs pg_available_extensions / pg_available_extension_versions over the wide
+#           oracle corpus (every PostgreSQL 18 extension package Debian ships, one image each) at
+#           10, 30 and all (~100) images: warm (pgbench) and the first query of a new session
 #
 # Environment: BENCH_FILES, BENCH_MB (the hash tree: 2000 files, 500 MB), BENCH_REPEAT (runs per
 # measurement, best kept: 3), BENCH_SECONDS (pgbench -T: 10), BENCH_OCI_MB (100), BENCH_SECTIONS
-# (default "hash views oci compat"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
+# (default "hash views oci compat scale"), BENCH_SCALE_STEPS (image counts, "10 30 all"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
 # and install a release pgext first; 0 = use the installed one), PGEXT_BENCH_KEEP (1 = keep the
 # work directory), PGEXT_CACHE (download cache, as in tests/fixtures/build.sh).
 source "$(dirname "$0")/lib.sh"
@@ -23,7 +26,8 @@ BENCH_MB=${BENCH_MB:-500}
 BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_OCI_MB=${BENCH_OCI_MB:-100}
-BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat}
+BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat scale}
+BENCH_SCALE_STEPS=${BENCH_SCALE_STEPS:-10 30 all}
 PORT=${PGEXT_BENCH_PORT:-55434}
 INSTALL=${PGEXT_BENCH_INSTALL:-1}
 KEEP=${PGEXT_BENCH_KEEP:-0}
@@ -33,7 +37,7 @@ for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $BENCH_SECTIONS; do
-    case $s in hash | views | oci | compat) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat)" ;; esac
+    case $s in hash | views | oci | compat | scale) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, scale)" ;; esac
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -680,6 +684,99 @@ SQL
     ratio=$(calc "$b_an / $b_hs")
     record "compat analysis (s) vs hashing image" "$(secs "$b_an")" "$(secs "$b_hs")" "$ratio" "<= 0.5" "$(meets "$ratio" '<=' 0.5)"
     rm -rf "$root"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 5. Scale: the wide oracle corpus, 10 / 30 / all images
+
+# first_query_us DB VIEW: median over 3 new sessions of the server-side time of the session's
+# first query of VIEW (connection start-up excluded).
+first_query_us() {
+    local db=$1 v=$2 i us=()
+    for i in 1 2 3; do
+        us+=("$(cluster_psql "$DATA" "$PORT" -d "$db" -qAt -v q="SELECT count(*) FROM $v" \
+            <<<"SELECT round(seconds * 1e6)::bigint FROM bench_time(:'q')")")
+    done
+    median_of "${us[@]}"
+}
+
+section_scale() {
+    local corpus=$WORK/corpus step n db ecp dlp img v ref ref_v lat first ratio
+    say "scale: building or reusing the wide oracle corpus (tests/oracle/build-corpus.sh)"
+    if ! bash "$REPO/tests/oracle/build-corpus.sh" "$corpus" >"$WORK/corpus.log" 2>&1; then
+        tail -n 5 "$WORK/corpus.log"
+        skip "scale: mounted_extensions warm (ms)" "the oracle corpus could not be built (see $WORK/corpus.log)"
+        return 0
+    fi
+    chmod -R a+rX "$corpus"
+    mapfile -t images < <(find "$corpus/extensions" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort)
+    echo "corpus: ${#images[@]} images; warm: mean over >= $BENCH_SECONDS s in one warmed session; first: median of 3 new sessions; load average: $(load_avg)"
+    printf '%-7s %-34s %10s %8s %12s %8s\n' images view "warm ms" ratio "first ms" ratio
+    for step in $BENCH_SCALE_STEPS; do
+        n=$step
+        [ "$n" = all ] && n=${#images[@]}
+        [ "$n" -le ${#images[@]} ] || n=${#images[@]}
+        db=scale_$n
+        ecp='$system' dlp='$libdir'
+        for img in "${images[@]:0:$n}"; do
+            ecp="$ecp:$corpus/extensions/$img/share"
+            dlp="$dlp:$corpus/extensions/$img/lib"
+        done
+        cluster_psql "$DATA" "$PORT" -d postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+        cluster_psql "$DATA" "$PORT" -d "$db" -q -v ecp="$SNAP:$ecp" -v dlp="$SNAP/lib:$dlp" -v root="$corpus/extensions" <<'SQL'
+CREATE EXTENSION pgext;
+CREATE FUNCTION bench_time(q text, OUT seconds float8, OUT result text) LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE q INTO result;
+    seconds := extract(epoch FROM clock_timestamp() - t0);
+END $$;
+-- Warm latency in ms: one run to warm this session, then runs for at least `secs` seconds (and
+-- at least 3), averaged. In one session, unlike pgbench, whose own first (cold) query would
+-- count when the query is slow to start.
+CREATE FUNCTION bench_warm_ms(q text, secs float8) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz; n int := 0;
+BEGIN
+    EXECUTE q;
+    t0 := clock_timestamp();
+    LOOP
+        EXECUTE q;
+        n := n + 1;
+        EXIT WHEN n >= 3 AND clock_timestamp() - t0 >= make_interval(secs => secs);
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
+END $$;
+SELECT format('ALTER DATABASE %I SET extension_control_path = %L', current_database(), :'ecp') \gexec
+SELECT format('ALTER DATABASE %I SET dynamic_library_path = %L', current_database(), :'dlp') \gexec
+SELECT format('ALTER DATABASE %I SET pgext.extensions_root = %L', current_database(), :'root') \gexec
+SQL
+        for v in pg_available_extensions pg_available_extension_versions pgext.mounted_extensions pgext.libraries \
+            pgext.mounted_images pgext.library_compat; do
+            # First query of a new session (the pgbench warm-up below must not come first).
+            first=$(first_query_us "$db" "$v")
+            lat=$(cluster_psql "$DATA" "$PORT" -d "$db" -qAt -v q="SELECT * FROM $v" -v secs="$BENCH_SECONDS" \
+                <<<"SELECT round(bench_warm_ms(:'q', :'secs')::numeric, 3)")
+            case $v in
+                pg_available_extensions) ref=$lat ref_first=$first; ratio=- fratio=- ;;
+                pg_available_extension_versions) ref_v=$lat; ratio=$(calc "$lat / $ref") fratio=$(calc "$first / $ref_first") ;;
+                *) ratio=$(calc "$lat / $ref") fratio=$(calc "$first / $ref_first") ;;
+            esac
+            printf '%-7s %-34s %10s %8s %12s %8s\n' "$n" "$v" "$lat" "$ratio" "$(calc "$first / 1000")" "$fratio"
+            if [ "$step" = all ]; then
+                case $v in
+                    pgext.mounted_extensions)
+                        record "scale $n: mounted_extensions warm (ms)" "$lat" "$ref" "$ratio" "<= 1.0" "$(meets "$ratio" '<=' 1.0)"
+                        record "scale $n: mounted_extensions 1st query (ms)" "$(calc "$first / 1000")" "-" - "<= 50" "$(meets "$(calc "$first / 1000")" '<=' 50)"
+                        ;;
+                    pgext.libraries | pgext.mounted_images)
+                        record "scale $n: ${v#pgext.} warm (ms)" "$lat" "$ref" "$ratio" "<= 2.0" "$(meets "$ratio" '<=' 2.0)"
+                        ;;
+                esac
+            fi
+        done
+        echo "  rows at $n images: $(cluster_psql "$DATA" "$PORT" -d "$db" -qAt <<<"SELECT (SELECT count(*) FROM pg_available_extensions) || ' available, ' || (SELECT count(*) FROM pgext.mounted_extensions) || ' control files, ' || (SELECT count(*) FROM pgext.libraries) || ' libraries'")"
+    done
+    echo "load average: $(load_avg)"
 }
 
 # ---------------------------------------------------------------------------------------------
