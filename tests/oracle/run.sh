@@ -45,6 +45,7 @@ if [ -z "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then install_pgext; fi
 engine="$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
 if [ -n "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then engine="the pgext installed in $("$PG_CONFIG" --pkglibdir) (repository at $engine)"; fi
 
+cluster_stop "$DATA" immediate 2>/dev/null # a server a killed run left behind
 rm -rf "$RUN"
 owner_dir "$RUN"
 mkdir -p "$RUN/results"
