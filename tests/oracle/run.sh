@@ -19,6 +19,7 @@
 # those of build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
+command -v python3 >/dev/null || die "python3 is missing (the report is written by tests/oracle/report.py): apt-get install python3"
 
 OUT=${1:-${TMPDIR:-/tmp}/pgext-oracle}
 PORT=${PGEXT_ORACLE_PORT:-55440}
