@@ -19,6 +19,7 @@
 # those of build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
+command -v python3 >/dev/null || die "python3 is missing (the report is written by tests/oracle/report.py): apt-get install python3"
 
 OUT=${1:-${TMPDIR:-/tmp}/pgext-oracle}
 PORT=${PGEXT_ORACLE_PORT:-55440}
@@ -45,6 +46,7 @@ if [ -z "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then install_pgext; fi
 engine="$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
 if [ -n "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then engine="the pgext installed in $("$PG_CONFIG" --pkglibdir) (repository at $engine)"; fi
 
+cluster_stop "$DATA" immediate 2>/dev/null # a server a killed run left behind
 rm -rf "$RUN"
 owner_dir "$RUN"
 mkdir -p "$RUN/results"
