@@ -126,6 +126,13 @@ else
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
+step "cargo-fuzz" "check that crates are reachable, then: cargo install cargo-fuzz --locked"
+if command -v cargo-fuzz >/dev/null; then
+    echo "cargo-fuzz present"
+else
+    cargo install cargo-fuzz --locked # the fuzz suite (scripts/fuzz.sh)
+fi
+
 step "cargo pgrx init --pg18" "run: cargo pgrx init --pg18 $PG_CONFIG_FOUND"
 pgrx_config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
 if [ -f "$pgrx_config" ] && grep -qF "pg18 = \"$PG_CONFIG_FOUND\"" "$pgrx_config"; then
