@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade oracle bench
+.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade oracle bench fuzz fuzz-smoke
 setup:
 	bash scripts/setup.sh
 demo:
@@ -21,3 +21,6 @@ regress:
 oracle:
 	bash scripts/test.sh oracle
 bench: ; bash scripts/bench.sh
+# Every fuzz target for FUZZ_SECONDS each (default 600); the test suite's smoke run is 20 s each.
+fuzz: ; bash scripts/fuzz.sh $${FUZZ_SECONDS:-600}
+fuzz-smoke: ; bash scripts/test.sh fuzz

@@ -41,7 +41,15 @@ packages=(
     sudo                                                                           # cargo pgrx test --runas
     ca-certificates git jq zstd curl python3                                       # tests and demo
     docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
+    postgresql-15                                                                  # ELF tests: another major's modules
 )
+# ELF tests build a 32-bit library where the toolchain can (amd64's multilib).
+[ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
+# postgresql-15 is installed for its modules only: no cluster of its own is created or started.
+if [ ! -d /usr/lib/postgresql/15 ]; then
+    as_root mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/pgext-no-main-cluster.conf >/dev/null
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -116,6 +124,13 @@ if cargo pgrx --version 2>/dev/null | grep -q "cargo-pgrx $PGRX_VERSION\$"; then
     echo "cargo-pgrx $PGRX_VERSION present"
 else
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+step "cargo-fuzz" "check that crates are reachable, then: cargo install cargo-fuzz --locked"
+if command -v cargo-fuzz >/dev/null; then
+    echo "cargo-fuzz present"
+else
+    cargo install cargo-fuzz --locked # the fuzz suite (scripts/fuzz.sh)
 fi
 
 step "cargo pgrx init --pg18" "run: cargo pgrx init --pg18 $PG_CONFIG_FOUND"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|oracle ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|oracle|fuzz ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker oracle)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker oracle fuzz)
 passed=0
 failed=0
 failures=()
@@ -70,7 +70,8 @@ for s in "${suites[@]}"; do
         upgrade) run_suite upgrade upgrade ;;
         worker) run_suite worker worker ;;
         oracle) run_suite oracle oracle ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, oracle)" ;;
+        fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, oracle, fuzz)" ;;
     esac
 done
 

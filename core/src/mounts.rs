@@ -395,6 +395,37 @@ mod tests {
         assert_eq!(mount_for(Path::new("/"), &[]), None);
     }
 
+    /// A hostile or huge table (a mount chain as deep as it is long, and a parent cycle) is
+    /// walked by a bounded loop on a small stack, never by recursion.
+    #[test]
+    fn deep_mount_chains_are_walked_iteratively() {
+        let mut text = String::from("1 0 0:1 / / rw - ext4 /dev/vda rw\n");
+        let mut point = String::new();
+        for id in 2..2_000u64 {
+            point.push_str("/m");
+            text.push_str(&format!("{id} {} 0:{id} / {point} rw - tmpfs t{id} rw\n", id - 1));
+        }
+        // Two mounts that are each other's parent, below the chain.
+        text.push_str(&format!(
+            "5000 5001 0:9 / {point}/c rw - tmpfs c1 rw\n5001 5000 0:9 / {point}/c rw - tmpfs c2 rw\n"
+        ));
+        let deepest = format!("{point}/c/x");
+        let found = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(move || {
+                let t = parse_mountinfo_bytes(text.as_bytes());
+                (
+                    t.mounts.len(),
+                    t.mount_for(Path::new(&deepest)).map(|m| m.source.clone()),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // The cycle hangs from no listed mount: the walk ends at the chain's deepest mount.
+        assert_eq!(found, (2_001, Some("t1999".to_owned())));
+    }
+
     #[test]
     fn unescapes_paths_and_keeps_bytes() {
         let text = "\

@@ -237,7 +237,11 @@ fn magic_block_of_a_32_bit_library() {
         .args(["-m32", "-c", "-x", "c", "/dev/null", "-o", "/dev/null"])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cc cannot build 32-bit code");
+        // scripts/setup.sh installs gcc-multilib on amd64; elsewhere there is no i386 toolchain.
+        if cfg!(target_arch = "x86_64") {
+            panic!("cc cannot build 32-bit code: run scripts/setup.sh (installs gcc-multilib)");
+        }
+        eprintln!("not on x86_64: no 32-bit toolchain to build with");
         return;
     }
     let lib = magic_lib(dir.path(), "m32.so", "cc", &flags);
@@ -935,10 +939,7 @@ fn fuzz_seeds_decode() {
         ("user-versioned.so", Some((1800, MagicSource::Decoded, Some("user")))),
     ];
     for (seed, want) in cases {
-        let Ok(bytes) = fs::read(corpus.join(seed)) else {
-            eprintln!("skipped: no seed {seed}");
-            continue;
-        };
+        let bytes = fs::read(corpus.join(seed)).unwrap_or_else(|e| panic!("seed {seed} is in the repository: {e}"));
         let report = inspect_bytes(bytes, &host(), &server(), ReadLimits::default());
         let got = report
             .magic
@@ -1000,21 +1001,46 @@ fn system_libraries() {
     assert!(seen >= 2, "no system libraries found");
 }
 
+/// The PostgreSQL 18 that scripts/setup.sh chose: `$PG_CONFIG` (set by scripts/test.sh), else
+/// the default build prefix. Its absence fails the test: set-up always provides one.
+fn pg18_dirs() -> (PathBuf, PathBuf) {
+    let from_pg_config = std::env::var_os("PG_CONFIG").and_then(|pg_config| {
+        let ask = |flag: &str| {
+            Command::new(&pg_config)
+                .arg(flag)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        };
+        Some((ask("--bindir")?, ask("--pkglibdir")?))
+    });
+    let (bindir, pkglibdir) = from_pg_config.unwrap_or_else(|| {
+        (
+            PathBuf::from("/opt/pgext/pg18/bin"),
+            PathBuf::from("/opt/pgext/pg18/lib/postgresql"),
+        )
+    });
+    assert!(
+        bindir.join("postgres").exists(),
+        "no PostgreSQL 18 at {}: run scripts/setup.sh, or set PG_CONFIG",
+        bindir.display()
+    );
+    (bindir, pkglibdir)
+}
+
 fn pg18_analyzer() -> Option<Analyzer> {
-    let postgres = Path::new("/opt/pgext/pg18/bin/postgres");
-    if !postgres.exists() {
-        eprintln!("skipped: PostgreSQL 18 is not installed at /opt/pgext/pg18");
-        return None;
-    }
+    let (bindir, _) = pg18_dirs();
     let mut config = SearchConfig::new(host());
-    config.postgres_executable = Some(postgres.to_owned());
+    config.postgres_executable = Some(bindir.join("postgres"));
     Some(Analyzer::new(config, server()))
 }
 
 #[test]
 fn postgresql_18_contrib_modules() {
     let Some(mut analyzer) = pg18_analyzer() else { return };
-    let dir = Path::new("/opt/pgext/pg18/lib/postgresql");
+    let (_, pkglibdir) = pg18_dirs();
+    let dir = pkglibdir.as_path();
     let mut libs: Vec<PathBuf> = fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -1023,10 +1049,7 @@ fn postgresql_18_contrib_modules() {
         })
         .unwrap_or_default();
     libs.sort();
-    if libs.is_empty() {
-        eprintln!("skipped: no modules in {}", dir.display());
-        return;
-    }
+    assert!(!libs.is_empty(), "no modules in {}", dir.display());
     for lib in &libs {
         let report = analyzer.analyze(lib);
         assert!(report.loadable, "{}: {:#?}", lib.display(), report.problems);
@@ -1049,10 +1072,11 @@ fn postgresql_18_contrib_modules() {
 fn debian_postgresql_15_modules_are_refused() {
     let dir = Path::new("/usr/lib/postgresql/15/lib");
     let lib = dir.join("pg_stat_statements.so");
-    if !lib.exists() {
-        eprintln!("skipped: no {}", lib.display());
-        return;
-    }
+    assert!(
+        lib.exists(),
+        "no {}: run scripts/setup.sh (installs Debian's postgresql-15 for its modules)",
+        lib.display()
+    );
     let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
     let magic = report.magic.as_ref().unwrap();
     assert_eq!(

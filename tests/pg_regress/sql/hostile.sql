@@ -32,6 +32,10 @@ ROLLBACK;
 -- control file and a 1 GB script (file_too_large), 100 000 files in one directory
 -- (too_many_entries; the tree scan still counts them), 100 nested directories (too_deep), a
 -- directory symlink cycle (listed, never followed).
+-- The scan takes seconds (100 000 files, 1 GB hashed). PostgreSQL's idle-stats timer, armed at
+-- the last idle point, may fire meanwhile and pgext still takes any pending interrupt for a
+-- cancel (issue #10, "harmless interrupts"): flush the stats first so no timer is armed.
+SELECT pg_stat_force_next_flush();
 BEGIN;
 SELECT set_config('pgext.extensions_root', current_setting('regress.fx') || '/hostile-root', true) IS NOT NULL AS set,
        set_config('extension_control_path',
@@ -42,7 +46,7 @@ SELECT image, name, visible, problems, n(problem_details->0->>'message') AS mess
   FROM pgext.mounted_extensions WHERE image IS NOT NULL ORDER BY image, name;
 SELECT name, file_count, tree_digest IS NOT NULL AS digested, problems,
        n(problem_details->0->>'message') AS message
-  FROM pgext.mounted_images ORDER BY name;
+  FROM pgext.mounted_images WHERE name IN ('crowd', 'deep', 'huge') ORDER BY name;
 ROLLBACK;
 
 -- A dangling first copy: pgext says PostgreSQL's listing fails on it while CREATE EXTENSION
