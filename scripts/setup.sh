@@ -41,6 +41,7 @@ packages=(
     sudo                                                                           # cargo pgrx test --runas
     ca-certificates git jq zstd curl python3                                       # tests and demo
     docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
+    iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server
 )
 missing=()
 for p in "${packages[@]}"; do
