@@ -41,6 +41,11 @@ fn resolve_existing(path: &Path) -> Option<PathBuf> {
             out.extend(rest.iter().rev());
             return Some(out);
         }
+        // There but not resolvable (a dangling symbolic link, an unreadable directory): where it
+        // leads cannot be checked.
+        if cur.symlink_metadata().is_ok() {
+            return None;
+        }
         rest.push(cur.file_name()?.to_owned());
         cur = cur.parent()?;
     }
@@ -63,9 +68,11 @@ pub fn confine_layout_path(path: &Path, allowed: &[PathBuf]) -> Result<PathBuf, 
     if !dirs.iter().any(|d| lexical.starts_with(d)) {
         return Err(refuse());
     }
-    // Only now is the file system consulted, and only under an allowed directory.
+    // Only now is the file system consulted, and only under an allowed directory. Both sides are
+    // resolved as far as they exist: an allowed directory that does not exist (yet) accepts paths
+    // below it, which then do not exist either.
     let real = resolve_existing(&lexical).ok_or_else(refuse)?;
-    let real_dirs: Vec<PathBuf> = dirs.iter().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
+    let real_dirs: Vec<PathBuf> = dirs.iter().filter_map(|d| resolve_existing(d)).collect();
     if real_dirs.iter().any(|d| real.starts_with(d)) {
         Ok(real)
     } else {
@@ -87,6 +94,7 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, allowed.join("escape")).unwrap();
         std::os::unix::fs::symlink(allowed.join("a"), root.join("alias")).unwrap();
+        std::os::unix::fs::symlink(outside.join("not-yet"), allowed.join("dangling")).unwrap();
         let dirs = vec![allowed.clone(), PathBuf::from("relative/ignored")];
         let s = |p: &Path| p.display().to_string();
         // (path, accepted as)
@@ -99,6 +107,8 @@ mod tests {
             (s(&allowed.join("a/../../secret/x")), None),
             (s(&allowed.join("escape")), None),
             (s(&allowed.join("escape/nonexistent")), None),
+            (s(&allowed.join("dangling")), None),
+            (s(&allowed.join("dangling/x")), None),
             (s(&root.join("alias")), None),
             (s(&root.join("layouts-not")), None),
             ("/etc/passwd".into(), None),
@@ -117,6 +127,14 @@ mod tests {
                 (got, want) => panic!("{path}: got {got:?}, want {want:?}"),
             }
         }
+        // An allowed directory that does not exist yet: paths below it are accepted (and do not
+        // exist either), `..` out of it is not.
+        let later = vec![root.join("later")];
+        assert_eq!(
+            confine_layout_path(&root.join("later/x"), &later).unwrap(),
+            root.join("later/x")
+        );
+        assert!(confine_layout_path(&root.join("later/../secret"), &later).is_err());
         let err = confine_layout_path(&allowed.join("a"), &[]).unwrap_err();
         assert!(err.to_string().contains("no layout directory"), "{err}");
     }

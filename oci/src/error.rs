@@ -227,12 +227,32 @@ impl OciError {
     }
 
     /// Malformed document.
+    /// Parsers' messages can quote the offending bytes (the tar reader does): control characters
+    /// are escaped and the text is cut at [`MAX_DETAIL`], so that nothing raw or large reaches a
+    /// column.
     pub(crate) fn malformed(what: impl Into<String>, detail: impl Into<String>) -> Self {
         OciError::Malformed {
             what: what.into(),
-            detail: detail.into(),
+            detail: printable(&detail.into()),
         }
     }
+}
+
+/// `text` with control characters escaped, at most [`MAX_DETAIL`] bytes (then `…`).
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() >= MAX_DETAIL {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn fmt_detail(detail: &str) -> String {
@@ -368,6 +388,15 @@ mod tests {
         for (status, oci_code, want) in cases {
             assert_eq!(classify_status(status, oci_code), want, "HTTP {status} {oci_code:?}");
         }
+    }
+
+    #[test]
+    fn malformed_details_are_printable_and_short() {
+        let e = OciError::malformed("layer x", format!("bad \u{1b}[31m\0 field {}", "y".repeat(1000)));
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("\\u{1b}[31m"), "{text}");
+        assert!(text.len() < MAX_DETAIL + 40, "{}", text.len());
     }
 
     #[test]

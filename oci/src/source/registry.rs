@@ -117,9 +117,8 @@ impl RegistrySource {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .redirect(policy)
-            .dns_resolver(DetachedResolver::new(settings.lookup))
-            // Only the configured proxy: environment variables of a database server are accidents.
-            .no_proxy();
+            // A configured proxy replaces the environment's (HTTPS_PROXY, NO_PROXY), as before.
+            .dns_resolver(DetachedResolver::new(settings.lookup));
         if let Some(t) = settings.connect_timeout {
             builder = builder.connect_timeout(t);
         }
