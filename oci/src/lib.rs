@@ -494,20 +494,18 @@ fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Inter
                 Auth::Credentials(c) => Some(c.clone()),
                 Auth::DockerConfigJson(json) => RegistryCredentials::from_docker_config(json, r.api_host())?,
                 Auth::DockerConfigFile(path) => {
-                    let file = std::fs::File::open(path).map_err(|e| {
+                    // Opened like every untrusted file: a FIFO or device there must not hang
+                    // the backend, and an oversized file is refused rather than cut.
+                    let json = pgext_core::fsinfo::read_untrusted(path, MAX_DOCKER_CONFIG).map_err(|e| {
                         if e.kind() == std::io::ErrorKind::NotFound {
                             OciError::NotFound {
                                 what: "docker config.json".into(),
                                 detail: path.display().to_string(),
                             }
                         } else {
-                            OciError::io(format!("opening {}", path.display()), e)
+                            OciError::io(format!("reading {}", path.display()), e)
                         }
                     })?;
-                    let mut json = Vec::new();
-                    file.take(MAX_DOCKER_CONFIG)
-                        .read_to_end(&mut json)
-                        .map_err(|e| OciError::io(format!("reading {}", path.display()), e))?;
                     RegistryCredentials::from_docker_config(&json, r.api_host())?
                 }
             };

@@ -478,6 +478,20 @@ fn basic_auth_with_docker_config() {
     let err = expected_image(&r, &reg.options(), &never).expect_err("anonymous");
     assert_eq!(err.code(), ErrorCode::Auth, "{err}");
 
+    // A FIFO where the config.json should be is refused at once, never waited on.
+    let fifo = dir.path().join("fifo.json");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let opts = VerifyOptions {
+        auth: Auth::DockerConfigFile(fifo),
+        ..reg.options()
+    };
+    let started = std::time::Instant::now();
+    let err = expected_image(&r, &opts, &never).expect_err("a FIFO is no config.json");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "waited on the FIFO");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+
     let opts = VerifyOptions {
         auth: Auth::Credentials(RegistryCredentials::new("alice", "s3cret-pw")),
         ..reg.options()
