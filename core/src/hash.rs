@@ -282,6 +282,14 @@ impl HashCache {
         key.ctime_ns > now_ns.saturating_sub(window)
     }
 
+    /// Takes over the digests of `other` — a cache a scan filled by reading every file again —
+    /// replacing what this one held for the same keys (each entry goes through [`HashCache::insert`]).
+    pub fn absorb(&mut self, other: HashCache) {
+        for (key, digest) in other.map {
+            self.insert(key, digest);
+        }
+    }
+
     /// Forgets every entry (the hit and miss counters are kept: they describe the backend's life).
     pub fn clear(&mut self) {
         self.map.clear();
