@@ -361,6 +361,7 @@ worker_busy_with() {
     q_is "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER' AND state = 'active'
             AND query LIKE '$1%'" 1
 }
+cycles_ge() { [ "$(cycles)" -ge "$1" ]; }
 value() { q_try "SELECT $2 FROM pgext.image_status WHERE image = '$1'"; }
 unpin() { # unpin IMAGE: table pin and mount gone
     q_try "SELECT pgext.unpin_image('$1')" >/dev/null
@@ -397,6 +398,7 @@ else
 fi
 
 echo "--- harmless interrupts do not abort a verification (backend), cancel still does"
+slow_session_up() { [ -n "$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")" ]; }
 # slow_verify OUT SQL...: in the background, in a session named pgext_slow with the client
 # connection check every 100 ms, runs SQL... then verify_image('slowvec').
 slow_verify() {
@@ -406,7 +408,7 @@ slow_verify() {
         -c "SET client_connection_check_interval = '100ms'" "$@" \
         -c "SELECT status || ',' || coalesce(error_code, '') FROM pgext.verify_image('slowvec')" >"$out" 2>&1 &
     SLOW_JOB=$!
-    wait_for 10 test -n "$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")"
+    wait_for 10 slow_session_up || true
     SLOW_PID=$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")
 }
 t0=$(date +%s%N)
@@ -495,7 +497,7 @@ q "SELECT pg_terminate_backend($old)" >/dev/null
 new_pid() { local p; p=$(worker_pid); [ -n "$p" ] && [ "$p" != "$old" ]; }
 wait_for 25 new_pid || true
 c0=$(cycles)
-wait_for 10 test "$(cycles)" -ge $((c0 + 2)) || true
+wait_for 10 cycles_ge $((c0 + 2)) || true
 check "a restarted worker remembers them too (no re-verification, same status_since)" \
     test "$(value "$long" last_verify_attempt),$(value "$long_ok" status_since)" = "$attempt,$since"
 unpin "$long"
@@ -572,7 +574,7 @@ PY
     check "the test's premise: the mount now serves other bytes" test "$(sha256sum <"$ROT_MNT/$victim")" != "$before_sum"
     check "the test's premise: inode, size, mtime and ctime are unchanged" test "$(ident)" = "$before_id"
     c0=$(cycles)
-    wait_for 10 test "$(cycles)" -ge $((c0 + 3)) || true
+    wait_for 10 cycles_ge $((c0 + 3)) || true
     check "without full re-hashes the digest cache does not see it (documented limit)" is_status rot verified
     reload_with "pgext.full_rehash_interval = 1"
     if wait_for 20 is_status rot drift; then
@@ -585,16 +587,16 @@ PY
         WHERE image = 'rot' AND code = 'drift' AND message LIKE 'full re-hash: %$victim%'" t
     reload_with "pgext.full_rehash_interval = 0"
     c0=$(cycles)
-    wait_for 10 test "$(cycles)" -ge $((c0 + 3)) || true
+    wait_for 10 cycles_ge $((c0 + 3)) || true
     check "it stays drift under ordinary re-hashes (the cached digest was replaced)" is_status rot drift
     flip_byte
     reload_with "pgext.full_rehash_interval = 1"
     check "the byte restored, a full re-hash finds it verified" wait_for 20 is_status rot verified
     reload_with "pgext.full_rehash_interval = 0"
     c0=$(cycles)
-    wait_for 10 test "$(cycles)" -ge $((c0 + 3)) || true
+    wait_for 10 cycles_ge $((c0 + 3)) || true
     check "and ordinary re-hashes agree (no flapping back to drift)" is_status rot verified
-    unpin rot
+    q_try "SELECT pgext.unpin_image('rot')" >/dev/null
     umount "$ROT_MNT"
     rmdir "$ROT_MNT"
 else
