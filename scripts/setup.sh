@@ -40,6 +40,7 @@ packages=(
     clang libclang-dev                                                             # pgrx bindgen
     sudo                                                                           # cargo pgrx test --runas
     ca-certificates git jq zstd curl python3                                       # tests and demo
+    python3-yaml                                                                   # tests/worker/cnpg_check.py
     docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
     postgresql-15                                                                  # ELF tests: another major's modules
     iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server

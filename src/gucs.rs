@@ -174,6 +174,50 @@ pub fn init() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_int_guc(
+        c"pgext.verify_timeout",
+        c"Longest time one verification of an image against its source may take.",
+        c"Bounds the background worker's verifications and pgext.verify_image(): a registry that answers \
+          slowly (or drips bytes) ends in status unreachable with error code timeout instead of holding a \
+          cycle for hours. Cancel and statement_timeout act within a second regardless.",
+        &VERIFY_TIMEOUT,
+        1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.spool_max_size",
+        c"Most disk space the layer spool of one verification may use.",
+        c"Two compressed layers are spooled at once (one is applied while the next downloads); an image \
+          whose two consecutive layers need more is refused with error code too_large before any download.",
+        &SPOOL_MAX_SIZE,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB | GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.full_rehash_interval",
+        c"Time between two full re-hashes of each verified image by the background worker; 0 disables them.",
+        c"Ordinary re-hashes take digests from a cache keyed on size, mtime and ctime; a full re-hash reads \
+          every byte again, one image per cycle, paced by pgext.full_rehash_rate_limit.",
+        &FULL_REHASH_INTERVAL,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgext.full_rehash_rate_limit",
+        c"Most bytes per second a full re-hash reads; 0 means no limit.",
+        c"A rate-limited full re-hash reads on one thread and pauses as needed, so it cannot saturate the disk.",
+        &FULL_REHASH_RATE_LIMIT,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_KB,
+    );
     // --- worker settings (end)
     // SAFETY: called from _PG_init on the main thread with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"pgext".as_ptr()) };
@@ -299,4 +343,42 @@ pub fn database() -> String {
 /// `pgext.max_tracked_images`.
 pub fn max_tracked_images() -> usize {
     MAX_TRACKED_IMAGES.get().max(1) as usize
+}
+
+/// `pgext.verify_timeout`, seconds.
+static VERIFY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(600);
+
+/// `pgext.spool_max_size`, kB.
+static SPOOL_MAX_SIZE: GucSetting<i32> = GucSetting::<i32>::new(4 * 1024 * 1024);
+
+/// `pgext.full_rehash_interval`, seconds (0 = never).
+static FULL_REHASH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
+
+/// `pgext.full_rehash_rate_limit`, kB per second (0 = no limit).
+static FULL_REHASH_RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(32 * 1024);
+
+/// `pgext.verify_timeout`.
+pub fn verify_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(VERIFY_TIMEOUT.get().max(1) as u64)
+}
+
+/// `pgext.spool_max_size`, in bytes.
+pub fn spool_max_size() -> u64 {
+    SPOOL_MAX_SIZE.get().max(1) as u64 * 1024
+}
+
+/// `pgext.full_rehash_interval`; `None` when full re-hashes are disabled (0).
+pub fn full_rehash_interval() -> Option<std::time::Duration> {
+    match FULL_REHASH_INTERVAL.get() {
+        n if n > 0 => Some(std::time::Duration::from_secs(n as u64)),
+        _ => None,
+    }
+}
+
+/// `pgext.full_rehash_rate_limit` in bytes per second; `None` for no limit (0).
+pub fn full_rehash_rate_limit() -> Option<u64> {
+    match FULL_REHASH_RATE_LIMIT.get() {
+        n if n > 0 => Some(n as u64 * 1024),
+        _ => None,
+    }
 }

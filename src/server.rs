@@ -4,6 +4,8 @@
 use std::ffi::{CStr, c_char};
 
 use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::PgTryBuilder;
 
 /// Converts a server C string to an owned `String` (lossy: paths are shown, not reused as keys).
 fn owned(ptr: *const c_char) -> String {
@@ -49,9 +51,71 @@ pub fn dynamic_library_path() -> String {
     setting(c"dynamic_library_path")
 }
 
-/// Whether a cancel, `statement_timeout` or termination is pending. Long loops poll this from
-/// the main thread, stop their workers, then call `check_for_interrupts!()` to let it take effect.
+/// The cancel callback of every long file or network operation: whether the operation must stop
+/// because PostgreSQL wants to end the query (cancel, `statement_timeout`) or the process
+/// (termination). Runs on the main thread only; callers stop their workers when it says true and
+/// then call [`crate::api::inventory::cancelled`], which raises the real error.
+///
+/// `InterruptPending` alone does not mean that: PostgreSQL also sets it for interrupts it serves
+/// in place and then carries on — the `client_connection_check_interval` timer, a ProcSignal
+/// barrier (`DROP DATABASE` waits for every backend to absorb one), `pg_log_backend_memory_contexts()`,
+/// parallel and statistics messages. So when only such interrupts are pending, PostgreSQL's own
+/// `ProcessInterrupts` serves them right here and the operation goes on. Whatever it raises (a
+/// recovery conflict on a standby cancels the query) is kept and re-raised by
+/// [`rethrow_deferred_interrupt`] once the workers are stopped; a FATAL from it (the client
+/// connection check found the client gone) ends the process at once, as it would anywhere.
 pub fn interrupt_pending() -> bool {
-    // SAFETY: a plain read of a sig_atomic_t flag set by signal handlers.
-    unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
+    if DEFERRED.with(|d| d.borrow().is_some()) {
+        return true; // until the caller has re-raised it
+    }
+    // SAFETY: plain reads of sig_atomic_t flags set by signal handlers.
+    unsafe {
+        if !flag(&raw const pg_sys::InterruptPending) {
+            return false;
+        }
+        // Interrupts that end the query or the process: stop first, raise once workers are joined.
+        if flag(&raw const pg_sys::ProcDiePending)
+            || flag(&raw const pg_sys::QueryCancelPending)
+            || flag(&raw const pg_sys::ClientConnectionLost)
+            || flag(&raw const pg_sys::TransactionTimeoutPending)
+            || flag(&raw const pg_sys::IdleInTransactionSessionTimeoutPending)
+            || flag(&raw const pg_sys::IdleSessionTimeoutPending)
+        {
+            return true;
+        }
+    }
+    let served = PgTryBuilder::new(|| {
+        pgrx::check_for_interrupts!();
+        None
+    })
+    .catch_others(Some)
+    .execute();
+    match served {
+        None => false,
+        Some(error) => {
+            DEFERRED.with(|d| d.replace(Some(error)));
+            true
+        }
+    }
+}
+
+/// Reads one of PostgreSQL's `volatile sig_atomic_t` interrupt flags.
+///
+/// # Safety
+/// `p` must point to such a flag.
+unsafe fn flag(p: *const std::ffi::c_int) -> bool {
+    // SAFETY: the caller passes the address of a live global.
+    unsafe { std::ptr::read_volatile(p) != 0 }
+}
+
+thread_local! {
+    /// An error PostgreSQL raised while [`interrupt_pending`] served interrupts in place.
+    static DEFERRED: std::cell::RefCell<Option<CaughtError>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Re-raises the error kept by [`interrupt_pending`], if any (never returns then).
+pub fn rethrow_deferred_interrupt() {
+    if let Some(error) = DEFERRED.with(|d| d.take()) {
+        error.rethrow();
+    }
 }

@@ -284,6 +284,14 @@ impl HashCache {
         key.ctime_ns > now_ns.saturating_sub(window)
     }
 
+    /// Takes over the digests of `other` — a cache a scan filled by reading every file again —
+    /// replacing what this one held for the same keys (each entry goes through [`HashCache::insert`]).
+    pub fn absorb(&mut self, other: HashCache) {
+        for (key, digest) in other.map {
+            self.insert(key, digest);
+        }
+    }
+
     /// Forgets every entry (the hit and miss counters are kept: they describe the backend's life).
     pub fn clear(&mut self) {
         self.map.clear();
@@ -797,5 +805,27 @@ mod tests {
             ..key
         };
         assert!(!HashCache::new().insert(future, [0; 32]));
+    }
+
+    #[test]
+    fn absorb_replaces_digests_for_the_same_key() {
+        let key = |ino| FileKey {
+            dev: 1,
+            ino,
+            size: 3,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        };
+        let mut cache = HashCache::new();
+        cache.insert(key(1), [1; 32]);
+        cache.insert(key(2), [2; 32]);
+        // A full re-read found other bytes under an unchanged key, and a new file.
+        let mut fresh = HashCache::new();
+        fresh.insert(key(1), [9; 32]);
+        fresh.insert(key(3), [3; 32]);
+        cache.absorb(fresh);
+        assert_eq!(cache.get(&key(1)), Some([9; 32]));
+        assert_eq!(cache.get(&key(2)), Some([2; 32]));
+        assert_eq!(cache.get(&key(3)), Some([3; 32]));
     }
 }

@@ -112,6 +112,10 @@ pub struct VerifyOptions {
     /// Directory for the (unnamed) layer spool files; the system temporary directory if `None`.
     /// Needs room for the two largest compressed layers: one is applied while the next downloads.
     pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool may hold at once (`None`: only [`Limits::max_blob_bytes`] per layer).
+    /// Two layers are spooled together (one applied while the next downloads), so an image whose
+    /// two consecutive layers exceed it is refused (`too_large`) before anything is downloaded.
+    pub spool_max_bytes: Option<u64>,
     /// Size and count limits.
     pub limits: Limits,
     /// Directories local layouts (`oci:`, `oci-archive:`) must lie in (see
@@ -134,6 +138,7 @@ impl Default for VerifyOptions {
             https_proxy: None,
             no_proxy: None,
             spool_dir: None,
+            spool_max_bytes: None,
             limits: Limits::default(),
             layout_directories: None,
             resolver: None,
@@ -384,6 +389,33 @@ async fn build<T>(
             });
         }
         plan.push((d, compression));
+    }
+    if let Some(max) = options.spool_max_bytes
+        && let Some((i, together)) = (0..layers.len())
+            .map(|i| {
+                (
+                    i,
+                    layers[i..].iter().take(2).fold(0u64, |n, d| n.saturating_add(d.size)),
+                )
+            })
+            .find(|&(_, together)| together > max)
+    {
+        return Err(OciError::TooLarge {
+            what: if i + 1 < layers.len() {
+                format!(
+                    "the spool for layers {}-{} of image {manifest_digest} ({together} bytes)",
+                    i + 1,
+                    i + 2
+                )
+            } else {
+                format!(
+                    "the spool for layer {} of image {manifest_digest} ({together} bytes)",
+                    i + 1
+                )
+            },
+            limit: max,
+            unit: "bytes",
+        });
     }
 
     // 4. The config: only its platform matters.

@@ -164,26 +164,73 @@ fn counts(diffs: &[Difference]) -> [i32; 6] {
     c
 }
 
-/// Scans the mounted image, hashing with the backend's cache. A missing or unreadable root is an
-/// empty tree (everything in the image is then `missing`); unreadable files have no digest, so the
-/// comparison reports them and the mount's tree digest is absent.
-fn scan_mount(name: &str) -> Vec<TreeEntry> {
+/// How [`scan_mount_with`] hashes.
+pub(crate) struct ScanHow<'a> {
+    /// Take digests of unchanged files (same size, mtime and ctime) from the backend's cache;
+    /// otherwise read every file, and replace the cached digests with what was read.
+    pub(crate) cached: bool,
+    /// Hashing threads (1: on the calling thread, where `cancel` can pace the reads).
+    pub(crate) threads: usize,
+    /// Polled on the calling thread; true stops the scan (see `server::interrupt_pending`).
+    pub(crate) cancel: &'a dyn Fn() -> bool,
+}
+
+/// Scans the mounted image, hashing with the backend's cache. See [`scan_mount_with`].
+fn scan_mount(name: &str) -> Result<Vec<TreeEntry>, String> {
+    scan_mount_with(
+        name,
+        &ScanHow {
+            cached: true,
+            threads: gucs::hash_threads(),
+            cancel: &server::interrupt_pending,
+        },
+    )
+}
+
+/// Scans the mounted image. A missing root is an empty tree (everything in the image is then
+/// `missing`: the mount is gone). A scan that cannot see the whole tree — too many entries, too
+/// deep, an unreadable root, directory or file, an I/O error, a file that changed while it was
+/// read — is `Err` with the reason: what it would report as missing or modified is unknown, not
+/// drift.
+pub(crate) fn scan_mount_with(name: &str, how: &ScanHow<'_>) -> Result<Vec<TreeEntry>, String> {
     checked_table_name(name, "the pin");
     let root = PathBuf::from(format!("{}/{name}", gucs::extensions_root()));
     if !root.is_dir() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let opts = tree::ScanOptions {
-        threads: gucs::hash_threads(),
-        cancel: &server::interrupt_pending,
+        threads: how.threads,
+        cancel: how.cancel,
         ..Default::default()
     };
-    match with_cache(|c| tree::scan_tree(&root, &opts, Some(c))) {
-        Ok(scan) => scan.entries,
+    let scan = if how.cached {
+        with_cache(|c| tree::scan_tree(&root, &opts, Some(c)))
+    } else {
+        // A cache of its own starts empty, so every file is read; what it learnt then replaces
+        // the backend's digests, which may describe bytes the files no longer have.
+        let mut fresh = hash::HashCache::new();
+        let scan = tree::scan_tree(&root, &opts, Some(&mut fresh));
+        with_cache(|c| c.absorb(fresh));
+        scan
+    };
+    match scan {
+        Ok(scan) => match scan.problems.iter().find(|p| p.code.makes_scan_incomplete()) {
+            Some(p) => Err(format!(
+                "the mount could not be read completely: {} at {}: {}",
+                p.code,
+                if p.path.is_empty() { "." } else { &p.path },
+                p.message
+            )),
+            None => Ok(scan.entries),
+        },
         Err(tree::TreeError::Cancelled) => cancelled(),
-        Err(_) => Vec::new(),
+        // Every other failure (including variants added later) is a scan failure.
+        Err(e) => Err(format!("the mount could not be scanned: {e}")),
     }
 }
+
+/// The `error_code` of a scan failure.
+pub(crate) const SCAN_FAILED: &str = "scan_failed";
 
 fn verify_options() -> VerifyOptions {
     let (connect, read) = gucs::registry_timeouts();
@@ -200,6 +247,8 @@ fn verify_options() -> VerifyOptions {
         read_timeout: Some(read),
         spool_dir: if spool.is_empty() { None } else { Some(spool.into()) },
         layout_directories: Some(gucs::layout_directories()),
+        spool_max_bytes: Some(gucs::spool_max_size()),
+        total_timeout: Some(gucs::verify_timeout()),
         ..VerifyOptions::default()
     }
 }
@@ -387,8 +436,20 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
     };
     // The mount is scanned on this thread while the layers inflate on workers, and not at all
     // when the image cannot be fetched.
-    let scan = || scan_mount(&name);
+    let scan_failure = std::cell::RefCell::new(None);
+    let scan = || {
+        scan_mount(&name).unwrap_or_else(|why| {
+            scan_failure.replace(Some(why));
+            Vec::new()
+        })
+    };
     match pgext_oci::verify_with(&reference, &verify_options(), scan, &server::interrupt_pending) {
+        Ok(_) if scan_failure.borrow().is_some() => {
+            // The image is fine, the mount could not be read: nothing is known about drift.
+            // The digests stay unset, so a recorded tree of an earlier success is kept.
+            out.error_code = Some(SCAN_FAILED);
+            out.error = scan_failure.take();
+        }
         Ok(v) => {
             let intact = v.intact();
             out.status = status_of(&v.differences, v.image.tag_moved, intact);
@@ -570,16 +631,44 @@ fn recheck_image(
 /// Compares the mount of `name` with its recorded expected tree. Runs no SQL (read `rec` and
 /// `expected` first, with `check_records` and `recorded_tree`).
 pub(crate) fn recheck_one(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Outcome {
-    let actual = scan_mount(name);
-    let differences = pgext_oci::compare(expected, &actual);
-    let expected_digest = tree::tree_digest(expected).ok();
-    let actual_digest = tree::tree_digest(&actual).ok();
-    let intact = expected_digest.is_some() && expected_digest == actual_digest;
+    recheck_with(name, rec, expected, scan_mount(name))
+}
+
+/// [`recheck_one`] with the scan done by the caller.
+pub(crate) fn recheck_with(
+    name: &str,
+    rec: &CheckRecord,
+    expected: &[TreeEntry],
+    scan: Result<Vec<TreeEntry>, String>,
+) -> Outcome {
     let pin_source = if rec.pin_source == "setting" {
         PinSource::Setting
     } else {
         PinSource::Table
     };
+    let actual = match scan {
+        Ok(actual) => actual,
+        Err(why) => {
+            return Outcome {
+                name: name.to_string(),
+                reference: rec.reference.clone(),
+                pin_source,
+                status: "error",
+                resolved_digest: None,
+                tag_digest: None,
+                expected_tree_digest: None,
+                actual_tree_digest: None,
+                differences: Vec::new(),
+                error_code: Some(SCAN_FAILED),
+                error: Some(why),
+                expected: None,
+            };
+        }
+    };
+    let differences = pgext_oci::compare(expected, &actual);
+    let expected_digest = tree::tree_digest(expected).ok();
+    let actual_digest = tree::tree_digest(&actual).ok();
+    let intact = expected_digest.is_some() && expected_digest == actual_digest;
     Outcome {
         name: name.to_string(),
         reference: rec.reference.clone(),

@@ -43,6 +43,7 @@ pub fn with_cache<T>(f: impl FnOnce(&mut HashCache) -> T) -> T {
 /// Turns a cancelled file operation into the pending interrupt (cancel, statement_timeout, which
 /// report their own SQLSTATE), or a query-cancelled error should it have been consumed already.
 pub fn cancelled() -> ! {
+    server::rethrow_deferred_interrupt();
     pgrx::check_for_interrupts!();
     SqlError::Cancelled("interrupted while reading files").raise()
 }

@@ -259,6 +259,8 @@ struct ImageMemory {
     status: ImageStatus,
     since: Micros,
     last_checked: Micros,
+    /// Last full re-hash (every byte read, no digest cache); 0: none yet.
+    last_full: Micros,
 }
 
 #[derive(Clone, Debug)]
@@ -267,6 +269,8 @@ struct Local {
     /// missing, modified, unexpected, changed (type, mode or link).
     counts: [i32; 4],
     detail: String,
+    /// The mount could not be scanned completely: nothing is known about drift.
+    scan_error: Option<String>,
 }
 
 /// Recorded expected trees, keyed by what identifies one verification.
@@ -276,6 +280,9 @@ type TreeKey = (String, Option<String>, Option<Micros>);
 #[derive(Default)]
 pub struct Memory {
     images: HashMap<String, ImageMemory>,
+    /// What a previous worker process published, by [`shmem::name_hash`] of the image name (a
+    /// slot may hold a name cut short); taken over by the first cycle.
+    restored: HashMap<u64, ImageMemory>,
     trees: HashMap<String, (TreeKey, Vec<TreeEntry>)>,
     /// Library references of unchanged scripts, as a backend keeps them.
     read_cache: ReadCache,
@@ -298,9 +305,10 @@ impl Memory {
                 drift: status == ImageStatus::Drift,
                 counts: [s.missing, s.modified, s.unexpected, s.changed],
                 detail: String::new(),
+                scan_error: None,
             });
-            m.images.insert(
-                s.name.as_str().to_string(),
+            m.restored.insert(
+                s.name_hash,
                 ImageMemory {
                     reference: s.reference.as_str().to_string(),
                     last_attempt: s.last_verify_attempt,
@@ -312,6 +320,7 @@ impl Memory {
                     status,
                     since: s.status_since,
                     last_checked: s.last_checked,
+                    last_full: s.last_full_rehash,
                 },
             );
         }
@@ -440,6 +449,14 @@ fn verify_due(now: Micros, mem: Option<&ImageMemory>, rec: Option<&CheckRecord>,
 }
 
 fn local_of(o: &Outcome) -> Local {
+    if o.error_code == Some(images::SCAN_FAILED) {
+        return Local {
+            drift: false,
+            counts: [0; 4],
+            detail: String::new(),
+            scan_error: Some(o.error.clone().unwrap_or_default()),
+        };
+    }
     let mut counts = [0i32; 4];
     for d in &o.differences {
         let i = match d.kind {
@@ -471,7 +488,12 @@ fn local_of(o: &Outcome) -> Local {
             first.join(", ")
         )
     };
-    Local { drift, counts, detail }
+    Local {
+        drift,
+        counts,
+        detail,
+        scan_error: None,
+    }
 }
 
 fn combined(pinned: bool, m: &ImageMemory) -> ImageStatus {
@@ -479,6 +501,8 @@ fn combined(pinned: bool, m: &ImageMemory) -> ImageStatus {
         return ImageStatus::Unpinned;
     }
     match (&m.local, m.registry) {
+        // A mount that cannot be read is an error, never drift: what it lacks is unknown.
+        (Some(l), _) if l.scan_error.is_some() => ImageStatus::Error,
         (Some(l), _) if l.drift => ImageStatus::Drift,
         (_, RegistryStatus::Unreachable) => ImageStatus::Unreachable,
         (_, RegistryStatus::Error) => ImageStatus::Error,
@@ -517,8 +541,38 @@ struct Work {
     frozen: HashSet<String>,
 }
 
+/// The image whose full re-hash is due this cycle, if any: at most one per cycle (the one
+/// longest without), so full reads are spread over cycles instead of piling up in one.
+fn full_rehash_due(g: &Gathered, memory: &Memory, now: Micros) -> Option<String> {
+    let interval = i64::try_from(gucs::full_rehash_interval()?.as_micros()).unwrap_or(i64::MAX);
+    g.pins
+        .iter()
+        .filter(|p| usable_record(&g.records, p).is_some() && memory.trees.contains_key(&p.pin.name))
+        .map(|p| {
+            let last = memory
+                .images
+                .get(&p.pin.name)
+                .filter(|m| m.reference == p.pin.reference)
+                .map_or(0, |m| m.last_full);
+            (last, &p.pin.name)
+        })
+        .filter(|(last, _)| *last == 0 || now >= last.saturating_add(interval))
+        .min()
+        .map(|(_, name)| name.clone())
+}
+
 fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
     let mut work = Work::default();
+    // What a previous worker process published, matched by the hash of the full name.
+    for pin in &g.pins {
+        if !memory.images.contains_key(&pin.pin.name)
+            && let Some(m) = memory.restored.remove(&shmem::name_hash(&pin.pin.name))
+        {
+            memory.images.insert(pin.pin.name.clone(), m);
+        }
+    }
+    memory.restored.clear();
+    let full_due = full_rehash_due(g, memory, started);
     for pin in &g.pins {
         pgrx::check_for_interrupts!();
         let name = pin.pin.name.clone();
@@ -550,6 +604,13 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
             activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
             mem.last_attempt = now();
             match guarded(|| images::verify_one(pin)) {
+                Ok(o) if o.error_code == Some(images::SCAN_FAILED) => {
+                    // The source answered; the mount could not be read. Not a registry failure.
+                    mem.local = Some(local_of(&o));
+                    mem.last_checked = now();
+                    verify_failed = true;
+                    work.verified.push(o);
+                }
                 Ok(o) => {
                     if o.error_code.is_none() {
                         mem.registry = if o.status == "tag_moved" {
@@ -586,10 +647,24 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
         }
         if !verified_ok && let (Some(rec), Some(tree)) = (rec, tree) {
             // Also after a failed verification: an outage must not blind drift detection.
-            activity(&format!("re-hashing image {name}"), true);
-            match guarded(|| images::recheck_one(&name, rec, tree)) {
+            let full = full_due.as_deref() == Some(name.as_str());
+            let result = if full {
+                activity(&format!("fully re-hashing image {name}"), true);
+                guarded(|| super::rehash::full_rehash(&name, rec, tree))
+            } else {
+                activity(&format!("re-hashing image {name}"), true);
+                guarded(|| images::recheck_one(&name, rec, tree))
+            };
+            match result {
                 Ok(o) => {
-                    mem.local = Some(local_of(&o));
+                    let mut local = local_of(&o);
+                    if full && local.scan_error.is_none() {
+                        mem.last_full = now();
+                        if local.drift {
+                            local.detail = format!("full re-hash: {}", local.detail);
+                        }
+                    }
+                    mem.local = Some(local);
                     mem.last_checked = now();
                     if !verify_failed {
                         work.rechecked.push(o);
@@ -804,6 +879,7 @@ pub fn run(memory: &mut Memory) -> Report {
         let pin = pinned.get(name).copied();
         let mut slot = ImageSlot::EMPTY;
         slot.name = FixedStr::new(name);
+        slot.name_hash = shmem::name_hash(name);
         slot.mounted = img.is_some_and(|i| i.mounted);
         slot.pinned = pin.is_some();
         slot.extensions = img.map(|i| i.extension_count as i32).unwrap_or(0);
@@ -821,9 +897,21 @@ pub fn run(memory: &mut Memory) -> Report {
             slot.last_checked = mem.last_checked;
             slot.last_verified = mem.last_verified;
             slot.last_verify_attempt = mem.last_attempt;
+            slot.last_full_rehash = mem.last_full;
             slot.registry = mem.registry as u8;
             slot.error_code.set(&mem.error_code);
             slot.last_error.set(&mem.error);
+            if let Some(why) = mem.local.as_ref().and_then(|l| l.scan_error.as_ref()) {
+                slot.error_code.set(images::SCAN_FAILED);
+                slot.last_error.set(why);
+                findings.push(Finding {
+                    image: Some(name.to_string()),
+                    extension: None,
+                    code: images::SCAN_FAILED,
+                    severity: "error",
+                    message: why.clone(),
+                });
+            }
         }
         if let Some(msg) = work.failed.get(name) {
             slot.last_error.set(msg);
@@ -911,9 +999,9 @@ pub fn run(memory: &mut Memory) -> Report {
         report.findings.extend(findings);
         slots.push(slot);
     }
-    // Images that are gone are forgotten.
-    let present: HashSet<String> = slots.iter().map(|s| s.name.as_str().to_string()).collect();
-    memory.images.retain(|k, _| present.contains(k));
+    // Images that are gone are forgotten (by full name: a slot may hold a name cut short).
+    let present: HashSet<&str> = inventory.images.iter().map(|i| i.name.as_str()).collect();
+    memory.images.retain(|k, _| present.contains(k.as_str()));
 
     if !gathered.installed {
         report.findings.push(Finding {

@@ -12,6 +12,7 @@
 
 pub mod cycle;
 pub mod log;
+pub mod rehash;
 pub mod shmem;
 
 use std::ffi::c_int;

@@ -65,6 +65,12 @@ impl<const N: usize> FixedStr<N> {
     }
 }
 
+/// A 64-bit key of an image name (the first bytes of its SHA-256), for names too long for a slot.
+pub fn name_hash(name: &str) -> u64 {
+    let d = pgext_core::hash::sha256(name.as_bytes());
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
 /// A point in time as PostgreSQL's `TimestampTz` (µs since 2000-01-01); 0 means "never" (that
 /// instant is long past for anything the worker records).
 pub type Micros = i64;
@@ -73,8 +79,12 @@ pub type Micros = i64;
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct ImageSlot {
-    /// Image name (directory under `pgext.extensions_root`).
-    pub name: FixedStr<64>,
+    /// Image name (directory under `pgext.extensions_root`): room for NAME_MAX bytes, so every
+    /// name a directory can have is kept whole. A longer name (a pin can say anything) is cut.
+    pub name: FixedStr<255>,
+    /// [`name_hash`] of the full name: how a restarted worker finds its state again, whatever
+    /// the name's length.
+    pub name_hash: u64,
     /// The pin in effect ("" when unpinned).
     pub reference: FixedStr<256>,
     /// The image directory exists.
@@ -110,6 +120,8 @@ pub struct ImageSlot {
     pub last_verified: Micros,
     /// Last registry verification attempt, successful or not.
     pub last_verify_attempt: Micros,
+    /// Last full re-hash (every byte read again, no digest cache).
+    pub last_full_rehash: Micros,
     /// Code of the last verification failure ("" when it succeeded).
     pub error_code: FixedStr<32>,
     /// Message of the last verification or check failure.
@@ -124,6 +136,7 @@ impl ImageSlot {
     /// A slot with nothing in it.
     pub const EMPTY: ImageSlot = ImageSlot {
         name: FixedStr::EMPTY,
+        name_hash: 0,
         reference: FixedStr::EMPTY,
         mounted: false,
         pinned: false,
@@ -141,6 +154,7 @@ impl ImageSlot {
         last_checked: 0,
         last_verified: 0,
         last_verify_attempt: 0,
+        last_full_rehash: 0,
         error_code: FixedStr::EMPTY,
         last_error: FixedStr::EMPTY,
         problem: FixedStr::EMPTY,

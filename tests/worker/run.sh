@@ -16,6 +16,11 @@ load_setup
 export PG_CONFIG
 
 MODE=${1:-test}
+# A prerequisite that is missing fails the suite (scripts/setup.sh installs them all).
+python3 -c 'import yaml' 2>/dev/null || die "python3-yaml is missing (tests/worker/cnpg_check.py needs it): run scripts/setup.sh"
+for tool in mkfs.ext4 debugfs losetup mount; do
+    command -v "$tool" >/dev/null || die "$tool is missing (the full re-hash test needs it)"
+done
 # cargo pgrx install rewrites pgext.so in place: a server that has it mapped (preloaded) then
 # crashes. Another install during the run is reported, since it would explain failures.
 so_identity() { stat -c '%i %Y %s' "$PG_PKGLIBDIR/pgext.so" 2>/dev/null || true; }
@@ -52,6 +57,11 @@ check() {
 }
 
 cleanup() {
+    local f
+    for f in "$WORK"/*.proxy.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    [ -n "${ROT_MNT:-}" ] && mountpoint -q "$ROT_MNT" && umount "$ROT_MNT" 2>/dev/null || true
     cluster_stop "$SDATA" immediate
     cluster_stop "$DATA" immediate
     cluster_stop "$NDATA" immediate
@@ -326,6 +336,305 @@ wait_for 5 q_is "SELECT check_interval FROM pgext.worker_status" "00:00:01" || t
 c0=$(cycles)
 sleep 3
 check "back to 1 s, cycles run every second" test "$(cycles)" -ge $((c0 + 2))
+
+# ---------------------------------------------------------------------------------------------
+# Issue #10: interrupts, bounded verifications, honest re-hashing, scan failures, long names.
+
+# slow_proxy NAME BYTES_PER_SECOND: a throttled proxy in front of the registry; prints host:port.
+slow_proxy() {
+    local pf=$WORK/$1.proxy.port
+    rm -f "$pf"
+    setsid python3 "$REPO/tests/worker/slow_proxy.py" "${PGEXT_REGISTRY##*:}" "$2" "$pf" \
+        >"$WORK/$1.proxy.log" 2>&1 </dev/null &
+    echo $! >"$WORK/$1.proxy.pid"
+    wait_for 10 test -s "$pf" || die "the $1 proxy did not start: $(cat "$WORK/$1.proxy.log")"
+    echo "127.0.0.1:$(cat "$pf")"
+}
+# A slow registry: the vector image (manifest, config, layer) takes about 5 s to fetch.
+vector_bytes=$(find "$FX/oci/vector/blobs" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+SLOW=$(slow_proxy slow $((vector_bytes / 5 + 1)))
+# A registry that drips its answers (20 bytes/s): it would hold a verification for hours.
+DRIP=$(slow_proxy drip 20)
+DEAD=127.0.0.1:1 # nothing listens: unreachable at once
+reload_with "pgext.insecure_registries = '$PGEXT_REGISTRY,$PGEXT_REGISTRY_AUTH,$PGEXT_SILENT,$SLOW,$DRIP,$DEAD'"
+# worker_busy_with WHAT: the worker's activity starts with WHAT right now.
+worker_busy_with() {
+    q_is "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER' AND state = 'active'
+            AND query LIKE '$1%'" 1
+}
+cycles_ge() { [ "$(cycles)" -ge "$1" ]; }
+value() { q_try "SELECT $2 FROM pgext.image_status WHERE image = '$1'"; }
+unpin() { # unpin IMAGE: table pin and mount gone
+    q_try "SELECT pgext.unpin_image('$1')" >/dev/null
+    rm -rf "${ROOT:?}/$1"
+}
+
+echo "--- harmless interrupts do not abort a verification (worker)"
+cp -a "$ROOT/vector" "$ROOT/slowvec"
+run_start=$(q "SELECT now()")
+q "SELECT pgext.pin_image('slowvec', '$SLOW/vector:0.8.0')" >/dev/null
+if wait_for 15 worker_busy_with "verifying image slowvec"; then
+    wpid=$(worker_pid)
+    sleep 0.5
+    q "SELECT pg_log_backend_memory_contexts($wpid)" >/dev/null
+    # DROP DATABASE waits until every backend has absorbed a ProcSignal barrier.
+    t0=$(date +%s%N)
+    q "CREATE DATABASE pgext_barrier" >/dev/null
+    q "DROP DATABASE pgext_barrier" >/dev/null
+    ms=$(elapsed_ms "$t0")
+    q "SELECT pg_log_backend_memory_contexts($wpid)" >/dev/null
+    check "the interrupts arrived while the worker was still verifying" worker_busy_with "verifying image slowvec"
+    check "DROP DATABASE (a ProcSignal barrier) is not held up by the verification (${ms} ms)" test "$ms" -lt 5000
+    if wait_for 30 is_status slowvec verified; then
+        pass "the worker's verification through the slow registry succeeds despite them"
+    else
+        fail "the slow verification succeeds: $(q_try "SELECT status, error_code, last_error FROM pgext.image_status WHERE image = 'slowvec'")"
+    fi
+    check "no cycle ended in error" q_is "SELECT count(*) FROM pgext.check_runs
+        WHERE started_at >= '$run_start' AND outcome = 'error'" 0
+    check "the worker logged its memory contexts (the interrupts were served)" \
+        test "$(log_count "logging memory contexts of PID $wpid")" -ge 2
+else
+    fail "the worker verifies slowvec through the slow registry: $(q_try "SELECT status, last_error FROM pgext.image_status WHERE image = 'slowvec'")"
+fi
+
+echo "--- harmless interrupts do not abort a verification (backend), cancel still does"
+slow_session_up() { [ -n "$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")" ]; }
+# slow_verify OUT SQL...: in the background, in a session named pgext_slow with the client
+# connection check every 100 ms, runs SQL... then verify_image('slowvec').
+slow_verify() {
+    local out=$1
+    shift
+    PGAPPNAME=pgext_slow cluster_psql "$DATA" "$PORT" -d postgres -Atq \
+        -c "SET client_connection_check_interval = '100ms'" "$@" \
+        -c "SELECT status || ',' || coalesce(error_code, '') FROM pgext.verify_image('slowvec')" >"$out" 2>&1 &
+    SLOW_JOB=$!
+    wait_for 10 slow_session_up || true
+    SLOW_PID=$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")
+}
+t0=$(date +%s%N)
+slow_verify "$WORK/slow1.out"
+sleep 1
+q_try "SELECT pg_log_backend_memory_contexts($SLOW_PID)" >/dev/null
+sleep 1
+q_try "SELECT pg_log_backend_memory_contexts($SLOW_PID)" >/dev/null
+wait "$SLOW_JOB" || true
+ms=$(elapsed_ms "$t0")
+if [ "$(cat "$WORK/slow1.out")" = "verified," ]; then
+    pass "verify_image() through the slow registry with client_connection_check_interval = 100ms (${ms} ms)"
+else
+    fail "verify_image() with client_connection_check_interval = 100ms: $(cat "$WORK/slow1.out")"
+fi
+check "it took long enough for the timer and two memory-context requests to arrive" test "$ms" -ge 2500
+check "the backend served pg_log_backend_memory_contexts() meanwhile" \
+    test "$(log_count "logging memory contexts of PID $SLOW_PID")" -ge 2
+slow_verify "$WORK/slow2.out"
+sleep 1
+t0=$(date +%s%N)
+q_try "SELECT pg_cancel_backend($SLOW_PID)" >/dev/null
+wait "$SLOW_JOB" || true
+ms=$(elapsed_ms "$t0")
+check "pg_cancel_backend() still cancels it (${ms} ms)" \
+    bash -c 'grep -q "canceling statement due to user request" "$1" && [ "$2" -lt 2000 ]' _ "$WORK/slow2.out" "$ms"
+t0=$(date +%s%N)
+slow_verify "$WORK/slow3.out" -c "SET statement_timeout = '1s'"
+wait "$SLOW_JOB" || true
+ms=$(elapsed_ms "$t0")
+check "statement_timeout still ends it (${ms} ms)" \
+    bash -c 'grep -q "canceling statement due to statement timeout" "$1" && [ "$2" -lt 3000 ]' _ "$WORK/slow3.out" "$ms"
+unpin slowvec
+
+echo "--- pgext.verify_timeout bounds a verification; pgext.spool_max_size bounds the spool"
+cp -a "$ROOT/vector" "$ROOT/dripvec"
+q_try "ALTER SYSTEM SET pgext.verify_timeout = 3" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+t0=$(date +%s%N)
+q "SELECT pgext.pin_image('dripvec', '$DRIP/vector:0.8.0')" >/dev/null
+if wait_for 20 q_is "SELECT registry_status || ',' || error_code FROM pgext.image_status WHERE image = 'dripvec'" \
+    "unreachable,timeout"; then
+    ms=$(elapsed_ms "$t0")
+    # Up to one interval (1 s) to start, the 3 s limit, and the cycle around it.
+    check "the worker gives up on a dripping registry after pgext.verify_timeout (${ms} ms)" test "$ms" -lt 8000
+else
+    fail "a dripping registry ends in unreachable/timeout: $(value dripvec "registry_status, error_code, last_error")"
+fi
+check "the message says what timed out" \
+    bash -c 'grep -q "timed out" <<<"$1"' _ "$(value dripvec last_error)"
+t0=$(date +%s%N)
+out=$(q_try "SELECT error_code FROM pgext.verify_image('dripvec')")
+ms=$(elapsed_ms "$t0")
+check "verify_image() is bounded by it too (${ms} ms)" test "$out" = timeout -a "$ms" -lt 6000
+unpin dripvec
+q_try "ALTER SYSTEM RESET pgext.verify_timeout" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+out=$(q_try "SET pgext.spool_max_size = '1kB'; SELECT status || ',' || error_code || ',' || (error LIKE '%spool%')
+    FROM pgext.verify_image('vector')")
+check "a spool limit smaller than the layer refuses the image before downloading (too_large)" \
+    test "$out" = "error,too_large,true"
+check "the default spool limit verifies it" q_is "SELECT status FROM pgext.verify_image('vector')" verified
+
+echo "--- image names longer than 64 bytes"
+long=img_$(printf 'x%.0s' $(seq 196))
+long_ok=ok_$(printf 'y%.0s' $(seq 197))
+cp -a "$ROOT/beta" "$ROOT/$long"
+cp -a "$ROOT/beta" "$ROOT/$long_ok"
+q "SELECT pgext.pin_image('$long', '$DEAD/beta:v1')" >/dev/null
+q "SELECT pgext.pin_image('$long_ok', '$PGEXT_REGISTRY/beta:v1')" >/dev/null
+if wait_for 15 is_status "$long" unreachable && wait_for 15 is_status "$long_ok" verified; then
+    pass "two 200-character image names are checked (unreachable, verified)"
+else
+    fail "200-character names: $(q_try "SELECT length(image), status, last_error FROM pgext.image_status WHERE length(image) > 60")"
+fi
+check "image_status() shows the whole name" q_is "SELECT length(image) FROM pgext.image_status WHERE image = '$long'" 200
+attempt=$(value "$long" last_verify_attempt)
+since=$(value "$long_ok" status_since)
+c0=$(cycles)
+sleep 3
+check "the worker cycled meanwhile" test "$(cycles)" -ge $((c0 + 2))
+# same_value ACTUAL EXPECTED: equal and not empty (an image that is not found has no value).
+same_value() { [ -n "$2" ] && [ "$1" = "$2" ]; }
+check "the unreachable one is not re-verified every cycle" same_value "$(value "$long" last_verify_attempt)" "$attempt"
+check "the verified one keeps its status_since" same_value "$(value "$long_ok" status_since)" "$since"
+old=$(worker_pid)
+q "SELECT pg_terminate_backend($old)" >/dev/null
+new_pid() { local p; p=$(worker_pid); [ -n "$p" ] && [ "$p" != "$old" ]; }
+wait_for 25 new_pid || true
+c0=$(cycles)
+wait_for 10 cycles_ge $((c0 + 2)) || true
+remembered() {
+    same_value "$(value "$long" last_verify_attempt)" "$attempt" && same_value "$(value "$long_ok" status_since)" "$since"
+}
+check "a restarted worker remembers them too (no re-verification, same status_since)" remembered
+unpin "$long"
+unpin "$long_ok"
+
+echo "--- a scan that fails is an error, never drift"
+cp -a "$ROOT/beta" "$ROOT/scanfail"
+q "SELECT pgext.pin_image('scanfail', '$PGEXT_REGISTRY/beta:v1')" >/dev/null
+wait_for 20 is_status scanfail verified || fail "scanfail is verified first: $(value scanfail "status, last_error")"
+for what in "an unreadable directory:$ROOT/scanfail/share/extension" "an unreadable root:$ROOT/scanfail"; do
+    label=${what%%:*}
+    dir=${what#*:}
+    chmod 000 "$dir"
+    if wait_for 10 is_status scanfail error; then
+        pass "$label makes the image's status error"
+    else
+        fail "$label makes the status error: $(value scanfail "status, missing, error_code, last_error")"
+    fi
+    check "with error_code scan_failed and no difference counts" \
+        q_is "SELECT error_code || ',' || missing || ',' || modified FROM pgext.image_status WHERE image = 'scanfail'" \
+        "scan_failed,0,0"
+    check "pgext.recheck_image() says the same" \
+        q_is "SELECT status || ',' || error_code || ',' || missing FROM pgext.recheck_image('scanfail')" "error,scan_failed,0"
+    check "and a finding scan_failed is recorded" wait_for 5 q_is "SELECT count(*) > 0 FROM pgext.findings
+        WHERE image = 'scanfail' AND code = 'scan_failed'" t
+    chmod 755 "$dir"
+    check "readable again, it is verified again" wait_for 10 is_status scanfail verified
+done
+unpin scanfail
+
+echo "--- full re-hash: bytes changed under the file system"
+# An ext4 file system in a file, loop-mounted as an image: a byte changed in the backing file
+# changes what the mount serves (once the page cache lets go of it) without touching any inode:
+# size, mtime and ctime stay, so only a full re-hash can see it. (Any write through the mount,
+# even one followed by `touch -d` to restore mtime, changes ctime, which the digest cache keys on:
+# ordinary re-hashes catch those, as the drift section above shows.)
+ROT_IMG=$WORK/rot.ext4
+ROT_MNT=$ROOT/rot
+rm -f "$ROT_IMG"
+truncate -s 16M "$ROT_IMG"
+mkfs.ext4 -q -b 4096 -O ^has_journal "$ROT_IMG"
+mkdir -p "$ROT_MNT"
+if mount -o loop "$ROT_IMG" "$ROT_MNT"; then
+    cp -a "$ROOT/beta/." "$ROT_MNT/"
+    rmdir "$ROT_MNT/lost+found"
+    chmod 755 "$ROT_MNT"
+    sync -f "$ROT_MNT" # block map and data into the backing file, where debugfs reads them
+    q "SELECT pgext.pin_image('rot', '$PGEXT_REGISTRY/beta:v1')" >/dev/null
+    wait_for 20 is_status rot verified || fail "rot is verified first: $(value rot "status, last_error")"
+    reload_with "pgext.full_rehash_interval = 0"
+    victim=share/extension/pgext_regress_twice--9.9.sql
+    ident() { stat -c '%i %s %Y.%y %Z.%z' "$ROT_MNT/$victim"; }
+    before_id=$(ident)
+    before_sum=$(sha256sum <"$ROT_MNT/$victim")
+    sleep 2.5 # past the digest cache's 2 s racy window, and a few re-hashes that cache it
+    # flip_byte: XOR the 4th byte of the file in the backing file, then drop the file's pages.
+    flip_byte() {
+        local block
+        block=$(debugfs -R "bmap /$victim 0" "$ROT_IMG" 2>/dev/null | tail -n 1)
+        python3 - "$ROT_IMG" $((block * 4096 + 3)) "$ROT_MNT/$victim" <<'PY'
+import os, sys
+img, off, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(img, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0x01]))
+fd = os.open(path, os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)
+PY
+    }
+    flip_byte
+    check "the test's premise: the mount now serves other bytes" test "$(sha256sum <"$ROT_MNT/$victim")" != "$before_sum"
+    check "the test's premise: inode, size, mtime and ctime are unchanged" test "$(ident)" = "$before_id"
+    c0=$(cycles)
+    wait_for 10 cycles_ge $((c0 + 3)) || true
+    check "without full re-hashes the digest cache does not see it (documented limit)" is_status rot verified
+    reload_with "pgext.full_rehash_interval = 1"
+    if wait_for 20 is_status rot drift; then
+        pass "a full re-hash finds the changed bytes"
+    else
+        fail "a full re-hash finds the changed bytes: $(value rot "status, modified, last_error")"
+    fi
+    check "one file modified" q_is "SELECT modified FROM pgext.image_status WHERE image = 'rot'" 1
+    check "the finding says the full re-hash found it" wait_for 5 q_is "SELECT count(*) > 0 FROM pgext.findings
+        WHERE image = 'rot' AND code = 'drift' AND message LIKE 'full re-hash: %$victim%'" t
+    reload_with "pgext.full_rehash_interval = 0"
+    c0=$(cycles)
+    wait_for 10 cycles_ge $((c0 + 3)) || true
+    check "it stays drift under ordinary re-hashes (the cached digest was replaced)" is_status rot drift
+    flip_byte
+    reload_with "pgext.full_rehash_interval = 1"
+    check "the byte restored, a full re-hash finds it verified" wait_for 20 is_status rot verified
+    reload_with "pgext.full_rehash_interval = 0"
+    c0=$(cycles)
+    wait_for 10 cycles_ge $((c0 + 3)) || true
+    check "and ordinary re-hashes agree (no flapping back to drift)" is_status rot verified
+    q_try "SELECT pgext.unpin_image('rot')" >/dev/null
+    umount "$ROT_MNT"
+    rmdir "$ROT_MNT"
+else
+    fail "loop-mounting an ext4 image failed (the full re-hash test needs loop devices)"
+fi
+
+echo "--- full re-hash: pgext.full_rehash_rate_limit paces it"
+# full_rehash_ms IMAGE: how long the worker's activity says "fully re-hashing IMAGE" (polled).
+full_rehash_ms() {
+    local first="" last="" now deadline=$(($(date +%s) + 60))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        now=$(date +%s%N)
+        if worker_busy_with "fully re-hashing image $1"; then
+            [ -n "$first" ] || first=$now
+            last=$(date +%s%N)
+        elif [ -n "$first" ]; then
+            break
+        fi
+        sleep 0.05
+    done
+    [ -n "$first" ] && echo $(((last - first) / 1000000)) || echo 0
+}
+vbytes=$(find "$ROOT/vector" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+rate_kb=$((vbytes / 1024 / 4 + 1)) # about 4 s for the whole image
+reload_with "pgext.full_rehash_rate_limit = '${rate_kb}kB'" "pgext.full_rehash_interval = 1"
+ms=$(full_rehash_ms vector)
+expect_ms=$((vbytes * 1000 / (rate_kb * 1024)))
+check "vector ($vbytes bytes) at ${rate_kb} kB/s takes about $expect_ms ms: took $ms ms" \
+    test "$ms" -ge $((expect_ms * 6 / 10)) -a "$ms" -le $((expect_ms * 2 + 2000))
+check "the paced full re-hash found nothing (vector stays verified)" is_status vector verified
+reload_with "pgext.full_rehash_interval = '1d'" "pgext.full_rehash_rate_limit = '32MB'"
+for f in "$WORK"/*.proxy.pid; do kill "$(cat "$f")" 2>/dev/null || true; done
+check "only the three pinned images are left" wait_for 10 q_is "SELECT count(*) FROM pgext.image_status" 3
 
 echo "--- privileges"
 check "pg_monitor reads health, status and history" q_is "SET ROLE pgext_test_monitor;
