@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup demo demo-stop test lint unit pgrx-test regress bench
+.PHONY: setup demo demo-stop test lint unit pgrx-test regress oracle bench
 setup:
 	bash scripts/setup.sh
 demo:
@@ -16,4 +16,6 @@ pgrx-test:
 	bash scripts/test.sh pgrx
 regress:
 	bash scripts/test.sh regress
+oracle:
+	bash scripts/test.sh oracle
 bench: ; bash scripts/bench.sh

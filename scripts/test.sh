@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|worker ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|worker|oracle ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress worker)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress worker oracle)
 passed=0
 failed=0
 failures=()
@@ -53,6 +53,10 @@ worker() {
     install_pgext && bash "$REPO/tests/worker/run.sh"
 }
 
+oracle() {
+    install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"
+}
+
 for s in "${suites[@]}"; do
     case $s in
         lint) run_suite lint lint ;;
@@ -60,7 +64,8 @@ for s in "${suites[@]}"; do
         pgrx) run_suite pgrx pgrx_tests ;;
         regress) run_suite regress regress ;;
         worker) run_suite worker worker ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, worker)" ;;
+        oracle) run_suite oracle oracle ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, worker, oracle)" ;;
     esac
 done
 

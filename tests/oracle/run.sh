@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# The wide oracle: pgext's verdicts against what PostgreSQL 18 really does, on every PostgreSQL 18
+# extension package Debian ships, mounted as one image each on one server. See README.md here.
+#
+#   tests/oracle/run.sh [OUTDIR]        (default: $TMPDIR/pgext-oracle)
+#
+# For every visible extension, in a new connection each: BEGIN; CREATE EXTENSION "x" CASCADE;
+# ROLLBACK; against pgext.mounted_extensions.compatible of its visible row. For every library on
+# dynamic_library_path, in a new connection each: LOAD against pgext.library_compat.loadable (the
+# libraries no control file names are the ones no CREATE exercises; they are counted apart).
+# Two passes: nothing preloaded, then every preload-only library that can load here in
+# shared_preload_libraries. Exits non-zero on any miss.
+#
+# Environment: PGEXT_ORACLE_NO_INSTALL=1 (use the pgext already installed in PG_CONFIG's server),
+# PGEXT_ORACLE_REPORT_ONLY=1 (report, exit 0), PGEXT_ORACLE_PORT (default 55440),
+# PGEXT_ORACLE_TIMEOUT (seconds per statement, default 60), PGEXT_ORACLE_PASSES (default
+# "plain preload"), PGEXT_ORACLE_ONLY (an extended regex: only the extensions and library names
+# that match, for iterating), PGEXT_ORACLE_MISSES (also write the miss list to this file), and
+# those of build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
+source "$(dirname "$0")/../../scripts/lib.sh"
+load_setup
+
+OUT=${1:-${TMPDIR:-/tmp}/pgext-oracle}
+PORT=${PGEXT_ORACLE_PORT:-55440}
+TIMEOUT=${PGEXT_ORACLE_TIMEOUT:-60}
+read -ra PASSES <<<"${PGEXT_ORACLE_PASSES:-plain preload}"
+ONLY=${PGEXT_ORACLE_ONLY:-}
+mkdir -p "$OUT"
+chmod 0755 "$OUT"
+OUT=$(cd "$OUT" && pwd)
+RUN=$OUT/run
+DATA=$RUN/data
+t_start=$(date +%s)
+
+cleanup() {
+    cluster_stop "$DATA" immediate
+    ro_unmount_images "$OUT"
+}
+ro_unmount_images "$OUT" # left by a killed run
+trap cleanup EXIT
+
+say "corpus in $OUT"
+bash "$REPO/tests/oracle/build-corpus.sh" "$OUT"
+if [ -z "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then install_pgext; fi
+
+rm -rf "$RUN"
+owner_dir "$RUN"
+mkdir -p "$RUN/results"
+RO=$(ro_mount_images "$OUT")
+say "images mounted read-only: $RO"
+
+# The settings CloudNativePG composes: $system / $libdir first, then every image.
+ecp='$system'
+dlp='$libdir'
+for d in "$OUT"/extensions/*/; do
+    ecp+=":${d%/}/share"
+    dlp+=":${d%/}/lib"
+done
+cat >"$RUN/base.conf" <<EOF
+extension_control_path = '$ecp'
+dynamic_library_path = '$dlp'
+pgext.extensions_root = '$OUT/extensions'
+# Preloaded libraries may register background workers; give them room.
+max_worker_processes = 64
+restart_after_crash = on
+EOF
+
+# fresh_data: an empty cluster in $DATA, copied from one initdb made once per run.
+fresh_data() {
+    cluster_stop "$DATA" immediate
+    rm -rf "$DATA"
+    if [ ! -f "$RUN/template/PG_VERSION" ]; then
+        owner_dir "$RUN/template"
+        as_owner "$PG_BINDIR/initdb" -D "$RUN/template" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$RUN/initdb.log" 2>&1 ||
+            { cat "$RUN/initdb.log"; die "initdb failed"; }
+    fi
+    cp -a "$RUN/template" "$DATA"
+}
+
+# start_pass NAME PRELOAD: a fresh cluster in $DATA with shared_preload_libraries = PRELOAD.
+start_pass() {
+    fresh_data
+    cp "$RUN/base.conf" "$RUN/$1.conf"
+    echo "shared_preload_libraries = '$2'" >>"$RUN/$1.conf"
+    cluster_start "$DATA" "$PORT" "$RUN/$1.conf"
+}
+
+# q DB SQL: one query, unaligned and tab-separated.
+q() { cluster_psql "$DATA" "$PORT" -d "$1" -qAt -F $'\t' -c "$2"; }
+
+# wait_server: after a backend died, wait for the crash restart (or restart a dead postmaster).
+wait_server() {
+    local i
+    for i in $(seq 1 120); do
+        "$PG_BINDIR/pg_isready" -q -h "$DATA" -p "$PORT" && return 0
+        if [ "$i" = 20 ] && ! as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+            echo "    the postmaster is gone; restarting it" >&2
+            as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null || true
+        fi
+        sleep 0.5
+    done
+    die "the server did not come back (log: $DATA/server.log)"
+}
+
+# ms_since T: milliseconds since $EPOCHREALTIME was T (no forks: this runs hundreds of times).
+ms_since() {
+    local now=${EPOCHREALTIME/[.,]/} then=${1/[.,]/}
+    echo $(((now - then) / 1000))
+}
+
+# try DB SQL: runs BEGIN; SQL; ROLLBACK in a new connection. Sets OUTCOME (ok, error, fatal,
+# crash, timeout), MESSAGE (SQLSTATE: primary message, or what the server log says) and MS.
+# Written with shell builtins where it can: the run is mostly its overhead.
+try() {
+    local out rc line="" l t0=$EPOCHREALTIME
+    set +e
+    out=$(PGOPTIONS="-c statement_timeout=${TIMEOUT}s -c client_min_messages=warning" \
+        timeout $((TIMEOUT + 30)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
+        -v SHOW_CONTEXT=never -h "$DATA" -p "$PORT" -U postgres -d "$1" \
+        -c 'BEGIN' -c "$2" -c 'ROLLBACK' 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    while IFS= read -r l; do
+        if [[ $l =~ ^(ERROR|FATAL|PANIC):\ + ]]; then line=$l; break; fi
+    done <<<"$out"
+    MESSAGE=${line#*:}
+    MESSAGE=${MESSAGE#"${MESSAGE%%[! ]*}"}
+    MESSAGE=${MESSAGE//$'\t'/ }
+    case $rc in
+        0) OUTCOME=ok ;;
+        1 | 3)
+            OUTCOME=error
+            if [[ $MESSAGE == 57014:* ]]; then OUTCOME=timeout; fi ;;
+        124) OUTCOME=timeout; MESSAGE="no answer within $((TIMEOUT + 30))s" ;;
+        *)
+            # The connection is gone: a FATAL, or the backend died and took the server with it.
+            if [[ $line == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; fi
+            wait_server
+            if [ "$OUTCOME" = crash ]; then
+                # What the postmaster logged about the backend (statements run one at a time, so
+                # the last such line is this one's), e.g. "terminated by signal 11".
+                MESSAGE=$(grep -E 'terminated by signal|exited with exit code' "$DATA/server.log" | tail -n1 |
+                    sed -E 's/^.*LOG: +//' | tr '\t' ' ' || true)
+                [ -n "$MESSAGE" ] || MESSAGE=${out%%$'\n'*}
+            fi ;;
+    esac
+    MS=$(ms_since "$t0")
+    return 0
+}
+
+# loader_error MESSAGE: the loader refused the file before any of its code ran (dlopen, magic
+# block, file access) — preloading cannot change that.
+loader_error() { [[ $1 =~ could\ not\ load\ library|incompatible\ library|could\ not\ access\ file ]]; }
+
+# run_pass NAME PRELOAD: every CREATE and every LOAD; results in $RUN/results/NAME.tsv.
+run_pass() {
+    local name=$1 preload=$2 res=$RUN/results/$1.tsv t0 ext verdict problems details lib base shadowed referenced loadable target n=0
+    t0=$(date +%s)
+    say "pass $name: shared_preload_libraries = '${preload}'"
+    start_pass "$name" "$preload"
+    q postgres 'CREATE DATABASE oracle' >/dev/null
+    q postgres 'CREATE DATABASE oracle_try' >/dev/null
+    q oracle 'CREATE EXTENSION pgext' >/dev/null
+    # pgext's answers first, from their own session; nothing is loaded in the trial database.
+    # No field may be empty ('-' instead): `read` merges adjacent tabs.
+    q oracle "SELECT name, coalesce(compatible::text, 'null'), coalesce(nullif(array_to_string(problems, ','), ''), '-'),
+                     regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
+                FROM pgext.mounted_extensions WHERE visible ORDER BY name" >"$RUN/$name.verdicts"
+    q oracle "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, cardinality(l.referenced_by) > 0,
+                     coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
+                     coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
+                FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
+               WHERE l.source = 'library_path' ORDER BY l.position, l.basename" >"$RUN/$name.libraries"
+    q oracle_try "SELECT name FROM pg_available_extensions WHERE installed_version IS NULL ORDER BY name" >"$RUN/$name.available"
+    q oracle_try "SELECT extname FROM pg_extension ORDER BY 1" >"$RUN/$name.installed"
+
+    printf 'kind\tname\tpgext\tpostgres\tmessage\tproblems\tdetails\textra\tms\n' >"$res"
+    # Every extension PostgreSQL lists, and every visible row pgext has that PostgreSQL does not.
+    local -A seen=() verdict_of=()
+    while IFS=$'\t' read -r ext verdict problems details; do
+        verdict_of[$ext]="$verdict"$'\t'"$problems"$'\t'"$details"
+    done <"$RUN/$name.verdicts"
+    while IFS= read -r ext; do
+        seen[$ext]=1
+        [[ $ext =~ $ONLY ]] || continue
+        IFS=$'\t' read -r verdict problems details <<<"${verdict_of[$ext]:-missing}"
+        try oracle_try "CREATE EXTENSION \"${ext//\"/\"\"}\" CASCADE"
+        printf 'create\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\n' "$ext" "$verdict" "$OUTCOME" "$MESSAGE" "$problems" "$details" "$MS" >>"$res"
+        n=$((n + 1))
+    done <"$RUN/$name.available"
+    while IFS=$'\t' read -r ext verdict problems details; do
+        [ -z "${seen[$ext]:-}" ] || continue
+        [[ $ext =~ $ONLY ]] || continue
+        grep -qxF "$ext" "$RUN/$name.installed" && continue # installed here: not offered
+        printf 'create\t%s\t%s\tnot_listed\t%s\t%s\t%s\t\t0\n' "$ext" "$verdict" "pg_available_extensions does not list it" "$problems" "$details" >>"$res"
+    done <"$RUN/$name.verdicts"
+    # Every library on the path: by name as users write it, by path when an earlier one shadows it.
+    while IFS=$'\t' read -r lib base shadowed referenced loadable problems details; do
+        referenced=${referenced/#f/unreferenced}
+        [[ ${base%.so} =~ $ONLY ]] || continue
+        target=${base%.so}
+        [ "$shadowed" = f ] || target=$lib
+        try oracle_try "LOAD '${target//\'/\'\'}'"
+        printf 'load\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lib" "$loadable" "$OUTCOME" "$MESSAGE" "$problems" "$details" \
+            "${referenced/#t/referenced}" "$MS" >>"$res"
+        n=$((n + 1))
+    done <"$RUN/$name.libraries"
+    echo "    $n statements in $(($(date +%s) - t0))s"
+}
+
+# preload_set: libraries whose LOAD in the plain pass failed from their own code (an ERROR or FATAL
+# from _PG_init, a crash), not from the loader. Each is tried alone at server start; those that
+# start are then combined (dropping, one by one, any that breaks the combination).
+preload_set() {
+    local candidates=() ok=() lib combo all
+    while IFS=$'\t' read -r kind lib _ outcome message _; do
+        [ "$kind" = load ] && [ "$outcome" != ok ] || continue
+        loader_error "$message" && continue
+        candidates+=("$(basename "$lib" .so)")
+    done < <(tail -n +2 "$RUN/results/plain.tsv")
+    [ ${#candidates[@]} -gt 0 ] || return 0
+    all=$(IFS=,; echo "${candidates[*]}")
+    if preload_starts "$all"; then echo "$all"; return 0; fi # the common case: one start
+    for lib in "${candidates[@]}"; do
+        if preload_starts "$lib"; then ok+=("$lib"); else echo "    $lib: the server does not start with it preloaded (excluded)" >&2; fi
+    done
+    all=$(IFS=,; echo "${ok[*]}")
+    if [ ${#ok[@]} -gt 0 ] && preload_starts "$all"; then echo "$all"; return 0; fi
+    combo=()
+    for lib in "${ok[@]}"; do
+        if preload_starts "$(IFS=,; echo "${combo[*]}${combo[*]:+,}$lib")"; then combo+=("$lib"); else
+            echo "    $lib: starts alone but not with ${combo[*]} (excluded)" >&2; fi
+    done
+    (IFS=,; echo "${combo[*]}")
+}
+
+# preload_starts LIST: a server with shared_preload_libraries = LIST starts and answers a query.
+preload_starts() {
+    local rc=0
+    fresh_data
+    cp "$RUN/base.conf" "$RUN/probe.conf"
+    echo "shared_preload_libraries = '$1'" >>"$RUN/probe.conf"
+    (cluster_start "$DATA" "$PORT" "$RUN/probe.conf") >/dev/null 2>&1 || rc=1
+    [ $rc = 0 ] && { sleep 1; q postgres 'SELECT 1' >/dev/null 2>&1 || rc=1; }
+    cluster_stop "$DATA" immediate
+    return $rc
+}
+
+preloads=""
+for pass in "${PASSES[@]}"; do
+    case $pass in
+        plain) run_pass plain "" ;;
+        preload)
+            [ -f "$RUN/results/plain.tsv" ] || die "the preload pass needs the plain pass first"
+            say "finding the preload-only libraries that can load here"
+            preloads=$(preload_set)
+            echo "    preloading: ${preloads:-nothing}"
+            run_pass preload "$preloads" ;;
+        *) die "unknown pass '$pass' (plain, preload)" ;;
+    esac
+done
+cluster_stop "$DATA" fast
+
+args=()
+for pass in "${PASSES[@]}"; do args+=("$pass=$RUN/results/$pass.tsv"); done
+set +e
+python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$preloads" \
+    --misses "$OUT/misses.txt" --seconds "$(($(date +%s) - t_start))" "${args[@]}"
+rc=$?
+set -e
+[ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
+echo "results: $RUN/results/*.tsv, misses: $OUT/misses.txt, server log: $DATA/server.log"
+if [ $rc -ne 0 ] && [ -n "${PGEXT_ORACLE_REPORT_ONLY:-}" ]; then
+    echo "PGEXT_ORACLE_REPORT_ONLY is set: not failing"
+    exit 0
+fi
+exit $rc
