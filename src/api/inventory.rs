@@ -82,8 +82,12 @@ pub fn settings(with_references: bool) -> Settings {
 }
 
 /// Problem codes, for `WHERE 'x' = ANY(problems)`.
+/// Each code once, errors first (per-item messages are in the details).
 pub fn codes(problems: &[Problem]) -> Vec<String> {
-    problems.iter().map(|p| p.code.to_string()).collect()
+    pgext_core::problem::distinct_codes(problems)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Problems with severity and message, for people and tools.
@@ -131,11 +135,15 @@ fn mounted_extensions() -> TableIterator<
         name!(compatible, Option<bool>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
+        name!(usable, Option<bool>),
+        name!(usable_problems, Vec<String>),
+        name!(usable_problem_details, JsonB),
     ),
 > {
     let rows = extension_rows();
     TableIterator::new(rows.into_iter().map(|r| {
         let (codes, details) = (codes(&r.problems), details(&r.problems));
+        let (ucodes, udetails) = (codes(&r.usable_problems), details(&r.usable_problems));
         (
             r.name,
             r.image,
@@ -161,6 +169,9 @@ fn mounted_extensions() -> TableIterator<
             r.compatible,
             codes,
             details,
+            r.usable,
+            ucodes,
+            udetails,
         )
     }))
 }
@@ -191,6 +202,8 @@ struct ExtRow {
     shadowed_by: Option<String>,
     compatible: Option<bool>,
     problems: Vec<Problem>,
+    usable: Option<bool>,
+    usable_problems: Vec<Problem>,
 }
 
 thread_local! {
@@ -260,10 +273,12 @@ fn extension_rows() -> Vec<ExtRow> {
                 comment: c.and_then(|c| c.comment.clone()),
                 visible: e.visible,
                 shadowed_by: e.shadowed_by.clone(),
-                compatible: verdict.map(|v| v.compatible),
+                compatible: verdict.and_then(|v| v.compatible_sql()),
                 problems: verdict
                     .map(|v| v.problems.clone())
                     .unwrap_or_else(|| e.problems.clone()),
+                usable: verdict.map(|v| v.usable),
+                usable_problems: verdict.map(|v| v.usable_problems.clone()).unwrap_or_default(),
             }
         })
         .collect();
