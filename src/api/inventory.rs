@@ -142,8 +142,8 @@ fn mounted_extensions() -> TableIterator<
 > {
     let rows = extension_rows();
     TableIterator::new(rows.into_iter().map(|r| {
-        let (codes, details) = (codes(&r.problems), details(&r.problems));
         let (ucodes, udetails) = (codes(&r.usable_problems), details(&r.usable_problems));
+        let (codes, details) = (codes(&r.problems), details(&r.problems));
         (
             r.name,
             r.image,

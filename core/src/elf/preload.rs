@@ -699,6 +699,9 @@ impl Walker<'_> {
                     Val::Const(level) if level >= ERROR_LEVEL => {
                         st.pending = Some((site, level));
                         st.clobber_call();
+                        // errstart() returns true for ERROR and above: the `else` is
+                        // unreachable (the compiler may let it fall into the next function).
+                        st.regs[0] = Val::Const(1);
                         return false;
                     }
                     Val::Const(_) => {}
