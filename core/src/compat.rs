@@ -724,6 +724,24 @@ mod tests {
         settings(root)
     }
 
+    /// (need, preloaded, compatible, codes, usable, compatible of the extension requiring it)
+    type PreloadCase = (
+        &'static str,
+        bool,
+        Option<bool>,
+        &'static [&'static str],
+        bool,
+        Option<bool>,
+    );
+    /// (name, compatible, usable, codes, usable codes)
+    type PathCase = (
+        &'static str,
+        Option<bool>,
+        bool,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
     #[test]
     fn preload_needs_decide_compatible_and_usable() {
         let t = tempfile::tempdir().unwrap();
@@ -731,7 +749,7 @@ mod tests {
         let inv = Inventory::collect(&s);
         let lib = t.path().join("ext/a/lib/lib.so").display().to_string();
         // (need, preloaded) → (compatible as SQL shows it, x's codes, usable, y's compatible)
-        let cases: &[(&str, bool, Option<bool>, &[&str], bool, Option<bool>)] = &[
+        let cases: &[PreloadCase] = &[
             ("none", false, Some(true), &[], true, Some(true)),
             ("required", false, Some(false), &["preload_required"], true, Some(false)),
             ("required", true, Some(true), &[], true, Some(true)),
@@ -835,7 +853,7 @@ mod tests {
         };
         let v = judge_all(&inv, &mut analyze, &Preloaded::default());
         // (name, compatible, usable, codes of problems, codes of usable_problems)
-        let want: &[(&str, Option<bool>, bool, &[&str], &[&str])] = &[
+        let want: &[PathCase] = &[
             ("sqlonly", Some(true), true, &["library_not_found"], &[]),
             ("shipsbad", Some(true), false, &["truncated"], &["truncated"]),
             (

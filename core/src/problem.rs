@@ -92,7 +92,7 @@ pub fn distinct_codes(problems: &[Problem]) -> Vec<&'static str> {
         }
     }
     // Stable: equal severities keep their order of appearance.
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     out.into_iter().map(|(_, c)| c).collect()
 }
 

@@ -215,9 +215,16 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
             return facts;
         }
     };
+    let got = file
+        .sections
+        .iter()
+        .filter(|s| s.name.starts_with(".got"))
+        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
+        .collect();
     let mut walker = Walker {
         file,
         slots,
+        got,
         plt: HashMap::new(),
         steps: 0,
         incomplete: None,
@@ -316,6 +323,17 @@ enum Val {
     Import(&'static str),
     /// One of two constants, depending on something not known (`cond ? WARNING : ERROR`).
     Either(u64, u64),
+    /// The address a GOT slot holds: one of the library's own exported variables.
+    Got(u64),
+}
+
+/// The key of the variable a pointer addresses, for [`State::globals`]: its address, or its GOT
+/// slot (tagged) when it is reached through the GOT.
+fn global_key(base: Val, disp: u64) -> Option<u64> {
+    match base {
+        Val::Got(slot) if disp == 0 => Some(slot | 1 << 63),
+        _ => None,
+    }
 }
 
 impl Val {
@@ -391,7 +409,7 @@ fn flags_logic(r: u64, bits: u32, cf: bool) -> Flags {
         sf: r & (1u64 << (bits - 1)) != 0,
         cf,
         of: false,
-        pf: (r as u8).count_ones() % 2 == 0,
+        pf: (r as u8).count_ones().is_multiple_of(2),
     }
 }
 
@@ -410,6 +428,8 @@ struct State {
     regs: [Val; 16],
     flags: Option<Flags>,
     stack: Vec<(i64, Val)>,
+    /// The library's own variables written on this path (`backend_only = !flag;` tested later).
+    globals: Vec<(u64, Val)>,
     /// An `ereport(ERROR)` begun here (site, level), waiting for its message.
     pending: Option<(u64, u64)>,
 }
@@ -422,8 +442,24 @@ impl State {
             regs,
             flags: None,
             stack: Vec::new(),
+            globals: Vec::new(),
             pending: None,
         }
+    }
+
+    fn store_global(&mut self, at: u64, v: Val) {
+        self.globals.retain(|(a, _)| *a != at);
+        if self.globals.len() < 64 && v != Val::Unknown {
+            self.globals.push((at, v));
+        }
+    }
+
+    fn load_global(&self, at: u64) -> Val {
+        self.globals
+            .iter()
+            .find(|(a, _)| *a == at)
+            .map(|(_, v)| *v)
+            .unwrap_or(Val::Unknown)
     }
 
     fn store(&mut self, at: i64, v: Val) {
@@ -476,6 +512,8 @@ struct Found {
 struct Walker<'f> {
     file: &'f mut ElfFile,
     slots: HashMap<u64, &'static str>,
+    /// `.got*` address ranges.
+    got: Vec<(u64, u64)>,
     /// PLT stub address → the import it jumps to (`None`: not a stub of a watched import).
     plt: HashMap<u64, Option<&'static str>>,
     steps: usize,
@@ -571,6 +609,13 @@ impl Walker<'_> {
         }
     }
 
+    fn is_got(&self, addr: u64) -> bool {
+        self.file
+            .sections
+            .iter()
+            .any(|s| s.name.starts_with(".got") && addr >= s.addr && addr < s.addr.saturating_add(s.size))
+    }
+
     fn is_plt(&self, addr: u64) -> bool {
         self.file
             .sections
@@ -602,12 +647,21 @@ impl Walker<'_> {
                     continue 'path;
                 }
                 if states.len() >= MAX_STATES_PER_ADDR {
-                    // Too many variants here: drop what is least likely to matter.
+                    // Too many variants here (a loop): widen to what every path agrees on —
+                    // only the stack pointers, the flag's address and a pending ereport stay.
+                    // Followed once more, this over-approximates every path it stands for.
+                    for (i, r) in st.regs.iter_mut().enumerate() {
+                        if !(i == 4 || i == 5 || matches!(r, Val::Import(_))) {
+                            *r = Val::Unknown;
+                        }
+                    }
+                    st.flags = None;
                     st.stack.clear();
+                    st.globals.clear();
                     if states.contains(&st) {
                         continue 'path;
                     }
-                    if states.len() >= 2 * MAX_STATES_PER_ADDR {
+                    if states.len() >= 4 * MAX_STATES_PER_ADDR {
                         self.incomplete(format!("too many paths through {ip:#x}"));
                         continue 'path;
                     }
@@ -629,6 +683,9 @@ impl Walker<'_> {
                                 self.call_import(name, ip, &mut st, flag);
                                 continue 'path;
                             }
+                            if self.is_plt(t) {
+                                continue 'path; // a tail call to an import not watched
+                            }
                             ip = t;
                             continue;
                         }
@@ -636,10 +693,15 @@ impl Walker<'_> {
                         continue 'path;
                     }
                     FlowControl::IndirectBranch => {
-                        if let Callee::Import(name) = self.callee(&ins, &st) {
-                            self.call_import(name, ip, &mut st, flag);
-                        } else {
-                            self.incomplete(format!("indirect jump at {ip:#x}"));
+                        match self.callee(&ins, &st) {
+                            Callee::Import(name) => {
+                                self.call_import(name, ip, &mut st, flag);
+                            }
+                            // A tail call through the GOT (-fno-plt) to an import not watched.
+                            _ if ins.op0_kind() == OpKind::Memory
+                                && ins.memory_base() == Register::RIP
+                                && self.is_got(ins.memory_displacement64()) => {}
+                            _ => self.incomplete(format!("indirect jump at {ip:#x}")),
                         }
                         continue 'path;
                     }
@@ -657,11 +719,8 @@ impl Walker<'_> {
                     }
                     FlowControl::Call | FlowControl::IndirectCall => {
                         match self.callee(&ins, &st) {
-                            Callee::Import(name) => {
-                                if self.call_import(name, ip, &mut st, flag) {
-                                    continue 'path;
-                                }
-                            }
+                            Callee::Import(name) if self.call_import(name, ip, &mut st, flag) => continue 'path,
+                            Callee::Import(_) => {}
                             Callee::Local(t) if depth < MAX_DEPTH => {
                                 let mut inner = st.clone();
                                 // The return address.
@@ -671,6 +730,10 @@ impl Walker<'_> {
                                 inner.pending = None;
                                 self.function(t, inner, flag, depth + 1);
                             }
+                            Callee::Unknown if ins.flow_control() == FlowControl::IndirectCall => {
+                                // A function pointer may write any of the library's variables.
+                                st.globals.clear();
+                            }
                             _ => {}
                         }
                         st.clobber_call();
@@ -679,7 +742,7 @@ impl Walker<'_> {
                     }
                     _ => {}
                 }
-                step(&ins, &mut st, flag, &self.slots, &mut info);
+                step(&ins, &mut st, flag, &self.slots, &self.got, &mut info);
                 ip = next;
             }
         }
@@ -739,6 +802,10 @@ impl Walker<'_> {
             | "DefineCustomRealVariable"
             | "DefineCustomStringVariable"
             | "DefineCustomEnumVariable" => {
+                // It stores the boot value (or a placeholder's) into *valueAddr.
+                if let Val::Const(addr) = st.arg(3) {
+                    st.store_global(addr, Val::Unknown);
+                }
                 // The context's position among the integer-class arguments.
                 let n = match name {
                     "DefineCustomBoolVariable" | "DefineCustomStringVariable" => 5,
@@ -821,7 +888,7 @@ fn flags_sub(a: u64, b: u64, bits: u32) -> Flags {
         sf: r & sign != 0,
         cf: a < b,
         of: ((a ^ b) & (a ^ r) & sign) != 0,
-        pf: (r as u8).count_ones() % 2 == 0,
+        pf: (r as u8).count_ones().is_multiple_of(2),
     }
 }
 
@@ -833,7 +900,7 @@ fn flags_and(a: u64, b: u64, bits: u32) -> Flags {
         sf: r & (1u64 << (bits - 1)) != 0,
         cf: false,
         of: false,
-        pf: (r as u8).count_ones() % 2 == 0,
+        pf: (r as u8).count_ones().is_multiple_of(2),
     }
 }
 
@@ -849,12 +916,19 @@ fn stack_addr(ins: &Instruction, st: &State) -> Option<i64> {
 }
 
 /// The value a memory operand reads.
-fn mem_load(ins: &Instruction, st: &State, flag: bool, slots: &HashMap<u64, &'static str>) -> Val {
+fn mem_load(ins: &Instruction, st: &State, flag: bool, slots: &HashMap<u64, &'static str>, got: &[(u64, u64)]) -> Val {
     if ins.memory_base() == Register::RIP {
-        return match slots.get(&ins.memory_displacement64()) {
+        let at = ins.memory_displacement64();
+        return match slots.get(&at) {
             Some(name) => Val::Import(name),
-            None => Val::Unknown,
+            None if got.iter().any(|(a, b)| at >= *a && at < *b) && ins.memory_size().size() == 8 => Val::Got(at),
+            None => st.load_global(at),
         };
+    }
+    if ins.memory_index() == Register::None
+        && let Some(key) = gpr(ins.memory_base()).and_then(|r| global_key(st.regs[r], ins.memory_displacement64()))
+    {
+        return st.load_global(key);
     }
     if let Some(o) = stack_addr(ins, st) {
         return st.load(o);
@@ -868,7 +942,14 @@ fn mem_load(ins: &Instruction, st: &State, flag: bool, slots: &HashMap<u64, &'st
 }
 
 /// The value of operand `n` (register, immediate, memory).
-fn operand(ins: &Instruction, n: u32, st: &State, flag: bool, slots: &HashMap<u64, &'static str>) -> Val {
+fn operand(
+    ins: &Instruction,
+    n: u32,
+    st: &State,
+    flag: bool,
+    slots: &HashMap<u64, &'static str>,
+    got: &[(u64, u64)],
+) -> Val {
     match ins.op_kind(n) {
         OpKind::Register => gpr(ins.op_register(n)).map(|r| st.regs[r]).unwrap_or(Val::Unknown),
         OpKind::Immediate8
@@ -879,7 +960,7 @@ fn operand(ins: &Instruction, n: u32, st: &State, flag: bool, slots: &HashMap<u6
         | OpKind::Immediate8to32
         | OpKind::Immediate8to64
         | OpKind::Immediate32to64 => Val::Const(ins.immediate(n)),
-        OpKind::Memory => mem_load(ins, st, flag, slots),
+        OpKind::Memory => mem_load(ins, st, flag, slots, got),
         _ => Val::Unknown,
     }
 }
@@ -898,6 +979,7 @@ fn step(
     st: &mut State,
     flag: bool,
     slots: &HashMap<u64, &'static str>,
+    got: &[(u64, u64)],
     info: &mut InstructionInfoFactory,
 ) {
     let sp = match st.regs[4] {
@@ -909,7 +991,7 @@ fn step(
     let mut new_flags: Option<Option<Flags>> = None;
     match ins.mnemonic() {
         Mnemonic::Push => {
-            let v = operand(ins, 0, st, flag, slots);
+            let v = operand(ins, 0, st, flag, slots, got);
             if let Some(o) = sp {
                 st.store(o - 8, v);
                 st.regs[4] = Val::Stack(o - 8);
@@ -927,14 +1009,17 @@ fn step(
             return;
         }
         Mnemonic::Mov | Mnemonic::Movzx => {
-            let v = operand(ins, 1, st, flag, slots);
+            let v = operand(ins, 1, st, flag, slots, got);
             let bits = op_bits(ins);
             match ins.op0_kind() {
                 OpKind::Register => {
                     if let Some(r) = gpr(ins.op0_register()) {
                         let v = match (v.values(), ins.mnemonic(), bits) {
                             (_, _, 64) => v,
-                            (Some(xs), Mnemonic::Movzx, _) | (Some(xs), _, 32) => {
+                            // A byte or word moved into a register leaves the upper bits as
+                            // they were, which code does not rely on after such a move (the
+                            // compiler knows them to be undefined): the low bits are the value.
+                            (Some(xs), Mnemonic::Movzx, _) | (Some(xs), _, 8 | 16 | 32) => {
                                 // movzx reads a byte or word; the source value was that wide
                                 // when it came from a flag or a small constant.
                                 let src = match ins.op_kind(1) {
@@ -950,13 +1035,20 @@ fn step(
                     }
                 }
                 OpKind::Memory => {
+                    let v = match v {
+                        Val::Const(c) if bits < 64 => Val::Const(c & ((1u64 << bits) - 1)),
+                        v if bits == 64 => v,
+                        _ => Val::Unknown,
+                    };
                     if let Some(o) = stack_addr(ins, st) {
-                        let v = match v {
-                            Val::Const(c) if bits < 64 => Val::Const(c & ((1u64 << bits) - 1)),
-                            v if bits == 64 => v,
-                            _ => Val::Unknown,
-                        };
                         st.store(o, v);
+                    } else if ins.memory_base() == Register::RIP {
+                        st.store_global(ins.memory_displacement64(), v);
+                    } else if let Some(key) = gpr(ins.memory_base())
+                        .filter(|_| ins.memory_index() == Register::None)
+                        .and_then(|r| global_key(st.regs[r], ins.memory_displacement64()))
+                    {
+                        st.store_global(key, v);
                     }
                     return;
                 }
@@ -965,12 +1057,30 @@ fn step(
         }
         Mnemonic::Lea => {
             if let Some(r) = gpr(ins.op0_register()) {
+                let base = gpr(ins.memory_base()).map(|b| st.regs[b]);
                 let v = if ins.memory_base() == Register::RIP {
                     Val::Const(ins.memory_displacement64())
+                } else if let Some(o) = stack_addr(ins, st) {
+                    Val::Stack(o)
+                } else if let (Some(xs), Register::None) = (base.and_then(Val::values), ins.memory_index()) {
+                    // `lea r, [base+disp]` as arithmetic on a known base.
+                    let bits = op_bits(ins);
+                    Val::from_values(
+                        xs.into_iter()
+                            .map(|x| x.wrapping_add(ins.memory_displacement64()) & mask(bits))
+                            .collect(),
+                    )
                 } else {
-                    stack_addr(ins, st).map(Val::Stack).unwrap_or(Val::Unknown)
+                    Val::Unknown
                 };
-                result = Some((r, if op_bits(ins) == 64 { v } else { Val::Unknown }));
+                result = Some((
+                    r,
+                    if op_bits(ins) >= 32 || matches!(v, Val::Const(_) | Val::Either(..)) {
+                        v
+                    } else {
+                        Val::Unknown
+                    },
+                ));
             }
         }
         Mnemonic::Xor
@@ -984,7 +1094,7 @@ fn step(
             }
         }
         Mnemonic::Sub | Mnemonic::Add if ins.op0_kind() == OpKind::Register && ins.op0_register() == Register::RSP => {
-            if let (Some(o), Val::Const(c)) = (sp, operand(ins, 1, st, flag, slots)) {
+            if let (Some(o), Val::Const(c)) = (sp, operand(ins, 1, st, flag, slots, got)) {
                 let c = c as i64;
                 st.regs[4] = Val::Stack(if ins.mnemonic() == Mnemonic::Sub { o - c } else { o + c });
                 st.flags = None;
@@ -1023,7 +1133,7 @@ fn step(
             if let Some(r) = gpr(ins.op0_register())
                 && bits >= 32
             {
-                let (a, b) = (st.regs[r], operand(ins, 1, st, flag, slots));
+                let (a, b) = (st.regs[r], operand(ins, 1, st, flag, slots, got));
                 match alu(ins.mnemonic(), a, b, bits, st.flags) {
                     Some((v, f)) => {
                         result = Some((r, v));
@@ -1057,7 +1167,10 @@ fn step(
         }
         Mnemonic::Cmp | Mnemonic::Test => {
             let bits = op_bits(ins);
-            let (a, b) = (operand(ins, 0, st, flag, slots), operand(ins, 1, st, flag, slots));
+            let (a, b) = (
+                operand(ins, 0, st, flag, slots, got),
+                operand(ins, 1, st, flag, slots, got),
+            );
             st.flags = match (a, b) {
                 (Val::Const(a), Val::Const(b)) if bits > 0 => Some(if ins.mnemonic() == Mnemonic::Cmp {
                     flags_sub(a, b, bits)
@@ -1082,9 +1195,9 @@ fn step(
         | Mnemonic::Cmovg => {
             if let Some(r) = gpr(ins.op0_register()) {
                 let v = match st.flags.and_then(|f| eval(ins.condition_code(), f)) {
-                    Some(true) => operand(ins, 1, st, flag, slots),
+                    Some(true) => operand(ins, 1, st, flag, slots, got),
                     Some(false) => st.regs[r],
-                    None => match (st.regs[r], operand(ins, 1, st, flag, slots)) {
+                    None => match (st.regs[r], operand(ins, 1, st, flag, slots, got)) {
                         (Val::Const(a), Val::Const(b)) => Val::from_values(vec![a, b]),
                         _ => Val::Unknown,
                     },
@@ -1161,6 +1274,12 @@ fn step(
     {
         // A stack slot written by an instruction not modelled.
         st.store(mem_sp, Val::Unknown);
+    }
+    if ins.op0_kind() == OpKind::Memory
+        && ins.memory_base() == Register::RIP
+        && !matches!(ins.mnemonic(), Mnemonic::Cmp | Mnemonic::Test)
+    {
+        st.store_global(ins.memory_displacement64(), Val::Unknown);
     }
     if let Some((r, v)) = result {
         st.regs[r] = v;

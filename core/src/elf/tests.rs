@@ -1400,6 +1400,7 @@ fn preload_needs_decided_from_pg_init() {
         ),
         ("SHMEM_DIRECT", Want::Required("RequestAddinShmemSpace")),
         ("PLAIN", Want::None),
+        ("GLOBAL_FLAG", Want::Recommended),
         ("UNKNOWN_CONTEXT", Want::Undecided),
     ];
     let flag_sets: &[&[&str]] = &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]];

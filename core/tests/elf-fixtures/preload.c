@@ -31,6 +31,8 @@ extern void DefineCustomEnumVariable(const char *name, const char *short_desc, c
 extern void RegisterBackgroundWorker(void *worker);
 extern void RequestAddinShmemSpace(size_t size);
 extern void (*shmem_request_hook)(void);
+extern void MarkGUCPrefixReserved(const char *className);
+bool fixture_backend_only;
 
 #define WARNING 19
 #define ERROR 21
@@ -115,6 +117,13 @@ _PG_init(void)
 	RequestAddinShmemSpace(1024);
 #elif defined(CASE_PLAIN)
 	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+#elif defined(CASE_GLOBAL_FLAG)
+	/* pg_qualstats: the flag kept in a variable, the context chosen from it later */
+	fixture_backend_only = !process_shared_preload_libraries_in_progress;
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("fixture.resolve", "r", NULL, &bval, false,
+		fixture_backend_only ? PGC_USERSET : PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("fixture");
 #elif defined(CASE_UNKNOWN_CONTEXT)
 	define_gucs((GucContext) some_setting);
 #else
