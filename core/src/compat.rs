@@ -693,7 +693,7 @@ mod tests {
                     message: Some("x must be loaded via shared_preload_libraries".into()),
                 }]
             }
-            "recommended" => r.preload.degrades_imports = vec![elf::preload::PRELOAD_FLAG.into()],
+            "recommended" => r.preload.degrades_imports = vec!["RegisterBackgroundWorker".into()],
             "undecided" => r.preload.undecided = Some("an indirect jump".into()),
             _ => {}
         }

@@ -54,8 +54,9 @@ const MAX_DEPTH: usize = 4;
 const MAX_STATES_PER_ADDR: usize = 6;
 
 /// Imports whose presence means the library does more when preloaded (a warning when it is not).
+/// The flag itself is not one: many libraries only test it to pick a per-backend fallback
+/// (pgvector), which loses nothing.
 const DEGRADES_WITHOUT: &[&str] = &[
-    PRELOAD_FLAG,
     "RegisterBackgroundWorker",
     "shmem_request_hook",
     "shmem_startup_hook",

@@ -1391,16 +1391,16 @@ fn preload_needs_decided_from_pg_init() {
         ("POSTMASTER_ENUM", Want::Required("fixture.e")),
         ("POSTMASTER_REAL", Want::Required("fixture.r")),
         ("SUSET_ONLY", Want::None),
-        ("GUARDED_GUC", Want::Recommended),
+        ("GUARDED_GUC", Want::None),
         ("UNRELATED_ERROR", Want::Recommended),
-        ("WARNING_ONLY", Want::Recommended),
+        ("WARNING_ONLY", Want::None),
         (
             "BINARY_UPGRADE",
             Want::Required("can only be loaded via shared_preload_libraries"),
         ),
         ("SHMEM_DIRECT", Want::Required("RequestAddinShmemSpace")),
         ("PLAIN", Want::None),
-        ("GLOBAL_FLAG", Want::Recommended),
+        ("GLOBAL_FLAG", Want::None),
         ("UNKNOWN_CONTEXT", Want::Undecided),
     ];
     let flag_sets: &[&[&str]] = &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]];
