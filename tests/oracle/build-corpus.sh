@@ -47,8 +47,6 @@ CACHE=$(pgext_cache_root)/oracle
 mkdir -p "$CACHE"/{debs,images,logs,work}
 exec 9>"$CACHE/.lock"
 flock -n 9 || { echo "waiting for another build-corpus.sh using $CACHE"; flock 9; }
-# The recipe is this script and its helper: editing either rebuilds the images (downloads stay).
-recipe=$(cat "${BASH_SOURCE[0]}" "$here/debian.sh" | sha256sum | cut -c1-64)
 INDEX=$CACHE/index-$SUITE-$MAJOR-$ARCH.tsv # package, version, architecture, .deb file
 
 # index_complete: the cached index exists and every .deb it names is in the cache.
@@ -131,11 +129,13 @@ map_path() {
 alternatives() {
     local joined assigns calls
     joined=$(sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' "$1")
-    assigns=$(printf '%s\n' "$joined" | grep -E '^[[:space:]]*[A-Za-z_][A-Za-z0-9_]*=' | grep -vE '\$\(|`|[;&|<>]' || true)
+    # NAME=value with one word as the value (a following word would be a command to run).
+    assigns=$(printf '%s\n' "$joined" | grep -E "^[[:space:]]*[A-Za-z_][A-Za-z0-9_]*=(\"[^\"]*\"|'[^']*'|[^[:space:]\"']*)[[:space:]]*\$" |
+        grep -vE '\$\(|`|[;&|<>]' || true)
     calls=$(printf '%s\n' "$joined" | grep -E '^[[:space:]]*update-alternatives[[:space:]]' | grep -vE '\$\(|`|[;&|<>]' |
         sed -E 's/^[[:space:]]*update-alternatives/record/' || true)
     [ -n "$calls" ] || return 0
-    env -i sh -c "record() { for a in \"\$@\"; do printf '%s\n' \"\$a\"; done; echo --end; }
+    env -i PATH=/nonexistent /bin/sh -c "record() { for a in \"\$@\"; do printf '%s\n' \"\$a\"; done; echo --end; }
 $assigns
 $calls" 2>/dev/null | awk '
         $0 == "--install" || $0 == "--slave" { want = 3; n = 0; next }
@@ -181,6 +181,10 @@ build_image() {
     done
     rm -rf "$work"
 }
+
+# The recipe is the code that lays an image out: changing it rebuilds the images (downloads stay);
+# edits elsewhere do not, so worktrees at different commits can share one cache.
+recipe=$(declare -f map_path alternatives build_image | sha256sum | cut -c1-64)
 
 step "images (${#images[@]} candidates)"
 built=0

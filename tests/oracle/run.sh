@@ -19,6 +19,7 @@
 # those of build-corpus.sh (PGEXT_CACHE, PGEXT_ORACLE_REFRESH, …).
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
+command -v python3 >/dev/null || die "python3 is missing (the report is written by tests/oracle/report.py): apt-get install python3"
 
 OUT=${1:-${TMPDIR:-/tmp}/pgext-oracle}
 PORT=${PGEXT_ORACLE_PORT:-55440}
@@ -42,7 +43,10 @@ trap cleanup EXIT
 say "corpus in $OUT"
 bash "$REPO/tests/oracle/build-corpus.sh" "$OUT"
 if [ -z "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then install_pgext; fi
+engine="$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
+if [ -n "${PGEXT_ORACLE_NO_INSTALL:-}" ]; then engine="the pgext installed in $("$PG_CONFIG" --pkglibdir) (repository at $engine)"; fi
 
+cluster_stop "$DATA" immediate 2>/dev/null # a server a killed run left behind
 rm -rf "$RUN"
 owner_dir "$RUN"
 mkdir -p "$RUN/results"
@@ -67,7 +71,7 @@ EOF
 
 # fresh_data: an empty cluster in $DATA, copied from one initdb made once per run.
 fresh_data() {
-    cluster_stop "$DATA" immediate
+    cluster_stop "$DATA" immediate 2>/dev/null # after a failed start, only a stale pid file is left
     rm -rf "$DATA"
     if [ ! -f "$RUN/template/PG_VERSION" ]; then
         owner_dir "$RUN/template"
@@ -112,7 +116,8 @@ ms_since() {
 # crash, timeout), MESSAGE (SQLSTATE: primary message, or what the server log says) and MS.
 # Written with shell builtins where it can: the run is mostly its overhead.
 try() {
-    local out rc line="" l t0=$EPOCHREALTIME
+    local out rc line="" l t0=$EPOCHREALTIME log_size
+    log_size=$(stat -c %s "$DATA/server.log")
     set +e
     out=$(PGOPTIONS="-c statement_timeout=${TIMEOUT}s -c client_min_messages=warning" \
         timeout $((TIMEOUT + 30)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
@@ -137,9 +142,9 @@ try() {
             if [[ $line == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; fi
             wait_server
             if [ "$OUTCOME" = crash ]; then
-                # What the postmaster logged about the backend (statements run one at a time, so
-                # the last such line is this one's), e.g. "terminated by signal 11".
-                MESSAGE=$(grep -E 'terminated by signal|exited with exit code' "$DATA/server.log" | tail -n1 |
+                # What the postmaster logged about the backend since the statement began, e.g.
+                # "terminated by signal 11".
+                MESSAGE=$(tail -c +$((log_size + 1)) "$DATA/server.log" | grep -m1 -E 'terminated by signal|exited with exit code' |
                     sed -E 's/^.*LOG: +//' | tr '\t' ' ' || true)
                 [ -n "$MESSAGE" ] || MESSAGE=${out%%$'\n'*}
             fi ;;
@@ -161,16 +166,21 @@ run_pass() {
     q postgres 'CREATE DATABASE oracle' >/dev/null
     q postgres 'CREATE DATABASE oracle_try' >/dev/null
     q oracle 'CREATE EXTENSION pgext' >/dev/null
-    # pgext's answers first, from their own session; nothing is loaded in the trial database.
-    # No field may be empty ('-' instead): `read` merges adjacent tabs.
-    q oracle "SELECT name, coalesce(compatible::text, 'null'), coalesce(nullif(array_to_string(problems, ','), ''), '-'),
-                     regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
-                FROM pgext.mounted_extensions WHERE visible ORDER BY name" >"$RUN/$name.verdicts"
-    q oracle "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, cardinality(l.referenced_by) > 0,
-                     coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
-                     coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
-                FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
-               WHERE l.source = 'library_path' ORDER BY l.position, l.basename" >"$RUN/$name.libraries"
+    # pgext's answers first, from one session of their own (its caches are per backend); nothing
+    # is loaded in the trial database.
+    local t1=$EPOCHREALTIME
+    cluster_psql "$DATA" "$PORT" -d oracle -qAt -F $'\t' \
+        -c "\\o $RUN/$name.verdicts" \
+        -c "SELECT name, coalesce(compatible::text, 'null'), coalesce(nullif(array_to_string(problems, ','), ''), '-'),
+                   regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
+              FROM pgext.mounted_extensions WHERE visible ORDER BY name" \
+        -c "\\o $RUN/$name.libraries" \
+        -c "SELECT l.path, l.basename, l.shadowed_by IS NOT NULL, coalesce(nullif(array_to_string(l.referenced_by, ','), ''), '-'),
+                   coalesce(c.loadable::text, 'null'), coalesce(nullif(array_to_string(c.problems, ','), ''), '-'),
+                   coalesce(regexp_replace(c.problem_details::text, '[\t\n]', ' ', 'g'), '-')
+              FROM pgext.libraries l LEFT JOIN pgext.library_compat c USING (path)
+             WHERE l.source = 'library_path' ORDER BY l.position, l.basename"
+    echo "    set-up $(($(date +%s) - t0))s, of which pgext's views $(ms_since "$t1")ms"
     q oracle_try "SELECT name FROM pg_available_extensions WHERE installed_version IS NULL ORDER BY name" >"$RUN/$name.available"
     q oracle_try "SELECT extname FROM pg_extension ORDER BY 1" >"$RUN/$name.installed"
 
@@ -196,28 +206,50 @@ run_pass() {
     done <"$RUN/$name.verdicts"
     # Every library on the path: by name as users write it, by path when an earlier one shadows it.
     while IFS=$'\t' read -r lib base shadowed referenced loadable problems details; do
-        referenced=${referenced/#f/unreferenced}
+        if [ "$referenced" = - ]; then referenced=unreferenced; else referenced=referenced; fi
         [[ ${base%.so} =~ $ONLY ]] || continue
         target=${base%.so}
         [ "$shadowed" = f ] || target=$lib
         try oracle_try "LOAD '${target//\'/\'\'}'"
         printf 'load\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$lib" "$loadable" "$OUTCOME" "$MESSAGE" "$problems" "$details" \
-            "${referenced/#t/referenced}" "$MS" >>"$res"
+            "$referenced" "$MS" >>"$res"
         n=$((n + 1))
     done <"$RUN/$name.libraries"
     echo "    $n statements in $(($(date +%s) - t0))s"
 }
 
-# preload_set: libraries whose LOAD in the plain pass failed from their own code (an ERROR or FATAL
-# from _PG_init, a crash), not from the loader. Each is tried alone at server start; those that
-# start are then combined (dropping, one by one, any that breaks the combination).
+# preload_set: the libraries that might behave differently when preloaded, judged from the plain
+# pass: those whose LOAD failed from their own code (an ERROR or FATAL from _PG_init, a crash) and
+# those named by an extension whose CREATE failed other than in the loader (a script may insist on
+# a preloaded library). A library the loader itself refused (dlopen, magic block, access) is left
+# out: preloading cannot change that. Then by trying: all at once; if the server does not start,
+# each alone, and those that start alone combined one by one.
 preload_set() {
-    local candidates=() ok=() lib combo all
-    while IFS=$'\t' read -r kind lib _ outcome message _; do
-        [ "$kind" = load ] && [ "$outcome" != ok ] || continue
-        loader_error "$message" && continue
-        candidates+=("$(basename "$lib" .so)")
+    local candidates=() ok=() lib combo all kind name outcome message path base shadowed refs e
+    local -A load_outcome=() load_message=() create_failed=() picked=()
+    while IFS=$'\t' read -r kind name _ outcome message _; do
+        if [ "$kind" = load ]; then
+            load_outcome[$name]=$outcome
+            load_message[$name]=$message
+        elif [ "$outcome" != ok ] && [ "$outcome" != not_listed ] && ! loader_error "$message"; then
+            create_failed[$name]=1
+        fi
     done < <(tail -n +2 "$RUN/results/plain.tsv")
+    while IFS=$'\t' read -r path base shadowed refs _; do
+        [ "$shadowed" = f ] && [ -n "${load_outcome[$path]:-}" ] || continue
+        if [ "${load_outcome[$path]}" != ok ]; then
+            loader_error "${load_message[$path]}" && continue
+        else
+            local wanted=""
+            IFS=, read -ra names <<<"$refs"
+            for e in "${names[@]}"; do [ -z "${create_failed[$e]:-}" ] || wanted=1; done
+            [ -n "$wanted" ] || continue
+        fi
+        lib=${base%.so}
+        [ -z "${picked[$lib]:-}" ] || continue
+        picked[$lib]=1
+        candidates+=("$lib")
+    done <"$RUN/plain.libraries"
     [ ${#candidates[@]} -gt 0 ] || return 0
     all=$(IFS=,; echo "${candidates[*]}")
     if preload_starts "$all"; then echo "$all"; return 0; fi # the common case: one start
@@ -242,7 +274,7 @@ preload_starts() {
     echo "shared_preload_libraries = '$1'" >>"$RUN/probe.conf"
     (cluster_start "$DATA" "$PORT" "$RUN/probe.conf") >/dev/null 2>&1 || rc=1
     [ $rc = 0 ] && { sleep 1; q postgres 'SELECT 1' >/dev/null 2>&1 || rc=1; }
-    cluster_stop "$DATA" immediate
+    cluster_stop "$DATA" immediate 2>/dev/null
     return $rc
 }
 
@@ -264,11 +296,13 @@ cluster_stop "$DATA" fast
 args=()
 for pass in "${PASSES[@]}"; do args+=("$pass=$RUN/results/$pass.tsv"); done
 set +e
+[ -z "$ONLY" ] || args+=(--partial)
 python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$preloads" \
     --misses "$OUT/misses.txt" --seconds "$(($(date +%s) - t_start))" "${args[@]}"
 rc=$?
 set -e
 [ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
+echo "pgext: $engine"
 echo "results: $RUN/results/*.tsv, misses: $OUT/misses.txt, server log: $DATA/server.log"
 if [ $rc -ne 0 ] && [ -n "${PGEXT_ORACLE_REPORT_ONLY:-}" ]; then
     echo "PGEXT_ORACLE_REPORT_ONLY is set: not failing"
