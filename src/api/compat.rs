@@ -80,8 +80,15 @@ fn preload_list() -> Vec<String> {
 }
 
 /// `shared_preload_libraries`, resolved to files with the session's `dynamic_library_path`.
+/// Settings only, no SPI: the background worker judges outside any transaction.
 fn preloaded() -> Preloaded {
-    Preloaded::resolve(&preload_list(), &crate::api::inventory::settings(false))
+    let (_, library) = crate::api::paths::current_elements();
+    let settings = pgext_core::inventory::Settings {
+        library,
+        pkglibdir: server::pkglibdir(),
+        ..Default::default()
+    };
+    Preloaded::resolve(&preload_list(), &settings)
 }
 
 /// Verdicts for every visible extension of `inv`.
