@@ -1,61 +1,99 @@
-//! Compatibility verdicts: will `CREATE EXTENSION` (and the `LOAD`s its scripts run) work?
+//! Compatibility verdicts: will `CREATE EXTENSION … CASCADE` (and the `LOAD`s its scripts run)
+//! work now — and will the extension work once used?
 //!
 //! Decided from the inventory and static library analysis only — nothing is loaded, since
-//! `dlopen` runs constructors (and a truncated library crashes the backend outright). The rules:
-//! the extension row has no error; every library the install path's scripts name resolves under
-//! PostgreSQL 18's dfmgr rules and passes [`crate::elf`] analysis; every `requires` entry is
-//! itself compatible. Libraries named only by update scripts off the install path are reported
-//! as warnings: they break `ALTER EXTENSION … UPDATE`, not `CREATE EXTENSION`.
+//! `dlopen` runs constructors (and a truncated library crashes the backend outright).
+//!
+//! `compatible` answers "will `CREATE EXTENSION … CASCADE` succeed now": the extension row has no
+//! error; every library a script **of the install path** loads (a C function `AS 'file'` or a
+//! `LOAD`; for an installed extension, the update path from `installed_version` too) resolves
+//! under PostgreSQL 18's dfmgr rules, passes [`crate::elf`] analysis, and does not refuse to load
+//! outside `shared_preload_libraries` unless it is preloaded ([`elf::PreloadNeed`]); every
+//! `requires` entry is itself compatible. A control file's `module_pathname` loads nothing by
+//! itself (it is only substituted for `MODULE_PATHNAME` in scripts): SQL-only extensions that
+//! name a missing library install fine. When the preload analysis cannot decide, the verdict is
+//! undecided ([`Verdict::decided`] false, code `preload_undecided`), never a silent `true`.
+//!
+//! `usable` answers "will it work once used": every library it names — `module_pathname`'s and
+//! those of its install and update paths — loads, a preload-only library counting as loadable
+//! (it loads at the next restart once preloaded), and every requirement is usable. Libraries
+//! named only by update scripts off both paths are warnings: they break nothing that runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::elf;
-use crate::inventory::{Extension, Inventory, ScriptReference};
+use crate::inventory::{Extension, Inventory, ScriptReference, Settings};
+use crate::paths::{self, LibraryRef};
 use crate::problem::{Problem, Severity};
 use crate::scripts::ReferenceKind;
 
-/// Libraries that must be in `shared_preload_libraries` to work fully, with why. Whether a
-/// library needs preloading cannot be decided statically, so this curated list only produces a
-/// hint, never a failure.
-pub const NEEDS_PRELOAD: &[(&str, &str)] = &[
-    ("pg_stat_statements", "allocates its shared memory at server start"),
-    (
-        "auto_explain",
-        "installs its executor hooks only when loaded (LOAD works per session)",
-    ),
-    ("pgaudit", "installs its audit hooks at server start"),
-    (
-        "timescaledb",
-        "starts background workers and installs planner hooks at server start",
-    ),
-    ("pg_cron", "starts its scheduler background worker at server start"),
-    ("citus", "needs shared memory and hooks at server start"),
-    ("pg_stat_kcache", "allocates shared memory at server start"),
-    (
-        "pg_wait_sampling",
-        "allocates shared memory and a collector at server start",
-    ),
-    ("pg_qualstats", "allocates shared memory at server start"),
-    ("pg_stat_monitor", "allocates shared memory at server start"),
-    ("pglogical", "starts its supervisor background worker at server start"),
-    ("pg_squeeze", "starts background workers at server start"),
-    ("pg_partman_bgw", "starts its background worker at server start"),
-    ("pg_failover_slots", "starts its background worker at server start"),
-    ("pgsentinel", "allocates shared memory at server start"),
-    ("pg_show_plans", "allocates shared memory at server start"),
-    ("pg_tle", "installs its hooks at server start"),
-    ("pgext", "pgext's background worker and shared status need it"),
-];
+/// The server's preload settings, resolved to files: a library in `shared_preload_libraries` was
+/// loaded by the postmaster with `process_shared_preload_libraries_in_progress` true, and dfmgr
+/// finds it already loaded (same file) when a script loads it again, so its `_PG_init` does not
+/// run again. `session_preload_libraries` and `local_preload_libraries` load at backend start
+/// with the flag false, so they do not help a preload-only library.
+#[derive(Debug, Clone, Default)]
+pub struct Preloaded {
+    /// `shared_preload_libraries` as listed.
+    pub shared: Vec<String>,
+    /// The files those entries resolve to (canonical paths).
+    files: HashSet<String>,
+}
 
-/// One library an extension needs, with how it was named and what analysis found.
+impl Preloaded {
+    /// Resolves each entry as `load_file()` does (no `$libdir/` stripping; `dynamic_library_path`
+    /// for bare names, then with `.so`).
+    pub fn resolve(shared: &[String], settings: &Settings) -> Preloaded {
+        let files = shared
+            .iter()
+            .filter_map(|name| {
+                paths::library_candidates(name, LibraryRef::Load, &settings.library, &settings.pkglibdir)
+                    .resolve(crate::inventory::pg_file_exists)
+                    .ok()
+                    .flatten()
+            })
+            .map(|f| canonical(&f))
+            .collect();
+        Preloaded {
+            shared: shared.to_vec(),
+            files,
+        }
+    }
+
+    /// Whether the library at `path` is loaded at server start.
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains(&canonical(path))
+    }
+}
+
+fn canonical(path: &str) -> String {
+    std::fs::canonicalize(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// How a library is named by an extension.
+#[derive(Debug, Clone, Default)]
+pub struct Naming {
+    /// `module_pathname`, or `<script>:<line>` for each reference.
+    pub via: Vec<String>,
+    /// Loaded by `CREATE EXTENSION` (a script of the install path).
+    pub on_install_path: bool,
+    /// Loaded by `ALTER EXTENSION … UPDATE` from the installed version.
+    pub on_update_path: bool,
+}
+
+/// One library an extension names, with how it was named and what analysis found.
 #[derive(Debug, Clone)]
 pub struct LibraryUse {
     /// The resolved file.
     pub path: String,
     /// How it is named: `module_pathname`, or `<script>:<line>`.
     pub via: Vec<String>,
-    /// Needed by `CREATE EXTENSION` (install path) rather than only by an update.
+    /// Needed by `CREATE EXTENSION` (install path) or the pending update, rather than only named.
     pub on_install_path: bool,
+    /// In `shared_preload_libraries`.
+    pub preloaded: bool,
     /// The analysis.
     pub report: elf::LibraryReport,
 }
@@ -65,14 +103,32 @@ pub struct LibraryUse {
 pub struct Verdict {
     /// Extension name.
     pub name: String,
-    /// `CREATE EXTENSION` (default version) is expected to succeed.
+    /// No error found for `CREATE EXTENSION … CASCADE` (default version).
     pub compatible: bool,
-    /// Every finding: the inventory's, the libraries', the requirements'.
+    /// `false` when whether a library refuses to load could not be decided statically (code
+    /// `preload_undecided`, here or in a requirement): `compatible` is then shown as NULL.
+    pub decided: bool,
+    /// Findings about `CREATE EXTENSION`: the inventory's, the libraries', the requirements'.
     pub problems: Vec<Problem>,
-    /// Libraries the scripts name (resolved), analysed.
+    /// Every library it names loads (preload-only ones once preloaded), requirements included.
+    pub usable: bool,
+    /// Findings about use: libraries `CREATE` does not touch, preloading still to be done.
+    pub usable_problems: Vec<Problem>,
+    /// Libraries named (resolved), analysed.
     pub libraries: Vec<LibraryUse>,
-    /// `requires` entries and whether each is compatible (`None`: not available).
+    /// `requires` entries and whether each is compatible (`None`: not available or undecided).
     pub requires: Vec<(String, Option<bool>)>,
+}
+
+impl Verdict {
+    /// `compatible` as SQL shows it: a decided failure is `false`, an undecided one NULL.
+    pub fn compatible_sql(&self) -> Option<bool> {
+        match (self.compatible, self.decided) {
+            (false, _) => Some(false),
+            (true, true) => Some(true),
+            (true, false) => None,
+        }
+    }
 }
 
 /// Converts an ELF finding to the shared shape: message, then detail and hint as PostgreSQL
@@ -92,6 +148,36 @@ pub fn from_elf(p: &elf::Problem) -> Problem {
     }
 }
 
+/// What loading a library does to the server when it is not preloaded, as a problem (with
+/// `for_load` the severity that fits `LOAD`/`CREATE`; otherwise advice for use).
+pub fn preload_problem(report: &elf::LibraryReport, preloaded: bool, for_load: bool) -> Option<Problem> {
+    if preloaded || !report.loadable {
+        return None;
+    }
+    let base = report.path.rsplit('/').next().unwrap_or(&report.path);
+    let base = base.strip_suffix(".so").unwrap_or(base);
+    match report.preload.need() {
+        elf::PreloadNeed::None => None,
+        elf::PreloadNeed::Required(why) => Some(Problem {
+            code: "preload_required",
+            severity: if for_load { Severity::Error } else { Severity::Warning },
+            message: format!(
+                "{base} refuses to load unless it is in shared_preload_libraries: {why}; add it there and restart"
+            ),
+        }),
+        elf::PreloadNeed::Recommended(why) => Some(Problem::warning(
+            "preload_recommended",
+            format!("{base} loads without preloading but does less: {why}"),
+        )),
+        elf::PreloadNeed::Undecided(why) => Some(Problem::warning(
+            "preload_undecided",
+            format!(
+                "whether {base} refuses to load outside shared_preload_libraries could not be decided statically: {why}"
+            ),
+        )),
+    }
+}
+
 /// Script names on the path from the first version (installed by `<ext>--<v0>.sql`) through
 /// update scripts to the last.
 fn scripts_on(ext: &str, versions: &[String], from_installed: bool) -> HashSet<String> {
@@ -108,12 +194,20 @@ fn scripts_on(ext: &str, versions: &[String], from_installed: bool) -> HashSet<S
     out
 }
 
+/// Three-valued state of a requirement chain: false wins over undecided, undecided over true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tri {
+    No,
+    Unknown,
+    Yes,
+}
+
 /// Judges every visible extension of `inv`. `analyze` turns a library path into a report (the
-/// caller caches); `preloaded` is `shared_preload_libraries`, split.
+/// caller caches); `preloaded` is the server's preload settings.
 pub fn judge_all(
     inv: &Inventory,
     analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
-    preloaded: &[String],
+    preloaded: &Preloaded,
 ) -> BTreeMap<String, Verdict> {
     let visible: HashMap<&str, &Extension> = inv
         .extensions
@@ -133,107 +227,151 @@ pub fn judge_all(
     for ext in visible.values() {
         own.insert(ext.name.clone(), judge_own(ext, analyze, preloaded, &on_path));
     }
-    // Requirements, recursively; a cycle is PostgreSQL's "cyclic dependency" error.
-    let names: Vec<String> = own.keys().cloned().collect();
-    let mut memo: HashMap<String, bool> = HashMap::new();
-    for name in &names {
-        let mut stack = Vec::new();
-        requirement_ok(name, &visible, &own, &mut memo, &mut stack);
-    }
-    for name in &names {
-        let Some(ext) = visible.get(name.as_str()) else {
-            continue;
-        };
-        let requires = ext.control.as_ref().map(|c| c.requires.clone()).unwrap_or_default();
-        let mut extra = Vec::new();
+    let graph: HashMap<&str, Vec<&str>> = visible
+        .iter()
+        .map(|(n, e)| {
+            let reqs = e
+                .control
+                .as_ref()
+                .map(|c| c.requires.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            (*n, reqs)
+        })
+        .collect();
+    let own_state = |v: &Verdict| match v.compatible_sql() {
+        Some(true) => Tri::Yes,
+        Some(false) => Tri::No,
+        None => Tri::Unknown,
+    };
+    let create: HashMap<String, Tri> = own.iter().map(|(n, v)| (n.clone(), own_state(v))).collect();
+    let use_: HashMap<String, Tri> = own
+        .iter()
+        .map(|(n, v)| (n.clone(), if v.usable { Tri::Yes } else { Tri::No }))
+        .collect();
+    let (create_memo, cyclic) = chains(&graph, &create);
+    let (use_memo, _) = chains(&graph, &use_);
+    for (name, v) in own.iter_mut() {
         let mut req_rows = Vec::new();
-        for r in requires {
-            let ok = if visible.contains_key(r.as_str()) {
-                memo.get(&r).copied()
+        for r in graph.get(name.as_str()).cloned().unwrap_or_default() {
+            let state = if visible.contains_key(r) {
+                create_memo.get(r).copied()
             } else {
                 None
             };
-            if ok == Some(false) {
-                extra.push(Problem::error(
+            match state {
+                Some(Tri::No) => v.problems.push(Problem::error(
                     "requires_incompatible",
                     format!("requires extension \"{r}\", which is not compatible"),
+                )),
+                Some(Tri::Unknown) => v.problems.push(Problem::warning(
+                    "preload_undecided",
+                    format!("requires extension \"{r}\", whose compatibility could not be decided"),
+                )),
+                _ => {}
+            }
+            if use_memo.get(r) == Some(&Tri::No) {
+                v.usable_problems.push(Problem::error(
+                    "requires_unusable",
+                    format!("requires extension \"{r}\", which is not usable"),
                 ));
             }
-            req_rows.push((r, ok));
+            req_rows.push((
+                r.to_string(),
+                match state {
+                    Some(Tri::Yes) => Some(true),
+                    Some(Tri::No) => Some(false),
+                    _ => None,
+                },
+            ));
         }
-        if memo.get(name) == Some(&false) && cycle_through(name, &visible) {
-            extra.push(Problem::error(
+        if cyclic.contains(name.as_str()) {
+            v.problems.push(Problem::error(
                 "requires_cycle",
                 "its requires chain is cyclic: CREATE EXTENSION … CASCADE fails with \"cyclic dependency detected\"",
             ));
         }
-        if let Some(v) = own.get_mut(name) {
-            v.problems.extend(extra);
-            v.requires = req_rows;
-            v.compatible = crate::problem::none_fatal(&v.problems);
-        }
+        v.requires = req_rows;
+        v.compatible = crate::problem::none_fatal(&v.problems);
+        v.decided = !v.problems.iter().any(|p| p.code == "preload_undecided");
+        v.usable = curable_errors_only(&v.problems) && crate::problem::none_fatal(&v.usable_problems);
     }
     own
 }
 
-fn cycle_through(start: &str, visible: &HashMap<&str, &Extension>) -> bool {
-    let mut seen = HashSet::new();
-    let mut todo: Vec<String> = requires_of(start, visible);
-    while let Some(n) = todo.pop() {
-        if n == start {
-            return true;
-        }
-        if seen.insert(n.clone()) {
-            todo.extend(requires_of(&n, visible));
-        }
-    }
-    false
+/// Whether every error of `CREATE` is one that preloading cures: `preload_required` itself, or
+/// a requirement's (judged for use through `requires_unusable`).
+fn curable_errors_only(problems: &[Problem]) -> bool {
+    problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .all(|p| matches!(p.code, "preload_required" | "requires_incompatible"))
 }
 
-fn requires_of(name: &str, visible: &HashMap<&str, &Extension>) -> Vec<String> {
-    visible
-        .get(name)
-        .and_then(|e| e.control.as_ref())
-        .map(|c| c.requires.clone())
-        .unwrap_or_default()
-}
-
-/// Whether `name` and everything it requires is compatible; cycles count as incompatible.
-fn requirement_ok(
-    name: &str,
-    visible: &HashMap<&str, &Extension>,
-    own: &BTreeMap<String, Verdict>,
-    memo: &mut HashMap<String, bool>,
-    stack: &mut Vec<String>,
-) -> bool {
-    if let Some(&ok) = memo.get(name) {
-        return ok;
+/// The state of each extension's `requires` chain (its own state combined with every
+/// requirement's, transitively; a missing requirement is reported by the inventory), computed
+/// iteratively: control files are untrusted, and a recursion over a long chain would overflow the
+/// backend's stack. Also returns the extensions found on a cycle.
+fn chains<'a>(
+    graph: &HashMap<&'a str, Vec<&'a str>>,
+    own: &HashMap<String, Tri>,
+) -> (HashMap<&'a str, Tri>, HashSet<&'a str>) {
+    let mut memo: HashMap<&'a str, Tri> = HashMap::new();
+    let mut cyclic: HashSet<&'a str> = HashSet::new();
+    let mut on_stack: HashMap<&'a str, usize> = HashMap::new();
+    let mut names: Vec<&'a str> = graph.keys().copied().collect();
+    names.sort_unstable();
+    for start in names {
+        if memo.contains_key(start) {
+            continue;
+        }
+        // (node, next requirement index, state so far)
+        let mut stack: Vec<(&'a str, usize, Tri)> = Vec::new();
+        let state0 = own.get(start).copied().unwrap_or(Tri::No);
+        on_stack.insert(start, 0);
+        stack.push((start, 0, state0));
+        while let Some(&mut (node, ref mut i, ref mut state)) = stack.last_mut() {
+            let reqs = graph.get(node).map(Vec::as_slice).unwrap_or_default();
+            if let Some(&r) = reqs.get(*i) {
+                *i += 1;
+                if let Some(&known) = memo.get(r) {
+                    *state = (*state).min(known);
+                } else if let Some(&depth) = on_stack.get(r) {
+                    // A cycle: every extension from r up to here is on it.
+                    *state = Tri::No;
+                    for (n, _, s) in &mut stack[depth..] {
+                        cyclic.insert(n);
+                        *s = Tri::No;
+                    }
+                } else if !graph.contains_key(r) {
+                    // Not visible: reported by the inventory (requires_missing) when not installed.
+                } else {
+                    let s = own.get(r).copied().unwrap_or(Tri::No);
+                    on_stack.insert(r, stack.len());
+                    stack.push((r, 0, s));
+                }
+                continue;
+            }
+            let (node, _, state) = stack.pop().expect("non-empty");
+            on_stack.remove(node);
+            memo.insert(node, state);
+            if let Some(parent) = stack.last_mut() {
+                parent.2 = parent.2.min(state);
+            }
+        }
     }
-    if stack.iter().any(|s| s == name) {
-        return false;
-    }
-    let Some(v) = own.get(name) else {
-        return false;
-    };
-    stack.push(name.to_string());
-    let mut ok = v.compatible;
-    for r in requires_of(name, visible) {
-        // Evaluate every requirement (no short-circuit) so each gets memoised.
-        let r_ok = requirement_ok(&r, visible, own, memo, stack);
-        ok = ok && r_ok;
-    }
-    stack.pop();
-    memo.insert(name.to_string(), ok);
-    ok
+    (memo, cyclic)
 }
 
 fn judge_own(
     ext: &Extension,
     analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
-    preloaded: &[String],
+    preloaded: &Preloaded,
     on_path: &HashMap<String, &str>,
 ) -> Verdict {
+    // The inventory's problems: an unresolved module_pathname is only a warning there (it loads
+    // nothing by itself); what the scripts do with it is judged below.
     let mut problems: Vec<Problem> = ext.problems.clone();
+    let mut usable_problems: Vec<Problem> = Vec::new();
     let install_scripts = ext
         .install_path
         .as_deref()
@@ -247,70 +385,98 @@ fn judge_own(
         }
         _ => HashSet::new(),
     };
-    // path → (via, on the install or installed update path)
-    let mut uses: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+    let mut uses: BTreeMap<String, Naming> = BTreeMap::new();
     if let Some(lib) = &ext.module_library {
         uses.entry(lib.clone())
             .or_default()
-            .0
+            .via
             .push("module_pathname".to_string());
-        uses.get_mut(lib).expect("just inserted").1 = true;
     }
     for r in &ext.references {
-        let needed = install_scripts.contains(&r.script) || update_scripts.contains(&r.script);
+        let install = install_scripts.contains(&r.script);
+        let update = update_scripts.contains(&r.script);
         let via = format!("{}:{}", r.script, r.line);
         match &r.resolved {
             Some(path) => {
                 let e = uses.entry(path.clone()).or_default();
-                e.0.push(via);
-                e.1 |= needed;
+                e.via.push(via);
+                e.on_install_path |= install;
+                e.on_update_path |= update;
             }
-            // An unresolved module_pathname is reported once, by the inventory.
-            None if ext.module_library.is_none()
-                && ext.control.as_ref().and_then(|c| c.module_pathname.as_deref()) == Some(r.name.as_str()) => {}
-            None => problems.push(unresolved(r, needed, on_path, update_scripts.contains(&r.script))),
+            None => {
+                let p = unresolved(r, install || update, on_path, update && !install);
+                if install || update {
+                    usable_problems.push(p.clone());
+                }
+                problems.push(p);
+            }
         }
     }
     let mut libraries = Vec::new();
-    for (path, (via, needed)) in uses {
+    for (path, naming) in uses {
         let report = analyze(&path);
+        let needed = naming.on_install_path || naming.on_update_path;
+        let prefix = if naming.on_install_path {
+            String::new()
+        } else if naming.on_update_path {
+            "ALTER EXTENSION … UPDATE fails: ".to_string()
+        } else if naming.via.iter().any(|v| v == "module_pathname") {
+            format!(
+                "its module_pathname library ({}), which no install script loads: ",
+                path
+            )
+        } else {
+            format!("ALTER EXTENSION … UPDATE through {}: ", naming.via.join(", "))
+        };
         for p in &report.problems {
             let mut q = from_elf(p);
+            q.message = format!("{prefix}{}", q.message);
+            // Loading it is part of using the extension when CREATE/UPDATE or module_pathname names it.
+            let used = needed || naming.via.iter().any(|v| v == "module_pathname");
+            if used {
+                usable_problems.push(q.clone());
+            }
             if !needed && q.severity == Severity::Error {
-                // Only an update script off the install path names it.
                 q.severity = Severity::Warning;
-                q.message = format!("ALTER EXTENSION … UPDATE through {}: {}", via.join(", "), q.message);
             }
             problems.push(q);
         }
-        let base = path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&path)
-            .trim_end_matches(".so")
-            .to_string();
-        if let Some((_, why)) = NEEDS_PRELOAD.iter().find(|(n, _)| *n == base)
-            && !preloaded
-                .iter()
-                .any(|p| p.trim_start_matches("$libdir/").trim_end_matches(".so") == base)
-        {
-            problems.push(Problem::warning(
-                "needs_preload",
-                format!("{base} should be in shared_preload_libraries: it {why} (a hint: not decided statically)"),
-            ));
+        let is_preloaded = preloaded.contains(&path);
+        if needed {
+            if let Some(mut p) = preload_problem(&report, is_preloaded, true) {
+                p.message = format!("{prefix}{}", p.message);
+                if p.code == "preload_required" {
+                    // Usable once preloaded: advice, not a failure, for use.
+                    usable_problems.push(Problem {
+                        severity: Severity::Warning,
+                        ..p.clone()
+                    });
+                }
+                problems.push(p);
+            }
+        } else if let Some(p) = preload_problem(&report, is_preloaded, false) {
+            usable_problems.push(Problem {
+                message: format!("{prefix}{}", p.message),
+                ..p
+            });
         }
         libraries.push(LibraryUse {
             path,
-            via,
+            via: naming.via,
             on_install_path: needed,
+            preloaded: is_preloaded,
             report,
         });
     }
     dedupe(&mut problems);
+    dedupe(&mut usable_problems);
     Verdict {
         name: ext.name.clone(),
         compatible: crate::problem::none_fatal(&problems),
+        decided: !problems.iter().any(|p| p.code == "preload_undecided"),
+        usable: curable_errors_only(&problems) && crate::problem::none_fatal(&usable_problems),
         problems,
+        usable_problems,
         libraries,
         requires: Vec::new(),
     }
@@ -393,7 +559,7 @@ fn glibc_key(v: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Inventory, Settings};
+    use crate::inventory::Inventory;
     use crate::paths;
     use std::fs;
 
@@ -496,7 +662,7 @@ mod tests {
             analyzed.push(p.to_string());
             report(p, !p.ends_with("bad.so"))
         };
-        let v = judge_all(&inv, &mut analyze, &[]);
+        let v = judge_all(&inv, &mut analyze, &Preloaded::default());
         assert!(v["good"].compatible, "{:?}", v["good"].problems);
         assert!(!v["bad"].compatible);
         assert!(!v["needs_bad"].compatible);
@@ -511,29 +677,282 @@ mod tests {
         // Installed at 1: the update from 1 to 2 runs the LOAD, so it becomes an error.
         s.installed.insert("loads".into(), "1".into());
         let inv = Inventory::collect(&s);
-        let v = judge_all(&inv, &mut |p: &str| report(p, true), &[]);
+        let v = judge_all(&inv, &mut |p: &str| report(p, true), &Preloaded::default());
         assert_eq!(v["loads"].problems[0].severity, Severity::Error);
         assert!(v["loads"].problems[0].message.starts_with("ALTER EXTENSION"));
     }
 
-    #[test]
-    fn preload_hints_never_fail() {
-        let t = tempfile::tempdir().unwrap();
-        let root = t.path();
+    /// A report whose `_PG_init` analysis says `need` (the ELF part is loadable).
+    fn with_need(path: &str, need: &str) -> elf::LibraryReport {
+        let mut r = report(path, true);
+        r.preload.has_init = true;
+        match need {
+            "required" => {
+                r.preload.refusals = vec![elf::Refusal::Raises {
+                    level: 21,
+                    message: Some("x must be loaded via shared_preload_libraries".into()),
+                }]
+            }
+            "recommended" => r.preload.degrades_imports = vec!["RegisterBackgroundWorker".into()],
+            "undecided" => r.preload.undecided = Some("an indirect jump".into()),
+            _ => {}
+        }
+        r
+    }
+
+    /// One image with extension `x` whose install script creates a C function from `lib.so`.
+    fn one_c_extension(root: &std::path::Path) -> Settings {
         fs::create_dir_all(root.join("pkglib")).unwrap();
         let e = "ext/a/share/extension";
         write(
             root,
-            &format!("{e}/pg_cron.control"),
-            "default_version = '1'\nmodule_pathname = '$libdir/pg_cron'\n",
+            &format!("{e}/x.control"),
+            "default_version = '1'\nmodule_pathname = '$libdir/lib'\n",
         );
-        write(root, &format!("{e}/pg_cron--1.sql"), "");
-        write(root, "ext/a/lib/pg_cron.so", "elf");
+        write(
+            root,
+            &format!("{e}/x--1.sql"),
+            "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;",
+        );
+        write(
+            root,
+            &format!("{e}/y.control"),
+            "default_version = '1'\nrequires = 'x'\n",
+        );
+        write(root, &format!("{e}/y--1.sql"), "");
+        write(root, "ext/a/lib/lib.so", "elf");
+        settings(root)
+    }
+
+    /// (need, preloaded, compatible, codes, usable, compatible of the extension requiring it)
+    type PreloadCase = (
+        &'static str,
+        bool,
+        Option<bool>,
+        &'static [&'static str],
+        bool,
+        Option<bool>,
+    );
+    /// (name, compatible, usable, codes, usable codes)
+    type PathCase = (
+        &'static str,
+        Option<bool>,
+        bool,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
+    #[test]
+    fn preload_needs_decide_compatible_and_usable() {
+        let t = tempfile::tempdir().unwrap();
+        let s = one_c_extension(t.path());
+        let inv = Inventory::collect(&s);
+        let lib = t.path().join("ext/a/lib/lib.so").display().to_string();
+        // (need, preloaded) → (compatible as SQL shows it, x's codes, usable, y's compatible)
+        let cases: &[PreloadCase] = &[
+            ("none", false, Some(true), &[], true, Some(true)),
+            ("required", false, Some(false), &["preload_required"], true, Some(false)),
+            ("required", true, Some(true), &[], true, Some(true)),
+            (
+                "recommended",
+                false,
+                Some(true),
+                &["preload_recommended"],
+                true,
+                Some(true),
+            ),
+            ("recommended", true, Some(true), &[], true, Some(true)),
+            ("undecided", false, None, &["preload_undecided"], true, None),
+            ("undecided", true, Some(true), &[], true, Some(true)),
+        ];
+        for &(need, pre, compatible, codes_want, usable, y_compatible) in cases {
+            let preloaded = if pre {
+                // Named as an administrator would: a bare name found on dynamic_library_path.
+                Preloaded::resolve(&["lib".to_string()], &s)
+            } else {
+                Preloaded::resolve(&["other".to_string()], &s)
+            };
+            let v = judge_all(&inv, &mut |p: &str| with_need(p, need), &preloaded);
+            let x = &v["x"];
+            assert_eq!(x.compatible_sql(), compatible, "{need} {pre}: {:?}", x.problems);
+            assert_eq!(
+                crate::problem::distinct_codes(&x.problems),
+                codes_want.to_vec(),
+                "{need} {pre}"
+            );
+            assert_eq!(x.usable, usable, "{need} {pre}: {:?}", x.usable_problems);
+            assert_eq!(
+                v["y"].compatible_sql(),
+                y_compatible,
+                "{need} {pre}: {:?}",
+                v["y"].problems
+            );
+            assert_eq!(x.libraries[0].preloaded, pre);
+            assert_eq!(x.libraries[0].path, lib);
+        }
+    }
+
+    #[test]
+    fn only_the_install_path_loads_libraries() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("pkglib")).unwrap();
+        let e = "ext/a/share/extension";
+        // pgtap-style: module_pathname names a library that does not exist; SQL-only scripts.
+        write(
+            root,
+            &format!("{e}/sqlonly.control"),
+            "default_version = '1'\nmodule_pathname = '$libdir/nowhere'\n",
+        );
+        write(
+            root,
+            &format!("{e}/sqlonly--1.sql"),
+            "CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql;",
+        );
+        // A broken library that no install script loads: CREATE works, use does not.
+        write(
+            root,
+            &format!("{e}/shipsbad.control"),
+            "default_version = '1'\nmodule_pathname = '$libdir/bad'\n",
+        );
+        write(root, &format!("{e}/shipsbad--1.sql"), "");
+        write(root, "ext/a/lib/bad.so", "elf");
+        // The same missing library, but the install script uses it: CREATE fails.
+        write(
+            root,
+            &format!("{e}/usesmissing.control"),
+            "default_version = '1'\nmodule_pathname = '$libdir/nowhere'\n",
+        );
+        write(
+            root,
+            &format!("{e}/usesmissing--1.sql"),
+            "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;",
+        );
+        // No module_pathname: 'MODULE_PATHNAME' is a literal file name that does not exist.
+        write(root, &format!("{e}/literal.control"), "default_version = '1'\n");
+        write(
+            root,
+            &format!("{e}/literal--1.sql"),
+            "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;",
+        );
+        // A preload-only library no script loads: CREATE works; use needs preloading.
+        write(
+            root,
+            &format!("{e}/bgw.control"),
+            "default_version = '1'\nmodule_pathname = '$libdir/bgw'\n",
+        );
+        write(root, &format!("{e}/bgw--1.sql"), "");
+        write(root, "ext/a/lib/bgw.so", "elf");
         let inv = Inventory::collect(&settings(root));
-        let v = judge_all(&inv, &mut |p: &str| report(p, true), &[]);
-        assert!(v["pg_cron"].compatible);
-        assert_eq!(codes(&v["pg_cron"]), vec!["needs_preload"]);
-        let v = judge_all(&inv, &mut |p: &str| report(p, true), &["pg_cron".to_string()]);
-        assert!(v["pg_cron"].problems.is_empty());
+        let mut analyze = |p: &str| {
+            if p.ends_with("bgw.so") {
+                with_need(p, "required")
+            } else {
+                report(p, !p.ends_with("bad.so"))
+            }
+        };
+        let v = judge_all(&inv, &mut analyze, &Preloaded::default());
+        // (name, compatible, usable, codes of problems, codes of usable_problems)
+        let want: &[PathCase] = &[
+            ("sqlonly", Some(true), true, &["library_not_found"], &[]),
+            ("shipsbad", Some(true), false, &["truncated"], &["truncated"]),
+            (
+                "usesmissing",
+                Some(false),
+                false,
+                &["library_not_found"],
+                &["library_not_found"],
+            ),
+            (
+                "literal",
+                Some(false),
+                false,
+                &["library_not_found"],
+                &["library_not_found"],
+            ),
+            ("bgw", Some(true), true, &[], &["preload_required"]),
+        ];
+        for &(name, compatible, usable, codes_want, usable_codes) in want {
+            let x = &v[name];
+            assert_eq!(x.compatible_sql(), compatible, "{name}: {:?}", x.problems);
+            assert_eq!(x.usable, usable, "{name}: {:?}", x.usable_problems);
+            assert_eq!(
+                crate::problem::distinct_codes(&x.problems),
+                codes_want.to_vec(),
+                "{name}"
+            );
+            assert_eq!(
+                crate::problem::distinct_codes(&x.usable_problems),
+                usable_codes.to_vec(),
+                "{name}"
+            );
+        }
+        assert_eq!(v["sqlonly"].problems[0].severity, Severity::Warning);
+        assert_eq!(
+            v["literal"].problems[0].message,
+            "literal--1.sql:1: 'MODULE_PATHNAME' matches no library PostgreSQL would find"
+        );
+    }
+
+    #[test]
+    fn a_long_requires_chain_does_not_overflow_the_stack() {
+        // 100 000 extensions, each requiring the next; the last cannot be installed. A recursive
+        // walk overflows the stack of a test thread (2 MiB) long before this.
+        const N: usize = 100_000;
+        let names: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
+        let mut graph: HashMap<&str, Vec<&str>> = HashMap::new();
+        for i in 0..N {
+            graph.insert(&names[i], if i + 1 < N { vec![names[i + 1].as_str()] } else { vec![] });
+        }
+        let mut own: HashMap<String, Tri> = names.iter().map(|n| (n.clone(), Tri::Yes)).collect();
+        own.insert(names[N - 1].clone(), Tri::No);
+        let (memo, cyclic) = chains(&graph, &own);
+        assert_eq!(memo.len(), N);
+        assert!(memo.values().all(|s| *s == Tri::No));
+        assert!(cyclic.is_empty());
+        // Closing the chain into a cycle: every member is found on it, still without recursion.
+        graph.insert(&names[N - 1], vec![names[0].as_str()]);
+        own.insert(names[N - 1].clone(), Tri::Yes);
+        let (memo, cyclic) = chains(&graph, &own);
+        assert_eq!(cyclic.len(), N);
+        assert_eq!(memo["c5"], Tri::No);
+    }
+
+    #[test]
+    fn requirement_chains_through_the_inventory() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("pkglib")).unwrap();
+        let e = root.join("ext/a/share/extension");
+        fs::create_dir_all(&e).unwrap();
+        const N: usize = 300;
+        for i in 0..N {
+            let requires = if i + 1 < N {
+                format!("requires = 'c{}'\n", i + 1)
+            } else {
+                String::new()
+            };
+            let version = if i + 1 < N { "1" } else { "2" };
+            fs::write(
+                e.join(format!("c{i}.control")),
+                format!("default_version = '{version}'\n{requires}"),
+            )
+            .unwrap();
+            fs::write(e.join(format!("c{i}--1.sql")), "").unwrap();
+        }
+        let inv = Inventory::collect(&settings(root));
+        let v = judge_all(&inv, &mut |p: &str| report(p, true), &Preloaded::default());
+        assert_eq!(v.len(), N);
+        assert_eq!(v["c0"].compatible_sql(), Some(false));
+        assert_eq!(
+            crate::problem::distinct_codes(&v["c0"].problems),
+            vec!["requires_incompatible"]
+        );
+        assert_eq!(v["c0"].requires, vec![("c1".to_string(), Some(false))]);
+        assert!(!v["c0"].usable);
+        assert_eq!(
+            v[&format!("c{}", N - 1)].problems[0].code,
+            "default_version_not_installable"
+        );
     }
 }

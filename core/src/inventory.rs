@@ -1097,14 +1097,16 @@ fn read_extension(
     if let Some(mp) = control.module_pathname.clone() {
         match resolver.resolve(&mp, LibraryRef::Function) {
             Ok(Some(f)) => ext.module_library = Some(f),
-            Ok(None) => ext.problems.push(sev(Problem::error(
+            // module_pathname loads nothing by itself (it is substituted for MODULE_PATHNAME
+            // in scripts): a warning here; a script that loads it makes it an error in compat.
+            Ok(None) => ext.problems.push(Problem::warning(
                 "library_not_found",
                 format!("module_pathname '{mp}' matches no file on dynamic_library_path"),
-            ))),
-            Err((pos, p)) => ext.problems.push(sev(Problem::error(
+            )),
+            Err((pos, p)) => ext.problems.push(Problem::warning(
                 "library_search_error",
                 format!("loading '{mp}' fails at element {pos} of dynamic_library_path ({p})"),
-            ))),
+            )),
         }
     }
 

@@ -80,3 +80,41 @@ impl fmt::Display for Problem {
 pub fn none_fatal(problems: &[Problem]) -> bool {
     problems.iter().all(|p| p.severity != Severity::Error)
 }
+
+/// The distinct codes of `problems`, each once: errors first, then warnings, then infos, each
+/// group in order of first appearance. Per-item messages belong in the details, not here.
+pub fn distinct_codes(problems: &[Problem]) -> Vec<&'static str> {
+    let mut out: Vec<(Severity, &'static str)> = Vec::new();
+    for p in problems {
+        match out.iter_mut().find(|(_, c)| *c == p.code) {
+            Some(entry) => entry.0 = entry.0.max(p.severity),
+            None => out.push((p.severity, p.code)),
+        }
+    }
+    // Stable: equal severities keep their order of appearance.
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    out.into_iter().map(|(_, c)| c).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_codes_once_each_errors_first() {
+        let ps = vec![
+            Problem::warning("w1", "a"),
+            Problem::error("undefined_symbol", "x"),
+            Problem::error("undefined_symbol", "y"),
+            Problem::info("i", "z"),
+            Problem::warning("w1", "b"),
+            Problem::error("missing_library", "m"),
+            Problem::warning("undefined_symbol", "off the path"),
+        ];
+        assert_eq!(
+            distinct_codes(&ps),
+            vec!["undefined_symbol", "missing_library", "w1", "i"]
+        );
+        assert!(distinct_codes(&[]).is_empty());
+    }
+}

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CStr;
 
-use pgext_core::compat::{self, Verdict};
+use pgext_core::compat::{self, Preloaded, Verdict};
 use pgext_core::elf::{self, Analyzer, LibraryReport, SearchConfig, ServerMagic};
 use pgext_core::hash::FileKey;
 use pgext_core::inventory::{Inventory, LibrarySource};
@@ -71,7 +71,7 @@ pub fn reset() -> usize {
     })
 }
 
-fn preloaded() -> Vec<String> {
+fn preload_list() -> Vec<String> {
     server::setting(c"shared_preload_libraries")
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_string())
@@ -79,9 +79,47 @@ fn preloaded() -> Vec<String> {
         .collect()
 }
 
+/// `shared_preload_libraries`, resolved to files with the session's `dynamic_library_path`.
+/// Settings only, no SPI: the background worker judges outside any transaction.
+fn preloaded() -> Preloaded {
+    let (_, library) = crate::api::paths::current_elements();
+    let settings = pgext_core::inventory::Settings {
+        library,
+        pkglibdir: server::pkglibdir(),
+        ..Default::default()
+    };
+    Preloaded::resolve(&preload_list(), &settings)
+}
+
 /// Verdicts for every visible extension of `inv`.
 pub fn verdicts(inv: &Inventory) -> BTreeMap<String, Verdict> {
     compat::judge_all(inv, &mut analyze, &preloaded())
+}
+
+/// The preload analysis of a library, as SQL shows it.
+fn preload_kind(report: &LibraryReport) -> &'static str {
+    match report.preload.need() {
+        elf::PreloadNeed::None => "none",
+        elf::PreloadNeed::Recommended(_) => "recommended",
+        elf::PreloadNeed::Required(_) => "required",
+        elf::PreloadNeed::Undecided(_) => "undecided",
+    }
+}
+
+/// Whether `LOAD` of this library succeeds now: the ELF analysis, then `_PG_init` outside
+/// preloading (NULL when that could not be decided).
+fn loadable_now(report: &LibraryReport, preloaded: bool) -> Option<bool> {
+    if !report.loadable {
+        return Some(false);
+    }
+    if preloaded {
+        return Some(true);
+    }
+    match report.preload.need() {
+        elf::PreloadNeed::Required(_) => Some(false),
+        elf::PreloadNeed::Undecided(_) => None,
+        _ => Some(true),
+    }
 }
 
 fn host_glibc() -> Option<String> {
@@ -127,6 +165,9 @@ fn report_json(report: &LibraryReport) -> serde_json::Value {
         "dependencies": report.dependencies.iter().map(|d| serde_json::json!({
             "name": d.name, "needed_by": d.needed_by, "path": d.path, "found_via": format!("{:?}", d.found_via),
         })).collect::<Vec<_>>(),
+        "preload": preload_kind(report),
+        "preload_refusals": report.preload.refusals.iter().map(|r| r.message()).collect::<Vec<_>>(),
+        "preload_undecided": report.preload.undecided,
         "problems": report.problems.iter().map(|p| serde_json::json!({
             "code": p.code.as_str(), "severity": format!("{:?}", p.severity).to_lowercase(),
             "message": p.message, "detail": p.detail, "hint": p.hint, "subject": p.subject,
@@ -177,7 +218,8 @@ fn check_extension(name: &str) -> JsonB {
     let c = ext.control.as_ref();
     JsonB(serde_json::json!({
         "name": name,
-        "compatible": v.map(|v| v.compatible),
+        "compatible": v.and_then(|v| v.compatible_sql()),
+        "usable": v.map(|v| v.usable),
         "image": ext.image,
         "control_file": ext.control_path,
         "copies": copies,
@@ -196,13 +238,16 @@ fn check_extension(name: &str) -> JsonB {
             let mut j = report_json(&l.report);
             j["via"] = serde_json::json!(l.via);
             j["on_install_path"] = serde_json::json!(l.on_install_path);
+            j["preloaded"] = serde_json::json!(l.preloaded);
+            j["loadable_now"] = serde_json::json!(loadable_now(&l.report, l.preloaded));
             j
         }).collect::<Vec<_>>()),
         "problems": details(v.map(|v| v.problems.as_slice()).unwrap_or(&ext.problems)).0,
+        "usable_problems": details(v.map(|v| v.usable_problems.as_slice()).unwrap_or_default()).0,
         "server": {
             "pg_version": pg_sys::PG_VERSION_NUM / 100,
             "glibc": host_glibc(),
-            "shared_preload_libraries": preloaded(),
+            "shared_preload_libraries": preload_list(),
         },
     }))
 }
@@ -216,7 +261,7 @@ fn library_compat() -> TableIterator<
         name!(path, String),
         name!(image, Option<String>),
         name!(source, String),
-        name!(loadable, bool),
+        name!(loadable, Option<bool>),
         name!(machine, Option<String>),
         name!(magic_version, Option<i32>),
         name!(magic_abi_extra, Option<String>),
@@ -229,10 +274,13 @@ fn library_compat() -> TableIterator<
         name!(undefined_symbols, Vec<String>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
+        name!(preload, Option<String>),
+        name!(preloaded, bool),
     ),
 > {
     let inv = read_inventory(false);
     let glibc = host_glibc();
+    let preloaded = preloaded();
     let rows: Vec<_> = inv
         .libraries
         .iter()
@@ -243,17 +291,25 @@ fn library_compat() -> TableIterator<
                 LibrarySource::LibraryPath(_) => "library_path",
                 LibrarySource::System => "system",
             };
+            let is_preloaded = preloaded.contains(&l.path);
+            let mut loadable = loadable_now(&r, is_preloaded);
+            let mut preload = Some(preload_kind(&r).to_string());
             if source == "system" {
                 // An OS library is a dependency, not a PostgreSQL module: no magic block is due.
                 r.problems.retain(|p| !p.code.as_str().contains("magic"));
                 r.loadable = !r.problems.iter().any(|p| p.severity == elf::Severity::Error);
+                loadable = Some(r.loadable);
+                preload = None;
             }
-            let problems: Vec<_> = r.problems.iter().map(compat::from_elf).collect();
+            let mut problems: Vec<_> = r.problems.iter().map(compat::from_elf).collect();
+            if source != "system" {
+                problems.extend(compat::preload_problem(&r, is_preloaded, true));
+            }
             (
                 l.path.clone(),
                 l.image.clone(),
                 source.to_string(),
-                r.loadable,
+                loadable,
                 r.header.as_ref().map(|h| h.machine_name().to_string()),
                 r.magic.as_ref().map(|m| m.pg_version),
                 r.magic.as_ref().and_then(|m| m.abi_extra.clone()),
@@ -266,6 +322,8 @@ fn library_compat() -> TableIterator<
                 subjects(&r, "undefined_symbol"),
                 codes(&problems),
                 details(&problems),
+                preload,
+                is_preloaded,
             )
         })
         .collect();

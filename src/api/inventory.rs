@@ -83,8 +83,12 @@ pub fn settings(with_references: bool) -> Settings {
 }
 
 /// Problem codes, for `WHERE 'x' = ANY(problems)`.
+/// Each code once, errors first (per-item messages are in the details).
 pub fn codes(problems: &[Problem]) -> Vec<String> {
-    problems.iter().map(|p| p.code.to_string()).collect()
+    pgext_core::problem::distinct_codes(problems)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Problems with severity and message, for people and tools.
@@ -132,10 +136,14 @@ fn mounted_extensions() -> TableIterator<
         name!(compatible, Option<bool>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
+        name!(usable, Option<bool>),
+        name!(usable_problems, Vec<String>),
+        name!(usable_problem_details, JsonB),
     ),
 > {
     let rows = extension_rows();
     TableIterator::new(rows.into_iter().map(|r| {
+        let (ucodes, udetails) = (codes(&r.usable_problems), details(&r.usable_problems));
         let (codes, details) = (codes(&r.problems), details(&r.problems));
         (
             r.name,
@@ -162,6 +170,9 @@ fn mounted_extensions() -> TableIterator<
             r.compatible,
             codes,
             details,
+            r.usable,
+            ucodes,
+            udetails,
         )
     }))
 }
@@ -192,6 +203,8 @@ struct ExtRow {
     shadowed_by: Option<String>,
     compatible: Option<bool>,
     problems: Vec<Problem>,
+    usable: Option<bool>,
+    usable_problems: Vec<Problem>,
 }
 
 thread_local! {
@@ -261,10 +274,12 @@ fn extension_rows() -> Vec<ExtRow> {
                 comment: c.and_then(|c| c.comment.clone()),
                 visible: e.visible,
                 shadowed_by: e.shadowed_by.clone(),
-                compatible: verdict.map(|v| v.compatible),
+                compatible: verdict.and_then(|v| v.compatible_sql()),
                 problems: verdict
                     .map(|v| v.problems.clone())
                     .unwrap_or_else(|| e.problems.clone()),
+                usable: verdict.map(|v| v.usable),
+                usable_problems: verdict.map(|v| v.usable_problems.clone()).unwrap_or_default(),
             }
         })
         .collect();

@@ -18,6 +18,7 @@
 //!
 //! Modules by concern: [`header`] (class, machine, host), [`dynamic`] (needed, paths, versions,
 //! symbols), [`magic`] (the block and the server's comparison), `insn` (return-value decoding),
+//! [`preload`] (does `_PG_init` refuse to load outside `shared_preload_libraries`),
 //! [`ldcache`], [`resolve`] (search and binding), `symtab` (hash-table symbol lookup), [`report`],
 //! [`problem`], [`reader`] (bounded I/O), `file` (section and segment tables).
 
@@ -27,6 +28,7 @@ pub mod header;
 mod insn;
 pub mod ldcache;
 pub mod magic;
+pub mod preload;
 pub mod problem;
 pub mod reader;
 pub mod report;
@@ -43,6 +45,7 @@ pub use file::ElfError;
 pub use header::{ByteOrder, ElfClass, ElfHeader, HeaderError, HeaderMismatch, HostAbi};
 pub use ldcache::{CacheEntry, CacheFormat, LdCache, LdCacheError};
 pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic, read_magic};
+pub use preload::{PreloadFacts, PreloadNeed, Refusal};
 pub use problem::{Problem, ProblemCode, Severity};
 pub use reader::{ReadError, ReadLimits};
 pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};

@@ -7,6 +7,7 @@ use super::dynamic::{DynamicInfo, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
 use super::header::{ElfHeader, HeaderMismatch, HostAbi};
 use super::magic::{MagicBlock, MagicOutcome, ServerMagic, check_magic, find_magic};
+use super::preload::{self, PreloadFacts};
 use super::problem::{Problem, ProblemCode, Severity};
 use super::reader::ReadLimits;
 use super::resolve::{Dependency, LoadFailure, Loader, ObjectFacts, SearchConfig};
@@ -42,6 +43,8 @@ pub struct LibraryReport {
     pub objects_loaded: usize,
     /// Bytes read from disk for this report (cached files count once per [`Analyzer`]).
     pub bytes_read: u64,
+    /// What `_PG_init` does outside `shared_preload_libraries`.
+    pub preload: PreloadFacts,
 }
 
 impl LibraryReport {
@@ -61,6 +64,7 @@ impl LibraryReport {
             symbols_checked: false,
             objects_loaded: 0,
             bytes_read: 0,
+            preload: PreloadFacts::default(),
         }
     }
 
@@ -229,6 +233,7 @@ fn inspect_file(
     if let MagicOutcome::Found(block) = &magic {
         report.magic = Some(block.clone());
     }
+    report.preload = preload::analyze(&mut file, &dynamic);
     if !loadable_kind {
         // Resolution and the magic comparison are moot for a file ld.so rejects; the block is
         // still reported (it tells which server the file was built for).

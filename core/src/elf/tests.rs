@@ -1388,3 +1388,76 @@ fn bench_postgis_image() {
         );
     }
 }
+
+#[test]
+fn preload_needs_decided_from_pg_init() {
+    if host().machine != 62 {
+        eprintln!("the _PG_init walk is x86-64 only; other machines answer Undecided (tested below)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // (case, expected need without preloading) — each compiled at -O2, -O0 and -O2 -fno-plt.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        None,
+        Recommended,
+        Required(&'static str),
+        Undecided,
+    }
+    let cases: &[(&str, Want)] = &[
+        (
+            "REFUSE",
+            Want::Required("fixture must be loaded via shared_preload_libraries"),
+        ),
+        ("REFUSE_FATAL_LATE", Want::Required("fixture: preload me")),
+        ("RETURN_EARLY", Want::Recommended),
+        ("POSTMASTER_INT", Want::Required("fixture.max")),
+        ("POSTMASTER_BOOL", Want::Required("fixture.on")),
+        ("POSTMASTER_ENUM", Want::Required("fixture.e")),
+        ("POSTMASTER_REAL", Want::Required("fixture.r")),
+        ("SUSET_ONLY", Want::None),
+        ("GUARDED_GUC", Want::None),
+        ("UNRELATED_ERROR", Want::Recommended),
+        ("WARNING_ONLY", Want::None),
+        (
+            "BINARY_UPGRADE",
+            Want::Required("can only be loaded via shared_preload_libraries"),
+        ),
+        ("SHMEM_DIRECT", Want::Required("RequestAddinShmemSpace")),
+        ("PLAIN", Want::None),
+        ("GLOBAL_FLAG", Want::None),
+        ("UNKNOWN_CONTEXT", Want::Undecided),
+    ];
+    let flag_sets: &[&[&str]] = &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]];
+    let mut failures = Vec::new();
+    for (case, want) in cases {
+        for (k, flags) in flag_sets.iter().enumerate() {
+            let out = dir.path().join(format!("{case}-{k}.so"));
+            let define = format!("-DCASE_{case}");
+            let src = fixture("preload.c");
+            let mut args = vec![
+                "-shared",
+                "-fPIC",
+                "-o",
+                out.to_str().unwrap(),
+                src.to_str().unwrap(),
+                &define,
+            ];
+            args.extend_from_slice(flags);
+            compile("cc", &args);
+            let report = inspect_bytes(fs::read(&out).unwrap(), &host(), &server(), ReadLimits::default());
+            assert!(report.preload.has_init, "{case}");
+            let got = report.preload.need();
+            let ok = match (want, &got) {
+                (Want::None, PreloadNeed::None) => true,
+                (Want::Recommended, PreloadNeed::Recommended(_)) => true,
+                (Want::Required(text), PreloadNeed::Required(why)) => why.contains(text),
+                (Want::Undecided, PreloadNeed::Undecided(_)) => true,
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!("{case} {flags:?}: want {want:?}, got {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
