@@ -56,3 +56,81 @@ GRANT EXECUTE ON FUNCTION pgext.worker_status(), pgext.image_status(), pgext.hea
   TO pgext_admin;
 GRANT SELECT ON pgext.worker_status, pgext.image_status, pgext.health, pgext.check_runs, pgext.findings
   TO pgext_admin;
+
+-- Verdicts: mounted_extensions gains usable, usable_problems, usable_problem_details (and
+-- compatible may be NULL: undecided); library_compat gains preload and preloaded (and loadable
+-- may be NULL). Views over a changed row type are dropped and made again with their grants.
+DROP VIEW pgext.mounted_extensions;
+DROP FUNCTION pgext.mounted_extensions();
+CREATE FUNCTION pgext."mounted_extensions"() RETURNS TABLE (
+	"name" TEXT,  /* String */
+	"image" TEXT,  /* Option < String > */
+	"is_system" bool,  /* bool */
+	"position" INT,  /* i32 */
+	"control_file" TEXT,  /* String */
+	"script_directory" TEXT,  /* Option < String > */
+	"default_version" TEXT,  /* Option < String > */
+	"installable_versions" TEXT[],  /* Vec < String > */
+	"installed_version" TEXT,  /* Option < String > */
+	"update_path_exists" bool,  /* Option < bool > */
+	"update_path" TEXT[],  /* :: std :: option :: Option < Vec < String > > */
+	"module_pathname" TEXT,  /* Option < String > */
+	"library" TEXT,  /* Option < String > */
+	"requires" TEXT[],  /* :: std :: option :: Option < Vec < String > > */
+	"superuser" bool,  /* Option < bool > */
+	"trusted" bool,  /* Option < bool > */
+	"relocatable" bool,  /* Option < bool > */
+	"schema" TEXT,  /* Option < String > */
+	"comment" TEXT,  /* Option < String > */
+	"visible" bool,  /* bool */
+	"shadowed_by" TEXT,  /* Option < String > */
+	"compatible" bool,  /* Option < bool > */
+	"problems" TEXT[],  /* Vec < String > */
+	"problem_details" jsonb,  /* JsonB */
+	"usable" bool,  /* Option < bool > */
+	"usable_problems" TEXT[],  /* Vec < String > */
+	"usable_problem_details" jsonb  /* JsonB */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mounted_extensions_wrapper';
+CREATE VIEW pgext.mounted_extensions AS SELECT * FROM pgext.mounted_extensions();
+COMMENT ON VIEW pgext.mounted_extensions IS
+  'Every control file on extension_control_path: what PostgreSQL would use (visible) and what it hides';
+REVOKE ALL ON FUNCTION pgext.mounted_extensions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.mounted_extensions() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.mounted_extensions FROM PUBLIC;
+GRANT SELECT ON pgext.mounted_extensions TO pg_monitor, pgext_admin;
+
+DROP VIEW pgext.library_compat;
+DROP FUNCTION pgext.library_compat();
+CREATE FUNCTION pgext."library_compat"() RETURNS TABLE (
+	"path" TEXT,  /* String */
+	"image" TEXT,  /* Option < String > */
+	"source" TEXT,  /* String */
+	"loadable" bool,  /* Option < bool > */
+	"machine" TEXT,  /* Option < String > */
+	"magic_version" INT,  /* Option < i32 > */
+	"magic_abi_extra" TEXT,  /* Option < String > */
+	"module_name" TEXT,  /* Option < String > */
+	"module_version" TEXT,  /* Option < String > */
+	"glibc_needed" TEXT,  /* Option < String > */
+	"glibc_available" TEXT,  /* Option < String > */
+	"needed" TEXT[],  /* Vec < String > */
+	"missing_libraries" TEXT[],  /* Vec < String > */
+	"undefined_symbols" TEXT[],  /* Vec < String > */
+	"problems" TEXT[],  /* Vec < String > */
+	"problem_details" jsonb,  /* JsonB */
+	"preload" TEXT,  /* Option < String > */
+	"preloaded" bool  /* bool */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'library_compat_wrapper';
+CREATE VIEW pgext.library_compat AS SELECT * FROM pgext.library_compat();
+COMMENT ON VIEW pgext.library_compat IS
+  'Static load analysis of every library: ABI, magic block, glibc symbol versions, dependencies, symbols';
+REVOKE ALL ON FUNCTION pgext.library_compat() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.library_compat() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.library_compat FROM PUBLIC;
+GRANT SELECT ON pgext.library_compat TO pg_monitor, pgext_admin;
