@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::hash::{self, Cancelled, FileKey, HashCache, HashJob, Sha256};
@@ -662,17 +662,8 @@ impl Walker<'_> {
                 }
             }
         } else {
-            let what = if ft.is_fifo() {
-                "FIFO"
-            } else if ft.is_socket() {
-                "socket"
-            } else if ft.is_char_device() {
-                "character device"
-            } else if ft.is_block_device() {
-                "block device"
-            } else {
-                "file of unknown type"
-            };
+            // Neither directory, file nor link here: FIFO, socket, device or unknown.
+            let what = crate::fsinfo::kind_name(ft);
             self.problem(
                 &entry.path,
                 ProblemCode::SpecialFile,
