@@ -11,6 +11,7 @@ mod error;
 mod gucs;
 mod server;
 mod worker;
+mod enforce;
 
 /// `CARGO_PKG_VERSION` as a C string, for the magic block.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -33,6 +34,7 @@ pgrx::extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     worker::init();
+    enforce::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
