@@ -107,15 +107,16 @@ pub fn init() {
         GucFlags::SUPERUSER_ONLY,
     );
     // --- enforcement settings (begin)
-    // PGC_SUSET with SUPERUSER_ONLY: only a superuser (or a role granted SET on them) can change
-    // them for a session, so an ordinary role can never turn enforcement off for itself.
+    // PGC_SUSET: only a superuser (or a role granted SET on them) can change them for a session,
+    // so an ordinary role can never turn enforcement off for itself. Everyone may read them: a
+    // refused user should be able to see the policy that refused it.
     GucRegistry::define_enum_guc(
         c"pgext.enforce",
         c"Refuse (on) or report (warn) CREATE EXTENSION, ALTER EXTENSION UPDATE, LOAD and C functions from images that fail pgext.require.",
         c"Needs pgext in shared_preload_libraries: without it nothing is enforced.",
         &ENFORCE,
         GucContext::Suset,
-        GucFlags::SUPERUSER_ONLY,
+        GucFlags::default(),
     );
     // SAFETY: the check hook is a #[pg_guard] function that only parses its argument.
     unsafe {
@@ -127,7 +128,7 @@ pub fn init() {
               extension or library loadable. signed is reserved for signature checks and rejected until they exist.",
             &REQUIRE,
             GucContext::Suset,
-            GucFlags::SUPERUSER_ONLY,
+            GucFlags::default(),
             Some(crate::enforce::check_require),
             None,
             None,
@@ -138,7 +139,7 @@ pub fn init() {
             c"A bare name matches an extension or an image of that name.",
             &ENFORCE_EXEMPT,
             GucContext::Suset,
-            GucFlags::SUPERUSER_ONLY,
+            GucFlags::default(),
             Some(crate::enforce::check_exempt),
             None,
             None,

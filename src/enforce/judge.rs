@@ -358,7 +358,7 @@ impl Facts {
             .problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
-            .map(|p| format!("{}: {}", p.code, p.message))
+            .map(|p| format!("{}: {}", p.code, p.message.trim_end_matches('.')))
             .collect();
         Some(Failure {
             condition: Condition::Compatible,
@@ -377,7 +377,7 @@ impl Facts {
             .problems
             .iter()
             .filter(|p| p.severity == elf::Severity::Error)
-            .map(|p| format!("{}: {}", p.code.as_str(), p.message))
+            .map(|p| format!("{}: {}", p.code.as_str(), p.message.trim_end_matches('.')))
             .collect();
         Some(Failure {
             condition: Condition::Compatible,

@@ -326,6 +326,13 @@ fn uses_of(st: &Statement, root: &str) -> Vec<Use> {
 
 /// The subject of a message: `extension "x"` / `extension "x" (required by "y")` / `library "f"`.
 fn subject(u: &Use) -> String {
+    let only_libraries = u.files.iter().all(|(r, _)| *r == Role::Library);
+    if let (Some(e), true) = (&u.extension, only_libraries) {
+        return format!(
+            "library \"{}\" (loaded by extension \"{e}\"'s scripts)",
+            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
+        );
+    }
     match (&u.extension, &u.required_by) {
         (Some(e), Some(by)) => format!("extension \"{e}\" (required by \"{by}\")"),
         (Some(e), None) => format!("extension \"{e}\""),
