@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|enforce ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker enforce)
 passed=0
 failed=0
 failures=()
@@ -57,6 +57,10 @@ worker() {
     install_pgext && bash "$REPO/tests/worker/run.sh"
 }
 
+enforce() {
+    install_pgext && bash "$REPO/tests/enforce/run.sh"
+}
+
 for s in "${suites[@]}"; do
     case $s in
         lint) run_suite lint lint ;;
@@ -65,7 +69,8 @@ for s in "${suites[@]}"; do
         regress) run_suite regress regress ;;
         upgrade) run_suite upgrade upgrade ;;
         worker) run_suite worker worker ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker)" ;;
+        enforce) run_suite enforce enforce ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce)" ;;
     esac
 done
 

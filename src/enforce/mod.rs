@@ -325,7 +325,13 @@ fn uses_of(st: &Statement, root: &str) -> Vec<Use> {
 }
 
 /// The subject of a message: `extension "x"` / `extension "x" (required by "y")` / `library "f"`.
-fn subject(u: &Use) -> String {
+fn subject(u: &Use, action: &str) -> String {
+    if let Some(setting) = action.strip_suffix("_preload") {
+        return format!(
+            "library \"{}\" (loaded at session start by {setting}_preload_libraries)",
+            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
+        );
+    }
     let only_libraries = u.files.iter().all(|(r, _)| *r == Role::Library);
     if let (Some(e), true) = (&u.extension, only_libraries) {
         return format!(
@@ -423,7 +429,7 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
             .collect();
         let message = format!(
             "pgext.enforce: {} comes from image \"{}\", which is {}",
-            subject(u),
+            subject(u, st.action),
             u.image,
             judge::describe(&failures)
         );

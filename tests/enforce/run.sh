@@ -123,7 +123,7 @@ if msg=$(psql_ -U enf_user -d enf -Atc "SELECT 'session ran'" 2>&1); then
     die "under on, a session that preloaded an unpinned image's library must end: $msg"
 fi
 echo "$msg"
-echo "$msg" | grep -q 'FATAL:  pgext.enforce: library ".*/loose/lib/enf_looselib.so" comes from image "loose", which is not pinned and not verified (loaded by a preload setting at session start)' \
+echo "$msg" | grep -q 'FATAL:  pgext.enforce: library ".*/loose/lib/enf_looselib.so" (loaded at session start by session_preload_libraries) comes from image "loose", which is not pinned and not verified' \
     || die "unexpected preload refusal: $msg"
 psql_ -U postgres -q -v ON_ERROR_STOP=1 -d enf -c "ALTER ROLE enf_user SET pgext.enforce = 'warn'"
 msg=$(psql_ -U enf_user -d enf -Atc "SELECT 'session ran'" 2>&1) || die "warn must let the session run: $msg"
