@@ -7,11 +7,11 @@
 use std::ffi::CStr;
 
 pub(crate) mod api;
+mod enforce;
 mod error;
 mod gucs;
 mod server;
 mod worker;
-mod enforce;
 
 /// `CARGO_PKG_VERSION` as a C string, for the magic block.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -23,11 +23,7 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 // `version` arm expands to `field_update!(name = …)`), so both are spelled out here.
 pgrx::pg_module_magic!(name = c"pgext", version = VERSION);
 
-pgrx::extension_sql_file!(
-    "../sql/schema.sql",
-    name = "schema_comment",
-    bootstrap
-);
+pgrx::extension_sql_file!("../sql/schema.sql", name = "schema_comment", bootstrap);
 
 /// Runs when the library is loaded: preloaded by the postmaster or on first use in a backend.
 #[pgrx::pg_guard]

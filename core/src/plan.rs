@@ -189,7 +189,8 @@ fn add_script(env: &Env<'_>, plan: &mut Plan, ext: &str, path: &str, module_path
             ReferenceKind::Function => LibraryRef::Function,
             ReferenceKind::Load => LibraryRef::Load,
         };
-        if let Ok(Some(lib)) = paths::library_candidates(&r.name, how, env.library, env.pkglibdir).resolve(pg_file_exists)
+        if let Ok(Some(lib)) =
+            paths::library_candidates(&r.name, how, env.library, env.pkglibdir).resolve(pg_file_exists)
         {
             plan.push(ext, Role::Library, &lib, &format!("{script}:{}", r.line));
         }
@@ -220,11 +221,15 @@ fn create_into(
     plan: &mut Plan,
 ) -> Result<(), String> {
     let found = find(env, name, plan)?;
-    let target = match version.map(str::to_string).or_else(|| found.primary.default_version.clone()) {
+    let target = match version
+        .map(str::to_string)
+        .or_else(|| found.primary.default_version.clone())
+    {
         Some(v) => v,
         None => return Err(format!("version to install must be specified for extension \"{name}\"")),
     };
-    scripts::check_version_name(&target).map_err(|e| format!("invalid extension version name: \"{target}\": {}", e.problem.detail()))?;
+    scripts::check_version_name(&target)
+        .map_err(|e| format!("invalid extension version name: \"{target}\": {}", e.problem.detail()))?;
     let path = found.set.install_path(&target).ok_or_else(|| {
         format!("extension \"{name}\" has no installation script nor update path for version \"{target}\"")
     })?;
@@ -271,7 +276,9 @@ fn require_all(
             return Err(format!("required extension \"{r}\" is not installed"));
         }
         if parents.iter().any(|p| p == r) {
-            return Err(format!("cyclic dependency detected between extensions \"{r}\" and \"{name}\""));
+            return Err(format!(
+                "cyclic dependency detected between extensions \"{r}\" and \"{name}\""
+            ));
         }
         create_into(env, r, None, cascade, parents, created, plan)?;
     }
@@ -329,7 +336,16 @@ pub fn update_extension(env: &Env<'_>, name: &str, to: Option<&str>) -> Plan {
     versions.extend(steps);
     // ALTER EXTENSION passes cascade = false: a new requirement must be installed already.
     let mut created = HashSet::new();
-    match updates(env, &found, name, &versions, false, &mut Vec::new(), &mut created, &mut plan) {
+    match updates(
+        env,
+        &found,
+        name,
+        &versions,
+        false,
+        &mut Vec::new(),
+        &mut created,
+        &mut plan,
+    ) {
         Ok(()) => {
             plan.extensions.push(name.to_string());
             plan
@@ -452,7 +468,10 @@ mod tests {
             "top",
             "default_version = '2'\nmodule_pathname = '$libdir/top'\n",
             &[
-                ("top--1.sql", "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;\n"),
+                (
+                    "top--1.sql",
+                    "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;\n",
+                ),
                 ("top--1--2.sql", "LOAD 'helper';\n"),
                 // requires only from the start version's secondary control file
                 ("top--1.control", "requires = 'base'\n"),
@@ -464,7 +483,10 @@ mod tests {
             "b",
             "base",
             "default_version = '1'\n",
-            &[("base--1.sql", "CREATE FUNCTION g() RETURNS int AS '$libdir/helper' LANGUAGE C;\n")],
+            &[(
+                "base--1.sql",
+                "CREATE FUNCTION g() RETURNS int AS '$libdir/helper' LANGUAGE C;\n",
+            )],
         );
         let (c, l) = fx.paths(&["a", "b"]);
         let installed = HashMap::new();
@@ -490,7 +512,10 @@ mod tests {
         assert!(images.iter().all(|i| i.is_some()));
         // Without CASCADE the server stops at the requirement, before any script.
         let plan = create_extension(&env, "top", None, false);
-        assert_eq!(plan.failure.as_deref(), Some("required extension \"base\" is not installed"));
+        assert_eq!(
+            plan.failure.as_deref(),
+            Some("required extension \"base\" is not installed")
+        );
         assert!(plan.files.iter().all(|f| f.role == Role::Control));
         // Installed requirements are not planned again.
         let installed = HashMap::from([("base".to_string(), "1".to_string())]);
@@ -505,7 +530,12 @@ mod tests {
     #[test]
     fn first_control_file_wins_and_update_path_is_the_servers() {
         let fx = Fx::new();
-        fx.ext("a", "x", "default_version = '1.1'\n", &[("x--1.0.sql", ""), ("x--1.0--1.1.sql", "LOAD 'xlib';\n")]);
+        fx.ext(
+            "a",
+            "x",
+            "default_version = '1.1'\n",
+            &[("x--1.0.sql", ""), ("x--1.0--1.1.sql", "LOAD 'xlib';\n")],
+        );
         fx.ext("b", "x", "default_version = '9'\n", &[("x--9.sql", "")]);
         fx.write("ext/b/lib/xlib.so", "x");
         let (c, l) = fx.paths(&["a", "b"]);
@@ -519,7 +549,10 @@ mod tests {
         let plan = update_extension(&env, "x", None);
         assert_eq!(plan.failure, None);
         assert!(plan.files[0].path.ends_with("/ext/a/share/extension/x.control"));
-        assert_eq!(libs(&plan), vec![("xlib.so".to_string(), "x--1.0--1.1.sql:1".to_string())]);
+        assert_eq!(
+            libs(&plan),
+            vec![("xlib.so".to_string(), "x--1.0--1.1.sql:1".to_string())]
+        );
         assert_eq!(image_of_path(&plan.files[2].path, &fx.p("ext")).as_deref(), Some("b"));
         // Already at the target: nothing runs.
         let same = update_extension(&env, "x", Some("1.0"));
@@ -577,6 +610,9 @@ mod tests {
         std::os::unix::fs::symlink(fx.p("ext/a/lib/m.so"), fx.p("pkglib/m.so")).unwrap();
         assert_eq!(image_of_path(&fx.p("pkglib/m.so"), &fx.p("ext")).as_deref(), Some("a"));
         assert_eq!(image_of_path(&fx.p("ext/../pkglib/x.so"), &fx.p("ext")), None);
-        assert_eq!(image_of_path(&fx.p("ext/a/../b/x.so"), &fx.p("ext")).as_deref(), Some("b"));
+        assert_eq!(
+            image_of_path(&fx.p("ext/a/../b/x.so"), &fx.p("ext")).as_deref(),
+            Some("b")
+        );
     }
 }

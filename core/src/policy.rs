@@ -44,7 +44,8 @@ pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
             "compatible" => Condition::Compatible,
             "signed" => {
                 return Err(
-                    "\"signed\" is not available yet: pgext does not verify image signatures in this version".to_string(),
+                    "\"signed\" is not available yet: pgext does not verify image signatures in this version"
+                        .to_string(),
                 );
             }
             _ => {
@@ -110,7 +111,10 @@ mod tests {
         let cases: &[(&str, Result<Vec<Condition>, &str>)] = &[
             ("", Ok(vec![])),
             ("pinned", Ok(vec![Pinned])),
-            (" Compatible , pinned,verified,pinned", Ok(vec![Pinned, Verified, Compatible])),
+            (
+                " Compatible , pinned,verified,pinned",
+                Ok(vec![Pinned, Verified, Compatible]),
+            ),
             ("signed", Err("\"signed\" is not available yet")),
             ("pinned,trusted", Err("unknown condition \"trusted\"")),
         ];

@@ -74,7 +74,9 @@ fn checked_table_name(name: &str, table: &str) {
     if let Err(why) = pins::check_image_name(name) {
         SqlError::Corrupted {
             message: format!("{table} holds an invalid image name {name:?}: {why}"),
-            hint: format!("Delete the row from {table}; image names are directories directly below pgext.extensions_root."),
+            hint: format!(
+                "Delete the row from {table}; image names are directories directly below pgext.extensions_root."
+            ),
         }
         .raise()
     }

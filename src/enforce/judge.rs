@@ -101,7 +101,9 @@ impl Facts {
                         let rows = as_superuser(|| {
                             Spi::connect(|c| {
                                 let mut out = Vec::new();
-                                for r in c.select("SELECT name::pg_catalog.text, reference FROM pgext.pins", None, &[])? {
+                                for r in
+                                    c.select("SELECT name::pg_catalog.text, reference FROM pgext.pins", None, &[])?
+                                {
                                     if let (Some(n), Some(rf)) = (r.get::<String>(1)?, r.get::<String>(2)?) {
                                         out.push(pins::Pin { name: n, reference: rf });
                                     }
@@ -323,7 +325,8 @@ impl Facts {
     /// Without pgext's tables in this database, the worker's last published status decides
     /// (its database holds the records; its re-hash runs every pgext.check_interval).
     fn verified_by_worker(&self, image: &str, reference: &str, verify_hint: &str) -> Option<Failure> {
-        let slot = crate::worker::shmem::snapshot().and_then(|s| s.images.into_iter().find(|i| i.name.as_str() == image));
+        let slot =
+            crate::worker::shmem::snapshot().and_then(|s| s.images.into_iter().find(|i| i.name.as_str() == image));
         let status = slot
             .as_ref()
             .map(|s| crate::worker::cycle::ImageStatus::from_u8(s.status));
@@ -362,7 +365,10 @@ impl Facts {
             .collect();
         Some(Failure {
             condition: Condition::Compatible,
-            detail: format!("Extension \"{name}\" is not compatible with this server: {}.", problems.join("; ")),
+            detail: format!(
+                "Extension \"{name}\" is not compatible with this server: {}.",
+                problems.join("; ")
+            ),
             hint: format!("See SELECT pgext.check_extension('{name}'); and mount an image built for this server."),
         })
     }
@@ -381,7 +387,10 @@ impl Facts {
             .collect();
         Some(Failure {
             condition: Condition::Compatible,
-            detail: format!("Library {path} cannot be loaded by this server: {}.", problems.join("; ")),
+            detail: format!(
+                "Library {path} cannot be loaded by this server: {}.",
+                problems.join("; ")
+            ),
             hint: "See SELECT * FROM pgext.library_compat; and mount an image built for this server.".to_string(),
         })
     }

@@ -234,7 +234,10 @@ pub fn rows() -> Vec<Row> {
                 e.action.as_str().to_string(),
                 e.object.as_str().to_string(),
                 e.image.as_str().to_string(),
-                Outcome::from_u8(e.outcome).map(Outcome::as_str).unwrap_or("").to_string(),
+                Outcome::from_u8(e.outcome)
+                    .map(Outcome::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 e.failed.non_empty(),
                 e.detail.non_empty(),
             )

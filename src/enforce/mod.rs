@@ -195,7 +195,11 @@ impl EnvData {
         let installed = if with_installed {
             Spi::connect(|c| {
                 let mut m = HashMap::new();
-                for r in c.select("SELECT extname::pg_catalog.text, extversion FROM pg_catalog.pg_extension", None, &[])? {
+                for r in c.select(
+                    "SELECT extname::pg_catalog.text, extversion FROM pg_catalog.pg_extension",
+                    None,
+                    &[],
+                )? {
                     if let (Some(n), Some(v)) = (r.get::<String>(1)?, r.get::<String>(2)?) {
                         m.insert(n, v);
                     }
@@ -303,15 +307,14 @@ unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
 fn uses_of(st: &Statement, root: &str) -> Vec<Use> {
     let mut out: Vec<Use> = Vec::new();
     for f in &st.plan.files {
-        let Some(image) = plan::image_of_path(&f.path, root) else { continue };
+        let Some(image) = plan::image_of_path(&f.path, root) else {
+            continue;
+        };
         let required_by = match &f.extension {
             Some(e) if st.action == "create_extension" && *e != st.object => Some(st.object.clone()),
             _ => None,
         };
-        match out
-            .iter_mut()
-            .find(|u| u.image == image && u.extension == f.extension)
-        {
+        match out.iter_mut().find(|u| u.image == image && u.extension == f.extension) {
             Some(u) => u.files.push((f.role, f.path.clone())),
             None => out.push(Use {
                 image,
@@ -342,10 +345,7 @@ fn subject(u: &Use, action: &str) -> String {
     match (&u.extension, &u.required_by) {
         (Some(e), Some(by)) => format!("extension \"{e}\" (required by \"{by}\")"),
         (Some(e), None) => format!("extension \"{e}\""),
-        (None, _) => format!(
-            "library \"{}\"",
-            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
-        ),
+        (None, _) => format!("library \"{}\"", u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")),
     }
 }
 
@@ -356,11 +356,7 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
     let mut uses = uses_of(st, &root);
     if nested {
         // Libraries the enclosing statement judged are not judged again.
-        uses.retain(|u| {
-            !u.files
-                .iter()
-                .all(|(_, p)| JUDGED.with(|j| j.borrow().contains(p)))
-        });
+        uses.retain(|u| !u.files.iter().all(|(_, p)| JUDGED.with(|j| j.borrow().contains(p))));
     }
     if uses.is_empty() {
         return;
@@ -470,17 +466,25 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
         if mode == EnforceMode::On {
             refusal.get_or_insert((message, detail, hint));
         } else {
-            ErrorReport::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, pgrx::function_name!())
-                .set_detail(format!("{detail} (pgext.enforce = warn: allowed.)"))
-                .set_hint(hint)
-                .report(PgLogLevel::WARNING);
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                message,
+                pgrx::function_name!(),
+            )
+            .set_detail(format!("{detail} (pgext.enforce = warn: allowed.)"))
+            .set_hint(hint)
+            .report(PgLogLevel::WARNING);
         }
     }
     if let Some((message, detail, hint)) = refusal {
-        ErrorReport::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, pgrx::function_name!())
-            .set_detail(detail)
-            .set_hint(hint)
-            .report(refuse_at);
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message,
+            pgrx::function_name!(),
+        )
+        .set_detail(detail)
+        .set_hint(hint)
+        .report(refuse_at);
     }
 }
 
@@ -530,7 +534,16 @@ unsafe extern "C-unwind" fn process_utility(
             });
         }
         match PREV_PROCESS_UTILITY {
-            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
             None => pg_sys::standard_ProcessUtility(
                 pstmt,
                 query_string,

@@ -128,7 +128,7 @@ echo "$msg" | grep -q 'FATAL:  pgext.enforce: library ".*/loose/lib/enf_looselib
 psql_ -U postgres -q -v ON_ERROR_STOP=1 -d enf -c "ALTER ROLE enf_user SET pgext.enforce = 'warn'"
 msg=$(psql_ -U enf_user -d enf -Atc "SELECT 'session ran'" 2>&1) || die "warn must let the session run: $msg"
 echo "$msg"
-echo "$msg" | grep -q 'WARNING:  pgext.enforce: library ".*enf_looselib.so" comes from image "loose"' || die "no preload warning: $msg"
+echo "$msg" | grep -q 'WARNING:  pgext.enforce: library ".*enf_looselib.so" (loaded at session start by session_preload_libraries) comes from image "loose"' || die "no preload warning: $msg"
 echo "$msg" | grep -qx 'session ran' || die "the session did not run: $msg"
 n=$(psql_ -U postgres -d enf -Atc "SELECT string_agg(outcome, ',' ORDER BY seq) FROM pgext.enforcement_log WHERE action = 'session_preload'")
 [ "$n" = "refused,warned" ] || die "preload decisions not logged: $n"
