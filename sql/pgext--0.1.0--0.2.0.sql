@@ -71,7 +71,7 @@ CREATE FUNCTION pgext."enforcement_log"() RETURNS TABLE (
 	"failed" text,
 	"detail" text
 )
-VOLATILE PARALLEL SAFE
+STRICT VOLATILE PARALLEL SAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'enforcement_log_wrapper';
 CREATE FUNCTION pgext."enforcement_status"() RETURNS TABLE (
@@ -85,7 +85,7 @@ CREATE FUNCTION pgext."enforcement_status"() RETURNS TABLE (
 	"exempted" bigint,
 	"problem" text
 )
-VOLATILE PARALLEL SAFE
+STRICT VOLATILE PARALLEL SAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'enforcement_status_wrapper';
 CREATE VIEW pgext.enforcement_log AS SELECT * FROM pgext.enforcement_log();
