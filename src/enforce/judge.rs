@@ -20,6 +20,12 @@ use pgrx::prelude::*;
 use crate::api::images::{CheckRecord, PinRow, recheck_one};
 use crate::gucs;
 
+thread_local! {
+    /// Recorded trees by (image, reference, checked_at): re-read only after a new check.
+    static TREES: std::cell::RefCell<HashMap<(String, String, String), std::rc::Rc<Vec<TreeEntry>>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
 /// Why one condition failed, with the evidence and the fix.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -279,7 +285,20 @@ impl Facts {
             );
         }
         // The record says verified: confirm the mount has not changed since, with no network.
-        let expected = recorded_tree(image);
+        // The recorded tree changes only with a new check: it is kept per image and check time.
+        let key = (image.to_string(), rec.reference.clone(), check.checked_at.clone());
+        let expected = match TREES.with(|t| t.borrow().get(&key).cloned()) {
+            Some(t) => t,
+            None => {
+                let t = std::rc::Rc::new(recorded_tree(image));
+                TREES.with(|c| {
+                    let mut c = c.borrow_mut();
+                    c.retain(|k, _| k.0 != image);
+                    c.insert(key, t.clone());
+                });
+                t
+            }
+        };
         if expected.is_empty() {
             return fail(
                 format!("Image \"{image}\" has no recorded tree to compare the mount with."),
@@ -349,9 +368,11 @@ impl Facts {
     }
 
     /// The `compatible` failure of extension `name` (pgext's verdict for the statement's view).
-    pub fn extension_failure(&mut self, name: &str) -> Option<Failure> {
+    /// `statement_extensions`: every extension the statement creates (their verdicts are
+    /// computed together, once).
+    pub fn extension_failure(&mut self, name: &str, statement_extensions: &[String]) -> Option<Failure> {
         if self.verdicts.is_none() {
-            self.verdicts = Some(verdicts());
+            self.verdicts = Some(verdicts(statement_extensions));
         }
         let v = self.verdicts.as_ref().and_then(|m| m.get(name))?;
         if v.compatible {
@@ -396,9 +417,29 @@ impl Facts {
     }
 }
 
-/// Verdicts for every visible extension, reading scripts of all of them (cached per script).
-fn verdicts() -> std::collections::BTreeMap<String, Verdict> {
-    let inv = crate::api::inventory::read_inventory_with(&crate::api::inventory::settings(true));
+/// Verdicts of the visible extensions, with the scripts of `names` and what they require read
+/// for library references (as `check_extension` does: other extensions' scripts say nothing
+/// about these).
+fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
+    let first = crate::api::inventory::read_inventory(false);
+    let mut closure = BTreeSet::new();
+    let mut todo: Vec<String> = names.to_vec();
+    while let Some(n) = todo.pop() {
+        if !closure.insert(n.clone()) {
+            continue;
+        }
+        if let Some(c) = first
+            .extensions
+            .iter()
+            .find(|e| e.visible && e.name == n)
+            .and_then(|e| e.control.as_ref())
+        {
+            todo.extend(c.requires.iter().cloned());
+        }
+    }
+    let mut settings = crate::api::inventory::settings(true);
+    settings.references_for = Some(closure);
+    let inv = crate::api::inventory::read_inventory_with(&settings);
     crate::api::compat::verdicts(&inv)
 }
 

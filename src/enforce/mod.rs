@@ -391,7 +391,7 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
         if require.contains(&Condition::Compatible) {
             if st.action == "create_extension"
                 && let Some(e) = &u.extension
-                && let Some(f) = facts.extension_failure(e)
+                && let Some(f) = facts.extension_failure(e, &st.plan.extensions)
             {
                 failures.push(f);
             } else {
@@ -501,6 +501,51 @@ fn guarded(f: impl FnOnce()) {
     f();
 }
 
+/// Runs `f` in an internal subtransaction and turns any error it raises into a WARNING: under
+/// `warn`, a failure of pgext itself (an unreadable table, a broken pin) must never break the
+/// statement. Under `on` errors propagate: enforcement fails closed.
+fn softly(f: impl FnOnce()) {
+    // SAFETY: the subtransaction pattern of PL/pgSQL's exception blocks: begin, run, then release
+    // or roll back, restoring the caller's memory context and resource owner either way.
+    unsafe {
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        // The subtransaction is rolled back on error: nothing f touched is observed afterwards.
+        let f = std::panic::AssertUnwindSafe(f);
+        let failed = PgTryBuilder::new(move || {
+            (f)();
+            None
+        })
+        .catch_others(|e| {
+            Some(match e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
+                    r.message().to_string()
+                }
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            })
+        })
+        .execute();
+        if failed.is_none() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(ctx);
+        pg_sys::CurrentResourceOwner = owner;
+        if let Some(msg) = failed {
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_WARNING,
+                format!("pgext.enforce could not judge this statement: {msg}"),
+                pgrx::function_name!(),
+            )
+            .set_detail("pgext.enforce = warn: the statement runs.")
+            .report(PgLogLevel::WARNING);
+        }
+    }
+}
+
 #[pg_guard]
 #[allow(clippy::too_many_arguments)] // PostgreSQL's hook signature
 unsafe extern "C-unwind" fn process_utility(
@@ -522,15 +567,23 @@ unsafe extern "C-unwind" fn process_utility(
             && !pg_sys::IsBinaryUpgrade
             && !(*pstmt).utilityStmt.is_null()
         {
+            // Statements outside an extension script start a new judgement.
             let nested = pg_sys::creating_extension;
-            if context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL && !nested {
+            if !nested {
                 JUDGED.with(|j| j.borrow_mut().clear());
             }
             let node = (*pstmt).utilityStmt;
-            guarded(|| {
-                if let Some(st) = statement_of(node) {
-                    judge(&st, mode, nested, PgLogLevel::ERROR);
+            guarded(|| match mode {
+                EnforceMode::On => {
+                    if let Some(st) = statement_of(node) {
+                        judge(&st, mode, nested, PgLogLevel::ERROR);
+                    }
                 }
+                _ => softly(|| {
+                    if let Some(st) = statement_of(node) {
+                        judge(&st, mode, nested, PgLogLevel::ERROR);
+                    }
+                }),
             });
         }
         match PREV_PROCESS_UTILITY {

@@ -71,6 +71,14 @@ SET pgext.enforce = warn;
 CREATE EXTENSION enf_drift;
 ALTER EXTENSION enf_upd UPDATE TO '1.1';
 SELECT extname, extversion FROM pg_extension WHERE extname IN ('enf_drift', 'enf_upd') ORDER BY 1;
+-- A failure of pgext itself never breaks a statement under warn; under on, it refuses.
+BEGIN;
+ALTER TABLE pgext.image_checks RENAME TO image_checks_moved;
+CREATE EXTENSION enf_trusted_ok;
+DROP EXTENSION enf_trusted_ok;
+SET LOCAL pgext.enforce = on;
+CREATE EXTENSION enf_trusted_ok;
+ROLLBACK;
 
 -- A non-superuser with CREATE on the database, installing trusted extensions, under on (set in
 -- the role's configuration: the role cannot change it).
