@@ -20,9 +20,12 @@ use pgrx::prelude::*;
 use crate::api::images::{CheckRecord, PinRow, recheck_one};
 use crate::gucs;
 
+/// (image, reference, checked_at) of a recorded check.
+type CheckKey = (String, String, String);
+
 thread_local! {
-    /// Recorded trees by (image, reference, checked_at): re-read only after a new check.
-    static TREES: std::cell::RefCell<HashMap<(String, String, String), std::rc::Rc<Vec<TreeEntry>>>> =
+    /// Recorded trees by check: re-read only after a new check.
+    static TREES: std::cell::RefCell<HashMap<CheckKey, std::rc::Rc<Vec<TreeEntry>>>> =
         std::cell::RefCell::new(HashMap::new());
 }
 
