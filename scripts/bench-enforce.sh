@@ -46,19 +46,23 @@ psql_ -c "CREATE EXTENSION pgext" -Atc "SELECT status FROM pgext.verify_image('f
 printf 'CREATE EXTENSION pgext_fixture;\nDROP EXTENSION pgext_fixture;\n' >"$WORK/create.sql"
 printf "LOAD 'pgext_fixture';\n" >"$WORK/load.sql"
 
-# run SCRIPT MODE: average latency in ms per transaction (pgbench, one client).
+# run SCRIPT MODE [REQUIRE]: average latency in ms per transaction (pgbench, one client).
 run() {
-    PGOPTIONS="-c pgext.enforce=$2" "$PG_BINDIR/pgbench" -n -h "$DATA" -p "$PORT" -U postgres -T "$BENCH_SECONDS" \
+    PGOPTIONS="-c pgext.enforce=$2 -c pgext.require=${3:-pinned,verified,compatible}" "$PG_BINDIR/pgbench" -n -h "$DATA" -p "$PORT" -U postgres -T "$BENCH_SECONDS" \
         -f "$1" postgres 2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
 }
-printf '\n%-34s %10s %10s %10s %9s %9s\n' "statement (ms per transaction)" off warn on "warn-off" "on-off"
+d() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%+.3f", a-b}'; }
+printf '\n%-36s %8s %8s %8s %18s %14s\n' "ms per transaction" off warn on "on pinned,verified" "on compatible"
 for what in create load; do
     off=$(run "$WORK/$what.sql" off)
     warn=$(run "$WORK/$what.sql" warn)
     on=$(run "$WORK/$what.sql" on)
+    pv=$(run "$WORK/$what.sql" on pinned,verified)
+    co=$(run "$WORK/$what.sql" on compatible)
     label=$([ $what = create ] && echo "CREATE+DROP EXTENSION pgext_fixture" || echo "LOAD 'pgext_fixture'")
-    printf '%-34s %10s %10s %10s %9s %9s\n' "$label" "$off" "$warn" "$on" \
-        "$(awk -v a="$warn" -v b="$off" 'BEGIN{printf "%+.3f", a-b}')" "$(awk -v a="$on" -v b="$off" 'BEGIN{printf "%+.3f", a-b}')"
+    printf '%-36s %8s %8s %8s %18s %14s\n' "$label" "$off" "$warn" "$on" "$pv" "$co"
+    printf '%-36s %8s %8s %8s %18s %14s\n' "  overhead over off" "" "$(d "$warn" "$off")" "$(d "$on" "$off")" \
+        "$(d "$pv" "$off")" "$(d "$co" "$off")"
 done
 n=$(psql_ -Atc "SELECT allowed FROM pgext.enforcement_status")
 echo "decisions recorded (allowed): $n"

@@ -23,7 +23,16 @@ use crate::gucs;
 /// (image, reference, checked_at) of a recorded check.
 type CheckKey = (String, String, String);
 
+/// Verdicts with the settings signature and the fingerprint of the files they come from.
+type CachedVerdicts = (
+    String,
+    pgext_core::inventory::Fingerprint,
+    std::collections::BTreeMap<String, Verdict>,
+);
+
 thread_local! {
+    /// The last verdicts computed by this backend.
+    static VERDICTS: std::cell::RefCell<Option<CachedVerdicts>> = const { std::cell::RefCell::new(None) };
     /// Recorded trees by check: re-read only after a new check.
     static TREES: std::cell::RefCell<HashMap<CheckKey, std::rc::Rc<Vec<TreeEntry>>>> =
         std::cell::RefCell::new(HashMap::new());
@@ -442,8 +451,33 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
     }
     let mut settings = crate::api::inventory::settings(true);
     settings.references_for = Some(closure);
+    // The verdicts follow from the settings and the files: while neither changed (the
+    // fingerprint watches every file and directory they were read from), reuse them.
+    let installed: std::collections::BTreeMap<_, _> = settings.installed.iter().collect();
+    let signature = format!(
+        "{:?}|{:?}|{}|{}|{:?}|{:?}|{installed:?}",
+        settings.control,
+        settings.library,
+        settings.pkglibdir,
+        settings.extensions_root,
+        settings.ld_library_path,
+        settings.references_for
+    );
+    if let Some(v) = VERDICTS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(sig, fp, _)| *sig == signature && fp.unchanged())
+            .map(|(_, _, v)| v.clone())
+    }) {
+        return v;
+    }
     let inv = crate::api::inventory::read_inventory_with(&settings);
-    crate::api::compat::verdicts(&inv)
+    let verdicts = crate::api::compat::verdicts(&inv);
+    let fingerprint = pgext_core::inventory::Fingerprint::of(&inv, &settings);
+    VERDICTS.with(|c| {
+        *c.borrow_mut() = fingerprint.map(|fp| (signature, fp, verdicts.clone()));
+    });
+    verdicts
 }
 
 /// The expected tree recorded for `image` (read as the superuser; see the module comment).
