@@ -433,6 +433,22 @@ impl Facts {
 /// for library references (as `check_extension` does: other extensions' scripts say nothing
 /// about these).
 fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
+    let mut settings = crate::api::inventory::settings(true);
+    // The verdicts follow from the settings, the statement's extensions and the files: while none
+    // changed (the fingerprint watches every file and directory they were read from), reuse them.
+    let installed: std::collections::BTreeMap<_, _> = settings.installed.iter().collect();
+    let signature = format!(
+        "{:?}|{:?}|{}|{}|{:?}|{names:?}|{installed:?}",
+        settings.control, settings.library, settings.pkglibdir, settings.extensions_root, settings.ld_library_path,
+    );
+    if let Some(v) = VERDICTS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(sig, fp, _)| *sig == signature && fp.unchanged())
+            .map(|(_, _, v)| v.clone())
+    }) {
+        return v;
+    }
     let first = crate::api::inventory::read_inventory(false);
     let mut closure = BTreeSet::new();
     let mut todo: Vec<String> = names.to_vec();
@@ -449,28 +465,7 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
             todo.extend(c.requires.iter().cloned());
         }
     }
-    let mut settings = crate::api::inventory::settings(true);
     settings.references_for = Some(closure);
-    // The verdicts follow from the settings and the files: while neither changed (the
-    // fingerprint watches every file and directory they were read from), reuse them.
-    let installed: std::collections::BTreeMap<_, _> = settings.installed.iter().collect();
-    let signature = format!(
-        "{:?}|{:?}|{}|{}|{:?}|{:?}|{installed:?}",
-        settings.control,
-        settings.library,
-        settings.pkglibdir,
-        settings.extensions_root,
-        settings.ld_library_path,
-        settings.references_for
-    );
-    if let Some(v) = VERDICTS.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(sig, fp, _)| *sig == signature && fp.unchanged())
-            .map(|(_, _, v)| v.clone())
-    }) {
-        return v;
-    }
     let inv = crate::api::inventory::read_inventory_with(&settings);
     let verdicts = crate::api::compat::verdicts(&inv);
     let fingerprint = pgext_core::inventory::Fingerprint::of(&inv, &settings);
