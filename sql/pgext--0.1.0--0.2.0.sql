@@ -134,3 +134,45 @@ REVOKE ALL ON FUNCTION pgext.library_compat() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.library_compat() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.library_compat FROM PUBLIC;
 GRANT SELECT ON pgext.library_compat TO pg_monitor, pgext_admin;
+
+-- Enforcement (pgext.enforce): decisions and counters from shared memory.
+CREATE FUNCTION pgext."enforcement_log"() RETURNS TABLE (
+	"seq" bigint,
+	"at" timestamp with time zone,
+	"pid" integer,
+	"database" text,
+	"role" text,
+	"action" text,
+	"object" text,
+	"image" text,
+	"outcome" text,
+	"failed" text,
+	"detail" text
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'enforcement_log_wrapper';
+CREATE FUNCTION pgext."enforcement_status"() RETURNS TABLE (
+	"mode" text,
+	"require" text,
+	"exempt" text,
+	"hook_installed" bool,
+	"allowed" bigint,
+	"warned" bigint,
+	"refused" bigint,
+	"exempted" bigint,
+	"problem" text
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'enforcement_status_wrapper';
+CREATE VIEW pgext.enforcement_log AS SELECT * FROM pgext.enforcement_log();
+COMMENT ON VIEW pgext.enforcement_log IS
+  'Recent pgext.enforce decisions (allowed, warned, refused, exempt) since server start (shared memory)';
+CREATE VIEW pgext.enforcement_status AS SELECT * FROM pgext.enforcement_status();
+COMMENT ON VIEW pgext.enforcement_status IS
+  'pgext.enforce in effect, whether its hook is installed, and decision counters since server start';
+REVOKE ALL ON FUNCTION pgext.enforcement_log(), pgext.enforcement_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.enforcement_log(), pgext.enforcement_status() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.enforcement_log, pgext.enforcement_status FROM PUBLIC;
+GRANT SELECT ON pgext.enforcement_log, pgext.enforcement_status TO pg_monitor, pgext_admin;

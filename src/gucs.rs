@@ -118,6 +118,46 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
+    // --- enforcement settings (begin)
+    // PGC_SUSET: only a superuser (or a role granted SET on them) can change them for a session,
+    // so an ordinary role can never turn enforcement off for itself. Everyone may read them: a
+    // refused user should be able to see the policy that refused it.
+    GucRegistry::define_enum_guc(
+        c"pgext.enforce",
+        c"Refuse (on) or report (warn) CREATE EXTENSION, ALTER EXTENSION UPDATE, LOAD and C functions from images that fail pgext.require.",
+        c"Needs pgext in shared_preload_libraries: without it nothing is enforced.",
+        &ENFORCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: the check hook is a #[pg_guard] function that only parses its argument.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.require",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible.",
+            c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
+              that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
+              extension or library loadable. signed is reserved for signature checks and rejected until they exist.",
+            &REQUIRE,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(crate::enforce::check_require),
+            None,
+            None,
+        );
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.enforce_exempt",
+            c"Extensions and images pgext.enforce always allows: comma-separated names, optionally as extension:NAME or image:NAME.",
+            c"A bare name matches an extension or an image of that name.",
+            &ENFORCE_EXEMPT,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(crate::enforce::check_exempt),
+            None,
+            None,
+        );
+    }
+    // --- enforcement settings (end)
     // --- worker settings (begin)
     GucRegistry::define_int_guc(
         c"pgext.check_interval",
@@ -381,4 +421,47 @@ pub fn full_rehash_rate_limit() -> Option<u64> {
         n if n > 0 => Some(n as u64 * 1024),
         _ => None,
     }
+/// `pgext.enforce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, pgrx::PostgresGucEnum)]
+pub enum EnforceMode {
+    #[name = c"off"]
+    Off,
+    #[name = c"warn"]
+    Warn,
+    #[name = c"on"]
+    On,
+}
+
+impl EnforceMode {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnforceMode::Off => "off",
+            EnforceMode::Warn => "warn",
+            EnforceMode::On => "on",
+        }
+    }
+}
+
+static ENFORCE: GucSetting<EnforceMode> = GucSetting::<EnforceMode>::new(EnforceMode::Off);
+
+/// `pgext.require` (the safest policy by default).
+static REQUIRE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"pinned,verified,compatible"));
+
+/// `pgext.enforce_exempt`.
+static ENFORCE_EXEMPT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// `pgext.enforce`.
+pub fn enforce() -> EnforceMode {
+    ENFORCE.get()
+}
+
+/// `pgext.require`, as written.
+pub fn require() -> String {
+    string(&REQUIRE)
+}
+
+/// `pgext.enforce_exempt`, as written.
+pub fn enforce_exempt() -> String {
+    string(&ENFORCE_EXEMPT)
 }

@@ -7,6 +7,7 @@
 use std::ffi::CStr;
 
 pub(crate) mod api;
+mod enforce;
 mod error;
 mod gucs;
 mod server;
@@ -29,6 +30,7 @@ pgrx::extension_sql_file!("../sql/schema.sql", name = "schema_comment", bootstra
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     worker::init();
+    enforce::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -12,6 +12,8 @@ pub mod inventory;
 pub mod mounts;
 pub mod paths;
 pub mod pins;
+pub mod plan;
+pub mod policy;
 pub mod problem;
 pub mod scripts;
 pub mod tree;

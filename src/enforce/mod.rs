@@ -1,0 +1,726 @@
+//! Governance: with `pgext.enforce`, the server refuses to load code from an image that fails
+//! `pgext.require`, before anything is read or `dlopen`ed.
+//!
+//! A `ProcessUtility` hook (installed only while preloading, always chaining the previous hook)
+//! plans each `CREATE EXTENSION [CASCADE]`, `ALTER EXTENSION … UPDATE`, `LOAD` and
+//! `CREATE FUNCTION … LANGUAGE C` with `pgext_core::plan` — the control files, scripts and
+//! libraries PostgreSQL 18 will use — and judges every image (directory below
+//! `pgext.extensions_root`) those files come from. Files of the server image (`$system`,
+//! `$libdir`) are not judged. Statements nested in an extension script are judged too (they may
+//! be built at run time, where the plan's scanner cannot see them), except for libraries the
+//! enclosing statement already judged.
+//!
+//! `session_preload_libraries` and `local_preload_libraries` are loaded by the server while the
+//! backend starts, before any hook can intervene: the first statement of each session judges
+//! them (a `post_parse_analyze_hook`), and under `on` ends the session with FATAL before that
+//! statement runs. Their `_PG_init` has run by then; see the README for what this cannot cover.
+
+mod judge;
+pub mod log;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString, c_char};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pgext_core::paths::LibraryRef;
+use pgext_core::plan::{self, Plan, Role};
+use pgext_core::policy::{self, Condition};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{PgList, PgLogLevel, PgSqlErrorCode};
+
+use crate::gucs::{self, EnforceMode};
+use judge::{Facts, Failure};
+use log::{Decision, Outcome};
+
+/// Set while preloading: the hooks exist in every backend the postmaster forks.
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_POST_PARSE_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
+
+thread_local! {
+    /// Libraries judged by the enclosing top-level statement: its nested statements (extension
+    /// scripts) do not judge or log them again.
+    static JUDGED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// The preload settings of this session were judged.
+    static PRELOADS_JUDGED: Cell<bool> = const { Cell::new(false) };
+    /// Re-entrancy guard: pgext's own queries never recurse into judging.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the hooks are installed in this process.
+pub fn hooked() -> bool {
+    HOOKED.load(Ordering::Relaxed)
+}
+
+/// Installs the hooks and the decision log when preloading; otherwise warns when enforcement is
+/// asked for, since nothing can be enforced.
+pub fn init() {
+    // SAFETY: a plain read of a flag the postmaster sets around shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        log::init();
+        // SAFETY: _PG_init runs once per process on its main thread; previous hooks are saved
+        // and always called.
+        unsafe {
+            PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+            pg_sys::ProcessUtility_hook = Some(process_utility);
+            PREV_POST_PARSE_ANALYZE = pg_sys::post_parse_analyze_hook;
+            pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
+        }
+        HOOKED.store(true, Ordering::Relaxed);
+    } else {
+        warn_if_unenforced();
+    }
+}
+
+/// The WARNING for `pgext.enforce` set without the hook.
+pub fn warn_if_unenforced() {
+    if !hooked() && gucs::enforce() != EnforceMode::Off {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!(
+                "pgext.enforce is \"{}\" but pgext is not in shared_preload_libraries: nothing is enforced",
+                gucs::enforce().as_str()
+            ),
+            pgrx::function_name!(),
+        )
+        .set_hint("Add pgext to shared_preload_libraries and restart the server.")
+        .report(PgLogLevel::WARNING);
+    }
+}
+
+/// GUC check hook of `pgext.require`: a policy that cannot be parsed is refused where it is set.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn check_require(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    check_list(newval, policy::parse_require)
+}
+
+/// GUC check hook of `pgext.enforce_exempt`.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn check_exempt(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    check_list(newval, policy::parse_exempt)
+}
+
+fn check_list<T>(newval: *mut *mut c_char, parse: fn(&str) -> Result<T, String>) -> bool {
+    // SAFETY: the GUC machinery passes a valid pointer to a NUL-terminated string (or NULL).
+    let value = unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return true;
+        }
+        CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    match parse(&value) {
+        Ok(_) => true,
+        Err(why) => {
+            if let Ok(msg) = CString::new(why) {
+                // SAFETY: GUC_check_errdetail_string is where check hooks leave their detail; the
+                // string is copied into the error context's memory.
+                unsafe {
+                    pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(msg.as_ptr());
+                }
+            }
+            false
+        }
+    }
+}
+
+/// One statement's use of an image: the files it takes from it, grouped by extension.
+struct Use {
+    image: String,
+    /// The extension (or, for LOAD and C functions, `None`).
+    extension: Option<String>,
+    /// The extension that asked for it with CASCADE, if not the statement's own.
+    required_by: Option<String>,
+    files: Vec<(Role, String)>,
+}
+
+/// What the statement is, for messages and the log.
+struct Statement {
+    action: &'static str,
+    /// The extension or library as the statement names it.
+    object: String,
+    plan: Plan,
+}
+
+fn cstr(p: *const c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        // SAFETY: parse-tree strings are NUL-terminated and live for the statement.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+/// The options of a CREATE/ALTER EXTENSION statement: new_version and cascade.
+unsafe fn extension_options(options: *mut pg_sys::List) -> (Option<String>, bool) {
+    let mut version = None;
+    let mut cascade = false;
+    // SAFETY: options is a List of DefElem built by the grammar.
+    let list = unsafe { PgList::<pg_sys::DefElem>::from_pg(options) };
+    for d in list.iter_ptr() {
+        // SAFETY: d is a valid DefElem; defGetString/defGetBoolean raise on bad input as the
+        // server itself would.
+        unsafe {
+            match cstr((*d).defname).as_str() {
+                "new_version" => version = Some(cstr(pg_sys::defGetString(d))),
+                "cascade" => cascade = pg_sys::defGetBoolean(d),
+                _ => {}
+            }
+        }
+    }
+    (version, cascade)
+}
+
+/// The session's view, as the statement will have it.
+struct EnvData {
+    control: Vec<pgext_core::paths::PathElement>,
+    library: Vec<pgext_core::paths::PathElement>,
+    pkglibdir: String,
+    installed: HashMap<String, String>,
+}
+
+impl EnvData {
+    fn read(with_installed: bool) -> EnvData {
+        let (control, library) = crate::api::paths::current_elements();
+        let installed = if with_installed {
+            Spi::connect(|c| {
+                let mut m = HashMap::new();
+                for r in c.select(
+                    "SELECT extname::pg_catalog.text, extversion FROM pg_catalog.pg_extension",
+                    None,
+                    &[],
+                )? {
+                    if let (Some(n), Some(v)) = (r.get::<String>(1)?, r.get::<String>(2)?) {
+                        m.insert(n, v);
+                    }
+                }
+                Ok::<_, pgrx::spi::Error>(m)
+            })
+            .unwrap_or_else(|e| pgrx::error!("pgext.enforce: reading pg_extension: {e}"))
+        } else {
+            HashMap::new()
+        };
+        EnvData {
+            control,
+            library,
+            pkglibdir: crate::server::pkglibdir(),
+            installed,
+        }
+    }
+
+    fn env(&self) -> plan::Env<'_> {
+        plan::Env {
+            control: &self.control,
+            library: &self.library,
+            pkglibdir: &self.pkglibdir,
+            installed: &self.installed,
+        }
+    }
+}
+
+/// Decodes a utility statement into the plan of what it will use; `None` for statements that
+/// load nothing.
+unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
+    // SAFETY: node is the statement's parse tree; each cast follows its tag.
+    unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_CreateExtensionStmt => {
+                let s = node.cast::<pg_sys::CreateExtensionStmt>();
+                let name = cstr((*s).extname);
+                let (version, cascade) = extension_options((*s).options);
+                let data = EnvData::read(true);
+                let plan = plan::create_extension(&data.env(), &name, version.as_deref(), cascade);
+                Some(Statement {
+                    action: "create_extension",
+                    object: name,
+                    plan,
+                })
+            }
+            pg_sys::NodeTag::T_AlterExtensionStmt => {
+                let s = node.cast::<pg_sys::AlterExtensionStmt>();
+                let name = cstr((*s).extname);
+                let (version, _) = extension_options((*s).options);
+                let data = EnvData::read(true);
+                let plan = plan::update_extension(&data.env(), &name, version.as_deref());
+                Some(Statement {
+                    action: "alter_extension",
+                    object: name,
+                    plan,
+                })
+            }
+            pg_sys::NodeTag::T_LoadStmt => {
+                let s = node.cast::<pg_sys::LoadStmt>();
+                let name = cstr((*s).filename);
+                let data = EnvData::read(false);
+                let plan = plan::library(&data.env(), &name, LibraryRef::Load);
+                Some(Statement {
+                    action: "load",
+                    object: name,
+                    plan,
+                })
+            }
+            pg_sys::NodeTag::T_CreateFunctionStmt => {
+                let s = node.cast::<pg_sys::CreateFunctionStmt>();
+                let mut language = None;
+                let mut file = None;
+                for d in PgList::<pg_sys::DefElem>::from_pg((*s).options).iter_ptr() {
+                    match cstr((*d).defname).as_str() {
+                        "language" => language = Some(cstr(pg_sys::defGetString(d))),
+                        "as" => {
+                            // AS 'file' [, 'symbol']: a List of String nodes.
+                            let l = PgList::<pg_sys::String>::from_pg(pg_sys::defGetStringList(d));
+                            file = l.get_ptr(0).map(|sv| cstr((*sv).sval));
+                        }
+                        _ => {}
+                    }
+                }
+                // The server does not fold quoted language names: only "c" is C.
+                if language.as_deref() != Some("c") {
+                    return None;
+                }
+                let name = file?;
+                let data = EnvData::read(false);
+                let plan = plan::library(&data.env(), &name, LibraryRef::Function);
+                Some(Statement {
+                    action: "create_function",
+                    object: name,
+                    plan,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Groups the plan's files by (image, extension), in plan order; files of the server image are
+/// left out.
+fn uses_of(st: &Statement, root: &str) -> Vec<Use> {
+    let mut out: Vec<Use> = Vec::new();
+    for f in &st.plan.files {
+        let Some(image) = plan::image_of_path(&f.path, root) else {
+            continue;
+        };
+        let required_by = match &f.extension {
+            Some(e) if st.action == "create_extension" && *e != st.object => Some(st.object.clone()),
+            _ => None,
+        };
+        match out.iter_mut().find(|u| u.image == image && u.extension == f.extension) {
+            Some(u) => u.files.push((f.role, f.path.clone())),
+            None => out.push(Use {
+                image,
+                extension: f.extension.clone(),
+                required_by,
+                files: vec![(f.role, f.path.clone())],
+            }),
+        }
+    }
+    out
+}
+
+/// The subject of a message: `extension "x"` / `extension "x" (required by "y")` / `library "f"`.
+fn subject(u: &Use, action: &str) -> String {
+    if let Some(setting) = action.strip_suffix("_preload") {
+        return format!(
+            "library \"{}\" (loaded at session start by {setting}_preload_libraries)",
+            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
+        );
+    }
+    let only_libraries = u.files.iter().all(|(r, _)| *r == Role::Library);
+    if let (Some(e), true) = (&u.extension, only_libraries) {
+        return format!(
+            "library \"{}\" (loaded by extension \"{e}\"'s scripts)",
+            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
+        );
+    }
+    match (&u.extension, &u.required_by) {
+        (Some(e), Some(by)) => format!("extension \"{e}\" (required by \"{by}\")"),
+        (Some(e), None) => format!("extension \"{e}\""),
+        (None, _) => format!("library \"{}\"", u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")),
+    }
+}
+
+/// Judges every use of `st` under the current policy: records each decision, warns, and raises
+/// the first refusal (after recording all of them).
+fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel) {
+    let root = gucs::extensions_root();
+    let mut uses = uses_of(st, &root);
+    if nested {
+        // Libraries the enclosing statement judged are not judged again.
+        uses.retain(|u| !u.files.iter().all(|(_, p)| JUDGED.with(|j| j.borrow().contains(p))));
+    }
+    if uses.is_empty() {
+        return;
+    }
+    // The GUC check hooks reject unparsable values; a value set before pgext was loaded (a
+    // placeholder) may still be invalid: then every condition is required.
+    let require = policy::parse_require(&gucs::require())
+        .unwrap_or_else(|_| vec![Condition::Pinned, Condition::Verified, Condition::Compatible]);
+    let exempt = policy::parse_exempt(&gucs::enforce_exempt()).unwrap_or_default();
+    let mut facts = Facts::default();
+    let mut refusal: Option<(String, String, String)> = None;
+    for u in &uses {
+        for (_, p) in &u.files {
+            JUDGED.with(|j| j.borrow_mut().insert(p.clone()));
+        }
+        let object = u
+            .extension
+            .clone()
+            .unwrap_or_else(|| u.files.first().map(|(_, p)| p.clone()).unwrap_or_default());
+        if policy::is_exempt(&exempt, u.extension.as_deref(), &u.image) {
+            log::record(&Decision {
+                outcome: Outcome::Exempt,
+                action: st.action,
+                object: &object,
+                image: &u.image,
+                failed: "",
+                detail: "pgext.enforce_exempt",
+            });
+            continue;
+        }
+        let mut failures: Vec<Failure> = facts.image_failures(&u.image, &require);
+        if require.contains(&Condition::Compatible) {
+            if st.action == "create_extension"
+                && let Some(e) = &u.extension
+                && let Some(f) = facts.extension_failure(e, &st.plan.extensions)
+            {
+                failures.push(f);
+            } else {
+                for (role, p) in &u.files {
+                    if *role == Role::Library
+                        && let Some(f) = facts.library_failure(p)
+                    {
+                        failures.push(f);
+                        break;
+                    }
+                }
+            }
+        }
+        if failures.is_empty() {
+            log::record(&Decision {
+                outcome: Outcome::Allowed,
+                action: st.action,
+                object: &object,
+                image: &u.image,
+                failed: "",
+                detail: "",
+            });
+            continue;
+        }
+        let conditions: Vec<&str> = failures
+            .iter()
+            .map(|f| f.condition)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(Condition::as_str)
+            .collect();
+        let message = format!(
+            "pgext.enforce: {} comes from image \"{}\", which is {}",
+            subject(u, st.action),
+            u.image,
+            judge::describe(&failures)
+        );
+        let mut detail: Vec<String> = Vec::new();
+        for f in &failures {
+            if !f.detail.is_empty() && !detail.contains(&f.detail) {
+                detail.push(f.detail.clone());
+            }
+        }
+        let mut hints: Vec<String> = Vec::new();
+        for f in &failures {
+            if !hints.contains(&f.hint) {
+                hints.push(f.hint.clone());
+            }
+        }
+        let detail = detail.join(" ");
+        let hint = format!(
+            "{} Or allow it with pgext.enforce_exempt = '{}'.",
+            hints.join(" "),
+            match &u.extension {
+                Some(e) => format!("extension:{e}"),
+                None => format!("image:{}", u.image),
+            }
+        );
+        let outcome = if mode == EnforceMode::On {
+            Outcome::Refused
+        } else {
+            Outcome::Warned
+        };
+        log::record(&Decision {
+            outcome,
+            action: st.action,
+            object: &object,
+            image: &u.image,
+            failed: &conditions.join(","),
+            detail: &detail,
+        });
+        if mode == EnforceMode::On {
+            refusal.get_or_insert((message, detail, hint));
+        } else {
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                message,
+                pgrx::function_name!(),
+            )
+            .set_detail(format!("{detail} (pgext.enforce = warn: allowed.)"))
+            .set_hint(hint)
+            .report(PgLogLevel::WARNING);
+        }
+    }
+    if let Some((message, detail, hint)) = refusal {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message,
+            pgrx::function_name!(),
+        )
+        .set_detail(detail)
+        .set_hint(hint)
+        .report(refuse_at);
+    }
+}
+
+/// Runs `f` with the re-entrancy guard set (cleared again on error, as the guard unwinds).
+fn guarded(f: impl FnOnce()) {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            BUSY.with(|b| b.set(false));
+        }
+    }
+    BUSY.with(|b| b.set(true));
+    let _clear = Clear;
+    f();
+}
+
+/// Runs `f` in an internal subtransaction and turns any error it raises into a WARNING: under
+/// `warn`, a failure of pgext itself (an unreadable table, a broken pin) must never break the
+/// statement. Under `on` errors propagate: enforcement fails closed.
+fn softly(f: impl FnOnce()) {
+    // SAFETY: the subtransaction pattern of PL/pgSQL's exception blocks: begin, run, then release
+    // or roll back, restoring the caller's memory context and resource owner either way.
+    unsafe {
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        // The subtransaction is rolled back on error: nothing f touched is observed afterwards.
+        let f = std::panic::AssertUnwindSafe(f);
+        let failed = PgTryBuilder::new(move || {
+            (f)();
+            None
+        })
+        .catch_others(|e| {
+            Some(match e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
+                    r.message().to_string()
+                }
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            })
+        })
+        .execute();
+        if failed.is_none() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(ctx);
+        pg_sys::CurrentResourceOwner = owner;
+        if let Some(msg) = failed {
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_WARNING,
+                format!("pgext.enforce could not judge this statement: {msg}"),
+                pgrx::function_name!(),
+            )
+            .set_detail("pgext.enforce = warn: the statement runs.")
+            .report(PgLogLevel::WARNING);
+        }
+    }
+}
+
+#[pg_guard]
+#[allow(clippy::too_many_arguments)] // PostgreSQL's hook signature
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let mode = gucs::enforce();
+    // SAFETY: pstmt is the statement the server is about to execute; reads of backend flags.
+    unsafe {
+        if mode != EnforceMode::Off
+            && !BUSY.with(Cell::get)
+            && pg_sys::IsTransactionState()
+            && !pg_sys::IsBinaryUpgrade
+            && !(*pstmt).utilityStmt.is_null()
+        {
+            // Statements outside an extension script start a new judgement.
+            let nested = pg_sys::creating_extension;
+            if !nested {
+                JUDGED.with(|j| j.borrow_mut().clear());
+            }
+            let node = (*pstmt).utilityStmt;
+            guarded(|| match mode {
+                EnforceMode::On => {
+                    if let Some(st) = statement_of(node) {
+                        judge(&st, mode, nested, PgLogLevel::ERROR);
+                    }
+                }
+                _ => softly(|| {
+                    if let Some(st) = statement_of(node) {
+                        judge(&st, mode, nested, PgLogLevel::ERROR);
+                    }
+                }),
+            });
+        }
+        match PREV_PROCESS_UTILITY {
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+            None => pg_sys::standard_ProcessUtility(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn post_parse_analyze(
+    pstate: *mut pg_sys::ParseState,
+    query: *mut pg_sys::Query,
+    jstate: *mut pg_sys::JumbleState,
+) {
+    // SAFETY: chaining the previous hook with the server's own arguments.
+    unsafe {
+        if let Some(prev) = PREV_POST_PARSE_ANALYZE {
+            prev(pstate, query, jstate);
+        }
+    }
+    if PRELOADS_JUDGED.with(Cell::get) || BUSY.with(Cell::get) {
+        return;
+    }
+    // SAFETY: reads of backend state.
+    let ready = unsafe { pg_sys::IsTransactionState() && pg_sys::MyBackendType == pg_sys::BackendType::B_BACKEND };
+    if !ready {
+        return;
+    }
+    PRELOADS_JUDGED.with(|p| p.set(true));
+    let mode = gucs::enforce();
+    if mode == EnforceMode::Off {
+        return;
+    }
+    guarded(|| judge_preloads(mode));
+}
+
+/// Judges what `session_preload_libraries` and `local_preload_libraries` loaded at backend start.
+/// Under `on`, a refusal ends the session (FATAL): the library is loaded and cannot be unloaded.
+fn judge_preloads(mode: EnforceMode) {
+    let data = EnvData::read(false);
+    for (setting, action, restricted) in [
+        (c"session_preload_libraries", "session_preload", false),
+        (c"local_preload_libraries", "local_preload", true),
+    ] {
+        for name in plan::preload_names(&crate::server::setting(setting), restricted) {
+            let st = Statement {
+                action,
+                object: name.clone(),
+                plan: plan::library(&data.env(), &name, LibraryRef::Load),
+            };
+            judge(&st, mode, false, PgLogLevel::FATAL);
+        }
+    }
+}
+
+/// Recent enforcement decisions (shared memory; the newest `CAPACITY` since server start).
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile, parallel_safe)]
+fn enforcement_log() -> TableIterator<
+    'static,
+    (
+        name!(seq, i64),
+        name!(at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(pid, i32),
+        name!(database, String),
+        name!(role, String),
+        name!(action, String),
+        name!(object, String),
+        name!(image, String),
+        name!(outcome, String),
+        name!(failed, Option<String>),
+        name!(detail, Option<String>),
+    ),
+> {
+    warn_if_unenforced();
+    TableIterator::new(log::rows())
+}
+
+/// Enforcement in effect and decision counters since server start.
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile, parallel_safe)]
+fn enforcement_status() -> TableIterator<
+    'static,
+    (
+        name!(mode, String),
+        name!(require, String),
+        name!(exempt, String),
+        name!(hook_installed, bool),
+        name!(allowed, i64),
+        name!(warned, i64),
+        name!(refused, i64),
+        name!(exempted, i64),
+        name!(problem, Option<String>),
+    ),
+> {
+    let mode = gucs::enforce();
+    let counts = log::counts().unwrap_or([0; 4]);
+    let problem = if !hooked() && mode != EnforceMode::Off {
+        Some("pgext.enforce is set but pgext is not in shared_preload_libraries: nothing is enforced".to_string())
+    } else {
+        policy::parse_require(&gucs::require()).err()
+    };
+    let n = |i: usize| i64::try_from(counts[i]).unwrap_or(i64::MAX);
+    TableIterator::once((
+        mode.as_str().to_string(),
+        gucs::require(),
+        gucs::enforce_exempt(),
+        hooked(),
+        n(0),
+        n(1),
+        n(2),
+        n(3),
+        problem,
+    ))
+}
+
+extension_sql_file!(
+    "../../sql/enforce.sql",
+    name = "enforce_views",
+    requires = [enforcement_log, enforcement_status, "image_tables"]
+);
