@@ -421,6 +421,8 @@ pub fn full_rehash_rate_limit() -> Option<u64> {
         n if n > 0 => Some(n as u64 * 1024),
         _ => None,
     }
+}
+
 /// `pgext.enforce`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, pgrx::PostgresGucEnum)]
 pub enum EnforceMode {

@@ -387,6 +387,9 @@ impl Facts {
             self.verdicts = Some(verdicts(statement_extensions));
         }
         let v = self.verdicts.as_ref().and_then(|m| m.get(name))?;
+        // Undecided (`compatible_sql()` NULL: a library whose preload need could not be read
+        // from its code) passes: refusing would block extensions pgext merely cannot judge, and
+        // a library that does refuse to load makes PostgreSQL fail the statement by itself.
         if v.compatible {
             return None;
         }
