@@ -20,7 +20,8 @@ regress:
 	bash scripts/test.sh regress
 oracle:
 	bash scripts/test.sh oracle
-bench: ; bash scripts/bench.sh
+# The enforcement bench reuses the release build bench.sh installed.
+bench: ; bash scripts/bench.sh && PGEXT_BENCH_INSTALL=0 bash scripts/bench-enforce.sh
 # Every fuzz target for FUZZ_SECONDS each (default 600); the test suite's smoke run is 20 s each.
 fuzz: ; bash scripts/fuzz.sh $${FUZZ_SECONDS:-600}
 fuzz-smoke: ; bash scripts/test.sh fuzz

@@ -4,7 +4,8 @@
 # project's own module), broken ones (a PG 17 build, a module with a missing library), one image
 # that is not mounted — then shows what pgext sees: paths, images, extensions and their verdicts,
 # a verification against a real loopback registry, a drift it catches (an image whose file was
-# changed after it was built), and the background worker's health. It leaves the cluster and the
+# changed after it was built), enforcement refusing to install from the drifted image, and the
+# background worker's health. It leaves the cluster and the
 # registry running; `scripts/demo.sh stop` stops both.
 source "$(dirname "$0")/lib.sh"
 DEMO=${PGEXT_DEMO_DIR:-/tmp/pgext-demo}
@@ -69,6 +70,8 @@ echo "-- changed after the image was built" >>"$(ls "$E"/pgext_fixture/share/ext
     echo "pgext.images = 'vector=$reg/vector:0.8.0@$vector_digest, pgext_fixture=$reg/pgext_fixture:1.0@$fixture_digest'"
     echo "pgext.layout_directories = '$DEMO/oci'"
     echo "pgext.check_interval = '1min'"
+    # Governance: code from an image that is not pinned, verified and compatible is refused.
+    echo "pgext.enforce = 'on'"
 } >"$DEMO/demo.conf"
 
 RO=$(ro_mount_images "$FX")
@@ -90,6 +93,12 @@ show "SELECT name, status, resolved_digest, missing, modified, unexpected, chang
 show "SELECT * FROM pgext.image_diff('pgext_fixture')"
 show "SELECT name, reference, status, verified_at IS NOT NULL AS verified FROM pgext.mounted_images WHERE reference IS NOT NULL ORDER BY name"
 show "SELECT name, default_version, comment FROM pg_available_extensions WHERE name IN ('vector', 'pgext_fixture', 'magic_pg17') ORDER BY name"
+# pgext.enforce = on: the verified vector image may be installed, the drifted pgext_fixture
+# image may not (SQLSTATE 42501, with the evidence and the fix).
+printf '\n-- CREATE EXTENSION vector; CREATE EXTENSION pgext_fixture;   (pgext.enforce = on)\n'
+cluster_psql "$DEMO/data" "$PORT" -v ON_ERROR_STOP=0 -v VERBOSITY=default -c "CREATE EXTENSION vector" \
+    -c "CREATE EXTENSION pgext_fixture" 2>&1 || true
+show "SELECT action, object, image, outcome, failed FROM pgext.enforcement_log ORDER BY seq"
 cluster_psql "$DEMO/data" "$PORT" -qAt -c "SELECT pgext.check_now(true)" >/dev/null
 show "SELECT image, status, modified, incompatible_extensions FROM pgext.image_status WHERE image NOT IN ('alpha', 'beta', 'hostile', 'shadowlib', 'libdir_load') ORDER BY image"
 show "SELECT status, worker_up, left(reason, 110) AS reason FROM pgext.health, unnest(reasons) AS reason"
@@ -100,7 +109,8 @@ The demo cluster is running. Connect with:
     psql -h $DEMO/data -p $PORT -U postgres
 and try, for example:
     SELECT jsonb_pretty(pgext.check_extension('magic_pg17'));
-    CREATE EXTENSION magic_pg17;   -- fails exactly as pgext predicted
+    CREATE EXTENSION magic_pg17;   -- refused by pgext.enforce: not pinned, not verified, not compatible
+    SET pgext.enforce = off; CREATE EXTENSION magic_pg17;   -- fails exactly as pgext predicted
 Stop it with:
     scripts/demo.sh stop
 MSG
