@@ -35,6 +35,7 @@ extension_control_path = '\$system:$E/fixture/share'
 dynamic_library_path = '\$libdir:$E/fixture/lib'
 pgext.extensions_root = '$E'
 pgext.images = 'fixture=oci:$WORK/oci:v1'
+pgext.layout_directories = '$WORK'
 pgext.check_interval = 3600
 pgext.verify_interval = 0
 pgext.spool_directory = '$WORK/spool'

@@ -71,6 +71,7 @@ extension_control_path = '\$system:$E/good/share:$E/loose/share:$E/upd/share:$E/
 dynamic_library_path = '\$libdir:$E/good/lib:$E/loose/lib:$E/upd/lib:$E/drifty/lib:$E/broken/lib'
 pgext.extensions_root = '$E'
 pgext.images = 'good=oci:$L/good:v1, upd=oci:$L/upd:v1, drifty=oci:$L/drifty:v1, broken=oci:$L/broken:v1'
+pgext.layout_directories = '$L'
 pgext.database = 'enf'
 pgext.check_interval = 3600
 pgext.verify_interval = 0
