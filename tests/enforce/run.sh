@@ -107,7 +107,7 @@ out=$WORK/enforce.out
 # Paths, digests and timestamps vary from run to run.
 psql_ -U postgres -d enf -a -v fx="$FX" -v port="$PORT" -v data="$DATA" \
     -f "$REPO/tests/enforce/enforce.sql" 2>&1 \
-    | sed -E -e "s#$FX#@FX@#g" -e 's/sha256:[0-9a-f]{64}/sha256:<digest>/g' \
+    | sed -E -e "s#$FX#@FX@#g" -e "s#$REPO/##g" -e 's/sha256:[0-9a-f]{64}/sha256:<digest>/g' \
           -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.+-]+/<time>/g' -e 's/pid [0-9]+/pid <pid>/g' >"$out"
 if ! diff -u "$REPO/tests/enforce/expected.out" "$out"; then
     echo "enforce: transcript differs (kept in $out; server log $DATA/server.log)"
