@@ -489,7 +489,10 @@ fn basic_auth_with_docker_config() {
     };
     let started = std::time::Instant::now();
     let err = expected_image(&r, &opts, &never).expect_err("a FIFO is no config.json");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "waited on the FIFO");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waited on the FIFO"
+    );
     assert!(err.to_string().contains("not a regular file"), "{err}");
 
     let opts = VerifyOptions {
