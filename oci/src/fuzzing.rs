@@ -79,6 +79,30 @@ pub fn archive(path: &Path, limits: &Limits) -> Result<(), OciError> {
 }
 
 /// The fuzz targets' inputs, decoded as the targets in `fuzz/fuzz_targets/oci_*.rs` decode them.
+/// The `oci_layer` target's input: the first byte picks the compression (and, with its high bit,
+/// tight limits), the rest is the layer blob. Shared with the seeded mutation tests below.
+pub fn layer_input(data: &[u8]) -> Option<(Compression, Limits, &[u8])> {
+    let (&first, rest) = data.split_first()?;
+    let compression = match first % 3 {
+        0 => Compression::None,
+        1 => Compression::Gzip,
+        _ => Compression::Zstd,
+    };
+    let limits = if first & 0x80 != 0 {
+        Limits {
+            max_layer_bytes: 1 << 20,
+            max_file_bytes: 64 << 10,
+            max_entries: 64,
+            max_path_bytes: 256,
+            max_metadata_bytes: 4096,
+            ..Limits::default()
+        }
+    } else {
+        Limits::default()
+    };
+    Some((compression, limits, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -165,28 +189,6 @@ mod tests {
         }
     }
 
-    fn layer_input(data: &[u8]) -> Option<(Compression, Limits, &[u8])> {
-        let (&first, rest) = data.split_first()?;
-        let compression = match first % 3 {
-            0 => Compression::None,
-            1 => Compression::Gzip,
-            _ => Compression::Zstd,
-        };
-        let limits = if first & 0x80 != 0 {
-            Limits {
-                max_layer_bytes: 1 << 20,
-                max_file_bytes: 64 << 10,
-                max_entries: 64,
-                max_path_bytes: 256,
-                max_metadata_bytes: 4096,
-                ..Limits::default()
-            }
-        } else {
-            Limits::default()
-        };
-        Some((compression, limits, rest))
-    }
-
     #[test]
     fn seeds_decode_as_intended() {
         for (name, seed) in seeds("oci_documents") {
@@ -195,7 +197,7 @@ mod tests {
             }
         }
         for (name, seed) in seeds("oci_layer") {
-            let (c, limits, rest) = layer_input(&seed).unwrap();
+            let (c, limits, rest) = super::layer_input(&seed).unwrap();
             match layer(rest, c, &limits) {
                 Err(e) if name.contains("hostile") => assert_eq!(e.code(), crate::ErrorCode::HostileLayer, "{e}"),
                 Ok(entries) if !name.contains("hostile") => assert!(!entries.is_empty(), "{name}"),
@@ -227,7 +229,7 @@ mod tests {
     #[test]
     fn layers_and_their_framing_never_panic() {
         run("oci_layer", 200, |d| {
-            if let Some((c, limits, rest)) = layer_input(d)
+            if let Some((c, limits, rest)) = super::layer_input(d)
                 && let Ok(entries) = layer(rest, c, &limits)
             {
                 crate::tree_digest(&entries).expect("a built tree has a digest");
