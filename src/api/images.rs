@@ -690,7 +690,10 @@ pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
     Spi::connect(|client| {
         let mut out = Vec::new();
         let rows = client.select(
-            "SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files WHERE name = $1 ORDER BY path",
+            // Qualified operator and cast: enforcement runs this as the superuser, under whatever
+            // search_path the session has.
+            "SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files \
+             WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text ORDER BY path",
             None,
             &[name.into()],
         )?;

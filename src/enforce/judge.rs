@@ -10,11 +10,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use pgext_core::compat::Verdict;
+use pgext_core::elf;
 use pgext_core::pins::{self, PinSource};
 use pgext_core::policy::Condition;
 use pgext_core::problem::Severity;
-use pgext_core::tree::{EntryKind, TreeEntry};
-use pgext_core::{elf, hash};
+use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
 
 use crate::api::images::{CheckRecord, PinRow, recheck_one};
@@ -480,29 +480,7 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
 
 /// The expected tree recorded for `image` (read as the superuser; see the module comment).
 fn recorded_tree(image: &str) -> Vec<TreeEntry> {
-    as_superuser(|| {
-        Spi::connect(|client| {
-            let mut out = Vec::new();
-            let rows = client.select(
-                "SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files \
-                 WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text ORDER BY path",
-                None,
-                &[image.into()],
-            )?;
-            for row in rows {
-                out.push(TreeEntry {
-                    path: row.get::<String>(1)?.unwrap_or_default(),
-                    kind: EntryKind::from_name(&row.get::<String>(2)?.unwrap_or_default()),
-                    mode: row.get::<i32>(3)?.unwrap_or(0) as u32,
-                    size: row.get::<i64>(4)?.unwrap_or(0) as u64,
-                    sha256: row.get::<String>(5)?.and_then(|h| hash::parse_sha256_hex(&h)),
-                    link_target: row.get::<String>(6)?,
-                });
-            }
-            Ok::<_, pgrx::spi::Error>(out)
-        })
-    })
-    .unwrap_or_else(|e| spi_error("pgext.image_files", e))
+    as_superuser(|| crate::api::images::recorded_tree(image))
 }
 
 /// Failed conditions as a list for messages: "not pinned, not verified and not compatible".
