@@ -7,7 +7,7 @@ COMMENT ON VIEW pgext.libraries IS
 CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
 COMMENT ON VIEW pgext.mounted_images IS
   'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
--- Paths reveal the server's layout: superusers and pg_monitor only.
+-- Paths reveal the server's layout: superusers, pg_monitor and pgext_admin only.
 REVOKE ALL ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.mounted_extensions(), pgext.libraries(), pgext.mounted_images() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images FROM PUBLIC;
