@@ -1,5 +1,6 @@
 //! SQL-level errors: every failure pgext raises carries a real SQLSTATE, a detail and a hint.
-//! Core-crate errors are converted here, at the boundary, and nowhere else.
+//! Core-crate errors are converted here, at the boundary, and nowhere else: code outside this
+//! file raises an [`SqlError`], never `pgrx::error!` (which is XX000, "internal error").
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
@@ -16,6 +17,10 @@ pub enum SqlError {
     /// An argument or setting has an invalid value.
     #[error("{message}")]
     InvalidParameter { message: String },
+    /// A server setting (one only the configuration can change) cannot be parsed. The same
+    /// setting raises the same error wherever it is read.
+    #[error("invalid value for parameter \"{name}\": {reason}")]
+    BadSetting { name: &'static str, reason: String },
     /// An image has no pin.
     #[error("image \"{0}\" is not pinned")]
     NotPinned(String),
@@ -28,36 +33,102 @@ pub enum SqlError {
     /// One of pgext's own tables holds a row its constraints should have refused.
     #[error("{message}")]
     Corrupted { message: String, hint: String },
+    /// Reading or writing a table failed below SQL (SQL errors themselves propagate with their
+    /// own SQLSTATE): a column whose type differs from what this library expects, which is what
+    /// a library newer than the database's schema meets before `ALTER EXTENSION pgext UPDATE`.
+    #[error("could not {action} {table}")]
+    Table {
+        action: &'static str,
+        table: &'static str,
+        detail: String,
+    },
+    /// A state no user input can reach: a bug in pgext.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl SqlError {
-    fn code(&self) -> PgSqlErrorCode {
+    /// The SQLSTATE of each kind of error.
+    pub fn code(&self) -> PgSqlErrorCode {
         match self {
-            SqlError::Prerequisite { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            SqlError::Prerequisite { .. } | SqlError::Table { .. } => {
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
             SqlError::NotFound { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             SqlError::Cancelled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-            SqlError::InvalidParameter { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            SqlError::InvalidParameter { .. } | SqlError::BadSetting { .. } => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
             SqlError::NotPinned(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             SqlError::Corrupted { .. } => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             SqlError::InsufficientPrivilege { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            SqlError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+
+    /// `pgext.images` cannot be parsed.
+    pub fn bad_images(reason: impl std::fmt::Display) -> Self {
+        SqlError::BadSetting {
+            name: "pgext.images",
+            reason: reason.to_string(),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            SqlError::Prerequisite { hint, .. }
+            | SqlError::Corrupted { hint, .. }
+            | SqlError::InsufficientPrivilege { hint, .. } => Some(hint.clone()),
+            SqlError::NotPinned(name) => Some(format!(
+                "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."
+            )),
+            SqlError::BadSetting { name, .. } => Some(format!(
+                "Correct {name} in the server configuration and reload it (SELECT pg_reload_conf())."
+            )),
+            SqlError::Table { .. } => Some(
+                "The schema of pgext in this database may be older than its library: run ALTER EXTENSION pgext UPDATE."
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            SqlError::Table { detail, .. } => Some(detail.clone()),
+            _ => None,
         }
     }
 
     /// Raises the error (never returns).
     pub fn raise(self) -> ! {
         let mut report = ErrorReport::new(self.code(), self.to_string(), pgrx::function_name!());
-        match &self {
-            SqlError::Prerequisite { hint, .. }
-            | SqlError::Corrupted { hint, .. }
-            | SqlError::InsufficientPrivilege { hint, .. } => report = report.set_hint(hint.clone()),
-            SqlError::NotPinned(name) => {
-                report = report.set_hint(format!(
-                    "Pin it with SELECT pgext.pin_image('{name}', 'registry/repo:tag@sha256:...') or in pgext.images."
-                ))
-            }
-            _ => {}
+        if let Some(hint) = self.hint() {
+            report = report.set_hint(hint);
+        }
+        if let Some(detail) = self.detail() {
+            report = report.set_detail(detail);
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
+    }
+}
+
+/// Raising a failed table access as [`SqlError::Table`].
+pub trait OrRaise<T> {
+    /// The value, or the error raised as "could not `action` `table`".
+    fn or_raise(self, action: &'static str, table: &'static str) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, pgrx::spi::Error> {
+    fn or_raise(self, action: &'static str, table: &'static str) -> T {
+        self.unwrap_or_else(|e| {
+            SqlError::Table {
+                action,
+                table,
+                detail: e.to_string(),
+            }
+            .raise()
+        })
     }
 }

@@ -59,7 +59,12 @@ impl RegistryCredentials {
             // serde_json messages may quote the offending value — which may be a secret.
             OciError::malformed(
                 "docker config.json",
-                format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
+                format!(
+                    "{} error at line {} column {}",
+                    json_category(e.classify()),
+                    e.line(),
+                    e.column()
+                ),
             )
         })?;
         let want = normalize_host(registry_host);
@@ -109,6 +114,17 @@ struct AuthEntry {
     auth: Option<String>,
     username: Option<String>,
     password: Option<String>,
+}
+
+/// serde_json's error class in words (its Debug form is Rust text, not a message).
+fn json_category(c: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match c {
+        Category::Io => "I/O",
+        Category::Syntax => "syntax",
+        Category::Data => "data",
+        Category::Eof => "end-of-input",
+    }
 }
 
 /// `https://index.docker.io/v1/` → `index.docker.io`; every Docker Hub spelling → one name.

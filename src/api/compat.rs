@@ -163,13 +163,13 @@ fn report_json(report: &LibraryReport) -> serde_json::Value {
         "missing_libraries": subjects(report, "missing_library"),
         "undefined_symbols": subjects(report, "undefined_symbol"),
         "dependencies": report.dependencies.iter().map(|d| serde_json::json!({
-            "name": d.name, "needed_by": d.needed_by, "path": d.path, "found_via": format!("{:?}", d.found_via),
+            "name": d.name, "needed_by": d.needed_by, "path": d.path, "found_via": d.found_via.map(elf::FoundVia::as_str),
         })).collect::<Vec<_>>(),
         "preload": preload_kind(report),
         "preload_refusals": report.preload.refusals.iter().map(|r| r.message()).collect::<Vec<_>>(),
         "preload_undecided": report.preload.undecided,
         "problems": report.problems.iter().map(|p| serde_json::json!({
-            "code": p.code.as_str(), "severity": format!("{:?}", p.severity).to_lowercase(),
+            "code": p.code.as_str(), "severity": p.severity.as_str(),
             "message": p.message, "detail": p.detail, "hint": p.hint, "subject": p.subject,
         })).collect::<Vec<_>>(),
     })

@@ -15,7 +15,7 @@ use pgrx::spi::SpiClient;
 use pgrx::{PgSqlErrorCode, datum::TimestampWithTimeZone};
 
 use crate::api::inventory::{cancelled, with_cache};
-use crate::error::SqlError;
+use crate::error::{OrRaise, SqlError};
 use crate::{gucs, server};
 
 /// A pin, where it comes from, and whether it is the one in effect.
@@ -30,12 +30,7 @@ pub struct PinRow {
 /// the same name. An unparsable setting is an error: a half-understood setting must not be
 /// half-applied.
 pub fn all_pins() -> Vec<PinRow> {
-    let setting = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| {
-        SqlError::InvalidParameter {
-            message: format!("invalid value for parameter \"pgext.images\": {e}"),
-        }
-        .raise()
-    });
+    let setting = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
     let table: Vec<Pin> = Spi::connect(|client| {
         let mut out = Vec::new();
         for row in client.select("SELECT name, reference FROM pgext.pins ORDER BY name", None, &[])? {
@@ -46,7 +41,7 @@ pub fn all_pins() -> Vec<PinRow> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| pgrx::error!("reading pgext.pins: {e}"));
+    .or_raise("read", "pgext.pins");
     let mut rows: Vec<PinRow> = setting
         .iter()
         .cloned()
@@ -127,7 +122,7 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| pgrx::error!("reading pgext.image_checks: {e}"))
+    .or_raise("read", "pgext.image_checks")
 }
 
 /// The status `mounted_images` shows for an image, from its pin and its latest check.
@@ -524,7 +519,7 @@ pub(crate) fn record_all(outcomes: &[Outcome], network: bool) -> Vec<VerifyRow> 
         }
         Ok::<_, pgrx::spi::Error>(rows)
     })
-    .unwrap_or_else(|e| pgrx::error!("recording verification: {e}"))
+    .or_raise("write", "pgext.image_checks")
 }
 
 /// Verifies the mounted image `name` against its pinned reference: fetches (or reads) the image,
@@ -709,7 +704,7 @@ pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| pgrx::error!("reading pgext.image_files: {e}"))
+    .or_raise("read", "pgext.image_files")
 }
 
 /// Raises 42501 if `reference` is a local layout outside `pgext.layout_directories` (the same
@@ -753,7 +748,7 @@ fn pin_image(name: &str, reference: &str) {
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pinned_at = now(), pinned_by = current_user",
         &[name.into(), reference.into()],
     )
-    .unwrap_or_else(|e| pgrx::error!("writing pgext.pins: {e}"));
+    .or_raise("write", "pgext.pins");
     if pins::parse_pins(&gucs::images())
         .map(|p| p.iter().any(|p| p.name == name))
         .unwrap_or(false)

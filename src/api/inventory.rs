@@ -14,7 +14,7 @@ use pgrx::prelude::*;
 
 use crate::api::paths::current_elements;
 use crate::api::{compat, images};
-use crate::error::SqlError;
+use crate::error::{OrRaise, SqlError};
 use crate::{gucs, server};
 
 thread_local! {
@@ -65,7 +65,7 @@ pub fn settings(with_references: bool) -> Settings {
         }
         Ok::<_, pgrx::spi::Error>(map)
     })
-    .unwrap_or_else(|e| pgrx::error!("reading pg_extension: {e}"));
+    .or_raise("read", "pg_extension");
     Settings {
         control,
         library,

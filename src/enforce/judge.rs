@@ -18,6 +18,7 @@ use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
 
 use crate::api::images::{CheckRecord, PinRow, recheck_one};
+use crate::error::OrRaise;
 use crate::gucs;
 
 /// (image, reference, checked_at) of a recorded check.
@@ -90,10 +91,6 @@ fn as_superuser<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn spi_error(what: &str, e: pgrx::spi::Error) -> ! {
-    pgrx::error!("pgext.enforce: reading {what}: {e}")
-}
-
 impl Facts {
     fn tables(&mut self) -> bool {
         *self.tables.get_or_insert_with(|| {
@@ -102,7 +99,7 @@ impl Facts {
                    ON n.oid OPERATOR(pg_catalog.=) e.extnamespace \
                  WHERE e.extname OPERATOR(pg_catalog.=) 'pgext' AND n.nspname OPERATOR(pg_catalog.=) 'pgext')",
             )
-            .unwrap_or_else(|e| spi_error("pg_extension", e))
+            .or_raise("read", "pg_extension")
             .unwrap_or(false)
         })
     }
@@ -129,7 +126,7 @@ impl Facts {
                                 Ok::<_, pgrx::spi::Error>(out)
                             })
                         })
-                        .unwrap_or_else(|e| spi_error("pgext.pins", e));
+                        .or_raise("read", "pgext.pins");
                         for pin in rows {
                             map.insert(
                                 pin.name.clone(),
@@ -196,7 +193,7 @@ impl Facts {
                         Ok::<_, pgrx::spi::Error>(out)
                     })
                 })
-                .unwrap_or_else(|e| spi_error("pgext.image_checks", e))
+                .or_raise("read", "pgext.image_checks")
             };
             self.checks = Some(map);
         }

@@ -30,6 +30,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgLogLevel, PgSqlErrorCode};
 
+use crate::error::OrRaise;
 use crate::gucs::{self, EnforceMode};
 use judge::{Facts, Failure};
 use log::{Decision, Outcome};
@@ -206,7 +207,7 @@ impl EnvData {
                 }
                 Ok::<_, pgrx::spi::Error>(m)
             })
-            .unwrap_or_else(|e| pgrx::error!("pgext.enforce: reading pg_extension: {e}"))
+            .or_raise("read", "pg_extension")
         } else {
             HashMap::new()
         };

@@ -25,6 +25,7 @@ use super::shmem::{self, FixedStr, ImageSlot, Micros};
 use crate::api::compat as compat_api;
 use crate::api::images::{self, CheckRecord, Outcome, PinRow};
 use crate::api::inventory as inventory_api;
+use crate::error::{OrRaise, SqlError};
 use crate::gucs;
 
 /// The status of an image, in the vocabulary of `pgext.mounted_images.status`.
@@ -384,7 +385,7 @@ fn gather(memory: &mut Memory) -> Gathered {
             .first()
             .get_one::<bool>()
     })
-    .unwrap_or_else(|e| pgrx::error!("reading pg_extension: {e}"))
+    .or_raise("read", "pg_extension")
     .unwrap_or(false);
     // With references: compatibility follows the libraries the install scripts name.
     let settings = inventory_api::settings(true);
@@ -393,9 +394,7 @@ fn gather(memory: &mut Memory) -> Gathered {
         (pins, images::check_records())
     } else {
         // Without the extension's tables only the setting's pins exist, and nothing is recorded.
-        let pins = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| {
-            pgrx::error!("invalid value for parameter \"pgext.images\": {e}");
-        });
+        let pins = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
         let rows = pins
             .into_iter()
             .map(|pin| PinRow {
@@ -699,7 +698,7 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
     guarded(|| {
         in_transaction(|| {
             // A lock held elsewhere on our tables must not stall the worker for long.
-            Spi::run("SET LOCAL lock_timeout = '10s'").unwrap_or_else(|e| pgrx::error!("{e}"));
+            Spi::run("SET LOCAL lock_timeout = '10s'").or_raise("set", "lock_timeout");
             if !work.verified.is_empty() {
                 images::record_all(&work.verified, true);
             }
@@ -710,7 +709,7 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
                 return;
             };
             let started = TimestampWithTimeZone::try_from(report.started_at)
-                .unwrap_or_else(|e| pgrx::error!("cycle start time: {e}"));
+                .unwrap_or_else(|e| SqlError::Internal(format!("cycle start time: {e}")).raise());
             let duration_us = now().saturating_sub(report.started_at);
             let run_id = Spi::get_one_with_args::<i64>(
                 "INSERT INTO pgext.check_runs (started_at, duration, outcome, images, verified, drift, unreachable,
@@ -729,8 +728,8 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
                     (report.findings.len() as i32).into(),
                 ],
             )
-            .unwrap_or_else(|e| pgrx::error!("writing pgext.check_runs: {e}"))
-            .unwrap_or_else(|| pgrx::error!("writing pgext.check_runs: no id returned"));
+            .or_raise("write", "pgext.check_runs")
+            .unwrap_or_else(|| SqlError::Internal("writing pgext.check_runs: no id returned".into()).raise());
             if !report.findings.is_empty() {
                 let f = &report.findings;
                 let image: Vec<Option<String>> = f.iter().map(|f| f.image.clone()).collect();
@@ -750,14 +749,14 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
                         message.into(),
                     ],
                 )
-                .unwrap_or_else(|e| pgrx::error!("writing pgext.findings: {e}"));
+                .or_raise("write", "pgext.findings");
             }
             let keep_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
             Spi::run_with_args(
                 "DELETE FROM pgext.check_runs WHERE started_at < pg_catalog.now() - $1 * interval '1 microsecond'",
                 &[keep_us.into()],
             )
-            .unwrap_or_else(|e| pgrx::error!("pruning pgext.check_runs: {e}"));
+            .or_raise("prune", "pgext.check_runs");
         })
     })
 }

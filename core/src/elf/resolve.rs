@@ -24,7 +24,6 @@
 //! matching rules (see `symtab`), so only the symbols a reference hashes to are ever decoded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -130,8 +129,9 @@ pub fn default_system_dirs(host: &HostAbi) -> Vec<PathBuf> {
     dirs
 }
 
-/// How a needed library was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a needed library was found (SQL shows it in snake case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum FoundVia {
     /// Already loaded under that name (in the server's closure or earlier in this one).
     AlreadyLoaded,
@@ -144,6 +144,7 @@ pub enum FoundVia {
     /// `DT_RUNPATH` of the loading object.
     Runpath,
     /// `/etc/ld.so.cache`.
+    #[strum(serialize = "ld_so_cache")]
     LdCache,
     /// A system directory.
     SystemDir,
@@ -152,21 +153,7 @@ pub enum FoundVia {
 impl FoundVia {
     /// Snake-case name for SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FoundVia::AlreadyLoaded => "already_loaded",
-            FoundVia::Path => "path",
-            FoundVia::Rpath => "rpath",
-            FoundVia::LdLibraryPath => "ld_library_path",
-            FoundVia::Runpath => "runpath",
-            FoundVia::LdCache => "ld_so_cache",
-            FoundVia::SystemDir => "system_dir",
-        }
-    }
-}
-
-impl fmt::Display for FoundVia {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
