@@ -29,6 +29,7 @@ mod auth;
 mod bench;
 mod compare;
 mod confine;
+pub mod cosign;
 mod digest;
 mod error;
 #[doc(hidden)]
@@ -254,10 +255,10 @@ impl Verification {
 /// shut down without waiting, so that nothing left behind by an abandoned call can hold up the
 /// cancel that abandoned it (host name lookups run on detached threads of their own anyway, see
 /// `source::dns`; this covers anything else a library might put on the blocking pool).
-struct CallRuntime(Option<tokio::runtime::Runtime>);
+pub(crate) struct CallRuntime(Option<tokio::runtime::Runtime>);
 
 impl CallRuntime {
-    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         self.0.as_ref().expect("runtime present until dropped").block_on(fut)
     }
 }
@@ -270,7 +271,7 @@ impl Drop for CallRuntime {
     }
 }
 
-fn runtime() -> Result<CallRuntime, OciError> {
+pub(crate) fn runtime() -> Result<CallRuntime, OciError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // The runtime itself runs on the caller's thread; only its blocking pool starts threads,
@@ -503,7 +504,7 @@ async fn fetch_small_blob(
     Ok(out)
 }
 
-fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
+pub(crate) fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
     let limits = &options.limits;
     let confined = |path: &std::path::Path| match &options.layout_directories {
         Some(dirs) => confine_layout_path(path, dirs),

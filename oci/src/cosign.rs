@@ -1,0 +1,492 @@
+//! cosign signatures of a pinned image, in the form every cosign release writes: an image manifest
+//! under the tag `sha256-<hex>.sig` in the image's own repository (or layout), one layer per
+//! signature. Each layer is a "simple signing" JSON payload naming the signed manifest digest;
+//! the layer's `dev.cosignproject.cosign/signature` annotation holds the base64 ASN.1 ECDSA
+//! signature over the payload bytes.
+//!
+//! Only key-based signatures are judged here (trusted public keys, what `cosign generate-key-pair`
+//! makes). The `sigstore` crate is not used: it brings its own HTTP/TLS stack and async runtime
+//! into the server process to do what aws-lc-rs (already linked, prefixed symbols) does in one call.
+//! Keys are read with `pem-rfc7468` and parsed as SubjectPublicKeyInfo by aws-lc-rs itself.
+
+use std::io::Read;
+use std::path::Path;
+
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ParsedPublicKey};
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::digest::Digest;
+use crate::error::{ErrorCode, OciError};
+use crate::interrupt::Interrupt;
+use crate::manifest::{Document, parse_document};
+use crate::reference::ImageReference;
+use crate::source::{BlobSink, Source};
+use crate::{VerifyOptions, open_source, runtime};
+
+/// Annotation holding a layer's signature (base64 of an ASN.1 ECDSA signature).
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Annotation holding a keyless signature's certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Most signature layers read from one `.sig` manifest (cosign appends one per `cosign sign`).
+pub const MAX_SIGNATURES: usize = 64;
+/// Largest payload read (cosign's are a few hundred bytes; annotations can grow them a little).
+pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024;
+/// Largest key file read.
+const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
+/// Most keys read from a directory.
+const MAX_KEYS: usize = 256;
+
+/// What the signatures of an image say, in the vocabulary of `pgext.mounted_images.signature`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::Display, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum SignatureStatus {
+    /// A signature over this digest verifies with a trusted key.
+    Signed,
+    /// The image has no signature.
+    Unsigned,
+    /// A signature is malformed or signs another digest.
+    Invalid,
+    /// Well-formed signatures exist, but none verifies with a trusted key (another signer, or a
+    /// payload altered after signing: the two cannot be told apart without the signer's key).
+    Untrusted,
+    /// The registry could not be reached.
+    Unreachable,
+    /// Anything else (the detail says what).
+    Error,
+}
+
+impl SignatureStatus {
+    /// The SQL name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The judgement of one image's signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureVerdict {
+    /// The status.
+    pub status: SignatureStatus,
+    /// Who signed: `key:sha256:<hex>`, the SHA-256 of the trusted key's SubjectPublicKeyInfo.
+    pub signed_by: Option<String>,
+    /// Why, in words.
+    pub detail: String,
+}
+
+impl SignatureVerdict {
+    fn new(status: SignatureStatus, detail: impl Into<String>) -> Self {
+        SignatureVerdict {
+            status,
+            signed_by: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A trusted public key.
+#[derive(Clone)]
+pub struct TrustedKey {
+    /// `key:sha256:<hex of the DER SubjectPublicKeyInfo>`.
+    pub fingerprint: String,
+    key: ParsedPublicKey,
+}
+
+impl std::fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.fingerprint)
+    }
+}
+
+impl PartialEq for TrustedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
+impl TrustedKey {
+    /// Parses one DER SubjectPublicKeyInfo of an ECDSA P-256 or P-384 key (aws-lc-rs checks the
+    /// curve and that the point is on it).
+    pub fn from_spki_der(der: &[u8]) -> Result<TrustedKey, String> {
+        let fingerprint = format!("key:sha256:{}", hex(digest::digest(&digest::SHA256, der).as_ref()));
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der)
+            .or_else(|_| ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, der))
+            .map(|key| TrustedKey { fingerprint, key })
+            .map_err(|_| "not an ECDSA P-256 or P-384 public key".into())
+    }
+
+    /// Whether `signature` (ASN.1 DER) over `message` verifies with this key.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
+}
+
+/// Parses every `PUBLIC KEY` PEM block of `text` (other blocks are ignored).
+pub fn parse_keys(text: &str) -> Result<Vec<TrustedKey>, String> {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let block = &rest[start..];
+        let Some(end_label) = block.find("-----END ") else {
+            return Err("a PEM block has no END line".into());
+        };
+        let end = block[end_label..]
+            .find("\n")
+            .map_or(block.len(), |n| end_label + n + 1);
+        let pem = &block[..end];
+        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| format!("bad PEM block: {e}"))?;
+        if label == "PUBLIC KEY" {
+            keys.push(TrustedKey::from_spki_der(&der)?);
+        }
+        rest = &block[end..];
+    }
+    Ok(keys)
+}
+
+/// Reads the trusted keys named by a setting: a PEM file, or a directory whose `*.pub` and
+/// `*.pem` files are read (in name order). Empty path: no keys.
+pub fn load_keys(path: &Path) -> Result<Vec<TrustedKey>, String> {
+    if path.as_os_str().is_empty() {
+        return Ok(Vec::new());
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let files = if meta.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("pub" | "pem")))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut keys = Vec::new();
+    for file in files {
+        let f = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            continue; // a FIFO or device never blocks the reader
+        }
+        let mut text = String::new();
+        f.take(MAX_KEY_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        if text.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(format!("{}: larger than {MAX_KEY_FILE_BYTES} bytes", file.display()));
+        }
+        keys.extend(parse_keys(&text).map_err(|e| format!("{}: {e}", file.display()))?);
+        if keys.len() > MAX_KEYS {
+            return Err(format!("more than {MAX_KEYS} keys"));
+        }
+    }
+    if keys.is_empty() {
+        return Err(format!("{}: no PUBLIC KEY found", path.display()));
+    }
+    Ok(keys)
+}
+
+/// One signature layer, as read (its payload's digest already checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The payload bytes that were signed.
+    pub payload: Vec<u8>,
+    /// The signature annotation (base64), if any.
+    pub signature: Option<String>,
+    /// Whether the layer carries a certificate (a keyless signature).
+    pub has_certificate: bool,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    critical: Critical,
+}
+
+#[derive(Deserialize)]
+struct Critical {
+    #[serde(rename = "type")]
+    kind: String,
+    image: PayloadImage,
+}
+
+#[derive(Deserialize)]
+struct PayloadImage {
+    #[serde(rename = "docker-manifest-digest")]
+    digest: String,
+}
+
+/// Judges the signature layers of the image with `digest` against `keys`. `None`: no
+/// signature manifest exists.
+pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[TrustedKey]) -> SignatureVerdict {
+    use SignatureStatus::*;
+    let Some(layers) = layers.filter(|l| !l.is_empty()) else {
+        return SignatureVerdict::new(Unsigned, "no cosign signature");
+    };
+    let want = digest.to_string();
+    let mut invalid: Option<String> = None;
+    let mut keyless = 0;
+    for layer in layers {
+        let Some(sig_b64) = &layer.signature else {
+            invalid.get_or_insert_with(|| format!("a signature layer has no {SIGNATURE_ANNOTATION} annotation"));
+            continue;
+        };
+        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig_b64.trim()) else {
+            invalid.get_or_insert_with(|| "a signature is not base64".into());
+            continue;
+        };
+        let payload: Payload = match serde_json::from_slice(&layer.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                invalid.get_or_insert_with(|| format!("a signed payload is not a simple-signing document: {e}"));
+                continue;
+            }
+        };
+        if payload.critical.kind != "cosign container image signature" {
+            invalid.get_or_insert_with(|| format!("a signed payload has type {:?}", payload.critical.kind));
+            continue;
+        }
+        let Some(key) = keys.iter().find(|k| k.verifies(&layer.payload, &sig)) else {
+            keyless += usize::from(layer.has_certificate);
+            continue;
+        };
+        if payload.critical.image.digest != want {
+            // Authentic, but for other content: someone copied a signature onto this tag.
+            invalid = Some(format!(
+                "a signature by {} is for {}, not {want}",
+                key.fingerprint, payload.critical.image.digest
+            ));
+            continue;
+        }
+        return SignatureVerdict {
+            status: Signed,
+            signed_by: Some(key.fingerprint.clone()),
+            detail: format!("signed by trusted key {}", key.fingerprint),
+        };
+    }
+    if let Some(why) = invalid {
+        return SignatureVerdict::new(Invalid, why);
+    }
+    let n = layers.len();
+    let detail = if keys.is_empty() {
+        format!("{n} signature(s), and pgext.trusted_keys names no key")
+    } else if keyless > 0 {
+        format!("{n} signature(s), none by a trusted key ({keyless} keyless: certificate identities are not judged yet)")
+    } else {
+        format!("{n} signature(s), none verifies with the {} trusted key(s)", keys.len())
+    };
+    SignatureVerdict::new(Untrusted, detail)
+}
+
+/// The tag cosign stores the signatures of `digest` under.
+pub fn signature_tag(digest: &Digest) -> String {
+    digest.to_string().replacen(':', "-", 1) + ".sig"
+}
+
+/// Fetches the signature layers of the image `reference` names (its pinned digest, else what
+/// its tag or a layout's only manifest resolves to) from the same repository or layout, and
+/// judges them. Network failures become `unreachable`, never an `Err`; the `Err` is for a
+/// cancel, which the caller must raise.
+pub fn check(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    keys: &[TrustedKey],
+    cancel: &dyn Fn() -> bool,
+) -> Result<SignatureVerdict, OciError> {
+    let fetched = runtime().and_then(|rt| rt.block_on(fetch(reference, options, cancel)));
+    match fetched {
+        Ok((digest, layers)) => Ok(judge(&digest, layers.as_deref(), keys)),
+        Err(e) if e.code() == ErrorCode::Cancelled => Err(e),
+        Err(e) => {
+            let status = match e.code() {
+                ErrorCode::Unreachable | ErrorCode::Timeout => SignatureStatus::Unreachable,
+                ErrorCode::DigestMismatch => SignatureStatus::Invalid,
+                _ => SignatureStatus::Error,
+            };
+            Ok(SignatureVerdict::new(status, e.to_string()))
+        }
+    }
+}
+
+async fn fetch(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    cancel: &dyn Fn() -> bool,
+) -> Result<(Digest, Option<Vec<SignatureLayer>>), OciError> {
+    let intr = Interrupt::new(cancel, options.total_timeout);
+    let max = options.limits.max_document_bytes;
+    let mut source = open_source(reference, options, &intr)?;
+    let digest = match reference.digest() {
+        Some(d) => d.clone(),
+        None => source.resolve_default(reference.tag(), max, &intr).await?,
+    };
+    let tag = signature_tag(&digest);
+    let Some((sig_digest, bytes)) = source.resolve_tag(&tag, digest.algorithm(), max, &intr).await? else {
+        return Ok((digest, None));
+    };
+    let bytes = match bytes {
+        Some(b) => b,
+        None => source.manifest(&sig_digest, None, max, &intr).await?,
+    };
+    let what = format!("signature manifest {tag}");
+    let Document::Image { layers, .. } = parse_document(&bytes, &what)? else {
+        return Err(OciError::malformed(&what, "an index, not an image manifest"));
+    };
+    if layers.len() > MAX_SIGNATURES {
+        return Err(OciError::TooLarge {
+            what,
+            limit: MAX_SIGNATURES as u64,
+            unit: "signatures",
+        });
+    }
+    let mut out = Vec::with_capacity(layers.len());
+    for d in layers {
+        if d.size > MAX_PAYLOAD_BYTES {
+            return Err(OciError::TooLarge {
+                what: format!("signature payload {}", d.digest),
+                limit: MAX_PAYLOAD_BYTES,
+                unit: "bytes",
+            });
+        }
+        let mut sink = BlobSink::new(
+            &d.digest,
+            d.size,
+            format!("signature payload {}", d.digest),
+            options.spool_dir.as_deref(),
+            &intr,
+        )?;
+        source.blob(&mut sink, &intr).await?;
+        let mut payload = Vec::new();
+        sink.finish()?
+            .take(MAX_PAYLOAD_BYTES)
+            .read_to_end(&mut payload)
+            .map_err(|e| OciError::io("reading a spooled signature payload", e))?;
+        out.push(SignatureLayer {
+            payload,
+            signature: d.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+            has_certificate: d.annotations.contains_key(CERTIFICATE_ANNOTATION),
+        });
+    }
+    Ok((digest, Some(out)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+
+    fn keypair() -> EcdsaKeyPair {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap()
+    }
+
+    fn trusted(kp: &EcdsaKeyPair) -> TrustedKey {
+        use aws_lc_rs::encoding::AsDer;
+        let der = kp.public_key().as_der().unwrap();
+        TrustedKey::from_spki_der(der.as_ref()).unwrap()
+    }
+
+    fn payload(digest: &str) -> Vec<u8> {
+        format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"r/x"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
+        )
+        .into_bytes()
+    }
+
+    fn layer(kp: &EcdsaKeyPair, payload: Vec<u8>) -> SignatureLayer {
+        let sig = kp.sign(&SystemRandom::new(), &payload).unwrap();
+        SignatureLayer {
+            payload,
+            signature: Some(base64::engine::general_purpose::STANDARD.encode(sig.as_ref())),
+            has_certificate: false,
+        }
+    }
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn judgements() {
+        let good = keypair();
+        let other = keypair();
+        let keys = [trusted(&good)];
+        let d1: Digest = D1.parse().unwrap();
+        let mut tampered = layer(&good, payload(D1));
+        tampered.payload = String::from_utf8(payload(D1)).unwrap().replace("r/x", "r/y").into_bytes();
+        let cases: Vec<(&str, Option<Vec<SignatureLayer>>, &[TrustedKey], SignatureStatus)> = vec![
+            ("no signature tag", None, &keys, SignatureStatus::Unsigned),
+            ("empty signature manifest", Some(vec![]), &keys, SignatureStatus::Unsigned),
+            ("trusted key", Some(vec![layer(&good, payload(D1))]), &keys, SignatureStatus::Signed),
+            ("other key", Some(vec![layer(&other, payload(D1))]), &keys, SignatureStatus::Untrusted),
+            ("no keys configured", Some(vec![layer(&good, payload(D1))]), &[], SignatureStatus::Untrusted),
+            ("payload altered after signing", Some(vec![tampered]), &keys, SignatureStatus::Untrusted),
+            ("signs another digest", Some(vec![layer(&good, payload(D2))]), &keys, SignatureStatus::Invalid),
+            (
+                "other key first, trusted second",
+                Some(vec![layer(&other, payload(D1)), layer(&good, payload(D1))]),
+                &keys,
+                SignatureStatus::Signed,
+            ),
+            (
+                "not JSON",
+                Some(vec![layer(&good, b"{not json".to_vec())]),
+                &keys,
+                SignatureStatus::Invalid,
+            ),
+            (
+                "no signature annotation",
+                Some(vec![SignatureLayer {
+                    payload: payload(D1),
+                    signature: None,
+                    has_certificate: false,
+                }]),
+                &keys,
+                SignatureStatus::Invalid,
+            ),
+            (
+                "signature not base64",
+                Some(vec![SignatureLayer {
+                    payload: payload(D1),
+                    signature: Some("%%%".into()),
+                    has_certificate: false,
+                }]),
+                &keys,
+                SignatureStatus::Invalid,
+            ),
+        ];
+        for (what, layers, keys, want) in cases {
+            let v = judge(&d1, layers.as_deref(), keys);
+            assert_eq!(v.status, want, "{what}: {}", v.detail);
+            assert_eq!(v.signed_by.is_some(), want == SignatureStatus::Signed, "{what}");
+        }
+    }
+
+    #[test]
+    fn keys_from_pem() {
+        use aws_lc_rs::encoding::AsDer;
+        let kp = keypair();
+        let der = kp.public_key().as_der().unwrap();
+        let pem = pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, der.as_ref()).unwrap();
+        let text = format!("junk\n{pem}-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+        let keys = parse_keys(&text).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0], trusted(&kp));
+        assert!(keys[0].fingerprint.starts_with("key:sha256:"));
+        assert!(parse_keys("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n").is_err());
+        assert!(TrustedKey::from_spki_der(b"\x30\x03\x02\x01\x00").is_err());
+    }
+
+    #[test]
+    fn tag_name() {
+        assert_eq!(
+            signature_tag(&D1.parse().unwrap()),
+            "sha256-1111111111111111111111111111111111111111111111111111111111111111.sig"
+        );
+    }
+}
