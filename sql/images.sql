@@ -35,7 +35,10 @@ CREATE TABLE pgext.image_checks (
     error_code text,
     error text,
     verified_at timestamptz,
-    checked_at timestamptz NOT NULL
+    checked_at timestamptz NOT NULL,
+    signature text,
+    signed_by text,
+    signature_detail text
 );
 COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
 

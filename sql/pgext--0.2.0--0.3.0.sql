@@ -2,3 +2,52 @@
 -- pgext 0.2.0 -> 0.3.0. tests/upgrade/run.sh proves that this script applied to a 0.2.0 install
 -- (and 0.1.0 -> 0.2.0 -> 0.3.0) gives exactly the objects, columns, grants and comments of a
 -- fresh 0.3.0 install.
+
+-- cosign signatures (key-based): image_checks records each check's signature verdict, and
+-- mounted_images gains signature and signed_by (a changed row type: the view is made again).
+ALTER TABLE pgext.image_checks ADD COLUMN signature text, ADD COLUMN signed_by text,
+  ADD COLUMN signature_detail text;
+DROP VIEW pgext.mounted_images;
+DROP FUNCTION pgext.mounted_images();
+CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
+	"name" TEXT,  /* String */
+	"root" TEXT,  /* String */
+	"mounted" bool,  /* bool */
+	"read_only" bool,  /* Option < bool > */
+	"fs_type" TEXT,  /* Option < String > */
+	"mount_options" TEXT[],  /* :: std :: option :: Option < Vec < String > > */
+	"on_control_path" TEXT[],  /* Vec < String > */
+	"on_library_path" TEXT[],  /* Vec < String > */
+	"on_ld_library_path" TEXT[],  /* Vec < String > */
+	"not_on_path" TEXT[],  /* Vec < String > */
+	"file_count" bigint,  /* Option < i64 > */
+	"total_bytes" bigint,  /* Option < i64 > */
+	"extension_count" INT,  /* i32 */
+	"library_count" INT,  /* i32 */
+	"tree_digest" TEXT,  /* Option < String > */
+	"reference" TEXT,  /* Option < String > */
+	"pin_source" TEXT,  /* Option < String > */
+	"pinned_digest" TEXT,  /* Option < String > */
+	"resolved_digest" TEXT,  /* Option < String > */
+	"status" TEXT,  /* String */
+	"verified_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"checked_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"missing" INT,  /* Option < i32 > */
+	"modified" INT,  /* Option < i32 > */
+	"unexpected" INT,  /* Option < i32 > */
+	"changed" INT,  /* Option < i32 > */
+	"problems" TEXT[],  /* Vec < String > */
+	"problem_details" jsonb,  /* JsonB */
+	"signature" TEXT,  /* Option < String > */
+	"signed_by" TEXT  /* Option < String > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mounted_images_wrapper';
+CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
+COMMENT ON VIEW pgext.mounted_images IS
+  'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
+REVOKE ALL ON FUNCTION pgext.mounted_images() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.mounted_images() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.mounted_images FROM PUBLIC;
+GRANT SELECT ON pgext.mounted_images TO pg_monitor, pgext_admin;

@@ -34,6 +34,10 @@ static SPOOL_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 /// Directories (absolute, comma-separated) that `oci:` / `oci-archive:` layouts must lie in.
 static LAYOUT_DIRECTORIES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// A PEM file or a directory of `*.pub`/`*.pem` files: the public keys whose cosign signatures
+/// are trusted.
+static TRUSTED_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
     GucRegistry::define_string_guc(
@@ -116,6 +120,15 @@ pub fn init() {
           that pinning or verifying cannot probe the rest of the server's file system.",
         &LAYOUT_DIRECTORIES,
         GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.trusted_keys",
+        c"Public keys (a PEM file, or a directory of *.pub and *.pem files) whose cosign signatures are trusted.",
+        c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
+          images then show signature = untrusted.",
+        &TRUSTED_KEYS,
+        GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
     // --- enforcement settings (begin)
@@ -304,6 +317,11 @@ pub fn images() -> String {
 /// `pgext.registry_auth_file` ("" when unset).
 pub fn registry_auth_file() -> String {
     string(&REGISTRY_AUTH_FILE)
+}
+
+/// `pgext.trusted_keys`.
+pub fn trusted_keys() -> String {
+    string(&TRUSTED_KEYS)
 }
 
 /// `pgext.insecure_registries`, split.

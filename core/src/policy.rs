@@ -12,6 +12,9 @@ pub enum Condition {
     Verified,
     /// pgext's static verdict finds the extension or library loadable.
     Compatible,
+    /// The latest check that read the image's source, for its pin, found a cosign signature by a
+    /// trusted key (`pgext.trusted_keys`) over the pinned digest.
+    Signed,
 }
 
 impl Condition {
@@ -21,6 +24,7 @@ impl Condition {
             Condition::Pinned => "pinned",
             Condition::Verified => "verified",
             Condition::Compatible => "compatible",
+            Condition::Signed => "signed",
         }
     }
 }
@@ -32,9 +36,7 @@ impl fmt::Display for Condition {
 }
 
 /// Parses `pgext.require`: comma-separated condition names, case-insensitive, in any order;
-/// an empty list requires nothing (enforcement then only records). `signed` is a reserved name:
-/// it is refused until signature verification exists, so that a policy that asks for it is never
-/// silently weaker than written.
+/// an empty list requires nothing (enforcement then only records).
 pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
     let mut out = Vec::new();
     for item in setting.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -42,15 +44,10 @@ pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
             "pinned" => Condition::Pinned,
             "verified" => Condition::Verified,
             "compatible" => Condition::Compatible,
-            "signed" => {
-                return Err(
-                    "\"signed\" is not available yet: pgext does not verify image signatures in this version"
-                        .to_string(),
-                );
-            }
+            "signed" => Condition::Signed,
             _ => {
                 return Err(format!(
-                    "unknown condition \"{item}\" (expected pinned, verified or compatible)"
+                    "unknown condition \"{item}\" (expected pinned, verified, compatible or signed)"
                 ));
             }
         };
@@ -115,7 +112,7 @@ mod tests {
                 " Compatible , pinned,verified,pinned",
                 Ok(vec![Pinned, Verified, Compatible]),
             ),
-            ("signed", Err("\"signed\" is not available yet")),
+            ("signed, pinned", Ok(vec![Pinned, Signed])),
             ("pinned,trusted", Err("unknown condition \"trusted\"")),
         ];
         for (input, want) in cases {

@@ -22,7 +22,7 @@ use crate::error::{ErrorCode, OciError};
 use crate::interrupt::Interrupt;
 use crate::manifest::{Document, parse_document};
 use crate::reference::ImageReference;
-use crate::source::{BlobSink, Source};
+use crate::source::BlobSink;
 use crate::{VerifyOptions, open_source, runtime};
 
 /// Annotation holding a layer's signature (base64 of an ASN.1 ECDSA signature).

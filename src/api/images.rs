@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use pgext_core::hash;
 use pgext_core::pins::{self, Pin, PinSource};
 use pgext_core::tree::{self, EntryKind, TreeEntry};
+use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
 use pgext_oci::{Auth, Difference, DifferenceKind, ErrorCode, ImageReference, VerifyOptions};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -92,6 +93,9 @@ pub struct CheckRecord {
     pub verified_at: Option<TimestampWithTimeZone>,
     pub checked_at: Option<TimestampWithTimeZone>,
     pub counts: [i32; 6],
+    /// `signature`, `signed_by` of the last check that read the source.
+    pub signature: Option<String>,
+    pub signed_by: Option<String>,
 }
 
 /// Every recorded check, by image name.
@@ -99,7 +103,8 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
     Spi::connect(|client| {
         let mut out = std::collections::HashMap::new();
         let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
-                 missing, modified, unexpected, type_changed, mode_changed, link_changed FROM pgext.image_checks";
+                 missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by \
+                 FROM pgext.image_checks";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
             checked_table_name(&name, "pgext.image_checks");
@@ -117,6 +122,8 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                     verified_at: row.get::<TimestampWithTimeZone>(6)?,
                     checked_at: row.get::<TimestampWithTimeZone>(7)?,
                     counts,
+                    signature: row.get::<String>(14)?,
+                    signed_by: row.get::<String>(15)?,
                 },
             );
         }
@@ -263,6 +270,8 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<String>,
     /// The expected tree, when it was (re)built from the source.
     pub(crate) expected: Option<Vec<TreeEntry>>,
+    /// The cosign signature check, when the source was read (rechecks keep the recorded one).
+    pub(crate) signature: Option<SignatureVerdict>,
 }
 
 fn in_recovery() -> bool {
@@ -294,9 +303,9 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
     client.update(
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
-           link_changed, error_code, error, verified_at, checked_at)
+           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 CASE WHEN $17 THEN now() END, now())
+                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20)
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
            -- What a failure leaves unknown is kept from the last success under the same pin only.
@@ -312,7 +321,14 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
            link_changed = excluded.link_changed, error_code = excluded.error_code, error = excluded.error,
            verified_at = CASE WHEN c.reference = excluded.reference
              THEN coalesce(excluded.verified_at, c.verified_at) ELSE excluded.verified_at END,
-           checked_at = excluded.checked_at",
+           checked_at = excluded.checked_at,
+           -- A recheck reads no source and says nothing about signatures: the last check's stay.
+           signature = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signature ELSE excluded.signature END,
+           signed_by = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signed_by ELSE excluded.signed_by END,
+           signature_detail = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signature_detail ELSE excluded.signature_detail END",
         None,
         &[
             o.name.as_str().into(),
@@ -332,6 +348,9 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
             o.error_code.into(),
             o.error.clone().into(),
             (network && success).into(),
+            o.signature.as_ref().map(|v| v.status.as_str()).into(),
+            o.signature.as_ref().and_then(|v| v.signed_by.clone()).into(),
+            o.signature.as_ref().map(|v| v.detail.clone()).into(),
         ],
     )?;
     if !success {
@@ -420,6 +439,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         error_code: None,
         error: None,
         expected: None,
+        signature: None,
     };
     let reference: ImageReference = match pin.pin.reference.parse() {
         Ok(r) => r,
@@ -467,7 +487,34 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
             out.error = Some(e.to_string());
         }
     }
+    out.signature = Some(check_signature(&reference, out.status));
     out
+}
+
+/// The cosign signature check of a verified (or failed) image: one more small read from the
+/// same source, skipped when that source was just found unreachable.
+fn check_signature(reference: &ImageReference, status: &str) -> SignatureVerdict {
+    if status == "unreachable" {
+        return SignatureVerdict {
+            status: SignatureStatus::Unreachable,
+            signed_by: None,
+            detail: "the image's source is unreachable".into(),
+        };
+    }
+    let keys = match cosign::load_keys(std::path::Path::new(&gucs::trusted_keys())) {
+        Ok(keys) => keys,
+        Err(e) => {
+            return SignatureVerdict {
+                status: SignatureStatus::Error,
+                signed_by: None,
+                detail: format!("pgext.trusted_keys: {e}"),
+            };
+        }
+    };
+    match cosign::check(reference, &verify_options(), &keys, &server::interrupt_pending) {
+        Ok(v) => v,
+        Err(_) => cancelled(), // only a cancel is an Err
+    }
 }
 
 pub(crate) type VerifyRow = (
@@ -657,6 +704,7 @@ pub(crate) fn recheck_with(
                 error_code: Some(SCAN_FAILED),
                 error: Some(why),
                 expected: None,
+                signature: None,
             };
         }
     };
@@ -677,6 +725,7 @@ pub(crate) fn recheck_with(
         error_code: None,
         error: None,
         expected: None,
+        signature: None,
     }
 }
 

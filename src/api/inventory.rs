@@ -373,6 +373,8 @@ fn mounted_images() -> TableIterator<
         name!(changed, Option<i32>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
+        name!(signature, Option<String>),
+        name!(signed_by, Option<String>),
     ),
 > {
     let pins = images::all_pins();
@@ -460,6 +462,8 @@ fn mounted_images() -> TableIterator<
             check.map(|c| c.counts[3] + c.counts[4] + c.counts[5]),
             codes(&problems),
             details(&problems),
+            check.and_then(|c| c.signature.clone()),
+            check.and_then(|c| c.signed_by.clone()),
         ));
     }
     TableIterator::new(rows)

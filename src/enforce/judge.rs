@@ -166,7 +166,12 @@ impl Facts {
                         let mut out = HashMap::new();
                         let q = "SELECT name::pg_catalog.text, reference, pin_source, status, resolved_digest, \
                                  expected_tree_digest, checked_at::pg_catalog.text, missing, modified, unexpected, \
-                                 type_changed, mode_changed, link_changed FROM pgext.image_checks";
+                                 type_changed, mode_changed, link_changed, \
+                                 pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.->>) 'signature', \
+                                 pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.->>) 'signed_by' \
+                                 FROM pgext.image_checks c";
+                        // The signature columns through to_jsonb: a schema older than this library
+                        // (before ALTER EXTENSION pgext UPDATE) reads as "never checked", not an error.
                         for r in c.select(q, None, &[])? {
                             let Some(name) = r.get::<String>(1)? else { continue };
                             let mut counts = [0; 6];
@@ -184,6 +189,8 @@ impl Facts {
                                         verified_at: None,
                                         checked_at: None,
                                         counts,
+                                        signature: r.get::<String>(14)?,
+                                        signed_by: r.get::<String>(15)?,
                                     },
                                     expected_tree_digest: r.get::<String>(6)?,
                                     checked_at: r.get::<String>(7)?.unwrap_or_default(),
@@ -208,7 +215,8 @@ impl Facts {
         let mut out = Vec::new();
         let want_pin = require.contains(&Condition::Pinned);
         let want_verified = require.contains(&Condition::Verified);
-        if want_pin || want_verified {
+        let want_signed = require.contains(&Condition::Signed);
+        if want_pin || want_verified || want_signed {
             let pin = match self.pins() {
                 Ok(p) => Ok(p.get(image).cloned()),
                 Err(e) => Err(e),
@@ -223,17 +231,20 @@ impl Facts {
                     if want_verified && let Some(f) = self.verified(image, &p, &verify_hint) {
                         out.push(f);
                     }
+                    if want_signed && let Some(f) = self.signed(image, &p, &verify_hint) {
+                        out.push(f);
+                    }
                 }
                 Ok(None) | Err(_) => {
                     let detail = match pin {
                         Err(e) => e,
                         _ => format!("Image \"{image}\" has no pin: neither pgext.images nor pgext.pins names it."),
                     };
-                    for c in [Condition::Pinned, Condition::Verified] {
+                    for c in [Condition::Pinned, Condition::Verified, Condition::Signed] {
                         if require.contains(&c) {
                             out.push(Failure {
                                 condition: c,
-                                detail: if c == Condition::Verified && want_pin {
+                                detail: if c != Condition::Pinned && want_pin {
                                     String::new() // said once, with pinned
                                 } else {
                                     detail.clone()
@@ -247,6 +258,44 @@ impl Facts {
         }
         self.images.insert(image.to_string(), out.clone());
         out
+    }
+
+    /// `signed`: the last check that read the source, for this pin, found a trusted signature.
+    fn signed(&mut self, image: &str, pin: &PinRow, verify_hint: &str) -> Option<Failure> {
+        let reference = &pin.pin.reference;
+        let fail = |detail: String| {
+            Some(Failure {
+                condition: Condition::Signed,
+                detail,
+                hint: format!(
+                    "Sign the pinned digest with a key listed in pgext.trusted_keys, then check again. {verify_hint}"
+                ),
+            })
+        };
+        if !self.tables() {
+            return fail(format!(
+                "Signatures are recorded in pgext's tables, and this database has no pgext extension: image \"{image}\" \
+                 cannot be shown to be signed."
+            ));
+        }
+        let Some(check) = self.checks().get(image) else {
+            return fail(format!("The signature of image \"{image}\" (pinned to {reference}) has never been checked."));
+        };
+        let rec = &check.record;
+        if &rec.reference != reference {
+            return fail(format!(
+                "The last check of image \"{image}\" was against {}, not its pin {reference}.",
+                rec.reference
+            ));
+        }
+        match rec.signature.as_deref() {
+            Some("signed") => None,
+            Some(status) => fail(format!(
+                "The last check of image \"{image}\" (pin {reference}, at {}) found its signature \"{status}\".",
+                check.checked_at
+            )),
+            None => fail(format!("The signature of image \"{image}\" (pinned to {reference}) has never been checked.")),
+        }
     }
 
     fn verified(&mut self, image: &str, pin: &PinRow, verify_hint: &str) -> Option<Failure> {
