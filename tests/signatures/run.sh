@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# cosign signatures against a real PostgreSQL 18 with pgext, a real loopback registry, real
+# cosign (Debian's package, see get-cosign.sh) and real OCI layouts. Each image gets the
+# signature status README documents, from `pgext.verify_image` into `pgext.mounted_images`, and
+# `pgext.require = 'signed'` lets CREATE EXTENSION through only from a signed image.
+# Usage: tests/signatures/run.sh        (PGEXT_SIGNATURES_PORT, default 56611)
+source "$(dirname "$0")/../../scripts/lib.sh"
+load_setup
+
+WORK=${PGEXT_SIGNATURES_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/pgext-signatures.XXXXXX")}
+mkdir -p "$WORK"
+chmod 0755 "$WORK"
+FX=$WORK/fx
+DATA=$WORK/data
+PORT=${PGEXT_SIGNATURES_PORT:-56611}
+cleanup() {
+    cluster_stop "$DATA" immediate
+    bash "$REPO/tests/registry/stop.sh" "$FX/registry" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+pass=0
+fail=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+expect() { # expect WHAT GOT WANT
+    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi
+}
+
+COSIGN=$(bash "$REPO/tests/signatures/get-cosign.sh") || die "no cosign (tests/signatures/get-cosign.sh)"
+say "cosign: $COSIGN ($("$COSIGN" version 2>&1 | awk '/GitVersion/ {print $2}'))"
+mkdir -p "$FX"
+REGPORT=$(bash "$REPO/tests/registry/start.sh" "$FX/registry") || die "could not start the registry"
+REG=127.0.0.1:$REGPORT
+say "registry at $REG"
+
+# Two key pairs, as cosign makes them: k1 is trusted, k2 is not.
+export COSIGN_PASSWORD=""
+mkdir -p "$FX/keys"
+(cd "$FX/keys" && "$COSIGN" generate-key-pair --output-key-prefix k1 >/dev/null 2>&1 \
+    && "$COSIGN" generate-key-pair --output-key-prefix k2 >/dev/null 2>&1) || die "cosign generate-key-pair failed"
+fingerprint() { echo "key:sha256:$(openssl pkey -pubin -in "$1" -outform DER | sha256sum | cut -d' ' -f1)"; }
+K1=$(fingerprint "$FX/keys/k1.pub")
+K2=$(fingerprint "$FX/keys/k2.pub")
+mkdir -p "$FX/keys/both"
+cp "$FX/keys/k1.pub" "$FX/keys/k2.pub" "$FX/keys/both/"
+
+# One SQL-only extension per image; every image differs, so every digest does.
+E=$FX/extensions
+L=$FX/oci
+mkdir -p "$E" "$L"
+IMAGES=(signed other tampered foreign unsigned)
+rootless=()
+[ "$(id -u)" = 0 ] || rootless=(--rootless)
+declare -A DIGEST
+for img in "${IMAGES[@]}"; do
+    d=$E/$img/share/extension
+    mkdir -p "$d" "$E/$img/lib"
+    printf "default_version = '1.0'\nrelocatable = true\ncomment = 'image %s'\n" "$img" >"$d/sig_$img.control"
+    printf -- "-- sig_%s 1.0\n" "$img" >"$d/sig_$img--1.0.sql"
+    umoci init --layout "$L/$img" >/dev/null
+    umoci new --image "$L/$img:v1" >/dev/null
+    umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
+    skopeo copy -q --preserve-digests --dest-tls-verify=false --digestfile "$FX/$img.digest" \
+        "oci:$L/$img:v1" "docker://$REG/$img:v1" || die "skopeo copy of $img failed"
+    DIGEST[$img]=$(cat "$FX/$img.digest")
+done
+chmod -R a+rX "$E"
+
+sign() { # sign KEY IMAGE
+    "$COSIGN" sign --key "$FX/keys/$1.key" --tlog-upload=false --allow-insecure-registry --allow-http-registry \
+        --yes "$REG/$2@${DIGEST[$2]}" >"$FX/sign-$2.log" 2>&1 || { cat "$FX/sign-$2.log"; die "cosign sign $2 failed"; }
+}
+sig_tag() { local d=${DIGEST[$1]}; echo "${d/:/-}.sig"; }
+sign k1 signed
+sign k2 other
+# foreign: a genuine k1 signature, but of image "signed", copied under foreign's signature tag.
+skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$REG/signed:$(sig_tag signed)" "docker://$REG/foreign:$(sig_tag foreign)"
+# tampered: k1 signed the payload cosign generates; the payload attached is altered after signing.
+"$COSIGN" generate --allow-insecure-registry --allow-http-registry "$REG/tampered@${DIGEST[tampered]}" \
+    >"$FX/payload.json" 2>/dev/null
+"$COSIGN" sign-blob --key "$FX/keys/k1.key" --tlog-upload=false --yes "$FX/payload.json" \
+    >"$FX/payload.sig" 2>/dev/null
+sed 's/"optional":null/"optional":{"altered":"yes"}/' "$FX/payload.json" >"$FX/payload-tampered.json"
+cmp -s "$FX/payload.json" "$FX/payload-tampered.json" && die "the payload was not altered"
+"$COSIGN" attach signature --allow-insecure-registry --allow-http-registry --payload "$FX/payload-tampered.json" \
+    --signature "$FX/payload.sig" "$REG/tampered@${DIGEST[tampered]}" >"$FX/attach.log" 2>&1 \
+    || { cat "$FX/attach.log"; die "cosign attach signature failed"; }
+# Air-gapped: image "signed" and its signature copied into an OCI layout.
+skopeo copy -q --preserve-digests --src-tls-verify=false \
+    "docker://$REG/signed@${DIGEST[signed]}" "oci:$L/airgap:v1"
+skopeo copy -q --preserve-digests --src-tls-verify=false \
+    "docker://$REG/signed:$(sig_tag signed)" "oci:$L/airgap:$(sig_tag signed)"
+cp -a "$E/signed" "$E/airgap"
+# An unsigned layout, and an image whose registry is gone.
+cp -a "$E/unsigned" "$E/airgap_unsigned"
+cp -a "$E/signed" "$E/gone"
+chmod -R a+rX "$E" "$L"
+
+pins="airgap=oci:$L/airgap:v1@${DIGEST[signed]}, airgap_unsigned=oci:$L/unsigned:v1"
+pins+=", gone=127.0.0.1:1/signed:v1@${DIGEST[signed]}"
+for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$img:v1@${DIGEST[$img]}"; done
+cpath='$system'
+lpath='$libdir'
+for img in "${IMAGES[@]}" airgap airgap_unsigned gone; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
+owner_dir "$WORK/spool"
+cat >"$FX/signatures.conf" <<CONF
+shared_preload_libraries = 'pgext'
+extension_control_path = '$cpath'
+dynamic_library_path = '$lpath'
+pgext.extensions_root = '$E'
+pgext.images = '$pins'
+pgext.insecure_registries = '$REG'
+pgext.layout_directories = '$L'
+pgext.trusted_keys = '$FX/keys/k1.pub'
+pgext.registry_connect_timeout = 2000
+pgext.check_interval = 3600
+pgext.verify_interval = 0
+pgext.spool_directory = '$WORK/spool'
+CONF
+say "starting PostgreSQL 18 in $DATA (port $PORT)"
+rm -rf "$DATA"
+cluster_start "$DATA" "$PORT" "$FX/signatures.conf"
+psql_() { "$PG_BINDIR/psql" -X -h "$DATA" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_ -q -c "CREATE EXTENSION pgext"
+
+say "verify_images() with k1 trusted"
+psql_ -q -c "SELECT name, status, error_code FROM pgext.verify_images() ORDER BY name"
+sig() { psql_ -Atc "SELECT coalesce(signature, '-') || ' ' || coalesce(signed_by, '-') FROM pgext.mounted_images WHERE name = '$1'"; }
+expect "signed by the trusted key" "$(sig signed)" "signed $K1"
+expect "signed by another key" "$(sig other)" "untrusted -"
+expect "payload altered after signing" "$(sig tampered)" "untrusted -"
+expect "a genuine signature of another digest" "$(sig foreign)" "invalid -"
+expect "no signature" "$(sig unsigned)" "unsigned -"
+expect "air-gapped layout holding the signature" "$(sig airgap)" "signed $K1"
+expect "layout without a signature" "$(sig airgap_unsigned)" "unsigned -"
+expect "registry unreachable" "$(sig gone)" "unreachable -"
+detail=$(psql_ -Atc "SELECT signature_detail FROM pgext.image_checks WHERE name = 'foreign'")
+case $detail in *"${DIGEST[signed]}"*) ok "invalid says which digest the signature is for" ;;
+    *) bad "foreign's detail does not name the signed digest: $detail" ;; esac
+expect "verification itself is unaffected" \
+    "$(psql_ -Atc "SELECT string_agg(name || '=' || status, ',' ORDER BY name) FROM pgext.mounted_images WHERE name IN ('signed', 'other', 'tampered')")" \
+    "other=verified,signed=verified,tampered=verified"
+
+say "a recheck (no source read) keeps the recorded signature"
+psql_ -q -c "SELECT name, status FROM pgext.recheck_image('signed')" >/dev/null
+expect "signature after recheck" "$(sig signed)" "signed $K1"
+
+say "trusted keys from a directory; then none"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/both'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('other')" >/dev/null
+expect "k2 trusted through the directory" "$(sig other)" "signed $K2"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = ''" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('signed')" >/dev/null
+expect "no trusted key at all" "$(sig signed)" "untrusted -"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.key'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('signed')" >/dev/null
+expect "a private key file is no trusted key" "$(sig signed)" "error -"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.pub'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_images()" >/dev/null
+expect "k1 again" "$(sig signed)" "signed $K1"
+expect "k2 no longer trusted" "$(sig other)" "untrusted -"
+
+say "pgext.require = signed"
+enforce() { # enforce EXTENSION: prints the SQLSTATE CREATE EXTENSION ends with (00000 on success)
+    local out
+    if out=$(psql_ -q -v VERBOSITY=verbose -c "SET pgext.enforce = on" -c "SET pgext.require = 'pinned,signed'" \
+        -c "CREATE EXTENSION $1" 2>&1); then
+        echo 00000
+    else
+        sed -nE 's/^ERROR:  ([0-9A-Z]{5}):.*/\1/p' <<<"$out" | head -n1
+    fi
+}
+expect "CREATE EXTENSION from the signed image" "$(enforce sig_signed)" "00000"
+expect "CREATE EXTENSION from an image signed by another key" "$(enforce sig_other)" "42501"
+expect "CREATE EXTENSION from an unsigned image" "$(enforce sig_unsigned)" "42501"
+why=$(psql_ -v ON_ERROR_STOP=0 -c "SET pgext.enforce = on" -c "SET pgext.require = 'signed'" \
+    -c "CREATE EXTENSION sig_tampered" 2>&1 || true)
+case $why in *signed*untrusted*|*untrusted*signed*) ok "the refusal names the condition and the status" ;;
+    *) bad "refusal of sig_tampered does not say signed/untrusted: $why" ;; esac
+
+echo
+echo "signatures: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "server log: $DATA/server.log"; trap - EXIT; cleanup; exit 1; }
