@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade oracle bench fuzz fuzz-smoke
+.PHONY: setup demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle bench fuzz fuzz-smoke
 setup:
 	bash scripts/setup.sh
 demo:
@@ -18,6 +18,8 @@ upgrade:
 	bash scripts/test.sh upgrade
 regress:
 	bash scripts/test.sh regress
+signatures:
+	bash scripts/test.sh signatures
 oracle:
 	bash scripts/test.sh oracle
 # The enforcement bench reuses the release build bench.sh installed.

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|enforce|oracle|fuzz ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|enforce|signatures|oracle|fuzz ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker enforce oracle fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker enforce signatures oracle fuzz)
 passed=0
 failed=0
 failures=()
@@ -61,6 +61,10 @@ enforce() {
     install_pgext && bash "$REPO/tests/enforce/run.sh"
 }
 
+signatures() {
+    install_pgext && bash "$REPO/tests/signatures/run.sh"
+}
+
 oracle() {
     install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"
 }
@@ -74,9 +78,10 @@ for s in "${suites[@]}"; do
         upgrade) run_suite upgrade upgrade ;;
         worker) run_suite worker worker ;;
         enforce) run_suite enforce enforce ;;
+        signatures) run_suite signatures signatures ;;
         oracle) run_suite oracle oracle ;;
         fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, oracle, fuzz)" ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, fuzz)" ;;
     esac
 done
 

@@ -2,10 +2,12 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 \set ON_ERROR_STOP 0
--- Settings: only superusers change them; signed is not available yet.
+-- Settings: only superusers change them.
 SHOW pgext.enforce;
 SHOW pgext.require;
-SET pgext.require = 'pinned,signed';
+SET pgext.require = 'Signed , pinned';
+SHOW pgext.require;
+RESET pgext.require;
 SET pgext.require = 'pinned,tested';
 SET pgext.enforce_exempt = 'schema:x';
 SELECT mode, require, hook_installed, problem FROM pgext.enforcement_status;
