@@ -131,9 +131,7 @@ pub fn parse_keys(text: &str) -> Result<Vec<TrustedKey>, String> {
         let Some(end_label) = block.find("-----END ") else {
             return Err("a PEM block has no END line".into());
         };
-        let end = block[end_label..]
-            .find("\n")
-            .map_or(block.len(), |n| end_label + n + 1);
+        let end = block[end_label..].find("\n").map_or(block.len(), |n| end_label + n + 1);
         let pem = &block[..end];
         let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| format!("bad PEM block: {e}"))?;
         if label == "PUBLIC KEY" {
@@ -271,7 +269,9 @@ pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[Trusted
     let detail = if keys.is_empty() {
         format!("{n} signature(s), and pgext.trusted_keys names no key")
     } else if keyless > 0 {
-        format!("{n} signature(s), none by a trusted key ({keyless} keyless: certificate identities are not judged yet)")
+        format!(
+            "{n} signature(s), none by a trusted key ({keyless} keyless: certificate identities are not judged yet)"
+        )
     } else {
         format!("{n} signature(s), none verifies with the {} trusted key(s)", keys.len())
     };
@@ -418,15 +418,55 @@ mod tests {
         let keys = [trusted(&good)];
         let d1: Digest = D1.parse().unwrap();
         let mut tampered = layer(&good, payload(D1));
-        tampered.payload = String::from_utf8(payload(D1)).unwrap().replace("r/x", "r/y").into_bytes();
-        let cases: Vec<(&str, Option<Vec<SignatureLayer>>, &[TrustedKey], SignatureStatus)> = vec![
+        tampered.payload = String::from_utf8(payload(D1))
+            .unwrap()
+            .replace("r/x", "r/y")
+            .into_bytes();
+        // (what, the signature layers, the trusted keys, the status)
+        type Case<'k> = (
+            &'static str,
+            Option<Vec<SignatureLayer>>,
+            &'k [TrustedKey],
+            SignatureStatus,
+        );
+        let cases: Vec<Case> = vec![
             ("no signature tag", None, &keys, SignatureStatus::Unsigned),
-            ("empty signature manifest", Some(vec![]), &keys, SignatureStatus::Unsigned),
-            ("trusted key", Some(vec![layer(&good, payload(D1))]), &keys, SignatureStatus::Signed),
-            ("other key", Some(vec![layer(&other, payload(D1))]), &keys, SignatureStatus::Untrusted),
-            ("no keys configured", Some(vec![layer(&good, payload(D1))]), &[], SignatureStatus::Untrusted),
-            ("payload altered after signing", Some(vec![tampered]), &keys, SignatureStatus::Untrusted),
-            ("signs another digest", Some(vec![layer(&good, payload(D2))]), &keys, SignatureStatus::Invalid),
+            (
+                "empty signature manifest",
+                Some(vec![]),
+                &keys,
+                SignatureStatus::Unsigned,
+            ),
+            (
+                "trusted key",
+                Some(vec![layer(&good, payload(D1))]),
+                &keys,
+                SignatureStatus::Signed,
+            ),
+            (
+                "other key",
+                Some(vec![layer(&other, payload(D1))]),
+                &keys,
+                SignatureStatus::Untrusted,
+            ),
+            (
+                "no keys configured",
+                Some(vec![layer(&good, payload(D1))]),
+                &[],
+                SignatureStatus::Untrusted,
+            ),
+            (
+                "payload altered after signing",
+                Some(vec![tampered]),
+                &keys,
+                SignatureStatus::Untrusted,
+            ),
+            (
+                "signs another digest",
+                Some(vec![layer(&good, payload(D2))]),
+                &keys,
+                SignatureStatus::Invalid,
+            ),
             (
                 "other key first, trusted second",
                 Some(vec![layer(&other, payload(D1)), layer(&good, payload(D1))]),
@@ -473,7 +513,9 @@ mod tests {
         let kp = keypair();
         let der = kp.public_key().as_der().unwrap();
         let pem = pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, der.as_ref()).unwrap();
-        let text = format!("junk\n{pem}-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+        let text = format!(
+            "junk\n{pem}-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
+        );
         let keys = parse_keys(&text).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0], trusted(&kp));

@@ -504,7 +504,11 @@ async fn fetch_small_blob(
     Ok(out)
 }
 
-pub(crate) fn open_source(reference: &ImageReference, options: &VerifyOptions, intr: &Interrupt<'_>) -> Result<Source, OciError> {
+pub(crate) fn open_source(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Source, OciError> {
     let limits = &options.limits;
     let confined = |path: &std::path::Path| match &options.layout_directories {
         Some(dirs) => confine_layout_path(path, dirs),

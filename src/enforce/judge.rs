@@ -279,7 +279,9 @@ impl Facts {
             ));
         }
         let Some(check) = self.checks().get(image) else {
-            return fail(format!("The signature of image \"{image}\" (pinned to {reference}) has never been checked."));
+            return fail(format!(
+                "The signature of image \"{image}\" (pinned to {reference}) has never been checked."
+            ));
         };
         let rec = &check.record;
         if &rec.reference != reference {
@@ -294,7 +296,9 @@ impl Facts {
                 "The last check of image \"{image}\" (pin {reference}, at {}) found its signature \"{status}\".",
                 check.checked_at
             )),
-            None => fail(format!("The signature of image \"{image}\" (pinned to {reference}) has never been checked.")),
+            None => fail(format!(
+                "The signature of image \"{image}\" (pinned to {reference}) has never been checked."
+            )),
         }
     }
 
