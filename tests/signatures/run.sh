@@ -166,6 +166,18 @@ psql_ -q -c "SELECT * FROM pgext.verify_images()" >/dev/null
 expect "k1 again" "$(sig signed)" "signed $K1"
 expect "k2 no longer trusted" "$(sig other)" "untrusted -"
 
+say "the background worker's verifications record signatures too"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/both'" -c "ALTER SYSTEM SET pgext.verify_interval = 1" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1.5
+expect "a worker cycle ran" "$(psql_ -Atc "SELECT pgext.check_now(true)")" "t"
+expect "worker: k2 trusted through the directory" "$(sig other)" "signed $K2"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.pub'" -c "ALTER SYSTEM RESET pgext.verify_interval" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_images()" >/dev/null
+expect "k2 untrusted again" "$(sig other)" "untrusted -"
+
 say "pgext.require = signed"
 enforce() { # enforce EXTENSION: prints the SQLSTATE CREATE EXTENSION ends with (00000 on success)
     local out
