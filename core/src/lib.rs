@@ -14,6 +14,8 @@ pub mod paths;
 pub mod pins;
 pub mod plan;
 pub mod policy;
+pub mod preflight;
 pub mod problem;
 pub mod scripts;
+pub mod target;
 pub mod tree;

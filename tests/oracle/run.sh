@@ -278,10 +278,25 @@ preload_starts() {
     return $rc
 }
 
+# cli_agrees PASS: pgext-check, given this server's installation and the same images, answers as
+# mounted_extensions did in PASS (one with nothing preloaded): the pre-flight engine is the same.
+cli_agrees() {
+    local images=() d
+    for d in "$OUT"/extensions/*/; do images+=(--image "${d%/}"); done
+    say "pgext-check against $(dirname "$PG_BINDIR") with the same images"
+    (cd "$REPO" && cargo build --quiet -p pgext-check) || return 1
+    "$REPO/target/debug/pgext-check" --server "$(dirname "$PG_BINDIR")" --include-system --json "${images[@]}" \
+        >"$RUN/$1.cli.json" || [ $? = 1 ] || { cli_failed=1; return 0; }
+    python3 "$REPO/tests/oracle/cli_agrees.py" "$RUN/$1.verdicts" "$RUN/$1.cli.json" || cli_failed=1
+}
+
+cli_failed=0
 preloads=""
 for pass in "${PASSES[@]}"; do
     case $pass in
-        plain) run_pass plain "" ;;
+        plain)
+            run_pass plain ""
+            cli_agrees plain ;;
         preload)
             [ -f "$RUN/results/plain.tsv" ] || die "the preload pass needs the plain pass first"
             say "finding the preload-only libraries that can load here"
@@ -301,6 +316,7 @@ python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$pr
     --misses "$OUT/misses.txt" --seconds "$(($(date +%s) - t_start))" "${args[@]}"
 rc=$?
 set -e
+if [ $cli_failed = 1 ]; then echo "pgext-check disagrees with mounted_extensions (above)"; rc=1; fi
 [ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
 echo "pgext: $engine"
 echo "results: $RUN/results/*.tsv, misses: $OUT/misses.txt, server log: $DATA/server.log"

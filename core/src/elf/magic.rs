@@ -175,7 +175,7 @@ impl MagicBlock {
 }
 
 /// `18` for 1800, `9.6` for 906 (dfmgr.c formats versions before 10 with a dot).
-fn format_pg_version(version: i32) -> String {
+pub fn format_pg_version(version: i32) -> String {
     if version >= 1000 {
         format!("{}", version / 100)
     } else {
@@ -230,6 +230,23 @@ impl ServerMagic {
             float8byval: 1,
             abi_extra,
         }
+    }
+
+    /// The values of the server a module was built with: a module the server ships (`plpgsql.so`)
+    /// carries the server's own `PG_MODULE_MAGIC_DATA`. Fields a pre-15 block lacks keep the
+    /// community defaults.
+    pub fn from_block(block: &MagicBlock) -> ServerMagic {
+        let mut m = ServerMagic::pg18(ElfClass::Elf64);
+        m.len = block.len;
+        m.version = block.pg_version;
+        m.funcmaxargs = block.funcmaxargs.unwrap_or(m.funcmaxargs);
+        m.indexmaxkeys = block.indexmaxkeys.unwrap_or(m.indexmaxkeys);
+        m.namedatalen = block.namedatalen.unwrap_or(m.namedatalen);
+        m.float8byval = block.float8byval.unwrap_or(m.float8byval);
+        if let Some(raw) = block.abi_extra_raw {
+            m.abi_extra = raw;
+        }
+        m
     }
 
     /// Replaces abi_extra (forks set their own; at most 31 bytes are kept, as in C).

@@ -58,6 +58,11 @@ pub struct SearchConfig {
     pub lib: String,
     /// Read limits for every file.
     pub limits: ReadLimits,
+    /// The root of another system's files (an unpacked server image): the absolute paths its
+    /// objects name — `DT_RPATH`, `DT_RUNPATH`, `DT_NEEDED` with a slash, ld.so cache entries —
+    /// are read below it. `LD_LIBRARY_PATH` and `postgres_executable` stay paths of this machine
+    /// (a pre-flight mounts the images here). `None`: this machine's root.
+    pub sysroot: Option<PathBuf>,
 }
 
 impl SearchConfig {
@@ -78,7 +83,21 @@ impl SearchConfig {
                 (None, ElfClass::Elf32) => "lib".to_owned(),
             },
             limits: ReadLimits::default(),
+            sysroot: None,
         }
+    }
+
+    /// Defaults for another system unpacked at `root`: its ld.so cache and system directories.
+    pub fn for_sysroot(host: HostAbi, root: &Path) -> SearchConfig {
+        let mut config = SearchConfig::new(host);
+        config.ld_so_cache = Some(below(root, ldcache::DEFAULT_PATH));
+        config.system_dirs = config
+            .system_dirs
+            .iter()
+            .map(|d| below(root, &d.to_string_lossy()))
+            .collect();
+        config.sysroot = Some(root.to_owned());
+        config
     }
 
     /// The view of the running process: its ABI, its own executable (in a backend: postgres) and
@@ -640,7 +659,7 @@ impl Loader {
         let loader_facts = Rc::clone(&map.objects[loader].facts);
         let mut skipped = Vec::new();
         if name.contains('/') {
-            let Some(path) = self.expand(name, loader_facts.origin()) else {
+            let Some(path) = self.expand_named(name, loader_facts.origin()) else {
                 return Resolved::NotFound { skipped };
             };
             return match self.try_candidate(map, Path::new(&path), FoundVia::Path, &mut skipped) {
@@ -673,7 +692,7 @@ impl Loader {
                 let f = &map.objects[i].facts;
                 if !f.has_runpath {
                     for dir in &f.rpath {
-                        if let Some(d) = self.expand(dir, f.origin()) {
+                        if let Some(d) = self.expand_named(dir, f.origin()) {
                             dirs.push((d, FoundVia::Rpath));
                         }
                     }
@@ -687,7 +706,7 @@ impl Loader {
             }
         }
         for dir in &loader_facts.runpath {
-            if let Some(d) = self.expand(dir, loader_facts.origin()) {
+            if let Some(d) = self.expand_named(dir, loader_facts.origin()) {
                 dirs.push((d, FoundVia::Runpath));
             }
         }
@@ -698,7 +717,11 @@ impl Loader {
             }
         }
         if !loader_facts.nodeflib {
-            let cached = self.ld_cache().ok().and_then(|c| c.lookup(name)).map(PathBuf::from);
+            let cached = self.ld_cache().ok().and_then(|c| c.lookup(name)).map(str::to_owned);
+            let cached = cached.map(|p| match &self.config.sysroot {
+                Some(root) => below(root, &p),
+                None => PathBuf::from(p),
+            });
             if let Some(path) = cached
                 && let Some(r) = self.try_candidate(map, &path, FoundVia::LdCache, &mut skipped)
             {
@@ -761,6 +784,22 @@ impl Loader {
     fn expand(&self, s: &str, origin: Option<&Path>) -> Option<String> {
         expand_dst(s, origin, &self.config.platform, &self.config.lib)
     }
+
+    /// [`Self::expand`] for a path an object names: an absolute one is read below the sysroot
+    /// (`$ORIGIN` already expands to a path of this machine).
+    fn expand_named(&self, s: &str, origin: Option<&Path>) -> Option<String> {
+        let expanded = self.expand(s, origin)?;
+        Some(match &self.config.sysroot {
+            Some(root) if s.starts_with('/') => below(root, &expanded).to_string_lossy().into_owned(),
+            _ => expanded,
+        })
+    }
+}
+
+/// `path` (absolute, of another system) read below `root`. Symbolic links inside are followed by
+/// this machine's kernel: an absolute link target leaves the root (rare in library directories).
+fn below(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
 }
 
 /// `LD_LIBRARY_PATH` elements: glibc splits at `:` and `;`; empty elements are dropped here.

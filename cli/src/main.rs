@@ -1,0 +1,206 @@
+//! `pgext-check`: judges extension images against a PostgreSQL server that is not running here —
+//! an unpacked server image or an installation directory — with the engine behind
+//! `pgext.mounted_extensions`. For extension publishers' CI and for a major upgrade's pre-flight.
+//!
+//! Exit status: 0 when nothing is incompatible, 1 when something is (or an image is missing),
+//! 2 when the command line or the server directory is unusable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pgext_core::preflight::{self, ExtensionVerdict, ImageDir, Preflight};
+use pgext_core::problem::Problem;
+use pgext_core::target::Target;
+use serde_json::{Value, json};
+
+/// Will these extension images work on that PostgreSQL server? Nothing is loaded or run.
+#[derive(Debug, Parser)]
+#[command(name = "pgext-check", version, about, long_about = None)]
+struct Args {
+    /// The target server: an installation (a directory with bin/postgres) or an unpacked server
+    /// image's root file system.
+    #[arg(long, value_name = "DIR")]
+    server: PathBuf,
+    /// An extension image as it would be mounted: NAME=DIR, or DIR (named after its last
+    /// component). DIR holds share/extension, lib and maybe system. Repeat for each image.
+    #[arg(long = "image", value_name = "NAME=DIR", value_parser = ImageDir::parse)]
+    images: Vec<ImageDir>,
+    /// The target's shared_preload_libraries (comma-separated), for preload-only libraries.
+    #[arg(long, value_name = "LIBS", default_value = "")]
+    preload: String,
+    /// Also judge the target's own extensions ($system).
+    #[arg(long)]
+    include_system: bool,
+    /// Print a JSON array, one object per extension, instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.images.is_empty() && !args.include_system {
+        eprintln!("pgext-check: nothing to judge: give --image (or --include-system)");
+        return ExitCode::from(2);
+    }
+    let target = match Target::open(&args.server) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("pgext-check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let preload: Vec<String> = args
+        .preload
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut result = preflight::run(&target, &args.images, &preload);
+    if !args.include_system {
+        result.extensions.retain(|e| e.image.is_some());
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_rows(&result)).unwrap_or_default()
+        );
+    } else {
+        print_table(&target, &result);
+    }
+    let failed = result.extensions.iter().any(|e| e.compatible == Some(false))
+        || result.problems.iter().any(|(_, p)| p.severity.as_str() == "error");
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn problem_json(p: &Problem) -> Value {
+    json!({"code": p.code, "severity": p.severity.as_str(), "message": p.message})
+}
+
+fn codes(problems: &[Problem]) -> Vec<&'static str> {
+    pgext_core::problem::distinct_codes(problems)
+}
+
+/// One object per extension: the columns of `mounted_extensions` that a pre-flight can know.
+fn json_rows(result: &Preflight) -> Value {
+    Value::Array(
+        result
+            .extensions
+            .iter()
+            .map(|e| {
+                let mut problems: Vec<Value> = e.problems.iter().map(problem_json).collect();
+                // Composition problems of its image (missing directory, a server that cannot see images).
+                problems.extend(
+                    result
+                        .problems
+                        .iter()
+                        .filter(|(image, _)| Some(image) == e.image.as_ref())
+                        .map(|(_, p)| problem_json(p)),
+                );
+                json!({
+                    "name": e.name,
+                    "image": e.image,
+                    "default_version": e.default_version,
+                    "compatible": e.compatible,
+                    "problems": codes(&e.problems),
+                    "problem_details": problems,
+                    "usable": e.usable,
+                    "usable_problems": codes(&e.usable_problems),
+                    "usable_problem_details": e.usable_problems.iter().map(problem_json).collect::<Vec<_>>(),
+                    "libraries": e.libraries.iter().map(|(path, r)| json!({
+                        "path": path,
+                        "loadable": r.loadable,
+                        "pg_major": r.magic.as_ref().map(|m| m.pg_major()),
+                        "problems": r.problems.iter().map(|p| p.code.as_str()).collect::<std::collections::BTreeSet<_>>(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn verdict_word(e: &ExtensionVerdict) -> &'static str {
+    match e.compatible {
+        Some(true) => "compatible",
+        Some(false) => "INCOMPATIBLE",
+        None => "undecided",
+    }
+}
+
+fn print_table(target: &Target, result: &Preflight) {
+    println!(
+        "server: PostgreSQL {} ({}) at {}{}",
+        target.pg_major(),
+        target.host.machine_name(),
+        target.dir.display(),
+        target.os.as_deref().map(|o| format!(", {o}")).unwrap_or_default()
+    );
+    for (image, p) in &result.problems {
+        let who = if image.is_empty() {
+            String::new()
+        } else {
+            format!("image {image}: ")
+        };
+        println!("{}: {who}{}", p.severity.as_str(), p.message);
+    }
+    let rows: Vec<[String; 5]> = result
+        .extensions
+        .iter()
+        .map(|e| {
+            let first = e
+                .problems
+                .iter()
+                .find(|p| p.severity.as_str() == "error")
+                .or(e.problems.first());
+            [
+                e.image.clone().unwrap_or_else(|| "$system".to_owned()),
+                e.name.clone(),
+                e.default_version.clone().unwrap_or_default(),
+                verdict_word(e).to_owned(),
+                first
+                    .map(|p| format!("{}: {}", p.code, one_line(&p.message)))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["IMAGE", "EXTENSION", "VERSION", "VERDICT", "FIRST PROBLEM"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 4 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    let count = |v: Option<bool>| result.extensions.iter().filter(|e| e.compatible == v).count();
+    println!(
+        "{} extensions: {} compatible, {} incompatible, {} undecided",
+        result.extensions.len(),
+        count(Some(true)),
+        count(Some(false)),
+        count(None)
+    );
+}
+
+/// The first line of a message, at most 120 characters: the table stays a table.
+fn one_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(119).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
