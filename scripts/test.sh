@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every test pgext has, from a fresh machine: set-up, lint, core unit tests, #[pg_test] in a real
 # PostgreSQL 18, and the pg_regress suites against a server started as the unprivileged owner.
-# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|enforce|signatures|oracle|fuzz ...]   (default: all)
+# Usage: scripts/test.sh [lint|unit|pgrx|regress|upgrade|worker|enforce|signatures|oracle|preflight|fuzz ...]   (default: all)
 source "$(dirname "$0")/lib.sh"
 bash "$REPO/scripts/setup.sh"
 load_setup
 cd "$REPO"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker enforce signatures oracle fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit pgrx regress upgrade worker enforce signatures oracle preflight fuzz)
 passed=0
 failed=0
 failures=()
@@ -80,8 +80,10 @@ for s in "${suites[@]}"; do
         enforce) run_suite enforce enforce ;;
         signatures) run_suite signatures signatures ;;
         oracle) run_suite oracle oracle ;;
+        # pgext-check needs no server of ours: nothing to install.
+        preflight) run_suite preflight bash "$REPO/tests/preflight/run.sh" ;;
         fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
-        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, fuzz)" ;;
+        *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, preflight, fuzz)" ;;
     esac
 done
 

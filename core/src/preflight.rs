@@ -138,15 +138,15 @@ pub fn run(target: &Target, images: &[ImageDir], preload: &[String]) -> Prefligh
             ));
         }
     }
-    // PostgreSQL before 18 reads control files from its own share directory only.
-    let too_old = target.magic.version < 1800 && !images.is_empty();
-    if too_old {
+    // PostgreSQL before 18 reads control files from its own share directory only: the answer is
+    // then for the images' files installed into the server's directories (as a package would).
+    if target.magic.version < 1800 && !images.is_empty() {
         problems.push((
             String::new(),
-            Problem::error(
+            Problem::warning(
                 "control_path_unsupported",
                 format!(
-                    "PostgreSQL {} has no extension_control_path: extensions in images are not found",
+                    "PostgreSQL {} has no extension_control_path: judged as if the images' files were installed into its own directories",
                     target.pg_major()
                 ),
             ),
@@ -158,22 +158,13 @@ pub fn run(target: &Target, images: &[ImageDir], preload: &[String]) -> Prefligh
         .filter(|e| e.visible)
         .filter_map(|e| {
             let v = verdicts.get(&e.name)?;
-            let image = image_of(images, &e.control_path);
-            let mut problems = v.problems.clone();
-            if too_old && image.is_some() {
-                problems.insert(
-                    0,
-                    Problem::error("control_path_unsupported", "the server does not search images"),
-                );
-            }
-            let failed = problems.len() > v.problems.len();
             Some(ExtensionVerdict {
                 name: e.name.clone(),
-                image,
+                image: image_of(images, &e.control_path),
                 default_version: e.control.as_ref().and_then(|c| c.default_version.clone()),
-                compatible: if failed { Some(false) } else { v.compatible_sql() },
-                problems,
-                usable: v.usable && !failed,
+                compatible: v.compatible_sql(),
+                problems: v.problems.clone(),
+                usable: v.usable,
                 usable_problems: v.usable_problems.clone(),
                 libraries: v.libraries.iter().map(|l| (l.path.clone(), l.report.clone())).collect(),
             })

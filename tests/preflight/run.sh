@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# pgext-check on real servers it does not run in, against what those servers really do.
+#
+#   tests/preflight/run.sh [WORKDIR]      (default: $TMPDIR/pgext-preflight)
+#
+# - Another major: Debian bookworm's PostgreSQL 15 (its .deb unpacked, nothing installed) and
+#   bookworm's postgresql-15-ip4r as an image. pgext-check's verdict for that image, and for the
+#   PostgreSQL 18 ip4r image of the oracle corpus, against the PostgreSQL 15 tree and against
+#   this PostgreSQL 18 — then each extension really installed into that PostgreSQL 15 and created.
+# - Server images (sysroot mode): this PostgreSQL 18 in a root file system with bookworm's
+#   libraries, and the same image with a newer glibc (trixie's libc6): an extension built on
+#   unstable is incompatible with the first (GLIBC_2.38 missing) and not with the second.
+# - The command's contract: --json is an array of objects with name, image and compatible; exit 1
+#   when something is incompatible, 0 when not, 2 for an unusable server directory.
+source "$(dirname "$0")/../../scripts/lib.sh"
+source "$REPO/tests/oracle/debian.sh"
+load_setup
+
+W=${1:-${TMPDIR:-/tmp}/pgext-preflight}
+PORT=${PGEXT_PREFLIGHT_PORT:-55460}
+CACHE=$(pgext_cache_root)/preflight
+ARCH=$(dpkg --print-architecture)
+mkdir -p "$W" "$CACHE"
+W=$(cd "$W" && pwd)
+chmod 0755 "$W"
+failures=0
+checks=0
+
+ok() { checks=$((checks + 1)); echo "  ok: $*"; }
+bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL: $*"; }
+
+# expect WHAT WANT GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1: $3"; else bad "$1: want $2, got $3"; fi; }
+
+# download SUITE PKG...: the packages' .debs in $CACHE/debs-SUITE (downloaded once).
+download() {
+    local suite=$1 dir=$CACHE/debs-$1 p missing=()
+    shift
+    mkdir -p "$dir"
+    for p in "$@"; do compgen -G "$dir/${p}_*.deb" >/dev/null || missing+=("$p"); done
+    [ ${#missing[@]} = 0 ] && return 0
+    if [ "$suite" = bookworm ]; then
+        local tmp
+        tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+        if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+        (cd "$tmp" && apt-get -q download "${missing[@]}") >"$CACHE/apt-bookworm.log" 2>&1 ||
+            { cat "$CACHE/apt-bookworm.log"; die "could not download ${missing[*]}"; }
+        mv "$tmp"/*.deb "$dir"/ && rm -rf "$tmp"
+    else
+        apt_private_init "$CACHE/apt-$suite" "$suite" "$ARCH"
+        apt_private update >"$CACHE/apt-$suite.log" 2>&1 || die "apt update for $suite failed (see $CACHE/apt-$suite.log)"
+        apt_download_into "$dir" "${missing[@]}" >>"$CACHE/apt-$suite.log" 2>&1 ||
+            die "could not download ${missing[*]} from $suite (see $CACHE/apt-$suite.log)"
+        rm -rf "$CACHE/apt-$suite/lists"
+    fi
+}
+
+# check ARGS...: runs pgext-check --json, leaving the array in $OUTJSON and the status in $RC.
+check() {
+    set +e
+    "$CHECK" --json "$@" >"$W/out.json" 2>"$W/out.err"
+    RC=$?
+    set -e
+    OUTJSON=$W/out.json
+}
+# field NAME KEY: a field of extension NAME in the last check's array.
+field() {
+    python3 -c 'import json,sys
+rows=[r for r in json.load(open(sys.argv[1])) if r["name"]==sys.argv[2]]
+v=rows[0][sys.argv[3]] if rows else "no-row"
+print(",".join(v) if isinstance(v,list) else json.dumps(v))' "$OUTJSON" "$1" "$2"
+}
+
+say "pgext-check"
+(cd "$REPO" && cargo build --quiet -p pgext-check)
+CHECK=$REPO/target/debug/pgext-check
+PG18=$(dirname "$PG_BINDIR")
+PSQL=$PG_BINDIR/psql # bookworm's psql is another package; PostgreSQL 18's talks to 15
+
+say "PostgreSQL 15 from bookworm, unpacked (nothing installed)"
+download bookworm postgresql-15 postgresql-15-ip4r
+rm -rf "$W/pg15" "$W/ip4r-15"
+dpkg -x "$CACHE"/debs-bookworm/postgresql-15_*.deb "$W/pg15"
+PG15=$W/pg15/usr/lib/postgresql/15
+# The bookworm ip4r package as an image: share/extension and lib, as an image builder lays it out.
+dpkg -x "$CACHE"/debs-bookworm/postgresql-15-ip4r_*.deb "$W/ip4r-deb"
+mkdir -p "$W/ip4r-15/share" "$W/ip4r-15/lib"
+cp -a "$W/ip4r-deb/usr/share/postgresql/15/extension" "$W/ip4r-15/share/"
+cp -a "$W/ip4r-deb/usr/lib/postgresql/15/lib/." "$W/ip4r-15/lib/"
+rm -rf "$W/ip4r-deb"
+
+say "the PostgreSQL 18 ip4r image of the oracle corpus"
+CORPUS=${TMPDIR:-/tmp}/pgext-oracle
+bash "$REPO/tests/oracle/build-corpus.sh" "$CORPUS" >"$W/corpus.log" 2>&1 || { tail -20 "$W/corpus.log"; die "corpus"; }
+IP4R18=$CORPUS/extensions/ip4r
+HLL18=$CORPUS/extensions/hll
+[ -d "$IP4R18/lib" ] && [ -d "$HLL18/lib" ] || die "the corpus has no ip4r or hll image"
+
+say "verdicts against PostgreSQL 15 and 18"
+check --server "$PG15" --image "ip4r=$W/ip4r-15"
+expect "15's ip4r on PostgreSQL 15: compatible" true "$(field ip4r compatible)"
+expect "15's ip4r on PostgreSQL 15: exit status" 0 "$RC"
+check --server "$PG15" --image "ip4r=$IP4R18"
+v15_18=$(field ip4r compatible)
+expect "18's ip4r on PostgreSQL 15: compatible" false "$v15_18"
+expect "18's ip4r on PostgreSQL 15: exit status" 1 "$RC"
+why15_18=$(field ip4r problems)
+check --server "$PG18" --image "ip4r=$W/ip4r-15"
+expect "15's ip4r on PostgreSQL 18: compatible" false "$(field ip4r compatible)"
+expect "15's ip4r on PostgreSQL 18: the magic block says why" true \
+    "$(grep -q 'version mismatch' "$OUTJSON" && echo true || echo false)"
+expect "the image is named as given" '"ip4r"' "$(field ip4r image)"
+
+say "what PostgreSQL 15 really does with each (installed into its own directories)"
+# Installs an ip4r image's files into the unpacked PostgreSQL 15 and creates the extension in a
+# new database; prints true when CREATE EXTENSION succeeded.
+real15() {
+    local image=$1 db=$2
+    cp -a "$image/share/extension/." "$W/pg15/usr/share/postgresql/15/extension/"
+    cp -a "$image/lib/." "$PG15/lib/"
+    "$PSQL" -X -h "$W/data15" -p "$PORT" -U postgres -d postgres -qAt -c "CREATE DATABASE $db" >/dev/null
+    if "$PSQL" -X -h "$W/data15" -p "$PORT" -U postgres -d "$db" -qAt -c 'CREATE EXTENSION ip4r' >"$W/$db.log" 2>&1; then
+        echo true
+    else
+        echo false
+    fi
+}
+rm -rf "$W/data15"
+owner_dir "$W/data15"
+as_owner "$PG15/bin/initdb" -D "$W/data15" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$W/initdb15.log" 2>&1 ||
+    { cat "$W/initdb15.log"; die "PostgreSQL 15 initdb failed"; }
+PG_BINDIR=$PG15/bin cluster_start "$W/data15" "$PORT"
+trap 'PG_BINDIR=$PG15/bin cluster_stop "$W/data15" immediate' EXIT
+expect "PostgreSQL 15 creates 15's ip4r (pgext-check: true)" true "$(PG_BINDIR=$PG15/bin real15 "$W/ip4r-15" a)"
+expect "PostgreSQL 15 refuses 18's ip4r (pgext-check: $v15_18)" "$v15_18" "$(PG_BINDIR=$PG15/bin real15 "$IP4R18" b)"
+sed 's/^/    PostgreSQL 15: /' "$W/b.log" | head -3
+if [ "$v15_18" = false ]; then
+    # The same reason: a glibc version the library needs (unstable's build), or the magic block.
+    case $why15_18 in
+        *missing_symbol_version*) want='GLIBC_' ;;
+        *) want='incompatible library' ;;
+    esac
+    expect "  for the reason pgext-check gave ($why15_18)" true "$(grep -q "$want" "$W/b.log" && echo true || echo false)"
+fi
+PG_BINDIR=$PG15/bin cluster_stop "$W/data15" fast
+trap - EXIT
+
+say "server images: this PostgreSQL 18 in a bookworm root, then with trixie's glibc"
+# The packages that provide the postgres executable's libraries here (bookworm's own).
+mapfile -t pkgs < <(ldd "$PG_BINDIR/postgres" | awk '/=> \//{print $3}' | xargs -r readlink -f |
+    xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u)
+download bookworm "${pkgs[@]}" libc6
+download trixie libc6
+root_a=$W/server-bookworm root_b=$W/server-trixie-libc
+rm -rf "$root_a" "$root_b"
+mkdir -p "$root_a/usr/lib/postgresql/18" "$root_a/etc"
+cp -a "$PG18/bin" "$root_a/usr/lib/postgresql/18/"
+mkdir -p "$root_a/usr/lib/postgresql/18/lib" "$root_a/usr/lib/postgresql/18/share"
+cp -a "$("$PG_CONFIG" --pkglibdir)" "$root_a/usr/lib/postgresql/18/lib/postgresql"
+cp -a "$("$PG_CONFIG" --sharedir)" "$root_a/usr/lib/postgresql/18/share/postgresql"
+for p in "${pkgs[@]}" libc6; do dpkg -x "$(ls "$CACHE"/debs-bookworm/"${p}"_*.deb | head -1)" "$root_a"; done
+printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n' >"$root_a/etc/os-release"
+cp -a "$root_a" "$root_b"
+# trixie's libc6 replaces bookworm's where the loader finds it first.
+dpkg -x "$(ls "$CACHE"/debs-trixie/libc6_*.deb | head -1)" "$W/libc-trixie"
+triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+cp -a "$W/libc-trixie/usr/lib/$triplet/." "$root_b/lib/$triplet/"
+rm -rf "$W/libc-trixie"
+
+check --server "$root_a" --image "hll=$HLL18"
+expect "unstable's hll on the bookworm server image" false "$(field hll compatible)"
+expect "  because of glibc" true "$(field hll problems | grep -q missing_symbol_version && echo true || echo false)"
+check --server "$root_b" --image "hll=$HLL18"
+expect "unstable's hll on the server image with trixie's glibc" true "$(field hll compatible)"
+check --server "$root_b" --image "ip4r=$W/ip4r-15"
+expect "15's ip4r on the 18 server image" false "$(field ip4r compatible)"
+
+say "the command's contract"
+check --server "$PG18" --image "hll=$HLL18" --image "ip4r=$IP4R18"
+expect "--json is an array with name, image, compatible per extension" ok "$(python3 -c 'import json,sys
+rows=json.load(open(sys.argv[1]))
+ok=isinstance(rows,list) and rows and all({"name","image","compatible"} <= set(r) for r in rows)
+print("ok" if ok else rows)' "$OUTJSON")"
+check --server "$W" --image "hll=$HLL18"
+expect "a directory without a server: exit status" 2 "$RC"
+expect "  and says where it looked" true "$(grep -q 'no PostgreSQL server' "$W/out.err" && echo true || echo false)"
+check --server "$PG18" --image "gone=$W/does-not-exist"
+expect "a missing image directory: exit status" 1 "$RC"
+"$CHECK" --server "$PG18" --image "ip4r=$W/ip4r-15" >"$W/table.txt" || true
+expect "the table names the server and the verdict" true \
+    "$(grep -q '^server: PostgreSQL 18' "$W/table.txt" && grep -q 'INCOMPATIBLE' "$W/table.txt" && echo true || echo false)"
+
+echo "preflight: $checks checks, $failures failed"
+[ "$failures" = 0 ]
