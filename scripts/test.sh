@@ -65,6 +65,10 @@ signatures() {
     install_pgext && bash "$REPO/tests/signatures/run.sh"
 }
 
+preflight() {
+    install_pgext && bash "$REPO/tests/preflight/run.sh"
+}
+
 oracle() {
     install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"
 }
@@ -80,8 +84,7 @@ for s in "${suites[@]}"; do
         enforce) run_suite enforce enforce ;;
         signatures) run_suite signatures signatures ;;
         oracle) run_suite oracle oracle ;;
-        # pgext-check needs no server of ours: nothing to install.
-        preflight) run_suite preflight bash "$REPO/tests/preflight/run.sh" ;;
+        preflight) run_suite preflight preflight ;;
         fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
         *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, preflight, fuzz)" ;;
     esac

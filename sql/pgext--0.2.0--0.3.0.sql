@@ -51,3 +51,27 @@ REVOKE ALL ON FUNCTION pgext.mounted_images() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.mounted_images() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.mounted_images FROM PUBLIC;
 GRANT SELECT ON pgext.mounted_images TO pg_monitor, pgext_admin;
+
+-- Pre-flight: verdicts for images judged against another server directory (pgext-check in SQL).
+CREATE FUNCTION pgext."preflight"(
+	"server" TEXT, /* Option < & str > */
+	"images" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"preload" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TABLE (
+	"name" TEXT,  /* String */
+	"image" TEXT,  /* Option < String > */
+	"default_version" TEXT,  /* Option < String > */
+	"compatible" bool,  /* Option < bool > */
+	"problems" TEXT[],  /* Vec < String > */
+	"problem_details" jsonb,  /* JsonB */
+	"usable" bool,  /* bool */
+	"usable_problems" TEXT[],  /* Vec < String > */
+	"usable_problem_details" jsonb  /* JsonB */
+)
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'preflight_wrapper';
+COMMENT ON FUNCTION pgext.preflight(text, text[], text) IS
+  'Verdicts of mounted_extensions for images (name=directory, or NULL: the mounted ones) judged against another server directory';
+REVOKE ALL ON FUNCTION pgext.preflight(text, text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.preflight(text, text[], text) TO pgext_admin;

@@ -56,7 +56,13 @@ fn main() -> ExitCode {
         .map(|s| s.trim().trim_matches('"').to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    let mut result = preflight::run(&target, &args.images, &preload);
+    let mut result = match preflight::run(&target, &args.images, &preload, &|| false) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgext-check: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !args.include_system {
         result.extensions.retain(|e| e.image.is_some());
     }

@@ -111,20 +111,39 @@ fn ld_library_path(images: &[ImageDir]) -> Vec<String> {
         .collect()
 }
 
-/// Judges `images` against `target`, with `preload` as its `shared_preload_libraries`.
-pub fn run(target: &Target, images: &[ImageDir], preload: &[String]) -> Preflight {
+/// A pre-flight stopped because its caller asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("pre-flight cancelled")]
+pub struct Cancelled;
+
+/// Judges `images` against `target`, with `preload` as its `shared_preload_libraries`. `cancel`
+/// is asked before each library is analysed (the long part); when it says true the run stops.
+pub fn run(
+    target: &Target,
+    images: &[ImageDir],
+    preload: &[String],
+    cancel: &dyn Fn() -> bool,
+) -> Result<Preflight, Cancelled> {
     let settings = settings(target, images);
     let inv = Inventory::collect(&settings);
     let ld = settings.ld_library_path.join(":");
     let mut analyzer = Analyzer::new(target.search_config((!ld.is_empty()).then_some(ld)), target.magic);
     let mut reports: BTreeMap<String, LibraryReport> = BTreeMap::new();
+    let mut stopped = false;
     let mut analyze = |path: &str| {
+        stopped = stopped || cancel();
+        if stopped {
+            return LibraryReport::empty(path);
+        }
         reports
             .entry(path.to_owned())
             .or_insert_with(|| analyzer.analyze(std::path::Path::new(path)))
             .clone()
     };
     let verdicts = compat::judge_all(&inv, &mut analyze, &Preloaded::resolve(preload, &settings));
+    if stopped {
+        return Err(Cancelled);
+    }
 
     let mut problems = Vec::new();
     for image in images {
@@ -170,7 +189,7 @@ pub fn run(target: &Target, images: &[ImageDir], preload: &[String]) -> Prefligh
             })
         })
         .collect();
-    Preflight { extensions, problems }
+    Ok(Preflight { extensions, problems })
 }
 
 /// The image whose directory holds `path`.

@@ -103,6 +103,27 @@ pub fn layer_input(data: &[u8]) -> Option<(Compression, Limits, &[u8])> {
     Some((compression, limits, rest))
 }
 
+/// cosign: trusted-key PEM text, and a signature layer (payload and annotation) judged against
+/// the keys found in the same input.
+pub fn cosign(data: &[u8]) {
+    use crate::cosign::{SignatureLayer, judge, parse_keys};
+    let text = String::from_utf8_lossy(data);
+    let keys = parse_keys(&text).unwrap_or_default();
+    let (payload, signature) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], Some(String::from_utf8_lossy(&data[i + 1..]).into_owned())),
+        None => (data, None),
+    };
+    let layer = SignatureLayer {
+        payload: payload.to_vec(),
+        signature,
+        has_certificate: data.first() == Some(&b'c'),
+    };
+    let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
+    let v = judge(&digest, Some(&[layer]), &keys);
+    // Nothing verifies without a signer's private key: never "signed" from fuzzed bytes.
+    assert_ne!(v.status.as_str(), "signed", "{v:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -260,25 +281,4 @@ mod tests {
             let _ = archive(&path, &limits);
         });
     }
-}
-
-/// cosign: trusted-key PEM text, and a signature layer (payload and annotation) judged against
-/// the keys found in the same input.
-pub fn cosign(data: &[u8]) {
-    use crate::cosign::{SignatureLayer, judge, parse_keys};
-    let text = String::from_utf8_lossy(data);
-    let keys = parse_keys(&text).unwrap_or_default();
-    let (payload, signature) = match data.iter().position(|&b| b == 0) {
-        Some(i) => (&data[..i], Some(String::from_utf8_lossy(&data[i + 1..]).into_owned())),
-        None => (data, None),
-    };
-    let layer = SignatureLayer {
-        payload: payload.to_vec(),
-        signature,
-        has_certificate: data.first() == Some(&b'c'),
-    };
-    let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
-    let v = judge(&digest, Some(&[layer]), &keys);
-    // Nothing verifies without a signer's private key: never "signed" from fuzzed bytes.
-    assert_ne!(v.status.as_str(), "signed", "{v:?}");
 }

@@ -71,7 +71,7 @@ pub fn reset() -> usize {
     })
 }
 
-fn preload_list() -> Vec<String> {
+pub(crate) fn preload_list() -> Vec<String> {
     server::setting(c"shared_preload_libraries")
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_string())

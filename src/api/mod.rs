@@ -5,3 +5,4 @@ pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod inventory;
 pub mod paths;
+pub(crate) mod preflight;

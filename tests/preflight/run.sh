@@ -30,7 +30,7 @@ ok() { checks=$((checks + 1)); echo "  ok: $*"; }
 bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL: $*"; }
 
 # expect WHAT WANT GOT
-expect() { if [ "$2" = "$3" ]; then ok "$1: $3"; else bad "$1: want $2, got $3"; fi; }
+expect() { if [ "$2" = "$3" ]; then ok "$1: ${3//$'\n'/ | }"; else bad "$1: want ${2//$'\n'/ | }, got ${3//$'\n'/ | }"; fi; }
 
 # download SUITE PKG...: the packages' .debs in $CACHE/debs-SUITE (downloaded once).
 download() {
@@ -147,8 +147,10 @@ trap - EXIT
 
 say "server images: this PostgreSQL 18 in a bookworm root, then with trixie's glibc"
 # The packages that provide the postgres executable's libraries here (bookworm's own).
-mapfile -t pkgs < <(ldd "$PG_BINDIR/postgres" | awk '/=> \//{print $3}' | xargs -r readlink -f |
-    xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u)
+# dpkg records some under /lib, some under /usr/lib: look each file up by name.
+mapfile -t pkgs < <(ldd "$PG_BINDIR/postgres" | awk '/=> \//{print $3}' | while read -r lib; do
+    dpkg -S "*/$(basename "$(readlink -f "$lib")")" 2>/dev/null | head -1 | cut -d: -f1
+done | sort -u)
 download bookworm "${pkgs[@]}" libc6
 download trixie libc6
 root_a=$W/server-bookworm root_b=$W/server-trixie-libc
@@ -170,6 +172,7 @@ rm -rf "$W/libc-trixie"
 check --server "$root_a" --image "hll=$HLL18"
 expect "unstable's hll on the bookworm server image" false "$(field hll compatible)"
 expect "  because of glibc" true "$(field hll problems | grep -q missing_symbol_version && echo true || echo false)"
+expect "  the image's own postgres finds all its libraries" 0 "$(grep -c "postgres executable's own dependencies" "$OUTJSON" || true)"
 check --server "$root_b" --image "hll=$HLL18"
 expect "unstable's hll on the server image with trixie's glibc" true "$(field hll compatible)"
 check --server "$root_b" --image "ip4r=$W/ip4r-15"
@@ -189,6 +192,56 @@ expect "a missing image directory: exit status" 1 "$RC"
 "$CHECK" --server "$PG18" --image "ip4r=$W/ip4r-15" >"$W/table.txt" || true
 expect "the table names the server and the verdict" true \
     "$(grep -q '^server: PostgreSQL 18' "$W/table.txt" && grep -q 'INCOMPATIBLE' "$W/table.txt" && echo true || echo false)"
+
+say "pgext.preflight() in SQL: the same engine as pgext-check and mounted_extensions"
+DATA=$W/data18
+cluster_stop "$DATA" immediate 2>/dev/null || true
+rm -rf "$DATA" "$W/mounted"
+mkdir -p "$W/mounted"
+cp -a "$HLL18" "$W/mounted/hll"
+cp -a "$W/ip4r-15" "$W/mounted/ip4r"
+chmod -R a+rX "$W/mounted"
+{
+    echo "extension_control_path = '\$system:$W/mounted/hll/share:$W/mounted/ip4r/share'"
+    echo "dynamic_library_path = '\$libdir:$W/mounted/hll/lib:$W/mounted/ip4r/lib'"
+    echo "pgext.extensions_root = '$W/mounted'"
+} >"$W/pg18.conf"
+cluster_start "$DATA" "$PORT" "$W/pg18.conf"
+trap 'cluster_stop "$DATA" immediate' EXIT
+sql() { cluster_psql "$DATA" "$PORT" -d postgres -qAt -F $'\t' "$@"; }
+sql -c 'CREATE EXTENSION pgext' >/dev/null
+a=$(sql -c "SELECT name, coalesce(compatible::text, 'null'), array_to_string(problems, ',') FROM pgext.mounted_extensions WHERE visible" | LC_ALL=C sort)
+b=$(sql -c "SELECT name, coalesce(compatible::text, 'null'), array_to_string(problems, ',') FROM pgext.preflight('$PG18')" | LC_ALL=C sort)
+expect "preflight(this installation) = mounted_extensions (rows differing)" 0 "$(diff <(echo "$a") <(echo "$b") | grep -c '^[<>]' || true)"
+expect "  over every visible extension" true "$([ "$(echo "$a" | wc -l)" -gt 40 ] && echo true || echo false)"
+sql_rows=$(sql -c "SELECT name, coalesce(image, '-'), coalesce(compatible::text, 'null'), array_to_string(problems, ',')
+    FROM pgext.preflight('$root_a', ARRAY['hll=$HLL18', 'ip4r=$W/ip4r-15']) WHERE image IS NOT NULL" | LC_ALL=C sort)
+check --server "$root_a" --image "hll=$HLL18" --image "ip4r=$W/ip4r-15"
+cli_rows=$(python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1])):
+    c=r["compatible"]
+    print("\t".join([r["name"], r["image"] or "-", "null" if c is None else str(c).lower(), ",".join(r["problems"])]))' "$OUTJSON" | LC_ALL=C sort)
+expect "pgext-check and pgext.preflight agree on a server image" "$cli_rows" "$sql_rows"
+expect "  hll on the image with trixie's glibc" t "$(sql -c "SELECT compatible FROM pgext.preflight('$root_b', ARRAY['hll=$HLL18']) WHERE name = 'hll'")"
+# sqlstate SQL: the SQLSTATE the statement fails with ("ok" when it does not fail).
+sqlstate() {
+    local out
+    if out=$(cluster_psql "$DATA" "$PORT" -d postgres -qAt -v VERBOSITY=verbose -c "$1" 2>&1); then echo ok; else
+        sed -n 's/^ERROR: *\([0-9A-Z]\{5\}\):.*/\1/p' <<<"$out" | head -1
+    fi
+}
+expect "NULL images: the mounted ones" 2 "$(sql -c "SELECT count(DISTINCT image) FROM pgext.preflight('$PG18')")"
+expect "a directory without a server" 22023 "$(sqlstate "SELECT * FROM pgext.preflight('$W')")"
+expect "a NULL server" 22023 "$(sqlstate "SELECT * FROM pgext.preflight(NULL)")"
+expect "an image directory that does not exist" 22023 "$(sqlstate "SELECT * FROM pgext.preflight('$PG18', ARRAY['x=$W/nope'])")"
+expect "a bad image argument" 22023 "$(sqlstate "SELECT * FROM pgext.preflight('$PG18', ARRAY['a/b=/x'])")"
+sql -c "CREATE ROLE pf_admin LOGIN IN ROLE pgext_admin; CREATE ROLE pf_files LOGIN IN ROLE pgext_admin, pg_read_server_files; CREATE ROLE pf_nobody LOGIN" >/dev/null
+expect "pgext_admin without pg_read_server_files" 42501 "$(sqlstate "SET ROLE pf_admin; SELECT * FROM pgext.preflight('$PG18')")"
+expect "pgext_admin with pg_read_server_files" ok "$(sqlstate "SET ROLE pf_files; SELECT * FROM pgext.preflight('$PG18')")"
+expect "a role without pgext_admin" 42501 "$(sqlstate "SET ROLE pf_nobody; SELECT * FROM pgext.preflight('$PG18')")"
+expect "statement_timeout stops a pre-flight" 57014 "$(sqlstate "SET statement_timeout = '1ms'; SELECT * FROM pgext.preflight('$root_a', ARRAY['hll=$HLL18', 'ip4r=$W/ip4r-15'])")"
+cluster_stop "$DATA" fast
+trap - EXIT
 
 echo "preflight: $checks checks, $failures failed"
 [ "$failures" = 0 ]

@@ -48,7 +48,7 @@ pub struct LibraryReport {
 }
 
 impl LibraryReport {
-    fn empty(path: &str) -> LibraryReport {
+    pub(crate) fn empty(path: &str) -> LibraryReport {
         LibraryReport {
             path: path.to_owned(),
             loadable: false,
