@@ -144,6 +144,13 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+step "pgext-check" "run: cargo build --release -p pgext-check"
+# The pre-flight command (README: Pre-flight); needs no PostgreSQL, so it is built for users here.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+(cd "$repo" && cargo build --quiet --release -p pgext-check)
+echo "built $repo/target/release/pgext-check"
+
+# ---------------------------------------------------------------------------------------------
 step "cluster owner '$PGEXT_USER'" "create an unprivileged user and set PGEXT_USER to its name"
 if [ "$(id -u)" = 0 ]; then
     if ! id "$PGEXT_USER" >/dev/null 2>&1; then
