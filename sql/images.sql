@@ -38,7 +38,8 @@ CREATE TABLE pgext.image_checks (
     checked_at timestamptz NOT NULL,
     signature text,
     signed_by text,
-    signature_detail text
+    signature_detail text,
+    metadata jsonb
 );
 COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
 

@@ -4,9 +4,13 @@
 -- fresh 0.3.0 install.
 
 -- cosign signatures (key-based): image_checks records each check's signature verdict, and
--- mounted_images gains signature and signed_by (a changed row type: the view is made again).
+-- mounted_images gains signature, signed_by and image_metadata (a changed row type: the view is
+-- made again).
 ALTER TABLE pgext.image_checks ADD COLUMN signature text, ADD COLUMN signed_by text,
   ADD COLUMN signature_detail text;
+-- Image metadata (platform, labels, annotations, attestations) recorded by each verification;
+-- mounted_images shows it as image_metadata, judged against the server.
+ALTER TABLE pgext.image_checks ADD COLUMN metadata jsonb;
 DROP VIEW pgext.mounted_images;
 DROP FUNCTION pgext.mounted_images();
 CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
@@ -39,7 +43,8 @@ CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
 	"problems" TEXT[],  /* Vec < String > */
 	"problem_details" jsonb,  /* JsonB */
 	"signature" TEXT,  /* Option < String > */
-	"signed_by" TEXT  /* Option < String > */
+	"signed_by" TEXT,  /* Option < String > */
+	"image_metadata" jsonb  /* Option < JsonB > */
 )
 STRICT VOLATILE
 LANGUAGE c /* Rust */

@@ -9,6 +9,7 @@ pub mod elf;
 pub mod fsinfo;
 pub mod hash;
 pub mod inventory;
+pub mod metadata;
 pub mod mounts;
 pub mod paths;
 pub mod pins;

@@ -144,7 +144,7 @@ fn fetch_documents(
             Some((now, Some(bytes))) if now == pinned => bytes,
             _ => source.manifest(&pinned, None, 1 << 20, intr).await.expect("manifest"),
         };
-        let Document::Image { config, layers } = parse_document(&top, "m").expect("parse") else {
+        let Document::Image { config, layers, .. } = parse_document(&top, "m").expect("parse") else {
             panic!("an index");
         };
         crate::fetch_small_blob(source, &config, options, intr)

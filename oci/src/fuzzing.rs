@@ -20,7 +20,7 @@ pub fn documents(data: &[u8]) {
     if let Ok(Document::Index { manifests }) = manifest::parse_document(data, "fuzz") {
         let _ = manifest::select_platform(&manifests, &Platform::host());
     }
-    let _ = manifest::config_platform(data);
+    let _ = manifest::parse_config(data);
 }
 
 /// Image references; a parsed reference prints as a string that parses to it again.

@@ -41,6 +41,7 @@ mod reference;
 mod source;
 mod threads;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
@@ -177,6 +178,8 @@ pub struct ExpectedImage {
     pub tag_moved: bool,
     /// The image's platform (from its config, else from the index entry).
     pub platform: Option<Platform>,
+    /// Labels, annotations and attestations.
+    pub metadata: ImageMetadata,
     /// Layers, lowest first.
     pub layers: Vec<LayerInfo>,
     /// The tree the layers produce, sorted by path; the root itself is not an entry.
@@ -338,8 +341,13 @@ async fn build<T>(
 
     // 2. The platform's image manifest.
     let top_what = format!("manifest {resolved_digest} of {}", source.describe());
-    let (manifest_digest, config, layers, index_platform) = match parse_document(&top, &top_what)? {
-        Document::Image { config, layers } => (resolved_digest.clone(), config, layers, None),
+    let mut index_entries: Vec<manifest::Descriptor> = Vec::new();
+    let (manifest_digest, config, layers, annotations, index_platform) = match parse_document(&top, &top_what)? {
+        Document::Image {
+            config,
+            layers,
+            annotations,
+        } => (resolved_digest.clone(), config, layers, annotations, None),
         Document::Index { manifests } => {
             let entry = select_platform(&manifests, &options.platform).ok_or_else(|| OciError::NotFound {
                 what: format!("a manifest for {}", options.platform),
@@ -356,15 +364,27 @@ async fn build<T>(
             let bytes = source
                 .manifest(&entry.digest, Some(entry.size), limits.max_document_bytes, &intr)
                 .await?;
-            match parse_document(&bytes, &what)? {
-                Document::Image { config, layers } => (entry.digest.clone(), config, layers, entry.platform.clone()),
+            let chosen = match parse_document(&bytes, &what)? {
+                Document::Image {
+                    config,
+                    layers,
+                    annotations,
+                } => (
+                    entry.digest.clone(),
+                    config,
+                    layers,
+                    annotations,
+                    entry.platform.clone(),
+                ),
                 Document::Index { .. } => {
                     return Err(OciError::UnsupportedMediaType {
                         what,
                         media_type: "nested image index".into(),
                     });
                 }
-            }
+            };
+            index_entries = manifests;
+            chosen
         }
     };
 
@@ -419,12 +439,19 @@ async fn build<T>(
         });
     }
 
-    // 4. The config: only its platform matters.
-    let platform = if config.size <= limits.max_document_bytes {
+    // 4. The config: platform and labels.
+    let image_config = if config.size <= limits.max_document_bytes {
         let bytes = fetch_small_blob(&mut source, &config, options, &intr).await?;
-        manifest::config_platform(&bytes).ok().flatten().or(index_platform)
+        manifest::parse_config(&bytes).unwrap_or_default()
     } else {
-        index_platform
+        manifest::ImageConfig::default()
+    };
+    let platform = image_config.platform.clone().or(index_platform);
+    let attestations = attestations(&mut source, &index_entries, &manifest_digest, limits, &intr).await?;
+    let metadata = ImageMetadata {
+        labels: image_config.labels,
+        annotations,
+        attestations,
     };
 
     // 5. Layers: spooled and hashed here, each handed to the workers once its digest is
@@ -460,6 +487,7 @@ async fn build<T>(
         tag_digest,
         tag_moved,
         platform,
+        metadata,
         layers: layers
             .iter()
             .map(|d| LayerInfo {
@@ -484,6 +512,62 @@ async fn fetch_blob(
     let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
     source.blob(&mut sink, intr).await?;
     sink.finish()
+}
+
+/// What an image says about itself, beyond its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageMetadata {
+    /// The config's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The image manifest's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Kinds of the attestations the index carries for this manifest (`provenance`, `sbom`, …),
+    /// sorted, each once.
+    pub attestations: Vec<String>,
+}
+
+/// Most attestation manifests read for one image (buildx writes one per platform).
+const MAX_ATTESTATION_MANIFESTS: usize = 4;
+
+/// The kinds of attestations buildx attached to `manifest` in its index: each attestation
+/// manifest's layers name their in-toto predicate type. Only the small manifests are read, never
+/// the statements. An attestation manifest that cannot be read is named `unreadable`; a cancel
+/// is the only error.
+async fn attestations(
+    source: &mut Source,
+    index: &[manifest::Descriptor],
+    manifest: &Digest,
+    limits: &Limits,
+    intr: &Interrupt<'_>,
+) -> Result<Vec<String>, OciError> {
+    let mut kinds = std::collections::BTreeSet::new();
+    for entry in manifest::attestation_manifests(index, manifest)
+        .into_iter()
+        .take(MAX_ATTESTATION_MANIFESTS)
+    {
+        let what = format!("attestation manifest {}", entry.digest);
+        let layers = match source
+            .manifest(&entry.digest, Some(entry.size), limits.max_document_bytes, intr)
+            .await
+        {
+            Ok(bytes) => match parse_document(&bytes, &what) {
+                Ok(Document::Image { layers, .. }) => layers,
+                _ => Vec::new(),
+            },
+            Err(e @ OciError::Cancelled { .. }) => return Err(e),
+            Err(_) => Vec::new(),
+        };
+        let before = kinds.len();
+        for l in &layers {
+            if let Some(t) = l.annotations.get(manifest::PREDICATE_TYPE) {
+                kinds.insert(manifest::attestation_kind(t));
+            }
+        }
+        if kinds.len() == before && layers.is_empty() {
+            kinds.insert("unreadable".to_owned());
+        }
+    }
+    Ok(kinds.into_iter().collect())
 }
 
 /// Fetches a small verified blob (the config) into memory.

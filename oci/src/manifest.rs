@@ -151,6 +151,8 @@ struct RawDocument {
     config: Option<RawDescriptor>,
     #[serde(default)]
     layers: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
 }
 
 /// A parsed manifest document.
@@ -167,6 +169,8 @@ pub enum Document {
         config: Descriptor,
         /// Layers, lowest first.
         layers: Vec<Descriptor>,
+        /// The manifest's own annotations (`org.opencontainers.image.*`, …).
+        annotations: BTreeMap<String, String>,
     },
 }
 
@@ -237,7 +241,11 @@ pub fn parse_document(bytes: &[u8], what: &str) -> Result<Document, OciError> {
                 .into_iter()
                 .map(|d| descriptor(d, what))
                 .collect::<Result<_, _>>()?;
-            Ok(Document::Image { config, layers })
+            Ok(Document::Image {
+                config,
+                layers,
+                annotations: raw.annotations.unwrap_or_default(),
+            })
         }
     }
 }
@@ -262,27 +270,78 @@ pub fn select_platform<'d>(manifests: &'d [Descriptor], want: &Platform) -> Opti
         .copied()
 }
 
-/// The platform fields of an image config blob.
+/// The fields of an image config blob pgext reads.
 #[derive(Deserialize)]
-struct ConfigPlatform {
+struct RawConfig {
     os: Option<String>,
     architecture: Option<String>,
     #[serde(default)]
     variant: Option<String>,
+    #[serde(default)]
+    config: Option<RawRuntimeConfig>,
 }
 
-/// Reads os/architecture/variant from an image config; `None` if absent (artifacts).
-pub fn config_platform(bytes: &[u8]) -> Result<Option<Platform>, OciError> {
-    let c: ConfigPlatform =
-        serde_json::from_slice(bytes).map_err(|e| OciError::malformed("image config", e.to_string()))?;
-    Ok(match (c.os, c.architecture) {
-        (Some(os), Some(architecture)) => Some(Platform {
-            os,
-            architecture,
-            variant: c.variant,
-        }),
-        _ => None,
+#[derive(Deserialize)]
+struct RawRuntimeConfig {
+    #[serde(default, rename = "Labels")]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// What an image config says about the image: its platform and labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// os/architecture/variant; `None` if absent (artifacts).
+    pub platform: Option<Platform>,
+    /// `config.Labels` (`io.cloudnativepg.image.base.pgmajor`, `org.opencontainers.image.*`, …).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Parses an image config.
+pub fn parse_config(bytes: &[u8]) -> Result<ImageConfig, OciError> {
+    let c: RawConfig = serde_json::from_slice(bytes).map_err(|e| OciError::malformed("image config", e.to_string()))?;
+    Ok(ImageConfig {
+        platform: match (c.os, c.architecture) {
+            (Some(os), Some(architecture)) => Some(Platform {
+                os,
+                architecture,
+                variant: c.variant,
+            }),
+            _ => None,
+        },
+        labels: c.config.and_then(|r| r.labels).unwrap_or_default(),
     })
+}
+
+/// Annotation buildx puts on an attestation manifest's index entry: its kind…
+pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+/// …and the digest of the image manifest it attests.
+pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+/// Annotation of an in-toto layer of an attestation manifest: what its statement asserts.
+pub const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+
+/// The index entries that attest `manifest` (buildx's `attestation-manifest` entries).
+pub fn attestation_manifests<'d>(index: &'d [Descriptor], manifest: &Digest) -> Vec<&'d Descriptor> {
+    let want = manifest.to_string();
+    index
+        .iter()
+        .filter(|d| d.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some("attestation-manifest"))
+        .filter(|d| d.annotations.get(REFERENCE_DIGEST) == Some(&want))
+        .collect()
+}
+
+/// A short name for an in-toto predicate type: `provenance` (SLSA), `sbom` (SPDX, CycloneDX),
+/// `vex`, else the type itself.
+pub fn attestation_kind(predicate_type: &str) -> String {
+    let t = predicate_type.to_ascii_lowercase();
+    if t.contains("slsa.dev/provenance") {
+        "provenance".into()
+    } else if t.contains("spdx") || t.contains("cyclonedx") {
+        "sbom".into()
+    } else if t.contains("openvex") {
+        "vex".into()
+    } else {
+        predicate_type.chars().take(200).collect()
+    }
 }
 
 #[cfg(test)]
@@ -339,7 +398,7 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{D1}","size":10}},
                "layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{D2}","size":20}}]}}"#
         );
-        let Document::Image { config, layers } = parse_document(json.as_bytes(), "m").unwrap() else {
+        let Document::Image { config, layers, .. } = parse_document(json.as_bytes(), "m").unwrap() else {
             panic!()
         };
         assert_eq!(config.size, 10);

@@ -11,6 +11,7 @@ use pgext_core::pins::{self, Pin, PinSource};
 use pgext_core::tree::{self, EntryKind, TreeEntry};
 use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
 use pgext_oci::{Auth, Difference, DifferenceKind, ErrorCode, ImageReference, VerifyOptions};
+use pgrx::JsonB;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{PgSqlErrorCode, datum::TimestampWithTimeZone};
@@ -96,6 +97,8 @@ pub struct CheckRecord {
     /// `signature`, `signed_by` of the last check that read the source.
     pub signature: Option<String>,
     pub signed_by: Option<String>,
+    /// `metadata` of the last check that read the source.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// Every recorded check, by image name.
@@ -103,8 +106,8 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
     Spi::connect(|client| {
         let mut out = std::collections::HashMap::new();
         let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
-                 missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by \
-                 FROM pgext.image_checks";
+                 missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by, \
+                 metadata FROM pgext.image_checks";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
             checked_table_name(&name, "pgext.image_checks");
@@ -124,6 +127,7 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                     counts,
                     signature: row.get::<String>(14)?,
                     signed_by: row.get::<String>(15)?,
+                    metadata: row.get::<JsonB>(16)?.map(|j| j.0),
                 },
             );
         }
@@ -272,6 +276,9 @@ pub(crate) struct Outcome {
     pub(crate) expected: Option<Vec<TreeEntry>>,
     /// The cosign signature check, when the source was read (rechecks keep the recorded one).
     pub(crate) signature: Option<SignatureVerdict>,
+    /// What the image says about itself (platform, labels, annotations, attestations), when
+    /// the source was read; rechecks keep the recorded one.
+    pub(crate) metadata: Option<serde_json::Value>,
 }
 
 fn in_recovery() -> bool {
@@ -303,9 +310,9 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
     client.update(
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
-           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail)
+           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20)
+                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21)
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
            -- What a failure leaves unknown is kept from the last success under the same pin only.
@@ -328,7 +335,10 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
            signed_by = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
              THEN c.signed_by ELSE excluded.signed_by END,
            signature_detail = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
-             THEN c.signature_detail ELSE excluded.signature_detail END",
+             THEN c.signature_detail ELSE excluded.signature_detail END,
+           -- Metadata is read with the manifest: a failed read or a recheck keeps the last.
+           metadata = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.metadata, c.metadata) ELSE excluded.metadata END",
         None,
         &[
             o.name.as_str().into(),
@@ -351,6 +361,7 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
             o.signature.as_ref().map(|v| v.status.as_str()).into(),
             o.signature.as_ref().and_then(|v| v.signed_by.clone()).into(),
             o.signature.as_ref().map(|v| v.detail.clone()).into(),
+            o.metadata.clone().map(JsonB).into(),
         ],
     )?;
     if !success {
@@ -440,6 +451,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         error: None,
         expected: None,
         signature: None,
+        metadata: None,
     };
     let reference: ImageReference = match pin.pin.reference.parse() {
         Ok(r) => r,
@@ -472,6 +484,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
             out.tag_digest = v.image.tag_digest.as_ref().map(|d| d.to_string());
             out.expected_tree_digest = Some(hash::to_prefixed_hex(&v.image.tree_digest));
             out.actual_tree_digest = v.actual_tree_digest.map(|d| hash::to_prefixed_hex(&d));
+            out.metadata = Some(metadata_json(&v.image));
             out.differences = v.differences;
             out.expected = Some(v.image.entries);
         }
@@ -489,6 +502,36 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
     }
     out.signature = Some(check_signature(&reference, out.status));
     out
+}
+
+/// What an image says about itself, as `image_checks.metadata` keeps it.
+fn metadata_json(image: &pgext_oci::ExpectedImage) -> serde_json::Value {
+    let m = &image.metadata;
+    serde_json::json!({
+        "platform": image.platform.as_ref().map(ToString::to_string),
+        "labels": m.labels,
+        "annotations": m.annotations,
+        "attestations": m.attestations,
+    })
+}
+
+/// The recorded metadata as the core judges it.
+pub fn image_facts(metadata: &serde_json::Value) -> pgext_core::metadata::ImageFacts {
+    let map = |key: &str| -> std::collections::BTreeMap<String, String> {
+        metadata[key]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    pgext_core::metadata::ImageFacts {
+        platform: metadata["platform"].as_str().map(str::to_owned),
+        labels: map("labels"),
+        annotations: map("annotations"),
+    }
 }
 
 /// The cosign signature check of a verified (or failed) image: one more small read from the
@@ -705,6 +748,7 @@ pub(crate) fn recheck_with(
                 error: Some(why),
                 expected: None,
                 signature: None,
+                metadata: None,
             };
         }
     };
@@ -726,6 +770,7 @@ pub(crate) fn recheck_with(
         error: None,
         expected: None,
         signature: None,
+        metadata: None,
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use pgext_core::hash::{self, HashCache};
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
-use pgext_core::{mounts, tree};
+use pgext_core::{metadata, mounts, tree};
 use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -375,6 +375,7 @@ fn mounted_images() -> TableIterator<
         name!(problem_details, JsonB),
         name!(signature, Option<String>),
         name!(signed_by, Option<String>),
+        name!(image_metadata, Option<JsonB>),
     ),
 > {
     let pins = images::all_pins();
@@ -429,6 +430,17 @@ fn mounted_images() -> TableIterator<
         let pinned_digest = pin
             .and_then(|p| p.pin.reference.parse::<pgext_oci::ImageReference>().ok())
             .and_then(|r| r.digest().map(|d| d.to_string()));
+        // What the verified image says it was built for, judged against this server.
+        let image_metadata = check.and_then(|c| c.metadata.as_ref()).map(|m| {
+            let (judged, found) = metadata::judge(&images::image_facts(m), &server_facts());
+            problems.extend(found);
+            let mut m = m.clone();
+            m["judged"] = judged
+                .iter()
+                .map(|j| serde_json::json!({"what": j.what, "image": j.image, "server": j.server, "agrees": j.agrees}))
+                .collect();
+            JsonB(m)
+        });
         rows.push((
             img.name,
             img.root,
@@ -464,9 +476,20 @@ fn mounted_images() -> TableIterator<
             details(&problems),
             check.and_then(|c| c.signature.clone()),
             check.and_then(|c| c.signed_by.clone()),
+            image_metadata,
         ));
     }
     TableIterator::new(rows)
+}
+
+/// This server's side of an image's metadata: its major, architecture and `/etc/os-release`
+/// (read once per backend).
+fn server_facts() -> metadata::ServerFacts {
+    thread_local! {
+        static FACTS: metadata::ServerFacts =
+            metadata::ServerFacts::this_machine(&(pg_sys::PG_VERSION_NUM / 10000).to_string());
+    }
+    FACTS.with(Clone::clone)
 }
 
 /// Forgets every remembered file digest, script scan and library analysis of this backend, so

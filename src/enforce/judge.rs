@@ -191,6 +191,7 @@ impl Facts {
                                         counts,
                                         signature: r.get::<String>(14)?,
                                         signed_by: r.get::<String>(15)?,
+                                        metadata: None,
                                     },
                                     expected_tree_digest: r.get::<String>(6)?,
                                     checked_at: r.get::<String>(7)?.unwrap_or_default(),

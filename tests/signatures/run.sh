@@ -2,7 +2,9 @@
 # cosign signatures against a real PostgreSQL 18 with pgext, a real loopback registry, real
 # cosign (Debian's package, see get-cosign.sh) and real OCI layouts. Each image gets the
 # signature status README documents, from `pgext.verify_image` into `pgext.mounted_images`, and
-# `pgext.require = 'signed'` lets CREATE EXTENSION through only from a signed image.
+# `pgext.require = 'signed'` lets CREATE EXTENSION through only from a signed image. Image
+# metadata: labels, annotations and buildx-style attestations recorded by a verification and
+# judged against the server in `mounted_images.image_metadata` and `problems`.
 # Usage: tests/signatures/run.sh        (PGEXT_SIGNATURES_PORT, default 56611)
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
@@ -98,12 +100,35 @@ cp -a "$E/unsigned" "$E/airgap_unsigned"
 cp -a "$E/signed" "$E/gone"
 chmod -R a+rX "$E" "$L"
 
+# Metadata: "labelled" says it is for this server (PostgreSQL 18 on this OS) and carries provenance
+# and SBOM attestations in its index; "oldmajor" says PostgreSQL 17 on another OS.
+OS_CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+for img in labelled oldmajor; do
+    d=$E/$img/share/extension
+    mkdir -p "$d" "$E/$img/lib"
+    printf "default_version = '1.0'\nrelocatable = true\n" >"$d/sig_$img.control"
+    printf -- "-- sig_%s 1.0\n" "$img" >"$d/sig_$img--1.0.sql"
+    umoci init --layout "$L/$img" >/dev/null
+    umoci new --image "$L/$img:v1" >/dev/null
+    umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
+done
+umoci config --image "$L/labelled:v1" --config.label io.cloudnativepg.image.base.pgmajor=18 \
+    --config.label "io.cloudnativepg.image.base.os=$OS_CODENAME" \
+    --manifest.annotation org.opencontainers.image.source=https://example.com/pgext/labelled
+python3 "$REPO/tests/signatures/attest.py" "$L/labelled" v1 >/dev/null
+umoci config --image "$L/oldmajor:v1" --config.label io.cloudnativepg.image.base.pgmajor=17 \
+    --config.label io.cloudnativepg.image.base.os=bullseye
+skopeo copy -q --preserve-digests --dest-tls-verify=false --digestfile "$FX/oldmajor.digest" \
+    "oci:$L/oldmajor:v1" "docker://$REG/oldmajor:v1" || die "skopeo copy of oldmajor failed"
+chmod -R a+rX "$E" "$L"
+
 pins="airgap=oci:$L/airgap:v1@${DIGEST[signed]}, airgap_unsigned=oci:$L/unsigned:v1"
+pins+=", labelled=oci:$L/labelled:v1, oldmajor=$REG/oldmajor:v1@$(cat "$FX/oldmajor.digest")"
 pins+=", gone=127.0.0.1:1/signed:v1@${DIGEST[signed]}"
 for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$img:v1@${DIGEST[$img]}"; done
 cpath='$system'
 lpath='$libdir'
-for img in "${IMAGES[@]}" airgap airgap_unsigned gone; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
+for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
 owner_dir "$WORK/spool"
 cat >"$FX/signatures.conf" <<CONF
 shared_preload_libraries = 'pgext'
@@ -142,6 +167,27 @@ case $detail in *"${DIGEST[signed]}"*) ok "invalid says which digest the signatu
 expect "verification itself is unaffected" \
     "$(psql_ -Atc "SELECT string_agg(name || '=' || status, ',' ORDER BY name) FROM pgext.mounted_images WHERE name IN ('signed', 'other', 'tampered')")" \
     "other=verified,signed=verified,tampered=verified"
+
+say "image metadata"
+meta() { psql_ -Atc "SELECT $2 FROM pgext.mounted_images WHERE name = '$1'"; }
+expect "an index with an attestation manifest verifies (the platform's manifest)" "$(meta labelled status)" "verified"
+expect "attestations named by their predicate types" "$(meta labelled "image_metadata->'attestations'")" '["provenance", "sbom"]'
+expect "labels and the server agree" \
+    "$(meta labelled "(SELECT string_agg(j->>'what' || '=' || coalesce(j->>'agrees', 'null'), ',') FROM jsonb_array_elements(image_metadata->'judged') j)")" \
+    "pg_major=true,os=true,platform=true"
+expect "manifest annotations are shown" \
+    "$(meta labelled "image_metadata->'annotations'->>'org.opencontainers.image.source'")" "https://example.com/pgext/labelled"
+expect "no image_* problem when everything agrees" "$(meta labelled "array_to_string(problems, ',')")" ""
+expect "another major and OS are problems (from a registry)" "$(meta oldmajor "array_to_string(problems, ',')")" \
+    "image_pg_major_mismatch,image_os_mismatch"
+expect "  the major mismatch is an error that says both" \
+    "$(meta oldmajor "(SELECT d->>'severity' || ': ' || (d->>'message') FROM jsonb_array_elements(problem_details) d WHERE d->>'code' = 'image_pg_major_mismatch')")" \
+    "error: the image is built for PostgreSQL 17 (io.cloudnativepg.image.base.pgmajor), the server is PostgreSQL 18"
+expect "an image without labels is not judged" \
+    "$(meta signed "(SELECT j->>'agrees' IS NULL FROM jsonb_array_elements(image_metadata->'judged') j WHERE j->>'what' = 'pg_major')")" "t"
+expect "the platform of an image is its config's" "$(meta signed "image_metadata->>'platform'")" "linux/$(dpkg --print-architecture)"
+psql_ -q -c "SELECT name, status FROM pgext.recheck_image('labelled')" >/dev/null
+expect "a recheck keeps the recorded metadata" "$(meta labelled "image_metadata->'attestations'")" '["provenance", "sbom"]'
 
 say "a recheck (no source read) keeps the recorded signature"
 psql_ -q -c "SELECT name, status FROM pgext.recheck_image('signed')" >/dev/null
