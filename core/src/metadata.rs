@@ -205,10 +205,12 @@ mod tests {
         }
     }
 
+    /// An image, the expected agreement of pg_major, os and platform, the expected problem codes.
+    type Case = (ImageFacts, [Option<bool>; 3], Vec<&'static str>);
+
     #[test]
     fn facts_against_the_server() {
-        // (image, expected agreement of pg_major, os, platform, expected problem codes)
-        let cases: Vec<(ImageFacts, [Option<bool>; 3], Vec<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 image(
                     Some("linux/amd64"),
