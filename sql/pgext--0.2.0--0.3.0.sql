@@ -80,3 +80,39 @@ COMMENT ON FUNCTION pgext.preflight(text, text[], text) IS
   'Verdicts of mounted_extensions for images (name=directory, or NULL: the mounted ones) judged against another server directory';
 REVOKE ALL ON FUNCTION pgext.preflight(text, text[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.preflight(text, text[], text) TO pgext_admin;
+
+-- The worker publishes each image's signature verdict: image_status gains signature.
+DROP VIEW pgext.image_status;
+DROP FUNCTION pgext.image_status();
+CREATE FUNCTION pgext."image_status"() RETURNS TABLE (
+	"image" TEXT,  /* String */
+	"reference" TEXT,  /* Option < String > */
+	"mounted" bool,  /* bool */
+	"pinned" bool,  /* bool */
+	"status" TEXT,  /* String */
+	"status_since" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"missing" INT,  /* i32 */
+	"modified" INT,  /* i32 */
+	"unexpected" INT,  /* i32 */
+	"changed" INT,  /* i32 */
+	"extensions" INT,  /* i32 */
+	"incompatible_extensions" TEXT[],  /* :: std :: option :: Option < Vec < String > > */
+	"problems" INT,  /* i32 */
+	"problem" TEXT,  /* Option < String > */
+	"last_checked" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"last_verified" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"last_verify_attempt" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"registry_status" TEXT,  /* Option < String > */
+	"error_code" TEXT,  /* Option < String > */
+	"last_error" TEXT,  /* Option < String > */
+	"signature" TEXT  /* Option < String > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'image_status_wrapper';
+CREATE VIEW pgext.image_status AS SELECT * FROM pgext.image_status();
+COMMENT ON VIEW pgext.image_status IS 'Each image as the pgext background worker last saw it (shared memory)';
+REVOKE ALL ON FUNCTION pgext.image_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.image_status() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.image_status FROM PUBLIC;
+GRANT SELECT ON pgext.image_status TO pg_monitor, pgext_admin;

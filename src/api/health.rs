@@ -4,6 +4,7 @@
 //!
 //! Everything except the history reads shared memory only, so it answers on a standby too.
 
+use pgext_oci::cosign::SignatureStatus;
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 
@@ -116,6 +117,7 @@ fn image_status() -> TableIterator<
         name!(registry_status, Option<String>),
         name!(error_code, Option<String>),
         name!(last_error, Option<String>),
+        name!(signature, Option<String>),
     ),
 > {
     let s = shared();
@@ -151,6 +153,7 @@ fn image_status() -> TableIterator<
                 RegistryStatus::from_u8(i.registry).as_str().map(str::to_string),
                 i.error_code.non_empty(),
                 i.last_error.non_empty(),
+                crate::worker::cycle::signature_of(i.signature).map(|v| v.as_str().to_string()),
             )
         })
         .collect();
@@ -252,6 +255,16 @@ pub fn evaluate(s: &Snapshot, now: Micros) -> (Health, Vec<String>) {
             ImageStatus::TagMoved => degraded.push(format!("image {name}: the pinned tag now names another image")),
             _ => {}
         }
+        match crate::worker::cycle::signature_of(i.signature) {
+            Some(SignatureStatus::Invalid) => degraded.push(format!(
+                "image {name}: a signature is invalid (malformed, or signs another digest)"
+            )),
+            // Without trusted keys every signature is untrusted: only a site that set keys hears it.
+            Some(s @ (SignatureStatus::Untrusted | SignatureStatus::Unsigned)) if h.trusted_keys => degraded.push(
+                format!("image {name}: signature {s}: no signature by a key of pgext.trusted_keys"),
+            ),
+            _ => {}
+        }
         if i.problem_errors > 0 && i.mounted {
             degraded.push(format!(
                 "image {name}: {} problem(s), first: {}",
@@ -337,7 +350,7 @@ extension_sql_file!(
 mod tests {
     use pgrx::prelude::*;
 
-    use super::{Health, evaluate};
+    use super::{Health, SignatureStatus, evaluate};
     use crate::worker::cycle::{CycleOutcome, ImageStatus};
     use crate::worker::shmem::{FixedStr, Header, ImageSlot, Snapshot};
 
@@ -451,6 +464,44 @@ mod tests {
                 },
                 Health::Degraded,
                 "image a: 1 problem(s), first: control_invalid: x",
+            ),
+            (
+                |s| {
+                    let mut i = image("a", ImageStatus::Verified, true);
+                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Unsigned));
+                    s.images.push(i);
+                },
+                Health::Ok,
+                "",
+            ),
+            (
+                |s| {
+                    s.header.trusted_keys = true;
+                    let mut i = image("a", ImageStatus::Verified, true);
+                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Untrusted));
+                    s.images.push(i);
+                },
+                Health::Degraded,
+                "image a: signature untrusted",
+            ),
+            (
+                |s| {
+                    s.header.trusted_keys = true;
+                    let mut i = image("a", ImageStatus::Verified, true);
+                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Signed));
+                    s.images.push(i);
+                },
+                Health::Ok,
+                "",
+            ),
+            (
+                |s| {
+                    let mut i = image("a", ImageStatus::Verified, true);
+                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Invalid));
+                    s.images.push(i);
+                },
+                Health::Degraded,
+                "image a: a signature is invalid",
             ),
         ];
         for (i, (edit, want, reason)) in cases.into_iter().enumerate() {

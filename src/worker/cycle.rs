@@ -14,6 +14,7 @@ use pgext_core::pins::{self, PinSource};
 use pgext_core::problem::{Problem, Severity};
 use pgext_core::tree::TreeEntry;
 use pgext_oci::DifferenceKind;
+use pgext_oci::cosign::SignatureStatus;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys::panic::CaughtError;
@@ -262,6 +263,29 @@ struct ImageMemory {
     last_checked: Micros,
     /// Last full re-hash (every byte read, no digest cache); 0: none yet.
     last_full: Micros,
+    /// The signature verdict of the last verification that judged one.
+    signature: Option<SignatureStatus>,
+}
+
+/// Every signature status, in the order their shared-memory codes (index + 1) use.
+const SIGNATURES: [SignatureStatus; 6] = [
+    SignatureStatus::Signed,
+    SignatureStatus::Unsigned,
+    SignatureStatus::Invalid,
+    SignatureStatus::Untrusted,
+    SignatureStatus::Unreachable,
+    SignatureStatus::Error,
+];
+
+/// A signature status as shared memory keeps it: 0 for none.
+pub fn signature_code(s: Option<SignatureStatus>) -> u8 {
+    s.and_then(|s| SIGNATURES.iter().position(|x| *x == s))
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// The status a shared-memory code stands for.
+pub fn signature_of(code: u8) -> Option<SignatureStatus> {
+    SIGNATURES.get(usize::from(code).checked_sub(1)?).copied()
 }
 
 #[derive(Clone, Debug)]
@@ -322,6 +346,7 @@ impl Memory {
                     since: s.status_since,
                     last_checked: s.last_checked,
                     last_full: s.last_full_rehash,
+                    signature: signature_of(s.signature),
                 },
             );
         }
@@ -584,6 +609,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
             };
             if let Some(rec) = g.records.get(&name).filter(|r| r.reference == pin.pin.reference) {
                 mem.last_verified = micros(rec.verified_at).unwrap_or(0);
+                mem.signature = rec.signature.as_deref().and_then(|s| s.parse().ok());
                 mem.registry = match rec.status.as_str() {
                     "unreachable" => RegistryStatus::Unreachable,
                     "error" => RegistryStatus::Error,
@@ -602,7 +628,13 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
         if g.installed && verify_due(started, Some(&mem), g.records.get(&name), pin) {
             activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
             mem.last_attempt = now();
-            match guarded(|| images::verify_one(pin)) {
+            let outcome = guarded(|| images::verify_one(pin));
+            if let Ok(o) = &outcome
+                && let Some(v) = &o.signature
+            {
+                mem.signature = Some(v.status);
+            }
+            match outcome {
                 Ok(o) if o.error_code == Some(images::SCAN_FAILED) => {
                     // The source answered; the mount could not be read. Not a registry failure.
                     mem.local = Some(local_of(&o));
@@ -898,6 +930,7 @@ pub fn run(memory: &mut Memory) -> Report {
             slot.last_verify_attempt = mem.last_attempt;
             slot.last_full_rehash = mem.last_full;
             slot.registry = mem.registry as u8;
+            slot.signature = signature_code(mem.signature);
             slot.error_code.set(&mem.error_code);
             slot.last_error.set(&mem.error);
             if let Some(why) = mem.local.as_ref().and_then(|l| l.scan_error.as_ref()) {
@@ -970,6 +1003,34 @@ pub fn run(memory: &mut Memory) -> Report {
                     ),
                 }),
                 _ => {}
+            }
+            // Signatures count only where the site trusts keys; without any, every signed image
+            // is "untrusted" and saying so each cycle would be noise.
+            if !gucs::trusted_keys().is_empty() {
+                let finding = match mem.signature {
+                    Some(SignatureStatus::Invalid) => Some((
+                        "signature_invalid",
+                        "error",
+                        "a signature is malformed or signs another digest",
+                    )),
+                    Some(SignatureStatus::Untrusted) => {
+                        Some(("not_signed", "warning", "no signature by a key of pgext.trusted_keys"))
+                    }
+                    Some(SignatureStatus::Unsigned) => Some(("not_signed", "warning", "the image is not signed")),
+                    Some(SignatureStatus::Error) => {
+                        Some(("signature_error", "warning", "its signatures could not be judged"))
+                    }
+                    _ => None,
+                };
+                if let Some((code, severity, why)) = finding {
+                    findings.push(Finding {
+                        image: Some(name.to_string()),
+                        extension: None,
+                        code,
+                        severity,
+                        message: format!("{}: {why}", pin.pin.reference),
+                    });
+                }
             }
         }
         if verdicts.is_some() {

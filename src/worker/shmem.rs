@@ -95,6 +95,9 @@ pub struct ImageSlot {
     pub status: u8,
     /// [`super::cycle::RegistryStatus`] as a number: the last registry verification.
     pub registry: u8,
+    /// The cosign signature of the last verification: [`super::cycle::signature_code`]; 0 when
+    /// not judged yet.
+    pub signature: u8,
     /// Differences from the last comparison with the expected tree: files missing from the mount,
     /// modified, unexpected, and entries whose type, mode or link changed.
     pub missing: i32,
@@ -142,6 +145,7 @@ impl ImageSlot {
         pinned: false,
         status: 0,
         registry: 0,
+        signature: 0,
         missing: 0,
         modified: 0,
         unexpected: 0,
@@ -192,6 +196,8 @@ pub struct Header {
     pub in_recovery: bool,
     /// pgext is installed in the worker's database (pins, recorded trees and history need it).
     pub extension_installed: bool,
+    /// `pgext.trusted_keys` was set at the last cycle: the site judges signatures.
+    pub trusted_keys: bool,
     /// Images in use in the slot array.
     pub images: i32,
     /// Images beyond `pgext.max_tracked_images`, not shown.
@@ -218,6 +224,7 @@ impl Default for Header {
             verify_interval_s: 0,
             in_recovery: false,
             extension_installed: false,
+            trusted_keys: false,
             images: 0,
             untracked: 0,
             last_error: FixedStr::EMPTY,

@@ -218,6 +218,18 @@ psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/both'" -c "ALTER SY
 sleep 1.5
 expect "a worker cycle ran" "$(psql_ -Atc "SELECT pgext.check_now(true)")" "t"
 expect "worker: k2 trusted through the directory" "$(sig other)" "signed $K2"
+expect "image_status shows the worker's signature verdicts" \
+    "$(psql_ -Atc "SELECT string_agg(image || '=' || coalesce(signature, '-'), ',' ORDER BY image) FROM pgext.image_status WHERE image IN ('other', 'unsigned', 'foreign')")" \
+    "foreign=invalid,other=signed,unsigned=unsigned"
+expect "health names an unsigned image when keys are trusted" \
+    "$(psql_ -Atc "SELECT count(*) FROM pgext.health h, unnest(h.reasons) r WHERE r LIKE 'image unsigned: signature unsigned%'")" "1"
+expect "and an invalid signature" \
+    "$(psql_ -Atc "SELECT count(*) FROM pgext.health h, unnest(h.reasons) r WHERE r LIKE 'image foreign: a signature is invalid%'")" "1"
+expect "the cycle's findings record them" \
+    "$(psql_ -Atc "SELECT string_agg(DISTINCT image || ':' || code, ',' ORDER BY image || ':' || code) FROM pgext.findings WHERE code IN ('not_signed', 'signature_invalid') AND image IN ('unsigned', 'foreign', 'signed')")" \
+    "foreign:signature_invalid,unsigned:not_signed"
+expect "the CNPG metric query reads it" \
+    "$(psql_ -Atc "SELECT COALESCE((i.signature = 'signed')::int, 0) FROM pgext.image_status() i WHERE image = 'other'")" "1"
 psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.pub'" -c "ALTER SYSTEM RESET pgext.verify_interval" \
     -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
