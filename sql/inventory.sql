@@ -14,3 +14,7 @@ REVOKE ALL ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images FR
 GRANT SELECT ON pgext.mounted_extensions, pgext.libraries, pgext.mounted_images TO pg_monitor, pgext_admin;
 REVOKE ALL ON FUNCTION pgext.reset_hash_cache() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.reset_hash_cache() TO pg_monitor, pgext_admin;
+COMMENT ON FUNCTION pgext.hash_cache_status() IS
+  'This session''s file digest cache: entries, those taken over from the background worker, hits, misses';
+REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;

@@ -116,3 +116,18 @@ REVOKE ALL ON FUNCTION pgext.image_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.image_status() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.image_status FROM PUBLIC;
 GRANT SELECT ON pgext.image_status TO pg_monitor, pgext_admin;
+
+-- Backends start their digest cache from the worker's shared file; this shows it.
+CREATE FUNCTION pgext."hash_cache_status"() RETURNS TABLE (
+	"entries" bigint,  /* i64 */
+	"from_worker" bigint,  /* Option < i64 > */
+	"hits" bigint,  /* i64 */
+	"misses" bigint  /* i64 */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hash_cache_status_wrapper';
+COMMENT ON FUNCTION pgext.hash_cache_status() IS
+  'This session''s file digest cache: entries, those taken over from the background worker, hits, misses';
+REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;

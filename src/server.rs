@@ -41,6 +41,12 @@ pub fn pkglibdir() -> String {
     owned(std::ptr::addr_of!(pg_sys::pkglib_path).cast::<c_char>())
 }
 
+/// The data directory (`$PGDATA`).
+pub fn data_dir() -> String {
+    // SAFETY: DataDir is set at startup, before any backend or worker runs pgext's code.
+    owned(unsafe { pg_sys::DataDir })
+}
+
 /// `extension_control_path` and `dynamic_library_path`.
 pub fn extension_control_path() -> String {
     setting(c"extension_control_path")

@@ -316,7 +316,73 @@ impl HashCache {
     pub fn misses(&self) -> u64 {
         self.misses
     }
+
+    /// Writes every digest to `path` for other processes to [`HashCache::load`]: written to a
+    /// temporary file next to it and renamed over it, so a reader sees a whole file or the old
+    /// one. A fixed binary layout (magic, then 88-byte records) rather than a serialisation crate:
+    /// every field is a fixed-size integer or digest. Returns the number of records.
+    pub fn save(&self, path: &Path) -> io::Result<usize> {
+        let mut out = Vec::with_capacity(SHARED_MAGIC.len() + self.map.len() * SHARED_RECORD);
+        out.extend_from_slice(SHARED_MAGIC);
+        for (k, d) in &self.map {
+            out.extend_from_slice(&k.dev.to_le_bytes());
+            out.extend_from_slice(&k.ino.to_le_bytes());
+            out.extend_from_slice(&k.size.to_le_bytes());
+            out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+            out.extend_from_slice(&k.ctime_ns.to_le_bytes());
+            out.extend_from_slice(d);
+        }
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, &out)?;
+        std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
+        Ok(self.map.len())
+    }
+
+    /// Adds the digests of a file [`HashCache::save`] wrote. Nothing is trusted for being in the
+    /// file: an entry is used only when a file's whole [`FileKey`] (device, inode, size, mtime,
+    /// ctime) matches again, exactly as for digests computed here, and each goes through
+    /// [`HashCache::insert`] (the racy window, the size limit). A file of another layout or
+    /// larger than the size limit allows is refused whole. Returns the records read.
+    pub fn load(&mut self, path: &Path) -> io::Result<usize> {
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
+        let (mut file, meta) = fsinfo::open_untrusted(path, false)?;
+        let max = SHARED_MAGIC.len() as u64 + self.max_entries as u64 * SHARED_RECORD as u64;
+        if meta.len() > max {
+            return Err(invalid("larger than the cache may hold"));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.by_ref().take(max + 1).read_to_end(&mut bytes)?;
+        let body = bytes
+            .strip_prefix(SHARED_MAGIC.as_slice())
+            .ok_or_else(|| invalid("not a pgext digest file"))?;
+        if body.len() % SHARED_RECORD != 0 {
+            return Err(invalid("truncated"));
+        }
+        let n = body.len() / SHARED_RECORD;
+        for r in body.chunks_exact(SHARED_RECORD) {
+            let u64_at = |i: usize| u64::from_le_bytes(r[i..i + 8].try_into().unwrap_or_default());
+            let i128_at = |i: usize| i128::from_le_bytes(r[i..i + 16].try_into().unwrap_or_default());
+            let key = FileKey {
+                dev: u64_at(0),
+                ino: u64_at(8),
+                size: u64_at(16),
+                mtime_ns: i128_at(24),
+                ctime_ns: i128_at(40),
+            };
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&r[56..88]);
+            self.insert(key, digest);
+        }
+        Ok(n)
+    }
 }
+
+/// First bytes of a file [`HashCache::save`] writes (the layout's version is its last digit).
+const SHARED_MAGIC: &[u8; 8] = b"PGEXTDG1";
+/// Bytes per record: dev, ino, size (u64), mtime, ctime (i128), SHA-256.
+const SHARED_RECORD: usize = 8 * 3 + 16 * 2 + 32;
 
 /// Opens `path` for reading as a regular file, never blocking ([`fsinfo::open_untrusted`]: a
 /// FIFO swapped in after the caller's `lstat` is refused, `O_NOFOLLOW` when asked refuses a
@@ -763,6 +829,49 @@ mod tests {
             });
         }
         assert_eq!(blocked_now(libc::SIGINT), before);
+    }
+
+    #[test]
+    fn shared_file_round_trips_and_refuses_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        std::fs::write(&f, b"content").unwrap();
+        let key = FileKey::from_metadata(&std::fs::metadata(&f).unwrap());
+        let mut cache = HashCache::new().with_racy_window(Duration::ZERO);
+        assert!(cache.insert(key, sha256(b"content")));
+        let other = FileKey {
+            ino: key.ino + 1,
+            ..key
+        };
+        assert!(cache.insert(other, sha256(b"other")));
+        let path = dir.path().join("digests");
+        assert_eq!(cache.save(&path).unwrap(), 2);
+
+        let mut loaded = HashCache::new().with_racy_window(Duration::ZERO);
+        assert_eq!(loaded.load(&path).unwrap(), 2);
+        assert_eq!(loaded.get(&key), Some(sha256(b"content")));
+        assert_eq!(loaded.get(&other), Some(sha256(b"other")));
+        // A changed file has another key: the shared digest is never its answer.
+        assert_eq!(
+            loaded.get(&FileKey {
+                ctime_ns: key.ctime_ns + 1,
+                ..key
+            }),
+            None
+        );
+        // The racy window applies to loaded entries as to computed ones.
+        let mut strict = HashCache::new().with_racy_window(Duration::from_secs(3600));
+        strict.load(&path).unwrap();
+        assert!(strict.is_empty());
+        // Within its size limit only, and only files of this layout.
+        assert!(HashCache::new().with_max_entries(1).load(&path).is_err());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(HashCache::new().load(&path).is_err());
+        std::fs::write(&path, b"PGEXTDG9").unwrap();
+        assert!(HashCache::new().load(&path).is_err());
+        assert!(HashCache::new().load(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -35,9 +35,58 @@ pub fn read_inventory_with(s: &Settings) -> Inventory {
     READ_CACHE.with(|c| Inventory::collect_cached(s, &mut c.borrow_mut()))
 }
 
-/// Runs `f` with the backend's hash cache.
+thread_local! {
+    /// Records taken over from the worker's shared digest file at this process's first use of
+    /// its hash cache (`None`: not tried yet).
+    static SHARED_LOADED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Where the background worker leaves the digests it computed for every backend to start from:
+/// in `pg_stat_tmp`, the data directory's place for transient files (never in a base backup).
+fn shared_digests_path() -> std::path::PathBuf {
+    std::path::Path::new(&server::data_dir()).join("pg_stat_tmp/pgext_digests")
+}
+
+/// Runs `f` with the backend's hash cache. The first use in a process starts the cache from the
+/// worker's shared digest file, so a new session does not hash again what the worker hashed; an
+/// entry serves only a file whose device, inode, size, mtime and ctime all match (see
+/// `HashCache::load`), so a changed file is read again.
 pub fn with_cache<T>(f: impl FnOnce(&mut HashCache) -> T) -> T {
-    HASH_CACHE.with(|c| f(&mut c.borrow_mut()))
+    HASH_CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if SHARED_LOADED.get().is_none() {
+            SHARED_LOADED.set(Some(cache.load(&shared_digests_path()).unwrap_or(0)));
+        }
+        f(&mut cache)
+    })
+}
+
+/// Writes this process's digests for backends to start from (the worker calls it after each
+/// cycle). Failures only cost speed: they are logged, never raised.
+pub fn share_digests() {
+    if let Err(e) = with_cache(|c| c.save(&shared_digests_path())) {
+        pgrx::log!("pgext: could not write the shared digest file: {e}");
+    }
+}
+
+/// This backend's file digest cache: how many digests it holds, how many it took over from the
+/// background worker's shared file when the session first needed one, and its hits and misses.
+#[pg_extern(volatile, parallel_unsafe)]
+fn hash_cache_status() -> TableIterator<
+    'static,
+    (
+        name!(entries, i64),
+        name!(from_worker, Option<i64>),
+        name!(hits, i64),
+        name!(misses, i64),
+    ),
+> {
+    let (entries, hits, misses) = HASH_CACHE.with(|c| {
+        let c = c.borrow();
+        (to_i64(c.len() as u64), to_i64(c.hits()), to_i64(c.misses()))
+    });
+    let from_worker = SHARED_LOADED.get().map(|n| to_i64(n as u64));
+    TableIterator::once((entries, from_worker, hits, misses))
 }
 
 /// Turns a cancelled file operation into the pending interrupt (cancel, statement_timeout, which
@@ -514,6 +563,7 @@ extension_sql_file!(
         libraries,
         mounted_images,
         reset_hash_cache,
+        hash_cache_status,
         "image_tables"
     ]
 );

@@ -861,6 +861,25 @@ pub fn run(memory: &mut Memory) -> Report {
         }
     };
 
+    // Every library's digest, so that a new session's `pgext.libraries` finds it in the shared
+    // digest file instead of reading the file: read once, then only `stat`ed while unchanged.
+    activity("hashing libraries", true);
+    let mut libraries = inventory.libraries.clone();
+    let hashed = guarded(|| {
+        inventory_api::with_cache(|c| {
+            pgext_core::inventory::hash_libraries(
+                &mut libraries,
+                c,
+                gucs::hash_threads(),
+                &crate::server::interrupt_pending,
+            )
+        })
+    });
+    if let Err(e) = hashed {
+        // Only speed is lost: the views hash what is missing themselves.
+        pgrx::log!("pgext: hashing libraries failed: {e}");
+    }
+
     // Findings and slots, image by image.
     let pinned: HashMap<&str, &PinRow> = gathered.pins.iter().map(|p| (p.pin.name.as_str(), p)).collect();
     let mut counts = RunCounts::default();

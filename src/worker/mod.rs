@@ -136,6 +136,8 @@ pub extern "C-unwind" fn pgext_worker_main(_arg: pg_sys::Datum) {
             let start = now();
             shmem::update_header(|h| h.cycle_started_at = start);
             let report = cycle::run(&mut memory);
+            // Before the cycle is marked served: a backend woken by check_now(true) finds it.
+            crate::api::inventory::share_digests();
             let end = now();
             last_start = Some(start);
             next_due = start.saturating_add(micros(gucs::check_interval()));

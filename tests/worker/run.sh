@@ -286,6 +286,43 @@ check "the recovery is logged once at LOG" log_is 'LOG:  pgext: image "beta": dr
 check "and the extension's" log_is 'LOG:  pgext: extension "pgext_regress_beta" in image "beta": incompatible resolved' 1
 check "health is ok again" wait_for 5 q_is "SELECT status FROM pgext.health" ok
 
+echo "--- a new session starts from the worker's digests"
+sleep 2.5 # what the drift test wrote is past the racy window now
+q "SELECT pgext.check_now(true)" >/dev/null
+check "the worker shares its digests in pg_stat_tmp" test -s "$DATA/pg_stat_tmp/pgext_digests"
+# first_session SQL: the last line a new session prints after listing the libraries.
+first_session() {
+    cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.libraries" -c "$1" | tail -n1
+}
+got=$(first_session "SELECT (from_worker > 0)::text || ',' || misses FROM pgext.hash_cache_status()")
+if [ "$got" = "true,0" ]; then pass "a new session takes the worker's digests and reads no library"; else
+    fail "a new session takes the worker's digests and reads no library (from_worker>0,misses: $got)"; fi
+# A library changed after the worker shared its digest (the worker asleep, so the shared file
+# still holds the old one): a new session must not serve the old digest.
+lib=$(find "$ROOT" -path '*/lib/*.so' -type f | head -n1)
+if [ -n "$lib" ]; then
+    reload_with "pgext.check_interval = '1h'"
+    sleep 1
+    cp -a "$lib" "$WORK/lib.orig"
+    python3 - "$lib" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[-1] ^= 0xFF  # same size; mtime restored below, only ctime tells
+open(p, "r+b").write(b)
+PY
+    touch -r "$WORK/lib.orig" "$lib"
+    want=$(sha256sum "$lib" | cut -d' ' -f1)
+    got=$(first_session "SELECT sha256 FROM pgext.libraries WHERE path = '$lib'")
+    if [ "$got" = "$want" ]; then pass "a library changed since the worker shared its digest is read again"; else
+        fail "a changed library is read again: got $got, want $want"; fi
+    cp -a "$WORK/lib.orig" "$lib"
+    reload_with "pgext.check_interval = 1"
+    check "the restored library verifies again" wait_for 10 all_verified
+else
+    fail "no library in the worker's images to change"
+fi
+
 echo "--- history retention"
 reload_with "pgext.history_retention = 2"
 sleep 4
