@@ -4,10 +4,12 @@
 //! against PostgreSQL, so every module is tested with plain `cargo test` in seconds.
 
 pub mod compat;
+pub mod conditions;
 pub mod control;
 pub mod elf;
 pub mod fsinfo;
 pub mod hash;
+pub mod health;
 pub mod inventory;
 pub mod metadata;
 pub mod mounts;
@@ -18,5 +20,6 @@ pub mod policy;
 pub mod preflight;
 pub mod problem;
 pub mod scripts;
+pub mod status;
 pub mod target;
 pub mod tree;

@@ -34,6 +34,19 @@ impl DifferenceKind {
             DifferenceKind::LinkChanged => "link_changed",
         }
     }
+
+    /// The class status and metrics count it in.
+    pub fn class(self) -> pgext_core::status::DiffClass {
+        use pgext_core::status::DiffClass;
+        match self {
+            DifferenceKind::Missing => DiffClass::Missing,
+            DifferenceKind::Modified => DiffClass::Modified,
+            DifferenceKind::Unexpected => DiffClass::Unexpected,
+            DifferenceKind::TypeChanged | DifferenceKind::ModeChanged | DifferenceKind::LinkChanged => {
+                DiffClass::Changed
+            }
+        }
+    }
 }
 
 impl fmt::Display for DifferenceKind {

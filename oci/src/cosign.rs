@@ -38,31 +38,8 @@ const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
 /// Most keys read from a directory.
 const MAX_KEYS: usize = 256;
 
-/// What the signatures of an image say, in the vocabulary of `pgext.mounted_images.signature`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::Display, strum::EnumString)]
-#[strum(serialize_all = "snake_case")]
-pub enum SignatureStatus {
-    /// A signature over this digest verifies with a trusted key.
-    Signed,
-    /// The image has no signature.
-    Unsigned,
-    /// A signature is malformed or signs another digest.
-    Invalid,
-    /// Well-formed signatures exist, but none verifies with a trusted key (another signer, or a
-    /// payload altered after signing: the two cannot be told apart without the signer's key).
-    Untrusted,
-    /// The registry could not be reached.
-    Unreachable,
-    /// Anything else (the detail says what).
-    Error,
-}
-
-impl SignatureStatus {
-    /// The SQL name.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+/// Shared with the worker's status decisions, which live in the core.
+pub use pgext_core::status::SignatureStatus;
 
 /// The judgement of one image's signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,13 @@
 //!
 //! Everything except the history reads shared memory only, so it answers on a standby too.
 
-use pgext_oci::cosign::SignatureStatus;
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 
+use pgext_core::health::{self, Health, ImageFacts, WorkerFacts};
+use pgext_core::status::{CycleOutcome, DiffCounts, ImageStatus, RegistryStatus, SignatureStatus};
+
 use crate::error::SqlError;
-use crate::worker::cycle::{CycleOutcome, ImageStatus, RegistryStatus};
 use crate::worker::shmem::{self, Micros, Snapshot};
 
 /// The shared state, or the error pg_stat_statements raises in the same situation.
@@ -153,7 +154,7 @@ fn image_status() -> TableIterator<
                 RegistryStatus::from_u8(i.registry).as_str().map(str::to_string),
                 i.error_code.non_empty(),
                 i.last_error.non_empty(),
-                crate::worker::cycle::signature_of(i.signature).map(|v| v.as_str().to_string()),
+                SignatureStatus::from_code(i.signature).map(|v| v.as_str().to_string()),
             )
         })
         .collect();
@@ -161,127 +162,46 @@ fn image_status() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// `ok`, `degraded` or `failing`, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Ok,
-    Degraded,
-    Failing,
-}
-
-impl Health {
-    fn as_str(self) -> &'static str {
-        match self {
-            Health::Ok => "ok",
-            Health::Degraded => "degraded",
-            Health::Failing => "failing",
-        }
-    }
-}
-
-/// Judges the shared state at time `now`: failing when the worker is down or an image is not
-/// what was pinned (drift, not mounted, incompatible); degraded when something keeps pgext from
-/// vouching for the images (stale or failed checks, unreachable registry, verification errors,
-/// inventory errors, images beyond the tracked maximum). Failing reasons come first.
-pub fn evaluate(s: &Snapshot, now: Micros) -> (Health, Vec<String>) {
+/// Judges the shared state at time `now` by [`pgext_core::health::evaluate`]'s rules.
+fn evaluate(s: &Snapshot, now: Micros) -> (Health, Vec<String>) {
     let h = &s.header;
-    let mut failing = Vec::new();
-    let mut degraded = Vec::new();
-    if s.pid == 0 {
-        failing.push(match h.last_error.non_empty() {
-            Some(e) => format!("the pgext worker is not running: {e}"),
-            None => "the pgext worker is not running".to_string(),
-        });
-    } else if h.cycles == 0 {
-        degraded.push("no check has completed yet".to_string());
-    }
-    if h.cycles > 0 {
-        if CycleOutcome::from_u8(h.last_cycle_outcome) == CycleOutcome::Error {
-            degraded.push(format!("the last check failed: {}", h.last_error.as_str()));
-        }
-        // Twice the interval, and at least a minute more: a slow cycle is not yet a stale one.
-        let interval_us = h.check_interval_s.max(1).saturating_mul(1_000_000);
-        let limit = interval_us
-            .saturating_mul(2)
-            .max(interval_us.saturating_add(60_000_000));
-        if h.last_success_at == 0 {
-            degraded.push("no check has succeeded yet".to_string());
-        } else if now.saturating_sub(h.last_success_at) > limit {
-            degraded.push(format!(
-                "the last successful check was {} s ago (pgext.check_interval = {} s)",
-                now.saturating_sub(h.last_success_at) / 1_000_000,
-                h.check_interval_s
-            ));
-        }
-        if !h.extension_installed {
-            degraded.push(format!(
-                "pgext is not installed in database \"{}\" (pgext.database): no pins, recorded trees or history",
-                h.database.as_str()
-            ));
-        }
-    }
-    if h.untracked > 0 {
-        degraded.push(format!(
-            "{} image(s) beyond pgext.max_tracked_images = {} are not shown",
-            h.untracked, s.capacity
-        ));
-    }
-    for i in &s.images {
-        let name = i.name.as_str();
-        let status = ImageStatus::from_u8(i.status);
-        if i.pinned && !i.mounted {
-            failing.push(format!("image {name} is pinned but not mounted"));
-        } else if status == ImageStatus::Drift {
-            failing.push(format!(
-                "image {name} differs from its pinned image: {} missing, {} modified, {} unexpected, {} changed",
-                i.missing, i.modified, i.unexpected, i.changed
-            ));
-        }
-        if i.incompatible > 0 {
-            failing.push(format!(
-                "image {name}: incompatible extension(s) {}",
-                i.incompatible_names.as_str()
-            ));
-        }
-        match status {
-            ImageStatus::Unreachable => {
-                degraded.push(format!("image {name}: registry unreachable: {}", i.last_error.as_str()))
-            }
-            ImageStatus::Error => degraded.push(format!(
-                "image {name}: verification failed: [{}] {}",
-                i.error_code.as_str(),
-                i.last_error.as_str()
-            )),
-            ImageStatus::TagMoved => degraded.push(format!("image {name}: the pinned tag now names another image")),
-            _ => {}
-        }
-        match crate::worker::cycle::signature_of(i.signature) {
-            Some(SignatureStatus::Invalid) => degraded.push(format!(
-                "image {name}: a signature is invalid (malformed, or signs another digest)"
-            )),
-            // Without trusted keys every signature is untrusted: only a site that set keys hears it.
-            Some(s @ (SignatureStatus::Untrusted | SignatureStatus::Unsigned)) if h.trusted_keys => degraded.push(
-                format!("image {name}: signature {s}: no signature by a key of pgext.trusted_keys"),
-            ),
-            _ => {}
-        }
-        if i.problem_errors > 0 && i.mounted {
-            degraded.push(format!(
-                "image {name}: {} problem(s), first: {}",
-                i.problem_errors,
-                i.problem.as_str()
-            ));
-        }
-    }
-    let status = if !failing.is_empty() {
-        Health::Failing
-    } else if !degraded.is_empty() {
-        Health::Degraded
-    } else {
-        Health::Ok
+    let worker = WorkerFacts {
+        running: s.pid != 0,
+        last_error: h.last_error.as_str(),
+        cycles: h.cycles,
+        last_outcome: CycleOutcome::from_u8(h.last_cycle_outcome),
+        check_interval_s: h.check_interval_s,
+        last_success_at: h.last_success_at,
+        extension_installed: h.extension_installed,
+        database: h.database.as_str(),
+        untracked: h.untracked,
+        capacity: s.capacity,
+        trusted_keys: h.trusted_keys,
     };
-    failing.extend(degraded);
-    (status, failing)
+    let images: Vec<ImageFacts<'_>> = s
+        .images
+        .iter()
+        .map(|i| ImageFacts {
+            name: i.name.as_str(),
+            pinned: i.pinned,
+            mounted: i.mounted,
+            status: ImageStatus::from_u8(i.status),
+            counts: DiffCounts {
+                missing: i.missing,
+                modified: i.modified,
+                unexpected: i.unexpected,
+                changed: i.changed,
+            },
+            incompatible: i.incompatible,
+            incompatible_names: i.incompatible_names.as_str(),
+            error_code: i.error_code.as_str(),
+            last_error: i.last_error.as_str(),
+            signature: SignatureStatus::from_code(i.signature),
+            problem_errors: i.problem_errors,
+            problem: i.problem.as_str(),
+        })
+        .collect();
+    health::evaluate(&worker, &images, now)
 }
 
 /// One row for probes and dashboards: `ok`, `degraded` or `failing`, with the reasons.
@@ -344,176 +264,3 @@ extension_sql_file!(
     name = "worker_objects",
     requires = [worker_status, image_status, health, check_now, "image_tables"]
 );
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pgrx::pg_schema]
-mod tests {
-    use pgrx::prelude::*;
-
-    use super::{Health, SignatureStatus, evaluate};
-    use crate::worker::cycle::{CycleOutcome, ImageStatus};
-    use crate::worker::shmem::{FixedStr, Header, ImageSlot, Snapshot};
-
-    const SEC: i64 = 1_000_000;
-    const NOW: i64 = 1_000_000 * SEC;
-
-    fn running() -> Snapshot {
-        let header = Header {
-            cycles: 3,
-            check_interval_s: 60,
-            last_cycle_outcome: CycleOutcome::Ok as u8,
-            last_success_at: NOW - 10 * SEC,
-            extension_installed: true,
-            ..Header::default()
-        };
-        Snapshot {
-            header,
-            images: Vec::new(),
-            pid: 42,
-            capacity: 64,
-        }
-    }
-
-    fn image(name: &str, status: ImageStatus, mounted: bool) -> ImageSlot {
-        ImageSlot {
-            name: FixedStr::new(name),
-            pinned: status != ImageStatus::Unpinned,
-            mounted,
-            status: status as u8,
-            ..ImageSlot::EMPTY
-        }
-    }
-
-    #[pg_test]
-    fn health_rules() {
-        type Edit = fn(&mut Snapshot);
-        // (what changes from a healthy running worker, expected status, expected first reason)
-        let cases: Vec<(Edit, Health, &str)> = vec![
-            (|_| {}, Health::Ok, ""),
-            (|s| s.pid = 0, Health::Failing, "the pgext worker is not running"),
-            (|s| s.header.cycles = 0, Health::Degraded, "no check has completed yet"),
-            (
-                |s| s.header.last_success_at = NOW - 200 * SEC,
-                Health::Degraded,
-                "the last successful check was 200 s ago",
-            ),
-            (|s| s.header.last_success_at = NOW - 100 * SEC, Health::Ok, ""),
-            (
-                |s| s.header.last_cycle_outcome = CycleOutcome::Error as u8,
-                Health::Degraded,
-                "the last check failed",
-            ),
-            (
-                |s| s.header.extension_installed = false,
-                Health::Degraded,
-                "pgext is not installed",
-            ),
-            (|s| s.header.untracked = 2, Health::Degraded, "2 image(s) beyond"),
-            (
-                |s| s.images.push(image("a", ImageStatus::Verified, true)),
-                Health::Ok,
-                "",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::Unpinned, true)),
-                Health::Ok,
-                "",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::Drift, true)),
-                Health::Failing,
-                "image a differs",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::Drift, false)),
-                Health::Failing,
-                "image a is pinned but not mounted",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::Unreachable, true)),
-                Health::Degraded,
-                "image a: registry unreachable",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::Error, true)),
-                Health::Degraded,
-                "image a: verification failed",
-            ),
-            (
-                |s| s.images.push(image("a", ImageStatus::TagMoved, true)),
-                Health::Degraded,
-                "image a: the pinned tag",
-            ),
-            (
-                |s| {
-                    let mut i = image("a", ImageStatus::Verified, true);
-                    i.incompatible = 1;
-                    i.incompatible_names = FixedStr::new("vector");
-                    s.images.push(i);
-                    s.images.push(image("b", ImageStatus::Unreachable, true));
-                },
-                Health::Failing,
-                "image a: incompatible extension(s) vector",
-            ),
-            (
-                |s| {
-                    let mut i = image("a", ImageStatus::Unpinned, true);
-                    i.problem_errors = 1;
-                    i.problem = FixedStr::new("control_invalid: x");
-                    s.images.push(i);
-                },
-                Health::Degraded,
-                "image a: 1 problem(s), first: control_invalid: x",
-            ),
-            (
-                |s| {
-                    let mut i = image("a", ImageStatus::Verified, true);
-                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Unsigned));
-                    s.images.push(i);
-                },
-                Health::Ok,
-                "",
-            ),
-            (
-                |s| {
-                    s.header.trusted_keys = true;
-                    let mut i = image("a", ImageStatus::Verified, true);
-                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Untrusted));
-                    s.images.push(i);
-                },
-                Health::Degraded,
-                "image a: signature untrusted",
-            ),
-            (
-                |s| {
-                    s.header.trusted_keys = true;
-                    let mut i = image("a", ImageStatus::Verified, true);
-                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Signed));
-                    s.images.push(i);
-                },
-                Health::Ok,
-                "",
-            ),
-            (
-                |s| {
-                    let mut i = image("a", ImageStatus::Verified, true);
-                    i.signature = crate::worker::cycle::signature_code(Some(SignatureStatus::Invalid));
-                    s.images.push(i);
-                },
-                Health::Degraded,
-                "image a: a signature is invalid",
-            ),
-        ];
-        for (i, (edit, want, reason)) in cases.into_iter().enumerate() {
-            let mut s = running();
-            edit(&mut s);
-            let (got, reasons) = evaluate(&s, NOW);
-            assert_eq!(got, want, "case {i}: {reasons:?}");
-            if reason.is_empty() {
-                assert!(reasons.is_empty(), "case {i}: {reasons:?}");
-            } else {
-                assert!(reasons[0].starts_with(reason), "case {i}: {reasons:?}");
-            }
-        }
-    }
-}

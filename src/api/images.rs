@@ -236,7 +236,7 @@ pub(crate) fn scan_mount_with(name: &str, how: &ScanHow<'_>) -> Result<Vec<TreeE
 }
 
 /// The `error_code` of a scan failure.
-pub(crate) const SCAN_FAILED: &str = "scan_failed";
+pub(crate) use pgext_core::status::SCAN_FAILED;
 
 fn verify_options() -> VerifyOptions {
     let (connect, read) = gucs::registry_timeouts();

@@ -411,9 +411,9 @@ impl Facts {
             crate::worker::shmem::snapshot().and_then(|s| s.images.into_iter().find(|i| i.name.as_str() == image));
         let status = slot
             .as_ref()
-            .map(|s| crate::worker::cycle::ImageStatus::from_u8(s.status));
+            .map(|s| pgext_core::status::ImageStatus::from_u8(s.status));
         match (slot, status) {
-            (Some(s), Some(crate::worker::cycle::ImageStatus::Verified)) if s.reference.as_str() == reference => None,
+            (Some(s), Some(pgext_core::status::ImageStatus::Verified)) if s.reference.as_str() == reference => None,
             (s, st) => Some(Failure {
                 condition: Condition::Verified,
                 detail: format!(

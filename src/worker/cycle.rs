@@ -12,8 +12,8 @@ use pgext_core::compat::Verdict;
 use pgext_core::inventory::{Inventory, ReadCache, Settings};
 use pgext_core::pins::{self, PinSource};
 use pgext_core::problem::{Problem, Severity};
+use pgext_core::status::{self, DiffCounts, Micros, MountCheck, PinnedImage};
 use pgext_core::tree::TreeEntry;
-use pgext_oci::DifferenceKind;
 use pgext_oci::cosign::SignatureStatus;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::TimestampWithTimeZone;
@@ -21,161 +21,15 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use super::log::Conditions;
-use super::shmem::{self, FixedStr, ImageSlot, Micros};
+use super::shmem::{self, FixedStr, ImageSlot};
 use crate::api::compat as compat_api;
 use crate::api::images::{self, CheckRecord, Outcome, PinRow};
 use crate::api::inventory as inventory_api;
 use crate::error::{OrRaise, SqlError};
 use crate::gucs;
+use pgext_core::conditions::Conditions;
 
-/// The status of an image, in the vocabulary of `pgext.mounted_images.status`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ImageStatus {
-    /// Not yet looked at.
-    #[default]
-    Unknown = 0,
-    /// Mounted, with no pin.
-    Unpinned = 1,
-    /// Pinned, never verified (or verification disabled).
-    NeverChecked = 2,
-    /// The mount is exactly the pinned image.
-    Verified = 3,
-    /// The mount differs from the pinned image.
-    Drift = 4,
-    /// Intact, but the pinned tag now names another image.
-    TagMoved = 5,
-    /// The last verification could not reach the registry.
-    Unreachable = 6,
-    /// The last verification failed otherwise (corrupt blob, bad credentials, bad reference...).
-    Error = 7,
-}
-
-impl ImageStatus {
-    /// Every status, for exhaustive listings (metrics).
-    pub const ALL: [ImageStatus; 7] = [
-        ImageStatus::Unpinned,
-        ImageStatus::NeverChecked,
-        ImageStatus::Verified,
-        ImageStatus::Drift,
-        ImageStatus::TagMoved,
-        ImageStatus::Unreachable,
-        ImageStatus::Error,
-    ];
-
-    /// SQL name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageStatus::Unknown => "unknown",
-            ImageStatus::Unpinned => "unpinned",
-            ImageStatus::NeverChecked => "never_checked",
-            ImageStatus::Verified => "verified",
-            ImageStatus::Drift => "drift",
-            ImageStatus::TagMoved => "tag_moved",
-            ImageStatus::Unreachable => "unreachable",
-            ImageStatus::Error => "error",
-        }
-    }
-
-    /// From the number stored in shared memory.
-    pub fn from_u8(v: u8) -> ImageStatus {
-        Self::ALL.into_iter().find(|s| *s as u8 == v).unwrap_or_default()
-    }
-}
-
-/// What the last registry verification of an image found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RegistryStatus {
-    /// No verification yet.
-    #[default]
-    None = 0,
-    /// The image was fetched and its digests checked.
-    Ok = 1,
-    /// Fetched and checked; the tag names another image now.
-    TagMoved = 2,
-    /// The registry did not answer.
-    Unreachable = 3,
-    /// Any other failure.
-    Error = 4,
-}
-
-impl RegistryStatus {
-    /// SQL name (`None` for no verification).
-    pub fn as_str(self) -> Option<&'static str> {
-        match self {
-            RegistryStatus::None => None,
-            RegistryStatus::Ok => Some("ok"),
-            RegistryStatus::TagMoved => Some("tag_moved"),
-            RegistryStatus::Unreachable => Some("unreachable"),
-            RegistryStatus::Error => Some("error"),
-        }
-    }
-
-    /// From the number stored in shared memory.
-    pub fn from_u8(v: u8) -> RegistryStatus {
-        [
-            RegistryStatus::Ok,
-            RegistryStatus::TagMoved,
-            RegistryStatus::Unreachable,
-            RegistryStatus::Error,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == v)
-        .unwrap_or_default()
-    }
-}
-
-/// How a cycle ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub enum CycleOutcome {
-    /// No cycle has completed.
-    #[default]
-    None = 0,
-    /// Every step ran; nothing to report.
-    Ok = 1,
-    /// Every step ran; there are findings of severity warning or error.
-    Problems = 2,
-    /// A step failed (reading, an image's check, writing the results).
-    Error = 3,
-}
-
-impl CycleOutcome {
-    /// SQL name (`None` before the first cycle).
-    pub fn as_str(self) -> Option<&'static str> {
-        match self {
-            CycleOutcome::None => None,
-            CycleOutcome::Ok => Some("ok"),
-            CycleOutcome::Problems => Some("problems"),
-            CycleOutcome::Error => Some("error"),
-        }
-    }
-
-    /// From the number stored in shared memory.
-    pub fn from_u8(v: u8) -> CycleOutcome {
-        [CycleOutcome::Ok, CycleOutcome::Problems, CycleOutcome::Error]
-            .into_iter()
-            .find(|s| *s as u8 == v)
-            .unwrap_or_default()
-    }
-}
-
-/// One thing a cycle found, as stored in `pgext.findings`.
-#[derive(Clone, Debug)]
-pub struct Finding {
-    /// The image it is about (`None`: the worker itself).
-    pub image: Option<String>,
-    /// The extension it is about, within the image.
-    pub extension: Option<String>,
-    /// Stable code: `drift`, `unreachable`, `incompatible`, an inventory problem code...
-    pub code: &'static str,
-    /// `error`, `warning` (`info` is never recorded).
-    pub severity: &'static str,
-    /// What was found, for people.
-    pub message: String,
-}
+pub use pgext_core::status::{CycleOutcome, Finding, ImageStatus, RegistryStatus};
 
 /// A step that failed with an ERROR or a Rust panic. (A FATAL, such as SIGTERM's, never comes
 /// back here: PostgreSQL exits the process.)
@@ -257,7 +111,7 @@ struct ImageMemory {
     error_code: String,
     error: String,
     /// The last comparison of the mount with the expected tree.
-    local: Option<Local>,
+    local: Option<MountCheck>,
     status: ImageStatus,
     since: Micros,
     last_checked: Micros,
@@ -265,37 +119,6 @@ struct ImageMemory {
     last_full: Micros,
     /// The signature verdict of the last verification that judged one.
     signature: Option<SignatureStatus>,
-}
-
-/// Every signature status, in the order their shared-memory codes (index + 1) use.
-const SIGNATURES: [SignatureStatus; 6] = [
-    SignatureStatus::Signed,
-    SignatureStatus::Unsigned,
-    SignatureStatus::Invalid,
-    SignatureStatus::Untrusted,
-    SignatureStatus::Unreachable,
-    SignatureStatus::Error,
-];
-
-/// A signature status as shared memory keeps it: 0 for none.
-pub fn signature_code(s: Option<SignatureStatus>) -> u8 {
-    s.and_then(|s| SIGNATURES.iter().position(|x| *x == s))
-        .map_or(0, |i| i as u8 + 1)
-}
-
-/// The status a shared-memory code stands for.
-pub fn signature_of(code: u8) -> Option<SignatureStatus> {
-    SIGNATURES.get(usize::from(code).checked_sub(1)?).copied()
-}
-
-#[derive(Clone, Debug)]
-struct Local {
-    drift: bool,
-    /// missing, modified, unexpected, changed (type, mode or link).
-    counts: [i32; 4],
-    detail: String,
-    /// The mount could not be scanned completely: nothing is known about drift.
-    scan_error: Option<String>,
 }
 
 /// Recorded expected trees, keyed by what identifies one verification.
@@ -326,11 +149,15 @@ impl Memory {
                 status,
                 ImageStatus::Verified | ImageStatus::Drift | ImageStatus::TagMoved
             )
-            .then(|| Local {
+            .then(|| MountCheck {
                 drift: status == ImageStatus::Drift,
-                counts: [s.missing, s.modified, s.unexpected, s.changed],
-                detail: String::new(),
-                scan_error: None,
+                counts: DiffCounts {
+                    missing: s.missing,
+                    modified: s.modified,
+                    unexpected: s.unexpected,
+                    changed: s.changed,
+                },
+                ..MountCheck::default()
             });
             m.restored.insert(
                 s.name_hash,
@@ -346,7 +173,7 @@ impl Memory {
                     since: s.status_since,
                     last_checked: s.last_checked,
                     last_full: s.last_full_rehash,
-                    signature: signature_of(s.signature),
+                    signature: SignatureStatus::from_code(s.signature),
                 },
             );
         }
@@ -455,85 +282,27 @@ fn gather(memory: &mut Memory) -> Gathered {
     }
 }
 
-fn verify_due(now: Micros, mem: Option<&ImageMemory>, rec: Option<&CheckRecord>, pin: &PinRow) -> bool {
-    let Some(interval) = gucs::verify_interval() else {
-        return false;
-    };
-    let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
-    let attempted = mem
+fn verify_due(now: Micros, mem: &ImageMemory, rec: Option<&CheckRecord>, pin: &PinRow) -> bool {
+    let attempted = Some(mem)
         .filter(|m| m.reference == pin.pin.reference)
-        .map(|m| m.last_attempt)
-        .unwrap_or(0);
+        .map_or(0, |m| m.last_attempt);
     let verified = rec
         .filter(|r| r.reference == pin.pin.reference)
         .and_then(|r| micros(r.verified_at))
         .unwrap_or(0);
-    let last = attempted.max(verified);
-    last == 0 || now >= last.saturating_add(interval)
+    status::verify_due(now, gucs::verify_interval(), attempted, verified)
 }
 
-fn local_of(o: &Outcome) -> Local {
-    if o.error_code == Some(images::SCAN_FAILED) {
-        return Local {
-            drift: false,
-            counts: [0; 4],
-            detail: String::new(),
-            scan_error: Some(o.error.clone().unwrap_or_default()),
-        };
+fn local_of(o: &Outcome) -> MountCheck {
+    if o.error_code == Some(status::SCAN_FAILED) {
+        return MountCheck::scan_failed(o.error.clone().unwrap_or_default());
     }
-    let mut counts = [0i32; 4];
-    for d in &o.differences {
-        let i = match d.kind {
-            DifferenceKind::Missing => 0,
-            DifferenceKind::Modified => 1,
-            DifferenceKind::Unexpected => 2,
-            DifferenceKind::TypeChanged | DifferenceKind::ModeChanged | DifferenceKind::LinkChanged => 3,
-        };
-        counts[i] = counts[i].saturating_add(1);
-    }
-    let drift = o.status == "drift";
-    let detail = if !drift {
-        String::new()
-    } else if o.differences.is_empty() {
-        "the mounted tree's digest differs from the pinned image's".to_string()
-    } else {
-        let first: Vec<String> = o
-            .differences
+    MountCheck::compared(
+        o.status == "drift",
+        o.differences
             .iter()
-            .take(3)
-            .map(|d| format!("{} {}", d.kind.as_str(), d.path))
-            .collect();
-        format!(
-            "{} missing, {} modified, {} unexpected, {} changed file(s); first: {}",
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3],
-            first.join(", ")
-        )
-    };
-    Local {
-        drift,
-        counts,
-        detail,
-        scan_error: None,
-    }
-}
-
-fn combined(pinned: bool, m: &ImageMemory) -> ImageStatus {
-    if !pinned {
-        return ImageStatus::Unpinned;
-    }
-    match (&m.local, m.registry) {
-        // A mount that cannot be read is an error, never drift: what it lacks is unknown.
-        (Some(l), _) if l.scan_error.is_some() => ImageStatus::Error,
-        (Some(l), _) if l.drift => ImageStatus::Drift,
-        (_, RegistryStatus::Unreachable) => ImageStatus::Unreachable,
-        (_, RegistryStatus::Error) => ImageStatus::Error,
-        (_, RegistryStatus::TagMoved) => ImageStatus::TagMoved,
-        (Some(_), _) => ImageStatus::Verified,
-        (None, _) => ImageStatus::NeverChecked,
-    }
+            .map(|d| (d.kind.class(), d.kind.as_str(), d.path.as_str())),
+    )
 }
 
 fn push_problems(out: &mut Vec<Finding>, image: &str, extension: Option<&str>, problems: &[Problem]) {
@@ -542,7 +311,7 @@ fn push_problems(out: &mut Vec<Finding>, image: &str, extension: Option<&str>, p
             image: Some(image.to_string()),
             extension: extension.map(str::to_string),
             code: p.code,
-            severity: p.severity.as_str(),
+            severity: p.severity,
             message: p.message.clone(),
         });
     }
@@ -565,11 +334,11 @@ struct Work {
     frozen: HashSet<String>,
 }
 
-/// The image whose full re-hash is due this cycle, if any: at most one per cycle (the one
-/// longest without), so full reads are spread over cycles instead of piling up in one.
+/// The image whose full re-hash is due this cycle, if any (see [`status::full_rehash_due`]):
+/// among the pins with a recorded tree.
 fn full_rehash_due(g: &Gathered, memory: &Memory, now: Micros) -> Option<String> {
-    let interval = i64::try_from(gucs::full_rehash_interval()?.as_micros()).unwrap_or(i64::MAX);
-    g.pins
+    let candidates = g
+        .pins
         .iter()
         .filter(|p| usable_record(&g.records, p).is_some() && memory.trees.contains_key(&p.pin.name))
         .map(|p| {
@@ -578,11 +347,9 @@ fn full_rehash_due(g: &Gathered, memory: &Memory, now: Micros) -> Option<String>
                 .get(&p.pin.name)
                 .filter(|m| m.reference == p.pin.reference)
                 .map_or(0, |m| m.last_full);
-            (last, &p.pin.name)
-        })
-        .filter(|(last, _)| *last == 0 || now >= last.saturating_add(interval))
-        .min()
-        .map(|(_, name)| name.clone())
+            (p.pin.name.as_str(), last)
+        });
+    status::full_rehash_due(now, gucs::full_rehash_interval(), candidates).map(str::to_string)
 }
 
 fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
@@ -610,13 +377,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
             if let Some(rec) = g.records.get(&name).filter(|r| r.reference == pin.pin.reference) {
                 mem.last_verified = micros(rec.verified_at).unwrap_or(0);
                 mem.signature = rec.signature.as_deref().and_then(|s| s.parse().ok());
-                mem.registry = match rec.status.as_str() {
-                    "unreachable" => RegistryStatus::Unreachable,
-                    "error" => RegistryStatus::Error,
-                    "tag_moved" => RegistryStatus::TagMoved,
-                    _ if rec.resolved_digest.is_some() => RegistryStatus::Ok,
-                    _ => RegistryStatus::None,
-                };
+                mem.registry = RegistryStatus::of_record(&rec.status, rec.resolved_digest.is_some());
             }
         }
         let rec = usable_record(&g.records, pin);
@@ -625,7 +386,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
         let tree = rec.and(cached.as_ref()).map(|(_, t)| t.as_slice());
         let mut verify_failed = false;
         let mut verified_ok = false;
-        if g.installed && verify_due(started, Some(&mem), g.records.get(&name), pin) {
+        if g.installed && verify_due(started, &mem, g.records.get(&name), pin) {
             activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
             mem.last_attempt = now();
             let outcome = guarded(|| images::verify_one(pin));
@@ -635,7 +396,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                 mem.signature = Some(v.status);
             }
             match outcome {
-                Ok(o) if o.error_code == Some(images::SCAN_FAILED) => {
+                Ok(o) if o.error_code == Some(status::SCAN_FAILED) => {
                     // The source answered; the mount could not be read. Not a registry failure.
                     mem.local = Some(local_of(&o));
                     mem.last_checked = now();
@@ -643,12 +404,8 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                     work.verified.push(o);
                 }
                 Ok(o) => {
+                    mem.registry = RegistryStatus::of_verification(o.status, o.error_code.is_some());
                     if o.error_code.is_none() {
-                        mem.registry = if o.status == "tag_moved" {
-                            RegistryStatus::TagMoved
-                        } else {
-                            RegistryStatus::Ok
-                        };
                         mem.last_verified = now();
                         mem.error_code.clear();
                         mem.error.clear();
@@ -656,11 +413,6 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                         mem.last_checked = now();
                         verified_ok = true;
                     } else {
-                        mem.registry = if o.status == "unreachable" {
-                            RegistryStatus::Unreachable
-                        } else {
-                            RegistryStatus::Error
-                        };
                         mem.error_code = o.error_code.unwrap_or("error").to_string();
                         mem.error = o.error.clone().unwrap_or_default();
                         verify_failed = true;
@@ -822,13 +574,11 @@ pub fn run(memory: &mut Memory) -> Report {
         Err(e) => {
             report.outcome = CycleOutcome::Error;
             report.error = Some(format!("reading pins and recorded checks: {e}"));
-            report.findings.push(Finding {
-                image: None,
-                extension: None,
-                code: "read_failed",
-                severity: "error",
-                message: format!("reading pins and recorded checks: {e}"),
-            });
+            report.findings.push(Finding::worker(
+                "read_failed",
+                Severity::Error,
+                format!("reading pins and recorded checks: {e}"),
+            ));
             // Nothing was looked at: the published images and their conditions stay as they are.
             report.slots = shmem::published_images();
             let changes = memory.conditions.update(&report.findings, &HashSet::new(), true);
@@ -923,7 +673,7 @@ pub fn run(memory: &mut Memory) -> Report {
             push_problems(&mut findings, name, None, &l.problems);
         }
         let inventory_problems = findings.len();
-        let inventory_errors = findings.iter().filter(|f| f.severity == "error").count();
+        let inventory_errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         let first_problem = findings.first().map(|f| format!("{}: {}", f.code, f.message));
 
         let pin = pinned.get(name).copied();
@@ -942,39 +692,24 @@ pub fn run(memory: &mut Memory) -> Report {
         if let Some(pin) = pin {
             slot.reference.set(&pin.pin.reference);
             if let Some(l) = &mem.local {
-                [slot.missing, slot.modified, slot.unexpected, slot.changed] = l.counts;
+                let c = l.counts;
+                [slot.missing, slot.modified, slot.unexpected, slot.changed] =
+                    [c.missing, c.modified, c.unexpected, c.changed];
             }
             slot.last_checked = mem.last_checked;
             slot.last_verified = mem.last_verified;
             slot.last_verify_attempt = mem.last_attempt;
             slot.last_full_rehash = mem.last_full;
             slot.registry = mem.registry as u8;
-            slot.signature = signature_code(mem.signature);
+            slot.signature = SignatureStatus::code(mem.signature);
             slot.error_code.set(&mem.error_code);
             slot.last_error.set(&mem.error);
             if let Some(why) = mem.local.as_ref().and_then(|l| l.scan_error.as_ref()) {
-                slot.error_code.set(images::SCAN_FAILED);
+                slot.error_code.set(status::SCAN_FAILED);
                 slot.last_error.set(why);
-                findings.push(Finding {
-                    image: Some(name.to_string()),
-                    extension: None,
-                    code: images::SCAN_FAILED,
-                    severity: "error",
-                    message: why.clone(),
-                });
             }
         }
-        if let Some(msg) = work.failed.get(name) {
-            slot.last_error.set(msg);
-            findings.push(Finding {
-                image: Some(name.to_string()),
-                extension: None,
-                code: "check_failed",
-                severity: "error",
-                message: msg.clone(),
-            });
-        }
-        let status = combined(pin.is_some(), mem);
+        let status = status::image_status(pin.is_some(), mem.local.as_ref(), mem.registry);
         if status != mem.status {
             mem.status = status;
             mem.since = now_ts;
@@ -982,75 +717,21 @@ pub fn run(memory: &mut Memory) -> Report {
         slot.status = status as u8;
         slot.status_since = mem.since;
         if let Some(pin) = pin {
-            if status == ImageStatus::Drift {
-                findings.push(Finding {
-                    image: Some(name.to_string()),
-                    extension: None,
-                    code: "drift",
-                    severity: "error",
-                    message: mem
-                        .local
-                        .as_ref()
-                        .map(|l| l.detail.clone())
-                        .filter(|d| !d.is_empty())
-                        .unwrap_or_else(|| "the mount differs from the pinned image".to_string()),
-                });
-            }
-            match mem.registry {
-                RegistryStatus::Unreachable => findings.push(Finding {
-                    image: Some(name.to_string()),
-                    extension: None,
-                    code: "unreachable",
-                    severity: "warning",
-                    message: format!("{}: {}", pin.pin.reference, mem.error),
-                }),
-                RegistryStatus::Error => findings.push(Finding {
-                    image: Some(name.to_string()),
-                    extension: None,
-                    code: "verify_error",
-                    severity: "error",
-                    message: format!("{}: [{}] {}", pin.pin.reference, mem.error_code, mem.error),
-                }),
-                RegistryStatus::TagMoved => findings.push(Finding {
-                    image: Some(name.to_string()),
-                    extension: None,
-                    code: "tag_moved",
-                    severity: "warning",
-                    message: format!(
-                        "the tag of {} now names another image; verification uses the pinned digest",
-                        pin.pin.reference
-                    ),
-                }),
-                _ => {}
-            }
-            // Signatures count only where the site trusts keys; without any, every signed image
-            // is "untrusted" and saying so each cycle would be noise.
-            if !gucs::trusted_keys().is_empty() {
-                let finding = match mem.signature {
-                    Some(SignatureStatus::Invalid) => Some((
-                        "signature_invalid",
-                        "error",
-                        "a signature is malformed or signs another digest",
-                    )),
-                    Some(SignatureStatus::Untrusted) => {
-                        Some(("not_signed", "warning", "no signature by a key of pgext.trusted_keys"))
-                    }
-                    Some(SignatureStatus::Unsigned) => Some(("not_signed", "warning", "the image is not signed")),
-                    Some(SignatureStatus::Error) => {
-                        Some(("signature_error", "warning", "its signatures could not be judged"))
-                    }
-                    _ => None,
-                };
-                if let Some((code, severity, why)) = finding {
-                    findings.push(Finding {
-                        image: Some(name.to_string()),
-                        extension: None,
-                        code,
-                        severity,
-                        message: format!("{}: {why}", pin.pin.reference),
-                    });
-                }
-            }
+            findings.extend(status::pinned_findings(&PinnedImage {
+                name,
+                reference: &pin.pin.reference,
+                status,
+                mount: mem.local.as_ref(),
+                registry: mem.registry,
+                error_code: &mem.error_code,
+                error: &mem.error,
+                signature: mem.signature,
+                keys_trusted: !gucs::trusted_keys().is_empty(),
+            }));
+        }
+        if let Some(msg) = work.failed.get(name) {
+            slot.last_error.set(msg);
+            findings.push(Finding::image(name, "check_failed", Severity::Error, msg.clone()));
         }
         if verdicts.is_some() {
             slot.incompatible = incompatible.len() as i32;
@@ -1058,11 +739,8 @@ pub fn run(memory: &mut Memory) -> Report {
             slot.incompatible_names.set(&names.join(","));
             for (extension, why) in incompatible {
                 findings.push(Finding {
-                    image: Some(name.to_string()),
                     extension: Some(extension),
-                    code: "incompatible",
-                    severity: "error",
-                    message: why,
+                    ..Finding::image(name, "incompatible", Severity::Error, why)
                 });
             }
         }
@@ -1083,48 +761,35 @@ pub fn run(memory: &mut Memory) -> Report {
     memory.images.retain(|k, _| present.contains(k.as_str()));
 
     if !gathered.installed {
-        report.findings.push(Finding {
-            image: None,
-            extension: None,
-            code: "not_installed",
-            severity: "warning",
-            message: format!(
+        report.findings.push(Finding::worker(
+            "not_installed",
+            Severity::Warning,
+            format!(
                 "pgext is not installed in database \"{}\" (pgext.database): pins, recorded trees and history \
                  are unavailable",
                 gucs::database()
             ),
-        });
+        ));
     }
-    if !work.failed.is_empty() || !work.frozen.is_empty() {
-        report.outcome = CycleOutcome::Error;
-        if report.error.is_none() {
-            report.error = work
-                .failed
-                .iter()
-                .next()
-                .map(|(k, v)| format!("image {k}: {v}"))
-                .or_else(|| Some("a check was interrupted".to_string()));
-        }
-    }
-    if report.outcome == CycleOutcome::Ok
-        && report
-            .findings
+    let checks_failed = !work.failed.is_empty() || !work.frozen.is_empty();
+    report.outcome = CycleOutcome::of(report.outcome == CycleOutcome::Error || checks_failed, &report.findings);
+    if checks_failed && report.error.is_none() {
+        report.error = work
+            .failed
             .iter()
-            .any(|f| f.severity == "error" || f.severity == "warning")
-    {
-        report.outcome = CycleOutcome::Problems;
+            .next()
+            .map(|(k, v)| format!("image {k}: {v}"))
+            .or_else(|| Some("a check was interrupted".to_string()));
     }
 
     if let Err(e) = record(&gathered, &work, &report, &counts) {
         report.outcome = CycleOutcome::Error;
         report.error = Some(format!("recording results: {e}"));
-        report.findings.push(Finding {
-            image: None,
-            extension: None,
-            code: "write_failed",
-            severity: "error",
-            message: format!("recording results: {e}"),
-        });
+        report.findings.push(Finding::worker(
+            "write_failed",
+            Severity::Error,
+            format!("recording results: {e}"),
+        ));
     }
 
     let changes = memory.conditions.update(&report.findings, &work.frozen, false);

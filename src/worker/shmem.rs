@@ -71,9 +71,7 @@ pub fn name_hash(name: &str) -> u64 {
     u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
-/// A point in time as PostgreSQL's `TimestampTz` (µs since 2000-01-01); 0 means "never" (that
-/// instant is long past for anything the worker records).
-pub type Micros = i64;
+pub use pgext_core::status::Micros;
 
 /// The worker's view of one image, as published after each cycle.
 #[derive(Clone, Copy)]
@@ -91,11 +89,11 @@ pub struct ImageSlot {
     pub mounted: bool,
     /// A pin is in effect for it.
     pub pinned: bool,
-    /// [`super::cycle::ImageStatus`] as a number.
+    /// [`pgext_core::status::ImageStatus`] as a number.
     pub status: u8,
-    /// [`super::cycle::RegistryStatus`] as a number: the last registry verification.
+    /// [`pgext_core::status::RegistryStatus`] as a number: the last registry verification.
     pub registry: u8,
-    /// The cosign signature of the last verification: [`super::cycle::signature_code`]; 0 when
+    /// The cosign signature of the last verification: [`pgext_core::status::SignatureStatus::code`]; 0 when
     /// not judged yet.
     pub signature: u8,
     /// Differences from the last comparison with the expected tree: files missing from the mount,
@@ -182,7 +180,7 @@ pub struct Header {
     pub last_cycle_started_at: Micros,
     /// Its duration, microseconds.
     pub last_cycle_duration_us: i64,
-    /// [`super::cycle::CycleOutcome`] as a number.
+    /// [`pgext_core::status::CycleOutcome`] as a number.
     pub last_cycle_outcome: u8,
     /// End of the last cycle in which every step succeeded.
     pub last_success_at: Micros,
