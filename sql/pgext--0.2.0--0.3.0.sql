@@ -131,3 +131,14 @@ COMMENT ON FUNCTION pgext.hash_cache_status() IS
   'This session''s file digest cache: entries, those taken over from the background worker, hits, misses';
 REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;
+
+-- A new session starts from mounted_extensions rows the worker or another session left; this
+-- shows where a session's rows came from.
+CREATE FUNCTION pgext."extensions_source"() RETURNS TEXT /* core::option::Option<&str> */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'extensions_source_wrapper';
+COMMENT ON FUNCTION pgext.extensions_source() IS
+  'Where this session''s last mounted_extensions rows came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated)';
+REVOKE ALL ON FUNCTION pgext.extensions_source() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.extensions_source() TO pg_monitor, pgext_admin;

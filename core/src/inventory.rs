@@ -270,6 +270,8 @@ impl Fingerprint {
         if !settings.extensions_root.is_empty() {
             paths.insert(settings.extensions_root.clone());
         }
+        // OS libraries of images (`system/`) are found through LD_LIBRARY_PATH.
+        paths.extend(settings.ld_library_path.iter().filter(|d| d.starts_with('/')).cloned());
         let mut entries = Vec::with_capacity(paths.len());
         for p in paths {
             let key = fs::metadata(&p).ok().map(|m| FileKey::from_metadata(&m));
@@ -286,6 +288,16 @@ impl Fingerprint {
         self.entries
             .iter()
             .all(|(p, key)| fs::metadata(p).ok().map(|m| FileKey::from_metadata(&m)) == *key)
+    }
+
+    /// A fingerprint from watched paths and their identities (`None`: the path did not exist).
+    pub fn from_entries(entries: Vec<(String, Option<FileKey>)>) -> Fingerprint {
+        Fingerprint { entries }
+    }
+
+    /// The watched paths and their identities.
+    pub fn entries(&self) -> &[(String, Option<FileKey>)] {
+        &self.entries
     }
 
     /// Number of watched paths.

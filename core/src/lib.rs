@@ -20,6 +20,7 @@ pub mod policy;
 pub mod preflight;
 pub mod problem;
 pub mod scripts;
+pub mod snapshot;
 pub mod status;
 pub mod target;
 pub mod tree;

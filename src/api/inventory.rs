@@ -2,12 +2,13 @@
 //! provides, what PostgreSQL will actually use, and what it hides.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use pgext_core::compat::Verdict;
 use pgext_core::hash::{self, HashCache};
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
-use pgext_core::{metadata, mounts, tree};
+use pgext_core::{metadata, mounts, snapshot, tree};
 use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -142,12 +143,16 @@ pub fn codes(problems: &[Problem]) -> Vec<String> {
 
 /// Problems with severity and message, for people and tools.
 pub fn details(problems: &[Problem]) -> JsonB {
-    JsonB(serde_json::Value::Array(
+    JsonB(details_value(problems))
+}
+
+fn details_value(problems: &[Problem]) -> serde_json::Value {
+    serde_json::Value::Array(
         problems
             .iter()
             .map(|p| serde_json::json!({"code": p.code, "severity": p.severity.as_str(), "message": p.message}))
             .collect(),
-    ))
+    )
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -192,8 +197,6 @@ fn mounted_extensions() -> TableIterator<
 > {
     let rows = extension_rows();
     TableIterator::new(rows.into_iter().map(|r| {
-        let (ucodes, udetails) = (codes(&r.usable_problems), details(&r.usable_problems));
-        let (codes, details) = (codes(&r.problems), details(&r.problems));
         (
             r.name,
             r.image,
@@ -217,17 +220,18 @@ fn mounted_extensions() -> TableIterator<
             r.visible,
             r.shadowed_by,
             r.compatible,
-            codes,
-            details,
+            r.problems,
+            JsonB(r.problem_details),
             r.usable,
-            ucodes,
-            udetails,
+            r.usable_problems,
+            JsonB(r.usable_problem_details),
         )
     }))
 }
 
-/// One row of `mounted_extensions`, kept between queries.
-#[derive(Clone)]
+/// One row of `mounted_extensions`, kept between queries and shared between backends (see
+/// [`SHARED_ROWS`]).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct ExtRow {
     name: String,
     image: Option<String>,
@@ -251,9 +255,11 @@ struct ExtRow {
     visible: bool,
     shadowed_by: Option<String>,
     compatible: Option<bool>,
-    problems: Vec<Problem>,
+    problems: Vec<String>,
+    problem_details: serde_json::Value,
     usable: Option<bool>,
-    usable_problems: Vec<Problem>,
+    usable_problems: Vec<String>,
+    usable_problem_details: serde_json::Value,
 }
 
 thread_local! {
@@ -264,18 +270,30 @@ thread_local! {
     static EXT_SNAPSHOT: RefCell<Option<(String, Fingerprint, Vec<ExtRow>)>> = const { RefCell::new(None) };
 }
 
-/// Everything besides files that decides the rows.
+/// Everything besides files that decides the rows: the session's settings, the database's
+/// installed extensions, and what judged them (this server's build and pgext's, by version and
+/// by the identity of both executables, so a snapshot left by another build is never used).
 fn signature(s: &Settings) -> String {
     let mut installed: Vec<_> = s.installed.iter().collect();
     installed.sort();
+    let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
+    // A backend is the postgres executable.
+    let postgres = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pgext_so = format!("{}/pgext.so", server::pkglibdir());
     format!(
-        "{}\n{}\n{}\n{:?}\n{:?}\n{}",
+        "{}\n{}\n{}\n{:?}\n{:?}\n{}\npostgres {} {:?}\npgext {} {:?}",
         server::extension_control_path(),
         server::dynamic_library_path(),
         s.extensions_root,
         s.ld_library_path,
         installed,
         server::setting(c"shared_preload_libraries"),
+        pg_sys::PG_VERSION_NUM,
+        identity(&postgres),
+        env!("CARGO_PKG_VERSION"),
+        identity(&pgext_so),
     )
 }
 
@@ -289,18 +307,36 @@ fn extension_rows() -> Vec<ExtRow> {
             .map(|(_, _, rows)| rows.clone())
     });
     if let Some(rows) = reused {
+        SOURCE.set(RowsSource::Backend);
+        return rows;
+    }
+    if let Some((fp, rows)) = shared_rows(&sig) {
+        SOURCE.set(RowsSource::Shared);
+        EXT_SNAPSHOT.with(|c| *c.borrow_mut() = Some((sig, fp, rows.clone())));
         return rows;
     }
     let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
     let verdicts = compat::verdicts(&inv);
+    let rows = build_extension_rows(&inv, &verdicts);
+    SOURCE.set(RowsSource::Computed);
     let fingerprint = Fingerprint::of(&inv, &s);
-    let rows: Vec<ExtRow> = inv
-        .extensions
+    if let Some(fp) = &fingerprint {
+        share_rows(&sig, fp, &rows);
+    }
+    EXT_SNAPSHOT.with(|c| *c.borrow_mut() = fingerprint.map(|fp| (sig, fp, rows.clone())));
+    rows
+}
+
+/// The rows of `mounted_extensions` for an inventory and its verdicts.
+fn build_extension_rows(inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) -> Vec<ExtRow> {
+    inv.extensions
         .iter()
         .map(|e| {
             let c = e.control.as_ref();
             // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
             let verdict = if e.visible { verdicts.get(&e.name) } else { None };
+            let problems = verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems);
+            let usable_problems = verdict.map(|v| v.usable_problems.as_slice()).unwrap_or(&[]);
             ExtRow {
                 name: e.name.clone(),
                 image: e.image.clone(),
@@ -324,16 +360,104 @@ fn extension_rows() -> Vec<ExtRow> {
                 visible: e.visible,
                 shadowed_by: e.shadowed_by.clone(),
                 compatible: verdict.and_then(|v| v.compatible_sql()),
-                problems: verdict
-                    .map(|v| v.problems.clone())
-                    .unwrap_or_else(|| e.problems.clone()),
+                problems: codes(problems),
+                problem_details: details_value(problems),
                 usable: verdict.map(|v| v.usable),
-                usable_problems: verdict.map(|v| v.usable_problems.clone()).unwrap_or_default(),
+                usable_problems: codes(usable_problems),
+                usable_problem_details: details_value(usable_problems),
             }
         })
-        .collect();
-    EXT_SNAPSHOT.with(|c| *c.borrow_mut() = fingerprint.map(|fp| (sig, fp, rows.clone())));
-    rows
+        .collect()
+}
+
+/// Where rows of `mounted_extensions` are left for other backends: `pg_stat_tmp`, like the
+/// digests. A file per settings signature (the installed extensions of each database differ).
+const SHARED_ROWS: &str = "pgext_extensions";
+/// Larger files are not read (about 3 MB at 164 extensions).
+const SHARED_ROWS_MAX: u64 = 64 << 20;
+
+fn stat_tmp() -> std::path::PathBuf {
+    std::path::Path::new(&server::data_dir()).join("pg_stat_tmp")
+}
+
+/// Rows an earlier backend or the worker derived under the same signature from files that are
+/// all unchanged.
+fn shared_rows(sig: &str) -> Option<(Fingerprint, Vec<ExtRow>)> {
+    match snapshot::load(&stat_tmp(), SHARED_ROWS, sig, SHARED_ROWS_MAX) {
+        snapshot::Loaded::Fresh(fp, payload) => match serde_json::from_slice(&payload) {
+            Ok(rows) => Some((fp, rows)),
+            Err(e) => {
+                pgrx::debug1!("pgext: shared mounted_extensions rows not used: {e}");
+                None
+            }
+        },
+        snapshot::Loaded::Unusable(why) => {
+            pgrx::debug1!("pgext: shared mounted_extensions rows not used: {why}");
+            None
+        }
+        snapshot::Loaded::Absent => None,
+    }
+}
+
+thread_local! {
+    /// The checksum of the last snapshot this process wrote: the worker rewrites it only when
+    /// something changed.
+    static LAST_SHARED: std::cell::Cell<Option<hash::Sha256>> = const { std::cell::Cell::new(None) };
+}
+
+/// Leaves `rows` for other backends. Failing only costs them speed: logged at DEBUG1.
+fn share_rows(sig: &str, fp: &Fingerprint, rows: &[ExtRow]) {
+    let payload = match serde_json::to_vec(rows) {
+        Ok(p) => p,
+        Err(e) => return pgrx::debug1!("pgext: could not share mounted_extensions rows: {e}"),
+    };
+    let bytes = snapshot::encode(sig, fp, &payload);
+    let sum = hash::sha256(&bytes);
+    let dir = stat_tmp();
+    if LAST_SHARED.get() == Some(sum) && snapshot::path_for(&dir, SHARED_ROWS, sig).exists() {
+        return;
+    }
+    match snapshot::save(&dir, SHARED_ROWS, sig, &bytes) {
+        Ok(()) => LAST_SHARED.set(Some(sum)),
+        Err(e) => pgrx::debug1!("pgext: could not share mounted_extensions rows: {e}"),
+    }
+}
+
+/// Leaves the rows of `mounted_extensions` that `inv` and `verdicts` give for new sessions under
+/// the same settings (the worker calls it each cycle; unchanged rows are not written again).
+pub fn share_extension_rows(s: &Settings, inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) {
+    if let Some(fp) = Fingerprint::of(inv, s) {
+        share_rows(&signature(s), &fp, &build_extension_rows(inv, verdicts));
+    }
+}
+
+/// Where this backend's last `mounted_extensions` rows came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowsSource {
+    None,
+    /// Read and analysed by this backend.
+    Computed,
+    /// This backend's own earlier rows, revalidated.
+    Backend,
+    /// Another backend's or the worker's rows, revalidated.
+    Shared,
+}
+
+thread_local! {
+    static SOURCE: std::cell::Cell<RowsSource> = const { std::cell::Cell::new(RowsSource::None) };
+}
+
+/// Where this session's last `mounted_extensions` rows came from: `computed` (read and analysed
+/// here), `backend` (this session's earlier rows, every watched path unchanged) or `shared` (rows
+/// the worker or another session left, every watched path unchanged); NULL before the first.
+#[pg_extern(volatile, parallel_unsafe)]
+fn extensions_source() -> Option<&'static str> {
+    match SOURCE.get() {
+        RowsSource::None => None,
+        RowsSource::Computed => Some("computed"),
+        RowsSource::Backend => Some("backend"),
+        RowsSource::Shared => Some("shared"),
+    }
 }
 
 /// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
@@ -564,6 +688,7 @@ extension_sql_file!(
         mounted_images,
         reset_hash_cache,
         hash_cache_status,
+        extensions_source,
         "image_tables"
     ]
 );

@@ -603,7 +603,13 @@ pub fn run(memory: &mut Memory) -> Report {
     let work = check_images(&gathered, memory, started);
     activity("analysing compatibility", true);
     let verdicts = match guarded(|| compatibility(&inventory)) {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            // New sessions in this database start from these rows instead of deriving them.
+            if let Err(e) = guarded(|| inventory_api::share_extension_rows(&settings, &inventory, &v)) {
+                pgrx::log!("pgext: sharing mounted_extensions rows failed: {e}");
+            }
+            Some(v)
+        }
         Err(e) => {
             report.outcome = CycleOutcome::Error;
             report.error.get_or_insert(format!("analysing compatibility: {e}"));

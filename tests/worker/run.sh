@@ -323,6 +323,53 @@ else
     fail "no library in the worker's images to change"
 fi
 
+echo "--- a new session starts from the shared mounted_extensions rows"
+# rows_of: a digest of every row and the source, as a new session sees them.
+rows_sql="SELECT md5(string_agg(m::text, '|' ORDER BY m.control_file)) FROM pgext.mounted_extensions m"
+new_session() { # new_session: "<rows digest>,<source>" of a session's first mounted_extensions query
+    cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$rows_sql" -c "SELECT pgext.extensions_source()" |
+        paste -sd,
+}
+sleep 2.5 # past the racy window of anything written above
+q "SELECT pgext.check_now(true)" >/dev/null
+shared_rows() { ls "$DATA"/pg_stat_tmp/pgext_extensions.* 2>/dev/null | grep -v '\.tmp\.' ; }
+check "the worker shares its mounted_extensions rows in pg_stat_tmp" test -n "$(shared_rows)"
+first=$(new_session)
+check "a new session's first query takes the worker's rows" test "${first#*,}" = shared
+# Nothing else may change them behind the worker's back while the cases below run.
+reload_with "pgext.check_interval = '1h'"
+sleep 1
+rm -f "$DATA"/pg_stat_tmp/pgext_extensions.*
+computed=$(new_session)
+check "without the shared file a session derives the rows itself" test "${computed#*,}" = computed
+check "the shared rows equal the rows a session derives itself" test "${first%,*}" = "${computed%,*}"
+check "the session that derived them shares them" test -n "$(shared_rows)"
+check "and the next new session takes them" test "$(new_session)" = "${computed%,*},shared"
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$rows_sql" -c "$rows_sql" \
+    -c "SELECT pgext.extensions_source()" | tail -n1)
+check "a session's second query reuses its own rows" test "$got" = backend
+# An image gains an extension (a new mount changes every directory in it the same way): a
+# new session must see it, never the shared rows of before.
+ctl="$ROOT/beta/share/extension/pgext_shared_probe.control"
+printf "default_version = '1.0'\ncomment = 'added after the rows were shared'\n" >"$ctl"
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions
+    WHERE name = 'pgext_shared_probe'" -c "SELECT pgext.extensions_source()" | paste -sd,)
+check "a changed image is never served from the shared rows" test "$got" = "1,computed"
+rm -f "$ctl"
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions
+    WHERE name = 'pgext_shared_probe'" -c "SELECT pgext.extensions_source()" | paste -sd,)
+check "nor once it is gone again" test "$got" = "0,computed"
+# A damaged file is ignored, not an error.
+for f in $(shared_rows); do printf 'PGEXTSN1 damaged' >"$f"; done
+got=$(new_session)
+check "a damaged shared file is ignored" test "$got" = "${computed%,*},computed"
+# Other settings (another path) are another signature: never served the postgres rows.
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SET extension_control_path = '\$system'" \
+    -c "SELECT count(*) FILTER (WHERE image IS NOT NULL) FROM pgext.mounted_extensions" \
+    -c "SELECT pgext.extensions_source()" | paste -sd,)
+check "a session with other paths derives its own rows" test "$got" = "0,computed"
+reload_with "pgext.check_interval = 1"
+
 echo "--- history retention"
 reload_with "pgext.history_retention = 2"
 sleep 4
