@@ -18,7 +18,7 @@ COMMENT ON FUNCTION pgext.hash_cache_status() IS
   'This session''s file digest cache: entries, those taken over from the background worker, hits, misses';
 REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;
-COMMENT ON FUNCTION pgext.extensions_source() IS
-  'Where this session''s last mounted_extensions rows came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated)';
-REVOKE ALL ON FUNCTION pgext.extensions_source() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgext.extensions_source() TO pg_monitor, pgext_admin;
+COMMENT ON FUNCTION pgext.row_sources() IS
+  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated)';
+REVOKE ALL ON FUNCTION pgext.row_sources() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.row_sources() TO pg_monitor, pgext_admin;

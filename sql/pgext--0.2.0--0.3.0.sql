@@ -132,13 +132,16 @@ COMMENT ON FUNCTION pgext.hash_cache_status() IS
 REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;
 
--- A new session starts from mounted_extensions rows the worker or another session left; this
--- shows where a session's rows came from.
-CREATE FUNCTION pgext."extensions_source"() RETURNS TEXT /* core::option::Option<&str> */
+-- A new session starts from rows the worker or another session left; this shows where a
+-- session's rows came from.
+CREATE FUNCTION pgext."row_sources"() RETURNS TABLE (
+	"view" TEXT,  /* alloc::string::String */
+	"source" TEXT  /* core::option::Option<alloc::string::String> */
+)
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'extensions_source_wrapper';
-COMMENT ON FUNCTION pgext.extensions_source() IS
-  'Where this session''s last mounted_extensions rows came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated)';
-REVOKE ALL ON FUNCTION pgext.extensions_source() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgext.extensions_source() TO pg_monitor, pgext_admin;
+AS 'MODULE_PATHNAME', 'row_sources_wrapper';
+COMMENT ON FUNCTION pgext.row_sources() IS
+  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated)';
+REVOKE ALL ON FUNCTION pgext.row_sources() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.row_sources() TO pg_monitor, pgext_admin;

@@ -247,7 +247,17 @@ impl Fingerprint {
     /// Takes the fingerprint of what `inv` was read from. `None` when something is too recent to
     /// be trusted (within the racy window), so that nothing is reused that may still change unseen.
     pub fn of(inv: &Inventory, settings: &Settings) -> Option<Fingerprint> {
-        let mut paths: BTreeSet<String> = BTreeSet::new();
+        Self::of_with(inv, settings, std::iter::empty())
+    }
+
+    /// [`Fingerprint::of`], also watching `extra` paths (each library a view hashed or analysed,
+    /// the files and directories its dependencies resolved to).
+    pub fn of_with(
+        inv: &Inventory,
+        settings: &Settings,
+        extra: impl IntoIterator<Item = String>,
+    ) -> Option<Fingerprint> {
+        let mut paths: BTreeSet<String> = extra.into_iter().collect();
         for e in settings.control.iter().chain(settings.library.iter()) {
             if let Some(d) = &e.searched {
                 paths.insert(d.clone());

@@ -2,17 +2,18 @@
 //! behind `mounted_extensions.compatible` — all from static analysis, nothing is loaded.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CStr;
 
 use pgext_core::compat::{self, Preloaded, Verdict};
 use pgext_core::elf::{self, Analyzer, LibraryReport, SearchConfig, ServerMagic};
 use pgext_core::hash::FileKey;
-use pgext_core::inventory::{Inventory, LibrarySource};
+use pgext_core::inventory::{Fingerprint, Inventory, LibrarySource};
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use crate::api::inventory::{codes, details, read_inventory};
+use crate::api::inventory::{self as inventory_api, codes, details, read_inventory};
+use crate::api::rowcache::{self, RowCache};
 use crate::error::SqlError;
 use crate::server;
 
@@ -64,6 +65,7 @@ pub fn analyze(path: &str) -> LibraryReport {
 /// Forgets every analysis of this backend; returns how many reports were dropped.
 pub fn reset() -> usize {
     ANALYZER.with(|a| a.borrow_mut().take());
+    COMPAT_ROWS.with(RowCache::clear);
     REPORTS.with(|c| {
         let n = c.borrow().len();
         c.borrow_mut().clear();
@@ -278,15 +280,91 @@ fn library_compat() -> TableIterator<
         name!(preloaded, bool),
     ),
 > {
-    let inv = read_inventory(false);
+    let s = inventory_api::settings(false);
+    let rows = COMPAT_ROWS.with(|c| c.rows(&inventory_api::signature(&s), || compat_rows(&s)));
+    TableIterator::new(rows.into_iter().map(|r| {
+        (
+            r.path,
+            r.image,
+            r.source,
+            r.loadable,
+            r.machine,
+            r.magic_version,
+            r.magic_abi_extra,
+            r.module_name,
+            r.module_version,
+            r.glibc_needed,
+            r.glibc_available,
+            r.needed,
+            r.missing_libraries,
+            r.undefined_symbols,
+            r.problems,
+            JsonB(r.problem_details),
+            r.preload,
+            r.preloaded,
+        )
+    }))
+}
+
+/// One row of `library_compat`, kept between queries and shared between backends.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct CompatRow {
+    path: String,
+    image: Option<String>,
+    source: String,
+    loadable: Option<bool>,
+    machine: Option<String>,
+    magic_version: Option<i32>,
+    magic_abi_extra: Option<String>,
+    module_name: Option<String>,
+    module_version: Option<String>,
+    glibc_needed: Option<String>,
+    glibc_available: Option<String>,
+    needed: Vec<String>,
+    missing_libraries: Vec<String>,
+    undefined_symbols: Vec<String>,
+    problems: Vec<String>,
+    problem_details: serde_json::Value,
+    preload: Option<String>,
+    preloaded: bool,
+}
+
+thread_local! {
+    /// `library_compat` rows, kept and shared (see [`rowcache`]).
+    static COMPAT_ROWS: RowCache<CompatRow> = const { RowCache::new("pgext_library_compat") };
+}
+
+/// Where this session's last `library_compat` rows came from.
+pub fn row_source() -> Option<rowcache::Source> {
+    COMPAT_ROWS.with(RowCache::source)
+}
+
+/// Analyses every library of the session's inventory. The fingerprint watches, besides the
+/// inventory's paths, every library, every file its dependencies resolved to and their
+/// directories (a library added there may change what resolves), and the ld.so cache.
+fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<Fingerprint>) {
+    let inv = inventory_api::read_inventory_with(s);
     let glibc = host_glibc();
     let preloaded = preloaded();
+    let mut watched: BTreeSet<String> = BTreeSet::new();
+    watched.insert(elf::ldcache::DEFAULT_PATH.to_string());
     let rows: Vec<_> = inv
         .libraries
         .iter()
         .filter(|l| l.size.is_some())
         .map(|l| {
             let mut r = analyze(&l.path);
+            watched.insert(l.path.clone());
+            for d in r.dependencies.iter().filter_map(|d| d.path.as_deref()) {
+                watched.insert(d.to_string());
+                if let Some((dir, _)) = d.rsplit_once('/') {
+                    watched.insert(if dir.is_empty() {
+                        "/".to_string()
+                    } else {
+                        dir.to_string()
+                    });
+                }
+            }
             let source = match l.source {
                 LibrarySource::LibraryPath(_) => "library_path",
                 LibrarySource::System => "system",
@@ -305,29 +383,30 @@ fn library_compat() -> TableIterator<
             if source != "system" {
                 problems.extend(compat::preload_problem(&r, is_preloaded, true));
             }
-            (
-                l.path.clone(),
-                l.image.clone(),
-                source.to_string(),
+            CompatRow {
+                path: l.path.clone(),
+                image: l.image.clone(),
+                source: source.to_string(),
                 loadable,
-                r.header.as_ref().map(|h| h.machine_name().to_string()),
-                r.magic.as_ref().map(|m| m.pg_version),
-                r.magic.as_ref().and_then(|m| m.abi_extra.clone()),
-                r.magic.as_ref().and_then(|m| m.name.clone()),
-                r.magic.as_ref().and_then(|m| m.version.clone()),
-                compat::newest_glibc(&r),
-                glibc.clone(),
-                r.needed.clone(),
-                subjects(&r, "missing_library"),
-                subjects(&r, "undefined_symbol"),
-                codes(&problems),
-                details(&problems),
+                machine: r.header.as_ref().map(|h| h.machine_name().to_string()),
+                magic_version: r.magic.as_ref().map(|m| m.pg_version),
+                magic_abi_extra: r.magic.as_ref().and_then(|m| m.abi_extra.clone()),
+                module_name: r.magic.as_ref().and_then(|m| m.name.clone()),
+                module_version: r.magic.as_ref().and_then(|m| m.version.clone()),
+                glibc_needed: compat::newest_glibc(&r),
+                glibc_available: glibc.clone(),
+                needed: r.needed.clone(),
+                missing_libraries: subjects(&r, "missing_library"),
+                undefined_symbols: subjects(&r, "undefined_symbol"),
+                problems: codes(&problems),
+                problem_details: details(&problems).0,
                 preload,
-                is_preloaded,
-            )
+                preloaded: is_preloaded,
+            }
         })
         .collect();
-    TableIterator::new(rows)
+    let fp = Fingerprint::of_with(&inv, s, watched);
+    (rows, fp)
 }
 
 extension_sql_file!(

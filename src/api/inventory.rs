@@ -8,12 +8,13 @@ use pgext_core::compat::Verdict;
 use pgext_core::hash::{self, HashCache};
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
-use pgext_core::{metadata, mounts, snapshot, tree};
+use pgext_core::{metadata, mounts, tree};
 use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
 use crate::api::paths::current_elements;
+use crate::api::rowcache::{self, RowCache};
 use crate::api::{compat, images};
 use crate::error::{OrRaise, SqlError};
 use crate::{gucs, server};
@@ -263,17 +264,16 @@ struct ExtRow {
 }
 
 thread_local! {
-    /// The last `mounted_extensions` rows with what they were derived from: the session's
-    /// settings (as a signature) and the identity of every file and directory involved. A query
-    /// that finds both unchanged reuses the rows, which costs a few hundred `stat`s instead of
-    /// re-reading and re-analysing everything.
-    static EXT_SNAPSHOT: RefCell<Option<(String, Fingerprint, Vec<ExtRow>)>> = const { RefCell::new(None) };
+    /// `mounted_extensions` rows, kept and shared (see [`rowcache`]).
+    static EXT_ROWS: RowCache<ExtRow> = const { RowCache::new("pgext_extensions") };
+    /// `libraries` rows, kept and shared.
+    static LIB_ROWS: RowCache<LibRow> = const { RowCache::new("pgext_libraries") };
 }
 
 /// Everything besides files that decides the rows: the session's settings, the database's
 /// installed extensions, and what judged them (this server's build and pgext's, by version and
 /// by the identity of both executables, so a snapshot left by another build is never used).
-fn signature(s: &Settings) -> String {
+pub(crate) fn signature(s: &Settings) -> String {
     let mut installed: Vec<_> = s.installed.iter().collect();
     installed.sort();
     let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
@@ -299,32 +299,13 @@ fn signature(s: &Settings) -> String {
 
 fn extension_rows() -> Vec<ExtRow> {
     let s = settings(true);
-    let sig = signature(&s);
-    let reused = EXT_SNAPSHOT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(g, fp, _)| *g == sig && fp.unchanged())
-            .map(|(_, _, rows)| rows.clone())
-    });
-    if let Some(rows) = reused {
-        SOURCE.set(RowsSource::Backend);
-        return rows;
-    }
-    if let Some((fp, rows)) = shared_rows(&sig) {
-        SOURCE.set(RowsSource::Shared);
-        EXT_SNAPSHOT.with(|c| *c.borrow_mut() = Some((sig, fp, rows.clone())));
-        return rows;
-    }
-    let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
-    let verdicts = compat::verdicts(&inv);
-    let rows = build_extension_rows(&inv, &verdicts);
-    SOURCE.set(RowsSource::Computed);
-    let fingerprint = Fingerprint::of(&inv, &s);
-    if let Some(fp) = &fingerprint {
-        share_rows(&sig, fp, &rows);
-    }
-    EXT_SNAPSHOT.with(|c| *c.borrow_mut() = fingerprint.map(|fp| (sig, fp, rows.clone())));
-    rows
+    EXT_ROWS.with(|c| {
+        c.rows(&signature(&s), || {
+            let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
+            let verdicts = compat::verdicts(&inv);
+            (build_extension_rows(&inv, &verdicts), Fingerprint::of(&inv, &s))
+        })
+    })
 }
 
 /// The rows of `mounted_extensions` for an inventory and its verdicts.
@@ -370,94 +351,28 @@ fn build_extension_rows(inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) -
         .collect()
 }
 
-/// Where rows of `mounted_extensions` are left for other backends: `pg_stat_tmp`, like the
-/// digests. A file per settings signature (the installed extensions of each database differ).
-const SHARED_ROWS: &str = "pgext_extensions";
-/// Larger files are not read (about 3 MB at 164 extensions).
-const SHARED_ROWS_MAX: u64 = 64 << 20;
-
-fn stat_tmp() -> std::path::PathBuf {
-    std::path::Path::new(&server::data_dir()).join("pg_stat_tmp")
-}
-
-/// Rows an earlier backend or the worker derived under the same signature from files that are
-/// all unchanged.
-fn shared_rows(sig: &str) -> Option<(Fingerprint, Vec<ExtRow>)> {
-    match snapshot::load(&stat_tmp(), SHARED_ROWS, sig, SHARED_ROWS_MAX) {
-        snapshot::Loaded::Fresh(fp, payload) => match serde_json::from_slice(&payload) {
-            Ok(rows) => Some((fp, rows)),
-            Err(e) => {
-                pgrx::debug1!("pgext: shared mounted_extensions rows not used: {e}");
-                None
-            }
-        },
-        snapshot::Loaded::Unusable(why) => {
-            pgrx::debug1!("pgext: shared mounted_extensions rows not used: {why}");
-            None
-        }
-        snapshot::Loaded::Absent => None,
-    }
-}
-
-thread_local! {
-    /// The checksum of the last snapshot this process wrote: the worker rewrites it only when
-    /// something changed.
-    static LAST_SHARED: std::cell::Cell<Option<hash::Sha256>> = const { std::cell::Cell::new(None) };
-}
-
-/// Leaves `rows` for other backends. Failing only costs them speed: logged at DEBUG1.
-fn share_rows(sig: &str, fp: &Fingerprint, rows: &[ExtRow]) {
-    let payload = match serde_json::to_vec(rows) {
-        Ok(p) => p,
-        Err(e) => return pgrx::debug1!("pgext: could not share mounted_extensions rows: {e}"),
-    };
-    let bytes = snapshot::encode(sig, fp, &payload);
-    let sum = hash::sha256(&bytes);
-    let dir = stat_tmp();
-    if LAST_SHARED.get() == Some(sum) && snapshot::path_for(&dir, SHARED_ROWS, sig).exists() {
-        return;
-    }
-    match snapshot::save(&dir, SHARED_ROWS, sig, &bytes) {
-        Ok(()) => LAST_SHARED.set(Some(sum)),
-        Err(e) => pgrx::debug1!("pgext: could not share mounted_extensions rows: {e}"),
-    }
-}
-
 /// Leaves the rows of `mounted_extensions` that `inv` and `verdicts` give for new sessions under
 /// the same settings (the worker calls it each cycle; unchanged rows are not written again).
 pub fn share_extension_rows(s: &Settings, inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) {
     if let Some(fp) = Fingerprint::of(inv, s) {
-        share_rows(&signature(s), &fp, &build_extension_rows(inv, verdicts));
+        EXT_ROWS.with(|c| c.share(&signature(s), &fp, &build_extension_rows(inv, verdicts)));
     }
 }
 
-/// Where this backend's last `mounted_extensions` rows came from.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RowsSource {
-    None,
-    /// Read and analysed by this backend.
-    Computed,
-    /// This backend's own earlier rows, revalidated.
-    Backend,
-    /// Another backend's or the worker's rows, revalidated.
-    Shared,
-}
-
-thread_local! {
-    static SOURCE: std::cell::Cell<RowsSource> = const { std::cell::Cell::new(RowsSource::None) };
-}
-
-/// Where this session's last `mounted_extensions` rows came from: `computed` (read and analysed
-/// here), `backend` (this session's earlier rows, every watched path unchanged) or `shared` (rows
-/// the worker or another session left, every watched path unchanged); NULL before the first.
+/// Where this session's last rows of each view that keeps them came from: `computed` (read and
+/// analysed here), `backend` (this session's earlier rows, every watched path unchanged) or
+/// `shared` (rows the worker or another session left, every watched path unchanged).
 #[pg_extern(volatile, parallel_unsafe)]
-fn extensions_source() -> Option<&'static str> {
-    match SOURCE.get() {
-        RowsSource::None => None,
-        RowsSource::Computed => Some("computed"),
-        RowsSource::Backend => Some("backend"),
-        RowsSource::Shared => Some("shared"),
-    }
+fn row_sources() -> TableIterator<'static, (name!(view, String), name!(source, Option<String>))> {
+    let name = |s: Option<rowcache::Source>| s.map(|s| s.as_str().to_string());
+    TableIterator::new(vec![
+        ("mounted_extensions".to_string(), EXT_ROWS.with(|c| name(c.source()))),
+        ("libraries".to_string(), LIB_ROWS.with(|c| name(c.source()))),
+        (
+            "library_compat".to_string(),
+            compat::row_source().map(|s| s.as_str().to_string()),
+        ),
+    ])
 }
 
 /// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
@@ -480,35 +395,75 @@ fn libraries() -> TableIterator<
         name!(problem_details, JsonB),
     ),
 > {
-    let mut inv = read_inventory(true);
-    let threads = gucs::hash_threads();
-    if with_cache(|c| inventory::hash_libraries(&mut inv.libraries, c, threads, &server::interrupt_pending)).is_err() {
-        cancelled();
-    }
-    let rows: Vec<_> = inv
-        .libraries
-        .into_iter()
-        .map(|l| {
-            let (source, position) = match l.source {
-                LibrarySource::LibraryPath(p) => ("library_path", Some(p as i32)),
-                LibrarySource::System => ("system", None),
-            };
-            (
-                l.path,
-                l.basename,
-                l.image,
-                source.to_string(),
-                position,
-                l.size.map(to_i64),
-                l.sha256.map(|d| hash::to_hex(&d)),
-                l.shadowed_by,
-                l.referenced_by,
-                codes(&l.problems),
-                details(&l.problems),
-            )
+    let s = settings(true);
+    let rows = LIB_ROWS.with(|c| {
+        c.rows(&signature(&s), || {
+            let mut inv = read_inventory_with(&s);
+            let threads = gucs::hash_threads();
+            if with_cache(|c| inventory::hash_libraries(&mut inv.libraries, c, threads, &server::interrupt_pending))
+                .is_err()
+            {
+                cancelled();
+            }
+            // A digest stands while its file's identity does: every library is watched.
+            let fp = Fingerprint::of_with(&inv, &s, inv.libraries.iter().map(|l| l.path.clone()));
+            let rows = inv
+                .libraries
+                .into_iter()
+                .map(|l| {
+                    let (source, position) = match l.source {
+                        LibrarySource::LibraryPath(p) => ("library_path", Some(p as i32)),
+                        LibrarySource::System => ("system", None),
+                    };
+                    LibRow {
+                        path: l.path,
+                        basename: l.basename,
+                        image: l.image,
+                        source: source.to_string(),
+                        position,
+                        size: l.size.map(to_i64),
+                        sha256: l.sha256.map(|d| hash::to_hex(&d)),
+                        shadowed_by: l.shadowed_by,
+                        referenced_by: l.referenced_by,
+                        problems: codes(&l.problems),
+                        problem_details: details_value(&l.problems),
+                    }
+                })
+                .collect();
+            (rows, fp)
         })
-        .collect();
-    TableIterator::new(rows)
+    });
+    TableIterator::new(rows.into_iter().map(|r| {
+        (
+            r.path,
+            r.basename,
+            r.image,
+            r.source,
+            r.position,
+            r.size,
+            r.sha256,
+            r.shadowed_by,
+            r.referenced_by,
+            r.problems,
+            JsonB(r.problem_details),
+        )
+    }))
+}
+
+/// One row of `libraries`, kept between queries and shared between backends.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct LibRow {
+    path: String,
+    basename: String,
+    image: Option<String>,
+    source: String,
+    position: Option<i32>,
+    size: Option<i64>,
+    sha256: Option<String>,
+    shadowed_by: Option<String>,
+    referenced_by: Vec<String>,
+    problems: Vec<String>,
+    problem_details: serde_json::Value,
 }
 
 /// One row per image under `pgext.extensions_root` (and per image the settings name that is not
@@ -670,7 +625,8 @@ fn server_facts() -> metadata::ServerFacts {
 #[pg_extern(volatile, parallel_unsafe)]
 fn reset_hash_cache() -> i64 {
     READ_CACHE.with(|c| c.borrow_mut().clear());
-    EXT_SNAPSHOT.with(|c| c.borrow_mut().take());
+    EXT_ROWS.with(RowCache::clear);
+    LIB_ROWS.with(RowCache::clear);
     compat::reset();
     with_cache(|c| {
         let n = c.len();
@@ -688,7 +644,7 @@ extension_sql_file!(
         mounted_images,
         reset_hash_cache,
         hash_cache_status,
-        extensions_source,
+        row_sources,
         "image_tables"
     ]
 );

@@ -323,16 +323,18 @@ else
     fail "no library in the worker's images to change"
 fi
 
-echo "--- a new session starts from the shared mounted_extensions rows"
-# rows_of: a digest of every row and the source, as a new session sees them.
-rows_sql="SELECT md5(string_agg(m::text, '|' ORDER BY m.control_file)) FROM pgext.mounted_extensions m"
-new_session() { # new_session: "<rows digest>,<source>" of a session's first mounted_extensions query
-    cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$rows_sql" -c "SELECT pgext.extensions_source()" |
-        paste -sd,
+echo "--- a new session starts from shared rows"
+# new_session [VIEW]: "<digest of every row>,<source>" of a new session's first query of VIEW
+new_session() {
+    local v=${1:-mounted_extensions}
+    cluster_psql "$DATA" "$PORT" -d postgres -Atq \
+        -c "SELECT md5(string_agg(m::text, '|' ORDER BY m::text)) FROM pgext.$v m" \
+        -c "SELECT source FROM pgext.row_sources() WHERE view = '$v'" | paste -sd,
 }
+source_sql() { echo "SELECT source FROM pgext.row_sources() WHERE view = '${1:-mounted_extensions}'"; }
 sleep 2.5 # past the racy window of anything written above
 q "SELECT pgext.check_now(true)" >/dev/null
-shared_rows() { ls "$DATA"/pg_stat_tmp/pgext_extensions.* 2>/dev/null | grep -v '\.tmp\.' ; }
+shared_rows() { ls "$DATA"/pg_stat_tmp/pgext_extensions.* 2>/dev/null | grep -v '\.tmp\.'; }
 check "the worker shares its mounted_extensions rows in pg_stat_tmp" test -n "$(shared_rows)"
 first=$(new_session)
 check "a new session's first query takes the worker's rows" test "${first#*,}" = shared
@@ -345,19 +347,23 @@ check "without the shared file a session derives the rows itself" test "${comput
 check "the shared rows equal the rows a session derives itself" test "${first%,*}" = "${computed%,*}"
 check "the session that derived them shares them" test -n "$(shared_rows)"
 check "and the next new session takes them" test "$(new_session)" = "${computed%,*},shared"
-got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "$rows_sql" -c "$rows_sql" \
-    -c "SELECT pgext.extensions_source()" | tail -n1)
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions" \
+    -c "SELECT count(*) FROM pgext.mounted_extensions" -c "$(source_sql)" | tail -n1)
 check "a session's second query reuses its own rows" test "$got" = backend
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions" \
+    -c "SELECT pgext.reset_hash_cache()" -c "SELECT count(*) FROM pgext.mounted_extensions" -c "$(source_sql)" |
+    tail -n1)
+check "after reset_hash_cache() a session derives the rows itself" test "$got" = computed
 # An image gains an extension (a new mount changes every directory in it the same way): a
 # new session must see it, never the shared rows of before.
 ctl="$ROOT/beta/share/extension/pgext_shared_probe.control"
 printf "default_version = '1.0'\ncomment = 'added after the rows were shared'\n" >"$ctl"
 got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions
-    WHERE name = 'pgext_shared_probe'" -c "SELECT pgext.extensions_source()" | paste -sd,)
+    WHERE name = 'pgext_shared_probe'" -c "$(source_sql)" | paste -sd,)
 check "a changed image is never served from the shared rows" test "$got" = "1,computed"
 rm -f "$ctl"
 got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.mounted_extensions
-    WHERE name = 'pgext_shared_probe'" -c "SELECT pgext.extensions_source()" | paste -sd,)
+    WHERE name = 'pgext_shared_probe'" -c "$(source_sql)" | paste -sd,)
 check "nor once it is gone again" test "$got" = "0,computed"
 # A damaged file is ignored, not an error.
 for f in $(shared_rows); do printf 'PGEXTSN1 damaged' >"$f"; done
@@ -366,9 +372,38 @@ check "a damaged shared file is ignored" test "$got" = "${computed%,*},computed"
 # Other settings (another path) are another signature: never served the postgres rows.
 got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SET extension_control_path = '\$system'" \
     -c "SELECT count(*) FILTER (WHERE image IS NOT NULL) FROM pgext.mounted_extensions" \
-    -c "SELECT pgext.extensions_source()" | paste -sd,)
+    -c "$(source_sql)" | paste -sd,)
 check "a session with other paths derives its own rows" test "$got" = "0,computed"
+# libraries and library_compat: derived by one session, taken by the next, equal.
+for v in libraries library_compat; do
+    sleep 0.1
+    one=$(new_session "$v")
+    two=$(new_session "$v")
+    check "$v: a new session takes the rows an earlier one derived" test "${two#*,}" = shared
+    check "$v: and they are the rows it derived" test "${two%,*}" = "${one%,*}"
+done
+# A library rewritten in place (same size, mtime restored: only ctime tells) must be hashed and
+# analysed again, never served from the shared rows.
+lib=$(find "$ROOT" -path '*/lib/*.so' -type f | head -n1)
+cp -a "$lib" "$WORK/lib.shared.orig"
+python3 - "$lib" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[-1] ^= 0xFF
+open(p, "r+b").write(b)
+PY
+touch -r "$WORK/lib.shared.orig" "$lib"
+want=$(sha256sum "$lib" | cut -d' ' -f1)
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT sha256 FROM pgext.libraries WHERE path = '$lib'" \
+    -c "$(source_sql libraries)" | paste -sd,)
+check "a library changed in place is never served from the shared rows" test "$got" = "$want,computed"
+got=$(cluster_psql "$DATA" "$PORT" -d postgres -Atq -c "SELECT count(*) FROM pgext.library_compat" \
+    -c "$(source_sql library_compat)" | tail -n1)
+check "nor is its analysis" test "$got" = computed
+cp -a "$WORK/lib.shared.orig" "$lib"
 reload_with "pgext.check_interval = 1"
+check "the restored library verifies again" wait_for 10 all_verified
 
 echo "--- history retention"
 reload_with "pgext.history_retention = 2"
