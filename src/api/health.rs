@@ -4,11 +4,10 @@
 //!
 //! Everything except the history reads shared memory only, so it answers on a standby too.
 
-use pgrx::datum::{Interval, TimestampWithTimeZone};
-use pgrx::prelude::*;
-
 use pgext_core::health::{self, Health, ImageFacts, WorkerFacts};
 use pgext_core::status::{CycleOutcome, DiffCounts, ImageStatus, RegistryStatus, SignatureStatus};
+use pgrx::datum::{Interval, TimestampWithTimeZone};
+use pgrx::prelude::*;
 
 use crate::error::SqlError;
 use crate::worker::shmem::{self, Micros, Snapshot};

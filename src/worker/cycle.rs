@@ -9,12 +9,12 @@ use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 
 use pgext_core::compat::Verdict;
+use pgext_core::conditions::Conditions;
 use pgext_core::inventory::{Inventory, ReadCache, Settings};
 use pgext_core::pins::{self, PinSource};
 use pgext_core::problem::{Problem, Severity};
-use pgext_core::status::{self, DiffCounts, Micros, MountCheck, PinnedImage};
+use pgext_core::status::{self, DiffCounts, Micros, MountCheck, PinnedImage, SignatureStatus};
 use pgext_core::tree::TreeEntry;
-use pgext_oci::cosign::SignatureStatus;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys::panic::CaughtError;
@@ -27,7 +27,6 @@ use crate::api::images::{self, CheckRecord, Outcome, PinRow};
 use crate::api::inventory as inventory_api;
 use crate::error::{OrRaise, SqlError};
 use crate::gucs;
-use pgext_core::conditions::Conditions;
 
 pub use pgext_core::status::{CycleOutcome, Finding, ImageStatus, RegistryStatus};
 
