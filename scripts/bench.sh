@@ -13,10 +13,13 @@
 #   scale   every view vs pg_available_extensions / pg_available_extension_versions over the wide
 #           oracle corpus (every PostgreSQL 18 extension package Debian ships, one image each) at
 #           10, 30 and all (~100) images: warm (pgbench) and the first query of a new session
+#   worker  the background worker's CPU per check cycle over the whole wide corpus (pgext
+#           preloaded, no pins), as a share of one core at a 60 s check interval
 #
 # Environment: BENCH_FILES, BENCH_MB (the hash tree: 2000 files, 500 MB), BENCH_REPEAT (runs per
 # measurement, best kept: 3), BENCH_SECONDS (pgbench -T: 10), BENCH_OCI_MB (100), BENCH_SECTIONS
-# (default "hash views oci compat scale"), BENCH_SCALE_STEPS (image counts, "10 30 all"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
+# (default "hash views oci compat scale worker"), BENCH_WORKER_SECONDS (how long the worker is
+# watched: 30), BENCH_SCALE_STEPS (image counts, "10 30 all"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
 # and install a release pgext first; 0 = use the installed one), PGEXT_BENCH_KEEP (1 = keep the
 # work directory), PGEXT_CACHE (download cache, as in tests/fixtures/build.sh).
 source "$(dirname "$0")/lib.sh"
@@ -26,18 +29,19 @@ BENCH_MB=${BENCH_MB:-500}
 BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_OCI_MB=${BENCH_OCI_MB:-100}
-BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat scale}
+BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat scale worker}
+BENCH_WORKER_SECONDS=${BENCH_WORKER_SECONDS:-30}
 BENCH_SCALE_STEPS=${BENCH_SCALE_STEPS:-10 30 all}
 PORT=${PGEXT_BENCH_PORT:-55434}
 INSTALL=${PGEXT_BENCH_INSTALL:-1}
 KEEP=${PGEXT_BENCH_KEEP:-0}
 MB=1000000 # MB and MB/s are decimal throughout, as sha256 benchmarks usually are
 
-for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB; do
+for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB BENCH_WORKER_SECONDS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $BENCH_SECTIONS; do
-    case $s in hash | views | oci | compat | scale) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, scale)" ;; esac
+    case $s in hash | views | oci | compat | scale | worker) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, scale, worker)" ;; esac
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +199,7 @@ FX=$WORK/fx
 REGISTRY=$WORK/registry
 cleanup() {
     cluster_stop "$DATA" immediate
+    cluster_stop "$WORK/wdata" immediate
     [ -d "$REGISTRY" ] && bash "$REPO/tests/registry/stop.sh" "$REGISTRY"
     if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -803,6 +808,64 @@ SQL
         echo "  rows at $n images: $(cluster_psql "$DATA" "$PORT" -d "$db" -qAt <<<"SELECT (SELECT count(*) FROM pg_available_extensions) || ' available, ' || (SELECT count(*) FROM pgext.mounted_extensions) || ' control files, ' || (SELECT count(*) FROM pgext.libraries) || ' libraries'")"
     done
     echo "load average: $(load_avg)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 6. The worker's steady state over the wide corpus
+
+# cpu_ticks PID: user + system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+section_worker() {
+    local corpus=$WORK/corpus wdata=$WORK/wdata wport=$((PORT + 1)) ecp='$system' dlp='$libdir' img
+    local pid c0 c1 n0 n1 hz ms pct images
+    if [ ! -d "$corpus/extensions" ] && ! bash "$REPO/tests/oracle/build-corpus.sh" "$corpus" >"$WORK/corpus.log" 2>&1; then
+        skip "worker: CPU per cycle (ms)" "the oracle corpus could not be built (see $WORK/corpus.log)"
+        return 0
+    fi
+    chmod -R a+rX "$corpus"
+    images=0
+    for img in "$corpus"/extensions/*/; do
+        img=${img%/}
+        ecp="$ecp:$img/share" dlp="$dlp:$img/lib" images=$((images + 1))
+    done
+    # Cycles back to back (1 s interval) to measure many in little time; the cost of one cycle
+    # is then set against the 60 s interval a site would use.
+    {
+        echo "shared_preload_libraries = 'pgext'"
+        echo "extension_control_path = '$SNAP:$ecp'"
+        echo "dynamic_library_path = '$SNAP/lib:$dlp'"
+        echo "pgext.extensions_root = '$corpus/extensions'"
+        echo "pgext.check_interval = 1"
+    } >"$WORK/worker.conf"
+    cluster_start "$wdata" "$wport" "$WORK/worker.conf"
+    wsql() { cluster_psql "$wdata" "$wport" -d postgres -qAt "$@"; }
+    wsql -c "CREATE EXTENSION pgext"
+    # The first cycles read and hash everything once; the steady state starts after them.
+    local i
+    for i in $(seq 1 120); do
+        [ "$(wsql -c "SELECT cycles >= 3 FROM pgext.worker_status")" = t ] && break
+        sleep 1
+    done
+    pid=$(wsql -c "SELECT pid FROM pgext.worker_status")
+    n0=$(wsql -c "SELECT cycles FROM pgext.worker_status")
+    c0=$(cpu_ticks "$pid")
+    sleep "$BENCH_WORKER_SECONDS"
+    n1=$(wsql -c "SELECT cycles FROM pgext.worker_status")
+    c1=$(cpu_ticks "$pid")
+    hz=$(getconf CLK_TCK)
+    if [ "$n1" -le "$n0" ]; then
+        cluster_stop "$wdata"
+        echo "error: the worker completed no cycle in $BENCH_WORKER_SECONDS s"
+        return 1
+    fi
+    ms=$(calc "($c1 - $c0) * 1000 / $hz / ($n1 - $n0)")
+    pct=$(calc "$ms / 60000 * 100")
+    echo "images: $images; cycles watched: $((n1 - n0)) in $BENCH_WORKER_SECONDS s; worker CPU: $(calc "($c1 - $c0) * 1000 / $hz") ms"
+    echo "CPU per cycle: $ms ms -> $pct % of a core at a 60 s interval; last cycle: $(wsql -c "SELECT last_cycle_duration FROM pgext.worker_status")"
+    record "worker: CPU per cycle at $images images (ms)" "$ms" - - - -
+    record "worker: % of a core at a 60 s interval" "$pct" - - "<= 1" "$(meets "$pct" '<=' 1)"
+    cluster_stop "$wdata"
 }
 
 # ---------------------------------------------------------------------------------------------
