@@ -13,7 +13,7 @@ use pgrx::JsonB;
 use pgrx::prelude::*;
 
 use crate::api::inventory::{self as inventory_api, codes, details, read_inventory};
-use crate::api::rowcache::{self, RowCache};
+use crate::api::rowcache::{self, JsonbOut, KeptJsonb, RowCache};
 use crate::error::SqlError;
 use crate::server;
 
@@ -275,32 +275,33 @@ fn library_compat() -> TableIterator<
         name!(missing_libraries, Vec<String>),
         name!(undefined_symbols, Vec<String>),
         name!(problems, Vec<String>),
-        name!(problem_details, JsonB),
+        name!(problem_details, JsonbOut),
         name!(preload, Option<String>),
         name!(preloaded, bool),
     ),
 > {
     let s = inventory_api::settings(false);
     let rows = COMPAT_ROWS.with(|c| c.rows(&inventory_api::signature(&s), || compat_rows(&s)));
-    TableIterator::new(rows.into_iter().map(|r| {
+    TableIterator::new((0..rows.len()).map(move |i| {
+        let r = &rows[i];
         (
-            r.path,
-            r.image,
-            r.source,
+            r.path.clone(),
+            r.image.clone(),
+            r.source.clone(),
             r.loadable,
-            r.machine,
+            r.machine.clone(),
             r.magic_version,
-            r.magic_abi_extra,
-            r.module_name,
-            r.module_version,
-            r.glibc_needed,
-            r.glibc_available,
-            r.needed,
-            r.missing_libraries,
-            r.undefined_symbols,
-            r.problems,
-            JsonB(r.problem_details),
-            r.preload,
+            r.magic_abi_extra.clone(),
+            r.module_name.clone(),
+            r.module_version.clone(),
+            r.glibc_needed.clone(),
+            r.glibc_available.clone(),
+            r.needed.clone(),
+            r.missing_libraries.clone(),
+            r.undefined_symbols.clone(),
+            r.problems.clone(),
+            r.problem_details.out(),
+            r.preload.clone(),
             r.preloaded,
         )
     }))
@@ -324,7 +325,7 @@ struct CompatRow {
     missing_libraries: Vec<String>,
     undefined_symbols: Vec<String>,
     problems: Vec<String>,
-    problem_details: serde_json::Value,
+    problem_details: KeptJsonb,
     preload: Option<String>,
     preloaded: bool,
 }
@@ -399,7 +400,7 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
                 missing_libraries: subjects(&r, "missing_library"),
                 undefined_symbols: subjects(&r, "undefined_symbol"),
                 problems: codes(&problems),
-                problem_details: details(&problems).0,
+                problem_details: details(&problems).0.into(),
                 preload,
                 preloaded: is_preloaded,
             }

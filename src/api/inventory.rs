@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use pgext_core::compat::Verdict;
 use pgext_core::hash::{self, HashCache};
@@ -14,7 +15,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
 use crate::api::paths::current_elements;
-use crate::api::rowcache::{self, RowCache};
+use crate::api::rowcache::{self, JsonbOut, KeptJsonb, RowCache};
 use crate::api::{compat, images};
 use crate::error::{OrRaise, SqlError};
 use crate::{gucs, server};
@@ -190,42 +191,43 @@ fn mounted_extensions() -> TableIterator<
         name!(shadowed_by, Option<String>),
         name!(compatible, Option<bool>),
         name!(problems, Vec<String>),
-        name!(problem_details, JsonB),
+        name!(problem_details, JsonbOut),
         name!(usable, Option<bool>),
         name!(usable_problems, Vec<String>),
-        name!(usable_problem_details, JsonB),
+        name!(usable_problem_details, JsonbOut),
     ),
 > {
     let rows = extension_rows();
-    TableIterator::new(rows.into_iter().map(|r| {
+    TableIterator::new((0..rows.len()).map(move |i| {
+        let r = &rows[i];
         (
-            r.name,
-            r.image,
+            r.name.clone(),
+            r.image.clone(),
             r.is_system,
             r.position,
-            r.control_file,
-            r.script_directory,
-            r.default_version,
-            r.installable_versions,
-            r.installed_version,
+            r.control_file.clone(),
+            r.script_directory.clone(),
+            r.default_version.clone(),
+            r.installable_versions.clone(),
+            r.installed_version.clone(),
             r.update_path_exists,
-            r.update_path,
-            r.module_pathname,
-            r.library,
-            r.requires,
+            r.update_path.clone(),
+            r.module_pathname.clone(),
+            r.library.clone(),
+            r.requires.clone(),
             r.superuser,
             r.trusted,
             r.relocatable,
-            r.schema,
-            r.comment,
+            r.schema.clone(),
+            r.comment.clone(),
             r.visible,
-            r.shadowed_by,
+            r.shadowed_by.clone(),
             r.compatible,
-            r.problems,
-            JsonB(r.problem_details),
+            r.problems.clone(),
+            r.problem_details.out(),
             r.usable,
-            r.usable_problems,
-            JsonB(r.usable_problem_details),
+            r.usable_problems.clone(),
+            r.usable_problem_details.out(),
         )
     }))
 }
@@ -257,10 +259,10 @@ struct ExtRow {
     shadowed_by: Option<String>,
     compatible: Option<bool>,
     problems: Vec<String>,
-    problem_details: serde_json::Value,
+    problem_details: KeptJsonb,
     usable: Option<bool>,
     usable_problems: Vec<String>,
-    usable_problem_details: serde_json::Value,
+    usable_problem_details: KeptJsonb,
 }
 
 thread_local! {
@@ -297,7 +299,7 @@ pub(crate) fn signature(s: &Settings) -> String {
     )
 }
 
-fn extension_rows() -> Vec<ExtRow> {
+fn extension_rows() -> Rc<Vec<ExtRow>> {
     let s = settings(true);
     EXT_ROWS.with(|c| {
         c.rows(&signature(&s), || {
@@ -342,10 +344,10 @@ fn build_extension_rows(inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) -
                 shadowed_by: e.shadowed_by.clone(),
                 compatible: verdict.and_then(|v| v.compatible_sql()),
                 problems: codes(problems),
-                problem_details: details_value(problems),
+                problem_details: details_value(problems).into(),
                 usable: verdict.map(|v| v.usable),
                 usable_problems: codes(usable_problems),
-                usable_problem_details: details_value(usable_problems),
+                usable_problem_details: details_value(usable_problems).into(),
             }
         })
         .collect()
@@ -392,7 +394,7 @@ fn libraries() -> TableIterator<
         name!(shadowed_by, Option<String>),
         name!(referenced_by, Vec<String>),
         name!(problems, Vec<String>),
-        name!(problem_details, JsonB),
+        name!(problem_details, JsonbOut),
     ),
 > {
     let s = settings(true);
@@ -426,26 +428,27 @@ fn libraries() -> TableIterator<
                         shadowed_by: l.shadowed_by,
                         referenced_by: l.referenced_by,
                         problems: codes(&l.problems),
-                        problem_details: details_value(&l.problems),
+                        problem_details: details_value(&l.problems).into(),
                     }
                 })
                 .collect();
             (rows, fp)
         })
     });
-    TableIterator::new(rows.into_iter().map(|r| {
+    TableIterator::new((0..rows.len()).map(move |i| {
+        let r = &rows[i];
         (
-            r.path,
-            r.basename,
-            r.image,
-            r.source,
+            r.path.clone(),
+            r.basename.clone(),
+            r.image.clone(),
+            r.source.clone(),
             r.position,
             r.size,
-            r.sha256,
-            r.shadowed_by,
-            r.referenced_by,
-            r.problems,
-            JsonB(r.problem_details),
+            r.sha256.clone(),
+            r.shadowed_by.clone(),
+            r.referenced_by.clone(),
+            r.problems.clone(),
+            r.problem_details.out(),
         )
     }))
 }
@@ -463,7 +466,7 @@ struct LibRow {
     shadowed_by: Option<String>,
     referenced_by: Vec<String>,
     problems: Vec<String>,
-    problem_details: serde_json::Value,
+    problem_details: KeptJsonb,
 }
 
 /// One row per image under `pgext.extensions_root` (and per image the settings name that is not

@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use pgext_core::hash::{self, Sha256};
 use pgext_core::inventory::Fingerprint;
@@ -40,11 +41,14 @@ impl Source {
     }
 }
 
+/// Rows with the signature they were derived under and the fingerprint of their sources.
+type Kept<T> = (String, Fingerprint, Rc<Vec<T>>);
+
 /// One view's rows in one backend (a `thread_local!`: a backend is one thread).
 pub struct RowCache<T> {
     /// The file name's prefix in `pg_stat_tmp`.
     kind: &'static str,
-    local: RefCell<Option<(String, Fingerprint, Vec<T>)>>,
+    local: RefCell<Option<Kept<T>>>,
     source: Cell<Option<Source>>,
     /// The checksum of the last snapshot this process wrote: unchanged rows are not written again.
     last_shared: Cell<Option<Sha256>>,
@@ -71,13 +75,15 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
     /// The rows for `signature`: this backend's, another's, or `derive`d (rows and the
     /// fingerprint of what they were read from; `None` when something is too recent to be
     /// trusted, and then nothing is kept).
-    pub fn rows(&self, signature: &str, derive: impl FnOnce() -> (Vec<T>, Option<Fingerprint>)) -> Vec<T> {
+    /// Shared with the cache: a later query's output reuses what this one's prepared
+    /// ([`KeptJsonb`]).
+    pub fn rows(&self, signature: &str, derive: impl FnOnce() -> (Vec<T>, Option<Fingerprint>)) -> Rc<Vec<T>> {
         let reused = self
             .local
             .borrow()
             .as_ref()
             .filter(|(sig, fp, _)| sig == signature && fp.unchanged())
-            .map(|(_, _, rows)| rows.clone());
+            .map(|(_, _, rows)| Rc::clone(rows));
         if let Some(rows) = reused {
             self.source.set(Some(Source::Backend));
             return rows;
@@ -86,7 +92,8 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
             && let Some((fp, rows)) = self.load(signature)
         {
             self.source.set(Some(Source::Shared));
-            *self.local.borrow_mut() = Some((signature.to_string(), fp, rows.clone()));
+            let rows = Rc::new(rows);
+            *self.local.borrow_mut() = Some((signature.to_string(), fp, Rc::clone(&rows)));
             return rows;
         }
         let (rows, fp) = derive();
@@ -95,7 +102,8 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
         if let Some(fp) = &fp {
             self.share(signature, fp, &rows);
         }
-        *self.local.borrow_mut() = fp.map(|fp| (signature.to_string(), fp, rows.clone()));
+        let rows = Rc::new(rows);
+        *self.local.borrow_mut() = fp.map(|fp| (signature.to_string(), fp, Rc::clone(&rows)));
         rows
     }
 
@@ -145,4 +153,100 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
         self.local.borrow_mut().take();
         self.skip_shared.set(true);
     }
+}
+
+/// A jsonb column of kept rows: the JSON text (what is shared between backends) and, once a
+/// backend first outputs it, the bytes of its jsonb datum. Later queries copy those bytes instead
+/// of serialising the value and parsing it again with `jsonb_in` for every row.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct KeptJsonb {
+    text: String,
+    datum: std::cell::OnceCell<Vec<u8>>,
+}
+
+impl From<String> for KeptJsonb {
+    fn from(text: String) -> Self {
+        KeptJsonb {
+            text,
+            datum: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+impl From<KeptJsonb> for String {
+    fn from(j: KeptJsonb) -> String {
+        j.text
+    }
+}
+
+impl From<serde_json::Value> for KeptJsonb {
+    fn from(v: serde_json::Value) -> Self {
+        KeptJsonb::from(v.to_string())
+    }
+}
+
+impl KeptJsonb {
+    /// The value for output: the kept datum bytes, made once with `jsonb_in`.
+    pub fn out(&self) -> JsonbOut {
+        let bytes = self.datum.get_or_init(|| {
+            let text = std::ffi::CString::new(self.text.as_str()).unwrap_or_else(|_| c"null".to_owned());
+            // SAFETY: jsonb_in takes a NUL-terminated string and returns a palloc'd jsonb; the
+            // datum is detoasted (it never is toasted here) and its VARSIZE bytes copied out.
+            unsafe {
+                let d = pgrx::direct_function_call_as_datum(pgrx::pg_sys::jsonb_in, &[Some(text.as_ptr().into())])
+                    .unwrap_or_else(|| pgrx::error!("jsonb_in returned NULL"));
+                let v = pgrx::pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+                let len = pgrx::varsize_any(v);
+                std::slice::from_raw_parts(v.cast::<u8>(), len).to_vec()
+            }
+        });
+        JsonbOut(bytes.clone())
+    }
+}
+
+/// A jsonb datum's bytes, returned as a `jsonb` column.
+pub struct JsonbOut(Vec<u8>);
+
+impl pgrx::IntoDatum for JsonbOut {
+    fn into_datum(self) -> Option<pgrx::pg_sys::Datum> {
+        // SAFETY: a palloc'd copy of a complete jsonb varlena (header included) in the current
+        // memory context, as any function returns a by-reference datum.
+        unsafe {
+            let p = pgrx::pg_sys::palloc(self.0.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(self.0.as_ptr(), p, self.0.len());
+            Some(pgrx::pg_sys::Datum::from(p))
+        }
+    }
+
+    fn type_oid() -> pgrx::pg_sys::Oid {
+        pgrx::pg_sys::JSONBOID
+    }
+}
+
+// SAFETY: returns the datum into_datum makes, as pgrx does for its own by-reference types.
+unsafe impl pgrx::callconv::BoxRet for JsonbOut {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        match pgrx::IntoDatum::into_datum(self) {
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+// SAFETY: the datum is a jsonb.
+unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbOut {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbOut);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ArgumentError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsError,
+    > = Ok(pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef::One(
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"),
+    ));
 }
