@@ -128,7 +128,11 @@ pub fn decode(bytes: &[u8], signature: &str) -> Result<(Fingerprint, Vec<u8>), R
     for _ in 0..n {
         let entry = (|| {
             let p = std::str::from_utf8(c.bytes()?).ok()?.to_string();
-            let present = c.take(1)?[0] == 1;
+            let present = match c.take(1)?[0] {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
             let key = FileKey {
                 dev: c.u64()?,
                 ino: c.u64()?,
@@ -136,6 +140,11 @@ pub fn decode(bytes: &[u8], signature: &str) -> Result<(Fingerprint, Vec<u8>), R
                 mtime_ns: c.i128()?,
                 ctime_ns: c.i128()?,
             };
+            // One encoding per snapshot: an absent path's key is all zeros.
+            let zero = key.dev == 0 && key.ino == 0 && key.size == 0 && key.mtime_ns == 0 && key.ctime_ns == 0;
+            if !present && !zero {
+                return None;
+            }
             Some((p, present.then_some(key)))
         })()
         .ok_or(Refused::Corrupt)?;
