@@ -282,7 +282,13 @@ impl Fingerprint {
         }
         // OS libraries of images (`system/`) are found through LD_LIBRARY_PATH.
         paths.extend(settings.ld_library_path.iter().filter(|d| d.starts_with('/')).cloned());
-        let mut entries = Vec::with_capacity(paths.len());
+        Self::of_paths(paths)
+    }
+
+    /// The fingerprint of `paths` as they are now; `None` when one changed within the racy
+    /// window.
+    pub fn of_paths(paths: impl IntoIterator<Item = String>) -> Option<Fingerprint> {
+        let mut entries = Vec::new();
         for p in paths {
             let key = fs::metadata(&p).ok().map(|m| FileKey::from_metadata(&m));
             if key.as_ref().is_some_and(|k| !settled(k)) {

@@ -374,6 +374,13 @@ fn row_sources() -> TableIterator<'static, (name!(view, String), name!(source, O
             "library_compat".to_string(),
             compat::row_source().map(|s| s.as_str().to_string()),
         ),
+        // Only the trees of read-only mounts are kept: `backend` when all of them were reused.
+        (
+            "mounted_images".to_string(),
+            TREES_REUSED
+                .get()
+                .map(|all| if all { "backend" } else { "computed" }.to_string()),
+        ),
     ])
 }
 
@@ -469,6 +476,86 @@ struct LibRow {
     problem_details: KeptJsonb,
 }
 
+/// What `mounted_images` shows of an image's tree.
+#[derive(Clone)]
+struct TreeSummary {
+    file_count: u64,
+    total_bytes: u64,
+    digest: Option<String>,
+    problems: Vec<Problem>,
+}
+
+thread_local! {
+    /// Tree summaries of read-only mounts, by root, with the fingerprint of the root and every
+    /// directory in the tree.
+    static TREES: RefCell<HashMap<String, (Fingerprint, TreeSummary)>> = RefCell::new(HashMap::new());
+    /// Whether every read-only tree of the last `mounted_images` query was reused (`None`: no
+    /// query yet).
+    static TREES_REUSED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// The file count, size, digest and oddities of the tree at `root`. A read-only mount cannot be
+/// written through, so its summary is kept and revalidated by the identity of its directories
+/// (an entry added, removed or renamed anywhere changes one of them; a remount changes them
+/// all) instead of walking and `stat`ing every file again. A writable tree is walked every time
+/// (its files' digests come from the hash cache).
+fn tree_summary(root: &std::path::Path, read_only: bool, threads: usize) -> Result<TreeSummary, tree::TreeError> {
+    let key = root.to_string_lossy().into_owned();
+    if read_only
+        && let Some(t) = TREES.with(|c| {
+            c.borrow()
+                .get(&key)
+                .filter(|(fp, _)| fp.unchanged())
+                .map(|(_, t)| t.clone())
+        })
+    {
+        return Ok(t);
+    }
+    if read_only {
+        TREES_REUSED.set(Some(false));
+    }
+    let opts = tree::ScanOptions {
+        threads,
+        cancel: &server::interrupt_pending,
+        ..Default::default()
+    };
+    let scan = with_cache(|c| tree::scan_tree(root, &opts, Some(c)))?;
+    let mut problems: Vec<Problem> = scan
+        .problems
+        .iter()
+        .map(|p| Problem::warning(p.code.as_str(), format!("{}: {}", p.path, p.message)))
+        .collect();
+    let digest = match scan.digest() {
+        Ok(d) => Some(hash::to_prefixed_hex(&d)),
+        Err(e) => {
+            problems.push(Problem::warning("no_tree_digest", e.to_string()));
+            None
+        }
+    };
+    let summary = TreeSummary {
+        file_count: scan.file_count,
+        total_bytes: scan.total_bytes,
+        digest,
+        problems,
+    };
+    if read_only {
+        let dirs = scan
+            .entries
+            .iter()
+            .filter(|e| e.kind == tree::EntryKind::Dir)
+            .map(|e| root.join(&e.path).to_string_lossy().into_owned());
+        // Kept only when every directory could be watched (a name in escaped form, or one gone
+        // meanwhile, cannot be) and none changed within the racy window.
+        match Fingerprint::of_paths(std::iter::once(key.clone()).chain(dirs))
+            .filter(|fp| fp.entries().iter().all(|(_, k)| k.is_some()))
+        {
+            Some(fp) => TREES.with(|c| c.borrow_mut().insert(key, (fp, summary.clone()))),
+            None => TREES.with(|c| c.borrow_mut().remove(&key)),
+        };
+    }
+    Ok(summary)
+}
+
 /// One row per image under `pgext.extensions_root` (and per image the settings name that is not
 /// there): mount, which of its directories the settings use, contents and the tree digest.
 #[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
@@ -520,6 +607,7 @@ fn mounted_images() -> TableIterator<
     let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
+    TREES_REUSED.set(Some(true));
     let mut rows = Vec::with_capacity(inv.images.len());
     for img in inv.images {
         let mut problems = img.problems;
@@ -530,24 +618,19 @@ fn mounted_images() -> TableIterator<
             .as_ref()
             .filter(|_| img.mounted)
             .and_then(|t| mounts::mount_for(root, &t.mounts));
+        let read_only = if img.mounted {
+            mounts::statvfs_read_only(root).ok()
+        } else {
+            None
+        };
         let (mut file_count, mut total_bytes, mut digest) = (None, None, None);
         if img.mounted {
-            let opts = tree::ScanOptions {
-                threads,
-                cancel: &server::interrupt_pending,
-                ..Default::default()
-            };
-            match with_cache(|c| tree::scan_tree(root, &opts, Some(c))) {
-                Ok(scan) => {
-                    file_count = Some(to_i64(scan.file_count));
-                    total_bytes = Some(to_i64(scan.total_bytes));
-                    for p in &scan.problems {
-                        problems.push(Problem::warning(p.code.as_str(), format!("{}: {}", p.path, p.message)));
-                    }
-                    match scan.digest() {
-                        Ok(d) => digest = Some(hash::to_prefixed_hex(&d)),
-                        Err(e) => problems.push(Problem::warning("no_tree_digest", e.to_string())),
-                    }
+            match tree_summary(root, read_only == Some(true), threads) {
+                Ok(t) => {
+                    file_count = Some(to_i64(t.file_count));
+                    total_bytes = Some(to_i64(t.total_bytes));
+                    digest = t.digest.clone();
+                    problems.extend(t.problems.iter().cloned());
                 }
                 Err(tree::TreeError::Cancelled) => cancelled(),
                 Err(e) => problems.push(Problem::error(e.code(), e.to_string())),
@@ -576,11 +659,7 @@ fn mounted_images() -> TableIterator<
             img.name,
             img.root,
             img.mounted,
-            if img.mounted {
-                mounts::statvfs_read_only(root).ok()
-            } else {
-                None
-            },
+            read_only,
             mount.map(|m| m.fs_type.clone()),
             mount.map(|m| m.mount_options.clone()),
             img.on_control_path,
@@ -630,6 +709,7 @@ fn reset_hash_cache() -> i64 {
     READ_CACHE.with(|c| c.borrow_mut().clear());
     EXT_ROWS.with(RowCache::clear);
     LIB_ROWS.with(RowCache::clear);
+    TREES.with(|c| c.borrow_mut().clear());
     compat::reset();
     with_cache(|c| {
         let n = c.len();

@@ -62,6 +62,7 @@ cleanup() {
         [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     done
     [ -n "${ROT_MNT:-}" ] && mountpoint -q "$ROT_MNT" && umount "$ROT_MNT" 2>/dev/null || true
+    [ -n "${ROM_MNT:-}" ] && mountpoint -q "$ROM_MNT" && umount "$ROM_MNT" 2>/dev/null || true
     cluster_stop "$SDATA" immediate
     cluster_stop "$DATA" immediate
     cluster_stop "$NDATA" immediate
@@ -406,6 +407,48 @@ check "nor is its analysis" test "$got" = computed
 cp -a "$WORK/lib.shared.orig" "$lib"
 reload_with "pgext.check_interval = 1"
 check "the restored library verifies again" wait_for 10 all_verified
+
+echo "--- read-only mounts: mounted_images keeps their trees, revalidated by their directories"
+# An image bind-mounted read-only (as an image volume is), whose source stays writable elsewhere.
+ro_src=$WORK/ro-src ROM_MNT=$WORK/ro-root
+mkdir -p "$ro_src/probe" "$ROM_MNT"
+cp -a "$ROOT/beta/." "$ro_src/probe/"
+chmod -R a+rX "$ro_src" "$ROM_MNT"
+if mount --bind "$ro_src" "$ROM_MNT" && mount -o remount,bind,ro "$ROM_MNT"; then
+    sleep 2.5 # past the racy window of the copy
+    ext="$ro_src/probe/share/extension"
+    # One session: a query, the same again, then after each change made through the writable
+    # source. Each query prints "<file_count>,<tree digest>,<read_only>" then where the trees
+    # came from.
+    mapfile -t got < <(cluster_psql "$DATA" "$PORT" -d postgres -Atq <<SQL
+SET pgext.extensions_root = '$ROM_MNT';
+SELECT file_count || ',' || tree_digest || ',' || read_only FROM pgext.mounted_images WHERE name = 'probe';
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+SELECT file_count || ',' || tree_digest || ',' || read_only FROM pgext.mounted_images WHERE name = 'probe';
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+\! mkdir "$ext/sub" && echo added >"$ext/sub/new.sql"
+SELECT file_count || ',' || tree_digest FROM pgext.mounted_images WHERE name = 'probe';
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+\! rm -r "$ext/sub"
+SELECT file_count || ',' || tree_digest FROM pgext.mounted_images WHERE name = 'probe';
+SQL
+    )
+    first=${got[0]}
+    check "the read-only mount is seen as one" test "${first##*,}" = true
+    check "its tree is walked once" test "${got[1]}" = computed
+    check "then kept: the next query reuses it" test "${got[3]}" = backend
+    check "with the same count and digest" test "${got[2]}" = "$first"
+    added=${got[4]}
+    check "an entry added below it is seen at once (its directory changed)" \
+        test "${added%%,*}" = "$((${first%%,*} + 1))"
+    check "and the tree is walked again" test "${got[5]}" = computed
+    check "removed again, the tree is what it was" test "${got[6]}" = "${first%,*}"
+    want=$(bash "$REPO/scripts/tree-digest.sh" "$ROM_MNT/probe" 2>&1 || true)
+    check "the kept digest is the tree's (scripts/tree-digest.sh)" test "$want" = "$(echo "$first" | cut -d, -f2)"
+    umount "$ROM_MNT"
+else
+    fail "cannot bind-mount an image read-only here (the suite runs as root)"
+fi
 
 echo "--- history retention"
 reload_with "pgext.history_retention = 2"
