@@ -200,6 +200,7 @@ REGISTRY=$WORK/registry
 cleanup() {
     cluster_stop "$DATA" immediate
     cluster_stop "$WORK/wdata" immediate
+    mountpoint -q "$WORK/ro-extensions" && umount "$WORK/ro-extensions" 2>/dev/null || true
     [ -d "$REGISTRY" ] && bash "$REPO/tests/registry/stop.sh" "$REGISTRY"
     if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -740,6 +741,19 @@ section_scale() {
     fi
     chmod -R a+rX "$corpus"
     mapfile -t images < <(find "$corpus/extensions" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort)
+    # Like CloudNativePG's image volumes, the images are read-only mounts (one bind mount of the
+    # whole corpus here); where mounting is not allowed they stay writable directories, which
+    # mounted_images walks on every query.
+    local ext=$corpus/extensions
+    mkdir -p "$WORK/ro-extensions"
+    if [ "$(id -u)" = 0 ] && mount --bind "$ext" "$WORK/ro-extensions" 2>/dev/null &&
+        mount -o remount,bind,ro "$WORK/ro-extensions" 2>/dev/null; then
+        ext=$WORK/ro-extensions
+        echo "images: read-only bind mount of the corpus at $ext"
+    else
+        mountpoint -q "$WORK/ro-extensions" && umount "$WORK/ro-extensions"
+        echo "images: writable directories (a read-only bind mount was not possible here)"
+    fi
     echo "corpus: ${#images[@]} images; warm: mean over >= $BENCH_SECONDS s in one warmed session; cold: the first query of the database's first session; first: median of the first queries of 3 new sessions after it; load average: $(load_avg)"
     printf '%-7s %-34s %10s %8s %10s %12s %8s\n' images view "warm ms" ratio "cold ms" "first ms" ratio
     for step in $BENCH_SCALE_STEPS; do
@@ -749,11 +763,11 @@ section_scale() {
         db=scale_$n
         ecp='$system' dlp='$libdir'
         for img in "${images[@]:0:$n}"; do
-            ecp="$ecp:$corpus/extensions/$img/share"
-            dlp="$dlp:$corpus/extensions/$img/lib"
+            ecp="$ecp:$ext/$img/share"
+            dlp="$dlp:$ext/$img/lib"
         done
         cluster_psql "$DATA" "$PORT" -d postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-        cluster_psql "$DATA" "$PORT" -d "$db" -q -v ecp="$SNAP:$ecp" -v dlp="$SNAP/lib:$dlp" -v root="$corpus/extensions" <<'SQL'
+        cluster_psql "$DATA" "$PORT" -d "$db" -q -v ecp="$SNAP:$ecp" -v dlp="$SNAP/lib:$dlp" -v root="$ext" <<'SQL'
 CREATE EXTENSION pgext;
 CREATE FUNCTION bench_time(q text, OUT seconds float8, OUT result text) LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
@@ -808,6 +822,8 @@ SQL
         echo "  rows at $n images: $(cluster_psql "$DATA" "$PORT" -d "$db" -qAt <<<"SELECT (SELECT count(*) FROM pg_available_extensions) || ' available, ' || (SELECT count(*) FROM pgext.mounted_extensions) || ' control files, ' || (SELECT count(*) FROM pgext.libraries) || ' libraries'")"
     done
     echo "load average: $(load_avg)"
+    # The databases keep the paths; the mount goes with the run (cleanup unmounts it otherwise).
+    mountpoint -q "$WORK/ro-extensions" && umount "$WORK/ro-extensions" || true
 }
 
 # ---------------------------------------------------------------------------------------------
