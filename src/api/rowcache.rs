@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::server;
 
-/// Larger snapshot files are not read (`mounted_extensions` at 164 extensions is about 1 MB).
+/// Larger snapshot files are not read: a bound on what one load may allocate.
 const MAX_BYTES: u64 = 64 << 20;
 
 /// Where the last rows of a view came from.
