@@ -12,7 +12,7 @@ use pgext_core::inventory::{Fingerprint, Inventory, LibrarySource};
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use crate::api::inventory::{self as inventory_api, codes, details, read_inventory};
+use crate::api::inventory::{self as inventory_api, codes, details_value, read_inventory};
 use crate::api::rowcache::{self, JsonbOut, KeptJsonb, RowCache};
 use crate::error::SqlError;
 use crate::server;
@@ -244,8 +244,8 @@ fn check_extension(name: &str) -> JsonB {
             j["loadable_now"] = serde_json::json!(loadable_now(&l.report, l.preloaded));
             j
         }).collect::<Vec<_>>()),
-        "problems": details(v.map(|v| v.problems.as_slice()).unwrap_or(&ext.problems)).0,
-        "usable_problems": details(v.map(|v| v.usable_problems.as_slice()).unwrap_or_default()).0,
+        "problems": details_value(v.map(|v| v.problems.as_slice()).unwrap_or(&ext.problems)),
+        "usable_problems": details_value(v.map(|v| v.usable_problems.as_slice()).unwrap_or_default()),
         "server": {
             "pg_version": pg_sys::PG_VERSION_NUM / 100,
             "glibc": host_glibc(),
@@ -400,7 +400,7 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
                 missing_libraries: subjects(&r, "missing_library"),
                 undefined_symbols: subjects(&r, "undefined_symbol"),
                 problems: codes(&problems),
-                problem_details: details(&problems).0.into(),
+                problem_details: details_value(&problems).into(),
                 preload,
                 preloaded: is_preloaded,
             }

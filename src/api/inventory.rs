@@ -148,7 +148,7 @@ pub fn details(problems: &[Problem]) -> JsonB {
     JsonB(details_value(problems))
 }
 
-fn details_value(problems: &[Problem]) -> serde_json::Value {
+pub(crate) fn details_value(problems: &[Problem]) -> serde_json::Value {
     serde_json::Value::Array(
         problems
             .iter()
@@ -273,30 +273,52 @@ thread_local! {
 }
 
 /// Everything besides files that decides the rows: the session's settings, the database's
-/// installed extensions, and what judged them (this server's build and pgext's, by version and
-/// by the identity of both executables, so a snapshot left by another build is never used).
+/// installed extensions, and what judged them ([`build_identity`]), so a snapshot left by
+/// another build is never used.
 pub(crate) fn signature(s: &Settings) -> String {
     let mut installed: Vec<_> = s.installed.iter().collect();
     installed.sort();
-    let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
-    // A backend is the postgres executable.
-    let postgres = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let pgext_so = format!("{}/pgext.so", server::pkglibdir());
     format!(
-        "{}\n{}\n{}\n{:?}\n{:?}\n{}\npostgres {} {:?}\npgext {} {:?}",
+        "{}\n{}\n{}\n{:?}\n{:?}\n{}\n{}",
         server::extension_control_path(),
         server::dynamic_library_path(),
         s.extensions_root,
         s.ld_library_path,
         installed,
         server::setting(c"shared_preload_libraries"),
-        pg_sys::PG_VERSION_NUM,
-        identity(&postgres),
-        env!("CARGO_PKG_VERSION"),
-        identity(&pgext_so),
+        build_identity(),
     )
+}
+
+/// This server's and pgext's versions, and the identity of the postgres executable and of the
+/// pgext library this process loaded (found with `dladdr`, wherever on `dynamic_library_path` it
+/// came from). Taken once per process: a running process keeps the code it started with,
+/// whatever is installed over the files afterwards.
+fn build_identity() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
+        // A backend is the postgres executable.
+        let postgres = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // SAFETY: dladdr only reads the loader's tables; dli_fname, when set, is a NUL-terminated
+        // path owned by the loader for as long as the library stays loaded (pgext never unloads).
+        let pgext = unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            let found = libc::dladdr(build_identity as *const libc::c_void, &mut info) != 0;
+            (found && !info.dli_fname.is_null())
+                .then(|| std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned())
+        }
+        .unwrap_or_else(|| format!("{}/pgext.so", server::pkglibdir()));
+        format!(
+            "postgres {} {:?}\npgext {} {pgext} {:?}",
+            pg_sys::PG_VERSION_NUM,
+            identity(&postgres),
+            env!("CARGO_PKG_VERSION"),
+            identity(&pgext),
+        )
+    })
 }
 
 fn extension_rows() -> Rc<Vec<ExtRow>> {
@@ -374,7 +396,7 @@ fn row_sources() -> TableIterator<'static, (name!(view, String), name!(source, O
             "library_compat".to_string(),
             compat::row_source().map(|s| s.as_str().to_string()),
         ),
-        // Only the trees of read-only mounts are kept: `backend` when all of them were reused.
+        // Only the trees of read-only mounts are kept: `backend` when no tree had to be walked.
         (
             "mounted_images".to_string(),
             TREES_REUSED
@@ -489,8 +511,8 @@ thread_local! {
     /// Tree summaries of read-only mounts, by root, with the fingerprint of the root and every
     /// directory in the tree.
     static TREES: RefCell<HashMap<String, (Fingerprint, TreeSummary)>> = RefCell::new(HashMap::new());
-    /// Whether every read-only tree of the last `mounted_images` query was reused (`None`: no
-    /// query yet).
+    /// Whether the last `mounted_images` query reused every tree, walking none (`None`: no query
+    /// yet). A writable tree is always walked.
     static TREES_REUSED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
@@ -511,9 +533,7 @@ fn tree_summary(root: &std::path::Path, read_only: bool, threads: usize) -> Resu
     {
         return Ok(t);
     }
-    if read_only {
-        TREES_REUSED.set(Some(false));
-    }
+    TREES_REUSED.set(Some(false));
     let opts = tree::ScanOptions {
         threads,
         cancel: &server::interrupt_pending,
