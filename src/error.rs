@@ -2,6 +2,7 @@
 //! Core-crate errors are converted here, at the boundary, and nowhere else: code outside this
 //! file raises an [`SqlError`], never `pgrx::error!` (which is XX000, "internal error").
 
+use pgext_oci::ErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
@@ -42,6 +43,14 @@ pub enum SqlError {
         table: &'static str,
         detail: String,
     },
+    /// An image named by reference could not be fetched (pre-flight): the OCI error's code
+    /// decides the SQLSTATE.
+    #[error("image {reference}: {message}")]
+    Image {
+        reference: String,
+        code: pgext_oci::ErrorCode,
+        message: String,
+    },
     /// A state no user input can reach: a bug in pgext.
     #[error("{0}")]
     Internal(String),
@@ -63,6 +72,7 @@ impl SqlError {
             SqlError::Corrupted { .. } => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             SqlError::InsufficientPrivilege { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             SqlError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            SqlError::Image { code, .. } => image_code(*code),
         }
     }
 
@@ -89,6 +99,17 @@ impl SqlError {
                 "The schema of pgext in this database may be older than its library: run ALTER EXTENSION pgext UPDATE."
                     .into(),
             ),
+            SqlError::Image {
+                code: ErrorCode::Unreachable | ErrorCode::Timeout,
+                ..
+            } => Some(
+                "Registries are reached with the pgext.registry_* settings; a registry without TLS must be listed in pgext.insecure_registries."
+                    .into(),
+            ),
+            SqlError::Image {
+                code: ErrorCode::Forbidden,
+                ..
+            } => Some("Local OCI layouts are read only from the directories in pgext.layout_directories.".into()),
             _ => None,
         }
     }
@@ -96,6 +117,7 @@ impl SqlError {
     fn detail(&self) -> Option<String> {
         match self {
             SqlError::Table { detail, .. } => Some(detail.clone()),
+            SqlError::Image { code, .. } => Some(format!("error_code: {code}")),
             _ => None,
         }
     }
@@ -111,6 +133,23 @@ impl SqlError {
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
+    }
+}
+
+/// The SQLSTATE of an image that could not be fetched, by what went wrong.
+fn image_code(code: ErrorCode) -> PgSqlErrorCode {
+    match code {
+        ErrorCode::Unreachable | ErrorCode::Timeout => PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+        ErrorCode::Auth => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        ErrorCode::NotFound => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        ErrorCode::DigestMismatch => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+        ErrorCode::UnsupportedMediaType => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        ErrorCode::HostileLayer | ErrorCode::Malformed => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+        ErrorCode::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        ErrorCode::Cancelled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+        ErrorCode::InvalidReference => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        ErrorCode::Io => PgSqlErrorCode::ERRCODE_IO_ERROR,
+        ErrorCode::Forbidden => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
     }
 }
 

@@ -1,31 +1,38 @@
 //! `pgext-check`: judges extension images against a PostgreSQL server that is not running here —
-//! an unpacked server image or an installation directory — with the engine behind
-//! `pgext.mounted_extensions`. For extension publishers' CI and for a major upgrade's pre-flight.
+//! a server image (a reference, fetched and unpacked; or its unpacked root file system) or an
+//! installation directory — with the engine behind `pgext.mounted_extensions`. For extension
+//! publishers' CI and for a major upgrade's pre-flight.
 //!
 //! Exit status: 0 when nothing is incompatible, 1 when something is (or an image is missing),
-//! 2 when the command line or the server directory is unusable.
+//! 2 when the command line, the server or an image reference is unusable.
 
-use std::path::PathBuf;
+mod fetch;
+
 use std::process::ExitCode;
 
 use clap::Parser;
-use pgext_core::preflight::{self, ExtensionVerdict, ImageDir, Preflight};
+use pgext_core::preflight::{self, ExtensionVerdict, Preflight};
 use pgext_core::problem::Problem;
 use pgext_core::target::Target;
+use pgext_oci::Platform;
 use serde_json::{Value, json};
+
+use crate::fetch::{Fetched, Fetcher};
 
 /// Will these extension images work on that PostgreSQL server? Nothing is loaded or run.
 #[derive(Debug, Parser)]
 #[command(name = "pgext-check", version, about, long_about = None)]
 struct Args {
-    /// The target server: an installation (a directory with bin/postgres) or an unpacked server
-    /// image's root file system.
-    #[arg(long, value_name = "DIR")]
-    server: PathBuf,
-    /// An extension image as it would be mounted: NAME=DIR, or DIR (named after its last
-    /// component). DIR holds share/extension, lib and maybe system. Repeat for each image.
-    #[arg(long = "image", value_name = "NAME=DIR", value_parser = ImageDir::parse)]
-    images: Vec<ImageDir>,
+    /// The target server: an image reference (registry/repo:tag[@digest], docker://…, oci:DIR[:tag],
+    /// oci-archive:FILE[:tag]) fetched and unpacked for analysis; an unpacked server image's root
+    /// file system; or an installation (a directory with bin/postgres).
+    #[arg(long, value_name = "DIR|REF")]
+    server: String,
+    /// An extension image as it would be mounted: NAME=DIR or NAME=REF, or DIR / REF alone (named
+    /// after its last component). DIR holds share/extension, lib and maybe system. Repeat for
+    /// each image.
+    #[arg(long = "image", value_name = "NAME=DIR|REF")]
+    images: Vec<String>,
     /// The target's shared_preload_libraries (comma-separated), for preload-only libraries.
     #[arg(long, value_name = "LIBS", default_value = "")]
     preload: String,
@@ -35,6 +42,8 @@ struct Args {
     /// Print a JSON array, one object per extension, instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    fetch: fetch::FetchArgs,
 }
 
 fn main() -> ExitCode {
@@ -43,20 +52,55 @@ fn main() -> ExitCode {
         eprintln!("pgext-check: nothing to judge: give --image (or --include-system)");
         return ExitCode::from(2);
     }
-    let target = match Target::open(&args.server) {
+    let mut fetcher = match Fetcher::new(&args.fetch) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("pgext-check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The server first: its architecture picks the extension images' platform.
+    let server = match fetcher.server(&args.server) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pgext-check: {e}");
+            return ExitCode::from(if fetcher.cancelled() { 130 } else { 2 });
+        }
+    };
+    let target = match Target::open(&server.dir) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("pgext-check: {e}");
             return ExitCode::from(2);
         }
     };
+    let platform = args
+        .fetch
+        .platform
+        .clone()
+        .unwrap_or_else(|| Platform::linux(target.host.machine_name()));
+    let mut images = Vec::with_capacity(args.images.len());
+    let mut fetched: Vec<Fetched> = vec![server];
+    for arg in &args.images {
+        match fetcher.image(arg, &platform) {
+            Ok((dir, f)) => {
+                images.push(dir);
+                fetched.extend(f);
+            }
+            Err(e) => {
+                eprintln!("pgext-check: {e}");
+                return ExitCode::from(if fetcher.cancelled() { 130 } else { 2 });
+            }
+        }
+    }
+    let fetched: Vec<Fetched> = fetched.into_iter().filter(|f| f.reference.is_some()).collect();
     let preload: Vec<String> = args
         .preload
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    let mut result = match preflight::run(&target, &args.images, &preload, &|| false) {
+    let mut result = match preflight::run(&target, &images, &preload, &fetch::interrupted) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pgext-check: {e}");
@@ -69,10 +113,10 @@ fn main() -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json_rows(&result)).unwrap_or_default()
+            serde_json::to_string_pretty(&json_rows(&result, &fetched)).unwrap_or_default()
         );
     } else {
-        print_table(&target, &result);
+        print_table(&target, &result, &fetched);
     }
     let failed = result.extensions.iter().any(|e| e.compatible == Some(false))
         || result.problems.iter().any(|(_, p)| p.severity.as_str() == "error");
@@ -87,8 +131,9 @@ fn codes(problems: &[Problem]) -> Vec<&'static str> {
     pgext_core::problem::distinct_codes(problems)
 }
 
-/// One object per extension: the columns of `mounted_extensions` that a pre-flight can know.
-fn json_rows(result: &Preflight) -> Value {
+/// One object per extension: the columns of `mounted_extensions` that a pre-flight can know, and
+/// for a fetched image the reference and the manifest digest judged.
+fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
     Value::Array(
         result
             .extensions
@@ -103,9 +148,12 @@ fn json_rows(result: &Preflight) -> Value {
                         .filter(|(image, _)| Some(image) == e.image.as_ref())
                         .map(|(_, p)| problem_json(p)),
                 );
+                let source = fetched.iter().find(|f| f.name.is_some() && f.name == e.image);
                 json!({
                     "name": e.name,
                     "image": e.image,
+                    "image_reference": source.and_then(|f| f.reference.clone()),
+                    "image_digest": source.and_then(|f| f.digest.clone()),
                     "default_version": e.default_version,
                     "compatible": e.compatible,
                     "problems": codes(&e.problems),
@@ -133,14 +181,21 @@ fn verdict_word(e: &ExtensionVerdict) -> &'static str {
     }
 }
 
-fn print_table(target: &Target, result: &Preflight) {
+fn print_table(target: &Target, result: &Preflight, fetched: &[Fetched]) {
+    let server = fetched.iter().find(|f| f.name.is_none());
     println!(
-        "server: PostgreSQL {} ({}) at {}{}",
+        "server: PostgreSQL {} ({}) {}{}",
         target.pg_major(),
         target.host.machine_name(),
-        target.dir.display(),
+        match server {
+            Some(f) => format!("from {}", f.describe()),
+            None => format!("at {}", target.dir.display()),
+        },
         target.os.as_deref().map(|o| format!(", {o}")).unwrap_or_default()
     );
+    for f in fetched.iter().filter(|f| f.name.is_some()) {
+        println!("image {}: {}", f.name.as_deref().unwrap_or_default(), f.describe());
+    }
     for (image, p) in &result.problems {
         let who = if image.is_empty() {
             String::new()

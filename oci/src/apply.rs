@@ -30,6 +30,7 @@ use crate::interrupt::{Checkpoint, Interrupt, StopFlag, TICK};
 use crate::layer::{Limits, TreeBuilder, decoder};
 use crate::manifest::Compression;
 use crate::threads;
+use crate::unpack::Disk;
 
 /// Size of one chunk of uncompressed tar stream: large reads keep the decompressor in its fast
 /// loop (8 KiB reads cost it ~20% more time), small enough to stay in cache between the threads.
@@ -75,8 +76,8 @@ pub(crate) struct Applier {
 }
 
 impl Applier {
-    /// Starts both workers with an empty tree.
-    pub(crate) fn start(limits: &Limits) -> Result<Self, OciError> {
+    /// Starts both workers with an empty tree (written into `disk` too, when given).
+    pub(crate) fn start(limits: &Limits, disk: Option<Disk>) -> Result<Self, OciError> {
         let (jobs_tx, jobs_rx) = jobs::channel(1);
         // Data messages are bounded by the chunks in circulation (the inflater waits for a free
         // one); the two extra places take a layer's `End` and the next layer's `Start`.
@@ -102,7 +103,7 @@ impl Applier {
             threads::spawn("pgext-oci-inflate", move || inflater(jobs_rx, chunk_tx, free_rx, s, f))
                 .map_err(spawn_error)?,
         );
-        let tree = TreeBuilder::new(limits);
+        let tree = TreeBuilder::new(limits).with_disk(disk);
         // On failure `me` is dropped here, which stops and joins the inflater.
         me.parser = Some(
             threads::spawn("pgext-oci-tar", move || {
@@ -433,7 +434,7 @@ pub(crate) mod tests {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let mut applier = Applier::start(limits)?;
+            let mut applier = Applier::start(limits, None)?;
             for (i, (blob, compression)) in layers.iter().enumerate() {
                 let mut spool = tempfile::tempfile().expect("spool");
                 spool.write_all(blob).expect("write");

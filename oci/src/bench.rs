@@ -316,7 +316,7 @@ fn verify_phases() {
             .build()
             .expect("rt");
         let piped = rt.block_on(async {
-            let mut applier = Applier::start(&options.limits).expect("applier");
+            let mut applier = Applier::start(&options.limits, None).expect("applier");
             let job = Job {
                 spool: spool.try_clone().expect("dup"),
                 compression,
@@ -433,7 +433,7 @@ fn apply_only() {
         rewind(&mut spool);
         let timer = Timer::start();
         rt.block_on(async {
-            let mut applier = Applier::start(&limits).expect("applier");
+            let mut applier = Applier::start(&limits, None).expect("applier");
             let job = Job {
                 spool: spool.try_clone().expect("dup"),
                 compression: Compression::Gzip,

@@ -35,6 +35,7 @@ use pgext_core::tree::escape_name;
 use crate::error::OciError;
 use crate::interrupt::Checkpoint;
 use crate::manifest::Compression;
+use crate::unpack::{Disk, Output};
 use crate::{EntryKind, TreeEntry};
 
 /// Mode of directories a layer implies but does not contain (what runtimes create).
@@ -209,6 +210,27 @@ pub(crate) struct TreeBuilder {
     limits: Limits,
     layer: String,
     buf: Vec<u8>,
+    /// Where the files go too, when unpacking (see `crate::unpack`).
+    disk: Option<Disk>,
+}
+
+/// A tar entry's data on its way to the hasher, copied to disk as it passes.
+struct Tee<'a, R> {
+    inner: R,
+    disk: &'a mut Disk,
+    out: Output,
+    error: Option<OciError>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.disk.write(&mut self.out, &buf[..n]) {
+            self.error = Some(e);
+            return Err(io::Error::other("writing the unpacked file failed"));
+        }
+        Ok(n)
+    }
 }
 
 /// The canonical (escaped, see [`escape_name`]) relative path of a raw tar name; `None` for the
@@ -258,7 +280,19 @@ impl TreeBuilder {
             limits: limits.clone(),
             layer: String::new(),
             buf: vec![0u8; READ_BUFFER_SIZE],
+            disk: None,
         }
+    }
+
+    /// Also writes the tree into `disk`'s directory as it is built.
+    pub(crate) fn with_disk(mut self, disk: Option<Disk>) -> Self {
+        self.disk = disk;
+        self
+    }
+
+    /// Files and bytes written to disk (zero when not unpacking).
+    pub(crate) fn written(&self) -> (u64, u64) {
+        self.disk.as_ref().map_or((0, 0), |d| (d.files, d.bytes))
     }
 
     /// The tree, sorted by path.
@@ -380,17 +414,22 @@ impl TreeBuilder {
         if let Some(hidden) = name.strip_prefix(".wh.") {
             self.ensure_parents(&path)?;
             if hidden == ".wh..opq" {
-                self.remove_below(parent, true);
+                let gone = self.remove_below(parent, true);
+                self.disk_remove(&gone)?;
             } else if hidden.starts_with(".wh.") {
                 // AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content.
             } else if matches!(hidden, "" | "." | "..") {
                 return Err(self.hostile(&raw, "whiteout without a valid name"));
             } else {
                 let target = join(parent, hidden);
-                if !self.added.contains(&target) {
-                    self.entries.remove(&target);
+                let mut gone = Vec::new();
+                if !self.added.contains(&target)
+                    && let Some(e) = self.entries.remove(&target)
+                {
+                    gone.push((target.clone(), e.kind));
                 }
-                self.remove_below(&target, true);
+                gone.extend(self.remove_below(&target, true));
+                self.disk_remove(&gone)?;
             }
             return Ok(());
         }
@@ -398,8 +437,8 @@ impl TreeBuilder {
         // Old tar: type '\0' with a trailing '/' is a directory (as Go's archive/tar reads it).
         let old_style_dir = entry.header().as_bytes()[156] == 0 && raw_bytes.ends_with(b"/");
         match etype {
-            tar::EntryType::Directory => self.put(&path, EntryKind::Dir, mode, 0, None, None),
-            tar::EntryType::Regular if old_style_dir => self.put(&path, EntryKind::Dir, mode, 0, None, None),
+            tar::EntryType::Directory => self.put_dir(&path, mode),
+            tar::EntryType::Regular if old_style_dir => self.put_dir(&path, mode),
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let size = entry.size();
                 if size > self.limits.max_file_bytes {
@@ -409,7 +448,26 @@ impl TreeBuilder {
                         unit: "bytes",
                     });
                 }
-                let (sha, n) = hash_reader(entry, &mut self.buf).map_err(|e| meter.fail(e))?;
+                let (sha, n) = match self.disk.as_mut() {
+                    None => hash_reader(entry, &mut self.buf).map_err(|e| meter.fail(e))?,
+                    Some(_) => {
+                        // Parents first: the file goes where the tree will have it.
+                        self.ensure_parents(&path)?;
+                        let disk = self.disk.as_mut().expect("checked above");
+                        let out = disk.start_file(&path, mode)?;
+                        let mut tee = Tee {
+                            inner: entry,
+                            disk,
+                            out,
+                            error: None,
+                        };
+                        let res = hash_reader(&mut tee, &mut self.buf);
+                        if let Some(e) = tee.error.take() {
+                            return Err(e);
+                        }
+                        res.map_err(|e| meter.fail(e))?
+                    }
+                };
                 if n != size && etype != tar::EntryType::GNUSparse {
                     return Err(OciError::malformed(
                         format!("layer {}", self.layer),
@@ -421,7 +479,11 @@ impl TreeBuilder {
             tar::EntryType::Symlink => {
                 let target = escape_name(&self.link_bytes(entry, &raw)?);
                 // Size 0 for everything but regular files, as pgext_core::tree records it.
-                self.put(&path, EntryKind::Symlink, SYMLINK_MODE, 0, None, Some(target))
+                self.put(&path, EntryKind::Symlink, SYMLINK_MODE, 0, None, Some(target.clone()))?;
+                match self.disk.as_mut() {
+                    Some(disk) => disk.symlink(&path, &target),
+                    None => Ok(()),
+                }
             }
             tar::EntryType::Link => {
                 let bytes = self.link_bytes(entry, &raw)?;
@@ -436,7 +498,12 @@ impl TreeBuilder {
                 if src.kind == EntryKind::Dir {
                     return Err(self.hostile(&raw, format!("hard link to directory {target:?}")));
                 }
-                self.put(&path, src.kind, src.mode, src.size, src.sha256, src.link_target)
+                self.put(&path, src.kind, src.mode, src.size, src.sha256, src.link_target.clone())?;
+                match (self.disk.as_mut(), &src.link_target) {
+                    (None, _) => Ok(()),
+                    (Some(disk), Some(link)) => disk.symlink(&path, link),
+                    (Some(disk), None) => disk.hard_link(&path, &target),
+                }
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => Err(self.hostile(
                 &raw,
@@ -482,6 +549,9 @@ impl TreeBuilder {
                     ));
                 }
                 None => {
+                    if let Some(disk) = self.disk.as_mut() {
+                        disk.dir(parent, IMPLICIT_DIR_MODE, false)?;
+                    }
                     let dir = TreeEntry {
                         path: parent.to_owned(),
                         kind: EntryKind::Dir,
@@ -497,6 +567,24 @@ impl TreeBuilder {
             }
         }
         Ok(())
+    }
+
+    /// A directory entry, on disk too.
+    fn put_dir(&mut self, path: &str, mode: u32) -> Result<(), OciError> {
+        let exists = self.entries.get(path).is_some_and(|e| e.kind == EntryKind::Dir);
+        self.put(path, EntryKind::Dir, mode, 0, None, None)?;
+        match self.disk.as_mut() {
+            Some(disk) => disk.dir(path, mode, exists),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes what a whiteout removed from the tree off the disk too.
+    fn disk_remove(&mut self, gone: &[(String, EntryKind)]) -> Result<(), OciError> {
+        match self.disk.as_mut() {
+            Some(disk) => disk.remove_all(gone),
+            None => Ok(()),
+        }
     }
 
     fn put(
@@ -537,8 +625,8 @@ impl TreeBuilder {
     }
 
     /// Removes everything below `dir` ("" = the root), sparing the current layer's own entries
-    /// if `keep_added`.
-    fn remove_below(&mut self, dir: &str, keep_added: bool) {
+    /// if `keep_added`; returns what it removed, parents before children.
+    fn remove_below(&mut self, dir: &str, keep_added: bool) -> Vec<(String, EntryKind)> {
         let prefix = if dir.is_empty() {
             String::new()
         } else {
@@ -552,9 +640,10 @@ impl TreeBuilder {
             .filter(|k| !(keep_added && self.added.contains(*k)))
             .cloned()
             .collect();
-        for k in doomed {
-            self.entries.remove(&k);
-        }
+        doomed
+            .into_iter()
+            .filter_map(|k| self.entries.remove(&k).map(|e| (k, e.kind)))
+            .collect()
     }
 
     fn check_count(&self) -> Result<(), OciError> {

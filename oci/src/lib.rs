@@ -36,10 +36,12 @@ mod error;
 pub mod fuzzing;
 mod interrupt;
 mod layer;
+mod local;
 mod manifest;
 mod reference;
 mod source;
 mod threads;
+mod unpack;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,10 +55,12 @@ pub use confine::confine_layout_path;
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{ErrorCode, OciError, RegistryFailure};
 pub use layer::{IMPLICIT_DIR_MODE, Limits, SYMLINK_MODE};
+pub use local::{ImageArg, mount_name};
 pub use manifest::{Compression, Platform, layer_compression};
 pub use pgext_core::tree::{EntryKind, TreeEntry, tree_digest};
 pub use reference::{ImageReference, LayoutReference, RegistryReference};
 pub use source::{Lookup, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_REDIRECTS, MAX_TOKEN_BYTES};
+pub use unpack::Selection;
 
 use apply::{Applier, Job};
 use interrupt::Interrupt;
@@ -240,7 +244,7 @@ pub fn verify_with(
     cancel: &dyn Fn() -> bool,
 ) -> Result<Verification, OciError> {
     let rt = runtime()?;
-    let (image, actual) = rt.block_on(build(reference, options, cancel, scan))?;
+    let (image, actual) = rt.block_on(build(reference, options, cancel, None, scan))?;
     Ok(Verification::new(image, &actual))
 }
 
@@ -292,7 +296,44 @@ pub async fn expected_image_async(
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
 ) -> Result<ExpectedImage, OciError> {
-    build(reference, options, cancel, || ()).await.map(|(image, ())| image)
+    build(reference, options, cancel, None, || ())
+        .await
+        .map(|(image, ())| image)
+}
+
+/// An image written into a directory by [`unpack`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// The image, as [`expected_image`] describes it: `entries` is the whole tree, including the
+    /// files the selection left out.
+    pub image: ExpectedImage,
+    /// Regular files written, counting each write (a file a later layer replaced or removed
+    /// counts too; hard links do not).
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Resolves, fetches and verifies `reference` like [`expected_image`] and writes its tree into
+/// `dest` (an existing, empty directory nothing else writes in) — the files `selection` names,
+/// every directory and symlink, symlinks rewritten to stay inside `dest` (see the `unpack`
+/// module). At most `max_bytes` are written (`too_large`). For reading the image's files, never
+/// for running them: modes are the image's permission bits, owners are ours. Whatever fails,
+/// `dest` may hold part of the tree: the caller removes it.
+pub fn unpack(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    dest: &std::path::Path,
+    selection: Selection,
+    max_bytes: u64,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Unpacked, OciError> {
+    let disk = unpack::Disk::new(dest, selection, max_bytes)?;
+    let rt = runtime()?;
+    let mut written = (0, 0);
+    let (image, ()) = rt.block_on(build(reference, options, cancel, Some((disk, &mut written)), || ()))?;
+    let (files, bytes) = written;
+    Ok(Unpacked { image, files, bytes })
 }
 
 /// [`expected_image_async`], running `alongside` on this thread once every layer is downloaded,
@@ -301,8 +342,13 @@ async fn build<T>(
     reference: &ImageReference,
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
+    disk: Option<(unpack::Disk, &mut (u64, u64))>,
     alongside: impl FnOnce() -> T,
 ) -> Result<(ExpectedImage, T), OciError> {
+    let (disk, written) = match disk {
+        Some((d, w)) => (Some(d), Some(w)),
+        None => (None, None),
+    };
     let intr = Interrupt::new(cancel, options.total_timeout);
     let limits = &options.limits;
     let mut source = open_source(reference, options, &intr)?;
@@ -456,7 +502,7 @@ async fn build<T>(
 
     // 5. Layers: spooled and hashed here, each handed to the workers once its digest is
     //    confirmed; they apply it while the next one downloads.
-    let mut applier = Applier::start(limits)?;
+    let mut applier = Applier::start(limits, disk)?;
     let total = plan.len();
     for (i, (d, compression)) in plan.into_iter().enumerate() {
         let what = format!("layer {}/{total} {} of {}", i + 1, d.digest, source.describe());
@@ -475,6 +521,9 @@ async fn build<T>(
     let along = alongside();
     let tree = applier.finish(&intr).await?;
     intr.check()?;
+    if let Some(w) = written {
+        *w = tree.written();
+    }
     let entries = tree.into_entries();
     // Cannot fail for trees built here (canonical paths, every file hashed); kept as an error
     // rather than a panic all the same.

@@ -97,6 +97,39 @@ impl Platform {
     }
 }
 
+/// `os/architecture[/variant]`, as `--platform` takes it.
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: (*os).to_owned(),
+                architecture: (*arch).to_owned(),
+                variant: parts.get(2).filter(|v| !v.is_empty()).map(|v| (*v).to_owned()),
+            }),
+            _ => Err(format!(
+                "\"{s}\" is not a platform (os/architecture[/variant], e.g. linux/arm64)"
+            )),
+        }
+    }
+}
+
+impl Platform {
+    /// The platform of a server whose executables are for `arch` (an ELF/Rust architecture name,
+    /// `x86_64`, `aarch64`, …): the image to pick for it from an index.
+    pub fn linux(arch: &str) -> Self {
+        let architecture = pgext_core::metadata::oci_architecture(arch).to_owned();
+        let variant = (architecture == "arm64").then(|| "v8".to_owned());
+        Platform {
+            os: "linux".into(),
+            architecture,
+            variant,
+        }
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;

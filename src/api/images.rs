@@ -238,7 +238,7 @@ pub(crate) fn scan_mount_with(name: &str, how: &ScanHow<'_>) -> Result<Vec<TreeE
 /// The `error_code` of a scan failure.
 pub(crate) use pgext_core::status::SCAN_FAILED;
 
-fn verify_options() -> VerifyOptions {
+pub(crate) fn verify_options() -> VerifyOptions {
     let (connect, read) = gucs::registry_timeouts();
     let auth_file = gucs::registry_auth_file();
     let spool = gucs::spool_directory();

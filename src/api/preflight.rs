@@ -2,6 +2,13 @@
 //! server?" — the verdicts of `mounted_extensions` for images judged against a server that is not
 //! this one (a major upgrade's target image unpacked or mounted somewhere, an installation
 //! directory). The engine of `pgext-check`, in SQL; see `pgext_core::preflight`.
+//!
+//! The server and the images may also be image references: fetched as `verify_image` fetches
+//! (the same settings, digest discipline and limits) and unpacked into a private directory
+//! under the server's `pgsql_tmp`, removed when the call ends however it ends (a crash restart
+//! clears `pgsql_tmp` too).
+
+use std::path::PathBuf;
 
 use pgext_core::preflight::{self, ImageDir};
 use pgext_core::problem::Severity;
@@ -9,7 +16,10 @@ use pgext_core::target::Target;
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
+use pgext_oci::{ErrorCode, ImageArg, ImageReference, Platform, Selection, mount_name};
+
 use crate::api::compat::preload_list;
+use crate::api::images::verify_options;
 use crate::api::inventory::{cancelled, codes, details};
 use crate::error::SqlError;
 use crate::{gucs, server};
@@ -30,9 +40,99 @@ fn require_file_access() {
     }
 }
 
-/// The images to judge: `name=directory` or `directory` entries, or (NULL) every directory
-/// under `pgext.extensions_root` — the images this server has mounted now.
-fn image_dirs(images: Option<Vec<Option<String>>>) -> Vec<ImageDir> {
+/// Most bytes one fetched image may write: a server image is unpacked for analysis only (its
+/// ELF files, extension files and loader configuration, a few hundred MB), an extension image
+/// whole.
+const MAX_UNPACKED_BYTES: u64 = 4 << 30;
+
+/// Where this call unpacks fetched images; created on first use, removed when dropped.
+#[derive(Default)]
+struct Work(Option<tempfile::TempDir>);
+
+impl Work {
+    /// Fetches `reference` into `sub` of the work directory.
+    fn fetch(&mut self, reference: &ImageReference, sub: &str, selection: Selection, platform: Platform) -> PathBuf {
+        let raise = |message: String, code| -> ! {
+            SqlError::Image {
+                reference: reference.to_string(),
+                code,
+                message,
+            }
+            .raise()
+        };
+        if self.0.is_none() {
+            // The data directory's pgsql_tmp, named the way PostgreSQL names temporary files so
+            // that a restart after a crash removes it; or pgext.spool_directory when set.
+            let spool = gucs::spool_directory();
+            let base = if spool.is_empty() {
+                PathBuf::from("base/pgsql_tmp")
+            } else {
+                PathBuf::from(spool)
+            };
+            if let Err(e) = std::fs::create_dir_all(&base) {
+                raise(format!("cannot create {}: {e}", base.display()), ErrorCode::Io);
+            }
+            // SAFETY: MyProcPid is set for the life of every backend.
+            let pid = unsafe { pg_sys::MyProcPid };
+            match tempfile::Builder::new()
+                .prefix(&format!("pgsql_tmp{pid}.pgext-preflight."))
+                .tempdir_in(&base)
+            {
+                Ok(dir) => self.0 = Some(dir),
+                Err(e) => raise(
+                    format!("cannot create a work directory in {}: {e}", base.display()),
+                    ErrorCode::Io,
+                ),
+            }
+        }
+        let dest = self.0.as_ref().map(|d| d.path().join(sub)).unwrap_or_default();
+        if let Some(parent) = dest.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            raise(format!("cannot create {}: {e}", parent.display()), ErrorCode::Io);
+        }
+        if let Err(e) = std::fs::create_dir(&dest) {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                SqlError::InvalidParameter {
+                    message: format!("image name \"{sub}\" given twice"),
+                }
+                .raise();
+            }
+            raise(format!("cannot create {}: {e}", dest.display()), ErrorCode::Io);
+        }
+        let options = pgext_oci::VerifyOptions {
+            platform,
+            ..verify_options()
+        };
+        match pgext_oci::unpack(
+            reference,
+            &options,
+            &dest,
+            selection,
+            MAX_UNPACKED_BYTES,
+            &server::interrupt_pending,
+        ) {
+            Ok(_) => dest,
+            Err(e) if e.code() == ErrorCode::Cancelled => cancelled(),
+            Err(e) => raise(e.to_string(), e.code()),
+        }
+    }
+}
+
+/// An argument: a directory or a reference (see [`ImageArg::parse`]).
+fn image_arg(what: &str, arg: &str) -> ImageArg {
+    ImageArg::parse(arg).unwrap_or_else(|e| {
+        SqlError::InvalidParameter {
+            message: format!("{what} \"{arg}\" is neither a directory nor an image reference: {e}"),
+        }
+        .raise()
+    })
+}
+
+/// The images to judge: `name=directory` or `directory` entries (or references in their
+/// place), or (NULL) every directory under `pgext.extensions_root` — the images this server has
+/// mounted now.
+fn image_dirs(images: Option<Vec<Option<String>>>, work: &mut Work, platform: &Platform) -> Vec<ImageDir> {
     let Some(list) = images else {
         let root = gucs::extensions_root();
         if root.is_empty() {
@@ -56,7 +156,25 @@ fn image_dirs(images: Option<Vec<Option<String>>>) -> Vec<ImageDir> {
     list.into_iter()
         .map(|arg| {
             let arg = arg.unwrap_or_default();
-            ImageDir::parse(&arg).unwrap_or_else(|message| SqlError::InvalidParameter { message }.raise())
+            let (name, source) = ImageArg::split_name(&arg);
+            let bad = |message| -> ! { SqlError::InvalidParameter { message }.raise() };
+            match image_arg("image", source) {
+                ImageArg::Dir(_) => ImageDir::parse(&arg).unwrap_or_else(|m| bad(m)),
+                ImageArg::Reference(r) => {
+                    let name = name.map_or_else(|| mount_name(&r), str::to_owned);
+                    let checked = ImageDir::parse(&format!("{name}=/")).unwrap_or_else(|m| bad(m));
+                    let dir = work.fetch(
+                        &r,
+                        &format!("images/{}", checked.name),
+                        Selection::Everything,
+                        platform.clone(),
+                    );
+                    ImageDir {
+                        name: checked.name,
+                        dir,
+                    }
+                }
+            }
         })
         .collect()
 }
@@ -91,13 +209,20 @@ fn preflight(
         }
         .raise()
     };
-    let target = Target::open(std::path::Path::new(server)).unwrap_or_else(|e| {
+    let mut work = Work::default();
+    let server_dir = match image_arg("server", server) {
+        ImageArg::Dir(dir) => dir,
+        ImageArg::Reference(r) => work.fetch(&r, "server", Selection::ForAnalysis, Platform::host()),
+    };
+    let target = Target::open(&server_dir).unwrap_or_else(|e| {
         SqlError::InvalidParameter {
             message: format!("{e}"),
         }
         .raise()
     });
-    let images = image_dirs(images);
+    // Extension images for the server's architecture, whatever this one's.
+    let platform = Platform::linux(target.host.machine_name());
+    let images = image_dirs(images, &mut work, &platform);
     let preload: Vec<String> = match preload {
         Some(list) => list
             .split(',')
