@@ -64,6 +64,17 @@ put("oci_layer","zstd-basic",b"\x02"+subprocess.run(["zstd","-q","-c"],input=bas
 put("oci_layer","plain-sparse",b"\x00"+gnu_sparse())
 put("oci_layer","plain-hostile",b"\x00"+hostile)
 put("oci_layer","tight-basic",b"\x82"+gzip.compress(basic, mtime=0))
+# oci_unpack takes oci_layer's input; its own seed adds what only matters on disk: symlinks out of
+# the root (absolute, '..' past it), a directory replaced by a file and back, whiteouts of both.
+escapes = mktar(tarfile.GNU_FORMAT,[ti("lib64/",tarfile.DIRTYPE,mode=0o755),ti("lib64/ld.so",tarfile.SYMTYPE,linkname="/usr/lib/ld.so"),
+  ti("up",tarfile.SYMTYPE,linkname="../../../../etc/passwd"),ti("d/",tarfile.DIRTYPE,mode=0o555),ti("d/f",data=b"f"),
+  ti("d",data=b"now a file"),ti("d/",tarfile.DIRTYPE,mode=0o700),ti("d/g",tarfile.LNKTYPE,linkname="lib64/ld.so"),
+  ti(".wh.up",data=b""),ti("d/.wh..wh..opq",data=b""),ti("s/",tarfile.DIRTYPE,mode=0o4755),ti("s/x",data=b"\x7fELF",mode=0o6755)])
+for t in ["oci_layer","oci_unpack"]:
+    put(t,"plain-escapes",b"\x00"+escapes)
+for n in ["plain-basic","gzip-pax","plain-sparse","plain-hostile","tight-basic"]:
+    src=os.path.join(C,"oci_layer","seed-"+n)
+    put("oci_unpack",n,open(src,"rb").read())
 put("oci_decompress","gzip-two-members",b"\x00"+gzip.compress(b"a"*1000, mtime=0)+gzip.compress(b"b"*10, mtime=0))
 put("oci_decompress","zstd",b"\x01"+subprocess.run(["zstd","-q","-c"],input=basic,capture_output=True,check=True).stdout)
 # oci-archive: a tiny layout

@@ -191,7 +191,7 @@ impl Fetcher {
         };
         let started = Instant::now();
         let got = unpack(reference, &options, &dest, selection, self.max_bytes, &interrupted)
-            .map_err(|e| format!("{reference}: {e}"))?;
+            .map_err(|e| format!("image {reference} ({}): {e}", e.code()))?;
         Ok(Fetched {
             name,
             dir: dest,

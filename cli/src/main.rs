@@ -70,7 +70,14 @@ fn main() -> ExitCode {
     let target = match Target::open(&server.dir) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("pgext-check: {e}");
+            match &server.reference {
+                // The unpacked directory is gone when this is read: name the image instead.
+                Some(r) => eprintln!(
+                    "pgext-check: server image {r}: {}",
+                    e.to_string().replace(&server.dir.display().to_string(), "<image root>")
+                ),
+                None => eprintln!("pgext-check: {e}"),
+            }
             return ExitCode::from(2);
         }
     };

@@ -9,7 +9,7 @@ use crate::interrupt::Interrupt;
 use crate::layer::{Limits, TreeBuilder, decoder};
 use crate::manifest::{self, Compression, Document, Platform};
 use crate::source::LayoutSource;
-use crate::{ImageReference, RegistryCredentials, TreeEntry};
+use crate::{EntryKind, ImageReference, RegistryCredentials, TreeEntry};
 
 fn never() -> bool {
     false
@@ -64,6 +64,70 @@ pub fn layer(data: &[u8], compression: Compression, limits: &Limits) -> Result<V
     let tar = decoder(data, compression).map_err(|e| OciError::malformed("layer", e.to_string()))?;
     tree.apply_tar(tar, "fuzz", &intr)?;
     Ok(tree.into_entries())
+}
+
+/// Applies `data` as a layer while unpacking it into a fresh directory, then checks what
+/// `crate::unpack` promises: nothing written beside the directory, every symlink in it leads
+/// inside it, and the disk holds exactly the tree (every file with its content; a directory the
+/// tree lost is left only while it still holds what the layer itself added).
+pub fn unpack_layer(data: &[u8], compression: Compression, limits: &Limits) -> Result<Vec<TreeEntry>, OciError> {
+    let never = never;
+    let intr = Interrupt::new(&never, None);
+    let outer = tempfile::tempdir().map_err(|e| OciError::io("fuzz tempdir", e))?;
+    let root = outer.path().join("root");
+    std::fs::create_dir(&root).map_err(|e| OciError::io("fuzz root", e))?;
+    let disk = crate::unpack::Disk::new(&root, crate::Selection::Everything, 64 << 20)?;
+    let mut tree = TreeBuilder::new(limits).with_disk(Some(disk));
+    let tar = decoder(data, compression).map_err(|e| OciError::malformed("layer", e.to_string()))?;
+    let applied = tree.apply_tar(tar, "fuzz", &intr);
+    let beside: Vec<_> = std::fs::read_dir(outer.path())
+        .expect("outer")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        beside,
+        vec![std::ffi::OsString::from("root")],
+        "written beside the root"
+    );
+    let scan = pgext_core::tree::scan_tree(&root, &pgext_core::tree::ScanOptions::default(), None).expect("scan");
+    for e in &scan.entries {
+        if let Some(target) = &e.link_target {
+            let raw = pgext_core::tree::unescape_name(target).expect("escaped target");
+            assert!(!raw.starts_with(b"/"), "{}: absolute target {target}", e.path);
+            let depth = e.path.matches('/').count() as i64;
+            let mut level = depth;
+            for comp in raw.split(|&b| b == b'/') {
+                match comp {
+                    b"" | b"." => {}
+                    b".." => level -= 1,
+                    _ => level += 1,
+                }
+                assert!(level >= 0, "{} -> {target} leaves the root", e.path);
+            }
+        }
+    }
+    applied?;
+    let entries = tree.into_entries();
+    let on_disk: std::collections::BTreeMap<&str, &TreeEntry> =
+        scan.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    for e in &entries {
+        let d = on_disk
+            .get(e.path.as_str())
+            .unwrap_or_else(|| panic!("{} missing on disk", e.path));
+        assert_eq!((d.kind, d.sha256), (e.kind, e.sha256), "{} differs on disk", e.path);
+    }
+    let in_tree: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    for d in &scan.entries {
+        let kept_parent =
+            d.kind == EntryKind::Dir && entries.iter().any(|e| e.path.starts_with(&format!("{}/", d.path)));
+        assert!(
+            in_tree.contains(d.path.as_str()) || kept_parent,
+            "{} on disk, not in the tree",
+            d.path
+        );
+    }
+    Ok(entries)
 }
 
 /// Indexes the `oci-archive` at `path` and reads what a verification reads from it.
@@ -254,6 +318,11 @@ mod tests {
                 && let Ok(entries) = layer(rest, c, &limits)
             {
                 crate::tree_digest(&entries).expect("a built tree has a digest");
+            }
+        });
+        run("oci_layer", 60, |d| {
+            if let Some((c, limits, rest)) = super::layer_input(d) {
+                let _ = unpack_layer(rest, c, &limits);
             }
         });
         run("oci_decompress", 200, |d| {

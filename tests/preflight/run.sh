@@ -10,6 +10,10 @@
 # - Server images (sysroot mode): this PostgreSQL 18 in a root file system with bookworm's
 #   libraries, and the same image with a newer glibc (trixie's libc6): an extension built on
 #   unstable is incompatible with the first (GLIBC_2.38 missing) and not with the second.
+# - By reference: the same server images as OCI images (two layers: the second brings trixie's
+#   glibc) in a layout and in a loopback registry, the corpus's hll as an image; pgext-check and
+#   pgext.preflight() fetch and unpack them and give the directories' verdicts; errors, interrupt
+#   and statement_timeout, and nothing left behind.
 # - The command's contract: --json is an array of objects with name, image and compatible; exit 1
 #   when something is incompatible, 0 when not, 2 for an unusable server directory.
 source "$(dirname "$0")/../../scripts/lib.sh"
@@ -167,9 +171,13 @@ cp -a "$root_a" "$root_b"
 dpkg -x "$(ls "$CACHE"/debs-trixie/libc6_*.deb | head -1)" "$W/libc-trixie"
 triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 cp -a "$W/libc-trixie/usr/lib/$triplet/." "$root_b/lib/$triplet/"
+# The same change as an image layer would bring it.
+rm -rf "$W/libc-layer" && mkdir -p "$W/libc-layer/lib/$triplet"
+cp -a "$W/libc-trixie/usr/lib/$triplet/." "$W/libc-layer/lib/$triplet/"
 rm -rf "$W/libc-trixie"
 
 check --server "$root_a" --image "hll=$HLL18"
+cp "$OUTJSON" "$W/dir-a.json"
 expect "unstable's hll on the bookworm server image" false "$(field hll compatible)"
 expect "  because of glibc" true "$(field hll problems | grep -q missing_symbol_version && echo true || echo false)"
 expect "  the image's own postgres finds all its libraries" 0 "$(grep -c "postgres executable's own dependencies" "$OUTJSON" || true)"
@@ -177,6 +185,83 @@ check --server "$root_b" --image "hll=$HLL18"
 expect "unstable's hll on the server image with trixie's glibc" true "$(field hll compatible)"
 check --server "$root_b" --image "ip4r=$W/ip4r-15"
 expect "15's ip4r on the 18 server image" false "$(field ip4r compatible)"
+
+say "server and extension images by reference"
+# rows FILE: name, compatible and problems of each row of a --json array, sorted.
+rows() {
+    python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1])):
+    c=r["compatible"]
+    print("\t".join([r["name"], "null" if c is None else str(c).lower(), ",".join(r["problems"])]))' "$1" | LC_ALL=C sort
+}
+L=$W/layout
+rm -rf "$L" "$W/work" "$W/registry"
+mkdir -p "$W/work"
+rootless=()
+[ "$(id -u)" = 0 ] || rootless=(--rootless)
+umoci init --layout "$L" >/dev/null
+umoci new --image "$L:server-a" >/dev/null
+umoci insert "${rootless[@]}" --image "$L:server-a" "$root_a" / >/dev/null
+umoci tag --image "$L:server-a" server-b >/dev/null
+umoci insert "${rootless[@]}" --image "$L:server-b" "$W/libc-layer" / >/dev/null
+umoci new --image "$L:hll" >/dev/null
+umoci insert "${rootless[@]}" --image "$L:hll" "$HLL18" / >/dev/null
+chmod -R a+rX "$L"
+check --work-dir "$W/work" --server "oci:$L:server-a" --image "hll=$HLL18"
+expect "a server image from an OCI layout: the unpacked directory's verdicts" "$(rows "$W/dir-a.json")" "$(rows "$OUTJSON")"
+expect "  exit status" 1 "$RC"
+check --work-dir "$W/work" --server "oci:$L:server-b" --image "hll=oci:$L:hll"
+expect "two layers, the second with trixie's glibc: hll from a layout is compatible" true "$(field hll compatible)"
+expect "  the image's reference is reported" "\"oci:$L:hll\"" "$(field hll image_reference)"
+expect "  with the digest judged" true "$(field hll image_digest | grep -q '^"sha256:[0-9a-f]\{64\}"$' && echo true || echo false)"
+expect "nothing is left in the work directory" 0 "$(find "$W/work" -mindepth 1 | wc -l)"
+
+REGPORT=$(bash "$REPO/tests/registry/start.sh" "$W/registry") || die "could not start the registry"
+trap 'bash "$REPO/tests/registry/stop.sh" "$W/registry" >/dev/null 2>&1 || true' EXIT
+REG=127.0.0.1:$REGPORT
+for pair in server-a:pg/server:a server-b:pg/server:b hll:ext/hll:1; do
+    skopeo copy -q --dest-tls-verify=false "oci:$L:${pair%%:*}" "docker://$REG/${pair#*:}" >/dev/null
+done
+hll_digest=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG/ext/hll:1")
+check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:a" --image "$REG/ext/hll:1"
+expect "from the registry: hll (named after its repository) on the bookworm server image" false "$(field hll compatible)"
+expect "  the same rows as from the directories" "$(rows "$W/dir-a.json")" "$(rows "$OUTJSON")"
+expect "  the digest judged is the registry's" "\"$hll_digest\"" "$(field hll image_digest)"
+check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:b" --image "hll=$REG/ext/hll:1@$hll_digest"
+expect "pinned hll on the trixie-glibc server image from the registry" true "$(field hll compatible)"
+check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:a@sha256:$(printf '%064d' 0)" --image "hll=$HLL18"
+expect "a pinned digest the registry does not have: exit status" 2 "$RC"
+expect "  and says what went wrong" true "$(grep -q '(not_found):.*MANIFEST_UNKNOWN' "$W/out.err" && echo true || echo false)"
+check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/ext/hll:1" --image "hll=$HLL18"
+expect "an image without a server as the server: exit status" 2 "$RC"
+expect "  named by its reference" true "$(grep -q "server image $REG/ext/hll:1: no PostgreSQL server in \"<image root>\"" "$W/out.err" && echo true || echo false)"
+check --work-dir "$W/work" --server "$REG/pg/server:a" --image "hll=$HLL18"
+expect "a registry without TLS that is not --insecure-registry: exit status" 2 "$RC"
+check --work-dir "$W/work" --server "oci:$L:server-a" --image "hll=oci:$L:nope"
+expect "an image tag the layout does not have: exit status" 2 "$RC"
+expect "nothing is left in the work directory after failures" 0 "$(find "$W/work" -mindepth 1 | wc -l)"
+# A registry that accepts connections and never answers: Ctrl-C ends the fetch at once.
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(64)
+open(sys.argv[1],"w").write(str(s.getsockname()[1])); held=[]
+while True: held.append(s.accept()[0])' "$W/silent.port" &
+SILENT_PID=$!
+trap 'kill $SILENT_PID 2>/dev/null; bash "$REPO/tests/registry/stop.sh" "$W/registry" >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 50); do [ -s "$W/silent.port" ] && break; sleep 0.1; done
+SILENT=127.0.0.1:$(cat "$W/silent.port")
+start=$(date +%s%N)
+set +e
+"$CHECK" --insecure-registry "$SILENT" --work-dir "$W/work" --server "$SILENT/pg/server:a" --image "hll=$HLL18" >/dev/null 2>"$W/out.err" &
+cpid=$!
+sleep 1
+kill -INT $cpid
+wait $cpid
+RC=$?
+set -e
+ms=$((($(date +%s%N) - start) / 1000000))
+expect "Ctrl-C during a fetch from a registry that never answers: exit status" 130 "$RC"
+expect "  within a second of the interrupt" true "$([ "$ms" -lt 2000 ] && echo true || echo "false (${ms} ms)")"
+expect "  and the work directory is clean" 0 "$(find "$W/work" -mindepth 1 | wc -l)"
 
 say "the command's contract"
 check --server "$PG18" --image "hll=$HLL18" --image "ip4r=$IP4R18"
@@ -205,9 +290,12 @@ chmod -R a+rX "$W/mounted"
     echo "extension_control_path = '\$system:$W/mounted/hll/share:$W/mounted/ip4r/share'"
     echo "dynamic_library_path = '\$libdir:$W/mounted/hll/lib:$W/mounted/ip4r/lib'"
     echo "pgext.extensions_root = '$W/mounted'"
+    echo "pgext.layout_directories = '$L'"
+    echo "pgext.insecure_registries = '$REG,$SILENT'"
+    echo "pgext.registry_read_timeout = '60s'"
 } >"$W/pg18.conf"
 cluster_start "$DATA" "$PORT" "$W/pg18.conf"
-trap 'cluster_stop "$DATA" immediate' EXIT
+trap 'cluster_stop "$DATA" immediate; kill $SILENT_PID 2>/dev/null; bash "$REPO/tests/registry/stop.sh" "$W/registry" >/dev/null 2>&1 || true' EXIT
 sql() { cluster_psql "$DATA" "$PORT" -d postgres -qAt -F $'\t' "$@"; }
 sql -c 'CREATE EXTENSION pgext' >/dev/null
 a=$(sql -c "SELECT name, coalesce(compatible::text, 'null'), array_to_string(problems, ',') FROM pgext.mounted_extensions WHERE visible" | LC_ALL=C sort)
@@ -240,7 +328,30 @@ expect "pgext_admin without pg_read_server_files" 42501 "$(sqlstate "SET ROLE pf
 expect "pgext_admin with pg_read_server_files" ok "$(sqlstate "SET ROLE pf_files; SELECT * FROM pgext.preflight('$PG18')")"
 expect "a role without pgext_admin" 42501 "$(sqlstate "SET ROLE pf_nobody; SELECT * FROM pgext.preflight('$PG18')")"
 expect "statement_timeout stops a pre-flight" 57014 "$(sqlstate "SET statement_timeout = '1ms'; SELECT * FROM pgext.preflight('$root_a', ARRAY['hll=$HLL18', 'ip4r=$W/ip4r-15'])")"
+
+say "pgext.preflight() by reference"
+# sqlrows QUERY: name, compatible, problems of the rows with an image, as rows() prints them.
+sqlrows() { sql -c "SELECT name, coalesce(compatible::text, 'null'), array_to_string(problems, ',') FROM ($1) p WHERE image IS NOT NULL" | sed 's/\tt\t/\ttrue\t/; s/\tf\t/\tfalse\t/' | LC_ALL=C sort; }
+check --work-dir "$W/work" --server "oci:$L:server-a" --image "hll=oci:$L:hll"
+expect "preflight(layout server, layout image) = pgext-check" "$(rows "$OUTJSON")" \
+    "$(sqlrows "SELECT * FROM pgext.preflight('oci:$L:server-a', ARRAY['hll=oci:$L:hll'])")"
+expect "  from the registry, the image named after its repository" "$(rows "$OUTJSON")" \
+    "$(sqlrows "SELECT * FROM pgext.preflight('$REG/pg/server:a', ARRAY['$REG/ext/hll:1'])")"
+expect "  hll on the trixie-glibc server image from the registry" t \
+    "$(sql -c "SELECT compatible FROM pgext.preflight('$REG/pg/server:b', ARRAY['hll=$REG/ext/hll:1@$hll_digest']) WHERE name = 'hll'")"
+expect "an unknown tag" 42704 "$(sqlstate "SELECT * FROM pgext.preflight('$REG/pg/server:nope')")"
+expect "a layout outside pgext.layout_directories" 42501 "$(sqlstate "SELECT * FROM pgext.preflight('oci:$W/elsewhere:x')")"
+expect "a reference that does not parse" 22023 "$(sqlstate "SELECT * FROM pgext.preflight('Not A Ref')")"
+expect "a registry that is not listening" 08006 "$(sqlstate "SELECT * FROM pgext.preflight('127.0.0.1:9/pg/server:a')")"
+start=$(date +%s%N)
+expect "statement_timeout stops a fetch from a registry that never answers" 57014 \
+    "$(sqlstate "SET statement_timeout = '1s'; SELECT * FROM pgext.preflight('$SILENT/pg/server:a')")"
+ms=$((($(date +%s%N) - start) / 1000000))
+expect "  within a second of the timeout" true "$([ "$ms" -lt 2500 ] && echo true || echo "false (${ms} ms)")"
+expect "nothing is left in pgsql_tmp" 0 "$(find "$DATA/base/pgsql_tmp" -mindepth 1 2>/dev/null | wc -l)"
 cluster_stop "$DATA" fast
+kill $SILENT_PID 2>/dev/null || true
+bash "$REPO/tests/registry/stop.sh" "$W/registry" >/dev/null 2>&1 || true
 trap - EXIT
 
 echo "preflight: $checks checks, $failures failed"
