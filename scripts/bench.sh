@@ -10,6 +10,9 @@
 #   views   pgext.mounted_extensions vs pg_available_extensions under pgbench, same paths
 #   oci     pgext.verify_image of a ~100 MB image from a local registry vs skopeo copy, peak RSS
 #   compat  pgext.check_extension of a PostGIS-sized image vs hashing the same files
+#   preflight  pgext-check fetching a server image and the PostGIS image from OCI layouts,
+#           unpacking and judging them, vs umoci unpacking the same two images plus pgext-check
+#           on the unpacked directories
 #   scale   every view vs pg_available_extensions / pg_available_extension_versions over the wide
 #           oracle corpus (every PostgreSQL 18 extension package Debian ships, one image each) at
 #           10, 30 and all (~100) images: warm (pgbench) and the first query of a new session
@@ -29,7 +32,7 @@ BENCH_MB=${BENCH_MB:-500}
 BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_OCI_MB=${BENCH_OCI_MB:-100}
-BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat scale worker}
+BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat preflight scale worker}
 BENCH_WORKER_SECONDS=${BENCH_WORKER_SECONDS:-30}
 BENCH_SCALE_STEPS=${BENCH_SCALE_STEPS:-10 30 all}
 PORT=${PGEXT_BENCH_PORT:-55434}
@@ -41,7 +44,7 @@ for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB BENCH_WORK
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $BENCH_SECTIONS; do
-    case $s in hash | views | oci | compat | scale | worker) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, scale, worker)" ;; esac
+    case $s in hash | views | oci | compat | preflight | scale | worker) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, preflight, scale, worker)" ;; esac
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -708,6 +711,77 @@ SQL
         skip "pre-flight PostGIS, pgext-check (s) vs hashing image" "pgext-check did not build"
     fi
     rm -rf "$root"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 4b. Pre-flight by reference: a server image (this PostgreSQL 18 with the libraries its postgres
+#     loads, in a root file system) and the PostGIS image, both as OCI layouts. pgext-check
+#     fetches, verifies and unpacks them (the server for analysis only) and judges; the reference
+#     is what one would do by hand: umoci unpacking both, then pgext-check on the directories.
+
+section_preflight() {
+    local pf=$WORK/preflight check=$REPO/target/release/pgext-check rc lib triplet r t0 us
+    local -a ref unp dir
+    (cd "$REPO" && cargo build --quiet --release -p pgext-check) || {
+        skip "pre-flight by reference (s) vs umoci + directories" "pgext-check did not build"
+        return 0
+    }
+    set +e
+    (
+        set -e
+        postgis_image
+    )
+    rc=$?
+    set -e
+    if [ $rc -ne 0 ]; then
+        skip "pre-flight by reference (s) vs umoci + directories" "the PostGIS image could not be built (exit $rc)"
+        return 0
+    fi
+    rm -rf "$pf"
+    triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+    local srv=$pf/server-root prefix
+    prefix=$(dirname "$PG_BINDIR")
+    mkdir -p "$srv/usr/lib/postgresql/18/lib" "$srv/usr/lib/postgresql/18/share" "$srv/lib/$triplet" "$srv/lib64" "$srv/etc"
+    cp -a "$PG_BINDIR" "$srv/usr/lib/postgresql/18/"
+    cp -a "$("$PG_CONFIG" --pkglibdir)" "$srv/usr/lib/postgresql/18/lib/postgresql"
+    cp -a "$("$PG_CONFIG" --sharedir)" "$srv/usr/lib/postgresql/18/share/postgresql"
+    for lib in $(ldd "$PG_BINDIR/postgres" | awk '/=> \//{print $3}'); do cp -L "$lib" "$srv/lib/$triplet/"; done
+    cp -L /lib64/ld-linux-x86-64.so.2 "$srv/lib64/" 2>/dev/null || true
+    cp -L /etc/os-release "$srv/etc/os-release"
+    local L=$pf/layout rootless=()
+    [ "$(id -u)" = 0 ] || rootless=(--rootless)
+    umoci init --layout "$L" >/dev/null
+    umoci new --image "$L:server" >/dev/null
+    umoci insert "${rootless[@]}" --image "$L:server" "$srv" / >/dev/null
+    umoci new --image "$L:postgis" >/dev/null
+    umoci insert "${rootless[@]}" --image "$L:postgis" "$POSTGIS_CACHE/image" / >/dev/null
+    rm -rf "$srv"
+    echo "server image: $(du -sb "$L" | awk -v mb=$MB '{ printf "%.1f MB", $1 / mb }') of layout with the PostGIS image ($(find "$POSTGIS_CACHE/image" -type f | wc -l) files)"
+    echo "load average: $(load_avg); each measurement $BENCH_REPEAT times, interleaved, best kept"
+    mkdir -p "$pf/work"
+    for r in $(seq "$BENCH_REPEAT"); do
+        t0=$(now_us)
+        "$check" --work-dir "$pf/work" --server "oci:$L:server" --image "postgis=oci:$L:postgis" >"$pf/table.txt" || true
+        ref+=($(($(now_us) - t0)))
+        rm -rf "$pf/u-server" "$pf/u-postgis"
+        t0=$(now_us)
+        umoci raw unpack "${rootless[@]}" --image "$L:server" "$pf/u-server" >/dev/null
+        umoci raw unpack "${rootless[@]}" --image "$L:postgis" "$pf/u-postgis" >/dev/null
+        unp+=($(($(now_us) - t0)))
+        t0=$(now_us)
+        "$check" --server "$pf/u-server" --image "postgis=$pf/u-postgis" >/dev/null || true
+        dir+=($(($(now_us) - t0)))
+        printf 'run %d: pgext-check by reference %s s | umoci unpack %s s + pgext-check on directories %s s\n' "$r" \
+            "$(secs "${ref[-1]}")" "$(secs "${unp[-1]}")" "$(secs "${dir[-1]}")"
+    done
+    sed -n '1,3p;$p' "$pf/table.txt" | sed 's/^/  /'
+    local b_ref b_unp b_dir both ratio
+    b_ref=$(min_of "${ref[@]}") b_unp=$(min_of "${unp[@]}") b_dir=$(min_of "${dir[@]}")
+    both=$((b_unp + b_dir))
+    ratio=$(calc "$b_ref / $both")
+    record "pre-flight by reference (s) vs umoci + directories" "$(secs "$b_ref")" "$(secs "$both")" "$ratio" "<= 1" "$(meets "$ratio" '<=' 1)"
+    record "  of which umoci unpack (s) / directory pre-flight (s)" "$(secs "$b_unp")" "$(secs "$b_dir")" - - -
+    rm -rf "$pf"
 }
 
 # ---------------------------------------------------------------------------------------------
