@@ -241,6 +241,7 @@ check --work-dir "$W/work" --server "oci:$L:server-a" --image "hll=oci:$L:nope"
 expect "an image tag the layout does not have: exit status" 2 "$RC"
 expect "nothing is left in the work directory after failures" 0 "$(find "$W/work" -mindepth 1 | wc -l)"
 # A registry that accepts connections and never answers: Ctrl-C ends the fetch at once.
+rm -f "$W/silent.port"
 python3 -c 'import socket,sys,time
 s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(64)
 open(sys.argv[1],"w").write(str(s.getsockname()[1])); held=[]
