@@ -765,8 +765,8 @@ section_preflight() {
         ref+=($(($(now_us) - t0)))
         rm -rf "$pf/u-server" "$pf/u-postgis"
         t0=$(now_us)
-        umoci raw unpack "${rootless[@]}" --image "$L:server" "$pf/u-server" >/dev/null
-        umoci raw unpack "${rootless[@]}" --image "$L:postgis" "$pf/u-postgis" >/dev/null
+        umoci raw unpack "${rootless[@]}" --image "$L:server" "$pf/u-server" >/dev/null 2>&1
+        umoci raw unpack "${rootless[@]}" --image "$L:postgis" "$pf/u-postgis" >/dev/null 2>&1
         unp+=($(($(now_us) - t0)))
         t0=$(now_us)
         "$check" --server "$pf/u-server" --image "postgis=$pf/u-postgis" >/dev/null || true
