@@ -39,7 +39,8 @@ CREATE TABLE pgext.image_checks (
     signature text,
     signed_by text,
     signature_detail text,
-    metadata jsonb
+    metadata jsonb,
+    signed_at timestamptz
 );
 COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
 

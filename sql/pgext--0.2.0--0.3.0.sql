@@ -11,6 +11,8 @@ ALTER TABLE pgext.image_checks ADD COLUMN signature text, ADD COLUMN signed_by t
 -- Image metadata (platform, labels, annotations, attestations) recorded by each verification;
 -- mounted_images shows it as image_metadata, judged against the server.
 ALTER TABLE pgext.image_checks ADD COLUMN metadata jsonb;
+-- Keyless cosign signatures: when the signature was logged (its transparency-log entry's time).
+ALTER TABLE pgext.image_checks ADD COLUMN signed_at timestamptz;
 DROP VIEW pgext.mounted_images;
 DROP FUNCTION pgext.mounted_images();
 CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
@@ -44,6 +46,7 @@ CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
 	"problem_details" jsonb,  /* JsonB */
 	"signature" TEXT,  /* Option < String > */
 	"signed_by" TEXT,  /* Option < String > */
+	"signed_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
 	"image_metadata" jsonb  /* Option < JsonB > */
 )
 STRICT VOLATILE

@@ -38,6 +38,17 @@ static LAYOUT_DIRECTORIES: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 /// are trusted.
 static TRUSTED_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// A Sigstore `trusted_root.json`: the certificate authorities (and transparency logs) keyless
+/// cosign signatures are checked against.
+static TRUSTED_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// Whose keyless signatures count: `issuer=URL subject=EXACT|subject~REGEX [images=PREFIX]`
+/// rules separated by `;`.
+static TRUSTED_IDENTITIES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// Whether a keyless signature needs a verified transparency-log entry.
+static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
     GucRegistry::define_string_guc(
@@ -128,6 +139,31 @@ pub fn init() {
         c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
           images then show signature = untrusted.",
         &TRUSTED_KEYS,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.trusted_root",
+        c"A Sigstore trusted_root.json: the certificate authorities and transparency-log keys keyless cosign signatures are checked against.",
+        c"The public-good instance's root (from its TUF repository) or a site's own PKI. Empty: keyless \
+          signatures show signature = untrusted.",
+        &TRUSTED_ROOT,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.trusted_identities",
+        c"Whose keyless cosign signatures are trusted: rules 'issuer=URL subject=EXACT' or 'issuer=URL subject~REGEX', optionally 'images=PREFIX', separated by ';'.",
+        c"E.g. issuer=https://token.actions.githubusercontent.com subject~^https://github.com/cloudnative-pg/ images=ghcr.io/cloudnative-pg/",
+        &TRUSTED_IDENTITIES,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_bool_guc(
+        c"pgext.keyless_require_tlog",
+        c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
+        c"Off for a site PKI without a log: the certificate is then judged at the present time.",
+        &KEYLESS_REQUIRE_TLOG,
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
@@ -322,6 +358,26 @@ pub fn registry_auth_file() -> String {
 /// `pgext.trusted_keys`.
 pub fn trusted_keys() -> String {
     string(&TRUSTED_KEYS)
+}
+
+/// `pgext.trusted_root`.
+pub fn trusted_root() -> String {
+    string(&TRUSTED_ROOT)
+}
+
+/// `pgext.trusted_identities`.
+pub fn trusted_identities() -> String {
+    string(&TRUSTED_IDENTITIES)
+}
+
+/// `pgext.keyless_require_tlog`.
+pub fn keyless_require_tlog() -> bool {
+    KEYLESS_REQUIRE_TLOG.get()
+}
+
+/// Whether any signer is trusted (keys, or a keyless trust root).
+pub fn signers_configured() -> bool {
+    !trusted_keys().is_empty() || !trusted_root().is_empty()
 }
 
 /// `pgext.insecure_registries`, split.

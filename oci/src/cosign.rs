@@ -4,8 +4,9 @@
 //! the layer's `dev.cosignproject.cosign/signature` annotation holds the base64 ASN.1 ECDSA
 //! signature over the payload bytes.
 //!
-//! Only key-based signatures are judged here (trusted public keys, what `cosign generate-key-pair`
-//! makes). The `sigstore` crate is not used: it brings its own HTTP/TLS stack and async runtime
+//! Key-based signatures (trusted public keys, what `cosign generate-key-pair` makes) are judged
+//! here, keyless ones (a certificate in the layer) in [`crate::keyless`]. The `sigstore` crate is
+//! not used: it brings its own HTTP/TLS stack and async runtime
 //! into the server process to do what aws-lc-rs (already linked, prefixed symbols) does in one call.
 //! Keys are read with `pem-rfc7468` and parsed as SubjectPublicKeyInfo by aws-lc-rs itself.
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::interrupt::Interrupt;
+use crate::keyless::{self, Certified, Keyless, KeylessPolicy};
 use crate::manifest::{Document, parse_document};
 use crate::reference::ImageReference;
 use crate::source::BlobSink;
@@ -29,6 +31,10 @@ use crate::{VerifyOptions, open_source, runtime};
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Annotation holding a keyless signature's certificate (PEM).
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Annotation holding the certificate's chain (PEM, parent first).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// Annotation holding the transparency-log entry (Rekor's signed entry timestamp and entry).
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// Most signature layers read from one `.sig` manifest (cosign appends one per `cosign sign`).
 pub const MAX_SIGNATURES: usize = 64;
 /// Largest payload read (cosign's are a few hundred bytes; annotations can grow them a little).
@@ -46,8 +52,11 @@ pub use pgext_core::status::SignatureStatus;
 pub struct SignatureVerdict {
     /// The status.
     pub status: SignatureStatus,
-    /// Who signed: `key:sha256:<hex>`, the SHA-256 of the trusted key's SubjectPublicKeyInfo.
+    /// Who signed: `key:sha256:<hex>`, the SHA-256 of the trusted key's SubjectPublicKeyInfo;
+    /// for a keyless signature the certificate's identity, `<subject> (issuer <issuer>)`.
     pub signed_by: Option<String>,
+    /// When, for a keyless signature with a verified transparency-log entry (Unix seconds).
+    pub signed_at: Option<i64>,
     /// Why, in words.
     pub detail: String,
 }
@@ -57,6 +66,7 @@ impl SignatureVerdict {
         SignatureVerdict {
             status,
             signed_by: None,
+            signed_at: None,
             detail: detail.into(),
         }
     }
@@ -169,8 +179,12 @@ pub struct SignatureLayer {
     pub payload: Vec<u8>,
     /// The signature annotation (base64), if any.
     pub signature: Option<String>,
-    /// Whether the layer carries a certificate (a keyless signature).
-    pub has_certificate: bool,
+    /// The certificate annotation (PEM): a keyless signature.
+    pub certificate: Option<String>,
+    /// The chain annotation (PEM).
+    pub chain: Option<String>,
+    /// The transparency-log bundle annotation (JSON).
+    pub bundle: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,16 +205,34 @@ struct PayloadImage {
     digest: String,
 }
 
-/// Judges the signature layers of the image with `digest` against `keys`. `None`: no
-/// signature manifest exists.
-pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[TrustedKey]) -> SignatureVerdict {
+/// What signatures count: trusted keys, and the keyless policy (none: keyless signatures are
+/// judged untrusted).
+#[derive(Debug, Clone, Default)]
+pub struct SignaturePolicy {
+    /// `pgext.trusted_keys`.
+    pub keys: Vec<TrustedKey>,
+    /// `pgext.trusted_root`, `pgext.trusted_identities`, `pgext.keyless_require_tlog`.
+    pub keyless: Option<KeylessPolicy>,
+}
+
+/// Judges the signature layers of the image with `digest` (named `reference`) against `policy`.
+/// `None`: no signature manifest exists. The first signature the policy trusts decides; else a
+/// provably bad one (`invalid`); else `untrusted`, saying why the first keyless one was not.
+pub fn judge(
+    digest: &Digest,
+    reference: &str,
+    layers: Option<&[SignatureLayer]>,
+    policy: &SignaturePolicy,
+) -> SignatureVerdict {
     use SignatureStatus::*;
+    let keys = &policy.keys;
     let Some(layers) = layers.filter(|l| !l.is_empty()) else {
         return SignatureVerdict::new(Unsigned, "no cosign signature");
     };
     let want = digest.to_string();
     let mut invalid: Option<String> = None;
     let mut keyless = 0;
+    let mut keyless_why: Option<String> = None;
     for layer in layers {
         let Some(sig_b64) = &layer.signature else {
             invalid.get_or_insert_with(|| format!("a signature layer has no {SIGNATURE_ANNOTATION} annotation"));
@@ -221,8 +253,57 @@ pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[Trusted
             invalid.get_or_insert_with(|| format!("a signed payload has type {:?}", payload.critical.kind));
             continue;
         }
+        if let Some(certificate) = &layer.certificate
+            && !keys.iter().any(|k| k.verifies(&layer.payload, &sig))
+        {
+            keyless += 1;
+            let Some(kp) = &policy.keyless else {
+                continue;
+            };
+            let parts = Certified {
+                payload: &layer.payload,
+                signature: &sig,
+                certificate,
+                chain: layer.chain.as_deref(),
+                bundle: layer.bundle.as_deref(),
+            };
+            match keyless::judge(kp, reference, &parts) {
+                Keyless::Invalid(why) => {
+                    invalid.get_or_insert(why);
+                }
+                Keyless::Untrusted(why) => {
+                    keyless_why.get_or_insert(why);
+                }
+                Keyless::Signed { .. } if payload.critical.image.digest != want => {
+                    invalid = Some(format!(
+                        "a keyless signature is for {}, not {want}",
+                        payload.critical.image.digest
+                    ));
+                }
+                Keyless::Signed {
+                    subject,
+                    issuer,
+                    signed_at,
+                } => {
+                    let who = format!("{subject} (issuer {issuer})");
+                    return SignatureVerdict {
+                        status: Signed,
+                        detail: format!(
+                            "keyless signature by {who}{}",
+                            if signed_at.is_some() {
+                                ", in the transparency log"
+                            } else {
+                                ", no transparency-log entry"
+                            }
+                        ),
+                        signed_by: Some(who),
+                        signed_at,
+                    };
+                }
+            }
+            continue;
+        }
         let Some(key) = keys.iter().find(|k| k.verifies(&layer.payload, &sig)) else {
-            keyless += usize::from(layer.has_certificate);
             continue;
         };
         if payload.critical.image.digest != want {
@@ -236,6 +317,7 @@ pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[Trusted
         return SignatureVerdict {
             status: Signed,
             signed_by: Some(key.fingerprint.clone()),
+            signed_at: None,
             detail: format!("signed by trusted key {}", key.fingerprint),
         };
     }
@@ -243,12 +325,12 @@ pub fn judge(digest: &Digest, layers: Option<&[SignatureLayer]>, keys: &[Trusted
         return SignatureVerdict::new(Invalid, why);
     }
     let n = layers.len();
-    let detail = if keys.is_empty() {
+    let detail = if let Some(why) = keyless_why {
+        format!("{n} signature(s), none trusted: {why}")
+    } else if keyless > 0 && policy.keyless.is_none() {
+        format!("{n} signature(s), {keyless} keyless, and pgext.trusted_root is not set")
+    } else if keys.is_empty() {
         format!("{n} signature(s), and pgext.trusted_keys names no key")
-    } else if keyless > 0 {
-        format!(
-            "{n} signature(s), none by a trusted key ({keyless} keyless: certificate identities are not judged yet)"
-        )
     } else {
         format!("{n} signature(s), none verifies with the {} trusted key(s)", keys.len())
     };
@@ -267,12 +349,12 @@ pub fn signature_tag(digest: &Digest) -> String {
 pub fn check(
     reference: &ImageReference,
     options: &VerifyOptions,
-    keys: &[TrustedKey],
+    policy: &SignaturePolicy,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SignatureVerdict, OciError> {
     let fetched = runtime().and_then(|rt| rt.block_on(fetch(reference, options, cancel)));
     match fetched {
-        Ok((digest, layers)) => Ok(judge(&digest, layers.as_deref(), keys)),
+        Ok((digest, layers)) => Ok(judge(&digest, &reference.to_string(), layers.as_deref(), policy)),
         Err(e) if e.code() == ErrorCode::Cancelled => Err(e),
         Err(e) => {
             let status = match e.code() {
@@ -341,7 +423,9 @@ async fn fetch(
         out.push(SignatureLayer {
             payload,
             signature: d.annotations.get(SIGNATURE_ANNOTATION).cloned(),
-            has_certificate: d.annotations.contains_key(CERTIFICATE_ANNOTATION),
+            certificate: d.annotations.get(CERTIFICATE_ANNOTATION).cloned(),
+            chain: d.annotations.get(CHAIN_ANNOTATION).cloned(),
+            bundle: d.annotations.get(BUNDLE_ANNOTATION).cloned(),
         });
     }
     Ok((digest, Some(out)))
@@ -381,7 +465,9 @@ mod tests {
         SignatureLayer {
             payload,
             signature: Some(base64::engine::general_purpose::STANDARD.encode(sig.as_ref())),
-            has_certificate: false,
+            certificate: None,
+            chain: None,
+            bundle: None,
         }
     }
 
@@ -461,7 +547,9 @@ mod tests {
                 Some(vec![SignatureLayer {
                     payload: payload(D1),
                     signature: None,
-                    has_certificate: false,
+                    certificate: None,
+                    chain: None,
+                    bundle: None,
                 }]),
                 &keys,
                 SignatureStatus::Invalid,
@@ -471,14 +559,20 @@ mod tests {
                 Some(vec![SignatureLayer {
                     payload: payload(D1),
                     signature: Some("%%%".into()),
-                    has_certificate: false,
+                    certificate: None,
+                    chain: None,
+                    bundle: None,
                 }]),
                 &keys,
                 SignatureStatus::Invalid,
             ),
         ];
         for (what, layers, keys, want) in cases {
-            let v = judge(&d1, layers.as_deref(), keys);
+            let policy = SignaturePolicy {
+                keys: keys.to_vec(),
+                keyless: None,
+            };
+            let v = judge(&d1, "r/x", layers.as_deref(), &policy);
             assert_eq!(v.status, want, "{what}: {}", v.detail);
             assert_eq!(v.signed_by.is_some(), want == SignatureStatus::Signed, "{what}");
         }

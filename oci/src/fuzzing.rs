@@ -180,10 +180,22 @@ pub fn cosign(data: &[u8]) {
     let layer = SignatureLayer {
         payload: payload.to_vec(),
         signature,
-        has_certificate: data.first() == Some(&b'c'),
+        // The same text as a certificate, chain and bundle: whatever PEM or JSON it holds.
+        certificate: (data.first() == Some(&b'c')).then(|| text.clone().into_owned()),
+        chain: (data.get(1) == Some(&b'c')).then(|| text.clone().into_owned()),
+        bundle: (data.get(2) == Some(&b'{')).then(|| text.clone().into_owned()),
     };
     let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
-    let v = judge(&digest, Some(&[layer]), &keys);
+    // Any trust root the input holds too (a valid one cannot come from fuzzed bytes without a CA's key).
+    let keyless = crate::keyless::TrustRoot::parse(data)
+        .ok()
+        .map(|root| crate::keyless::KeylessPolicy {
+            root,
+            identities: crate::keyless::parse_identities(&text).unwrap_or_default(),
+            require_tlog: data.last() == Some(&b't'),
+        });
+    let policy = crate::cosign::SignaturePolicy { keys, keyless };
+    let v = judge(&digest, "fuzz/x", Some(&[layer]), &policy);
     // Nothing verifies without a signer's private key: never "signed" from fuzzed bytes.
     assert_ne!(v.status.as_str(), "signed", "{v:?}");
 }

@@ -35,6 +35,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod interrupt;
+pub mod keyless;
 mod layer;
 mod local;
 mod manifest;

@@ -10,6 +10,7 @@ use pgext_core::hash;
 use pgext_core::pins::{self, Pin, PinSource};
 use pgext_core::tree::{self, EntryKind, TreeEntry};
 use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
+use pgext_oci::keyless;
 use pgext_oci::{Auth, Difference, DifferenceKind, ErrorCode, ImageReference, VerifyOptions};
 use pgrx::JsonB;
 use pgrx::prelude::*;
@@ -97,6 +98,8 @@ pub struct CheckRecord {
     /// `signature`, `signed_by` of the last check that read the source.
     pub signature: Option<String>,
     pub signed_by: Option<String>,
+    /// When a keyless signature was logged (its transparency-log entry's time).
+    pub signed_at: Option<TimestampWithTimeZone>,
     /// `metadata` of the last check that read the source.
     pub metadata: Option<serde_json::Value>,
 }
@@ -107,7 +110,7 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
         let mut out = std::collections::HashMap::new();
         let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
                  missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by, \
-                 metadata FROM pgext.image_checks";
+                 metadata, signed_at FROM pgext.image_checks";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
             checked_table_name(&name, "pgext.image_checks");
@@ -128,6 +131,7 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                     signature: row.get::<String>(14)?,
                     signed_by: row.get::<String>(15)?,
                     metadata: row.get::<JsonB>(16)?.map(|j| j.0),
+                    signed_at: row.get::<TimestampWithTimeZone>(17)?,
                 },
             );
         }
@@ -310,9 +314,10 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
     client.update(
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
-           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata)
+           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata,
+           signed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21)
+                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21, to_timestamp($22::float8))
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
            -- What a failure leaves unknown is kept from the last success under the same pin only.
@@ -336,6 +341,8 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
              THEN c.signed_by ELSE excluded.signed_by END,
            signature_detail = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
              THEN c.signature_detail ELSE excluded.signature_detail END,
+           signed_at = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signed_at ELSE excluded.signed_at END,
            -- Metadata is read with the manifest: a failed read or a recheck keeps the last.
            metadata = CASE WHEN c.reference = excluded.reference
              THEN coalesce(excluded.metadata, c.metadata) ELSE excluded.metadata END",
@@ -362,6 +369,7 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
             o.signature.as_ref().and_then(|v| v.signed_by.clone()).into(),
             o.signature.as_ref().map(|v| v.detail.clone()).into(),
             o.metadata.clone().map(JsonB).into(),
+            o.signature.as_ref().and_then(|v| v.signed_at).into(),
         ],
     )?;
     if !success {
@@ -534,6 +542,30 @@ pub fn image_facts(metadata: &serde_json::Value) -> pgext_core::metadata::ImageF
     }
 }
 
+/// The signature policy of the settings: trusted keys, and the keyless trust root with its
+/// identity rules. A setting that cannot be read is an error of every signature check (the
+/// status says `error`, the detail which setting), never a silently weaker policy.
+fn signature_policy() -> Result<cosign::SignaturePolicy, String> {
+    let keys = cosign::load_keys(std::path::Path::new(&gucs::trusted_keys()))
+        .map_err(|e| format!("pgext.trusted_keys: {e}"))?;
+    let root_path = gucs::trusted_root();
+    let keyless = if root_path.is_empty() {
+        None
+    } else {
+        let bytes = pgext_core::fsinfo::read_untrusted(std::path::Path::new(&root_path), keyless::MAX_TRUST_ROOT_BYTES)
+            .map_err(|e| format!("pgext.trusted_root: {root_path}: {e}"))?;
+        let root = keyless::TrustRoot::parse(&bytes).map_err(|e| format!("pgext.trusted_root: {root_path}: {e}"))?;
+        let identities = keyless::parse_identities(&gucs::trusted_identities())
+            .map_err(|e| format!("pgext.trusted_identities: {e}"))?;
+        Some(keyless::KeylessPolicy {
+            root,
+            identities,
+            require_tlog: gucs::keyless_require_tlog(),
+        })
+    };
+    Ok(cosign::SignaturePolicy { keys, keyless })
+}
+
 /// The cosign signature check of a verified (or failed) image: one more small read from the
 /// same source, skipped when that source was just found unreachable.
 fn check_signature(reference: &ImageReference, status: &str) -> SignatureVerdict {
@@ -541,20 +573,22 @@ fn check_signature(reference: &ImageReference, status: &str) -> SignatureVerdict
         return SignatureVerdict {
             status: SignatureStatus::Unreachable,
             signed_by: None,
+            signed_at: None,
             detail: "the image's source is unreachable".into(),
         };
     }
-    let keys = match cosign::load_keys(std::path::Path::new(&gucs::trusted_keys())) {
-        Ok(keys) => keys,
-        Err(e) => {
+    let policy = match signature_policy() {
+        Ok(p) => p,
+        Err(detail) => {
             return SignatureVerdict {
                 status: SignatureStatus::Error,
                 signed_by: None,
-                detail: format!("pgext.trusted_keys: {e}"),
+                signed_at: None,
+                detail,
             };
         }
     };
-    match cosign::check(reference, &verify_options(), &keys, &server::interrupt_pending) {
+    match cosign::check(reference, &verify_options(), &policy, &server::interrupt_pending) {
         Ok(v) => v,
         Err(_) => cancelled(), // only a cancel is an Err
     }

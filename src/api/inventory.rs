@@ -613,6 +613,7 @@ fn mounted_images() -> TableIterator<
         name!(problem_details, JsonB),
         name!(signature, Option<String>),
         name!(signed_by, Option<String>),
+        name!(signed_at, Option<TimestampWithTimeZone>),
         name!(image_metadata, Option<JsonB>),
     ),
 > {
@@ -706,6 +707,7 @@ fn mounted_images() -> TableIterator<
             details(&problems),
             check.and_then(|c| c.signature.clone()),
             check.and_then(|c| c.signed_by.clone()),
+            check.and_then(|c| c.signed_at),
             image_metadata,
         ));
     }

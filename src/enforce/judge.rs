@@ -191,6 +191,7 @@ impl Facts {
                                         counts,
                                         signature: r.get::<String>(14)?,
                                         signed_by: r.get::<String>(15)?,
+                                        signed_at: None,
                                         metadata: None,
                                     },
                                     expected_tree_digest: r.get::<String>(6)?,

@@ -731,7 +731,7 @@ pub fn run(memory: &mut Memory) -> Report {
                 error_code: &mem.error_code,
                 error: &mem.error,
                 signature: mem.signature,
-                keys_trusted: !gucs::trusted_keys().is_empty(),
+                keys_trusted: gucs::signers_configured(),
             }));
         }
         if let Some(msg) = work.failed.get(name) {

@@ -153,7 +153,7 @@ pub extern "C-unwind" fn pgext_worker_main(_arg: pg_sys::Datum) {
                 h.next_cycle_at = next_due;
                 h.in_recovery = report.in_recovery;
                 h.extension_installed = report.installed;
-                h.trusted_keys = !gucs::trusted_keys().is_empty();
+                h.trusted_keys = gucs::signers_configured();
                 h.last_error.set(report.error.as_deref().unwrap_or(""));
             });
             shmem::mark_served(upto);

@@ -4,7 +4,12 @@
 # signature status README documents, from `pgext.verify_image` into `pgext.mounted_images`, and
 # `pgext.require = 'signed'` lets CREATE EXTENSION through only from a signed image. Image
 # metadata: labels, annotations and buildx-style attestations recorded by a verification and
-# judged against the server in `mounted_images.image_metadata` and `problems`.
+# judged against the server in `mounted_images.image_metadata` and `problems`. Keyless: a test
+# PKI made with openssl (root, intermediate, leaf certificates for code signing with a workflow
+# identity in the SAN and Fulcio's issuer extension, one expired, one from a CA nobody trusts), a
+# transparency-log key, a trusted_root.json over them; cosign signs with the certificate and
+# chain (no log) and attaches signatures with a Rekor entry signed by the test log (and one by
+# another log); each keyless status as documented, the identity policy per image prefix.
 # Usage: tests/signatures/run.sh        (PGEXT_SIGNATURES_PORT, default 56611)
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
@@ -51,7 +56,7 @@ cp "$FX/keys/k1.pub" "$FX/keys/k2.pub" "$FX/keys/both/"
 E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
-IMAGES=(signed other tampered foreign unsigned)
+IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered)
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
 declare -A DIGEST
@@ -89,6 +94,155 @@ cmp -s "$FX/payload.json" "$FX/payload-tampered.json" && die "the payload was no
 "$COSIGN" attach signature --allow-insecure-registry --allow-http-registry --payload "$FX/payload-tampered.json" \
     --signature "$FX/payload.sig" "$REG/tampered@${DIGEST[tampered]}" >"$FX/attach.log" 2>&1 \
     || { cat "$FX/attach.log"; die "cosign attach signature failed"; }
+
+# Keyless: a PKI of our own, made with openssl.
+P=$FX/pki
+mkdir -p "$P/newcerts"
+: >"$P/index.txt"
+echo 01 >"$P/serial"
+cat >"$P/ca.cnf" <<CNF
+[ ca ]
+default_ca = ca_default
+[ ca_default ]
+database = $P/index.txt
+new_certs_dir = $P/newcerts
+serial = $P/serial
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = none
+[ any ]
+organizationName = optional
+commonName = optional
+CNF
+ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+# ca NAME SUBJECT [ISSUER]: a CA certificate (self-signed without ISSUER).
+ca() {
+    ec_key "$P/$1.key"
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n' >"$P/$1.ext"
+    openssl req -new -key "$P/$1.key" -subj "$2" -out "$P/$1.csr" 2>/dev/null
+    if [ -z "${3:-}" ]; then
+        openssl ca -batch -config "$P/ca.cnf" -selfsign -keyfile "$P/$1.key" -in "$P/$1.csr" -out "$P/$1.pem" \
+            -startdate 20200101000000Z -enddate 20990101000000Z -extfile "$P/$1.ext" -notext >/dev/null 2>&1
+    else
+        openssl ca -batch -config "$P/ca.cnf" -cert "$P/$3.pem" -keyfile "$P/$3.key" -in "$P/$1.csr" -out "$P/$1.pem" \
+            -startdate 20200101000000Z -enddate 20990101000000Z -extfile "$P/$1.ext" -notext >/dev/null 2>&1
+    fi || die "openssl ca: $1"
+}
+# leaf NAME CA SUBJECT START END: a code-signing certificate with a workflow identity, for a key
+# openssl makes (signatures attached with `cosign attach signature`).
+ISSUER=https://token.actions.githubusercontent.com
+SUBJECT=https://github.com/pgext/images/.github/workflows/release.yml@refs/heads/main
+leaf_ext() {
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,URI:%s\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:%s\n' \
+        "$2" "$ISSUER" >"$P/$1.ext"
+}
+leaf() {
+    ec_key "$P/$1.key"
+    leaf_ext "$1" "$3"
+    openssl req -new -key "$P/$1.key" -subj "/O=pgext test signer" -out "$P/$1.csr" 2>/dev/null
+    openssl ca -batch -config "$P/ca.cnf" -cert "$P/$2.pem" -keyfile "$P/$2.key" -in "$P/$1.csr" -out "$P/$1.pem" \
+        -startdate "$4" -enddate "$5" -extfile "$P/$1.ext" -notext >/dev/null 2>&1 || die "openssl ca: $1"
+}
+# leaf_cosign NAME CA SUBJECT: the same for a key cosign generates (for `cosign sign`): the
+# certificate is issued for cosign's public key (a throwaway key only signs the request).
+serial=100
+leaf_cosign() {
+    (cd "$P" && "$COSIGN" generate-key-pair --output-key-prefix "$1.cosign" >/dev/null 2>&1) || die "cosign generate-key-pair $1"
+    ec_key "$P/$1.csr.key"
+    leaf_ext "$1" "$3"
+    openssl req -new -key "$P/$1.csr.key" -subj "/O=pgext test signer" -out "$P/$1.csr" 2>/dev/null
+    serial=$((serial + 1))
+    openssl x509 -req -in "$P/$1.csr" -CA "$P/$2.pem" -CAkey "$P/$2.key" -force_pubkey "$P/$1.cosign.pub" \
+        -days 3650 -set_serial "$serial" -extfile "$P/$1.ext" -out "$P/$1.pem" >/dev/null 2>&1 || die "openssl x509: $1"
+}
+ca root "/O=pgext test/CN=test root"
+ca inter "/O=pgext test/CN=test intermediate" root
+ca rogue "/O=nobody/CN=untrusted root"
+leaf good inter "$SUBJECT" 20200101000000Z 20990101000000Z
+leaf expired inter "$SUBJECT" 20200101000000Z 20210101000000Z
+leaf_cosign cgood inter "$SUBJECT"
+leaf_cosign wrongid inter "https://github.com/someone-else/fork/.github/workflows/release.yml@refs/heads/main"
+leaf_cosign otherca rogue "$SUBJECT"
+cat "$P/inter.pem" "$P/root.pem" >"$P/chain.pem"
+ec_key "$P/tlog.key"
+ec_key "$P/tlog-other.key"
+openssl pkey -in "$P/tlog.key" -pubout -outform DER -out "$P/tlog.der" 2>/dev/null
+LOGID=$(sha256sum <"$P/tlog.der" | cut -d' ' -f1)
+python3 - "$P" <<'PY'
+import base64, json, subprocess, sys
+p = sys.argv[1]
+der = lambda f: subprocess.run(["openssl", "x509", "-in", f"{p}/{f}.pem", "-outform", "DER"], capture_output=True, check=True).stdout
+b64 = lambda b: base64.b64encode(b).decode()
+tlog = open(f"{p}/tlog.der", "rb").read()
+import hashlib
+root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [{"baseUrl": "https://rekor.test", "hashAlgorithm": "SHA2_256",
+                   "publicKey": {"rawBytes": b64(tlog), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                                 "validFor": {"start": "2020-01-01T00:00:00Z"}},
+                   "logId": {"keyId": b64(hashlib.sha256(tlog).digest())}}],
+        "certificateAuthorities": [{"subject": {"organization": "pgext test", "commonName": "test intermediate"},
+                                    "uri": "https://fulcio.test",
+                                    "certChain": {"certificates": [{"rawBytes": b64(der("inter"))}, {"rawBytes": b64(der("root"))}]},
+                                    "validFor": {"start": "2020-01-01T00:00:00Z"}}],
+        "ctlogs": [], "timestampAuthorities": []}
+json.dump(root, open(f"{p}/trusted_root.json", "w"), indent=1)
+PY
+# sign_keyless LEAF IMAGE [CHAIN]: cosign signs with the leaf's key, certificate and chain (no log).
+sign_keyless() {
+    COSIGN_PASSWORD="" "$COSIGN" sign --key "$P/$1.cosign.key" --certificate "$P/$1.pem" --certificate-chain "$P/${3:-chain}.pem" \
+        --tlog-upload=false --allow-insecure-registry --allow-http-registry --yes "$REG/$2@${DIGEST[$2]}" \
+        >"$FX/sign-$2.log" 2>&1 || { cat "$FX/sign-$2.log"; die "cosign sign (keyless-style) $2 failed"; }
+}
+# attach_keyless LEAF IMAGE [LOGKEY] [ALTER]: the payload cosign generates, signed with openssl by
+# the leaf's key, attached with its certificate and chain — and with a Rekor entry signed by
+# LOGKEY when given. ALTER=payload changes the payload after signing.
+attach_keyless() {
+    local leafname=$1 img=$2 logkey=${3:-} alter=${4:-} f=$FX/kl-$2
+    "$COSIGN" generate --allow-insecure-registry --allow-http-registry "$REG/$img@${DIGEST[$img]}" >"$f.payload" 2>/dev/null
+    openssl dgst -sha256 -sign "$P/$leafname.key" -out "$f.sig.der" "$f.payload"
+    base64 -w0 "$f.sig.der" >"$f.sig"
+    if [ -n "$logkey" ]; then
+        python3 - "$f" "$P/$leafname.pem" "$LOGID" "$P/$logkey.key" <<'PY'
+import base64, hashlib, json, subprocess, sys, time
+f, cert, logid, key = sys.argv[1:5]
+payload = open(f + ".payload", "rb").read()
+body = json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+    "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}},
+    "signature": {"content": open(f + ".sig").read().strip(),
+                  "publicKey": {"content": base64.b64encode(open(cert, "rb").read()).decode()}}}}, separators=(",", ":"))
+entry = {"body": base64.b64encode(body.encode()).decode(), "integratedTime": int(time.time()) - 60,
+         "logID": logid, "logIndex": 7}
+canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+set_ = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=canonical, capture_output=True, check=True).stdout
+entry["verification"] = {"signedEntryTimestamp": base64.b64encode(set_).decode()}
+json.dump(entry, open(f + ".rekor.json", "w"))
+PY
+    fi
+    if [ "$alter" = payload ]; then sed -i 's/"optional":null/"optional":{"altered":"yes"}/' "$f.payload"; fi
+    "$COSIGN" attach signature --allow-insecure-registry --allow-http-registry --payload "$f.payload" \
+        --signature "$f.sig" --certificate "$P/$leafname.pem" --certificate-chain "$P/chain.pem" \
+        "$REG/$img@${DIGEST[$img]}" >"$f.attach.log" 2>&1 || { cat "$f.attach.log"; die "cosign attach signature $img failed"; }
+    if [ -n "$logkey" ]; then
+        # The log entry goes where cosign puts Rekor's answer: the layer's bundle annotation.
+        local tag
+        tag=$(sig_tag "$img")
+        rm -rf "$f.layout"
+        skopeo copy -q --preserve-digests --src-tls-verify=false "docker://$REG/$img:$tag" "oci:$f.layout:$tag"
+        python3 "$REPO/tests/signatures/add-bundle.py" "$f.layout" "$tag" "$f.rekor.json"
+        skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$f.layout:$tag" "docker://$REG/$img:$tag"
+    fi
+}
+sign_keyless cgood kl_signed
+attach_keyless good kl_tlog tlog
+attach_keyless good kl_badtlog tlog-other
+sign_keyless wrongid kl_wrongid
+attach_keyless expired kl_expired
+cp "$P/rogue.pem" "$P/rogue-chain.pem"
+sign_keyless otherca kl_otherca rogue-chain
+attach_keyless good kl_tampered "" payload
+chmod -R a+rX "$P"
+
 # Air-gapped: image "signed" and its signature copied into an OCI layout.
 skopeo copy -q --preserve-digests --src-tls-verify=false \
     "docker://$REG/signed@${DIGEST[signed]}" "oci:$L/airgap:v1"
@@ -253,6 +407,66 @@ why=$(psql_ -v ON_ERROR_STOP=0 -c "SET pgext.enforce = on" -c "SET pgext.require
     -c "CREATE EXTENSION sig_tampered" 2>&1 || true)
 case $why in *signed*untrusted*|*untrusted*signed*) ok "the refusal names the condition and the status" ;;
     *) bad "refusal of sig_tampered does not say signed/untrusted: $why" ;; esac
+
+say "keyless: certificates from the test PKI, the identity policy, transparency-log entries"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_root = '$P/trusted_root.json'" \
+    -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/kl_'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
+psql_ -c "SELECT name, signature, signature_detail FROM pgext.image_checks WHERE name LIKE 'kl\_%' ORDER BY name"
+WHO="$SUBJECT (issuer $ISSUER)"
+expect "a Rekor entry signed by the trusted log: signed, by the workflow identity" "$(sig kl_tlog)" "signed $WHO"
+expect "  when: the entry's integrated time" \
+    "$(psql_ -Atc "SELECT abs(extract(epoch FROM now() - signed_at)) < 600 FROM pgext.mounted_images WHERE name = 'kl_tlog'")" "t"
+expect "no log entry while one is required" "$(sig kl_signed)" "untrusted -"
+expect "  and the detail says so" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%without a transparency-log entry%' FROM pgext.image_checks WHERE name = 'kl_signed'")" "t"
+expect "an entry signed by a log the root does not list" "$(sig kl_badtlog)" "invalid -"
+expect "a payload altered after signing (the certificate's key proves it)" "$(sig kl_tampered)" "invalid -"
+psql_ -q -c "ALTER SYSTEM SET pgext.keyless_require_tlog = off" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
+psql_ -c "SELECT name, signature, signature_detail FROM pgext.image_checks WHERE name LIKE 'kl\_%' ORDER BY name"
+expect "without a log (a site PKI): cosign's keyless-style signature is signed" "$(sig kl_signed)" "signed $WHO"
+expect "  no signing time without a log" "$(psql_ -Atc "SELECT signed_at IS NULL FROM pgext.mounted_images WHERE name = 'kl_signed'")" "t"
+expect "another workflow's identity" "$(sig kl_wrongid)" "untrusted -"
+expect "  named in the detail" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%someone-else/fork%no pgext.trusted_identities rule%' FROM pgext.image_checks WHERE name = 'kl_wrongid'")" "t"
+expect "an expired certificate" "$(sig kl_expired)" "untrusted -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%expired%' FROM pgext.image_checks WHERE name = 'kl_expired'")" "t"
+expect "a certificate from a CA the root does not list" "$(sig kl_otherca)" "untrusted -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%does not chain%' FROM pgext.image_checks WHERE name = 'kl_otherca'")" "t"
+expect "key-based signatures are still judged alongside" "$(sig signed)" "signed $K1"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT images=$REG/elsewhere/'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+expect "a rule for other images does not trust this one" "$(sig kl_signed)" "untrusted -"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+expect "an exact subject for every image" "$(sig kl_signed)" "signed $WHO"
+expect "CREATE EXTENSION from the keyless-signed image under pgext.require = signed" "$(enforce sig_kl_signed)" "00000"
+expect "CREATE EXTENSION from the image signed by another identity" "$(enforce sig_kl_wrongid)" "42501"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject~('" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+expect "a rule that does not parse is an error, not a weaker policy" "$(sig kl_signed)" "error -"
+printf '{"certificateAuthorities": []}' >"$FX/empty_root.json"
+chmod a+r "$FX/empty_root.json"
+psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT'" \
+    -c "ALTER SYSTEM SET pgext.trusted_root = '$FX/empty_root.json'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+expect "a trust root without authorities is an error" "$(sig kl_signed)" "error -"
+psql_ -q -c "ALTER SYSTEM RESET pgext.trusted_root" -c "ALTER SYSTEM RESET pgext.trusted_identities" \
+    -c "ALTER SYSTEM RESET pgext.keyless_require_tlog" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+psql_ -q -c "SELECT * FROM pgext.verify_image('kl_tlog')" >/dev/null
+expect "no trust root: a keyless signature is untrusted" "$(sig kl_tlog)" "untrusted -"
 
 echo
 echo "signatures: $pass passed, $fail failed"
