@@ -56,7 +56,7 @@ cp "$FX/keys/k1.pub" "$FX/keys/k2.pub" "$FX/keys/both/"
 E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
-IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered)
+IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed)
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
 declare -A DIGEST
@@ -196,17 +196,18 @@ sign_keyless() {
 }
 # attach_keyless LEAF IMAGE [LOGKEY] [ALTER]: the payload cosign generates, signed with openssl by
 # the leaf's key, attached with its certificate and chain — and with a Rekor entry signed by
-# LOGKEY when given. ALTER=payload changes the payload after signing.
+# LOGKEY when given. ALTER=payload changes the payload after signing; ALTER=entry makes the log
+# entry (validly signed) one of another payload — a replayed entry.
 attach_keyless() {
     local leafname=$1 img=$2 logkey=${3:-} alter=${4:-} f=$FX/kl-$2
     "$COSIGN" generate --allow-insecure-registry --allow-http-registry "$REG/$img@${DIGEST[$img]}" >"$f.payload" 2>/dev/null
     openssl dgst -sha256 -sign "$P/$leafname.key" -out "$f.sig.der" "$f.payload"
     base64 -w0 "$f.sig.der" >"$f.sig"
     if [ -n "$logkey" ]; then
-        python3 - "$f" "$P/$leafname.pem" "$LOGID" "$P/$logkey.key" <<'PY'
+        python3 - "$f" "$P/$leafname.pem" "$LOGID" "$P/$logkey.key" "$alter" <<'PY'
 import base64, hashlib, json, subprocess, sys, time
-f, cert, logid, key = sys.argv[1:5]
-payload = open(f + ".payload", "rb").read()
+f, cert, logid, key, alter = sys.argv[1:6]
+payload = open(f + ".payload", "rb").read() + (b" " if alter == "entry" else b"")
 body = json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
     "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}},
     "signature": {"content": open(f + ".sig").read().strip(),
@@ -241,6 +242,7 @@ attach_keyless expired kl_expired
 cp "$P/rogue.pem" "$P/rogue-chain.pem"
 sign_keyless otherca kl_otherca rogue-chain
 attach_keyless good kl_tampered "" payload
+attach_keyless good kl_replayed tlog entry
 chmod -R a+rX "$P"
 
 # Air-gapped: image "signed" and its signature copied into an OCI layout.
@@ -424,6 +426,9 @@ expect "  and the detail says so" \
     "$(psql_ -Atc "SELECT signature_detail LIKE '%without a transparency-log entry%' FROM pgext.image_checks WHERE name = 'kl_signed'")" "t"
 expect "an entry signed by a log the root does not list" "$(sig kl_badtlog)" "invalid -"
 expect "a payload altered after signing (the certificate's key proves it)" "$(sig kl_tampered)" "invalid -"
+expect "a genuine log entry of another payload" "$(sig kl_replayed)" "invalid -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%entry is for another payload%' FROM pgext.image_checks WHERE name = 'kl_replayed'")" "t"
 psql_ -q -c "ALTER SYSTEM SET pgext.keyless_require_tlog = off" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
