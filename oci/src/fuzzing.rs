@@ -200,6 +200,40 @@ pub fn cosign(data: &[u8]) {
     assert_ne!(v.status.as_str(), "signed", "{v:?}");
 }
 
+/// Keyless judgement of arbitrary parts: the input is NUL-separated `trust root JSON`,
+/// `certificate (and chain) PEM`, `payload`, `base64 signature`, optionally `bundle JSON`. Every
+/// identity is trusted, the log is required when a bundle is given: what is judged is the
+/// parsing and checking of certificates, chains, bundles and entries, none of which may panic.
+pub fn keyless(data: &[u8]) -> Option<crate::cosign::SignatureVerdict> {
+    let mut parts = data.split(|&b| b == 0);
+    let (Some(root), Some(cert), Some(payload), Some(sig)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let bundle = parts.next().map(|b| String::from_utf8_lossy(b).into_owned());
+    let root = crate::keyless::TrustRoot::parse(root).ok()?;
+    let policy = crate::cosign::SignaturePolicy {
+        keys: Vec::new(),
+        keyless: Some(crate::keyless::KeylessPolicy {
+            root,
+            identities: crate::keyless::parse_identities(
+                "issuer=https://token.actions.githubusercontent.com subject~.",
+            )
+            .unwrap_or_default(),
+            require_tlog: bundle.is_some(),
+        }),
+    };
+    let layer = crate::cosign::SignatureLayer {
+        payload: payload.to_vec(),
+        signature: Some(String::from_utf8_lossy(sig).into_owned()),
+        certificate: Some(String::from_utf8_lossy(cert).into_owned()),
+        chain: None,
+        bundle,
+    };
+    let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
+    Some(crate::cosign::judge(&digest, "fuzz/x", Some(&[layer]), &policy))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -301,6 +335,17 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+        // The keyless seeds (made by the signatures suite's test PKI) pass every check up to the
+        // digest: their payloads name another image than the fuzz digest.
+        for (name, seed) in seeds("oci_keyless") {
+            let v = keyless(&seed).unwrap_or_else(|| panic!("{name}: no trust root"));
+            let want = if name.contains("other-payload") {
+                "entry is for another payload"
+            } else {
+                "keyless signature is for"
+            };
+            assert!(v.detail.contains(want), "{name}: {v:?}");
+        }
         let (_, seed) = seeds("oci_archive").remove(0);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar");
@@ -320,6 +365,9 @@ mod tests {
             }
         });
         run("oci_docker_config", 300, docker_config);
+        run("oci_keyless", 100, |d| {
+            keyless(d);
+        });
         run("oci_registry_answers", 300, registry_answers);
     }
 
