@@ -618,17 +618,11 @@ EOF
     echo "$POSTGIS_RECIPE" >"$c/image.done"
 }
 
-section_compat() {
-    if [ "$(pgext_has 'pgext.check_extension(text)')" != t ]; then
-        skip "compat analysis (s) vs hashing image" "pgext.check_extension(text) does not exist yet"
-        return 0
-    fi
-    local root=$WORK/ext-compat img=$WORK/ext-compat/postgis r us ecp dlp rc out=$WORK/compat.run t0
-    local -a an hs pf
-    local check=$REPO/target/release/pgext-check
-    (cd "$REPO" && cargo build --quiet --release -p pgext-check) || check=""
-    say "compat: Debian's PostGIS as a CloudNativePG image (cached in $POSTGIS_CACHE)"
-    # In a subshell of its own with -e, so that a download failure skips this section only.
+# postgis_or_skip METRIC: builds (or finds) the PostGIS image; when that fails, records METRIC as
+# skipped and fails. In a subshell of its own with -e, so that a download failure skips the section
+# only.
+postgis_or_skip() {
+    local rc
     set +e
     (
         set -e
@@ -636,10 +630,22 @@ section_compat() {
     )
     rc=$?
     set -e
-    if [ $rc -ne 0 ]; then
-        skip "compat analysis (s) vs hashing image" "the PostGIS image could not be built (exit $rc; logs in $POSTGIS_CACHE)"
+    [ $rc -eq 0 ] && return 0
+    skip "$1" "the PostGIS image could not be built (exit $rc; logs in $POSTGIS_CACHE)"
+    return 1
+}
+
+section_compat() {
+    if [ "$(pgext_has 'pgext.check_extension(text)')" != t ]; then
+        skip "compat analysis (s) vs hashing image" "pgext.check_extension(text) does not exist yet"
         return 0
     fi
+    local root=$WORK/ext-compat img=$WORK/ext-compat/postgis r us ecp dlp out=$WORK/compat.run t0
+    local -a an hs pf
+    local check=$REPO/target/release/pgext-check
+    (cd "$REPO" && cargo build --quiet --release -p pgext-check) || check=""
+    say "compat: Debian's PostGIS as a CloudNativePG image (cached in $POSTGIS_CACHE)"
+    postgis_or_skip "compat analysis (s) vs hashing image" || return 0
     rm -rf "$root"
     mkdir -p "$root"
     cp -a "$POSTGIS_CACHE/image" "$img"
@@ -720,23 +726,13 @@ SQL
 #     is what one would do by hand: umoci unpacking both, then pgext-check on the directories.
 
 section_preflight() {
-    local pf=$WORK/preflight check=$REPO/target/release/pgext-check rc lib triplet r t0 us
+    local pf=$WORK/preflight check=$REPO/target/release/pgext-check lib triplet r t0
     local -a ref unp dir
     (cd "$REPO" && cargo build --quiet --release -p pgext-check) || {
         skip "pre-flight by reference (s) vs umoci + directories" "pgext-check did not build"
         return 0
     }
-    set +e
-    (
-        set -e
-        postgis_image
-    )
-    rc=$?
-    set -e
-    if [ $rc -ne 0 ]; then
-        skip "pre-flight by reference (s) vs umoci + directories" "the PostGIS image could not be built (exit $rc)"
-        return 0
-    fi
+    postgis_or_skip "pre-flight by reference (s) vs umoci + directories" || return 0
     rm -rf "$pf"
     triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
     local srv=$pf/server-root prefix

@@ -78,8 +78,8 @@ fn layered(layout: &mut Layout) {
     layout.tag(&img, "v1");
 }
 
-#[test]
-fn unpacks_what_a_runtime_unpacks_and_nothing_leads_outside() {
+/// The layered image in a layout under a fresh directory, unpacked with `selection` into `ours`.
+fn unpack_layered(selection: Selection) -> (tempfile::TempDir, Layout, std::path::PathBuf, pgext_oci::Unpacked) {
     require_tools();
     let work = tempfile::tempdir().expect("tempdir");
     let mut layout = Layout::new(&work.path().join("layout"));
@@ -87,15 +87,13 @@ fn unpacks_what_a_runtime_unpacks_and_nothing_leads_outside() {
     let r = reference(&format!("oci:{}:v1", layout.dir.display()));
     let dest = work.path().join("ours");
     std::fs::create_dir(&dest).expect("dest");
-    let got = unpack(
-        &r,
-        &VerifyOptions::default(),
-        &dest,
-        Selection::Everything,
-        1 << 30,
-        &never,
-    )
-    .expect("unpack");
+    let got = unpack(&r, &VerifyOptions::default(), &dest, selection, 1 << 30, &never).expect("unpack");
+    (work, layout, dest, got)
+}
+
+#[test]
+fn unpacks_what_a_runtime_unpacks_and_nothing_leads_outside() {
+    let (work, layout, dest, got) = unpack_layered(Selection::Everything);
     unpack_with_umoci(&layout.dir, "v1", &work.path().join("umoci"));
 
     assert_eq!(content(&dest), content(&work.path().join("umoci")));
@@ -139,22 +137,7 @@ fn unpacks_what_a_runtime_unpacks_and_nothing_leads_outside() {
 
 #[test]
 fn analysis_selection_writes_only_what_the_engine_reads() {
-    require_tools();
-    let work = tempfile::tempdir().expect("tempdir");
-    let mut layout = Layout::new(&work.path().join("layout"));
-    layered(&mut layout);
-    let r = reference(&format!("oci:{}:v1", layout.dir.display()));
-    let dest = work.path().join("ours");
-    std::fs::create_dir(&dest).expect("dest");
-    let got = unpack(
-        &r,
-        &VerifyOptions::default(),
-        &dest,
-        Selection::ForAnalysis,
-        1 << 30,
-        &never,
-    )
-    .expect("unpack");
+    let (work, layout, dest, got) = unpack_layered(Selection::ForAnalysis);
     for kept in [
         "usr/lib/libfoo.so.1.2",
         "usr/lib/ld.so",
