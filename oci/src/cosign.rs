@@ -109,24 +109,33 @@ impl TrustedKey {
     }
 }
 
-/// Parses every `PUBLIC KEY` PEM block of `text` (other blocks are ignored).
-pub fn parse_keys(text: &str) -> Result<Vec<TrustedKey>, String> {
-    let mut keys = Vec::new();
+/// The DER content of every PEM block of `text` labelled `label` (other blocks, and text between
+/// blocks, are ignored; a malformed block is an error).
+pub(crate) fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let block = &rest[start..];
         let Some(end_label) = block.find("-----END ") else {
             return Err("a PEM block has no END line".into());
         };
-        let end = block[end_label..].find("\n").map_or(block.len(), |n| end_label + n + 1);
-        let pem = &block[..end];
-        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| format!("bad PEM block: {e}"))?;
-        if label == "PUBLIC KEY" {
-            keys.push(TrustedKey::from_spki_der(&der)?);
+        let end = block[end_label..].find('\n').map_or(block.len(), |n| end_label + n + 1);
+        let (found, der) =
+            pem_rfc7468::decode_vec(&block.as_bytes()[..end]).map_err(|e| format!("bad PEM block: {e}"))?;
+        if found == label {
+            out.push(der);
         }
         rest = &block[end..];
     }
-    Ok(keys)
+    Ok(out)
+}
+
+/// Parses every `PUBLIC KEY` PEM block of `text` (other blocks are ignored).
+pub fn parse_keys(text: &str) -> Result<Vec<TrustedKey>, String> {
+    pem_blocks(text, "PUBLIC KEY")?
+        .iter()
+        .map(|der| TrustedKey::from_spki_der(der))
+        .collect()
 }
 
 /// Reads the trusted keys named by a setting: a PEM file, or a directory whose `*.pub` and

@@ -293,20 +293,7 @@ struct RekordSignature {
 
 /// Certificates of a PEM text (other blocks ignored).
 fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let block = &rest[start..];
-        let end_label = block.find("-----END ").ok_or("a PEM block has no END line")?;
-        let end = block[end_label..].find('\n').map_or(block.len(), |n| end_label + n + 1);
-        let (label, der) =
-            pem_rfc7468::decode_vec(block[..end].as_bytes()).map_err(|e| format!("bad PEM block: {e}"))?;
-        if label == "CERTIFICATE" {
-            out.push(der);
-        }
-        rest = &block[end..];
-    }
-    Ok(out)
+    crate::cosign::pem_blocks(text, "CERTIFICATE")
 }
 
 /// The signer's identity: (subject, issuer).

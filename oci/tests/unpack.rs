@@ -137,7 +137,7 @@ fn unpacks_what_a_runtime_unpacks_and_nothing_leads_outside() {
 
 #[test]
 fn analysis_selection_writes_only_what_the_engine_reads() {
-    let (work, layout, dest, got) = unpack_layered(Selection::ForAnalysis);
+    let (_work, _layout, dest, got) = unpack_layered(Selection::ForAnalysis);
     for kept in [
         "usr/lib/libfoo.so.1.2",
         "usr/lib/ld.so",
