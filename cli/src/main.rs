@@ -4,7 +4,8 @@
 //! publishers' CI and for a major upgrade's pre-flight.
 //!
 //! Exit status: 0 when nothing is incompatible, 1 when something is (or an image is missing),
-//! 2 when the command line, the server or an image reference is unusable.
+//! 2 when the command line, the server or an image reference is unusable, 130 after SIGINT or
+//! SIGTERM.
 
 mod fetch;
 
@@ -109,9 +110,10 @@ fn main() -> ExitCode {
         .collect();
     let mut result = match preflight::run(&target, &images, &preload, &fetch::interrupted) {
         Ok(r) => r,
+        // The engine's only error is the interrupt.
         Err(e) => {
             eprintln!("pgext-check: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(130);
         }
     };
     if !args.include_system {

@@ -69,9 +69,12 @@ impl Work {
             } else {
                 PathBuf::from(spool)
             };
-            if let Err(e) = std::fs::create_dir_all(&base) {
-                raise(format!("cannot create {}: {e}", base.display()), ErrorCode::Io);
-            }
+            // Absolute (the backend's working directory is the data directory): the unpacked
+            // images become paths of the composed settings, which must be absolute.
+            let base = match std::fs::create_dir_all(&base).and_then(|()| std::fs::canonicalize(&base)) {
+                Ok(b) => b,
+                Err(e) => raise(format!("cannot create {}: {e}", base.display()), ErrorCode::Io),
+            };
             // SAFETY: MyProcPid is set for the life of every backend.
             let pid = unsafe { pg_sys::MyProcPid };
             match tempfile::Builder::new()
