@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pgext_core::preflight::ImageDir;
+use pgext_oci::cosign::{self, SignaturePolicy, SignatureStatus, SignatureVerdict};
+use pgext_oci::keyless::{self, KeylessPolicy, TrustRoot};
 use pgext_oci::{Auth, ImageArg, ImageReference, Platform, Selection, VerifyOptions, mount_name, unpack};
 
 /// How images are fetched.
@@ -34,6 +36,25 @@ pub struct FetchArgs {
     /// its ELF files, extension files and loader configuration).
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
     pub max_unpacked_bytes: u64,
+    /// Public keys whose cosign signatures are trusted: a PEM file or a directory of *.pub /
+    /// *.pem files (as pgext.trusted_keys).
+    #[arg(long, value_name = "PATH")]
+    pub trusted_keys: Option<PathBuf>,
+    /// A Sigstore trusted_root.json for keyless signatures (as pgext.trusted_root).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Whose keyless signatures count: `issuer=URL subject=EXACT` or `issuer=URL subject~REGEX`,
+    /// optionally `images=PREFIX` (as pgext.trusted_identities). Repeat for each rule.
+    #[arg(long = "identity", value_name = "RULE")]
+    pub identities: Vec<String>,
+    /// Accept keyless signatures without a transparency-log entry (a site PKI without a log).
+    #[arg(long)]
+    pub no_require_tlog: bool,
+    /// Judge the cosign signature of every image fetched by reference (the server's too) and
+    /// exit 1 unless each is signed by a trusted key or identity. Signatures are judged whenever
+    /// --trusted-keys or --trusted-root is given.
+    #[arg(long)]
+    pub require_signed: bool,
 }
 
 /// Set by SIGINT/SIGTERM.
@@ -58,6 +79,8 @@ pub struct Fetched {
     pub reference: Option<String>,
     /// The image manifest digest whose content was judged.
     pub digest: Option<String>,
+    /// The cosign verdict on what the reference resolved to, when signatures are judged.
+    pub signature: Option<SignatureVerdict>,
     files: u64,
     bytes: u64,
     seconds: f64,
@@ -70,23 +93,37 @@ impl Fetched {
             dir: dir.to_owned(),
             reference: None,
             digest: None,
+            signature: None,
             files: 0,
             bytes: 0,
             seconds: 0.0,
         }
     }
 
-    /// `REF (sha256:…; N files, M MiB unpacked in S s)`.
+    /// `REF (sha256:…; N files, M MiB unpacked in S s)[, signature: …]`.
     pub fn describe(&self) -> String {
         match (&self.reference, &self.digest) {
             (Some(r), Some(d)) => format!(
-                "{r} ({d}; {} files, {:.1} MiB unpacked in {:.1} s)",
+                "{r} ({d}; {} files, {:.1} MiB unpacked in {:.1} s){}",
                 self.files,
                 self.bytes as f64 / (1 << 20) as f64,
-                self.seconds
+                self.seconds,
+                match &self.signature {
+                    Some(v) => format!(", signature {}: {}", v.status.as_str(), v.detail),
+                    None => String::new(),
+                }
             ),
             _ => self.dir.display().to_string(),
         }
+    }
+
+    /// Whether `--require-signed` is satisfied by this one (directories are not judged).
+    pub fn signed_or_unjudged(&self) -> bool {
+        self.reference.is_none()
+            || self
+                .signature
+                .as_ref()
+                .is_some_and(|v| v.status == SignatureStatus::Signed)
     }
 }
 
@@ -96,6 +133,8 @@ pub struct Fetcher {
     options: VerifyOptions,
     max_bytes: u64,
     host_platform: Option<Platform>,
+    /// The signature policy, when signatures are judged.
+    policy: Option<SignaturePolicy>,
 }
 
 impl Fetcher {
@@ -121,6 +160,7 @@ impl Fetcher {
             options,
             max_bytes: args.max_unpacked_bytes,
             host_platform: args.platform.clone(),
+            policy: signature_policy(args)?,
         })
     }
 
@@ -192,16 +232,60 @@ impl Fetcher {
         let started = Instant::now();
         let got = unpack(reference, &options, &dest, selection, self.max_bytes, &interrupted)
             .map_err(|e| format!("image {reference} ({}): {e}", e.code()))?;
+        let signature = match &self.policy {
+            None => None,
+            Some(policy) => {
+                // The signature of exactly what was unpacked: the reference pinned to what it resolved to.
+                let pinned: ImageReference = match reference.digest() {
+                    Some(_) => reference.clone(),
+                    None => format!("{reference}@{}", got.image.resolved_digest)
+                        .parse()
+                        .map_err(|e| format!("image {reference}: {e}"))?,
+                };
+                let v = cosign::check(&pinned, &options, policy, &interrupted)
+                    .map_err(|e| format!("image {reference} ({}): {e}", e.code()))?;
+                Some(v)
+            }
+        };
         Ok(Fetched {
             name,
             dir: dest,
             reference: Some(reference.to_string()),
             digest: Some(got.image.manifest_digest.to_string()),
+            signature,
             files: got.files,
             bytes: got.bytes,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The signature policy of the flags; `None` when signatures are not judged. A key file, trust
+/// root or rule that cannot be used is an error (exit 2), never a weaker policy.
+fn signature_policy(args: &FetchArgs) -> Result<Option<SignaturePolicy>, String> {
+    if args.trusted_keys.is_none() && args.trusted_root.is_none() && !args.require_signed {
+        return Ok(None);
+    }
+    let keys = match &args.trusted_keys {
+        Some(p) => cosign::load_keys(p).map_err(|e| format!("--trusted-keys: {e}"))?,
+        None => Vec::new(),
+    };
+    let keyless = match &args.trusted_root {
+        None => None,
+        Some(p) => {
+            let bytes = pgext_core::fsinfo::read_untrusted(p, keyless::MAX_TRUST_ROOT_BYTES)
+                .map_err(|e| format!("--trusted-root {}: {e}", p.display()))?;
+            let root = TrustRoot::parse(&bytes).map_err(|e| format!("--trusted-root {}: {e}", p.display()))?;
+            let identities =
+                keyless::parse_identities(&args.identities.join(";")).map_err(|e| format!("--identity: {e}"))?;
+            Some(KeylessPolicy {
+                root,
+                identities,
+                require_tlog: !args.no_require_tlog,
+            })
+        }
+    };
+    Ok(Some(SignaturePolicy { keys, keyless }))
 }
 
 /// The credentials file: as given, else where skopeo and docker look.

@@ -127,8 +127,22 @@ fn main() -> ExitCode {
     } else {
         print_table(&target, &result, &fetched);
     }
+    let unsigned: Vec<&Fetched> = if args.fetch.require_signed {
+        fetched.iter().filter(|f| !f.signed_or_unjudged()).collect()
+    } else {
+        Vec::new()
+    };
+    for f in &unsigned {
+        eprintln!(
+            "pgext-check: {} {} is not signed by a trusted signer ({})",
+            if f.name.is_some() { "image" } else { "server image" },
+            f.reference.as_deref().unwrap_or_default(),
+            f.signature.as_ref().map_or("not judged", |v| v.status.as_str())
+        );
+    }
     let failed = result.extensions.iter().any(|e| e.compatible == Some(false))
-        || result.problems.iter().any(|(_, p)| p.severity.as_str() == "error");
+        || result.problems.iter().any(|(_, p)| p.severity.as_str() == "error")
+        || !unsigned.is_empty();
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
@@ -163,6 +177,8 @@ fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
                     "image": e.image,
                     "image_reference": source.and_then(|f| f.reference.clone()),
                     "image_digest": source.and_then(|f| f.digest.clone()),
+                    "image_signature": source.and_then(|f| f.signature.as_ref()).map(|v| v.status.as_str()),
+                    "image_signed_by": source.and_then(|f| f.signature.as_ref()).and_then(|v| v.signed_by.clone()),
                     "default_version": e.default_version,
                     "compatible": e.compatible,
                     "problems": codes(&e.problems),

@@ -229,6 +229,32 @@ expect "  the same rows as from the directories" "$(rows "$W/dir-a.json")" "$(ro
 expect "  the digest judged is the registry's" "\"$hll_digest\"" "$(field hll image_digest)"
 check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:b" --image "hll=$REG/ext/hll:1@$hll_digest"
 expect "pinned hll on the trixie-glibc server image from the registry" true "$(field hll compatible)"
+# Provenance of what is fetched: cosign signatures, key-based here (keyless is the signatures suite's).
+COSIGN=$(bash "$REPO/tests/signatures/get-cosign.sh") || die "no cosign (tests/signatures/get-cosign.sh)"
+rm -rf "$W/keys" && mkdir -p "$W/keys"
+(cd "$W/keys" && COSIGN_PASSWORD="" "$COSIGN" generate-key-pair --output-key-prefix k1 >/dev/null 2>&1 &&
+    COSIGN_PASSWORD="" "$COSIGN" generate-key-pair --output-key-prefix k2 >/dev/null 2>&1) || die "cosign generate-key-pair"
+cosign_sign() {
+    COSIGN_PASSWORD="" "$COSIGN" sign --key "$W/keys/k1.key" --tlog-upload=false --allow-insecure-registry --allow-http-registry \
+        --yes "$1" >"$W/sign.log" 2>&1 || { cat "$W/sign.log"; die "cosign sign $1"; }
+}
+cosign_sign "$REG/ext/hll@$hll_digest"
+SIGNED=(--insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:b" --image "hll=$REG/ext/hll:1")
+check "${SIGNED[@]}" --trusted-keys "$W/keys/k1.pub" --require-signed
+expect "--require-signed: hll is signed by the trusted key" '"signed"' "$(field hll image_signature)"
+expect "  the server image is not: exit status" 1 "$RC"
+expect "  and says so" true "$(grep -q "server image $REG/pg/server:b is not signed by a trusted signer (unsigned)" "$W/out.err" && echo true || echo false)"
+cosign_sign "$REG/pg/server@$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG/pg/server:b")"
+check "${SIGNED[@]}" --trusted-keys "$W/keys/k1.pub" --require-signed
+expect "both signed by the trusted key, hll compatible: exit status" 0 "$RC"
+expect "  who signed" "\"key:sha256:$(openssl pkey -pubin -in "$W/keys/k1.pub" -outform DER | sha256sum | cut -d' ' -f1)\"" "$(field hll image_signed_by)"
+check "${SIGNED[@]}" --trusted-keys "$W/keys/k2.pub" --require-signed
+expect "another trusted key: untrusted" '"untrusted"' "$(field hll image_signature)"
+expect "  exit status" 1 "$RC"
+check "${SIGNED[@]}" --trusted-keys "$W/keys/k1.key"
+expect "a private key as --trusted-keys: exit status" 2 "$RC"
+check "${SIGNED[@]}"
+expect "no signature flags: signatures not judged" null "$(field hll image_signature)"
 check --insecure-registry "$REG" --work-dir "$W/work" --server "$REG/pg/server:a@sha256:$(printf '%064d' 0)" --image "hll=$HLL18"
 expect "a pinned digest the registry does not have: exit status" 2 "$RC"
 expect "  and says what went wrong" true "$(grep -q '(not_found):.*MANIFEST_UNKNOWN' "$W/out.err" && echo true || echo false)"
