@@ -37,7 +37,7 @@ impl ImageDir {
                 )
             }
         };
-        if name.is_empty() || name.contains(['/', ':']) {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', ':']) {
             return Err(format!("\"{name}\" is not an image name"));
         }
         if dir.as_os_str().is_empty() {
@@ -214,6 +214,9 @@ mod tests {
             ("=/x", Err(())),
             ("x=", Err(())),
             ("/", Err(())),
+            ("..=/x", Err(())),
+            (".=/x", Err(())),
+            ("/srv/..", Err(())),
         ] {
             let got = ImageDir::parse(arg);
             match want {
