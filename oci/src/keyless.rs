@@ -511,6 +511,106 @@ mod tests {
         assert!(parse_identities(" ; \n").unwrap().is_empty());
     }
 
+    /// A log key pair and the trust root that lists it.
+    fn log() -> (aws_lc_rs::signature::EcdsaKeyPair, TrustRoot, String) {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let der = kp.public_key().as_der().unwrap();
+        let id = hex(digest::digest(&digest::SHA256, der.as_ref()).as_ref());
+        let root = TrustRoot {
+            tlogs: vec![(id.clone(), TrustedKey::from_spki_der(der.as_ref()).unwrap())],
+            ..TrustRoot::default()
+        };
+        (kp, root, id)
+    }
+
+    /// A cosign bundle for `payload`/`sig` as Rekor would sign it with `kp`, with `body_kind`,
+    /// `body_hash` and `body_sig` in the entry (what a lying or replayed entry changes).
+    fn bundle(
+        kp: &aws_lc_rs::signature::EcdsaKeyPair,
+        log_id: &str,
+        body_kind: &str,
+        body_hash: &str,
+        body_sig: &[u8],
+    ) -> String {
+        let b64e = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let body = serde_json::json!({"apiVersion": "0.0.1", "kind": body_kind, "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": body_hash}},
+            "signature": {"content": b64e(body_sig), "publicKey": {"content": "eA=="}}}});
+        let body = b64e(body.to_string().as_bytes());
+        let canonical =
+            serde_json::json!({"body": body, "integratedTime": 1_700_000_000, "logID": log_id, "logIndex": 3});
+        let set = kp
+            .sign(
+                &aws_lc_rs::rand::SystemRandom::new(),
+                &serde_json::to_vec(&canonical).unwrap(),
+            )
+            .unwrap();
+        serde_json::json!({"SignedEntryTimestamp": b64e(set.as_ref()), "Payload": {
+            "body": body, "integratedTime": 1_700_000_000, "logIndex": 3, "logID": log_id}})
+        .to_string()
+    }
+
+    #[test]
+    fn log_entries_must_be_this_signatures() {
+        let (kp, root, id) = log();
+        let (other_kp, _, _) = log();
+        let payload = b"{\"critical\":{}}";
+        let sig = b"signature bytes";
+        let hash = hex(digest::digest(&digest::SHA256, payload).as_ref());
+        let parts = Certified {
+            payload,
+            signature: sig,
+            certificate: "",
+            chain: None,
+            bundle: None,
+        };
+        // (what, the bundle, Ok(time) or a word of the error)
+        let cases: Vec<(&str, String, Result<i64, &str>)> = vec![
+            (
+                "genuine",
+                bundle(&kp, &id, "hashedrekord", &hash, sig),
+                Ok(1_700_000_000),
+            ),
+            (
+                "signed by another log",
+                bundle(&other_kp, &id, "hashedrekord", &hash, sig),
+                Err("does not verify"),
+            ),
+            (
+                "a log the root does not list",
+                bundle(&kp, &"0".repeat(64), "hashedrekord", &hash, sig),
+                Err("not in the trust root"),
+            ),
+            (
+                "another payload",
+                bundle(&kp, &id, "hashedrekord", &"0".repeat(64), sig),
+                Err("another payload"),
+            ),
+            (
+                "another signature",
+                bundle(&kp, &id, "hashedrekord", &hash, b"other"),
+                Err("another signature"),
+            ),
+            (
+                "another kind",
+                bundle(&kp, &id, "intoto", &hash, sig),
+                Err("not hashedrekord"),
+            ),
+            ("not a bundle", "{\"x\":1}".into(), Err("not a cosign bundle")),
+        ];
+        for (what, b, want) in cases {
+            match (check_bundle(&root, &b, &parts), want) {
+                (Ok(t), Ok(w)) => assert_eq!(t, w, "{what}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
     #[test]
     fn trust_roots_refuse_what_is_not_one() {
         for bad in [
