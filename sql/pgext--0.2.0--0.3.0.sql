@@ -74,7 +74,8 @@ CREATE FUNCTION pgext."preflight"(
 	"problem_details" jsonb,  /* JsonB */
 	"usable" bool,  /* bool */
 	"usable_problems" TEXT[],  /* Vec < String > */
-	"usable_problem_details" jsonb  /* JsonB */
+	"usable_problem_details" jsonb,  /* JsonB */
+	"libraries" jsonb  /* JsonB */
 )
 VOLATILE
 LANGUAGE c /* Rust */

@@ -186,12 +186,16 @@ fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
                     "usable": e.usable,
                     "usable_problems": codes(&e.usable_problems),
                     "usable_problem_details": e.usable_problems.iter().map(problem_json).collect::<Vec<_>>(),
-                    "libraries": e.libraries.iter().map(|(path, r)| json!({
-                        "path": path,
-                        "loadable": r.loadable,
-                        "pg_major": r.magic.as_ref().map(|m| m.pg_major()),
-                        "problems": r.problems.iter().map(|p| p.code.as_str()).collect::<std::collections::BTreeSet<_>>(),
-                    })).collect::<Vec<_>>(),
+                    "libraries": e.libraries.iter().map(|(path, r)| {
+                        let problems: Vec<Problem> = r.problems.iter().map(pgext_core::compat::from_elf).collect();
+                        json!({
+                            "path": path,
+                            "loadable": r.loadable,
+                            "pg_major": r.magic.as_ref().map(|m| m.pg_major()),
+                            "problems": codes(&problems),
+                            "problem_details": problems.iter().map(problem_json).collect::<Vec<_>>(),
+                        })
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect(),

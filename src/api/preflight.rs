@@ -203,6 +203,7 @@ fn preflight(
         name!(usable, bool),
         name!(usable_problems, Vec<String>),
         name!(usable_problem_details, JsonB),
+        name!(libraries, JsonB),
     ),
 > {
     require_file_access();
@@ -254,6 +255,7 @@ fn preflight(
         }
     }
     TableIterator::new(result.extensions.into_iter().map(|e| {
+        let libraries = libraries(&e);
         (
             e.name,
             e.image,
@@ -264,8 +266,29 @@ fn preflight(
             e.usable,
             codes(&e.usable_problems),
             details(&e.usable_problems),
+            libraries,
         )
     }))
+}
+
+/// Each library the extension names, as `library_compat` judges it: `path`, `loadable`, the
+/// `pg_major` its magic block names, `problems` (codes) and `problem_details`.
+fn libraries(e: &preflight::ExtensionVerdict) -> JsonB {
+    JsonB(serde_json::Value::Array(
+        e.libraries
+            .iter()
+            .map(|(path, r)| {
+                let problems: Vec<_> = r.problems.iter().map(pgext_core::compat::from_elf).collect();
+                serde_json::json!({
+                    "path": path,
+                    "loadable": r.loadable,
+                    "pg_major": r.magic.as_ref().map(|m| m.pg_major()),
+                    "problems": codes(&problems),
+                    "problem_details": details(&problems).0,
+                })
+            })
+            .collect(),
+    ))
 }
 
 extension_sql_file!(

@@ -337,6 +337,15 @@ for r in json.load(open(sys.argv[1])):
     c=r["compatible"]
     print("\t".join([r["name"], r["image"] or "-", "null" if c is None else str(c).lower(), ",".join(r["problems"])]))' "$OUTJSON" | LC_ALL=C sort)
 expect "pgext-check and pgext.preflight agree on a server image" "$cli_rows" "$sql_rows"
+cli_libs=$(python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1])):
+    for l in r["libraries"]:
+        print("\t".join([r["name"], l["path"], str(l["loadable"]).lower(), ",".join(l["problems"])]))' "$OUTJSON" | LC_ALL=C sort)
+sql_libs=$(sql -c "SELECT p.name, l->>'path', l->>'loadable', coalesce((SELECT string_agg(x, ',') FROM jsonb_array_elements_text(l->'problems') x), '')
+    FROM pgext.preflight('$root_a', ARRAY['hll=$HLL18', 'ip4r=$W/ip4r-15']) p, jsonb_array_elements(p.libraries) l
+    WHERE p.image IS NOT NULL" | LC_ALL=C sort)
+expect "  and on each library (SQL libraries = pgext-check's)" "$cli_libs" "$sql_libs"
+expect "  hll.so is judged not loadable there" true "$(grep -q "hll.so	false	.*missing_symbol_version" <<<"$sql_libs" && echo true || echo false)"
 expect "  hll on the image with trixie's glibc" t "$(sql -c "SELECT compatible FROM pgext.preflight('$root_b', ARRAY['hll=$HLL18']) WHERE name = 'hll'")"
 # sqlstate SQL: the SQLSTATE the statement fails with ("ok" when it does not fail).
 sqlstate() {
