@@ -144,6 +144,8 @@ impl Fetcher {
             unsafe { libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
         }
         let base = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+        // Absolute: the unpacked images become paths of the composed settings, which must be.
+        let base = std::fs::canonicalize(&base).map_err(|e| format!("--work-dir {}: {e}", base.display()))?;
         let work = tempfile::Builder::new()
             .prefix("pgext-check.")
             .tempdir_in(&base)
