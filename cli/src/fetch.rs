@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pgext_core::preflight::ImageDir;
 use pgext_oci::cosign::{self, SignaturePolicy, SignatureStatus, SignatureVerdict};
 use pgext_oci::keyless::{self, KeylessPolicy, TrustRoot};
-use pgext_oci::{Auth, ImageArg, ImageReference, Platform, Selection, VerifyOptions, mount_name, unpack};
+use pgext_oci::{Auth, ImageArg, ImageReference, ImageSpec, Platform, Selection, VerifyOptions, unpack};
 
 /// How images are fetched.
 #[derive(Debug, clap::Args)]
@@ -184,23 +184,19 @@ impl Fetcher {
 
     /// An extension image: `NAME=…` or a bare directory or reference.
     pub fn image(&mut self, arg: &str, platform: &Platform) -> Result<(ImageDir, Option<Fetched>), String> {
-        let (name, source) = ImageArg::split_name(arg);
-        match ImageArg::parse(source).map_err(|e| format!("--image {arg}: {e}"))? {
-            ImageArg::Dir(_) => Ok((ImageDir::parse(arg).map_err(|e| format!("--image {arg}: {e}"))?, None)),
-            ImageArg::Reference(r) => {
-                let name = name.map_or_else(|| mount_name(&r), str::to_owned);
-                // The name becomes a directory name and a path component of the settings.
-                let dir = ImageDir::parse(&format!("{name}=/")).map_err(|e| format!("--image {arg}: {e}"))?;
+        match ImageSpec::parse(arg).map_err(|e| format!("--image {arg}: {e}"))? {
+            ImageSpec::Dir(dir) => Ok((dir, None)),
+            ImageSpec::Fetch { name, reference } => {
                 let f = self.fetch(
-                    Some(dir.name.clone()),
-                    &r,
+                    Some(name.clone()),
+                    &reference,
                     &format!("images/{name}"),
                     Selection::Everything,
                     platform.clone(),
                 )?;
                 Ok((
                     ImageDir {
-                        name: dir.name,
+                        name,
                         dir: f.dir.clone(),
                     },
                     Some(f),
@@ -275,9 +271,7 @@ fn signature_policy(args: &FetchArgs) -> Result<Option<SignaturePolicy>, String>
     let keyless = match &args.trusted_root {
         None => None,
         Some(p) => {
-            let bytes = pgext_core::fsinfo::read_untrusted(p, keyless::MAX_TRUST_ROOT_BYTES)
-                .map_err(|e| format!("--trusted-root {}: {e}", p.display()))?;
-            let root = TrustRoot::parse(&bytes).map_err(|e| format!("--trusted-root {}: {e}", p.display()))?;
+            let root = TrustRoot::load(p).map_err(|e| format!("--trusted-root {e}"))?;
             let identities =
                 keyless::parse_identities(&args.identities.join(";")).map_err(|e| format!("--identity: {e}"))?;
             Some(KeylessPolicy {

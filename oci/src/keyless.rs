@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use base64::Engine;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::Deserialize;
 use x509_cert::Certificate;
 use x509_cert::der::{self, Decode, Encode};
@@ -46,7 +46,7 @@ pub const MAX_TRUST_ROOT_BYTES: u64 = 4 << 20;
 #[derive(Debug, Clone, Default)]
 pub struct TrustRoot {
     /// Each authority's self-signed root (the last certificate of its chain).
-    anchors: Vec<CertificateDer<'static>>,
+    anchors: Vec<TrustAnchor<'static>>,
     /// Every other certificate of the authorities' chains.
     intermediates: Vec<CertificateDer<'static>>,
     /// Transparency-log keys by log ID (hex SHA-256 of the key's SubjectPublicKeyInfo).
@@ -117,9 +117,9 @@ impl TrustRoot {
                     .map_err(|e| format!("certificateAuthorities[{i}] certificate {j}: not a certificate: {e}"))?;
                 let der = CertificateDer::from(der);
                 if j + 1 == n {
-                    webpki::anchor_from_trusted_cert(&der)
+                    let anchor = webpki::anchor_from_trusted_cert(&der)
                         .map_err(|e| format!("certificateAuthorities[{i}]: root unusable: {e:?}"))?;
-                    out.anchors.push(der);
+                    out.anchors.push(anchor.to_owned());
                 } else {
                     out.intermediates.push(der);
                 }
@@ -140,6 +140,14 @@ impl TrustRoot {
             return Err("no certificate authority in the trust root".into());
         }
         Ok(out)
+    }
+
+    /// Reads and parses the trust root at `path` (as an untrusted file: a FIFO or an oversized
+    /// file is refused); errors name the path.
+    pub fn load(path: &std::path::Path) -> Result<TrustRoot, String> {
+        let bytes = pgext_core::fsinfo::read_untrusted(path, MAX_TRUST_ROOT_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        TrustRoot::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
@@ -417,12 +425,6 @@ pub(crate) fn judge(policy: &KeylessPolicy, reference: &str, sig: &Certified<'_>
             .collect(),
         Err(e) => return Keyless::Invalid(format!("the chain annotation: {e}")),
     };
-    let anchors: Vec<_> = policy
-        .root
-        .anchors
-        .iter()
-        .filter_map(|a| webpki::anchor_from_trusted_cert(a).ok())
-        .collect();
     let leaf_cert = CertificateDer::from(leaf_der.as_slice());
     let ee = match webpki::EndEntityCert::try_from(&leaf_cert) {
         Ok(ee) => ee,
@@ -436,7 +438,7 @@ pub(crate) fn judge(policy: &KeylessPolicy, reference: &str, sig: &Certified<'_>
     };
     if let Err(e) = ee.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
-        &anchors,
+        &policy.root.anchors,
         &chain,
         time,
         // Every certificate of the path that names extended key usages must name code signing

@@ -56,7 +56,7 @@ pub use confine::confine_layout_path;
 pub use digest::{Algorithm, Digest, DigestParseError};
 pub use error::{ErrorCode, OciError, RegistryFailure};
 pub use layer::{IMPLICIT_DIR_MODE, Limits, SYMLINK_MODE};
-pub use local::{ImageArg, mount_name};
+pub use local::{ImageArg, ImageSpec, ImageSpecError, mount_name};
 pub use manifest::{Compression, Platform, layer_compression};
 pub use pgext_core::tree::{EntryKind, TreeEntry, tree_digest};
 pub use reference::{ImageReference, LayoutReference, RegistryReference};

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use pgext_core::preflight::ImageDir;
+
 use crate::ImageReference;
 use crate::error::OciError;
 
@@ -32,6 +34,53 @@ impl ImageArg {
         match arg.split_once('=') {
             Some((name, rest)) if !name.is_empty() && !name.contains(['/', ':']) => (Some(name), rest),
             _ => (None, arg),
+        }
+    }
+}
+
+/// An extension image argument (`NAME=SOURCE` or `SOURCE`), parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSpec {
+    /// A directory as mounted.
+    Dir(ImageDir),
+    /// A reference to fetch, with the name it is mounted under (given, else [`mount_name`]),
+    /// checked as [`ImageDir`] checks names: it becomes a directory name.
+    Fetch { name: String, reference: ImageReference },
+}
+
+/// Why an image argument is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageSpecError {
+    /// SOURCE is neither a directory nor a reference.
+    #[error("{error}")]
+    Source {
+        /// The SOURCE part.
+        arg: String,
+        /// Why it is no reference.
+        error: OciError,
+    },
+    /// The name (or the directory) is not usable.
+    #[error("{0}")]
+    Name(String),
+}
+
+impl ImageSpec {
+    /// Parses `NAME=SOURCE` or `SOURCE` (a directory or a reference, see [`ImageArg::parse`]).
+    pub fn parse(arg: &str) -> Result<ImageSpec, ImageSpecError> {
+        let (name, source) = ImageArg::split_name(arg);
+        match ImageArg::parse(source).map_err(|error| ImageSpecError::Source {
+            arg: source.to_owned(),
+            error,
+        })? {
+            ImageArg::Dir(_) => ImageDir::parse(arg).map(ImageSpec::Dir).map_err(ImageSpecError::Name),
+            ImageArg::Reference(reference) => {
+                let name = name.map_or_else(|| mount_name(&reference), str::to_owned);
+                let checked = ImageDir::parse(&format!("{name}=/")).map_err(ImageSpecError::Name)?;
+                Ok(ImageSpec::Fetch {
+                    name: checked.name,
+                    reference,
+                })
+            }
         }
     }
 }
@@ -84,5 +133,15 @@ mod tests {
         assert_eq!(ImageArg::split_name("oci:/x=y:1"), (None, "oci:/x=y:1"));
         assert_eq!(ImageArg::split_name("=x"), (None, "=x"));
         assert_eq!(ImageArg::split_name("/a=b"), (None, "/a=b"));
+        match ImageSpec::parse("oci:/srv/hll:1") {
+            Ok(ImageSpec::Fetch { name, .. }) => assert_eq!(name, "hll"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(ImageSpec::parse("x=/srv/x"), Ok(ImageSpec::Dir(d)) if d.name == "x"));
+        assert!(matches!(
+            ImageSpec::parse("..=oci:/srv/x:1"),
+            Err(ImageSpecError::Name(_))
+        ));
+        assert!(matches!(ImageSpec::parse("x=Bad Ref"), Err(ImageSpecError::Source { arg, .. }) if arg == "Bad Ref"));
     }
 }

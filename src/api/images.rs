@@ -552,9 +552,8 @@ fn signature_policy() -> Result<cosign::SignaturePolicy, String> {
     let keyless = if root_path.is_empty() {
         None
     } else {
-        let bytes = pgext_core::fsinfo::read_untrusted(std::path::Path::new(&root_path), keyless::MAX_TRUST_ROOT_BYTES)
-            .map_err(|e| format!("pgext.trusted_root: {root_path}: {e}"))?;
-        let root = keyless::TrustRoot::parse(&bytes).map_err(|e| format!("pgext.trusted_root: {root_path}: {e}"))?;
+        let root = keyless::TrustRoot::load(std::path::Path::new(&root_path))
+            .map_err(|e| format!("pgext.trusted_root: {e}"))?;
         let identities = keyless::parse_identities(&gucs::trusted_identities())
             .map_err(|e| format!("pgext.trusted_identities: {e}"))?;
         Some(keyless::KeylessPolicy {

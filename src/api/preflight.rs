@@ -16,7 +16,7 @@ use pgext_core::target::Target;
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use pgext_oci::{ErrorCode, ImageArg, ImageReference, Platform, Selection, mount_name};
+use pgext_oci::{ErrorCode, ImageArg, ImageReference, ImageSpec, ImageSpecError, Platform, Selection};
 
 use crate::api::compat::preload_list;
 use crate::api::images::verify_options;
@@ -122,14 +122,9 @@ impl Work {
     }
 }
 
-/// An argument: a directory or a reference (see [`ImageArg::parse`]).
-fn image_arg(what: &str, arg: &str) -> ImageArg {
-    ImageArg::parse(arg).unwrap_or_else(|e| {
-        SqlError::InvalidParameter {
-            message: format!("{what} \"{arg}\" is neither a directory nor an image reference: {e}"),
-        }
-        .raise()
-    })
+/// The message for an argument that is neither a directory nor a reference.
+fn not_a_source(what: &str, arg: &str, e: &pgext_oci::OciError) -> String {
+    format!("{what} \"{arg}\" is neither a directory nor an image reference: {e}")
 }
 
 /// The images to judge: `name=directory` or `directory` entries (or references in their
@@ -159,23 +154,23 @@ fn image_dirs(images: Option<Vec<Option<String>>>, work: &mut Work, platform: &P
     list.into_iter()
         .map(|arg| {
             let arg = arg.unwrap_or_default();
-            let (name, source) = ImageArg::split_name(&arg);
-            let bad = |message| -> ! { SqlError::InvalidParameter { message }.raise() };
-            match image_arg("image", source) {
-                ImageArg::Dir(_) => ImageDir::parse(&arg).unwrap_or_else(|m| bad(m)),
-                ImageArg::Reference(r) => {
-                    let name = name.map_or_else(|| mount_name(&r), str::to_owned);
-                    let checked = ImageDir::parse(&format!("{name}=/")).unwrap_or_else(|m| bad(m));
+            let spec = ImageSpec::parse(&arg).unwrap_or_else(|e| {
+                let message = match e {
+                    ImageSpecError::Source { arg, error } => not_a_source("image", &arg, &error),
+                    ImageSpecError::Name(m) => m,
+                };
+                SqlError::InvalidParameter { message }.raise()
+            });
+            match spec {
+                ImageSpec::Dir(dir) => dir,
+                ImageSpec::Fetch { name, reference } => {
                     let dir = work.fetch(
-                        &r,
-                        &format!("images/{}", checked.name),
+                        &reference,
+                        &format!("images/{name}"),
                         Selection::Everything,
                         platform.clone(),
                     );
-                    ImageDir {
-                        name: checked.name,
-                        dir,
-                    }
+                    ImageDir { name, dir }
                 }
             }
         })
@@ -214,7 +209,13 @@ fn preflight(
         .raise()
     };
     let mut work = Work::default();
-    let server_dir = match image_arg("server", server) {
+    let server_arg = ImageArg::parse(server).unwrap_or_else(|e| {
+        SqlError::InvalidParameter {
+            message: not_a_source("server", server, &e),
+        }
+        .raise()
+    });
+    let server_dir = match server_arg {
         ImageArg::Dir(dir) => dir,
         ImageArg::Reference(r) => work.fetch(&r, "server", Selection::ForAnalysis, Platform::host()),
     };
