@@ -305,6 +305,16 @@ rm -rf "$DATA"
 cluster_start "$DATA" "$PORT" "$FX/signatures.conf"
 psql_() { "$PG_BINDIR/psql" -X -h "$DATA" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_ -q -c "CREATE EXTENSION pgext"
+# reconfigure NAME=VALUE | NAME ...: ALTER SYSTEM SET each (RESET for a bare NAME), reload, settle.
+reconfigure() {
+    local s args=()
+    for s in "$@"; do
+        if [[ $s == *=* ]]; then args+=(-c "ALTER SYSTEM SET ${s%%=*} = '${s#*=}'"); else args+=(-c "ALTER SYSTEM RESET $s"); fi
+    done
+    psql_ -q "${args[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+}
+verify() { psql_ -q -c "SELECT * FROM pgext.verify_image('$1')" >/dev/null; }
 
 say "verify_images() with k1 trusted"
 psql_ -q -c "SELECT name, status, error_code FROM pgext.verify_images() ORDER BY name"
@@ -350,28 +360,23 @@ psql_ -q -c "SELECT name, status FROM pgext.recheck_image('signed')" >/dev/null
 expect "signature after recheck" "$(sig signed)" "signed $K1"
 
 say "trusted keys from a directory; then none"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/both'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('other')" >/dev/null
+reconfigure "pgext.trusted_keys=$FX/keys/both"
+verify other
 expect "k2 trusted through the directory" "$(sig other)" "signed $K2"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = ''" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('signed')" >/dev/null
+reconfigure "pgext.trusted_keys="
+verify signed
 expect "no trusted key at all" "$(sig signed)" "untrusted -"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.key'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('signed')" >/dev/null
+reconfigure "pgext.trusted_keys=$FX/keys/k1.key"
+verify signed
 expect "a private key file is no trusted key" "$(sig signed)" "error -"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.pub'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub"
 psql_ -q -c "SELECT * FROM pgext.verify_images()" >/dev/null
 expect "k1 again" "$(sig signed)" "signed $K1"
 expect "k2 no longer trusted" "$(sig other)" "untrusted -"
 
 say "the background worker's verifications record signatures too"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/both'" -c "ALTER SYSTEM SET pgext.verify_interval = 1" \
-    -c "SELECT pg_reload_conf()" >/dev/null
-sleep 1.5
+reconfigure "pgext.trusted_keys=$FX/keys/both" pgext.verify_interval=1
+sleep 1 # a verification is due at once: let the worker's next cycle come
 expect "a worker cycle ran" "$(psql_ -Atc "SELECT pgext.check_now(true)")" "t"
 expect "worker: k2 trusted through the directory" "$(sig other)" "signed $K2"
 expect "image_status shows the worker's signature verdicts" \
@@ -386,9 +391,7 @@ expect "the cycle's findings record them" \
     "foreign:signature_invalid,unsigned:not_signed"
 expect "the CNPG metric query reads it" \
     "$(psql_ -Atc "SELECT COALESCE((i.signature = 'signed')::int, 0) FROM pgext.image_status() i WHERE image = 'other'")" "1"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_keys = '$FX/keys/k1.pub'" -c "ALTER SYSTEM RESET pgext.verify_interval" \
-    -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub" pgext.verify_interval
 psql_ -q -c "SELECT * FROM pgext.verify_images()" >/dev/null
 expect "k2 untrusted again" "$(sig other)" "untrusted -"
 
@@ -411,10 +414,8 @@ case $why in *signed*untrusted*|*untrusted*signed*) ok "the refusal names the co
     *) bad "refusal of sig_tampered does not say signed/untrusted: $why" ;; esac
 
 say "keyless: certificates from the test PKI, the identity policy, transparency-log entries"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_root = '$P/trusted_root.json'" \
-    -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/kl_'" \
-    -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+reconfigure "pgext.trusted_root=$P/trusted_root.json" \
+    "pgext.trusted_identities=issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/kl_"
 psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
 psql_ -c "SELECT name, signature, signature_detail FROM pgext.image_checks WHERE name LIKE 'kl\_%' ORDER BY name"
 WHO="$SUBJECT (issuer $ISSUER)"
@@ -429,8 +430,7 @@ expect "a payload altered after signing (the certificate's key proves it)" "$(si
 expect "a genuine log entry of another payload" "$(sig kl_replayed)" "invalid -"
 expect "  said as such" \
     "$(psql_ -Atc "SELECT signature_detail LIKE '%entry is for another payload%' FROM pgext.image_checks WHERE name = 'kl_replayed'")" "t"
-psql_ -q -c "ALTER SYSTEM SET pgext.keyless_require_tlog = off" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+reconfigure pgext.keyless_require_tlog=off
 psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
 psql_ -c "SELECT name, signature, signature_detail FROM pgext.image_checks WHERE name LIKE 'kl\_%' ORDER BY name"
 expect "without a log (a site PKI): cosign's keyless-style signature is signed" "$(sig kl_signed)" "signed $WHO"
@@ -445,32 +445,24 @@ expect "a certificate from a CA the root does not list" "$(sig kl_otherca)" "unt
 expect "  said as such" \
     "$(psql_ -Atc "SELECT signature_detail LIKE '%does not chain%' FROM pgext.image_checks WHERE name = 'kl_otherca'")" "t"
 expect "key-based signatures are still judged alongside" "$(sig signed)" "signed $K1"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT images=$REG/elsewhere/'" \
-    -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT images=$REG/elsewhere/"
+verify kl_signed
 expect "a rule for other images does not trust this one" "$(sig kl_signed)" "untrusted -"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT"
+verify kl_signed
 expect "an exact subject for every image" "$(sig kl_signed)" "signed $WHO"
 expect "CREATE EXTENSION from the keyless-signed image under pgext.require = signed" "$(enforce sig_kl_signed)" "00000"
 expect "CREATE EXTENSION from the image signed by another identity" "$(enforce sig_kl_wrongid)" "42501"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject~('" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject~("
+verify kl_signed
 expect "a rule that does not parse is an error, not a weaker policy" "$(sig kl_signed)" "error -"
 printf '{"certificateAuthorities": []}' >"$FX/empty_root.json"
 chmod a+r "$FX/empty_root.json"
-psql_ -q -c "ALTER SYSTEM SET pgext.trusted_identities = 'issuer=$ISSUER subject=$SUBJECT'" \
-    -c "ALTER SYSTEM SET pgext.trusted_root = '$FX/empty_root.json'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('kl_signed')" >/dev/null
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT" "pgext.trusted_root=$FX/empty_root.json"
+verify kl_signed
 expect "a trust root without authorities is an error" "$(sig kl_signed)" "error -"
-psql_ -q -c "ALTER SYSTEM RESET pgext.trusted_root" -c "ALTER SYSTEM RESET pgext.trusted_identities" \
-    -c "ALTER SYSTEM RESET pgext.keyless_require_tlog" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-psql_ -q -c "SELECT * FROM pgext.verify_image('kl_tlog')" >/dev/null
+reconfigure pgext.trusted_root pgext.trusted_identities pgext.keyless_require_tlog
+verify kl_tlog
 expect "no trust root: a keyless signature is untrusted" "$(sig kl_tlog)" "untrusted -"
 
 echo
