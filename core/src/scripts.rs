@@ -696,7 +696,7 @@ pub fn library_references(sql: &str, module_pathname: Option<&str>) -> Vec<Libra
 /// One script being scanned.
 struct Scan<'a> {
     text: &'a [u8],
-    lines: LineIndex,
+    lines: LineIndex<'a>,
     module_pathname: Option<&'a str>,
 }
 
@@ -777,41 +777,45 @@ impl Scan<'_> {
 /// Replaces lines matching `^\\echo.*$` with spaces, keeping offsets and line numbers.
 fn blank_echo_lines(sql: &[u8]) -> Vec<u8> {
     let mut text = sql.to_vec();
-    let mut start = 0;
-    while start < text.len() {
-        let end = text
-            .get(start..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-            .map_or(text.len(), |p| start + p);
-        if text.get(start..).is_some_and(|rest| rest.starts_with(b"\\echo"))
-            && let Some(line) = text.get_mut(start..end)
-        {
+    // Only the places where `\echo` occurs are looked at (scripts are megabytes, with one or two).
+    let found: Vec<usize> = memchr::memmem::find_iter(sql, b"\\echo")
+        .filter(|&at| at == 0 || sql.get(at - 1) == Some(&b'\n'))
+        .collect();
+    for start in found {
+        let end = memchr::memchr(b'\n', sql.get(start..).unwrap_or_default()).map_or(sql.len(), |p| start + p);
+        if let Some(line) = text.get_mut(start..end) {
             line.fill(b' ');
         }
-        start = end + 1;
     }
     text
 }
 
-/// Byte offset → 1-based line.
-struct LineIndex {
-    starts: Vec<usize>,
+/// Byte offset → 1-based line, counted when asked and from the last answer on: lines are asked
+/// for in increasing offsets (a script's references in order), so indexing every line of a
+/// megabyte script up front would cost more than it saves.
+struct LineIndex<'a> {
+    text: &'a [u8],
+    /// (offset, line at that offset) of the last answer.
+    last: std::cell::Cell<(usize, usize)>,
 }
 
-impl LineIndex {
-    fn new(text: &[u8]) -> Self {
-        let mut starts = vec![0];
-        starts.extend(
-            text.iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        LineIndex { starts }
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        LineIndex {
+            text,
+            last: std::cell::Cell::new((0, 1)),
+        }
     }
 
     fn line(&self, offset: usize) -> usize {
-        self.starts.partition_point(|&s| s <= offset)
+        let offset = offset.min(self.text.len());
+        let (from, line) = match self.last.get() {
+            (at, line) if at <= offset => (at, line),
+            _ => (0, 1),
+        };
+        let line = line + memchr::memchr_iter(b'\n', self.text.get(from..offset).unwrap_or_default()).count();
+        self.last.set((offset, line));
+        line
     }
 }
 
@@ -1238,7 +1242,7 @@ fn dollar_string(text: &[u8], start: usize, delim_len: usize, tokens: &mut Vec<T
     let delimiter = text.get(start..start + delim_len).unwrap_or_default();
     let body = start + delim_len;
     let rest = text.get(body..).unwrap_or_default();
-    let close = rest.windows(delim_len).position(|w| w == delimiter);
+    let close = memchr::memmem::find(rest, delimiter);
     let (body_end, next) = match close {
         Some(p) => (body + p, body + p + delim_len),
         None => (text.len(), text.len()),

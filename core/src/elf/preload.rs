@@ -50,6 +50,10 @@ const ERROR_LEVEL: u64 = 21;
 const MAX_STEPS: usize = 60_000;
 /// Local call depth followed below `_PG_init`.
 const MAX_DEPTH: usize = 4;
+/// Code is read in aligned windows of this many bytes (see `Walker::decode`).
+const WINDOW: u64 = 256;
+/// Most code windows kept at once (~1 MiB).
+const MAX_WINDOWS: usize = 4096;
 /// States kept per instruction address (paths differing only in unrelated values merge poorly).
 const MAX_STATES_PER_ADDR: usize = 6;
 
@@ -227,6 +231,7 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
         slots,
         got,
         plt: HashMap::new(),
+        windows: HashMap::new(),
         steps: 0,
         incomplete: None,
         found: Vec::new(),
@@ -517,6 +522,8 @@ struct Walker<'f> {
     got: Vec<(u64, u64)>,
     /// PLT stub address → the import it jumps to (`None`: not a stub of a watched import).
     plt: HashMap<u64, Option<&'static str>>,
+    /// Code read so far, in aligned windows (`None`: the window crosses a segment's end).
+    windows: HashMap<u64, Option<Vec<u8>>>,
     steps: usize,
     incomplete: Option<String>,
     found: Vec<Found>,
@@ -544,8 +551,39 @@ impl Walker<'_> {
         }
     }
 
+    /// Decodes the instruction at `addr`. Code is read in aligned windows of [`WINDOW`] bytes
+    /// (plus the longest instruction) and kept for both walks: a large `_PG_init` decodes ~100 k
+    /// instructions, one `pread` each otherwise. Worst case (every step in a new window) reads
+    /// 2 × `MAX_STEPS` windows, well inside the per-file read budget; at most [`MAX_WINDOWS`]
+    /// are kept.
+    fn decode(&mut self, addr: u64) -> Option<Instruction> {
+        let start = addr & !(WINDOW - 1);
+        if !self.windows.contains_key(&start) {
+            if self.windows.len() >= MAX_WINDOWS {
+                self.windows.clear();
+            }
+            let w = self.file.read_vaddr(start, WINDOW + 16).ok().flatten();
+            self.windows.insert(start, w);
+        }
+        let owned;
+        let bytes = match self.windows.get(&start) {
+            Some(Some(w)) => {
+                let at = (addr - start) as usize; // < WINDOW
+                &w[at..at + 16]
+            }
+            // At a segment's edge: what is mapped of the 16 bytes at `addr`.
+            _ => {
+                owned = self.code_at_edge(addr)?;
+                &owned[..]
+            }
+        };
+        let mut d = Decoder::with_ip(64, bytes, addr, DecoderOptions::NONE);
+        let ins = d.decode();
+        (!ins.is_invalid()).then_some(ins)
+    }
+
     /// Code bytes at `addr` (up to 16, fewer near the end of a segment).
-    fn code(&mut self, addr: u64) -> Option<Vec<u8>> {
+    fn code_at_edge(&mut self, addr: u64) -> Option<Vec<u8>> {
         let mut len = 16;
         while len > 0 {
             match self.file.read_vaddr(addr, len) {
@@ -555,13 +593,6 @@ impl Walker<'_> {
             }
         }
         None
-    }
-
-    fn decode(&mut self, addr: u64) -> Option<Instruction> {
-        let bytes = self.code(addr)?;
-        let mut d = Decoder::with_ip(64, &bytes, addr, DecoderOptions::NONE);
-        let ins = d.decode();
-        (!ins.is_invalid()).then_some(ins)
     }
 
     /// The import a PLT stub at `addr` jumps to.
