@@ -210,17 +210,31 @@ pub fn mount_for<'m>(path: &Path, mounts: &'m [MountInfo]) -> Option<&'m MountIn
     if !path.is_absolute() {
         return None;
     }
-    by_mount_tree(path, mounts).or_else(|| longest_prefix(path, mounts))
+    // Normalised once (`//` and `.` dropped), then compared byte-wise with the table's paths.
+    let path: PathBuf = path.components().collect();
+    by_mount_tree(&path, mounts).or_else(|| longest_prefix(&path, mounts))
 }
 
 fn depth(p: &Path) -> usize {
     p.components().count()
 }
 
+/// `path.starts_with(prefix)` on whole components, for the normalised absolute paths of a mount
+/// table: a byte comparison (`Path::starts_with` walks components, and a table of a few hundred
+/// mounts is searched for every image on every query).
+fn under(path: &Path, prefix: &Path) -> bool {
+    let (path, prefix) = (path.as_os_str().as_bytes(), prefix.as_os_str().as_bytes());
+    let prefix = match prefix {
+        [rest @ .., b'/'] => rest, // "/" itself, or a (never listed) trailing slash
+        p => p,
+    };
+    path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/'))
+}
+
 fn longest_prefix<'m>(path: &Path, mounts: &'m [MountInfo]) -> Option<&'m MountInfo> {
     mounts
         .iter()
-        .filter(|m| path.starts_with(&m.mount_point))
+        .filter(|m| under(path, &m.mount_point))
         .fold(None, |best: Option<&MountInfo>, m| match best {
             Some(b) if depth(&b.mount_point) > depth(&m.mount_point) => Some(b),
             _ => Some(m),
@@ -234,7 +248,7 @@ fn by_mount_tree<'m>(path: &Path, mounts: &'m [MountInfo]) -> Option<&'m MountIn
     let mut current = mounts
         .iter()
         .rev()
-        .find(|m| m.mount_point == Path::new("/") && !ids.contains(&m.parent_id))?;
+        .find(|m| m.mount_point.as_os_str() == "/" && !ids.contains(&m.parent_id))?;
     // Each step moves to a child mount; a table with a cycle is cut off and left to the fallback.
     for _ in 0..=mounts.len() {
         let next = mounts
@@ -242,8 +256,8 @@ fn by_mount_tree<'m>(path: &Path, mounts: &'m [MountInfo]) -> Option<&'m MountIn
             .filter(|m| {
                 m.parent_id == current.mount_id
                     && m.mount_id != current.mount_id
-                    && m.mount_point.starts_with(&current.mount_point)
-                    && path.starts_with(&m.mount_point)
+                    && under(&m.mount_point, &current.mount_point)
+                    && under(path, &m.mount_point)
             })
             .fold(None, |best: Option<&MountInfo>, m| match best {
                 Some(b) if depth(&b.mount_point) < depth(&m.mount_point) => Some(b),
@@ -255,6 +269,31 @@ fn by_mount_tree<'m>(path: &Path, mounts: &'m [MountInfo]) -> Option<&'m MountIn
         }
     }
     None
+}
+
+/// The ID of the mount `path` is on that the kernel never gives another mount (`statx(2)`'s
+/// `STATX_MNT_ID_UNIQUE`, Linux 6.8), or `None` where it has none. The ID of the mount table is
+/// reused after an unmount, and so are the device numbers of overlays and loop devices: only
+/// this one tells a remount from the mount it replaced. Follows symlinks.
+pub fn unique_mount_id(path: &Path) -> Option<u64> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` is a zeroed buffer of the
+    // struct's size, which statx fills on success; it is read only in that case.
+    let st = unsafe {
+        if libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_MNT_ID_UNIQUE,
+            st.as_mut_ptr(),
+        ) != 0
+        {
+            return None;
+        }
+        st.assume_init()
+    };
+    (st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id)
 }
 
 /// Whether the filesystem at `path` is mounted read-only, from `statvfs(3)`'s `ST_RDONLY`
@@ -297,6 +336,41 @@ mod tests {
 
     fn table(text: &str) -> MountTable {
         parse_mountinfo_bytes(text.as_bytes())
+    }
+
+    #[test]
+    fn unique_mount_ids() {
+        // Kernels before 6.8 have none; where there is one, it is the same for two paths on the
+        // same mount and differs across mounts.
+        if let Some(root) = unique_mount_id(Path::new("/")) {
+            assert_eq!(unique_mount_id(Path::new("/.")), Some(root));
+            if let Some(proc) = unique_mount_id(Path::new("/proc/self")) {
+                assert_ne!(proc, root);
+            }
+        }
+        assert_eq!(unique_mount_id(Path::new("/does/not/exist")), None);
+    }
+
+    #[test]
+    fn under_is_a_whole_component_prefix() {
+        for (path, prefix, want) in [
+            ("/", "/", true),
+            ("/a", "/", true),
+            ("/a/b", "/a", true),
+            ("/a", "/a", true),
+            ("/ab", "/a", false),
+            ("/a", "/a/b", false),
+            ("/a/b/c", "/a/b/", true),
+            ("/extensions/pgvector/lib", "/extensions/pgvector", true),
+            ("/extensions/pgvector2", "/extensions/pgvector", false),
+        ] {
+            assert_eq!(under(Path::new(path), Path::new(prefix)), want, "{path} under {prefix}");
+            assert_eq!(
+                Path::new(path).starts_with(prefix),
+                want,
+                "as Path::starts_with: {path} {prefix}"
+            );
+        }
     }
 
     #[test]

@@ -97,6 +97,18 @@ pub enum ProblemCode {
 }
 
 impl ProblemCode {
+    /// Every kind.
+    pub const ALL: [ProblemCode; 8] = [
+        ProblemCode::Unreadable,
+        ProblemCode::NonUtf8Name,
+        ProblemCode::DanglingSymlink,
+        ProblemCode::SymlinkLoop,
+        ProblemCode::SpecialFile,
+        ProblemCode::Vanished,
+        ProblemCode::Changed,
+        ProblemCode::IoError,
+    ];
+
     /// The stable string form: `unreadable`, `non_utf8_name`, `dangling_symlink`, `symlink_loop`,
     /// `special_file`, `vanished`, `changed`, `io_error`.
     pub fn as_str(self) -> &'static str {
@@ -807,6 +819,23 @@ pub fn scan_tree_complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_problem_codes_listed_once() {
+        // Exhaustive: a new kind fails to compile here until it is placed in `ALL`.
+        let slot = |c: ProblemCode| match c {
+            ProblemCode::Unreadable => 0,
+            ProblemCode::NonUtf8Name => 1,
+            ProblemCode::DanglingSymlink => 2,
+            ProblemCode::SymlinkLoop => 3,
+            ProblemCode::SpecialFile => 4,
+            ProblemCode::Vanished => 5,
+            ProblemCode::Changed => 6,
+            ProblemCode::IoError => 7,
+        };
+        let slots: Vec<usize> = ProblemCode::ALL.iter().map(|&c| slot(c)).collect();
+        assert_eq!(slots, (0..ProblemCode::ALL.len()).collect::<Vec<_>>());
+    }
     use std::os::unix::ffi::OsStringExt;
     use std::os::unix::fs::{PermissionsExt, symlink};
     use std::sync::atomic::{AtomicU32, Ordering};

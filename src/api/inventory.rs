@@ -396,13 +396,9 @@ fn row_sources() -> TableIterator<'static, (name!(view, String), name!(source, O
             "library_compat".to_string(),
             compat::row_source().map(|s| s.as_str().to_string()),
         ),
-        // Only the trees of read-only mounts are kept: `backend` when no tree had to be walked.
-        (
-            "mounted_images".to_string(),
-            TREES_REUSED
-                .get()
-                .map(|all| if all { "backend" } else { "computed" }.to_string()),
-        ),
+        // Only the trees of read-only mounts are kept: the least reused tree of the last query
+        // (`backend` only when every tree was this session's).
+        ("mounted_images".to_string(), name(TREES_SOURCE.get())),
     ])
 }
 
@@ -498,82 +494,194 @@ struct LibRow {
     problem_details: KeptJsonb,
 }
 
-/// What `mounted_images` shows of an image's tree.
-#[derive(Clone)]
+/// What `mounted_images` shows of an image's tree; kept and shared between backends.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct TreeSummary {
     file_count: u64,
     total_bytes: u64,
     digest: Option<String>,
-    problems: Vec<Problem>,
+    /// Oddities, all warnings: (code, message).
+    problems: Vec<(TreeCode, String)>,
+}
+
+/// A tree problem's code as SQL shows it. Read back from a shared file only when it is one of
+/// the codes a scan gives: anything else makes the file unusable (the tree is walked instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TreeCode(&'static str);
+
+/// The code of a tree whose digest could not be computed.
+const NO_TREE_DIGEST: &str = "no_tree_digest";
+
+impl serde::Serialize for TreeCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TreeCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        tree::ProblemCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .chain([NO_TREE_DIGEST])
+            .find(|c| *c == text)
+            .map(TreeCode)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown tree problem code {text:?}")))
+    }
+}
+
+impl TreeSummary {
+    fn problems(&self) -> impl Iterator<Item = Problem> + '_ {
+        self.problems.iter().map(|(c, m)| Problem::warning(c.0, m.clone()))
+    }
+}
+
+/// The mount an image's root is on, for [`tree_summary`]: its never-reused ID and whether its
+/// superblock is read-only. `None` where the kernel gives no such ID (before Linux 6.8).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct MountKey {
+    unique_id: u64,
+    sealed: bool,
+}
+
+impl MountKey {
+    fn of(root: &std::path::Path, m: &mounts::MountInfo) -> Option<MountKey> {
+        Some(MountKey {
+            unique_id: mounts::unique_mount_id(root)?,
+            sealed: m.super_read_only(),
+        })
+    }
 }
 
 thread_local! {
-    /// Tree summaries of read-only mounts, by root, with the fingerprint of the root and every
-    /// directory in the tree.
-    static TREES: RefCell<HashMap<String, (Fingerprint, TreeSummary)>> = RefCell::new(HashMap::new());
-    /// Whether the last `mounted_images` query reused every tree, walking none (`None`: no query
-    /// yet). A writable tree is always walked.
-    static TREES_REUSED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    /// Tree summaries of read-only mounts, by root, kept and shared (see [`tree_summary`]).
+    static TREES: RefCell<HashMap<String, Rc<RowCache<TreeSummary>>>> = RefCell::new(HashMap::new());
+    /// After `reset_hash_cache()`: trees first met afterwards are walked, not taken from others.
+    static TREES_RESET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last `mounted_images` query's trees came from, the least reused of them
+    /// (`None`: no query yet). A writable tree is always walked.
+    static TREES_SOURCE: std::cell::Cell<Option<rowcache::Source>> = const { std::cell::Cell::new(None) };
+}
+
+/// Notes where one tree of the current query came from: the query's source is its least
+/// reused tree's.
+fn note_tree_source(s: rowcache::Source) {
+    use rowcache::Source::*;
+    let rank = |s: rowcache::Source| match s {
+        Backend => 0,
+        Shared => 1,
+        Computed => 2,
+    };
+    TREES_SOURCE.set(Some(match TREES_SOURCE.get() {
+        Some(t) if rank(t) >= rank(s) => t,
+        _ => s,
+    }));
 }
 
 /// The file count, size, digest and oddities of the tree at `root`. A read-only mount cannot be
-/// written through, so its summary is kept and revalidated by the identity of its directories
-/// (an entry added, removed or renamed anywhere changes one of them; a remount changes them
-/// all) instead of walking and `stat`ing every file again. A writable tree is walked every time
-/// (its files' digests come from the hash cache).
-fn tree_summary(root: &std::path::Path, read_only: bool, threads: usize) -> Result<TreeSummary, tree::TreeError> {
-    let key = root.to_string_lossy().into_owned();
-    if read_only
-        && let Some(t) = TREES.with(|c| {
-            c.borrow()
-                .get(&key)
-                .filter(|(fp, _)| fp.unchanged())
-                .map(|(_, t)| t.clone())
-        })
-    {
-        return Ok(t);
+/// written through, so its summary is kept (and left in `pg_stat_tmp` for other backends, like
+/// the views' rows) instead of walking and `stat`ing every file again, and revalidated:
+/// - on a *sealed* mount (read-only superblock: an image volume's overlay of layers, erofs,
+///   squashfs), which nothing can change through any path, by the mount's unique ID (Linux
+///   6.8; mount-table IDs and device numbers are reused) and the identity of the root and its
+///   top-level directories: a remount, even of the same image at the same path, walks again;
+/// - otherwise (a read-only bind mount, whose source may change elsewhere; an older kernel), by
+///   the identity of every directory in the tree: an entry added, removed or renamed anywhere
+///   changes one of them, a remount changes them all.
+///
+/// A writable tree is walked every time (its files' digests come from the hash cache).
+fn tree_summary(
+    root: &std::path::Path,
+    read_only: bool,
+    mount: Option<MountKey>,
+    threads: usize,
+) -> Result<TreeSummary, tree::TreeError> {
+    if !read_only {
+        note_tree_source(rowcache::Source::Computed);
+        return walk_tree(root, threads).map(|(t, _)| t);
     }
-    TREES_REUSED.set(Some(false));
+    let key = root.to_string_lossy().into_owned();
+    let cache = TREES.with(|c| {
+        Rc::clone(c.borrow_mut().entry(key.clone()).or_insert_with(|| {
+            // One kind per root (`pgext_tree_<hash of the root>`): the snapshot files of a kind
+            // are capped, and a remount leaves an old one behind.
+            let cache = RowCache::with_kind(format!(
+                "pgext_tree_{}",
+                &hash::to_hex(&hash::sha256(key.as_bytes()))[..16]
+            ));
+            if TREES_RESET.get() {
+                cache.clear();
+            }
+            Rc::new(cache)
+        }))
+    });
+    let signature = format!(
+        "{key}\n{}\n{}",
+        mount.map_or("-".to_string(), |m| format!("{} {}", m.unique_id, m.sealed)),
+        build_identity()
+    );
+    let mut failed = None;
+    let rows = cache.rows(&signature, || match walk_tree(root, threads) {
+        Ok((summary, dirs)) => {
+            let sealed = mount.is_some_and(|m| m.sealed);
+            let watched = dirs.into_iter().filter(|d| !sealed || !d.contains('/'));
+            let watched = watched.map(|d| root.join(d).to_string_lossy().into_owned());
+            // Kept only when every directory could be watched (a name in escaped form, or one
+            // gone meanwhile, cannot be) and none changed within the racy window.
+            let fp = Fingerprint::of_paths(std::iter::once(key.clone()).chain(watched))
+                .filter(|fp| fp.entries().iter().all(|(_, k)| k.is_some()));
+            (vec![summary], fp)
+        }
+        Err(e) => {
+            failed = Some(e);
+            (Vec::new(), None)
+        }
+    });
+    if let Some(s) = cache.source() {
+        note_tree_source(s);
+    }
+    match (failed, rows.first()) {
+        (Some(e), _) => Err(e),
+        (None, Some(t)) => Ok(t.clone()),
+        // A shared file with no summary in it: never written so; walk.
+        (None, None) => walk_tree(root, threads).map(|(t, _)| t),
+    }
+}
+
+/// Walks the tree at `root` (file digests from the hash cache): its summary and its directories.
+fn walk_tree(root: &std::path::Path, threads: usize) -> Result<(TreeSummary, Vec<String>), tree::TreeError> {
     let opts = tree::ScanOptions {
         threads,
         cancel: &server::interrupt_pending,
         ..Default::default()
     };
     let scan = with_cache(|c| tree::scan_tree(root, &opts, Some(c)))?;
-    let mut problems: Vec<Problem> = scan
+    let mut problems: Vec<(TreeCode, String)> = scan
         .problems
         .iter()
-        .map(|p| Problem::warning(p.code.as_str(), format!("{}: {}", p.path, p.message)))
+        .map(|p| (TreeCode(p.code.as_str()), format!("{}: {}", p.path, p.message)))
         .collect();
     let digest = match scan.digest() {
         Ok(d) => Some(hash::to_prefixed_hex(&d)),
         Err(e) => {
-            problems.push(Problem::warning("no_tree_digest", e.to_string()));
+            problems.push((TreeCode(NO_TREE_DIGEST), e.to_string()));
             None
         }
     };
+    let dirs = scan
+        .entries
+        .iter()
+        .filter(|e| e.kind == tree::EntryKind::Dir)
+        .map(|e| e.path.clone())
+        .collect();
     let summary = TreeSummary {
         file_count: scan.file_count,
         total_bytes: scan.total_bytes,
         digest,
         problems,
     };
-    if read_only {
-        let dirs = scan
-            .entries
-            .iter()
-            .filter(|e| e.kind == tree::EntryKind::Dir)
-            .map(|e| root.join(&e.path).to_string_lossy().into_owned());
-        // Kept only when every directory could be watched (a name in escaped form, or one gone
-        // meanwhile, cannot be) and none changed within the racy window.
-        match Fingerprint::of_paths(std::iter::once(key.clone()).chain(dirs))
-            .filter(|fp| fp.entries().iter().all(|(_, k)| k.is_some()))
-        {
-            Some(fp) => TREES.with(|c| c.borrow_mut().insert(key, (fp, summary.clone()))),
-            None => TREES.with(|c| c.borrow_mut().remove(&key)),
-        };
-    }
-    Ok(summary)
+    Ok((summary, dirs))
 }
 
 /// One row per image under `pgext.extensions_root` (and per image the settings name that is not
@@ -625,12 +733,13 @@ fn mounted_images() -> TableIterator<
         .filter(|p| p.effective)
         .map(|p| p.pin.name.clone())
         .collect();
-    let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
+    // Only the image rows: no control file, script or library is read for them.
+    let images = READ_CACHE.with(|c| Inventory::image_rows(&s, &mut c.borrow_mut()));
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
-    TREES_REUSED.set(Some(true));
-    let mut rows = Vec::with_capacity(inv.images.len());
-    for img in inv.images {
+    TREES_SOURCE.set(None);
+    let mut rows = Vec::with_capacity(images.len());
+    for img in images {
         let mut problems = img.problems;
         let root_buf = std::path::PathBuf::from(&img.root);
         let root = root_buf.as_path();
@@ -646,12 +755,17 @@ fn mounted_images() -> TableIterator<
         };
         let (mut file_count, mut total_bytes, mut digest) = (None, None, None);
         if img.mounted {
-            match tree_summary(root, read_only == Some(true), threads) {
+            let key = if read_only == Some(true) {
+                mount.and_then(|m| MountKey::of(root, m))
+            } else {
+                None
+            };
+            match tree_summary(root, read_only == Some(true), key, threads) {
                 Ok(t) => {
                     file_count = Some(to_i64(t.file_count));
                     total_bytes = Some(to_i64(t.total_bytes));
                     digest = t.digest.clone();
-                    problems.extend(t.problems.iter().cloned());
+                    problems.extend(t.problems());
                 }
                 Err(tree::TreeError::Cancelled) => cancelled(),
                 Err(e) => problems.push(Problem::error(e.code(), e.to_string())),
@@ -731,7 +845,8 @@ fn reset_hash_cache() -> i64 {
     READ_CACHE.with(|c| c.borrow_mut().clear());
     EXT_ROWS.with(RowCache::clear);
     LIB_ROWS.with(RowCache::clear);
-    TREES.with(|c| c.borrow_mut().clear());
+    TREES.with(|c| c.borrow().values().for_each(|t| t.clear()));
+    TREES_RESET.set(true);
     compat::reset();
     with_cache(|c| {
         let n = c.len();

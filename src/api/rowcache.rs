@@ -47,7 +47,7 @@ type Kept<T> = (String, Fingerprint, Rc<Vec<T>>);
 /// One view's rows in one backend (a `thread_local!`: a backend is one thread).
 pub struct RowCache<T> {
     /// The file name's prefix in `pg_stat_tmp`.
-    kind: &'static str,
+    kind: std::borrow::Cow<'static, str>,
     local: RefCell<Option<Kept<T>>>,
     source: Cell<Option<Source>>,
     /// The checksum of the last snapshot this process wrote: unchanged rows are not written again.
@@ -64,11 +64,20 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
     /// An empty cache whose shared files are `pg_stat_tmp/<kind>.<signature hash>`.
     pub const fn new(kind: &'static str) -> Self {
         RowCache {
-            kind,
+            kind: std::borrow::Cow::Borrowed(kind),
             local: RefCell::new(None),
             source: Cell::new(None),
             last_shared: Cell::new(None),
             skip_shared: Cell::new(false),
+        }
+    }
+
+    /// A cache whose shared files are `pg_stat_tmp/<kind>.<signature hash>`, for kinds made at
+    /// run time (one per image tree). At most [`snapshot::KEEP`] files of a kind are kept.
+    pub fn with_kind(kind: String) -> Self {
+        RowCache {
+            kind: std::borrow::Cow::Owned(kind),
+            ..RowCache::new("")
         }
     }
 
@@ -108,7 +117,7 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
     }
 
     fn load(&self, signature: &str) -> Option<(Fingerprint, Vec<T>)> {
-        match snapshot::load(&stat_tmp(), self.kind, signature, MAX_BYTES) {
+        match snapshot::load(&stat_tmp(), &self.kind, signature, MAX_BYTES) {
             snapshot::Loaded::Fresh(fp, payload) => match serde_json::from_slice(&payload) {
                 Ok(rows) => Some((fp, rows)),
                 Err(e) => {
@@ -133,10 +142,10 @@ impl<T: Clone + Serialize + DeserializeOwned> RowCache<T> {
         let bytes = snapshot::encode(signature, fp, &payload);
         let sum = hash::sha256(&bytes);
         let dir = stat_tmp();
-        if self.last_shared.get() == Some(sum) && snapshot::path_for(&dir, self.kind, signature).exists() {
+        if self.last_shared.get() == Some(sum) && snapshot::path_for(&dir, &self.kind, signature).exists() {
             return;
         }
-        match snapshot::save(&dir, self.kind, signature, &bytes) {
+        match snapshot::save(&dir, &self.kind, signature, &bytes) {
             Ok(()) => self.last_shared.set(Some(sum)),
             Err(e) => pgrx::debug1!("pgext: could not share rows {}: {e}", self.kind),
         }

@@ -63,6 +63,7 @@ cleanup() {
     done
     [ -n "${ROT_MNT:-}" ] && mountpoint -q "$ROT_MNT" && umount "$ROT_MNT" 2>/dev/null || true
     [ -n "${ROM_MNT:-}" ] && mountpoint -q "$ROM_MNT" && umount "$ROM_MNT" 2>/dev/null || true
+    [ -n "${SEAL_ROOT:-}" ] && mountpoint -q "$SEAL_ROOT/probe" && umount "$SEAL_ROOT/probe" 2>/dev/null || true
     cluster_stop "$SDATA" immediate
     cluster_stop "$DATA" immediate
     cluster_stop "$NDATA" immediate
@@ -448,6 +449,71 @@ SQL
     umount "$ROM_MNT"
 else
     fail "cannot bind-mount an image read-only here (the suite runs as root)"
+fi
+
+echo "--- sealed mounts: an image volume's read-only overlay is revalidated by its mount"
+# A multi-layer image volume is an overlay of lower directories only: its superblock is
+# read-only, nothing can change it, and mounted_images keeps its tree while the same mount holds
+# it. Replacing the image is a remount: the kept tree must not be served for the new one.
+seal_a=$WORK/seal-a seal_b=$WORK/seal-b seal_empty=$WORK/seal-empty SEAL_ROOT=$WORK/seal-root
+mkdir -p "$seal_a" "$seal_b" "$seal_empty" "$SEAL_ROOT/probe"
+cp -a "$ROOT/beta/." "$seal_a/"
+cp -a "$ROOT/beta/." "$seal_b/"
+echo "-- a file only the second image has" >"$seal_b/share/extension/extra.sql"
+chmod -R a+rX "$seal_a" "$seal_b" "$seal_empty" "$SEAL_ROOT"
+sleep 2.5 # past the racy window of the copies
+seal() { mount -t overlay overlay -o "lowerdir=$1:$seal_empty" "$SEAL_ROOT/probe"; }
+if seal "$seal_a"; then
+    q="SELECT file_count || ',' || tree_digest || ',' || read_only || ',' || fs_type FROM pgext.mounted_images WHERE name = 'probe'"
+    mapfile -t got < <(cluster_psql "$DATA" "$PORT" -d postgres -Atq <<SQL
+SET pgext.extensions_root = '$SEAL_ROOT';
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+\! umount "$SEAL_ROOT/probe" && mount -t overlay overlay -o "lowerdir=$seal_b:$seal_empty" "$SEAL_ROOT/probe"
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+\! umount "$SEAL_ROOT/probe" && mount -t overlay overlay -o "lowerdir=$seal_a:$seal_empty" "$SEAL_ROOT/probe"
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+SQL
+    )
+    first=${got[0]}
+    check "the overlay is seen as a read-only mount" test "$(echo "$first" | cut -d, -f3,4)" = "true,overlay"
+    check "its tree is walked once" test "${got[1]}" = computed
+    check "then kept while the mount stays" test "${got[3]}" = backend
+    check "with the same count and digest" test "${got[2]}" = "$first"
+    check "another image mounted in its place is walked" test "${got[5]}" = computed
+    check "and shows its own content (one file more)" test "${got[4]%%,*}" = "$((${first%%,*} + 1))"
+    want=$(bash "$REPO/scripts/tree-digest.sh" "$seal_b" 2>&1 || true)
+    check "with its own digest (scripts/tree-digest.sh)" test "$(echo "${got[4]}" | cut -d, -f2)" = "$want"
+    check "which is kept in turn" test "${got[7]}" = backend
+    # Linux 6.8 gives every mount an ID never reused (statx STATX_MNT_ID_UNIQUE): a remount is
+    # known as one. Older kernels reuse IDs; there the tree is revalidated by its directories.
+    if printf '%s\n' 6.8 "$(uname -r | cut -d- -f1)" | sort -C -V; then
+        check "the first image mounted again is a new mount: walked, not trusted" test "${got[9]}" = computed
+    fi
+    check "and is what it was" test "${got[8]}" = "$first"
+    # The tree is left in pg_stat_tmp: a new session takes it instead of walking.
+    mapfile -t got < <(cluster_psql "$DATA" "$PORT" -d postgres -Atq <<SQL
+SET pgext.extensions_root = '$SEAL_ROOT';
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+SELECT pgext.reset_hash_cache() >= 0;
+$q;
+SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images';
+SQL
+    )
+    check "a new session takes the tree another session left" test "${got[1]}" = shared
+    check "which is the tree" test "${got[0]}" = "$first"
+    check "after reset_hash_cache() the session walks it itself" test "${got[4]}" = computed
+    check "to the same tree" test "${got[3]}" = "$first"
+    umount "$SEAL_ROOT/probe"
+else
+    fail "cannot mount an overlay of lower directories here (the suite runs as root)"
 fi
 
 echo "--- history retention"
