@@ -19,6 +19,6 @@ COMMENT ON FUNCTION pgext.hash_cache_status() IS
 REVOKE ALL ON FUNCTION pgext.hash_cache_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.hash_cache_status() TO pg_monitor, pgext_admin;
 COMMENT ON FUNCTION pgext.row_sources() IS
-  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated); for mounted_images, backend when no image tree had to be walked (only read-only mounts keep theirs)';
+  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated); for mounted_images, the least reused of its image trees (only read-only mounts keep and share theirs)';
 REVOKE ALL ON FUNCTION pgext.row_sources() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.row_sources() TO pg_monitor, pgext_admin;

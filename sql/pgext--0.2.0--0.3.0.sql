@@ -146,6 +146,6 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'row_sources_wrapper';
 COMMENT ON FUNCTION pgext.row_sources() IS
-  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated); for mounted_images, backend when no image tree had to be walked (only read-only mounts keep theirs)';
+  'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated); for mounted_images, the least reused of its image trees (only read-only mounts keep and share theirs)';
 REVOKE ALL ON FUNCTION pgext.row_sources() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.row_sources() TO pg_monitor, pgext_admin;
