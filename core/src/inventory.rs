@@ -1313,7 +1313,7 @@ fn script_references(
                     }
                 };
                 budget = budget.saturating_sub(bytes.len() as u64);
-                let refs = scripts::library_references(&String::from_utf8_lossy(&bytes), module_pathname);
+                let refs = scripts::library_references_in(bytes, module_pathname);
                 // Only what provably did not change while it was read.
                 if fs::metadata(&path)
                     .map(|m| FileKey::from_metadata(&m) == key.1)

@@ -184,7 +184,7 @@ fn add_script(env: &Env<'_>, plan: &mut Plan, ext: &str, path: &str, module_path
         return; // the server fails to read it too, before running anything of it
     };
     let script = path.rsplit('/').next().unwrap_or(path);
-    for r in scripts::library_references(&String::from_utf8_lossy(&bytes), module_pathname) {
+    for r in scripts::library_references_in(bytes, module_pathname) {
         let how = match r.kind {
             ReferenceKind::Function => LibraryRef::Function,
             ReferenceKind::Load => LibraryRef::Load,

@@ -682,7 +682,14 @@ pub struct LibraryReference {
 /// `LANGUAGE C` is an unquoted `c` in any case, or exactly `"c"` / `'c'`: the server does not
 /// fold quoted language names, so `LANGUAGE 'C'` names a language that does not exist.
 pub fn library_references(sql: &str, module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    let text = blank_echo_lines(sql.as_bytes());
+    library_references_in(sql.as_bytes().to_vec(), module_pathname)
+}
+
+/// [`library_references`] of a script's bytes as read, without validating them as UTF-8 first
+/// (names and strings are decoded lossily one by one) and blanking its `\echo` lines in place:
+/// PostGIS's scripts are 8 MB each, and a copy or a validation pass of each is measurable.
+pub fn library_references_in(mut text: Vec<u8>, module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    blank_echo_lines(&mut text);
     let scan = Scan {
         text: &text,
         lines: LineIndex::new(&text),
@@ -775,19 +782,17 @@ impl Scan<'_> {
 }
 
 /// Replaces lines matching `^\\echo.*$` with spaces, keeping offsets and line numbers.
-fn blank_echo_lines(sql: &[u8]) -> Vec<u8> {
-    let mut text = sql.to_vec();
+fn blank_echo_lines(text: &mut [u8]) {
     // Only the places where `\echo` occurs are looked at (scripts are megabytes, with one or two).
-    let found: Vec<usize> = memchr::memmem::find_iter(sql, b"\\echo")
-        .filter(|&at| at == 0 || sql.get(at - 1) == Some(&b'\n'))
+    let found: Vec<usize> = memchr::memmem::find_iter(text, b"\\echo")
+        .filter(|&at| at == 0 || text.get(at - 1) == Some(&b'\n'))
         .collect();
     for start in found {
-        let end = memchr::memchr(b'\n', sql.get(start..).unwrap_or_default()).map_or(sql.len(), |p| start + p);
+        let end = memchr::memchr(b'\n', text.get(start..).unwrap_or_default()).map_or(text.len(), |p| start + p);
         if let Some(line) = text.get_mut(start..end) {
             line.fill(b' ');
         }
     }
-    text
 }
 
 /// Byte offset → 1-based line, counted when asked and from the last answer on: lines are asked
