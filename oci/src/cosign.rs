@@ -18,13 +18,14 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, Parse
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::bundle;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::interrupt::Interrupt;
 use crate::keyless::{self, Certified, Keyless, KeylessPolicy};
-use crate::manifest::{Document, parse_document};
+use crate::manifest::{Descriptor, Document, parse_document};
 use crate::reference::ImageReference;
-use crate::source::BlobSink;
+use crate::source::{BlobSink, Source};
 use crate::{VerifyOptions, open_source, runtime};
 
 /// Annotation holding a layer's signature (base64 of an ASN.1 ECDSA signature).
@@ -181,10 +182,12 @@ pub fn load_keys(path: &Path) -> Result<Vec<TrustedKey>, String> {
     Ok(keys)
 }
 
-/// One signature layer, as read (its payload's digest already checked).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One signature, as read: a layer of the `.sig` manifest (its payload's digest already
+/// checked), or one signature of a Sigstore bundle (see the `bundle` module).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SignatureLayer {
-    /// The payload bytes that were signed.
+    /// The bytes that were signed: the simple-signing payload, or a DSSE envelope's
+    /// pre-authentication encoding.
     pub payload: Vec<u8>,
     /// The signature annotation (base64), if any.
     pub signature: Option<String>,
@@ -194,6 +197,10 @@ pub struct SignatureLayer {
     pub chain: Option<String>,
     /// The transparency-log bundle annotation (JSON).
     pub bundle: Option<String>,
+    /// A bundle's in-toto statement (the DSSE payload): what the signature is about.
+    pub statement: Option<Vec<u8>>,
+    /// Why a signature artefact that was found could not be read (judged `invalid`).
+    pub defect: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +250,10 @@ pub fn judge(
     let mut keyless = 0;
     let mut keyless_why: Option<String> = None;
     for layer in layers {
+        if let Some(why) = &layer.defect {
+            invalid.get_or_insert_with(|| why.clone());
+            continue;
+        }
         let Some(sig_b64) = &layer.signature else {
             invalid.get_or_insert_with(|| format!("a signature layer has no {SIGNATURE_ANNOTATION} annotation"));
             continue;
@@ -251,17 +262,32 @@ pub fn judge(
             invalid.get_or_insert_with(|| "a signature is not base64".into());
             continue;
         };
-        let payload: Payload = match serde_json::from_slice(&layer.payload) {
-            Ok(p) => p,
-            Err(e) => {
-                invalid.get_or_insert_with(|| format!("a signed payload is not a simple-signing document: {e}"));
-                continue;
+        // The digest the signature is about.
+        let signed = match &layer.statement {
+            Some(statement) => match bundle::signed_digest(statement, &want) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue, // an attestation, not a signature
+                Err(e) => {
+                    invalid.get_or_insert(e);
+                    continue;
+                }
+            },
+            None => {
+                let payload: Payload = match serde_json::from_slice(&layer.payload) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        invalid
+                            .get_or_insert_with(|| format!("a signed payload is not a simple-signing document: {e}"));
+                        continue;
+                    }
+                };
+                if payload.critical.kind != "cosign container image signature" {
+                    invalid.get_or_insert_with(|| format!("a signed payload has type {:?}", payload.critical.kind));
+                    continue;
+                }
+                payload.critical.image.digest
             }
         };
-        if payload.critical.kind != "cosign container image signature" {
-            invalid.get_or_insert_with(|| format!("a signed payload has type {:?}", payload.critical.kind));
-            continue;
-        }
         if let Some(certificate) = &layer.certificate
             && !keys.iter().any(|k| k.verifies(&layer.payload, &sig))
         {
@@ -275,6 +301,7 @@ pub fn judge(
                 certificate,
                 chain: layer.chain.as_deref(),
                 bundle: layer.bundle.as_deref(),
+                statement: layer.statement.as_deref(),
             };
             match keyless::judge(kp, reference, &parts) {
                 Keyless::Invalid(why) => {
@@ -283,11 +310,8 @@ pub fn judge(
                 Keyless::Untrusted(why) => {
                     keyless_why.get_or_insert(why);
                 }
-                Keyless::Signed { .. } if payload.critical.image.digest != want => {
-                    invalid = Some(format!(
-                        "a keyless signature is for {}, not {want}",
-                        payload.critical.image.digest
-                    ));
+                Keyless::Signed { .. } if signed != want => {
+                    invalid = Some(format!("a keyless signature is for {signed}, not {want}"));
                 }
                 Keyless::Signed {
                     subject,
@@ -315,11 +339,11 @@ pub fn judge(
         let Some(key) = keys.iter().find(|k| k.verifies(&layer.payload, &sig)) else {
             continue;
         };
-        if payload.critical.image.digest != want {
+        if signed != want {
             // Authentic, but for other content: someone copied a signature onto this tag.
             invalid = Some(format!(
-                "a signature by {} is for {}, not {want}",
-                key.fingerprint, payload.critical.image.digest
+                "a signature by {} is for {signed}, not {want}",
+                key.fingerprint
             ));
             continue;
         }
@@ -388,13 +412,57 @@ async fn fetch(
         Some(d) => d.clone(),
         None => source.resolve_default(reference.tag(), max, &intr).await?,
     };
-    let tag = signature_tag(&digest);
-    let Some((sig_digest, bytes)) = source.resolve_tag(&tag, digest.algorithm(), max, &intr).await? else {
-        return Ok((digest, None));
+    let legacy = legacy_signatures(&mut source, &digest, options, &intr).await?;
+    let bundles = bundle_signatures(&mut source, &digest, options, &intr).await?;
+    Ok((
+        digest,
+        match (legacy, bundles) {
+            (None, None) => None,
+            (a, b) => Some(a.into_iter().chain(b).flatten().collect()),
+        },
+    ))
+}
+
+/// Downloads a small blob (a signature payload or a bundle), at most [`MAX_PAYLOAD_BYTES`].
+async fn small_blob(
+    source: &mut Source,
+    d: &Descriptor,
+    what: String,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Vec<u8>, OciError> {
+    if d.size > MAX_PAYLOAD_BYTES {
+        return Err(OciError::TooLarge {
+            what,
+            limit: MAX_PAYLOAD_BYTES,
+            unit: "bytes",
+        });
+    }
+    let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
+    source.blob(&mut sink, intr).await?;
+    let mut bytes = Vec::new();
+    sink.finish()?
+        .take(MAX_PAYLOAD_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| OciError::io("reading a spooled signature blob", e))?;
+    Ok(bytes)
+}
+
+/// The layers of the `sha256-<hex>.sig` manifest; `None` when there is none.
+async fn legacy_signatures(
+    source: &mut Source,
+    digest: &Digest,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Option<Vec<SignatureLayer>>, OciError> {
+    let max = options.limits.max_document_bytes;
+    let tag = signature_tag(digest);
+    let Some((sig_digest, bytes)) = source.resolve_tag(&tag, digest.algorithm(), max, intr).await? else {
+        return Ok(None);
     };
     let bytes = match bytes {
         Some(b) => b,
-        None => source.manifest(&sig_digest, None, max, &intr).await?,
+        None => source.manifest(&sig_digest, None, max, intr).await?,
     };
     let what = format!("signature manifest {tag}");
     let Document::Image { layers, .. } = parse_document(&bytes, &what)? else {
@@ -409,36 +477,120 @@ async fn fetch(
     }
     let mut out = Vec::with_capacity(layers.len());
     for d in layers {
-        if d.size > MAX_PAYLOAD_BYTES {
-            return Err(OciError::TooLarge {
-                what: format!("signature payload {}", d.digest),
-                limit: MAX_PAYLOAD_BYTES,
-                unit: "bytes",
-            });
-        }
-        let mut sink = BlobSink::new(
-            &d.digest,
-            d.size,
-            format!("signature payload {}", d.digest),
-            options.spool_dir.as_deref(),
-            &intr,
-        )?;
-        source.blob(&mut sink, &intr).await?;
-        let mut payload = Vec::new();
-        sink.finish()?
-            .take(MAX_PAYLOAD_BYTES)
-            .read_to_end(&mut payload)
-            .map_err(|e| OciError::io("reading a spooled signature payload", e))?;
+        let payload = small_blob(source, &d, format!("signature payload {}", d.digest), options, intr).await?;
         out.push(SignatureLayer {
             payload,
             signature: d.annotations.get(SIGNATURE_ANNOTATION).cloned(),
             certificate: d.annotations.get(CERTIFICATE_ANNOTATION).cloned(),
             chain: d.annotations.get(CHAIN_ANNOTATION).cloned(),
             bundle: d.annotations.get(BUNDLE_ANNOTATION).cloned(),
+            ..Default::default()
         });
     }
-    Ok((digest, Some(out)))
+    Ok(Some(out))
 }
+
+/// The parts of an OCI 1.1 artifact manifest a referrer is judged by.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactManifest {
+    artifact_type: Option<String>,
+    subject: Option<SubjectDescriptor>,
+    #[serde(default)]
+    layers: Vec<ArtifactLayer>,
+}
+
+#[derive(Deserialize)]
+struct SubjectDescriptor {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactLayer {
+    media_type: String,
+}
+
+/// The signatures of the Sigstore bundles that refer to `digest` (see the `bundle` module);
+/// `None` when no bundle refers to it. A listed referrer whose manifest names another subject
+/// is not this image's (a listing is not content-addressed) and is skipped; a bundle that
+/// cannot be read is a layer with a defect (`invalid`).
+async fn bundle_signatures(
+    source: &mut Source,
+    digest: &Digest,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Option<Vec<SignatureLayer>>, OciError> {
+    let max = options.limits.max_document_bytes;
+    let listed = source.referrers(digest, max, intr).await?;
+    if listed.len() > MAX_SIGNATURES {
+        return Err(OciError::TooLarge {
+            what: format!("the referrers of {digest}"),
+            limit: MAX_SIGNATURES as u64,
+            unit: "referrers",
+        });
+    }
+    let mut out: Option<Vec<SignatureLayer>> = None;
+    for entry in listed {
+        // Index entries may carry the artifact type; cosign 2 writes the config's there, so
+        // only what is plainly something else is skipped unread.
+        if entry
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| !t.starts_with(bundle::BUNDLE_MEDIA_TYPE_PREFIX) && t != EMPTY_MEDIA_TYPE)
+        {
+            continue;
+        }
+        let what = format!("referrer {} of {digest}", entry.digest);
+        let bytes = source.manifest(&entry.digest, Some(entry.size), max, intr).await?;
+        let Ok(m) = serde_json::from_slice::<ArtifactManifest>(&bytes) else {
+            continue; // not an artifact manifest: not a bundle
+        };
+        let is_bundle = m
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(bundle::BUNDLE_MEDIA_TYPE_PREFIX));
+        if !is_bundle || m.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest.to_string().as_str()) {
+            continue;
+        }
+        let layers = match parse_document(&bytes, &what)? {
+            Document::Image { layers, .. } => layers,
+            Document::Index { .. } => continue,
+        };
+        let found = out.get_or_insert_with(Vec::new);
+        let Some(layer) = layers
+            .iter()
+            .zip(&m.layers)
+            .find(|(_, raw)| raw.media_type.starts_with(bundle::BUNDLE_MEDIA_TYPE_PREFIX))
+            .map(|(d, _)| d)
+        else {
+            found.push(SignatureLayer {
+                defect: Some(format!("{what} holds no bundle")),
+                ..Default::default()
+            });
+            continue;
+        };
+        let bytes = small_blob(source, layer, format!("bundle {}", layer.digest), options, intr).await?;
+        match bundle::layers(&bytes) {
+            Ok(l) => found.extend(l),
+            Err(why) => found.push(SignatureLayer {
+                defect: Some(format!("{what}: {why}")),
+                ..Default::default()
+            }),
+        }
+        if found.len() > MAX_SIGNATURES {
+            return Err(OciError::TooLarge {
+                what: format!("the signatures of {digest}"),
+                limit: MAX_SIGNATURES as u64,
+                unit: "signatures",
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The empty descriptor's media type (an artifact manifest's config).
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -477,6 +629,7 @@ mod tests {
             certificate: None,
             chain: None,
             bundle: None,
+            ..Default::default()
         }
     }
 
@@ -559,6 +712,7 @@ mod tests {
                     certificate: None,
                     chain: None,
                     bundle: None,
+                    ..Default::default()
                 }]),
                 &keys,
                 SignatureStatus::Invalid,
@@ -571,6 +725,7 @@ mod tests {
                     certificate: None,
                     chain: None,
                     bundle: None,
+                    ..Default::default()
                 }]),
                 &keys,
                 SignatureStatus::Invalid,

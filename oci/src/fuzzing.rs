@@ -167,6 +167,39 @@ pub fn layer_input(data: &[u8]) -> Option<(Compression, Limits, &[u8])> {
     Some((compression, limits, rest))
 }
 
+/// Sigstore bundles (`pgext_oci::bundle`): any bytes as a bundle, its signatures judged with the
+/// keys (PEM) and trust root the same bytes hold. Every layer signs a DSSE encoding of a
+/// signature statement; nothing fuzzed may come out `signed`.
+pub fn bundle(data: &[u8]) {
+    use crate::cosign::{SignaturePolicy, judge, parse_keys};
+    let Ok(layers) = crate::bundle::layers(data) else {
+        return;
+    };
+    for l in &layers {
+        assert!(
+            l.payload.starts_with(b"DSSEv1 "),
+            "a bundle layer signs a DSSE encoding"
+        );
+        let statement = l.statement.as_deref().unwrap_or_default();
+        assert!(l.payload.ends_with(statement));
+    }
+    let text = String::from_utf8_lossy(data);
+    let keyless = crate::keyless::TrustRoot::parse(data)
+        .ok()
+        .map(|root| crate::keyless::KeylessPolicy {
+            root,
+            identities: crate::keyless::parse_identities(&text).unwrap_or_default(),
+            require_tlog: false,
+        });
+    let policy = SignaturePolicy {
+        keys: parse_keys(&text).unwrap_or_default(),
+        keyless,
+    };
+    let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
+    let v = judge(&digest, "fuzz/x", Some(&layers), &policy);
+    assert_ne!(v.status, crate::cosign::SignatureStatus::Signed, "{v:?}");
+}
+
 /// cosign: trusted-key PEM text, and a signature layer (payload and annotation) judged against
 /// the keys found in the same input.
 pub fn cosign(data: &[u8]) {
@@ -184,6 +217,7 @@ pub fn cosign(data: &[u8]) {
         certificate: (data.first() == Some(&b'c')).then(|| text.clone().into_owned()),
         chain: (data.get(1) == Some(&b'c')).then(|| text.clone().into_owned()),
         bundle: (data.get(2) == Some(&b'{')).then(|| text.clone().into_owned()),
+        ..Default::default()
     };
     let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
     // Any trust root the input holds too (a valid one cannot come from fuzzed bytes without a CA's key).
@@ -229,6 +263,7 @@ pub fn keyless(data: &[u8]) -> Option<crate::cosign::SignatureVerdict> {
         certificate: Some(String::from_utf8_lossy(cert).into_owned()),
         chain: None,
         bundle,
+        ..Default::default()
     };
     let digest = crate::Digest::of(crate::Algorithm::Sha256, b"fuzz");
     Some(crate::cosign::judge(&digest, "fuzz/x", Some(&[layer]), &policy))

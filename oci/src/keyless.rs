@@ -235,6 +235,9 @@ pub(crate) struct Certified<'a> {
     pub certificate: &'a str,
     pub chain: Option<&'a str>,
     pub bundle: Option<&'a str>,
+    /// A Sigstore bundle's in-toto statement (the DSSE payload; `payload` is then its
+    /// pre-authentication encoding): a log entry of kind `dsse` records its hash.
+    pub statement: Option<&'a [u8]>,
 }
 
 /// The judgement of one keyless signature.
@@ -274,7 +277,20 @@ struct BundlePayload {
 #[derive(Deserialize)]
 struct Rekord {
     kind: String,
-    spec: RekordSpec,
+    spec: serde_json::Value,
+}
+
+/// A `dsse` entry's spec (Rekor's dsse 0.0.1): the payload's hash and the signatures.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DsseSpec {
+    payload_hash: RekordHash,
+    signatures: Vec<DsseSignature>,
+}
+
+#[derive(Deserialize)]
+struct DsseSignature {
+    signature: String,
 }
 
 #[derive(Deserialize)]
@@ -361,14 +377,27 @@ fn check_bundle(root: &TrustRoot, bundle: &str, sig: &Certified<'_>) -> Result<i
         return Err("its signed entry timestamp does not verify with the log's key".into());
     }
     let body: Rekord = serde_json::from_slice(&b64(&p.body)?).map_err(|e| format!("entry body: {e}"))?;
-    if body.kind != "hashedrekord" {
-        return Err(format!("entry of kind {:?}, not hashedrekord", body.kind));
-    }
-    let want = hex(digest::digest(&digest::SHA256, sig.payload).as_ref());
-    if body.spec.data.hash.algorithm != "sha256" || body.spec.data.hash.value != want {
+    // What the entry records: the hash of what was signed, and the signature(s).
+    let (hash, signatures) = match (body.kind.as_str(), sig.statement) {
+        ("hashedrekord", None) => {
+            let spec: RekordSpec = serde_json::from_value(body.spec).map_err(|e| format!("entry body: {e}"))?;
+            (spec.data.hash, vec![spec.signature.content])
+        }
+        // A DSSE envelope's entry hashes its payload (the statement), not the encoding signed.
+        ("dsse", Some(_)) => {
+            let spec: DsseSpec = serde_json::from_value(body.spec).map_err(|e| format!("entry body: {e}"))?;
+            (
+                spec.payload_hash,
+                spec.signatures.into_iter().map(|s| s.signature).collect(),
+            )
+        }
+        (kind, _) => return Err(format!("entry of kind {kind:?}, not one for this signature")),
+    };
+    let want = hex(digest::digest(&digest::SHA256, sig.statement.unwrap_or(sig.payload)).as_ref());
+    if hash.algorithm != "sha256" || hash.value != want {
         return Err("the entry is for another payload".into());
     }
-    if b64(&body.spec.signature.content)? != sig.signature {
+    if !signatures.iter().any(|s| b64(s).as_deref() == Ok(sig.signature)) {
         return Err("the entry is for another signature".into());
     }
     Ok(p.integrated_time)
@@ -539,9 +568,17 @@ mod tests {
         body_sig: &[u8],
     ) -> String {
         let b64e = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        let body = serde_json::json!({"apiVersion": "0.0.1", "kind": body_kind, "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": body_hash}},
-            "signature": {"content": b64e(body_sig), "publicKey": {"content": "eA=="}}}});
+        let body = if body_kind == "dsse" {
+            serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": "00"},
+                "payloadHash": {"algorithm": "sha256", "value": body_hash},
+                "signatures": [{"signature": b64e(b"someone else"), "verifier": "eA=="},
+                               {"signature": b64e(body_sig), "verifier": "eA=="}]}})
+        } else {
+            serde_json::json!({"apiVersion": "0.0.1", "kind": body_kind, "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": body_hash}},
+                "signature": {"content": b64e(body_sig), "publicKey": {"content": "eA=="}}}})
+        };
         let body = b64e(body.to_string().as_bytes());
         let canonical =
             serde_json::json!({"body": body, "integratedTime": 1_700_000_000, "logID": log_id, "logIndex": 3});
@@ -569,7 +606,46 @@ mod tests {
             certificate: "",
             chain: None,
             bundle: None,
+            statement: None,
         };
+        // A Sigstore bundle's signature: over the DSSE encoding, logged with its statement's hash.
+        let statement = br#"{"predicateType":"https://sigstore.dev/cosign/sign/v1"}"#;
+        let encoding = crate::bundle::pae("application/vnd.in-toto+json", statement);
+        let dsse = Certified {
+            payload: &encoding,
+            statement: Some(statement),
+            ..parts
+        };
+        let statement_hash = hex(digest::digest(&digest::SHA256, statement).as_ref());
+        let encoding_hash = hex(digest::digest(&digest::SHA256, &encoding).as_ref());
+        for (what, b, want) in [
+            (
+                "dsse: genuine",
+                bundle(&kp, &id, "dsse", &statement_hash, sig),
+                Ok(1_700_000_000),
+            ),
+            (
+                "dsse: the hash of the encoding, not the statement",
+                bundle(&kp, &id, "dsse", &encoding_hash, sig),
+                Err("another payload"),
+            ),
+            (
+                "dsse: another signature",
+                bundle(&kp, &id, "dsse", &statement_hash, b"other"),
+                Err("another signature"),
+            ),
+            (
+                "dsse: a hashedrekord entry for an envelope",
+                bundle(&kp, &id, "hashedrekord", &statement_hash, sig),
+                Err("not one for this signature"),
+            ),
+        ] {
+            match (check_bundle(&root, &b, &dsse), want) {
+                (Ok(t), Ok(w)) => assert_eq!(t, w, "{what}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
         // (what, the bundle, Ok(time) or a word of the error)
         let cases: Vec<(&str, String, Result<i64, &str>)> = vec![
             (
@@ -600,9 +676,14 @@ mod tests {
             (
                 "another kind",
                 bundle(&kp, &id, "intoto", &hash, sig),
-                Err("not hashedrekord"),
+                Err("not one for this signature"),
             ),
             ("not a bundle", "{\"x\":1}".into(), Err("not a cosign bundle")),
+            (
+                "a dsse entry for a simple-signing payload",
+                bundle(&kp, &id, "dsse", &hash, sig),
+                Err("not one for this signature"),
+            ),
         ];
         for (what, b, want) in cases {
             match (check_bundle(&root, &b, &parts), want) {

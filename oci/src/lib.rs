@@ -27,6 +27,7 @@ mod apply;
 mod auth;
 #[cfg(test)]
 mod bench;
+pub mod bundle;
 mod compare;
 mod confine;
 pub mod cosign;

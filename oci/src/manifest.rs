@@ -155,6 +155,8 @@ pub struct Descriptor {
     pub annotations: BTreeMap<String, String>,
     /// Whether the descriptor lists alternative download URLs (never followed).
     pub has_urls: bool,
+    /// The artifact type a referrers index gives its entries (OCI 1.1).
+    pub artifact_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,8 @@ struct RawDescriptor {
     annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     urls: Option<Vec<String>>,
+    #[serde(default)]
+    artifact_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +194,7 @@ struct RawDocument {
 
 /// A parsed manifest document.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // a handful per verification, dropped at once: boxing buys nothing
 pub enum Document {
     /// An image index or Docker manifest list.
     Index {
@@ -223,6 +228,7 @@ fn descriptor(raw: RawDescriptor, what: &str) -> Result<Descriptor, OciError> {
         platform: raw.platform,
         annotations: raw.annotations.unwrap_or_default(),
         has_urls: raw.urls.is_some_and(|u| !u.is_empty()),
+        artifact_type: raw.artifact_type,
     })
 }
 

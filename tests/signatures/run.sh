@@ -9,7 +9,10 @@
 # identity in the SAN and Fulcio's issuer extension, one expired, one from a CA nobody trusts), a
 # transparency-log key, a trusted_root.json over them; cosign signs with the certificate and
 # chain (no log) and attaches signatures with a Rekor entry signed by the test log (and one by
-# another log); each keyless status as documented, the identity policy per image prefix.
+# another log); each keyless status as documented, the identity policy per image prefix. The
+# bundle form (cosign 3): Sigstore bundles attached as OCI 1.1 referrers, found through the
+# referrers tag schema (docker-registry), the referrers API (tests/signatures/referrers-proxy.py)
+# and in an OCI layout; key-based and with a certificate; attestations, copied and moved referrers.
 # Usage: tests/signatures/run.sh        (PGEXT_SIGNATURES_PORT, default 56611)
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
@@ -21,6 +24,7 @@ FX=$WORK/fx
 DATA=$WORK/data
 PORT=${PGEXT_SIGNATURES_PORT:-56611}
 cleanup() {
+    [ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null
     cluster_stop "$DATA" immediate
     bash "$REPO/tests/registry/stop.sh" "$FX/registry" >/dev/null 2>&1 || true
 }
@@ -40,6 +44,12 @@ mkdir -p "$FX"
 REGPORT=$(bash "$REPO/tests/registry/start.sh" "$FX/registry") || die "could not start the registry"
 REG=127.0.0.1:$REGPORT
 say "registry at $REG"
+# The same registry with the OCI 1.1 referrers API (and the referrers tag schema hidden).
+python3 "$REPO/tests/signatures/referrers-proxy.py" "$REG" >"$FX/proxy.port" 2>"$FX/proxy.log" &
+PROXY_PID=$!
+for _ in $(seq 50); do [ -s "$FX/proxy.port" ] && break; sleep 0.1; done
+PROXY=127.0.0.1:$(head -n1 "$FX/proxy.port")
+say "referrers API proxy at $PROXY"
 
 # Two key pairs, as cosign makes them: k1 is trusted, k2 is not.
 export COSIGN_PASSWORD=""
@@ -56,7 +66,8 @@ cp "$FX/keys/k1.pub" "$FX/keys/k2.pub" "$FX/keys/both/"
 E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
-IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed)
+IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
+    b_signed b_other b_attest b_copied b_moved b_kl)
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
 declare -A DIGEST
@@ -245,12 +256,43 @@ attach_keyless good kl_tampered "" payload
 attach_keyless good kl_replayed tlog entry
 chmod -R a+rX "$P"
 
+# The newer storage form, cosign 3's `cosign sign`: a Sigstore bundle whose DSSE envelope signs an
+# in-toto statement of predicate type https://sigstore.dev/cosign/sign/v1 about the image,
+# attached as an OCI 1.1 referrer. This cosign writes the same with `attest --new-bundle-format`
+# and that predicate type. docker-registry has no referrers API: cosign (and pgext) fall back to
+# the referrers tag schema (an index tagged sha256-<hex>).
+SIGN_PREDICATE=https://sigstore.dev/cosign/sign/v1
+echo '{}' >"$FX/empty-predicate.json"
+bundle_sign() { # bundle_sign IMAGE PREDICATE_TYPE COSIGN_ARGS...
+    local img=$1 type=$2
+    shift 2
+    "$COSIGN" attest --new-bundle-format --type "$type" --predicate "$FX/empty-predicate.json" --tlog-upload=false \
+        --allow-insecure-registry --allow-http-registry --yes "$@" "$REG/$img@${DIGEST[$img]}" >"$FX/bundle-$img.log" 2>&1 \
+        || { cat "$FX/bundle-$img.log"; die "cosign attest --new-bundle-format $img failed"; }
+}
+ref_tag() { local d=${DIGEST[$1]}; echo "${d/:/-}"; }
+bundle_sign b_signed "$SIGN_PREDICATE" --key "$FX/keys/k1.key"
+bundle_sign b_other "$SIGN_PREDICATE" --key "$FX/keys/k2.key"
+bundle_sign b_attest https://spdx.dev/Document --key "$FX/keys/k1.key"
+bundle_sign b_kl "$SIGN_PREDICATE" --key "$P/cgood.cosign.key" --certificate "$P/cgood.pem" --certificate-chain "$P/chain.pem"
+# b_copied lists b_signed's referrer (whose subject stays b_signed); b_moved has b_signed's bundle
+# in a referrer whose subject is b_moved.
+python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_copied "${DIGEST[b_copied]}" copy
+python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_moved "${DIGEST[b_moved]}" move
+
 # Air-gapped: image "signed" and its signature copied into an OCI layout.
 skopeo copy -q --preserve-digests --src-tls-verify=false \
     "docker://$REG/signed@${DIGEST[signed]}" "oci:$L/airgap:v1"
 skopeo copy -q --preserve-digests --src-tls-verify=false \
     "docker://$REG/signed:$(sig_tag signed)" "oci:$L/airgap:$(sig_tag signed)"
 cp -a "$E/signed" "$E/airgap"
+# The same for the bundle form: the image and its referrers tag.
+skopeo copy -q --preserve-digests --src-tls-verify=false \
+    "docker://$REG/b_signed@${DIGEST[b_signed]}" "oci:$L/b_airgap:v1"
+skopeo copy -q --all --src-tls-verify=false \
+    "docker://$REG/b_signed:$(ref_tag b_signed)" "oci:$L/b_airgap:$(ref_tag b_signed)"
+cp -a "$E/b_signed" "$E/b_airgap"
+cp -a "$E/b_signed" "$E/b_api"
 # An unsigned layout, and an image whose registry is gone.
 cp -a "$E/unsigned" "$E/airgap_unsigned"
 cp -a "$E/signed" "$E/gone"
@@ -281,10 +323,12 @@ chmod -R a+rX "$E" "$L"
 pins="airgap=oci:$L/airgap:v1@${DIGEST[signed]}, airgap_unsigned=oci:$L/unsigned:v1"
 pins+=", labelled=oci:$L/labelled:v1, oldmajor=$REG/oldmajor:v1@$(cat "$FX/oldmajor.digest")"
 pins+=", gone=127.0.0.1:1/signed:v1@${DIGEST[signed]}"
+pins+=", b_airgap=oci:$L/b_airgap:v1@${DIGEST[b_signed]}"
+pins+=", b_api=$PROXY/b_signed:v1@${DIGEST[b_signed]}"
 for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$img:v1@${DIGEST[$img]}"; done
 cpath='$system'
 lpath='$libdir'
-for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
+for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor b_airgap b_api; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
 owner_dir "$WORK/spool"
 cat >"$FX/signatures.conf" <<CONF
 shared_preload_libraries = 'pgext'
@@ -292,7 +336,7 @@ extension_control_path = '$cpath'
 dynamic_library_path = '$lpath'
 pgext.extensions_root = '$E'
 pgext.images = '$pins'
-pgext.insecure_registries = '$REG'
+pgext.insecure_registries = '$REG, $PROXY'
 pgext.layout_directories = '$L'
 pgext.trusted_keys = '$FX/keys/k1.pub'
 pgext.registry_connect_timeout = 2000
@@ -327,6 +371,17 @@ expect "no signature" "$(sig unsigned)" "unsigned -"
 expect "air-gapped layout holding the signature" "$(sig airgap)" "signed $K1"
 expect "layout without a signature" "$(sig airgap_unsigned)" "unsigned -"
 expect "registry unreachable" "$(sig gone)" "unreachable -"
+expect "bundle form (OCI 1.1 referrer, referrers tag schema): signed by the trusted key" "$(sig b_signed)" "signed $K1"
+expect "bundle form: signed by another key" "$(sig b_other)" "untrusted -"
+expect "bundle form: an attestation (another predicate type) is no signature" "$(sig b_attest)" "unsigned -"
+expect "bundle form: a referrer listed for the image but about another one is not its" "$(sig b_copied)" "unsigned -"
+expect "bundle form: a genuine bundle whose statement is about another image" "$(sig b_moved)" "invalid -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%is for ${DIGEST[b_signed]}, not ${DIGEST[b_moved]}%' FROM pgext.image_checks WHERE name = 'b_moved'")" "t"
+expect "bundle form, air-gapped: the image and its referrers tag in an OCI layout" "$(sig b_airgap)" "signed $K1"
+expect "bundle form through the referrers API (a registry without the tag schema)" "$(sig b_api)" "signed $K1"
+expect "  the proxy hides the tag schema indeed" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://$PROXY/v2/b_signed/manifests/$(ref_tag b_signed)")" "404"
 detail=$(psql_ -Atc "SELECT signature_detail FROM pgext.image_checks WHERE name = 'foreign'")
 case $detail in *"${DIGEST[signed]}"*) ok "invalid says which digest the signature is for" ;;
     *) bad "foreign's detail does not name the signed digest: $detail" ;; esac
@@ -451,6 +506,8 @@ expect "a rule for other images does not trust this one" "$(sig kl_signed)" "unt
 reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT"
 verify kl_signed
 expect "an exact subject for every image" "$(sig kl_signed)" "signed $WHO"
+verify b_kl
+expect "the bundle form with a certificate (keyless-style, no log)" "$(sig b_kl)" "signed $WHO"
 expect "CREATE EXTENSION from the keyless-signed image under pgext.require = signed" "$(enforce sig_kl_signed)" "00000"
 expect "CREATE EXTENSION from the image signed by another identity" "$(enforce sig_kl_wrongid)" "42501"
 reconfigure "pgext.trusted_identities=issuer=$ISSUER subject~("

@@ -28,6 +28,7 @@ pub(crate) fn parse_challenge(value: &str) -> bool {
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::OciError;
 use crate::interrupt::Interrupt;
+use crate::manifest::{Descriptor, Document, parse_document};
 
 /// Network chunks are small (8–16 KiB): they are gathered into pieces of this size, each
 /// written with one system call and hashed with one wake-up of the hashing thread.
@@ -140,6 +141,41 @@ impl Source {
             });
         }
         Ok(bytes)
+    }
+
+    /// The manifests listed as having `digest` as their subject (OCI 1.1 referrers): from the
+    /// registry's referrers API, else from the referrers tag schema (an index tagged
+    /// `<algorithm>-<hex>`), which is also how layouts and archives hold them. Empty when none
+    /// is listed. Entries are only a listing: each must be fetched by digest and its subject
+    /// checked.
+    pub(crate) async fn referrers(
+        &mut self,
+        digest: &Digest,
+        max: u64,
+        intr: &Interrupt<'_>,
+    ) -> Result<Vec<Descriptor>, OciError> {
+        let what = format!("the referrers of {digest}");
+        if let Source::Registry(r) = self
+            && let Some(bytes) = r.referrers(digest, max, intr).await?
+        {
+            return match parse_document(&bytes, &what)? {
+                Document::Index { manifests } => Ok(manifests),
+                Document::Image { .. } => Err(OciError::malformed(&what, "an image manifest, not an index")),
+            };
+        }
+        let tag = digest.to_string().replacen(':', "-", 1);
+        let Some((found, bytes)) = self.resolve_tag(&tag, digest.algorithm(), max, intr).await? else {
+            return Ok(Vec::new());
+        };
+        let bytes = match bytes {
+            Some(b) => b,
+            None => self.manifest(&found, None, max, intr).await?,
+        };
+        match parse_document(&bytes, &format!("{what} (tag {tag})"))? {
+            Document::Index { manifests } => Ok(manifests),
+            // Not the schema's index: nothing listed there.
+            Document::Image { .. } => Ok(Vec::new()),
+        }
     }
 
     /// Streams the blob into `sink`; the caller finishes the sink to verify it.

@@ -24,7 +24,7 @@ use crate::auth::RegistryCredentials;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{ErrorCode, OciError, RegistryFailure, classify_status};
 use crate::interrupt::Interrupt;
-use crate::manifest::ACCEPTED_MANIFESTS;
+use crate::manifest::{ACCEPTED_MANIFESTS, OCI_INDEX};
 use crate::reference::RegistryReference;
 
 /// User-Agent sent to registries.
@@ -174,6 +174,34 @@ impl RegistrySource {
         let during = format!("fetching manifest {digest}");
         intr.run(self.get_manifest(&format!("{}/manifests/{digest}", self.base), max, &during))
             .await
+    }
+
+    /// The OCI 1.1 referrers API's listing of the manifests whose subject is `digest` (an image
+    /// index; not content-addressed, so each entry is fetched by digest and checked after).
+    /// `None` where the registry does not answer it (no such API: 404, or any refusal) — the
+    /// caller falls back to the referrers tag schema; only a cancel or a timeout is an error.
+    pub(crate) async fn referrers(
+        &self,
+        digest: &Digest,
+        max: u64,
+        intr: &Interrupt<'_>,
+    ) -> Result<Option<Vec<u8>>, OciError> {
+        intr.set_phase(format!("listing the referrers of {digest} in {}", self.describe()));
+        let during = format!("listing the referrers of {digest}");
+        let res = intr
+            .run(async {
+                let response = self
+                    .get(&format!("{}/referrers/{digest}", self.base), Some(OCI_INDEX), &during)
+                    .await?;
+                self.read_capped(response, max.min(MAX_MANIFEST_BYTES), "referrers index", &during)
+                    .await
+            })
+            .await;
+        match res {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if matches!(e.code(), ErrorCode::Cancelled | ErrorCode::Timeout) => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 
     async fn get_manifest(&self, url: &str, max: u64, during: &str) -> Result<Vec<u8>, OciError> {
