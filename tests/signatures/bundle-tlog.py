@@ -54,7 +54,7 @@ def main():
         "signatures": [{"signature": env["signatures"][0]["sig"], "verifier": b64(cert_pem.encode())}]}},
         separators=(",", ":"))
     body = b64(body.encode())
-    at = int(time.time()) - 60
+    at = int(time.time())  # logged now: after the certificate was issued (its notBefore)
     canonical = json.dumps({"body": body, "integratedTime": at, "logID": logid, "logIndex": 9},
                            sort_keys=True, separators=(",", ":")).encode()
     sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", logkey], input=canonical,

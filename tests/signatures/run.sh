@@ -67,7 +67,7 @@ E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
 IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
-    b_signed b_other b_attest b_copied b_moved b_kl)
+    b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed)
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
 declare -A DIGEST
@@ -275,6 +275,13 @@ bundle_sign b_signed "$SIGN_PREDICATE" --key "$FX/keys/k1.key"
 bundle_sign b_other "$SIGN_PREDICATE" --key "$FX/keys/k2.key"
 bundle_sign b_attest https://spdx.dev/Document --key "$FX/keys/k1.key"
 bundle_sign b_kl "$SIGN_PREDICATE" --key "$P/cgood.cosign.key" --certificate "$P/cgood.pem" --certificate-chain "$P/chain.pem"
+# With a Rekor entry (dsse kind) signed by the test log, as cosign writes it after Rekor accepted
+# the envelope; and one whose entry is of another statement.
+for img in b_kl_tlog b_kl_replayed; do
+    bundle_sign $img "$SIGN_PREDICATE" --key "$P/cgood.cosign.key" --certificate "$P/cgood.pem" --certificate-chain "$P/chain.pem"
+done
+python3 "$REPO/tests/signatures/bundle-tlog.py" "$REG" b_kl_tlog "${DIGEST[b_kl_tlog]}" "$LOGID" "$P/tlog.key"
+python3 "$REPO/tests/signatures/bundle-tlog.py" "$REG" b_kl_replayed "${DIGEST[b_kl_replayed]}" "$LOGID" "$P/tlog.key" payload
 # b_copied lists b_signed's referrer (whose subject stays b_signed); b_moved has b_signed's bundle
 # in a referrer whose subject is b_moved.
 python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_copied "${DIGEST[b_copied]}" copy
@@ -470,7 +477,7 @@ case $why in *signed*untrusted*|*untrusted*signed*) ok "the refusal names the co
 
 say "keyless: certificates from the test PKI, the identity policy, transparency-log entries"
 reconfigure "pgext.trusted_root=$P/trusted_root.json" \
-    "pgext.trusted_identities=issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/kl_"
+    "pgext.trusted_identities=issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/kl_; issuer=$ISSUER subject~^https://github\.com/pgext/images/ images=$REG/b_kl"
 psql_ -q -c "SELECT name, status FROM pgext.verify_images() WHERE name LIKE 'kl\_%'" >/dev/null
 psql_ -c "SELECT name, signature, signature_detail FROM pgext.image_checks WHERE name LIKE 'kl\_%' ORDER BY name"
 WHO="$SUBJECT (issuer $ISSUER)"
@@ -483,6 +490,14 @@ expect "  and the detail says so" \
 expect "an entry signed by a log the root does not list" "$(sig kl_badtlog)" "invalid -"
 expect "a payload altered after signing (the certificate's key proves it)" "$(sig kl_tampered)" "invalid -"
 expect "a genuine log entry of another payload" "$(sig kl_replayed)" "invalid -"
+verify b_kl_tlog
+verify b_kl_replayed
+verify b_kl
+expect "bundle form: a Rekor dsse entry signed by the trusted log in the bundle" "$(sig b_kl_tlog)" "signed $WHO"
+expect "  signed at the entry's integrated time" \
+    "$(psql_ -Atc "SELECT abs(extract(epoch FROM now() - signed_at)) < 600 FROM pgext.mounted_images WHERE name = 'b_kl_tlog'")" "t"
+expect "bundle form: an entry of another statement" "$(sig b_kl_replayed)" "invalid -"
+expect "bundle form: no entry while one is required" "$(sig b_kl)" "untrusted -"
 expect "  said as such" \
     "$(psql_ -Atc "SELECT signature_detail LIKE '%entry is for another payload%' FROM pgext.image_checks WHERE name = 'kl_replayed'")" "t"
 reconfigure pgext.keyless_require_tlog=off
