@@ -14,21 +14,15 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
+import os
+
+sys.dont_write_bytecode = True  # nothing left in the tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from referrer import call  # noqa: E402  (the same registry calls)
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 b64 = lambda b: base64.b64encode(b).decode()
-
-
-def call(method, url, body=None, content_type=None, accept=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    if content_type:
-        req.add_header("Content-Type", content_type)
-    if accept:
-        req.add_header("Accept", accept)
-    with urllib.request.urlopen(req) as r:
-        return r.read(), r.headers
 
 
 def main():
@@ -36,10 +30,10 @@ def main():
     alter = sys.argv[6] if len(sys.argv) > 6 else ""
     base = f"http://{reg}/v2/{repo}"
     tag = digest.replace(":", "-", 1)
-    index = json.loads(call("GET", f"{base}/manifests/{tag}", accept=INDEX)[0])
-    manifest = json.loads(call("GET", f"{base}/manifests/{index['manifests'][0]['digest']}", accept=MANIFEST)[0])
+    index = json.loads(call("GET", f"{base}/manifests/{tag}", accept=INDEX))
+    manifest = json.loads(call("GET", f"{base}/manifests/{index['manifests'][0]['digest']}", accept=MANIFEST))
     layer = manifest["layers"][0]
-    bundle = json.loads(call("GET", f"{base}/blobs/{layer['digest']}")[0])
+    bundle = json.loads(call("GET", f"{base}/blobs/{layer['digest']}"))
 
     env = bundle["dsseEnvelope"]
     statement = base64.b64decode(env["payload"]) + (b" " if alter == "payload" else b"")
@@ -66,7 +60,7 @@ def main():
 
     blob = json.dumps(bundle, separators=(",", ":")).encode()
     blob_digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-    _, headers = call("POST", f"{base}/blobs/uploads/")
+    _, headers = call("POST", f"{base}/blobs/uploads/", with_headers=True)
     location = headers["Location"]
     location = location if location.startswith("http") else f"http://{reg}{location}"
     sep = "&" if "?" in location else "?"

@@ -18,14 +18,14 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def call(method, url, body=None, content_type=None, accept=None):
+def call(method, url, body=None, content_type=None, accept=None, with_headers=False):
     req = urllib.request.Request(url, data=body, method=method)
     if content_type:
         req.add_header("Content-Type", content_type)
     if accept:
         req.add_header("Accept", accept)
     with urllib.request.urlopen(req) as r:
-        return r.read()
+        return (r.read(), r.headers) if with_headers else r.read()
 
 
 def main():
