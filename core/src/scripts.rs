@@ -1002,11 +1002,48 @@ fn unescape_u(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An unquoted identifier or keyword, ASCII-lowercased and held inline: a megabyte script has
+/// hundreds of thousands of them, and they are only ever compared with keywords and language
+/// names. One longer than [`WORD_INLINE`] bytes or not ASCII equals none of those: it is kept
+/// as [`OTHER_WORD`].
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    len: u8,
+    bytes: [u8; WORD_INLINE],
+}
+
+/// Longest word kept as written (keywords and language names are far shorter).
+const WORD_INLINE: usize = 31;
+/// What a longer or non-ASCII word reads as: no keyword.
+const OTHER_WORD: &str = "\u{0}";
+
+impl Word {
+    fn new(raw: &[u8]) -> Word {
+        let mut w = Word {
+            len: u8::MAX,
+            bytes: [0; WORD_INLINE],
+        };
+        if raw.len() <= WORD_INLINE && raw.is_ascii() {
+            w.bytes[..raw.len()].copy_from_slice(raw);
+            w.bytes[..raw.len()].make_ascii_lowercase();
+            w.len = raw.len() as u8; // <= WORD_INLINE
+        }
+        w
+    }
+
+    fn as_str(&self) -> &str {
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or(OTHER_WORD)
+    }
+}
+
 /// What the scanner emits.
 #[derive(Debug, Clone)]
 enum Token {
     /// Unquoted identifier or keyword, ASCII-lowercased, with its source range.
-    Word(String, usize, usize),
+    Word(Word, usize, usize),
     /// `"..."`, unescaped, with its source range.
     QuotedIdent(String, usize, usize),
     /// A string literal.
@@ -1020,7 +1057,7 @@ enum Token {
 impl Token {
     fn word(&self) -> Option<&str> {
         match self {
-            Token::Word(w, _, _) => Some(w),
+            Token::Word(w, _, _) => Some(w.as_str()),
             _ => None,
         }
     }
@@ -1103,8 +1140,11 @@ impl Lexer<'_> {
                 let len = text
                     .get(i..)
                     .map_or(0, |r| r.iter().take_while(|&&c| is_ident_cont(c)).count());
-                let word = String::from_utf8_lossy(text.get(i..i + len).unwrap_or_default()).to_ascii_lowercase();
-                tokens.push(Token::Word(word, i, i + len));
+                tokens.push(Token::Word(
+                    Word::new(text.get(i..i + len).unwrap_or_default()),
+                    i,
+                    i + len,
+                ));
                 i += len.max(1);
             }
             b'(' | b')' | b',' | b';' | b'.' => {
@@ -1275,9 +1315,9 @@ fn do_body(statement: &[Token]) -> Option<(usize, usize)> {
     let mut k = 1;
     while let Some(token) = statement.get(k) {
         match token {
-            Token::Word(w, _, _) if w == "language" => {
+            Token::Word(w, _, _) if w.as_str() == "language" => {
                 let plpgsql = match statement.get(k + 1) {
-                    Some(Token::Word(l, _, _)) => l == "plpgsql",
+                    Some(Token::Word(l, _, _)) => l.as_str() == "plpgsql",
                     Some(Token::QuotedIdent(l, _, _)) => l == "plpgsql",
                     Some(Token::Str(lit)) => lit.kind != StrKind::Bit && lit.segments.len() == 1,
                     _ => false,
@@ -1351,15 +1391,15 @@ impl Scan<'_> {
             match token {
                 Token::Punct(b'(', _) => depth += 1,
                 Token::Punct(b')', _) => depth = depth.saturating_sub(1),
-                Token::Word(w, _, _) if depth == 0 && w == "language" => {
+                Token::Word(w, _, _) if depth == 0 && w.as_str() == "language" => {
                     language = match rest.get(k + 1) {
-                        Some(Token::Word(l, _, _)) => Some(l.clone()),
+                        Some(Token::Word(l, _, _)) => Some(l.as_str().to_owned()),
                         Some(Token::QuotedIdent(l, _, _)) => Some(l.clone()),
                         Some(Token::Str(lit)) => self.literal(lit, false),
                         _ => None,
                     };
                 }
-                Token::Word(w, _, _) if depth == 0 && w == "as" => {
+                Token::Word(w, _, _) if depth == 0 && w.as_str() == "as" => {
                     if let Some(Token::Str(file)) = rest.get(k + 1) {
                         let symbol = match (rest.get(k + 2), rest.get(k + 3)) {
                             (Some(Token::Punct(b',', _)), Some(Token::Str(sym))) => Some(sym),
@@ -1390,6 +1430,23 @@ impl Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_compared_lowercased_and_only_short_ascii_ones_kept() {
+        assert_eq!(Word::new(b"LANGUAGE").as_str(), "language");
+        assert_eq!(Word::new(b"PlPgSQL").as_str(), "plpgsql");
+        assert_eq!(Word::new(&[b'a'; WORD_INLINE]).as_str(), "a".repeat(WORD_INLINE));
+        assert_eq!(Word::new(&[b'a'; WORD_INLINE + 1]).as_str(), OTHER_WORD);
+        assert_eq!(Word::new("café".as_bytes()).as_str(), OTHER_WORD);
+        assert_eq!(Word::new(b"").as_str(), "");
+        // Long and non-ASCII names around the keywords change nothing.
+        let sql = "CREATE FUNCTION a_function_name_longer_than_thirty_one_bytes(int) RETURNS int \
+                   AS 'MODULE_PATHNAME', 'fünf' LANGUAGE C STRICT;\n\
+                   CREATE FUNCTION café() RETURNS int AS '$libdir/x' LANGUAGE c;";
+        let found = library_references(sql, Some("$libdir/y"));
+        let names: Vec<&str> = found.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["$libdir/y", "$libdir/x"]);
+    }
 
     #[test]
     fn script_directories() {
