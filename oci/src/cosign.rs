@@ -1,8 +1,9 @@
-//! cosign signatures of a pinned image, in the form every cosign release writes: an image manifest
-//! under the tag `sha256-<hex>.sig` in the image's own repository (or layout), one layer per
-//! signature. Each layer is a "simple signing" JSON payload naming the signed manifest digest;
-//! the layer's `dev.cosignproject.cosign/signature` annotation holds the base64 ASN.1 ECDSA
-//! signature over the payload bytes.
+//! cosign signatures of a pinned image, in both forms cosign writes. The `.sig` form (cosign 2):
+//! an image manifest under the tag `sha256-<hex>.sig` in the image's own repository (or layout),
+//! one layer per signature. Each layer is a "simple signing" JSON payload naming the signed
+//! manifest digest; the layer's `dev.cosignproject.cosign/signature` annotation holds the base64
+//! ASN.1 ECDSA signature over the payload bytes. The bundle form (cosign 3): Sigstore bundles
+//! attached as OCI 1.1 referrers, read into the same [`SignatureLayer`] by [`crate::bundle`].
 //!
 //! Key-based signatures (trusted public keys, what `cosign generate-key-pair` makes) are judged
 //! here, keyless ones (a certificate in the layer) in [`crate::keyless`]. The `sigstore` crate is
