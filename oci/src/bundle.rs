@@ -11,10 +11,11 @@
 //! annotation's JSON; the statement goes along for the digest check. The bundle's JSON is read
 //! with serde (protobuf-JSON field names); nothing in it is trusted before the signature is.
 
-use base64::Engine;
+use pgext_core::hash::to_hex;
 use serde::Deserialize;
 
 use crate::cosign::SignatureLayer;
+use crate::keyless::b64;
 
 /// Media types of Sigstore bundles (`…bundle+json;version=0.1`, `…bundle.v0.3+json`).
 pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
@@ -30,8 +31,9 @@ const MAX_ENVELOPE_SIGNATURES: usize = 8;
 struct BundleJson {
     media_type: String,
     verification_material: Material,
+    /// Absent in a `messageSignature` bundle, which signs bytes, not an image (cosign never
+    /// writes one for images).
     dsse_envelope: Option<Envelope>,
-    message_signature: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -106,21 +108,9 @@ struct EnvelopeSignature {
     sig: String,
 }
 
-fn b64(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|e| format!("not base64: {e}"))
-}
-
-fn pem(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+/// A certificate as the legacy annotations carry it (PEM).
+fn pem(der: &[u8]) -> Result<String, String> {
+    pem_rfc7468::encode_string("CERTIFICATE", pem_rfc7468::LineEnding::LF, der).map_err(|e| e.to_string())
 }
 
 /// DSSE's pre-authentication encoding: what an envelope's signatures sign.
@@ -140,8 +130,6 @@ pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
         return Err(format!("a bundle of media type {:?}", b.media_type));
     }
     let Some(env) = b.dsse_envelope else {
-        // A message signature signs bytes, not an image: cosign never writes one for images.
-        let _ = b.message_signature;
         return Ok(Vec::new());
     };
     if env.payload_type != IN_TOTO_PAYLOAD {
@@ -163,27 +151,21 @@ pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
             certs.push(b64(&c.raw_bytes).map_err(|e| format!("a chain certificate is {e}"))?);
         }
     }
-    let certificate = certs.first().map(|c| pem(c));
-    let chain = (certs.len() > 1).then(|| certs[1..].iter().map(|c| pem(c)).collect::<String>());
+    let certificate = certs.first().map(|c| pem(c)).transpose()?;
+    let chain = match certs.get(1..) {
+        Some(rest) if !rest.is_empty() => Some(rest.iter().map(|c| pem(c)).collect::<Result<String, _>>()?),
+        _ => None,
+    };
     // The first entry with a signed promise, in the legacy annotation's form (what the keyless
     // judge checks: its signed entry timestamp, its body against this signature).
     let entry = material
         .tlog_entries
         .iter()
-        .find(|e| e.inclusion_promise.is_some())
-        .map(|e| -> Result<String, String> {
-            let log_id: String = b64(&e.log_id.key_id)
-                .map_err(|err| format!("a log ID is {err}"))?
-                .iter()
-                .map(|x| format!("{x:02x}"))
-                .collect();
-            let set = &e
-                .inclusion_promise
-                .as_ref()
-                .map(|p| p.signed_entry_timestamp.clone())
-                .unwrap_or_default();
+        .find_map(|e| Some((e, e.inclusion_promise.as_ref()?)))
+        .map(|(e, promise)| -> Result<String, String> {
+            let log_id = to_hex(&b64(&e.log_id.key_id).map_err(|err| format!("a log ID is {err}"))?);
             Ok(serde_json::json!({
-                "SignedEntryTimestamp": set,
+                "SignedEntryTimestamp": promise.signed_entry_timestamp,
                 "Payload": {
                     "body": e.canonicalized_body,
                     "integratedTime": e.integrated_time.value()?,
@@ -249,6 +231,8 @@ pub fn signed_digest(statement: &[u8], want: &str) -> Result<Option<String>, Str
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
     use super::*;
 
     #[test]

@@ -98,7 +98,10 @@ impl TrustedKey {
     /// Parses one DER SubjectPublicKeyInfo of an ECDSA P-256 or P-384 key (aws-lc-rs checks the
     /// curve and that the point is on it).
     pub fn from_spki_der(der: &[u8]) -> Result<TrustedKey, String> {
-        let fingerprint = format!("key:sha256:{}", hex(digest::digest(&digest::SHA256, der).as_ref()));
+        let fingerprint = format!(
+            "key:sha256:{}",
+            pgext_core::hash::to_hex(digest::digest(&digest::SHA256, der).as_ref())
+        );
         ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der)
             .or_else(|_| ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, der))
             .map(|key| TrustedKey { fingerprint, key })
@@ -470,11 +473,7 @@ async fn legacy_signatures(
         return Err(OciError::malformed(&what, "an index, not an image manifest"));
     };
     if layers.len() > MAX_SIGNATURES {
-        return Err(OciError::TooLarge {
-            what,
-            limit: MAX_SIGNATURES as u64,
-            unit: "signatures",
-        });
+        return Err(too_many(what, "signatures"));
     }
     let mut out = Vec::with_capacity(layers.len());
     for d in layers {
@@ -497,19 +496,11 @@ async fn legacy_signatures(
 struct ArtifactManifest {
     artifact_type: Option<String>,
     subject: Option<SubjectDescriptor>,
-    #[serde(default)]
-    layers: Vec<ArtifactLayer>,
 }
 
 #[derive(Deserialize)]
 struct SubjectDescriptor {
     digest: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactLayer {
-    media_type: String,
 }
 
 /// The signatures of the Sigstore bundles that refer to `digest` (see the `bundle` module);
@@ -525,11 +516,7 @@ async fn bundle_signatures(
     let max = options.limits.max_document_bytes;
     let listed = source.referrers(digest, max, intr).await?;
     if listed.len() > MAX_SIGNATURES {
-        return Err(OciError::TooLarge {
-            what: format!("the referrers of {digest}"),
-            limit: MAX_SIGNATURES as u64,
-            unit: "referrers",
-        });
+        return Err(too_many(format!("the referrers of {digest}"), "referrers"));
     }
     let mut out: Option<Vec<SignatureLayer>> = None;
     for entry in listed {
@@ -561,9 +548,7 @@ async fn bundle_signatures(
         let found = out.get_or_insert_with(Vec::new);
         let Some(layer) = layers
             .iter()
-            .zip(&m.layers)
-            .find(|(_, raw)| raw.media_type.starts_with(bundle::BUNDLE_MEDIA_TYPE_PREFIX))
-            .map(|(d, _)| d)
+            .find(|d| d.media_type.starts_with(bundle::BUNDLE_MEDIA_TYPE_PREFIX))
         else {
             found.push(SignatureLayer {
                 defect: Some(format!("{what} holds no bundle")),
@@ -580,22 +565,23 @@ async fn bundle_signatures(
             }),
         }
         if found.len() > MAX_SIGNATURES {
-            return Err(OciError::TooLarge {
-                what: format!("the signatures of {digest}"),
-                limit: MAX_SIGNATURES as u64,
-                unit: "signatures",
-            });
+            return Err(too_many(format!("the signatures of {digest}"), "signatures"));
         }
     }
     Ok(out)
 }
 
+/// More than [`MAX_SIGNATURES`] of `unit` for one image.
+fn too_many(what: String, unit: &'static str) -> OciError {
+    OciError::TooLarge {
+        what,
+        limit: MAX_SIGNATURES as u64,
+        unit,
+    }
+}
+
 /// The empty descriptor's media type (an artifact manifest's config).
 const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use base64::Engine;
+use pgext_core::hash::to_hex as hex;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::Deserialize;
 use x509_cert::Certificate;
@@ -93,14 +94,11 @@ struct ChainJson {
     certificates: Vec<RawBytes>,
 }
 
-fn b64(s: &str) -> Result<Vec<u8>, String> {
+/// Standard base64, surrounding whitespace ignored; the error says so.
+pub(crate) fn b64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|e| format!("not base64: {e}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl TrustRoot {
