@@ -19,7 +19,7 @@
 //! (it loads at the next restart once preloaded), and every requirement is usable. Libraries
 //! named only by update scripts off both paths are warnings: they break nothing that runs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::elf;
 use crate::inventory::{Extension, Inventory, ScriptReference, Settings};
@@ -209,10 +209,53 @@ pub fn judge_all(
     analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
     preloaded: &Preloaded,
 ) -> BTreeMap<String, Verdict> {
+    judge(inv, analyze, preloaded, None)
+}
+
+/// `name` and every extension it requires, transitively, as the visible control files say
+/// (unknown names included: their verdict says they are missing).
+pub fn requirement_closure(inv: &Inventory, name: &str) -> BTreeSet<String> {
+    let mut closure = BTreeSet::new();
+    let mut todo = vec![name.to_string()];
+    while let Some(n) = todo.pop() {
+        if closure.contains(&n) {
+            continue;
+        }
+        if let Some(c) = inv
+            .extensions
+            .iter()
+            .find(|e| e.visible && e.name == n)
+            .and_then(|e| e.control.as_ref())
+        {
+            todo.extend(c.requires.iter().filter(|r| !closure.contains(*r)).cloned());
+        }
+        closure.insert(n);
+    }
+    closure
+}
+
+/// The verdicts [`judge_all`] gives the extensions of `only`, which must be closed under
+/// `requires` ([`requirement_closure`]): no other extension's libraries are analysed (one
+/// extension's check should not walk every library of the server).
+pub fn judge_only(
+    inv: &Inventory,
+    analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
+    preloaded: &Preloaded,
+    only: &BTreeSet<String>,
+) -> BTreeMap<String, Verdict> {
+    judge(inv, analyze, preloaded, Some(only))
+}
+
+fn judge(
+    inv: &Inventory,
+    analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
+    preloaded: &Preloaded,
+    only: Option<&BTreeSet<String>>,
+) -> BTreeMap<String, Verdict> {
     let visible: HashMap<&str, &Extension> = inv
         .extensions
         .iter()
-        .filter(|e| e.visible)
+        .filter(|e| e.visible && only.is_none_or(|o| o.contains(&e.name)))
         .map(|e| (e.name.as_str(), e))
         .collect();
     // Library basenames found on dynamic_library_path: to explain a `LOAD '$libdir/x'` that only
@@ -674,6 +717,37 @@ mod tests {
         assert_eq!(v["loads"].problems[0].severity, Severity::Warning);
         assert!(!v["cyc_a"].compatible && !v["cyc_b"].compatible);
         assert!(codes(&v["cyc_a"]).contains(&"requires_cycle"));
+        // One extension's check judges its requirement closure only, exactly as judge_all does.
+        for name in ["needs_bad", "cyc_a", "good", "absent"] {
+            let only = requirement_closure(&inv, name);
+            let mut analyzed = Vec::new();
+            let mut analyze = |p: &str| {
+                analyzed.push(p.to_string());
+                report(p, !p.ends_with("bad.so"))
+            };
+            let some = judge_only(&inv, &mut analyze, &Preloaded::default(), &only);
+            assert_eq!(
+                some.keys().collect::<Vec<_>>(),
+                only.iter().filter(|n| v.contains_key(*n)).collect::<Vec<_>>()
+            );
+            for (n, verdict) in &some {
+                assert_eq!(format!("{verdict:?}"), format!("{:?}", v[n]), "{n}");
+            }
+            let expect_bad = name == "needs_bad";
+            assert_eq!(
+                analyzed.iter().any(|p| p.ends_with("/bad.so")),
+                expect_bad,
+                "{name}: {analyzed:?}"
+            );
+            assert!(
+                analyzed.iter().all(|p| !p.ends_with("/good.so")) || name == "good",
+                "{name}: {analyzed:?}"
+            );
+        }
+        assert_eq!(
+            requirement_closure(&inv, "cyc_a"),
+            ["cyc_a", "cyc_b"].map(String::from).into()
+        );
         // Installed at 1: the update from 1 to 2 runs the LOAD, so it becomes an error.
         s.installed.insert("loads".into(), "1".into());
         let inv = Inventory::collect(&s);

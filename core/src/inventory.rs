@@ -1273,6 +1273,7 @@ fn script_references(
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut budget = MAX_SCRIPT_BYTES_PER_EXTENSION;
+    let mut bytes = Vec::new();
     for f in set.files() {
         if matches!(f.kind, ScriptKind::SecondaryControl { .. }) || already_reported.contains(&f.file_name) {
             continue;
@@ -1298,9 +1299,8 @@ fn script_references(
                     ));
                     break;
                 }
-                let bytes = match read_capped(&path, MAX_SCRIPT_BYTES) {
-                    Ok(b) => b,
-                    Err(err) => {
+                if let Err(err) = fsinfo::read_untrusted_into(Path::new(&path), MAX_SCRIPT_BYTES, &mut bytes) {
+                    {
                         problems.push(Problem::warning(
                             fsinfo::problem_code(&err, "script_unreadable"),
                             format!(
@@ -1311,9 +1311,9 @@ fn script_references(
                         ));
                         continue;
                     }
-                };
+                }
                 budget = budget.saturating_sub(bytes.len() as u64);
-                let refs = scripts::library_references_in(bytes, module_pathname);
+                let refs = scripts::library_references_in(&mut bytes, module_pathname);
                 // Only what provably did not change while it was read.
                 if fs::metadata(&path)
                     .map(|m| FileKey::from_metadata(&m) == key.1)

@@ -180,11 +180,11 @@ fn find(env: &Env<'_>, name: &str, plan: &mut Plan) -> Result<Found, String> {
 /// Adds a script and the libraries it names (resolved with the caller's rule for each kind).
 fn add_script(env: &Env<'_>, plan: &mut Plan, ext: &str, path: &str, module_pathname: Option<&str>) {
     plan.push(ext, Role::Script, path, "");
-    let Ok(bytes) = read_capped(path, MAX_SCRIPT_BYTES) else {
+    let Ok(mut bytes) = read_capped(path, MAX_SCRIPT_BYTES) else {
         return; // the server fails to read it too, before running anything of it
     };
     let script = path.rsplit('/').next().unwrap_or(path);
-    for r in scripts::library_references_in(bytes, module_pathname) {
+    for r in scripts::library_references_in(&mut bytes, module_pathname) {
         let how = match r.kind {
             ReferenceKind::Function => LibraryRef::Function,
             ReferenceKind::Load => LibraryRef::Load,

@@ -682,18 +682,30 @@ pub struct LibraryReference {
 /// `LANGUAGE C` is an unquoted `c` in any case, or exactly `"c"` / `'c'`: the server does not
 /// fold quoted language names, so `LANGUAGE 'C'` names a language that does not exist.
 pub fn library_references(sql: &str, module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    library_references_in(sql.as_bytes().to_vec(), module_pathname)
+    library_references_in(&mut sql.as_bytes().to_vec(), module_pathname)
 }
 
 /// [`library_references`] of a script's bytes as read, without validating them as UTF-8 first
 /// (names and strings are decoded lossily one by one) and blanking its `\echo` lines in place:
 /// PostGIS's scripts are 8 MB each, and a copy or a validation pass of each is measurable.
-pub fn library_references_in(mut text: Vec<u8>, module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    blank_echo_lines(&mut text);
+pub fn library_references_in(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    scan_references(text, module_pathname, true)
+}
+
+/// [`library_references_in`] lexing every statement in full, for the fuzz target to hold the
+/// skimming of statements that cannot matter to the same answers.
+#[doc(hidden)]
+pub fn library_references_unskimmed(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    scan_references(text, module_pathname, false)
+}
+
+fn scan_references(text: &mut [u8], module_pathname: Option<&str>, skim: bool) -> Vec<LibraryReference> {
+    blank_echo_lines(text);
     let scan = Scan {
-        text: &text,
-        lines: LineIndex::new(&text),
+        text,
+        lines: LineIndex::new(text),
         module_pathname,
+        skim,
     };
     let mut out = Vec::new();
     scan.statements(0, text.len(), false, &mut out);
@@ -705,6 +717,8 @@ struct Scan<'a> {
     text: &'a [u8],
     lines: LineIndex<'a>,
     module_pathname: Option<&'a str>,
+    /// Skim statements whose first words rule them out (off only to test that it changes nothing).
+    skim: bool,
 }
 
 impl Scan<'_> {
@@ -723,9 +737,21 @@ impl Scan<'_> {
         let mut cost = 0usize;
         let mut skipping = false;
         loop {
+            // A statement that cannot matter is skimmed to its `;` without keeping tokens: most
+            // of PostGIS's 8 MB scripts are INSERTs into spatial_ref_sys.
+            if self.skim && (skipping || (!in_do_block && may_matter(&statement) == Some(false))) {
+                let found = lexer.skim();
+                statement.clear();
+                cost = 0;
+                skipping = false;
+                if !found || lexer.i >= lexer.text.len() {
+                    return;
+                }
+                continue;
+            }
             let more = lexer.step(&mut statement);
             if let Some(Token::Str(lit)) = statement.last() {
-                cost += lit.segments.len();
+                cost += lit.segment_count();
             }
             cost += 1;
             let ended = matches!(statement.last(), Some(Token::Punct(b';', _)));
@@ -843,13 +869,23 @@ enum StrKind {
 #[derive(Debug, Clone)]
 struct StringLit {
     kind: StrKind,
-    /// Body byte ranges, delimiters excluded.
-    segments: Vec<(usize, usize)>,
+    /// Body byte ranges, delimiters excluded: the first, then any continuations (rare: kept
+    /// apart so the common literal allocates nothing).
+    first: (usize, usize),
+    more: Vec<(usize, usize)>,
     /// Offset of the literal's first byte.
     start: usize,
 }
 
 impl StringLit {
+    fn segments(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn segment_count(&self) -> usize {
+        1 + self.more.len()
+    }
+
     /// The literal's value, with `MODULE_PATHNAME` replaced in the source text first when
     /// `module_pathname` is given. `None` for bit strings.
     fn value_with(&self, text: &[u8], module_pathname: Option<&str>) -> Option<String> {
@@ -857,7 +893,7 @@ impl StringLit {
             return None;
         }
         let mut value = Vec::new();
-        for &(from, to) in &self.segments {
+        for (from, to) in self.segments() {
             let body = text.get(from..to).unwrap_or_default();
             let body = match module_pathname {
                 Some(mp) => replace_bytes(body, b"MODULE_PATHNAME", mp.as_bytes()),
@@ -1065,7 +1101,7 @@ impl Token {
     fn span(&self) -> (usize, usize) {
         match self {
             Token::Word(_, s, e) | Token::QuotedIdent(_, s, e) => (*s, *e),
-            Token::Str(lit) => (lit.start, lit.segments.last().map_or(lit.start, |&(_, e)| e + 1)),
+            Token::Str(lit) => (lit.start, lit.more.last().unwrap_or(&lit.first).1 + 1),
             Token::Punct(_, s) | Token::Other(s) => (*s, *s + 1),
         }
     }
@@ -1111,13 +1147,56 @@ impl Lexer<'_> {
         at(i).is_some()
     }
 
+    /// Skips to just past the next `;` without keeping tokens; returns whether there was one.
+    /// Token boundaries are exactly [`Lexer::step`]'s: identifiers are consumed as whole runs
+    /// and everything that can open a string, quoted identifier or comment goes through
+    /// [`Lexer::one`] itself; the rest are one-byte tokens or whitespace.
+    fn skim(&mut self) -> bool {
+        let text = self.text;
+        let mut scratch = Vec::new();
+        let mut i = self.i;
+        while let Some(&b) = text.get(i) {
+            let prefix = matches!(b, b'e' | b'E' | b'n' | b'N' | b'b' | b'B' | b'x' | b'X' | b'u' | b'U')
+                && matches!(text.get(i + 1), Some(b'\'' | b'&'));
+            match b {
+                b';' => {
+                    self.i = i + 1;
+                    return true;
+                }
+                _ if is_ident_start(b) && !prefix => {
+                    i += 1;
+                    while text.get(i).is_some_and(|&c| is_ident_cont(c)) {
+                        i += 1;
+                    }
+                }
+                b'"' => i = quoted_ident_end(text, i + 1).0,
+                b'\'' | b'$' | b'-' | b'/' => {
+                    i = Self::one(text, i, b, &mut scratch);
+                    scratch.clear();
+                }
+                _ if prefix => {
+                    i = Self::one(text, i, b, &mut scratch);
+                    scratch.clear();
+                }
+                _ => i += 1,
+            }
+        }
+        self.i = i;
+        false
+    }
+
     /// Scans what starts at `i` (whitespace, a comment or one token); returns where it ends.
     fn one(text: &[u8], i: usize, b: u8, tokens: &mut Vec<Token>) -> usize {
         let at = |i: usize| text.get(i).copied();
         let mut i = i;
         let next = at(i + 1);
         match b {
-            _ if is_sql_space(b) => i += 1,
+            _ if is_sql_space(b) => {
+                i += 1;
+                while text.get(i).is_some_and(|&c| is_sql_space(c)) {
+                    i += 1;
+                }
+            }
             b'-' if next == Some(b'-') => i = skip_line_comment(text, i),
             b'/' if next == Some(b'*') => i = skip_block_comment(text, i),
             b'\'' => i = quoted_string(text, i, i + 1, StrKind::Standard, tokens),
@@ -1162,7 +1241,7 @@ impl Lexer<'_> {
 
 fn skip_line_comment(text: &[u8], i: usize) -> usize {
     text.get(i..)
-        .and_then(|r| r.iter().position(|&b| b == b'\n' || b == b'\r'))
+        .and_then(|r| memchr::memchr2(b'\n', b'\r', r))
         .map_or(text.len(), |p| i + p)
 }
 
@@ -1170,7 +1249,8 @@ fn skip_line_comment(text: &[u8], i: usize) -> usize {
 fn skip_block_comment(text: &[u8], i: usize) -> usize {
     let mut depth = 0usize;
     let mut j = i;
-    while j < text.len() {
+    while let Some(p) = text.get(j..).and_then(|r| memchr::memchr2(b'/', b'*', r)) {
+        j += p;
         let pair = (text.get(j).copied(), text.get(j + 1).copied());
         match pair {
             (Some(b'/'), Some(b'*')) => {
@@ -1192,32 +1272,45 @@ fn skip_block_comment(text: &[u8], i: usize) -> usize {
 
 /// Scans a quoted string whose body starts at `body`, with continuation segments; pushes it.
 fn quoted_string(text: &[u8], start: usize, body: usize, kind: StrKind, tokens: &mut Vec<Token>) -> usize {
-    let mut segments = Vec::new();
+    let mut first = None;
+    let mut more = Vec::new();
     let mut from = body;
     loop {
         let mut j = from;
+        // Bodies are most of a script's bytes: jump between the bytes that matter.
         let end = loop {
-            match text.get(j).copied() {
-                None => break None,
-                Some(b'\'') if text.get(j + 1) == Some(&b'\'') => j += 2,
-                Some(b'\'') => break Some(j),
-                Some(b'\\') if kind == StrKind::Escape => j += 2,
-                Some(_) => j += 1,
+            let rest = text.get(j..).unwrap_or_default();
+            let hit = if kind == StrKind::Escape {
+                memchr::memchr2(b'\'', b'\\', rest)
+            } else {
+                memchr::memchr(b'\'', rest)
+            };
+            let Some(p) = hit else { break None };
+            j += p;
+            match text.get(j + 1) {
+                _ if text.get(j) == Some(&b'\\') => j += 2,
+                Some(b'\'') => j += 2,
+                _ => break Some(j),
             }
         };
-        let Some(end) = end else {
-            segments.push((from, text.len()));
-            tokens.push(Token::Str(StringLit { kind, segments, start }));
-            return text.len();
-        };
-        segments.push((from, end));
-        match continuation(text, end + 1) {
-            Some(next_body) => from = next_body,
-            None => {
-                tokens.push(Token::Str(StringLit { kind, segments, start }));
-                return end + 1;
-            }
+        let segment = (from, end.unwrap_or(text.len()));
+        if first.is_none() {
+            first = Some(segment);
+        } else {
+            more.push(segment);
         }
+        let next = end.and_then(|end| continuation(text, end + 1));
+        if let Some(next_body) = next {
+            from = next_body;
+            continue;
+        }
+        tokens.push(Token::Str(StringLit {
+            kind,
+            first: first.unwrap_or(segment),
+            more,
+            start,
+        }));
+        return end.map_or(text.len(), |end| end + 1);
     }
 }
 
@@ -1241,28 +1334,31 @@ fn continuation(text: &[u8], mut j: usize) -> Option<usize> {
 }
 
 fn quoted_ident(text: &[u8], start: usize, body: usize, tokens: &mut Vec<Token>) -> usize {
-    let mut value = Vec::new();
-    let mut j = body;
-    let end = loop {
-        match text.get(j).copied() {
-            None => break text.len(),
-            Some(b'"') if text.get(j + 1) == Some(&b'"') => {
-                value.push(b'"');
-                j += 2;
-            }
-            Some(b'"') => break j + 1,
-            Some(b) => {
-                value.push(b);
-                j += 1;
-            }
-        }
-    };
+    let (end, closed) = quoted_ident_end(text, body);
+    // The body without its closing quote (an unterminated one runs to the end), `""` → `"`.
+    let raw = text.get(body..end - usize::from(closed)).unwrap_or_default();
+    let value = replace_bytes(raw, b"\"\"", b"\"");
     tokens.push(Token::QuotedIdent(
         String::from_utf8_lossy(&value).into_owned(),
         start,
         end,
     ));
     end
+}
+
+/// Where a quoted identifier whose body starts at `body` ends (after its closing quote), and
+/// whether it was closed (an unterminated one runs to the end of the text).
+fn quoted_ident_end(text: &[u8], body: usize) -> (usize, bool) {
+    let mut j = body;
+    while let Some(p) = text.get(j..).and_then(|r| memchr::memchr(b'"', r)) {
+        j += p;
+        if text.get(j + 1) == Some(&b'"') {
+            j += 2;
+        } else {
+            return (j + 1, true);
+        }
+    }
+    (text.len().max(body), false)
 }
 
 /// Length of a dollar-quote delimiter (`$$` or `$tag$`) at `i`, if there is one.
@@ -1294,10 +1390,30 @@ fn dollar_string(text: &[u8], start: usize, delim_len: usize, tokens: &mut Vec<T
     };
     tokens.push(Token::Str(StringLit {
         kind: StrKind::Dollar,
-        segments: vec![(body, body_end)],
+        first: (body, body_end),
+        more: Vec::new(),
         start,
     }));
     next
+}
+
+/// Whether a top-level statement that begins with `tokens` can be a `LOAD`, a `CREATE [OR
+/// REPLACE] FUNCTION|PROCEDURE` or a `DO` block (what [`Scan::statement`] looks at): `None` until
+/// its first words decide it.
+fn may_matter(tokens: &[Token]) -> Option<bool> {
+    let word = |k: usize| tokens.get(k).map(Token::word);
+    let function = |w: Option<&str>| Some(matches!(w, Some("function" | "procedure")));
+    match word(0)? {
+        Some("load" | "do") => Some(true),
+        Some("create") => match word(1)? {
+            Some("or") => match word(2)? {
+                Some("replace") => function(word(3)?),
+                _ => Some(false),
+            },
+            w => function(w),
+        },
+        _ => Some(false),
+    }
 }
 
 /// Whether a token can start a statement this module looks at.
@@ -1319,7 +1435,7 @@ fn do_body(statement: &[Token]) -> Option<(usize, usize)> {
                 let plpgsql = match statement.get(k + 1) {
                     Some(Token::Word(l, _, _)) => l.as_str() == "plpgsql",
                     Some(Token::QuotedIdent(l, _, _)) => l == "plpgsql",
-                    Some(Token::Str(lit)) => lit.kind != StrKind::Bit && lit.segments.len() == 1,
+                    Some(Token::Str(lit)) => lit.kind != StrKind::Bit && lit.more.is_empty(),
                     _ => false,
                 };
                 if !plpgsql {
@@ -1328,7 +1444,7 @@ fn do_body(statement: &[Token]) -> Option<(usize, usize)> {
                 k += 2;
             }
             Token::Str(lit) if lit.kind == StrKind::Dollar => {
-                body = lit.segments.first().copied();
+                body = Some(lit.first);
                 k += 1;
             }
             _ => return None,
@@ -1903,6 +2019,45 @@ CREATE OR REPLACE FUNCTION postgis_lib_version() RETURNS text
 \tAS '$libdir/postgis-3','postgis_lib_version'
 \tLANGUAGE 'c' IMMUTABLE; -- a comment; LOAD 'nothing'
 ";
+
+    /// Statements that cannot matter are skimmed to their `;`: every construct that hides a `;`
+    /// or changes how the next bytes lex must end the skimmed statement where lexing ends it.
+    #[test]
+    fn skimming_ends_statements_where_lexing_does() {
+        let tail = "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C;";
+        let cases = [
+            "INSERT INTO t VALUES ('a;b', 'it''s;');",
+            "INSERT INTO t VALUES (E'\\';', e'x\\\\');",
+            "INSERT INTO t VALUES (xe'\\'); SELECT 1;", // `xe` is an identifier: a plain string
+            "SELECT \"a\"\";b\" FROM \"t;\";",
+            "SELECT U&\"d\\0061;\", U&'\\0061;' ;",
+            "SELECT $x$ ; $x$, $$;$$;",
+            "SELECT a$b$c, $1 FROM t;", // `$` inside identifiers and parameters
+            "SELECT 1 /* ; /* nested ; */ ; */ -- ;\n;",
+            "COMMENT ON FUNCTION g() IS 'a\n' \n 'continued;';",
+            "CREATE TABLE t (a int); CREATE OR REPLACE VIEW v AS SELECT ';';",
+            "CREATE OR x; create or replace aggregate a (sfunc = f, stype = int);",
+            "GRANT SELECT ON t TO PUBLIC ;",
+            "SELECT N'a;', B'01', X'ff', n'', b'1';",
+        ];
+        for case in cases {
+            let script = format!("{case}\n{tail}\n");
+            let skimmed = library_references_in(&mut script.clone().into_bytes(), Some("$libdir/x"));
+            let full = library_references_unskimmed(&mut script.clone().into_bytes(), Some("$libdir/x"));
+            assert_eq!(skimmed, full, "{case}");
+            assert_eq!(skimmed.len(), 1, "{case}: {skimmed:?}");
+            assert_eq!(skimmed[0].object.as_deref(), Some("f"), "{case}");
+        }
+        // A statement that does matter is lexed in full however it begins.
+        for script in [
+            "LOAD '$libdir/x';",
+            "create or replace procedure p() as 'MODULE_PATHNAME', 'p' language c;",
+            "DO $$ BEGIN CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME' LANGUAGE C; END $$;",
+        ] {
+            let skimmed = library_references_in(&mut script.as_bytes().to_vec(), Some("$libdir/x"));
+            assert_eq!(skimmed.len(), 1, "{script}: {skimmed:?}");
+        }
+    }
 
     #[test]
     fn library_references_in_real_scripts() {

@@ -183,24 +183,10 @@ fn report_json(report: &LibraryReport) -> serde_json::Value {
 fn check_extension(name: &str) -> JsonB {
     // Scripts are read only for the extension and what it requires: a PostGIS-sized neighbour's
     // hundreds of upgrade scripts say nothing about this one.
-    let first = read_inventory(false);
-    let mut closure = std::collections::BTreeSet::new();
-    let mut todo = vec![name.to_string()];
-    while let Some(n) = todo.pop() {
-        if !closure.insert(n.clone()) {
-            continue;
-        }
-        if let Some(c) = first
-            .extensions
-            .iter()
-            .find(|e| e.visible && e.name == n)
-            .and_then(|e| e.control.as_ref())
-        {
-            todo.extend(c.requires.iter().cloned());
-        }
-    }
+    // Libraries are analysed for the same closure only: everyone else's verdict is not asked for.
+    let closure = compat::requirement_closure(&read_inventory(false), name);
     let mut settings = crate::api::inventory::settings(true);
-    settings.references_for = Some(closure);
+    settings.references_for = Some(closure.clone());
     let inv = crate::api::inventory::read_inventory_with(&settings);
     let Some(ext) = inv.extensions.iter().find(|e| e.visible && e.name == name) else {
         SqlError::NotFound {
@@ -209,7 +195,7 @@ fn check_extension(name: &str) -> JsonB {
         }
         .raise()
     };
-    let verdicts = verdicts(&inv);
+    let verdicts = compat::judge_only(&inv, &mut analyze, &preloaded(), &closure);
     let v = verdicts.get(name);
     let copies: Vec<serde_json::Value> = inv
         .extensions

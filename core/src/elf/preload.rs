@@ -665,6 +665,11 @@ impl Walker<'_> {
     /// Follows one function from `entry` with `st`; records refusals in `self.found`.
     fn function(&mut self, entry: u64, st: State, flag: bool, depth: usize) {
         let mut todo: Vec<(u64, State)> = vec![(entry, st)];
+        // States are kept only where paths can join: the entry and every branch target taken or
+        // queued so far. Every cycle passes a branch target, so loops still meet their own earlier
+        // states; a path that fell through a target before the branch to it was seen is walked
+        // once more at most. (Keeping a state per instruction cloned it at every step.)
+        let mut joins: HashSet<u64> = HashSet::from([entry]);
         let mut seen: HashMap<u64, Vec<State>> = HashMap::new();
         let mut info = InstructionInfoFactory::new();
         'path: while let Some((mut ip, mut st)) = todo.pop() {
@@ -674,31 +679,33 @@ impl Walker<'_> {
                     self.incomplete(format!("more than {MAX_STEPS} instructions"));
                     return;
                 }
-                let states = seen.entry(ip).or_default();
-                if states.contains(&st) {
-                    continue 'path;
-                }
-                if states.len() >= MAX_STATES_PER_ADDR {
-                    // Too many variants here (a loop): widen to what every path agrees on —
-                    // only the stack pointers, the flag's address and a pending ereport stay.
-                    // Followed once more, this over-approximates every path it stands for.
-                    for (i, r) in st.regs.iter_mut().enumerate() {
-                        if !(i == 4 || i == 5 || matches!(r, Val::Import(_))) {
-                            *r = Val::Unknown;
-                        }
-                    }
-                    st.flags = None;
-                    st.stack.clear();
-                    st.globals.clear();
+                if joins.contains(&ip) {
+                    let states = seen.entry(ip).or_default();
                     if states.contains(&st) {
                         continue 'path;
                     }
-                    if states.len() >= 4 * MAX_STATES_PER_ADDR {
-                        self.incomplete(format!("too many paths through {ip:#x}"));
-                        continue 'path;
+                    if states.len() >= MAX_STATES_PER_ADDR {
+                        // Too many variants here (a loop): widen to what every path agrees on —
+                        // only the stack pointers, the flag's address and a pending ereport stay.
+                        // Followed once more, this over-approximates every path it stands for.
+                        for (i, r) in st.regs.iter_mut().enumerate() {
+                            if !(i == 4 || i == 5 || matches!(r, Val::Import(_))) {
+                                *r = Val::Unknown;
+                            }
+                        }
+                        st.flags = None;
+                        st.stack.clear();
+                        st.globals.clear();
+                        if states.contains(&st) {
+                            continue 'path;
+                        }
+                        if states.len() >= 4 * MAX_STATES_PER_ADDR {
+                            self.incomplete(format!("too many paths through {ip:#x}"));
+                            continue 'path;
+                        }
                     }
+                    states.push(st.clone());
                 }
-                states.push(st.clone());
                 let Some(ins) = self.decode(ip) else {
                     self.incomplete(format!("undecodable code at {ip:#x}"));
                     continue 'path;
@@ -718,6 +725,7 @@ impl Walker<'_> {
                             if self.is_plt(t) {
                                 continue 'path; // a tail call to an import not watched
                             }
+                            joins.insert(t);
                             ip = t;
                             continue;
                         }
@@ -739,6 +747,7 @@ impl Walker<'_> {
                     }
                     FlowControl::ConditionalBranch => {
                         let t = ins.near_branch_target();
+                        joins.insert(t);
                         match st.flags.and_then(|f| eval(ins.condition_code(), f)) {
                             Some(true) => ip = t,
                             Some(false) => ip = next,
