@@ -38,6 +38,7 @@ packages=(
     build-essential pkg-config bison flex libreadline-dev zlib1g-dev libssl-dev   # PostgreSQL
     dpkg-dev                                                                       # apt-get source
     clang libclang-dev                                                             # pgrx bindgen
+    nasm autoconf automake libtool                                                 # ISA-L (isal-sys builds it)
     sudo                                                                           # cargo pgrx test --runas
     ca-certificates git jq zstd curl python3                                       # tests and demo
     python3-yaml                                                                   # tests/worker/cnpg_check.py

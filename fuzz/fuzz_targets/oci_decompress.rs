@@ -1,5 +1,6 @@
 //! gzip (multi-member) and zstd framing: the first byte picks the codec, the rest is the stream;
-//! output is capped so that decompression bombs only cost time within the cap.
+//! output is capped so that decompression bombs only cost time within the cap. (igzip, which
+//! inflates gzip layers in real builds, has its own target: oci_gzip.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -56,6 +56,27 @@ pub fn decompress(data: &[u8], compression: Compression, max: u64) -> std::io::R
     std::io::copy(&mut out, &mut std::io::sink())
 }
 
+/// gzip as layers are inflated (igzip, with the `isal` feature) against flate2's
+/// `MultiGzDecoder`, within `max` bytes out: whatever flate2 accepts is accepted with the same
+/// bytes (a valid layer is never refused or read differently). igzip accepts some streams zlib
+/// refuses (incomplete Huffman tables): such a blob yields an expected tree, but no runtime
+/// unpacks it, so no mount can match it.
+pub fn gzip_agrees_with_flate2(data: &[u8], max: u64) {
+    let ours = read_capped(decoder(data, Compression::Gzip), max);
+    let reference = read_capped(Ok(Box::new(flate2::bufread::MultiGzDecoder::new(data))), max);
+    match (ours, reference) {
+        (Ok(a), Ok(b)) => assert!(a == b, "inflated differently: {} vs {} bytes", a.len(), b.len()),
+        (Err(e), Ok(b)) => panic!("refused what flate2 inflates ({} bytes): {e}", b.len()),
+        (_, Err(_)) => {}
+    }
+}
+
+fn read_capped(d: std::io::Result<Box<dyn Read + '_>>, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    d?.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Applies `data` as a layer (tar, possibly compressed) on an empty tree.
 pub fn layer(data: &[u8], compression: Compression, limits: &Limits) -> Result<Vec<TreeEntry>, OciError> {
     let never = never;

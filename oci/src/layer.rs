@@ -193,6 +193,9 @@ pub(crate) fn decoder<'r, R: Read + 'r>(blob: R, compression: Compression) -> io
     let blob = BufReader::with_capacity(BLOB_READ_BUFFER, blob);
     Ok(match compression {
         Compression::None => Box::new(blob),
+        #[cfg(feature = "isal")]
+        Compression::Gzip => Box::new(crate::isal::GzDecoder::new(blob)?),
+        #[cfg(not(feature = "isal"))]
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(blob)),
         Compression::Zstd => {
             let mut d = zstd::stream::read::Decoder::with_buffer(blob)?;

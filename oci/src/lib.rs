@@ -36,6 +36,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod interrupt;
+#[cfg(feature = "isal")]
+mod isal;
 pub mod keyless;
 mod layer;
 mod local;
