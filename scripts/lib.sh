@@ -22,14 +22,17 @@ load_setup() {
 # Runs a command as the unprivileged cluster owner (initdb and postgres refuse root). Rust's
 # backtrace switches are dropped: a server must report errors as users will see them.
 # PGEXT_SERVER_LD_LIBRARY_PATH becomes the server's LD_LIBRARY_PATH (CloudNativePG sets it from an
-# extension's ld_library_path, e.g. an image's system/ directory).
+# extension's ld_library_path, e.g. an image's system/ directory). PGEXT_SERVER_ENV adds more
+# NAME=value words (CloudNativePG 1.29's bin_path and env; a PATH there replaces the default one).
 as_owner() {
-    local extra=()
+    local extra=() unset=(-u PGEXT_SERVER_ENV -u PGEXT_SERVER_LD_LIBRARY_PATH)
     [ -n "${PGEXT_SERVER_LD_LIBRARY_PATH:-}" ] && extra=(LD_LIBRARY_PATH="$PGEXT_SERVER_LD_LIBRARY_PATH")
+    # shellcheck disable=SC2206 # NAME=value words, split on purpose (values hold no blanks)
+    [ -n "${PGEXT_SERVER_ENV:-}" ] && extra+=($PGEXT_SERVER_ENV)
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE PATH="$PG_BINDIR:/usr/bin:/bin" "${extra[@]}" "$@"
+        runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${unset[@]}" PATH="$PG_BINDIR:/usr/bin:/bin" "${extra[@]}" "$@"
     else
-        env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${extra[@]}" "$@"
+        env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${unset[@]}" "${extra[@]}" "$@"
     fi
 }
 

@@ -30,8 +30,11 @@ RO=$(ro_mount_images "$FX")
 say "images mounted read-only: $RO"
 
 say "starting PostgreSQL 18 in $DATA"
-# As CloudNativePG does for an extension with ld_library_path: [system].
-PGEXT_SERVER_LD_LIBRARY_PATH=$FX/extensions/needs_system/system cluster_start "$DATA" "$PORT" "$FX/regress.conf"
+# As CloudNativePG does for an extension with ld_library_path: [system], bin_path: [bin] and env
+# (PROJ_DATA into the image; GDAL_DATA a list whose second element names the unmounted ghost).
+PGEXT_SERVER_LD_LIBRARY_PATH=$FX/extensions/needs_system/system \
+PGEXT_SERVER_ENV="PATH=$FX/extensions/needs_system/bin:$PG_BINDIR:/usr/bin:/bin PROJ_DATA=$FX/extensions/needs_system/share/proj GDAL_DATA=/usr/share/gdal:$FX/extensions/ghost/share/gdal" \
+    cluster_start "$DATA" "$PORT" "$FX/regress.conf"
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then

@@ -4,7 +4,14 @@ COMMENT ON VIEW pgext.mounted_extensions IS
 CREATE VIEW pgext.libraries AS SELECT * FROM pgext.libraries();
 COMMENT ON VIEW pgext.libraries IS
   'Every loadable library on dynamic_library_path and every OS library in an image''s system/ directory';
-CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
+CREATE VIEW pgext.mounted_images AS
+SELECT name, root, mounted, read_only, fs_type, mount_options, on_control_path, on_library_path,
+       on_ld_library_path, on_path, env, not_on_path, file_count, total_bytes, extension_count,
+       library_count, tree_digest, reference, pin_source, pinned_digest, resolved_digest, status,
+       verified_at, checked_at, differences[1] AS missing, differences[2] AS modified,
+       differences[3] AS unexpected, differences[4] AS changed, problems, problem_details,
+       signature, signed_by, signed_at, image_metadata
+  FROM pgext.mounted_images();
 COMMENT ON VIEW pgext.mounted_images IS
   'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
 -- Paths reveal the server's layout: superusers, pg_monitor and pgext_admin only.

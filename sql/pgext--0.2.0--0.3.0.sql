@@ -13,6 +13,9 @@ ALTER TABLE pgext.image_checks ADD COLUMN signature text, ADD COLUMN signed_by t
 ALTER TABLE pgext.image_checks ADD COLUMN metadata jsonb;
 -- Keyless cosign signatures: when the signature was logged (its transparency-log entry's time).
 ALTER TABLE pgext.image_checks ADD COLUMN signed_at timestamptz;
+-- CloudNativePG 1.29's bin_path and env: mounted_images gains on_path and env. The function
+-- returns the difference counts as one array (a pgrx row holds at most 32 columns); the view
+-- spreads them into the columns it always had.
 DROP VIEW pgext.mounted_images;
 DROP FUNCTION pgext.mounted_images();
 CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
@@ -25,6 +28,8 @@ CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
 	"on_control_path" TEXT[],  /* Vec < String > */
 	"on_library_path" TEXT[],  /* Vec < String > */
 	"on_ld_library_path" TEXT[],  /* Vec < String > */
+	"on_path" TEXT[],  /* Vec < String > */
+	"env" TEXT[],  /* Vec < String > */
 	"not_on_path" TEXT[],  /* Vec < String > */
 	"file_count" bigint,  /* Option < i64 > */
 	"total_bytes" bigint,  /* Option < i64 > */
@@ -38,10 +43,7 @@ CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
 	"status" TEXT,  /* String */
 	"verified_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
 	"checked_at" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
-	"missing" INT,  /* Option < i32 > */
-	"modified" INT,  /* Option < i32 > */
-	"unexpected" INT,  /* Option < i32 > */
-	"changed" INT,  /* Option < i32 > */
+	"differences" INT[],  /* Option < Vec < i32 > > */
 	"problems" TEXT[],  /* Vec < String > */
 	"problem_details" jsonb,  /* JsonB */
 	"signature" TEXT,  /* Option < String > */
@@ -52,7 +54,14 @@ CREATE FUNCTION pgext."mounted_images"() RETURNS TABLE (
 STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'mounted_images_wrapper';
-CREATE VIEW pgext.mounted_images AS SELECT * FROM pgext.mounted_images();
+CREATE VIEW pgext.mounted_images AS
+SELECT name, root, mounted, read_only, fs_type, mount_options, on_control_path, on_library_path,
+       on_ld_library_path, on_path, env, not_on_path, file_count, total_bytes, extension_count,
+       library_count, tree_digest, reference, pin_source, pinned_digest, resolved_digest, status,
+       verified_at, checked_at, differences[1] AS missing, differences[2] AS modified,
+       differences[3] AS unexpected, differences[4] AS changed, problems, problem_details,
+       signature, signed_by, signed_at, image_metadata
+  FROM pgext.mounted_images();
 COMMENT ON VIEW pgext.mounted_images IS
   'Every extension image under pgext.extensions_root: mount, settings coverage, contents, tree digest';
 REVOKE ALL ON FUNCTION pgext.mounted_images() FROM PUBLIC;

@@ -58,6 +58,11 @@ pub struct Settings {
     pub extensions_root: String,
     /// The postmaster's `LD_LIBRARY_PATH`, split (CloudNativePG puts an image's `system/` there).
     pub ld_library_path: Vec<String>,
+    /// The postmaster's `PATH`, split (CloudNativePG 1.29's `bin_path` adds an image's directories).
+    pub path: Vec<String>,
+    /// The postmaster's other environment variables, `(name, value)` (CloudNativePG 1.29's `env`
+    /// sets some to directories of an image, e.g. PostGIS's `PROJ_DATA`).
+    pub env: Vec<(String, String)>,
     /// Installed extensions of the current database: name → version.
     pub installed: HashMap<String, String>,
     /// Read every script of each visible extension for the libraries it names.
@@ -83,6 +88,11 @@ pub struct Image {
     pub on_library_path: Vec<String>,
     /// Image-relative directories on the postmaster's `LD_LIBRARY_PATH` (e.g. `system`).
     pub on_ld_library_path: Vec<String>,
+    /// Image-relative directories on the postmaster's `PATH` (e.g. `bin`).
+    pub on_path: Vec<String>,
+    /// The postmaster's environment variables that point into the image, `NAME=value` by name
+    /// (a value is a path or a `:`-separated list of them; one element inside the image counts).
+    pub env: Vec<String>,
     /// Conventional directories the image has but no setting points at.
     pub not_on_path: Vec<String>,
     /// Extension rows (visible or not) found in the image.
@@ -783,6 +793,8 @@ impl Inventory {
             on_control_path: Vec::new(),
             on_library_path: Vec::new(),
             on_ld_library_path: Vec::new(),
+            on_path: Vec::new(),
+            env: Vec::new(),
             not_on_path: Vec::new(),
             extension_count: 0,
             library_count: 0,
@@ -820,6 +832,22 @@ impl Inventory {
         }
         for d in &settings.ld_library_path {
             note(&paths::canonicalize_path(d), |i| &mut i.on_ld_library_path);
+        }
+        for d in &settings.path {
+            note(&paths::canonicalize_path(d), |i| &mut i.on_path);
+        }
+        let mut env: Vec<_> = settings.env.iter().collect();
+        env.sort();
+        for (var, value) in env {
+            for element in value.split(':').filter(|e| e.starts_with('/')) {
+                if let Some((name, _)) = image_of(&paths::canonicalize_path(element), root) {
+                    let img = images.entry(name.clone()).or_insert_with(|| blank(&name));
+                    let entry = format!("{var}={value}");
+                    if !img.env.contains(&entry) {
+                        img.env.push(entry);
+                    }
+                }
+            }
         }
         for img in images.values_mut() {
             img.mounted = fs::metadata(&img.root).map(|m| m.is_dir()).unwrap_or(false);
@@ -1384,6 +1412,8 @@ mod tests {
                 pkglibdir: self.p("pkglib"),
                 extensions_root: self.p("ext"),
                 ld_library_path: vec![],
+                path: vec![],
+                env: vec![],
                 installed: HashMap::new(),
                 with_references: true,
                 references_for: None,
@@ -1714,6 +1744,46 @@ mod tests {
             .collect();
         assert_eq!(sys.len(), 1);
         assert_eq!(sys[0].basename, "libgeos_c.so.1");
+    }
+
+    /// CloudNativePG 1.29's `bin_path` and `env`: the postmaster's PATH and environment as each
+    /// image sees them.
+    #[test]
+    fn images_show_path_and_environment_that_point_into_them() {
+        let t = Tree::new();
+        t.ext("p", "p", "default_version = '1'\n", &[("p--1.sql", "")]);
+        t.write("ext/p/bin/raster2pgsql", "x");
+        t.write("ext/p/share/proj/proj.db", "x");
+        t.write("ext/q/share/extension/q.control", "default_version = '1'\n");
+        let mut s = t.settings("@ext/p/share:@ext/q/share", "$libdir");
+        s.path = vec!["/usr/bin".into(), t.p("ext/p/bin/"), t.p("ext/p/bin")];
+        let gdal = format!("/usr/share/gdal:{}", t.p("ext/p/share/gdal"));
+        s.env = vec![
+            ("PROJ_DATA".into(), t.p("ext/p/share/proj")),
+            ("GDAL_DATA".into(), gdal.clone()),
+            ("HOME".into(), "/var/lib/postgresql".into()),
+            ("RELATIVE".into(), "ext/p/share".into()),
+        ];
+        let inv = Inventory::collect(&s);
+        let p = inv.images.iter().find(|i| i.name == "p").unwrap();
+        assert_eq!(p.on_path, vec!["bin"]);
+        assert_eq!(
+            p.env,
+            vec![
+                format!("GDAL_DATA={gdal}"),
+                format!("PROJ_DATA={}", t.p("ext/p/share/proj"))
+            ]
+        );
+        let q = inv.images.iter().find(|i| i.name == "q").unwrap();
+        assert!(q.on_path.is_empty() && q.env.is_empty());
+        assert_eq!(inv.images.len(), 2);
+        // An image named only by the environment gets its row (unmounted, like one named only by
+        // a path setting: a failed mount shows).
+        s.env.push(("X".into(), t.p("ext/r/data")));
+        let inv = Inventory::collect(&s);
+        let r = inv.images.iter().find(|i| i.name == "r").unwrap();
+        assert!(!r.mounted);
+        assert_eq!(r.env, vec![format!("X={}", t.p("ext/r/data"))]);
     }
 
     #[test]

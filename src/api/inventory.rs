@@ -124,14 +124,24 @@ pub fn settings(with_references: bool) -> Settings {
         pkglibdir: server::pkglibdir(),
         extensions_root: gucs::extensions_root(),
         // A backend inherits the postmaster's environment: this is what its dlopen() uses.
-        ld_library_path: std::env::var("LD_LIBRARY_PATH")
-            .map(|v| v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default(),
+        ld_library_path: env_list("LD_LIBRARY_PATH"),
+        path: env_list("PATH"),
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k != "PATH" && k != "LD_LIBRARY_PATH")
+            .collect(),
         installed,
         with_references,
         references_for: None,
         pinned: Vec::new(),
     }
+}
+
+/// A `:`-separated variable of the environment, split.
+fn env_list(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// Problem codes, for `WHERE 'x' = ANY(problems)`.
@@ -685,7 +695,9 @@ fn walk_tree(root: &std::path::Path, threads: usize) -> Result<(TreeSummary, Vec
 }
 
 /// One row per image under `pgext.extensions_root` (and per image the settings name that is not
-/// there): mount, which of its directories the settings use, contents and the tree digest.
+/// there): mount, which of its directories the settings use, contents and the tree digest. The
+/// view `pgext.mounted_images` spreads `differences` (missing, modified, unexpected, changed)
+/// into columns: a pgrx row holds at most 32.
 #[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
 #[pg_extern(volatile)]
 fn mounted_images() -> TableIterator<
@@ -700,6 +712,8 @@ fn mounted_images() -> TableIterator<
         name!(on_control_path, Vec<String>),
         name!(on_library_path, Vec<String>),
         name!(on_ld_library_path, Vec<String>),
+        name!(on_path, Vec<String>),
+        name!(env, Vec<String>),
         name!(not_on_path, Vec<String>),
         name!(file_count, Option<i64>),
         name!(total_bytes, Option<i64>),
@@ -713,10 +727,7 @@ fn mounted_images() -> TableIterator<
         name!(status, String),
         name!(verified_at, Option<TimestampWithTimeZone>),
         name!(checked_at, Option<TimestampWithTimeZone>),
-        name!(missing, Option<i32>),
-        name!(modified, Option<i32>),
-        name!(unexpected, Option<i32>),
-        name!(changed, Option<i32>),
+        name!(differences, Option<Vec<i32>>),
         name!(problems, Vec<String>),
         name!(problem_details, JsonB),
         name!(signature, Option<String>),
@@ -800,6 +811,8 @@ fn mounted_images() -> TableIterator<
             img.on_control_path,
             img.on_library_path,
             img.on_ld_library_path,
+            img.on_path,
+            img.env,
             img.not_on_path,
             file_count,
             total_bytes,
@@ -813,10 +826,14 @@ fn mounted_images() -> TableIterator<
             status.to_string(),
             check.and_then(|c| c.verified_at),
             check.and_then(|c| c.checked_at),
-            check.map(|c| c.counts[0]),
-            check.map(|c| c.counts[1]),
-            check.map(|c| c.counts[2]),
-            check.map(|c| c.counts[3] + c.counts[4] + c.counts[5]),
+            check.map(|c| {
+                vec![
+                    c.counts[0],
+                    c.counts[1],
+                    c.counts[2],
+                    c.counts[3] + c.counts[4] + c.counts[5],
+                ]
+            }),
             codes(&problems),
             details(&problems),
             check.and_then(|c| c.signature.clone()),

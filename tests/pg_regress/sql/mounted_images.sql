@@ -4,6 +4,13 @@ SELECT name, mounted, on_control_path, on_library_path, on_ld_library_path, not_
        extension_count, library_count, problems
   FROM pgext.mounted_images WHERE name <> 'hostile' ORDER BY name;
 
+-- CloudNativePG 1.29's bin_path and env: the server runs with needs_system/bin on PATH,
+-- PROJ_DATA inside needs_system and GDAL_DATA a list whose second element names ghost (not
+-- mounted). Paths are shown relative to the extensions root.
+SELECT name, on_path,
+       array(SELECT replace(e, current_setting('pgext.extensions_root'), '$ROOT') FROM unnest(env) e) AS env
+  FROM pgext.mounted_images WHERE env <> '{}' OR on_path <> '{}' ORDER BY name;
+
 -- Mounts: each image is mounted read-only by the test harness when it can (as root), like an
 -- image volume; fs_type and options come from /proc/self/mountinfo.
 SELECT name, read_only = current_setting('regress.read_only')::bool AS read_only_as_mounted,
