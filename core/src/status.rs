@@ -59,6 +59,48 @@ impl ImageStatus {
     }
 }
 
+/// The outcome of one check of an image against its pin: `pgext.image_checks.status`, what
+/// `pgext.verify_image()` returns. A row written by hand with any other text reads as `Error`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum CheckStatus {
+    /// The mount is exactly the pinned image.
+    Verified,
+    /// The mount differs from the pinned image (or could not be read completely).
+    Drift,
+    /// Intact, but the pinned tag now names another image.
+    TagMoved,
+    /// The registry did not answer.
+    Unreachable,
+    /// Any other failure (and a record that says nothing else).
+    #[default]
+    Error,
+}
+
+impl CheckStatus {
+    /// The SQL name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// A stored status; text no version of pgext writes is `Error`, never a panic.
+    pub fn from_stored(s: &str) -> CheckStatus {
+        s.parse().unwrap_or(CheckStatus::Error)
+    }
+}
+
+impl From<CheckStatus> for ImageStatus {
+    fn from(s: CheckStatus) -> ImageStatus {
+        match s {
+            CheckStatus::Verified => ImageStatus::Verified,
+            CheckStatus::Drift => ImageStatus::Drift,
+            CheckStatus::TagMoved => ImageStatus::TagMoved,
+            CheckStatus::Unreachable => ImageStatus::Unreachable,
+            CheckStatus::Error => ImageStatus::Error,
+        }
+    }
+}
+
 /// What the last registry verification of an image found. The discriminant is what shared
 /// memory stores.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::IntoStaticStr)]
@@ -99,22 +141,22 @@ impl RegistryStatus {
     /// What a verification's outcome means for the registry side: `status` is the outcome's
     /// `pgext.image_checks.status`, `failed` whether it carries an error code. A failure is
     /// `Unreachable` only when the status says so; any other failure is `Error`.
-    pub fn of_verification(status: &str, failed: bool) -> RegistryStatus {
+    pub fn of_verification(status: CheckStatus, failed: bool) -> RegistryStatus {
         match (failed, status) {
-            (true, "unreachable") => RegistryStatus::Unreachable,
+            (true, CheckStatus::Unreachable) => RegistryStatus::Unreachable,
             (true, _) => RegistryStatus::Error,
-            (false, "tag_moved") => RegistryStatus::TagMoved,
+            (false, CheckStatus::TagMoved) => RegistryStatus::TagMoved,
             (false, _) => RegistryStatus::Ok,
         }
     }
 
     /// What a recorded verification (a `pgext.image_checks` row) says, for a worker that starts
     /// with no memory of it: a row without a resolved digest never reached the registry.
-    pub fn of_record(status: &str, resolved: bool) -> RegistryStatus {
+    pub fn of_record(status: CheckStatus, resolved: bool) -> RegistryStatus {
         match status {
-            "unreachable" => RegistryStatus::Unreachable,
-            "error" => RegistryStatus::Error,
-            "tag_moved" => RegistryStatus::TagMoved,
+            CheckStatus::Unreachable => RegistryStatus::Unreachable,
+            CheckStatus::Error => RegistryStatus::Error,
+            CheckStatus::TagMoved => RegistryStatus::TagMoved,
             _ if resolved => RegistryStatus::Ok,
             _ => RegistryStatus::None,
         }
@@ -248,6 +290,39 @@ impl DiffCounts {
             DiffClass::Changed => &mut self.changed,
         };
         *n = n.saturating_add(1);
+    }
+}
+
+/// Differences between a mount and its image by kind, as `pgext.image_checks` stores them
+/// (`changed` of [`DiffCounts`] split into type, mode and link target).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiffTally {
+    /// In the image, not in the mount.
+    pub missing: i32,
+    /// Same file, other content.
+    pub modified: i32,
+    /// In the mount, not in the image.
+    pub unexpected: i32,
+    /// Same path, other type.
+    pub type_changed: i32,
+    /// Same path, other mode.
+    pub mode_changed: i32,
+    /// Same path, other link target.
+    pub link_changed: i32,
+}
+
+impl DiffTally {
+    /// The counts by class, as the views show them.
+    pub fn summary(&self) -> DiffCounts {
+        DiffCounts {
+            missing: self.missing,
+            modified: self.modified,
+            unexpected: self.unexpected,
+            changed: self
+                .type_changed
+                .saturating_add(self.mode_changed)
+                .saturating_add(self.link_changed),
+        }
     }
 }
 
@@ -539,13 +614,14 @@ mod tests {
     #[test]
     fn registry_status_of_outcomes_and_records() {
         // (outcome status, failed, expected)
+        use CheckStatus as C;
         let outcomes = [
-            ("verified", false, RegistryStatus::Ok),
-            ("drift", false, RegistryStatus::Ok),
-            ("tag_moved", false, RegistryStatus::TagMoved),
-            ("unreachable", true, RegistryStatus::Unreachable),
-            ("error", true, RegistryStatus::Error),
-            ("tag_moved", true, RegistryStatus::Error),
+            (C::Verified, false, RegistryStatus::Ok),
+            (C::Drift, false, RegistryStatus::Ok),
+            (C::TagMoved, false, RegistryStatus::TagMoved),
+            (C::Unreachable, true, RegistryStatus::Unreachable),
+            (C::Error, true, RegistryStatus::Error),
+            (C::TagMoved, true, RegistryStatus::Error),
         ];
         for (status, failed, want) in outcomes {
             assert_eq!(
@@ -556,15 +632,65 @@ mod tests {
         }
         // (recorded status, resolved digest, expected)
         let records = [
-            ("verified", true, RegistryStatus::Ok),
-            ("drift", true, RegistryStatus::Ok),
-            ("verified", false, RegistryStatus::None),
-            ("unreachable", false, RegistryStatus::Unreachable),
-            ("error", true, RegistryStatus::Error),
-            ("tag_moved", true, RegistryStatus::TagMoved),
+            (C::Verified, true, RegistryStatus::Ok),
+            (C::Drift, true, RegistryStatus::Ok),
+            (C::Verified, false, RegistryStatus::None),
+            (C::Unreachable, false, RegistryStatus::Unreachable),
+            (C::Error, true, RegistryStatus::Error),
+            (C::TagMoved, true, RegistryStatus::TagMoved),
         ];
         for (status, resolved, want) in records {
             assert_eq!(RegistryStatus::of_record(status, resolved), want, "{status} {resolved}");
+        }
+    }
+
+    #[test]
+    fn tallies_summarise_by_class() {
+        let t = DiffTally {
+            missing: 1,
+            modified: 2,
+            unexpected: 3,
+            type_changed: 4,
+            mode_changed: 5,
+            link_changed: 6,
+        };
+        let want = DiffCounts {
+            missing: 1,
+            modified: 2,
+            unexpected: 3,
+            changed: 15,
+        };
+        assert_eq!(t.summary(), want);
+        // A hand-written row cannot overflow the sum.
+        let huge = DiffTally {
+            type_changed: i32::MAX,
+            link_changed: 1,
+            ..DiffTally::default()
+        };
+        assert_eq!(huge.summary().changed, i32::MAX);
+    }
+
+    #[test]
+    fn check_statuses_read_back_and_map_to_image_statuses() {
+        // (stored text, read back as, image status)
+        let cases = [
+            ("verified", CheckStatus::Verified, ImageStatus::Verified),
+            ("drift", CheckStatus::Drift, ImageStatus::Drift),
+            ("tag_moved", CheckStatus::TagMoved, ImageStatus::TagMoved),
+            ("unreachable", CheckStatus::Unreachable, ImageStatus::Unreachable),
+            ("error", CheckStatus::Error, ImageStatus::Error),
+            // Written by hand: never trusted as anything but an error.
+            ("Verified", CheckStatus::Error, ImageStatus::Error),
+            ("", CheckStatus::Error, ImageStatus::Error),
+            ("ok", CheckStatus::Error, ImageStatus::Error),
+        ];
+        for (text, want, image) in cases {
+            let got = CheckStatus::from_stored(text);
+            assert_eq!(got, want, "{text:?}");
+            assert_eq!(ImageStatus::from(got), image, "{text:?}");
+            if got != CheckStatus::Error || text == "error" {
+                assert_eq!(got.as_str(), text);
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use pgext_core::hash;
 use pgext_core::pins::{self, Pin, PinSource};
+use pgext_core::status::{CheckStatus, DiffTally, ImageStatus};
 use pgext_core::tree::{self, EntryKind, TreeEntry};
 use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
 use pgext_oci::keyless;
@@ -25,8 +26,23 @@ use crate::{gucs, server};
 #[derive(Debug, Clone)]
 pub struct PinRow {
     pub pin: Pin,
+    /// `pin.reference` parsed, once: an invalid reference is that image's `invalid_reference`
+    /// error when it is verified, never an error that hides the other pins.
+    pub parsed: Result<ImageReference, String>,
     pub source: PinSource,
     pub effective: bool,
+}
+
+impl PinRow {
+    pub fn new(pin: Pin, source: PinSource, effective: bool) -> PinRow {
+        let parsed = pin.reference.parse::<ImageReference>().map_err(|e| e.to_string());
+        PinRow {
+            pin,
+            parsed,
+            source,
+            effective,
+        }
+    }
 }
 
 /// Every pin: `pgext.images` entries, then table rows; a setting entry wins over a table row of
@@ -48,19 +64,11 @@ pub fn all_pins() -> Vec<PinRow> {
     let mut rows: Vec<PinRow> = setting
         .iter()
         .cloned()
-        .map(|pin| PinRow {
-            pin,
-            source: PinSource::Setting,
-            effective: true,
-        })
+        .map(|pin| PinRow::new(pin, PinSource::Setting, true))
         .collect();
     for pin in table {
         let effective = !setting.iter().any(|s| s.name == pin.name);
-        rows.push(PinRow {
-            pin,
-            source: PinSource::Table,
-            effective,
-        });
+        rows.push(PinRow::new(pin, PinSource::Table, effective));
     }
     rows
 }
@@ -90,11 +98,11 @@ pub fn effective_pin(name: &str) -> Option<PinRow> {
 pub struct CheckRecord {
     pub reference: String,
     pub pin_source: String,
-    pub status: String,
+    pub status: CheckStatus,
     pub resolved_digest: Option<String>,
     pub verified_at: Option<TimestampWithTimeZone>,
     pub checked_at: Option<TimestampWithTimeZone>,
-    pub counts: [i32; 6],
+    pub counts: DiffTally,
     /// `signature`, `signed_by` of the last check that read the source.
     pub signature: Option<String>,
     pub signed_by: Option<String>,
@@ -114,16 +122,13 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
             checked_table_name(&name, "pgext.image_checks");
-            let mut counts = [0; 6];
-            for (i, c) in counts.iter_mut().enumerate() {
-                *c = row.get::<i32>(8 + i)?.unwrap_or(0);
-            }
+            let counts = tally_columns(&row, 8)?;
             out.insert(
                 name,
                 CheckRecord {
                     reference: row.get::<String>(2)?.unwrap_or_default(),
                     pin_source: row.get::<String>(3)?.unwrap_or_default(),
-                    status: row.get::<String>(4)?.unwrap_or_default(),
+                    status: CheckStatus::from_stored(&row.get::<String>(4)?.unwrap_or_default()),
                     resolved_digest: row.get::<String>(5)?,
                     verified_at: row.get::<TimestampWithTimeZone>(6)?,
                     checked_at: row.get::<TimestampWithTimeZone>(7)?,
@@ -141,37 +146,45 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
 }
 
 /// The status `mounted_images` shows for an image, from its pin and its latest check.
-pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> &'static str {
+pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> ImageStatus {
     match (pin, check) {
-        (None, _) => "unpinned",
-        (Some(_), None) => "never_checked",
+        (None, _) => ImageStatus::Unpinned,
+        (Some(_), None) => ImageStatus::NeverChecked,
         // A changed pin makes the old verdict meaningless.
-        (Some(p), Some(c)) if c.reference != p.pin.reference => "never_checked",
-        (Some(_), Some(c)) => match c.status.as_str() {
-            "verified" => "verified",
-            "drift" => "drift",
-            "tag_moved" => "tag_moved",
-            "unreachable" => "unreachable",
-            _ => "error",
-        },
+        (Some(p), Some(c)) if c.reference != p.pin.reference => ImageStatus::NeverChecked,
+        (Some(_), Some(c)) => c.status.into(),
     }
 }
 
-/// Difference counts in `image_checks` column order.
-fn counts(diffs: &[Difference]) -> [i32; 6] {
-    let mut c = [0; 6];
+/// The differences, counted by kind.
+fn counts(diffs: &[Difference]) -> DiffTally {
+    let mut c = DiffTally::default();
     for d in diffs {
-        let i = match d.kind {
-            DifferenceKind::Missing => 0,
-            DifferenceKind::Modified => 1,
-            DifferenceKind::Unexpected => 2,
-            DifferenceKind::TypeChanged => 3,
-            DifferenceKind::ModeChanged => 4,
-            DifferenceKind::LinkChanged => 5,
+        let n = match d.kind {
+            DifferenceKind::Missing => &mut c.missing,
+            DifferenceKind::Modified => &mut c.modified,
+            DifferenceKind::Unexpected => &mut c.unexpected,
+            DifferenceKind::TypeChanged => &mut c.type_changed,
+            DifferenceKind::ModeChanged => &mut c.mode_changed,
+            DifferenceKind::LinkChanged => &mut c.link_changed,
         };
-        c[i] += 1;
+        *n = n.saturating_add(1);
     }
     c
+}
+
+/// `image_checks`' six count columns `missing, modified, unexpected, type_changed,
+/// mode_changed, link_changed`, selected in that order from column `first` on (NULL is 0).
+pub(crate) fn tally_columns(row: &pgrx::spi::SpiHeapTupleData<'_>, first: usize) -> pgrx::spi::Result<DiffTally> {
+    let n = |i: usize| -> pgrx::spi::Result<i32> { Ok(row.get::<i32>(first + i)?.unwrap_or(0)) };
+    Ok(DiffTally {
+        missing: n(0)?,
+        modified: n(1)?,
+        unexpected: n(2)?,
+        type_changed: n(3)?,
+        mode_changed: n(4)?,
+        link_changed: n(5)?,
+    })
 }
 
 /// How [`scan_mount_with`] hashes.
@@ -268,7 +281,7 @@ pub(crate) struct Outcome {
     pub(crate) name: String,
     pub(crate) reference: String,
     pub(crate) pin_source: PinSource,
-    pub(crate) status: &'static str,
+    pub(crate) status: CheckStatus,
     pub(crate) resolved_digest: Option<String>,
     pub(crate) tag_digest: Option<String>,
     pub(crate) expected_tree_digest: Option<String>,
@@ -351,17 +364,17 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
             o.name.as_str().into(),
             o.reference.as_str().into(),
             o.pin_source.as_str().into(),
-            o.status.into(),
+            o.status.as_str().into(),
             o.resolved_digest.clone().into(),
             o.tag_digest.clone().into(),
             o.expected_tree_digest.clone().into(),
             o.actual_tree_digest.clone().into(),
-            c[0].into(),
-            c[1].into(),
-            c[2].into(),
-            c[3].into(),
-            c[4].into(),
-            c[5].into(),
+            c.missing.into(),
+            c.modified.into(),
+            c.unexpected.into(),
+            c.type_changed.into(),
+            c.mode_changed.into(),
+            c.link_changed.into(),
             o.error_code.into(),
             o.error.clone().into(),
             (network && success).into(),
@@ -431,13 +444,13 @@ fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool
     Ok(true)
 }
 
-fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> &'static str {
+fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> CheckStatus {
     if !diffs.is_empty() || !intact {
-        "drift"
+        CheckStatus::Drift
     } else if tag_moved {
-        "tag_moved"
+        CheckStatus::TagMoved
     } else {
-        "verified"
+        CheckStatus::Verified
     }
 }
 
@@ -449,7 +462,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         name: name.clone(),
         reference: pin.pin.reference.clone(),
         pin_source: pin.source,
-        status: "error",
+        status: CheckStatus::Error,
         resolved_digest: None,
         tag_digest: None,
         expected_tree_digest: None,
@@ -461,11 +474,11 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         signature: None,
         metadata: None,
     };
-    let reference: ImageReference = match pin.pin.reference.parse() {
-        Ok(r) => r,
+    let reference = match &pin.parsed {
+        Ok(r) => r.clone(),
         Err(e) => {
             out.error_code = Some("invalid_reference");
-            out.error = Some(format!("{e}"));
+            out.error = Some(e.clone());
             return out;
         }
     };
@@ -500,9 +513,9 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         Err(e) => {
             let code = e.code();
             out.status = if matches!(code, ErrorCode::Unreachable | ErrorCode::Timeout) {
-                "unreachable"
+                CheckStatus::Unreachable
             } else {
-                "error"
+                CheckStatus::Error
             };
             out.error_code = Some(code.as_str());
             out.error = Some(e.to_string());
@@ -567,8 +580,8 @@ fn signature_policy() -> Result<cosign::SignaturePolicy, String> {
 
 /// The cosign signature check of a verified (or failed) image: one more small read from the
 /// same source, skipped when that source was just found unreachable.
-fn check_signature(reference: &ImageReference, status: &str) -> SignatureVerdict {
-    if status == "unreachable" {
+fn check_signature(reference: &ImageReference, status: CheckStatus) -> SignatureVerdict {
+    if status == CheckStatus::Unreachable {
         return SignatureVerdict {
             status: SignatureStatus::Unreachable,
             signed_by: None,
@@ -612,20 +625,20 @@ pub(crate) type VerifyRow = (
 );
 
 fn to_row(o: &Outcome, recorded: bool) -> VerifyRow {
-    let c = counts(&o.differences);
+    let c = counts(&o.differences).summary();
     (
         o.name.clone(),
         o.reference.clone(),
         o.pin_source.as_str().to_string(),
-        o.status.to_string(),
+        o.status.as_str().to_string(),
         o.resolved_digest.clone(),
         o.tag_digest.clone(),
         o.expected_tree_digest.clone(),
         o.actual_tree_digest.clone(),
-        c[0],
-        c[1],
-        c[2],
-        c[3] + c[4] + c[5],
+        c.missing,
+        c.modified,
+        c.unexpected,
+        c.changed,
         o.error_code.map(str::to_string),
         o.error.clone(),
         recorded,
@@ -674,8 +687,8 @@ fn verify_image(
     let Some(pin) = effective_pin(name) else {
         SqlError::NotPinned(name.to_string()).raise()
     };
-    if let Ok(reference) = pin.pin.reference.parse::<ImageReference>() {
-        check_layout_allowed(&reference);
+    if let Ok(reference) = &pin.parsed {
+        check_layout_allowed(reference);
     }
     let outcome = verify_one(&pin);
     TableIterator::new(record_all(&[outcome], true))
@@ -771,7 +784,7 @@ pub(crate) fn recheck_with(
                 name: name.to_string(),
                 reference: rec.reference.clone(),
                 pin_source,
-                status: "error",
+                status: CheckStatus::Error,
                 resolved_digest: None,
                 tag_digest: None,
                 expected_tree_digest: None,
@@ -793,7 +806,7 @@ pub(crate) fn recheck_with(
         name: name.to_string(),
         reference: rec.reference.clone(),
         pin_source,
-        status: status_of(&differences, rec.status == "tag_moved", intact),
+        status: status_of(&differences, rec.status == CheckStatus::TagMoved, intact),
         resolved_digest: rec.resolved_digest.clone(),
         tag_digest: None,
         expected_tree_digest: expected_digest.map(|d| hash::to_prefixed_hex(&d)),

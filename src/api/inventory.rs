@@ -9,6 +9,7 @@ use pgext_core::compat::Verdict;
 use pgext_core::hash::{self, HashCache};
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
 use pgext_core::problem::Problem;
+use pgext_core::status::ImageStatus;
 use pgext_core::{metadata, mounts, tree};
 use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
@@ -786,9 +787,9 @@ fn mounted_images() -> TableIterator<
         let check = checks.get(&img.name);
         let status = images::image_status(pin, check);
         // A verdict about another reference says nothing about this one.
-        let check = check.filter(|_| status != "never_checked");
+        let check = check.filter(|_| status != ImageStatus::NeverChecked);
         let pinned_digest = pin
-            .and_then(|p| p.pin.reference.parse::<pgext_oci::ImageReference>().ok())
+            .and_then(|p| p.parsed.as_ref().ok())
             .and_then(|r| r.digest().map(|d| d.to_string()));
         // What the verified image says it was built for, judged against this server.
         let image_metadata = check.and_then(|c| c.metadata.as_ref()).map(|m| {
@@ -823,16 +824,12 @@ fn mounted_images() -> TableIterator<
             pin.map(|p| p.source.as_str().to_string()),
             pinned_digest,
             check.and_then(|c| c.resolved_digest.clone()),
-            status.to_string(),
+            status.as_str().to_string(),
             check.and_then(|c| c.verified_at),
             check.and_then(|c| c.checked_at),
             check.map(|c| {
-                vec![
-                    c.counts[0],
-                    c.counts[1],
-                    c.counts[2],
-                    c.counts[3] + c.counts[4] + c.counts[5],
-                ]
+                let d = c.counts.summary();
+                vec![d.missing, d.modified, d.unexpected, d.changed]
             }),
             codes(&problems),
             details(&problems),

@@ -14,6 +14,7 @@ use pgext_core::elf;
 use pgext_core::pins::{self, PinSource};
 use pgext_core::policy::Condition;
 use pgext_core::problem::Severity;
+use pgext_core::status::CheckStatus;
 use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
 
@@ -128,25 +129,11 @@ impl Facts {
                         })
                         .or_raise("read", "pgext.pins");
                         for pin in rows {
-                            map.insert(
-                                pin.name.clone(),
-                                PinRow {
-                                    pin,
-                                    source: PinSource::Table,
-                                    effective: true,
-                                },
-                            );
+                            map.insert(pin.name.clone(), PinRow::new(pin, PinSource::Table, true));
                         }
                     }
                     for pin in setting {
-                        map.insert(
-                            pin.name.clone(),
-                            PinRow {
-                                pin,
-                                source: PinSource::Setting,
-                                effective: true,
-                            },
-                        );
+                        map.insert(pin.name.clone(), PinRow::new(pin, PinSource::Setting, true));
                     }
                     map
                 });
@@ -174,17 +161,14 @@ impl Facts {
                         // (before ALTER EXTENSION pgext UPDATE) reads as "never checked", not an error.
                         for r in c.select(q, None, &[])? {
                             let Some(name) = r.get::<String>(1)? else { continue };
-                            let mut counts = [0; 6];
-                            for (i, n) in counts.iter_mut().enumerate() {
-                                *n = r.get::<i32>(8 + i)?.unwrap_or(0);
-                            }
+                            let counts = crate::api::images::tally_columns(&r, 8)?;
                             out.insert(
                                 name,
                                 Check {
                                     record: CheckRecord {
                                         reference: r.get::<String>(2)?.unwrap_or_default(),
                                         pin_source: r.get::<String>(3)?.unwrap_or_default(),
-                                        status: r.get::<String>(4)?.unwrap_or_default(),
+                                        status: CheckStatus::from_stored(&r.get::<String>(4)?.unwrap_or_default()),
                                         resolved_digest: r.get::<String>(5)?,
                                         verified_at: None,
                                         checked_at: None,
@@ -332,18 +316,13 @@ impl Facts {
                 verify_hint,
             );
         }
-        if rec.status != "verified" {
-            let c = rec.counts;
+        if rec.status != CheckStatus::Verified {
+            let c = rec.counts.summary();
             return fail(
                 format!(
                     "The last check of image \"{image}\" (pin {reference}, at {}) found \"{}\": {} missing, {} modified, \
                      {} unexpected, {} changed.",
-                    check.checked_at,
-                    rec.status,
-                    c[0],
-                    c[1],
-                    c[2],
-                    c[3] + c[4] + c[5]
+                    check.checked_at, rec.status, c.missing, c.modified, c.unexpected, c.changed
                 ),
                 verify_hint,
             );
@@ -370,7 +349,7 @@ impl Facts {
             );
         }
         let outcome = recheck_one(image, rec, &expected);
-        if outcome.differences.is_empty() && outcome.status == "verified" {
+        if outcome.differences.is_empty() && outcome.status == CheckStatus::Verified {
             return None;
         }
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();

@@ -13,7 +13,7 @@ use pgext_core::conditions::Conditions;
 use pgext_core::inventory::{Inventory, ReadCache, Settings};
 use pgext_core::pins::{self, PinSource};
 use pgext_core::problem::{Problem, Severity};
-use pgext_core::status::{self, DiffCounts, Micros, MountCheck, PinnedImage, SignatureStatus};
+use pgext_core::status::{self, CheckStatus, DiffCounts, Micros, MountCheck, PinnedImage, SignatureStatus};
 use pgext_core::tree::TreeEntry;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::datum::TimestampWithTimeZone;
@@ -248,11 +248,7 @@ fn gather(memory: &mut Memory) -> Gathered {
         let pins = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
         let rows = pins
             .into_iter()
-            .map(|pin| PinRow {
-                pin,
-                source: PinSource::Setting,
-                effective: true,
-            })
+            .map(|pin| PinRow::new(pin, PinSource::Setting, true))
             .collect();
         (rows, HashMap::new())
     };
@@ -297,7 +293,7 @@ fn local_of(o: &Outcome) -> MountCheck {
         return MountCheck::scan_failed(o.error.clone().unwrap_or_default());
     }
     MountCheck::compared(
-        o.status == "drift",
+        o.status == CheckStatus::Drift,
         o.differences
             .iter()
             .map(|d| (d.kind.class(), d.kind.as_str(), d.path.as_str())),
@@ -376,7 +372,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
             if let Some(rec) = g.records.get(&name).filter(|r| r.reference == pin.pin.reference) {
                 mem.last_verified = micros(rec.verified_at).unwrap_or(0);
                 mem.signature = rec.signature.as_deref().and_then(|s| s.parse().ok());
-                mem.registry = RegistryStatus::of_record(&rec.status, rec.resolved_digest.is_some());
+                mem.registry = RegistryStatus::of_record(rec.status, rec.resolved_digest.is_some());
             }
         }
         let rec = usable_record(&g.records, pin);
