@@ -84,7 +84,8 @@ impl Default for ControlFile {
 }
 
 /// Who may run an extension's install or update scripts, from `superuser` and `trusted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum InstallPrivilege {
     /// `superuser = false`: any role that may create the objects (`trusted` is then ignored).
     AnyUser,
@@ -98,11 +99,7 @@ pub enum InstallPrivilege {
 impl InstallPrivilege {
     /// Stable name used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            InstallPrivilege::AnyUser => "any_user",
-            InstallPrivilege::DatabaseCreate => "database_create",
-            InstallPrivilege::Superuser => "superuser",
-        }
+        self.into()
     }
 }
 

@@ -226,7 +226,8 @@ pub struct DirProbe {
 }
 
 /// Why a searched directory will not serve PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum DirProblem {
     /// Does not exist: PostgreSQL skips it without a word (a failed mount makes its
     /// extensions vanish).
@@ -240,11 +241,7 @@ pub enum DirProblem {
 impl DirProblem {
     /// Stable code used in SQL output.
     pub fn code(self) -> &'static str {
-        match self {
-            DirProblem::Missing => "missing",
-            DirProblem::NotADirectory => "not_a_directory",
-            DirProblem::Unreadable => "unreadable",
-        }
+        self.into()
     }
 }
 

@@ -8,7 +8,8 @@
 use std::fmt;
 
 /// Which setting an element comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PathKind {
     /// `extension_control_path`: where `.control` files are looked up.
     Control,
@@ -19,10 +20,7 @@ pub enum PathKind {
 impl PathKind {
     /// The stable name used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PathKind::Control => "control",
-            PathKind::Library => "library",
-        }
+        self.into()
     }
 
     /// The name of the PostgreSQL setting.
@@ -35,7 +33,8 @@ impl PathKind {
 }
 
 /// A problem that can be seen from the setting's text alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ElementProblem {
     /// A zero-length element (`a::b`, a leading or trailing `:`).
     Empty,
@@ -51,12 +50,7 @@ pub enum ElementProblem {
 impl ElementProblem {
     /// Stable code used in SQL output.
     pub fn code(self) -> &'static str {
-        match self {
-            ElementProblem::Empty => "empty",
-            ElementProblem::Relative => "relative",
-            ElementProblem::InvalidMacro => "invalid_macro",
-            ElementProblem::Duplicate => "duplicate",
-        }
+        self.into()
     }
 }
 

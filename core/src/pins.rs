@@ -7,7 +7,8 @@
 use std::fmt;
 
 /// Where a pin comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PinSource {
     /// The `pgext.images` setting (wins over the table).
     Setting,
@@ -18,10 +19,7 @@ pub enum PinSource {
 impl PinSource {
     /// Stable name used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PinSource::Setting => "setting",
-            PinSource::Table => "table",
-        }
+        self.into()
     }
 }
 

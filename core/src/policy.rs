@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// A condition of `pgext.require`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Condition {
     /// The image has a pin in effect (`pgext.images` or `pgext.pins`).
     Pinned,
@@ -20,12 +21,7 @@ pub enum Condition {
 impl Condition {
     /// The name used in `pgext.require` and in messages.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Condition::Pinned => "pinned",
-            Condition::Verified => "verified",
-            Condition::Compatible => "compatible",
-            Condition::Signed => "signed",
-        }
+        self.into()
     }
 }
 

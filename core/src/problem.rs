@@ -111,3 +111,99 @@ mod tests {
         assert!(distinct_codes(&[]).is_empty());
     }
 }
+
+/// The names SQL shows, scripts match and tables store never change meaning: each enum's mapping
+/// (a strum derive) is pinned here, name by name.
+#[cfg(test)]
+mod sql_names {
+    #[test]
+    fn are_stable() {
+        let pinned = [
+            (crate::pins::PinSource::Setting.as_str(), "setting"),
+            (crate::pins::PinSource::Table.as_str(), "table"),
+            (crate::paths::PathKind::Control.as_str(), "control"),
+            (crate::paths::PathKind::Library.as_str(), "library"),
+            (crate::paths::ElementProblem::Empty.code(), "empty"),
+            (crate::paths::ElementProblem::Relative.code(), "relative"),
+            (crate::paths::ElementProblem::InvalidMacro.code(), "invalid_macro"),
+            (crate::paths::ElementProblem::Duplicate.code(), "duplicate"),
+            (crate::control::InstallPrivilege::AnyUser.as_str(), "any_user"),
+            (
+                crate::control::InstallPrivilege::DatabaseCreate.as_str(),
+                "database_create",
+            ),
+            (crate::control::InstallPrivilege::Superuser.as_str(), "superuser"),
+            (crate::elf::magic::MagicSource::Decoded.as_str(), "decoded"),
+            (crate::elf::magic::MagicSource::Scanned.as_str(), "scanned"),
+            (crate::scripts::VersionNameProblem::Empty.code(), "empty"),
+            (crate::scripts::VersionNameProblem::DoubleDash.code(), "double_dash"),
+            (crate::scripts::VersionNameProblem::DashAtEdge.code(), "dash_at_edge"),
+            (
+                crate::scripts::VersionNameProblem::DirectorySeparator.code(),
+                "directory_separator",
+            ),
+            (crate::scripts::ReferenceKind::Function.as_str(), "function"),
+            (crate::scripts::ReferenceKind::Load.as_str(), "load"),
+            (crate::tree::EntryKind::File.as_str(), "file"),
+            (crate::tree::EntryKind::Dir.as_str(), "dir"),
+            (crate::tree::EntryKind::Symlink.as_str(), "symlink"),
+            (crate::tree::EntryKind::Other.as_str(), "other"),
+            (crate::policy::Condition::Pinned.as_str(), "pinned"),
+            (crate::policy::Condition::Verified.as_str(), "verified"),
+            (crate::policy::Condition::Compatible.as_str(), "compatible"),
+            (crate::policy::Condition::Signed.as_str(), "signed"),
+            (crate::elf::problem::ProblemCode::NotElf.as_str(), "not_elf"),
+            (crate::elf::problem::ProblemCode::Truncated.as_str(), "truncated"),
+            (crate::elf::problem::ProblemCode::WrongClass.as_str(), "wrong_class"),
+            (crate::elf::problem::ProblemCode::WrongMachine.as_str(), "wrong_machine"),
+            (
+                crate::elf::problem::ProblemCode::NotSharedObject.as_str(),
+                "not_shared_object",
+            ),
+            (
+                crate::elf::problem::ProblemCode::MissingMagicBlock.as_str(),
+                "missing_magic_block",
+            ),
+            (
+                crate::elf::problem::ProblemCode::UnreadableMagicBlock.as_str(),
+                "unreadable_magic_block",
+            ),
+            (
+                crate::elf::problem::ProblemCode::MagicMismatch.as_str(),
+                "magic_mismatch",
+            ),
+            (
+                crate::elf::problem::ProblemCode::PgVersionMismatch.as_str(),
+                "pg_version_mismatch",
+            ),
+            (
+                crate::elf::problem::ProblemCode::MissingLibrary.as_str(),
+                "missing_library",
+            ),
+            (
+                crate::elf::problem::ProblemCode::MissingSymbolVersion.as_str(),
+                "missing_symbol_version",
+            ),
+            (
+                crate::elf::problem::ProblemCode::UndefinedSymbol.as_str(),
+                "undefined_symbol",
+            ),
+            (crate::elf::problem::ProblemCode::Unreadable.as_str(), "unreadable"),
+            (crate::elf::problem::ProblemCode::StaticTls.as_str(), "static_tls"),
+            (crate::tree::ProblemCode::Unreadable.as_str(), "unreadable"),
+            (crate::tree::ProblemCode::NonUtf8Name.as_str(), "non_utf8_name"),
+            (crate::tree::ProblemCode::DanglingSymlink.as_str(), "dangling_symlink"),
+            (crate::tree::ProblemCode::SymlinkLoop.as_str(), "symlink_loop"),
+            (crate::tree::ProblemCode::SpecialFile.as_str(), "special_file"),
+            (crate::tree::ProblemCode::Vanished.as_str(), "vanished"),
+            (crate::tree::ProblemCode::Changed.as_str(), "changed"),
+            (crate::tree::ProblemCode::IoError.as_str(), "io_error"),
+            (crate::fsinfo::DirProblem::Missing.code(), "missing"),
+            (crate::fsinfo::DirProblem::NotADirectory.code(), "not_a_directory"),
+            (crate::fsinfo::DirProblem::Unreadable.code(), "unreadable"),
+        ];
+        for (got, want) in pinned {
+            assert_eq!(got, want);
+        }
+    }
+}

@@ -36,7 +36,8 @@ pub fn base_directory(control_dir: &str) -> &str {
 }
 
 /// What is wrong with a version name, per `check_valid_version_name()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum VersionNameProblem {
     /// The name is empty.
     Empty,
@@ -51,12 +52,7 @@ pub enum VersionNameProblem {
 impl VersionNameProblem {
     /// Stable machine-readable code.
     pub fn code(self) -> &'static str {
-        match self {
-            VersionNameProblem::Empty => "empty",
-            VersionNameProblem::DoubleDash => "double_dash",
-            VersionNameProblem::DashAtEdge => "dash_at_edge",
-            VersionNameProblem::DirectorySeparator => "directory_separator",
-        }
+        self.into()
     }
 
     /// The server's `errdetail` text.
@@ -614,7 +610,8 @@ impl ScriptSet {
 
 /// How a script names a library; the server resolves the two differently (see dfmgr.c:
 /// `load_external_function()` strips a leading `$libdir/`, `load_file()` does not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ReferenceKind {
     /// `CREATE FUNCTION/PROCEDURE ... AS 'file' [, 'symbol'] LANGUAGE C`.
     Function,
@@ -625,10 +622,7 @@ pub enum ReferenceKind {
 impl ReferenceKind {
     /// Stable name used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReferenceKind::Function => "function",
-            ReferenceKind::Load => "load",
-        }
+        self.into()
     }
 }
 

@@ -22,7 +22,8 @@ use crate::hash::{self, Cancelled, FileKey, HashCache, HashJob, Sha256};
 
 /// What an entry is. FIFOs, sockets and device nodes are all [`EntryKind::Other`]: nothing an
 /// extension needs, so the digest records that one exists, not which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file.
     File,
@@ -37,12 +38,7 @@ pub enum EntryKind {
 impl EntryKind {
     /// The stable name used in SQL output and recorded trees: `file`, `dir`, `symlink`, `other`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::File => "file",
-            EntryKind::Dir => "dir",
-            EntryKind::Symlink => "symlink",
-            EntryKind::Other => "other",
-        }
+        self.into()
     }
 
     /// The kind named by [`EntryKind::as_str`]; anything else is [`EntryKind::Other`].
@@ -76,7 +72,8 @@ pub struct TreeEntry {
 
 /// Kinds of oddity a scan reports without failing. [`ProblemCode::as_str`] gives the stable
 /// strings shown in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ProblemCode {
     /// Permission denied on a file (listed, no digest) or a directory (listed, contents unknown).
     Unreadable,
@@ -112,16 +109,7 @@ impl ProblemCode {
     /// The stable string form: `unreadable`, `non_utf8_name`, `dangling_symlink`, `symlink_loop`,
     /// `special_file`, `vanished`, `changed`, `io_error`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemCode::Unreadable => "unreadable",
-            ProblemCode::NonUtf8Name => "non_utf8_name",
-            ProblemCode::DanglingSymlink => "dangling_symlink",
-            ProblemCode::SymlinkLoop => "symlink_loop",
-            ProblemCode::SpecialFile => "special_file",
-            ProblemCode::Vanished => "vanished",
-            ProblemCode::Changed => "changed",
-            ProblemCode::IoError => "io_error",
-        }
+        self.into()
     }
 
     /// Whether a problem of this kind means the entry list is not an exact picture of the tree

@@ -6,7 +6,8 @@ use std::fmt;
 use crate::{EntryKind, TreeEntry};
 
 /// What differs at a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum DifferenceKind {
     /// In the image, not in the mount.
     Missing,
@@ -25,14 +26,7 @@ pub enum DifferenceKind {
 impl DifferenceKind {
     /// Stable lower-case name (`"type_changed"`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            DifferenceKind::Missing => "missing",
-            DifferenceKind::Modified => "modified",
-            DifferenceKind::Unexpected => "unexpected",
-            DifferenceKind::TypeChanged => "type_changed",
-            DifferenceKind::ModeChanged => "mode_changed",
-            DifferenceKind::LinkChanged => "link_changed",
-        }
+        self.into()
     }
 
     /// The class status and metrics count it in.

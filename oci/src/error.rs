@@ -8,7 +8,8 @@ use std::error::Error as StdError;
 use std::fmt;
 
 /// Stable class of an [`OciError`], for SQL error mapping and scripts (`code().as_str()`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// Connection refused, connect timeout, DNS or TLS failure, registry answering 5xx.
     Unreachable,
@@ -41,21 +42,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// The code as a stable lower-case string (`"digest_mismatch"`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Unreachable => "unreachable",
-            ErrorCode::Auth => "auth",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::DigestMismatch => "digest_mismatch",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::HostileLayer => "hostile_layer",
-            ErrorCode::TooLarge => "too_large",
-            ErrorCode::Cancelled => "cancelled",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::InvalidReference => "invalid_reference",
-            ErrorCode::Malformed => "malformed",
-            ErrorCode::Io => "io",
-            ErrorCode::Forbidden => "forbidden",
-        }
+        self.into()
     }
 }
 
@@ -414,5 +401,41 @@ mod tests {
             e.to_string(),
             "registry r:1: fetching manifest: HTTP 404 (MANIFEST_UNKNOWN)"
         );
+    }
+}
+
+/// The names SQL shows, scripts match and tables store never change meaning: each enum's mapping
+/// (a strum derive) is pinned here, name by name.
+#[cfg(test)]
+mod sql_names {
+    #[test]
+    fn are_stable() {
+        let pinned = [
+            (crate::error::ErrorCode::Unreachable.as_str(), "unreachable"),
+            (crate::error::ErrorCode::Auth.as_str(), "auth"),
+            (crate::error::ErrorCode::NotFound.as_str(), "not_found"),
+            (crate::error::ErrorCode::DigestMismatch.as_str(), "digest_mismatch"),
+            (
+                crate::error::ErrorCode::UnsupportedMediaType.as_str(),
+                "unsupported_media_type",
+            ),
+            (crate::error::ErrorCode::HostileLayer.as_str(), "hostile_layer"),
+            (crate::error::ErrorCode::TooLarge.as_str(), "too_large"),
+            (crate::error::ErrorCode::Cancelled.as_str(), "cancelled"),
+            (crate::error::ErrorCode::Timeout.as_str(), "timeout"),
+            (crate::error::ErrorCode::InvalidReference.as_str(), "invalid_reference"),
+            (crate::error::ErrorCode::Malformed.as_str(), "malformed"),
+            (crate::error::ErrorCode::Io.as_str(), "io"),
+            (crate::error::ErrorCode::Forbidden.as_str(), "forbidden"),
+            (crate::compare::DifferenceKind::Missing.as_str(), "missing"),
+            (crate::compare::DifferenceKind::Modified.as_str(), "modified"),
+            (crate::compare::DifferenceKind::Unexpected.as_str(), "unexpected"),
+            (crate::compare::DifferenceKind::TypeChanged.as_str(), "type_changed"),
+            (crate::compare::DifferenceKind::ModeChanged.as_str(), "mode_changed"),
+            (crate::compare::DifferenceKind::LinkChanged.as_str(), "link_changed"),
+        ];
+        for (got, want) in pinned {
+            assert_eq!(got, want);
+        }
     }
 }

@@ -99,7 +99,8 @@ fn version_looks_like_pg(version: i32) -> bool {
 }
 
 /// How the block was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum MagicSource {
     /// From the address `Pg_magic_func` returns.
     Decoded,
@@ -110,10 +111,7 @@ pub enum MagicSource {
 impl MagicSource {
     /// `decoded` or `scanned`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MagicSource::Decoded => "decoded",
-            MagicSource::Scanned => "scanned",
-        }
+        self.into()
     }
 }
 

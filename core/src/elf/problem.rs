@@ -9,7 +9,8 @@ use std::fmt;
 pub use crate::problem::Severity;
 
 /// Stable identifier of a kind of finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ProblemCode {
     /// The file does not start with the ELF magic bytes.
     NotElf,
@@ -44,22 +45,7 @@ pub enum ProblemCode {
 impl ProblemCode {
     /// The snake_case code used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemCode::NotElf => "not_elf",
-            ProblemCode::Truncated => "truncated",
-            ProblemCode::WrongClass => "wrong_class",
-            ProblemCode::WrongMachine => "wrong_machine",
-            ProblemCode::NotSharedObject => "not_shared_object",
-            ProblemCode::MissingMagicBlock => "missing_magic_block",
-            ProblemCode::UnreadableMagicBlock => "unreadable_magic_block",
-            ProblemCode::MagicMismatch => "magic_mismatch",
-            ProblemCode::PgVersionMismatch => "pg_version_mismatch",
-            ProblemCode::MissingLibrary => "missing_library",
-            ProblemCode::MissingSymbolVersion => "missing_symbol_version",
-            ProblemCode::UndefinedSymbol => "undefined_symbol",
-            ProblemCode::Unreadable => "unreadable",
-            ProblemCode::StaticTls => "static_tls",
-        }
+        self.into()
     }
 }
 
