@@ -212,11 +212,11 @@ pub fn judge_all(
     judge(inv, analyze, preloaded, None)
 }
 
-/// `name` and every extension it requires, transitively, as the visible control files say
+/// `names` and every extension they require, transitively, as the visible control files say
 /// (unknown names included: their verdict says they are missing).
-pub fn requirement_closure(inv: &Inventory, name: &str) -> BTreeSet<String> {
+pub fn requirement_closure<S: AsRef<str>>(inv: &Inventory, names: &[S]) -> BTreeSet<String> {
     let mut closure = BTreeSet::new();
-    let mut todo = vec![name.to_string()];
+    let mut todo: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
     while let Some(n) = todo.pop() {
         if closure.contains(&n) {
             continue;
@@ -719,7 +719,7 @@ mod tests {
         assert!(codes(&v["cyc_a"]).contains(&"requires_cycle"));
         // One extension's check judges its requirement closure only, exactly as judge_all does.
         for name in ["needs_bad", "cyc_a", "good", "absent"] {
-            let only = requirement_closure(&inv, name);
+            let only = requirement_closure(&inv, &[name]);
             let mut analyzed = Vec::new();
             let mut analyze = |p: &str| {
                 analyzed.push(p.to_string());
@@ -745,7 +745,7 @@ mod tests {
             );
         }
         assert_eq!(
-            requirement_closure(&inv, "cyc_a"),
+            requirement_closure(&inv, &["cyc_a"]),
             ["cyc_a", "cyc_b"].map(String::from).into()
         );
         // Installed at 1: the update from 1 to 2 runs the LOAD, so it becomes an error.

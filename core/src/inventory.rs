@@ -839,14 +839,19 @@ impl Inventory {
         let mut env: Vec<_> = settings.env.iter().collect();
         env.sort();
         for (var, value) in env {
-            for element in value.split(':').filter(|e| e.starts_with('/')) {
-                if let Some((name, _)) = image_of(&paths::canonicalize_path(element), root) {
-                    let img = images.entry(name.clone()).or_insert_with(|| blank(&name));
-                    let entry = format!("{var}={value}");
-                    if !img.env.contains(&entry) {
-                        img.env.push(entry);
-                    }
-                }
+            // One entry per image however many elements of a `:` list point into it.
+            let named: BTreeSet<String> = value
+                .split(':')
+                .filter(|e| e.starts_with('/'))
+                .filter_map(|e| image_of(&paths::canonicalize_path(e), root).map(|(name, _)| name))
+                .collect();
+            if named.is_empty() {
+                continue;
+            }
+            let entry = format!("{var}={value}");
+            for name in named {
+                let img = images.entry(name.clone()).or_insert_with(|| blank(&name));
+                img.env.push(entry.clone());
             }
         }
         for img in images.values_mut() {
@@ -1764,6 +1769,9 @@ mod tests {
             ("HOME".into(), "/var/lib/postgresql".into()),
             ("RELATIVE".into(), "ext/p/share".into()),
         ];
+        // Two elements into the same image: one entry.
+        let search = format!("{}:{}", t.p("ext/p/share/a"), t.p("ext/p/bin"));
+        s.env.push(("SEARCH".into(), search.clone()));
         let inv = Inventory::collect(&s);
         let p = inv.images.iter().find(|i| i.name == "p").unwrap();
         assert_eq!(p.on_path, vec!["bin"]);
@@ -1771,7 +1779,8 @@ mod tests {
             p.env,
             vec![
                 format!("GDAL_DATA={gdal}"),
-                format!("PROJ_DATA={}", t.p("ext/p/share/proj"))
+                format!("PROJ_DATA={}", t.p("ext/p/share/proj")),
+                format!("SEARCH={search}"),
             ]
         );
         let q = inv.images.iter().find(|i| i.name == "q").unwrap();

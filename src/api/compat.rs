@@ -184,7 +184,7 @@ fn check_extension(name: &str) -> JsonB {
     // Scripts are read only for the extension and what it requires: a PostGIS-sized neighbour's
     // hundreds of upgrade scripts say nothing about this one.
     // Libraries are analysed for the same closure only: everyone else's verdict is not asked for.
-    let closure = compat::requirement_closure(&read_inventory(false), name);
+    let closure = compat::requirement_closure(&read_inventory(false), &[name]);
     let mut settings = crate::api::inventory::settings(true);
     settings.references_for = Some(closure.clone());
     let inv = crate::api::inventory::read_inventory_with(&settings);

@@ -484,21 +484,7 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
         return v;
     }
     let first = crate::api::inventory::read_inventory(false);
-    let mut closure = BTreeSet::new();
-    let mut todo: Vec<String> = names.to_vec();
-    while let Some(n) = todo.pop() {
-        if !closure.insert(n.clone()) {
-            continue;
-        }
-        if let Some(c) = first
-            .extensions
-            .iter()
-            .find(|e| e.visible && e.name == n)
-            .and_then(|e| e.control.as_ref())
-        {
-            todo.extend(c.requires.iter().cloned());
-        }
-    }
+    let closure = pgext_core::compat::requirement_closure(&first, names);
     settings.references_for = Some(closure);
     let inv = crate::api::inventory::read_inventory_with(&settings);
     let verdicts = crate::api::compat::verdicts(&inv);
