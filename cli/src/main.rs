@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use pgext_core::preflight::{self, ExtensionVerdict, Preflight};
-use pgext_core::problem::Problem;
+use pgext_core::problem::{Problem, Severity};
 use pgext_core::target::Target;
 use pgext_oci::Platform;
 use serde_json::{Value, json};
@@ -141,17 +141,20 @@ fn main() -> ExitCode {
         );
     }
     let failed = result.extensions.iter().any(|e| e.compatible == Some(false))
-        || result.problems.iter().any(|(_, p)| p.severity.as_str() == "error")
+        || result.problems.iter().any(|(_, p)| p.severity == Severity::Error)
         || !unsigned.is_empty();
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn problem_json(p: &Problem) -> Value {
-    json!({"code": p.code, "severity": p.severity.as_str(), "message": p.message})
+    json!({"code": p.code.as_str(), "severity": p.severity.as_str(), "message": p.message})
 }
 
 fn codes(problems: &[Problem]) -> Vec<&'static str> {
     pgext_core::problem::distinct_codes(problems)
+        .into_iter()
+        .map(|c| c.as_str())
+        .collect()
 }
 
 /// One object per extension: the columns of `mounted_extensions` that a pre-flight can know, and
@@ -240,7 +243,7 @@ fn print_table(target: &Target, result: &Preflight, fetched: &[Fetched]) {
             let first = e
                 .problems
                 .iter()
-                .find(|p| p.severity.as_str() == "error")
+                .find(|p| p.severity == Severity::Error)
                 .or(e.problems.first());
             [
                 e.image.clone().unwrap_or_else(|| "$system".to_owned()),

@@ -19,6 +19,7 @@
 //! (it loads at the next restart once preloaded), and every requirement is usable. Libraries
 //! named only by update scripts off both paths are warnings: they break nothing that runs.
 
+use crate::codes::Code;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::elf;
@@ -142,7 +143,7 @@ pub fn from_elf(p: &elf::Problem) -> Problem {
         message.push_str(&format!(" HINT: {h}"));
     }
     Problem {
-        code: p.code.as_str(),
+        code: p.code,
         severity: p.severity,
         message,
     }
@@ -159,18 +160,18 @@ pub fn preload_problem(report: &elf::LibraryReport, preloaded: bool, for_load: b
     match report.preload.need() {
         elf::PreloadNeed::None => None,
         elf::PreloadNeed::Required(why) => Some(Problem {
-            code: "preload_required",
+            code: Code::PreloadRequired,
             severity: if for_load { Severity::Error } else { Severity::Warning },
             message: format!(
                 "{base} refuses to load unless it is in shared_preload_libraries: {why}; add it there and restart"
             ),
         }),
         elf::PreloadNeed::Recommended(why) => Some(Problem::warning(
-            "preload_recommended",
+            Code::PreloadRecommended,
             format!("{base} loads without preloading but does less: {why}"),
         )),
         elf::PreloadNeed::Undecided(why) => Some(Problem::warning(
-            "preload_undecided",
+            Code::PreloadUndecided,
             format!(
                 "whether {base} refuses to load outside shared_preload_libraries could not be decided statically: {why}"
             ),
@@ -303,18 +304,18 @@ fn judge(
             };
             match state {
                 Some(Tri::No) => v.problems.push(Problem::error(
-                    "requires_incompatible",
+                    Code::RequiresIncompatible,
                     format!("requires extension \"{r}\", which is not compatible"),
                 )),
                 Some(Tri::Unknown) => v.problems.push(Problem::warning(
-                    "preload_undecided",
+                    Code::PreloadUndecided,
                     format!("requires extension \"{r}\", whose compatibility could not be decided"),
                 )),
                 _ => {}
             }
             if use_memo.get(r) == Some(&Tri::No) {
                 v.usable_problems.push(Problem::error(
-                    "requires_unusable",
+                    Code::RequiresUnusable,
                     format!("requires extension \"{r}\", which is not usable"),
                 ));
             }
@@ -329,13 +330,13 @@ fn judge(
         }
         if cyclic.contains(name.as_str()) {
             v.problems.push(Problem::error(
-                "requires_cycle",
+                Code::RequiresCycle,
                 "its requires chain is cyclic: CREATE EXTENSION … CASCADE fails with \"cyclic dependency detected\"",
             ));
         }
         v.requires = req_rows;
         v.compatible = crate::problem::none_fatal(&v.problems);
-        v.decided = !v.problems.iter().any(|p| p.code == "preload_undecided");
+        v.decided = !v.problems.iter().any(|p| p.code == Code::PreloadUndecided);
         v.usable = curable_errors_only(&v.problems) && crate::problem::none_fatal(&v.usable_problems);
     }
     own
@@ -347,7 +348,7 @@ fn curable_errors_only(problems: &[Problem]) -> bool {
     problems
         .iter()
         .filter(|p| p.severity == Severity::Error)
-        .all(|p| matches!(p.code, "preload_required" | "requires_incompatible"))
+        .all(|p| matches!(p.code, Code::PreloadRequired | Code::RequiresIncompatible))
 }
 
 /// The state of each extension's `requires` chain (its own state combined with every
@@ -488,7 +489,7 @@ fn judge_own(
         if needed {
             if let Some(mut p) = preload_problem(&report, is_preloaded, true) {
                 p.message = format!("{prefix}{}", p.message);
-                if p.code == "preload_required" {
+                if p.code == Code::PreloadRequired {
                     // Usable once preloaded: advice, not a failure, for use.
                     usable_problems.push(Problem {
                         severity: Severity::Warning,
@@ -516,7 +517,7 @@ fn judge_own(
     Verdict {
         name: ext.name.clone(),
         compatible: crate::problem::none_fatal(&problems),
-        decided: !problems.iter().any(|p| p.code == "preload_undecided"),
+        decided: !problems.iter().any(|p| p.code == Code::PreloadUndecided),
         usable: curable_errors_only(&problems) && crate::problem::none_fatal(&usable_problems),
         problems,
         usable_problems,
@@ -530,14 +531,14 @@ fn unresolved(r: &ScriptReference, needed: bool, on_path: &HashMap<String, &str>
     let base = r.name.trim_start_matches("$libdir/").trim_end_matches(".so");
     let p = match (r.kind, r.search_error, on_path.get(base)) {
         (_, Some((pos, why)), _) => Problem::error(
-            "library_search_error",
+            Code::LibrarySearchError,
             format!(
                 "{place}: loading '{}' fails at element {pos} of dynamic_library_path ({why})",
                 r.name
             ),
         ),
         (ReferenceKind::Load, None, Some(found)) if r.name.starts_with("$libdir/") => Problem::error(
-            "libdir_reference",
+            Code::LibdirReference,
             format!(
                 "{place}: LOAD '{}' looks only in $libdir (LOAD does not search dynamic_library_path), but the \
                  library is only at {found}: it fails with \"could not access file\"",
@@ -545,7 +546,7 @@ fn unresolved(r: &ScriptReference, needed: bool, on_path: &HashMap<String, &str>
             ),
         ),
         (ReferenceKind::Function, None, Some(found)) if r.name.contains('/') => Problem::error(
-            "libdir_reference",
+            Code::LibdirReference,
             format!(
                 "{place}: AS '{}' is a nested path, which PostgreSQL does not search on dynamic_library_path, \
                  but the library is only at {found}",
@@ -553,7 +554,7 @@ fn unresolved(r: &ScriptReference, needed: bool, on_path: &HashMap<String, &str>
             ),
         ),
         _ => Problem::error(
-            "library_not_found",
+            Code::LibraryNotFound,
             format!("{place}: '{}' matches no library PostgreSQL would find", r.name),
         ),
     };
@@ -602,6 +603,10 @@ fn glibc_key(v: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(codes: Vec<Code>) -> Vec<&'static str> {
+        codes.into_iter().map(Code::as_str).collect()
+    }
     use crate::inventory::Inventory;
     use crate::paths;
     use std::fs;
@@ -640,7 +645,7 @@ mod tests {
     }
 
     fn codes(v: &Verdict) -> Vec<&'static str> {
-        v.problems.iter().map(|p| p.code).collect()
+        v.problems.iter().map(|p| p.code.as_str()).collect()
     }
 
     #[test]
@@ -850,7 +855,7 @@ mod tests {
             let x = &v["x"];
             assert_eq!(x.compatible_sql(), compatible, "{need} {pre}: {:?}", x.problems);
             assert_eq!(
-                crate::problem::distinct_codes(&x.problems),
+                names(crate::problem::distinct_codes(&x.problems)),
                 codes_want.to_vec(),
                 "{need} {pre}"
             );
@@ -951,12 +956,12 @@ mod tests {
             assert_eq!(x.compatible_sql(), compatible, "{name}: {:?}", x.problems);
             assert_eq!(x.usable, usable, "{name}: {:?}", x.usable_problems);
             assert_eq!(
-                crate::problem::distinct_codes(&x.problems),
+                names(crate::problem::distinct_codes(&x.problems)),
                 codes_want.to_vec(),
                 "{name}"
             );
             assert_eq!(
-                crate::problem::distinct_codes(&x.usable_problems),
+                names(crate::problem::distinct_codes(&x.usable_problems)),
                 usable_codes.to_vec(),
                 "{name}"
             );
@@ -1019,14 +1024,14 @@ mod tests {
         assert_eq!(v.len(), N);
         assert_eq!(v["c0"].compatible_sql(), Some(false));
         assert_eq!(
-            crate::problem::distinct_codes(&v["c0"].problems),
+            names(crate::problem::distinct_codes(&v["c0"].problems)),
             vec!["requires_incompatible"]
         );
         assert_eq!(v["c0"].requires, vec![("c1".to_string(), Some(false))]);
         assert!(!v["c0"].usable);
         assert_eq!(
             v[&format!("c{}", N - 1)].problems[0].code,
-            "default_version_not_installable"
+            Code::DefaultVersionNotInstallable
         );
     }
 }

@@ -3,6 +3,7 @@
 //! WARNING when it appears and once at LOG when it clears; a steady state logs nothing. This
 //! module decides what appeared and what cleared; the worker writes the lines.
 
+use crate::codes::Code;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::problem::Severity;
@@ -32,8 +33,8 @@ pub struct Changes {
 /// `incompatible` finding, so a broken extension makes one line, not one per cause.
 pub fn is_condition(f: &Finding) -> bool {
     match f.code {
-        "unreachable" | "tag_moved" | "not_installed" => true,
-        _ => f.severity == Severity::Error && (f.extension.is_none() || f.code == "incompatible"),
+        Code::Unreachable | Code::TagMoved | Code::NotInstalled => true,
+        _ => f.severity == Severity::Error && (f.extension.is_none() || f.code == Code::Incompatible),
     }
 }
 
@@ -98,7 +99,7 @@ mod tests {
         Finding {
             image: Some(image.to_string()).filter(|s| !s.is_empty()),
             extension: None,
-            code,
+            code: code.parse().unwrap(),
             severity,
             message: message.to_string(),
         }
@@ -108,7 +109,7 @@ mod tests {
         Finding {
             image: Some(image.to_string()),
             extension: Some(extension.to_string()),
-            code,
+            code: code.parse().unwrap(),
             severity: Severity::Error,
             message: "x".to_string(),
         }
@@ -157,10 +158,10 @@ mod tests {
             (vec![], vec!["b"], false, vec![], vec!["drift"]),
             // A failed cycle keeps everything.
             (
-                vec![f("", "cycle_failed", Severity::Error, "x")],
+                vec![f("", "read_failed", Severity::Error, "x")],
                 vec![],
                 true,
-                vec!["cycle_failed"],
+                vec!["read_failed"],
                 vec![],
             ),
             // Everything clears.
@@ -169,7 +170,7 @@ mod tests {
                 vec![],
                 false,
                 vec![],
-                vec!["cycle_failed", "unreachable", "incompatible"],
+                vec!["read_failed", "unreachable", "incompatible"],
             ),
         ];
         for (i, (findings, frozen, all, appeared, cleared)) in cases.into_iter().enumerate() {

@@ -4,6 +4,7 @@
 //! Probes run inside the PostgreSQL backend, so `access(2)` answers for the server's own user —
 //! exactly the question "can PostgreSQL read this?".
 
+use crate::codes::Code;
 use std::ffi::CString;
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
@@ -38,10 +39,10 @@ pub enum Refused {
 
 impl Refused {
     /// Stable problem code: `not_regular_file` or `file_too_large`.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> Code {
         match self {
-            Refused::NotRegular { .. } | Refused::PseudoFile { .. } => "not_regular_file",
-            Refused::TooLarge { .. } => "file_too_large",
+            Refused::NotRegular { .. } | Refused::PseudoFile { .. } => Code::NotRegularFile,
+            Refused::TooLarge { .. } => Code::FileTooLarge,
         }
     }
 }
@@ -77,13 +78,13 @@ pub fn refused(e: &io::Error) -> Option<Refused> {
 
 /// A stable problem code for a failure to open or read an untrusted file: `not_regular_file`,
 /// `file_too_large`, `symlink_loop`, `dangling_symlink`, else `fallback`.
-pub fn problem_code(e: &io::Error, fallback: &'static str) -> &'static str {
+pub fn problem_code(e: &io::Error, fallback: Code) -> Code {
     if let Some(r) = refused(e) {
         return r.code();
     }
     match e.raw_os_error() {
-        Some(libc::ELOOP) => "symlink_loop",
-        Some(libc::ENOENT) => "dangling_symlink",
+        Some(libc::ELOOP) => Code::SymlinkLoop,
+        Some(libc::ENOENT) => Code::DanglingSymlink,
         _ => fallback,
     }
 }
@@ -226,8 +227,7 @@ pub struct DirProbe {
 }
 
 /// Why a searched directory will not serve PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
-#[strum(serialize_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirProblem {
     /// Does not exist: PostgreSQL skips it without a word (a failed mount makes its
     /// extensions vanish).
@@ -240,8 +240,12 @@ pub enum DirProblem {
 
 impl DirProblem {
     /// Stable code used in SQL output.
-    pub fn code(self) -> &'static str {
-        self.into()
+    pub fn code(self) -> Code {
+        match self {
+            DirProblem::Missing => Code::Missing,
+            DirProblem::NotADirectory => Code::NotADirectory,
+            DirProblem::Unreadable => Code::Unreadable,
+        }
     }
 }
 
@@ -345,7 +349,11 @@ mod tests {
         });
         for (name, r) in results {
             let e = r.expect_err(&name);
-            assert_eq!(problem_code(&e, "unreadable"), "not_regular_file", "{name}: {e}");
+            assert_eq!(
+                problem_code(&e, Code::Unreadable).as_str(),
+                "not_regular_file",
+                "{name}: {e}"
+            );
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
         }
         assert!(start.elapsed() < Duration::from_secs(2));
@@ -373,7 +381,7 @@ mod tests {
         assert_eq!(read_untrusted(&dir.path().join("link.control"), 64).unwrap().len(), 22);
         let e = read_untrusted(&small, 21).unwrap_err();
         assert_eq!(refused(&e), Some(Refused::TooLarge { size: 22, limit: 21 }));
-        assert_eq!(problem_code(&e, "unreadable"), "file_too_large");
+        assert_eq!(problem_code(&e, Code::Unreadable).as_str(), "file_too_large");
         // A sparse 1 GiB file is refused from its size alone, at once.
         let big = dir.path().join("big--1.sql");
         std::fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
@@ -389,9 +397,9 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         // Not following symlinks refuses them with ELOOP; other errors keep their codes.
         let e = open_untrusted(&dir.path().join("link.control"), false).unwrap_err();
-        assert_eq!(problem_code(&e, "unreadable"), "symlink_loop");
+        assert_eq!(problem_code(&e, Code::Unreadable).as_str(), "symlink_loop");
         let e = open_untrusted(&dir.path().join("absent"), true).unwrap_err();
-        assert_eq!(problem_code(&e, "unreadable"), "dangling_symlink");
+        assert_eq!(problem_code(&e, Code::Unreadable).as_str(), "dangling_symlink");
         // The returned descriptor is blocking again and close-on-exec.
         let (f, _) = open_untrusted(&small, true).unwrap();
         // SAFETY: fcntl queries on an open descriptor.

@@ -5,6 +5,7 @@
 //! nothing is hashed here (the caller hashes what it shows, with its cache) and nothing fails as
 //! a whole: a broken item becomes a row with a [`Problem`].
 
+use crate::codes::Code;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -438,7 +439,7 @@ pub fn image_of(dir: &str, root: &str) -> Option<(String, String)> {
 }
 
 /// A script directory's UTF-8 names, or a problem code and message.
-type ScriptDirListing = Result<Vec<String>, (&'static str, String)>;
+type ScriptDirListing = Result<Vec<String>, (Code, String)>;
 
 /// What a backend may keep between inventories: the library references found in each script,
 /// keyed by the script's identity, so unchanged scripts are not read and scanned again.
@@ -625,7 +626,7 @@ impl Inventory {
                 let real_path = Path::new(dir).join(&n.raw);
                 if !n.utf8 {
                     ext.problems.push(Problem::error(
-                        "non_utf8_name",
+                        Code::NonUtf8Name,
                         "the control file's name is not valid UTF-8; the extension cannot be named in SQL",
                     ));
                 }
@@ -642,7 +643,7 @@ impl Inventory {
                     && pos < e.position
                 {
                     ext.problems.push(Problem::error(
-                        "path_error",
+                        Code::PathError,
                         format!(
                             "CREATE EXTENSION fails before reaching this file: element {pos} of extension_control_path \
                              is not an absolute path"
@@ -651,7 +652,7 @@ impl Inventory {
                 }
                 if ext.visible && e.problem == Some(ElementProblem::Relative) {
                     ext.problems.push(Problem::error(
-                        "path_error",
+                        Code::PathError,
                         format!("found through relative element {}: CREATE EXTENSION fails", e.position),
                     ));
                 }
@@ -669,7 +670,7 @@ impl Inventory {
             for r in &c.requires {
                 if !names.contains(r) && !settings.installed.contains_key(r) {
                     ext.problems.push(Problem::error(
-                        "requires_missing",
+                        Code::RequiresMissing,
                         format!("requires extension \"{r}\", which is neither available nor installed"),
                     ));
                 }
@@ -745,7 +746,7 @@ impl Inventory {
     fn listing_failed(&mut self, dir: &str, err: &std::io::Error) {
         let problem = if too_many_entries(err) {
             Problem::error(
-                "too_many_entries",
+                Code::TooManyEntries,
                 format!("{dir}: {err}; its contents are not examined (PostgreSQL still reads them all)"),
             )
         } else if matches!(
@@ -754,7 +755,7 @@ impl Inventory {
         ) {
             return;
         } else {
-            Problem::error("directory_unreadable", format!("cannot list {dir}: {err}"))
+            Problem::error(Code::DirectoryUnreadable, format!("cannot list {dir}: {err}"))
         };
         self.failed_listings.entry(dir.to_string()).or_insert(problem);
     }
@@ -912,7 +913,7 @@ pub fn hash_libraries(
                 }
             }
             Err(err) => lib.problems.push(Problem::error(
-                fsinfo::problem_code(&err, "unreadable"),
+                fsinfo::problem_code(&err, Code::Unreadable),
                 format!("cannot read the file: {err}"),
             )),
         }
@@ -938,15 +939,15 @@ fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySourc
     }
     if !n.utf8 {
         lib.problems
-            .push(Problem::warning("non_utf8_name", "the file name is not valid UTF-8"));
+            .push(Problem::warning(Code::NonUtf8Name, "the file name is not valid UTF-8"));
     }
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => lib.problems.push(Problem::error(
-            "not_a_file",
+            Code::NotAFile,
             "a directory where a library should be: PostgreSQL skips it",
         )),
         Ok(m) if !m.is_file() => lib.problems.push(Problem::error(
-            "not_regular_file",
+            Code::NotRegularFile,
             format!(
                 "a {} where a library should be: loading it blocks or fails, and pgext does not open it",
                 fsinfo::kind_name(m.file_type())
@@ -956,14 +957,14 @@ fn library_row(path: &str, n: &Name, image: Option<String>, source: LibrarySourc
             lib.size = Some(m.len());
             if !fsinfo::access(Path::new(path), libc::R_OK).unwrap_or(false) {
                 lib.problems
-                    .push(Problem::error("unreadable", "the server cannot read this file"));
+                    .push(Problem::error(Code::Unreadable, "the server cannot read this file"));
             }
         }
         Err(err) => {
             let code = match err.raw_os_error() {
-                Some(libc::ELOOP) => "symlink_loop",
-                Some(libc::ENOENT) => "dangling_symlink",
-                _ => "unreadable",
+                Some(libc::ELOOP) => Code::SymlinkLoop,
+                Some(libc::ENOENT) => Code::DanglingSymlink,
+                _ => Code::Unreadable,
             };
             lib.problems
                 .push(Problem::error(code, format!("cannot examine the file: {err}")));
@@ -976,7 +977,7 @@ fn check_image(img: &mut Image, cache: &mut ReadCache) {
     let used = !img.on_control_path.is_empty() || !img.on_library_path.is_empty();
     if !img.mounted {
         img.problems.push(Problem::error(
-            "not_mounted",
+            Code::NotMounted,
             format!(
                 "{} does not exist but the settings or a pin name it: PostgreSQL skips missing directories \
                  silently, so this image's extensions are simply unavailable",
@@ -1009,11 +1010,11 @@ fn check_image(img: &mut Image, cache: &mut ReadCache) {
             _ => "its OS libraries are not on the postmaster's LD_LIBRARY_PATH: modules that need them fail to load",
         };
         img.problems
-            .push(Problem::warning("not_on_path", format!("{d}/: {what}")));
+            .push(Problem::warning(Code::NotOnPath, format!("{d}/: {what}")));
     }
     if !used && img.not_on_path.is_empty() {
         img.problems
-            .push(Problem::info("unused_image", "no setting points into this image"));
+            .push(Problem::info(Code::UnusedImage, "no setting points into this image"));
     }
 }
 
@@ -1060,7 +1061,7 @@ fn read_extension(
         _ if cached.is_some() => Vec::new(),
         Ok(m) if m.is_dir() => {
             ext.problems.push(unreadable(Problem::error(
-                "control_not_a_file",
+                Code::ControlNotAFile,
                 "a directory where the control file should be",
             )));
             return;
@@ -1070,14 +1071,14 @@ fn read_extension(
             // pgext's own cap: PostgreSQL reads it, with what outcome pgext cannot tell.
             Err(err) if matches!(fsinfo::refused(&err), Some(fsinfo::Refused::TooLarge { .. })) => {
                 ext.problems.push(sev(Problem::warning(
-                    "file_too_large",
+                    Code::FileTooLarge,
                     format!("extension control file not read: {err}; PostgreSQL reads it, pgext does not"),
                 )));
                 return;
             }
             Err(err) => {
                 ext.problems.push(unreadable(Problem::error(
-                    fsinfo::problem_code(&err, "control_unreadable"),
+                    fsinfo::problem_code(&err, Code::ControlUnreadable),
                     format!(
                         "could not read extension control file: {err}{}",
                         refusal_consequence(&err)
@@ -1112,7 +1113,7 @@ fn read_extension(
             } else {
                 format!("{msg} (harmless while shadowed: PostgreSQL never reads it)")
             };
-            ext.problems.push(unreadable(Problem::error("control_invalid", msg)));
+            ext.problems.push(unreadable(Problem::error(Code::ControlInvalid, msg)));
             return;
         }
     };
@@ -1126,8 +1127,8 @@ fn read_extension(
             .entry(script_dir.clone())
             .or_insert_with(|| match cache.list_dir(&script_dir) {
                 Ok(n) => Ok(n.into_iter().filter(|n| n.utf8).map(|n| n.text).collect()),
-                Err(err) if too_many_entries(&err) => Err(("too_many_entries", err.to_string())),
-                Err(err) => Err(("script_dir_unreadable", err.to_string())),
+                Err(err) if too_many_entries(&err) => Err((Code::TooManyEntries, err.to_string())),
+                Err(err) => Err((Code::ScriptDirUnreadable, err.to_string())),
             })
             .clone(),
     };
@@ -1172,10 +1173,10 @@ fn read_extension(
                     Ok(merged) => control = merged,
                     Err(e) => ext
                         .problems
-                        .push(sev(Problem::error("control_invalid", e.pg_message(&path)))),
+                        .push(sev(Problem::error(Code::ControlInvalid, e.pg_message(&path)))),
                 },
                 Err(err) => ext.problems.push(sev(Problem::error(
-                    fsinfo::problem_code(&err, "control_unreadable"),
+                    fsinfo::problem_code(&err, Code::ControlUnreadable),
                     format!(
                         "could not read secondary control file {path}: {err}{}",
                         refusal_consequence(&err)
@@ -1190,7 +1191,7 @@ fn read_extension(
         // Too many versions to search: reported as such (above), not as "not installable".
         if ext.install_path.is_none() && !set.too_many_versions() {
             ext.problems.push(sev(Problem::error(
-                "default_version_not_installable",
+                Code::DefaultVersionNotInstallable,
                 format!(
                     "no installation script nor update path for default version \"{dv}\" in {script_dir}: \
                          CREATE EXTENSION fails"
@@ -1199,7 +1200,7 @@ fn read_extension(
         }
     } else {
         ext.problems.push(sev(Problem::error(
-            "no_default_version",
+            Code::NoDefaultVersion,
             "no default_version: CREATE EXTENSION fails unless VERSION is given",
         )));
     }
@@ -1210,11 +1211,11 @@ fn read_extension(
             // module_pathname loads nothing by itself (it is substituted for MODULE_PATHNAME
             // in scripts): a warning here; a script that loads it makes it an error in compat.
             Ok(None) => ext.problems.push(Problem::warning(
-                "library_not_found",
+                Code::LibraryNotFound,
                 format!("module_pathname '{mp}' matches no file on dynamic_library_path"),
             )),
             Err((pos, p)) => ext.problems.push(Problem::warning(
-                "library_search_error",
+                Code::LibrarySearchError,
                 format!("loading '{mp}' fails at element {pos} of dynamic_library_path ({p})"),
             )),
         }
@@ -1227,7 +1228,7 @@ fn read_extension(
                 ext.update_path = set.update_path(installed, dv);
                 if ext.update_path.is_none() {
                     ext.problems.push(Problem::warning(
-                        "no_update_path",
+                        Code::NoUpdatePath,
                         format!("no update path from installed version \"{installed}\" to \"{dv}\""),
                     ));
                 }
@@ -1279,7 +1280,7 @@ fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, st
                 "CREATE EXTENSION cannot run it"
             };
             let p = Problem::error(
-                "not_regular_file",
+                Code::NotRegularFile,
                 format!("script {file} is a {what}, not a regular file: {consequence}"),
             );
             ext.problems.push(if ext.visible {
@@ -1323,7 +1324,7 @@ fn script_references(
             None => {
                 if meta.len() > budget && meta.len() <= MAX_SCRIPT_BYTES {
                     problems.push(Problem::warning(
-                        "references_incomplete",
+                        Code::ReferencesIncomplete,
                         format!(
                             "{}: more than {MAX_SCRIPT_BYTES_PER_EXTENSION} bytes of scripts; the rest were not \
                              scanned for the libraries they name",
@@ -1335,7 +1336,7 @@ fn script_references(
                 if let Err(err) = fsinfo::read_untrusted_into(Path::new(&path), MAX_SCRIPT_BYTES, &mut bytes) {
                     {
                         problems.push(Problem::warning(
-                            fsinfo::problem_code(&err, "script_unreadable"),
+                            fsinfo::problem_code(&err, Code::ScriptUnreadable),
                             format!(
                                 "script {} cannot be scanned for the libraries it names: {err}{}",
                                 f.file_name,
@@ -1428,7 +1429,7 @@ mod tests {
     }
 
     fn codes(p: &[Problem]) -> Vec<&'static str> {
-        p.iter().map(|p| p.code).collect()
+        p.iter().map(|p| p.code.as_str()).collect()
     }
 
     #[test]
@@ -1699,7 +1700,7 @@ mod tests {
         let (a, b) = (&inv.extensions[0], &inv.extensions[1]);
         assert!(a.listed && !a.visible);
         assert!(!b.listed && b.visible);
-        assert_eq!(a.problems[0].code, "dangling_symlink");
+        assert_eq!(a.problems[0].code, Code::DanglingSymlink);
         assert_eq!(a.problems[0].severity, crate::problem::Severity::Error);
         assert!(
             a.problems[0].message.contains("pg_available_extensions fails"),

@@ -3,6 +3,7 @@
 //! The extension crate (`pgext`) is thin SQL glue over these modules. Nothing here links
 //! against PostgreSQL, so every module is tested with plain `cargo test` in seconds.
 
+pub mod codes;
 pub mod compat;
 pub mod conditions;
 pub mod control;

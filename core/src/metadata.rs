@@ -3,6 +3,7 @@
 //! `io.cloudnativepg.image.base.pgmajor` and `io.cloudnativepg.image.base.os`, every image config
 //! an os/architecture. A mismatch is a problem with its own code; agreement is shown too.
 
+use crate::codes::Code;
 use std::collections::BTreeMap;
 
 use crate::problem::Problem;
@@ -122,7 +123,7 @@ pub fn judge(image: &ImageFacts, server: &ServerFacts) -> (Vec<Judged>, Vec<Prob
     let agrees = major.as_ref().map(|m| *m == server.pg_major);
     if agrees == Some(false) {
         problems.push(Problem::error(
-            "image_pg_major_mismatch",
+            Code::ImagePgMajorMismatch,
             format!(
                 "the image is built for PostgreSQL {} ({PG_MAJOR_LABEL}), the server is PostgreSQL {}",
                 major.as_deref().unwrap_or_default(),
@@ -145,7 +146,7 @@ pub fn judge(image: &ImageFacts, server: &ServerFacts) -> (Vec<Judged>, Vec<Prob
     };
     if agrees == Some(false) {
         problems.push(Problem::warning(
-            "image_os_mismatch",
+            Code::ImageOsMismatch,
             format!(
                 "the image is built on {} ({OS_LABEL}), the server runs {}",
                 os.as_deref().unwrap_or_default(),
@@ -168,7 +169,7 @@ pub fn judge(image: &ImageFacts, server: &ServerFacts) -> (Vec<Judged>, Vec<Prob
     });
     if agrees == Some(false) {
         problems.push(Problem::error(
-            "image_platform_mismatch",
+            Code::ImagePlatformMismatch,
             format!(
                 "the image is for {}, the server is {want}",
                 image.platform.as_deref().unwrap_or_default()
@@ -250,7 +251,7 @@ mod tests {
             let (judged, problems) = judge(&img, &server());
             let got: Vec<Option<bool>> = judged.iter().map(|j| j.agrees).collect();
             assert_eq!(got, agree.to_vec(), "case {i}: {judged:?}");
-            let got: Vec<&str> = problems.iter().map(|p| p.code).collect();
+            let got: Vec<&str> = problems.iter().map(|p| p.code.as_str()).collect();
             assert_eq!(got, codes, "case {i}");
         }
     }

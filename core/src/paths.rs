@@ -5,6 +5,7 @@
 //! (port/path.c). PostgreSQL only complains about a bad element when a lookup reaches it, and
 //! silently skips a missing directory; this module names each of those cases up front.
 
+use crate::codes::Code;
 use std::fmt;
 
 /// Which setting an element comes from.
@@ -33,8 +34,7 @@ impl PathKind {
 }
 
 /// A problem that can be seen from the setting's text alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
-#[strum(serialize_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ElementProblem {
     /// A zero-length element (`a::b`, a leading or trailing `:`).
     Empty,
@@ -49,14 +49,19 @@ pub enum ElementProblem {
 
 impl ElementProblem {
     /// Stable code used in SQL output.
-    pub fn code(self) -> &'static str {
-        self.into()
+    pub fn code(self) -> Code {
+        match self {
+            ElementProblem::Empty => Code::Empty,
+            ElementProblem::Relative => Code::Relative,
+            ElementProblem::InvalidMacro => Code::InvalidMacro,
+            ElementProblem::Duplicate => Code::Duplicate,
+        }
     }
 }
 
 impl fmt::Display for ElementProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        f.write_str(self.code().as_str())
     }
 }
 
@@ -341,14 +346,14 @@ mod tests {
     fn control(setting: &str) -> Vec<(String, Option<String>, Option<&'static str>)> {
         expand_control_path(setting, SHARE)
             .into_iter()
-            .map(|e| (e.raw, e.searched, e.problem.map(|p| p.code())))
+            .map(|e| (e.raw, e.searched, e.problem.map(|p| p.code().as_str())))
             .collect()
     }
 
     fn library(setting: &str) -> Vec<(String, Option<String>, Option<&'static str>)> {
         expand_library_path(setting, LIB)
             .into_iter()
-            .map(|e| (e.raw, e.searched, e.problem.map(|p| p.code())))
+            .map(|e| (e.raw, e.searched, e.problem.map(|p| p.code().as_str())))
             .collect()
     }
 

@@ -4,6 +4,7 @@
 //! CloudNativePG composes a server: `extension_control_path = '$system:<image>/share…'`,
 //! `dynamic_library_path = '$libdir:<image>/lib…'`, `LD_LIBRARY_PATH` = the images' `system/`.
 
+use crate::codes::Code;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -151,7 +152,7 @@ pub fn run(
             problems.push((
                 image.name.clone(),
                 Problem::error(
-                    "not_mounted",
+                    Code::NotMounted,
                     format!("image directory \"{}\" does not exist", image.dir.display()),
                 ),
             ));
@@ -163,7 +164,7 @@ pub fn run(
         problems.push((
             String::new(),
             Problem::warning(
-                "control_path_unsupported",
+                Code::ControlPathUnsupported,
                 format!(
                     "PostgreSQL {} has no extension_control_path: judged as if the images' files were installed into its own directories",
                     target.pg_major()

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use crate::codes::Code;
+
 /// How much a finding matters. Its SQL name is the variant in lower case.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr, strum::Display, strum::EnumString,
@@ -27,7 +29,7 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Stable machine-readable code, e.g. `library_not_found`.
-    pub code: &'static str,
+    pub code: Code,
     /// How much it matters.
     pub severity: Severity,
     /// What it means, for a person.
@@ -36,7 +38,7 @@ pub struct Problem {
 
 impl Problem {
     /// A finding that makes PostgreSQL fail.
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Problem {
             code,
             severity: Severity::Error,
@@ -45,7 +47,7 @@ impl Problem {
     }
 
     /// A finding that does not make PostgreSQL fail by itself.
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Problem {
             code,
             severity: Severity::Warning,
@@ -54,7 +56,7 @@ impl Problem {
     }
 
     /// A finding worth knowing.
-    pub fn info(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn info(code: Code, message: impl Into<String>) -> Self {
         Problem {
             code,
             severity: Severity::Info,
@@ -76,8 +78,8 @@ pub fn none_fatal(problems: &[Problem]) -> bool {
 
 /// The distinct codes of `problems`, each once: errors first, then warnings, then infos, each
 /// group in order of first appearance. Per-item messages belong in the details, not here.
-pub fn distinct_codes(problems: &[Problem]) -> Vec<&'static str> {
-    let mut out: Vec<(Severity, &'static str)> = Vec::new();
+pub fn distinct_codes(problems: &[Problem]) -> Vec<Code> {
+    let mut out: Vec<(Severity, Code)> = Vec::new();
     for p in problems {
         match out.iter_mut().find(|(_, c)| *c == p.code) {
             Some(entry) => entry.0 = entry.0.max(p.severity),
@@ -96,17 +98,22 @@ mod tests {
     #[test]
     fn distinct_codes_once_each_errors_first() {
         let ps = vec![
-            Problem::warning("w1", "a"),
-            Problem::error("undefined_symbol", "x"),
-            Problem::error("undefined_symbol", "y"),
-            Problem::info("i", "z"),
-            Problem::warning("w1", "b"),
-            Problem::error("missing_library", "m"),
-            Problem::warning("undefined_symbol", "off the path"),
+            Problem::warning(Code::NotOnPath, "a"),
+            Problem::error(Code::UndefinedSymbol, "x"),
+            Problem::error(Code::UndefinedSymbol, "y"),
+            Problem::info(Code::UnusedImage, "z"),
+            Problem::warning(Code::NotOnPath, "b"),
+            Problem::error(Code::MissingLibrary, "m"),
+            Problem::warning(Code::UndefinedSymbol, "off the path"),
         ];
         assert_eq!(
             distinct_codes(&ps),
-            vec!["undefined_symbol", "missing_library", "w1", "i"]
+            vec![
+                Code::UndefinedSymbol,
+                Code::MissingLibrary,
+                Code::NotOnPath,
+                Code::UnusedImage
+            ]
         );
         assert!(distinct_codes(&[]).is_empty());
     }
@@ -123,10 +130,13 @@ mod sql_names {
             (crate::pins::PinSource::Table.as_str(), "table"),
             (crate::paths::PathKind::Control.as_str(), "control"),
             (crate::paths::PathKind::Library.as_str(), "library"),
-            (crate::paths::ElementProblem::Empty.code(), "empty"),
-            (crate::paths::ElementProblem::Relative.code(), "relative"),
-            (crate::paths::ElementProblem::InvalidMacro.code(), "invalid_macro"),
-            (crate::paths::ElementProblem::Duplicate.code(), "duplicate"),
+            (crate::paths::ElementProblem::Empty.code().as_str(), "empty"),
+            (crate::paths::ElementProblem::Relative.code().as_str(), "relative"),
+            (
+                crate::paths::ElementProblem::InvalidMacro.code().as_str(),
+                "invalid_macro",
+            ),
+            (crate::paths::ElementProblem::Duplicate.code().as_str(), "duplicate"),
             (crate::control::InstallPrivilege::AnyUser.as_str(), "any_user"),
             (
                 crate::control::InstallPrivilege::DatabaseCreate.as_str(),
@@ -152,44 +162,26 @@ mod sql_names {
             (crate::policy::Condition::Verified.as_str(), "verified"),
             (crate::policy::Condition::Compatible.as_str(), "compatible"),
             (crate::policy::Condition::Signed.as_str(), "signed"),
-            (crate::elf::problem::ProblemCode::NotElf.as_str(), "not_elf"),
-            (crate::elf::problem::ProblemCode::Truncated.as_str(), "truncated"),
-            (crate::elf::problem::ProblemCode::WrongClass.as_str(), "wrong_class"),
-            (crate::elf::problem::ProblemCode::WrongMachine.as_str(), "wrong_machine"),
+            (crate::codes::Code::NotElf.as_str(), "not_elf"),
+            (crate::codes::Code::Truncated.as_str(), "truncated"),
+            (crate::codes::Code::WrongClass.as_str(), "wrong_class"),
+            (crate::codes::Code::WrongMachine.as_str(), "wrong_machine"),
+            (crate::codes::Code::NotSharedObject.as_str(), "not_shared_object"),
+            (crate::codes::Code::MissingMagicBlock.as_str(), "missing_magic_block"),
             (
-                crate::elf::problem::ProblemCode::NotSharedObject.as_str(),
-                "not_shared_object",
-            ),
-            (
-                crate::elf::problem::ProblemCode::MissingMagicBlock.as_str(),
-                "missing_magic_block",
-            ),
-            (
-                crate::elf::problem::ProblemCode::UnreadableMagicBlock.as_str(),
+                crate::codes::Code::UnreadableMagicBlock.as_str(),
                 "unreadable_magic_block",
             ),
+            (crate::codes::Code::MagicMismatch.as_str(), "magic_mismatch"),
+            (crate::codes::Code::PgVersionMismatch.as_str(), "pg_version_mismatch"),
+            (crate::codes::Code::MissingLibrary.as_str(), "missing_library"),
             (
-                crate::elf::problem::ProblemCode::MagicMismatch.as_str(),
-                "magic_mismatch",
-            ),
-            (
-                crate::elf::problem::ProblemCode::PgVersionMismatch.as_str(),
-                "pg_version_mismatch",
-            ),
-            (
-                crate::elf::problem::ProblemCode::MissingLibrary.as_str(),
-                "missing_library",
-            ),
-            (
-                crate::elf::problem::ProblemCode::MissingSymbolVersion.as_str(),
+                crate::codes::Code::MissingSymbolVersion.as_str(),
                 "missing_symbol_version",
             ),
-            (
-                crate::elf::problem::ProblemCode::UndefinedSymbol.as_str(),
-                "undefined_symbol",
-            ),
-            (crate::elf::problem::ProblemCode::Unreadable.as_str(), "unreadable"),
-            (crate::elf::problem::ProblemCode::StaticTls.as_str(), "static_tls"),
+            (crate::codes::Code::UndefinedSymbol.as_str(), "undefined_symbol"),
+            (crate::codes::Code::Unreadable.as_str(), "unreadable"),
+            (crate::codes::Code::StaticTls.as_str(), "static_tls"),
             (crate::tree::ProblemCode::Unreadable.as_str(), "unreadable"),
             (crate::tree::ProblemCode::NonUtf8Name.as_str(), "non_utf8_name"),
             (crate::tree::ProblemCode::DanglingSymlink.as_str(), "dangling_symlink"),
@@ -198,9 +190,12 @@ mod sql_names {
             (crate::tree::ProblemCode::Vanished.as_str(), "vanished"),
             (crate::tree::ProblemCode::Changed.as_str(), "changed"),
             (crate::tree::ProblemCode::IoError.as_str(), "io_error"),
-            (crate::fsinfo::DirProblem::Missing.code(), "missing"),
-            (crate::fsinfo::DirProblem::NotADirectory.code(), "not_a_directory"),
-            (crate::fsinfo::DirProblem::Unreadable.code(), "unreadable"),
+            (crate::fsinfo::DirProblem::Missing.code().as_str(), "missing"),
+            (
+                crate::fsinfo::DirProblem::NotADirectory.code().as_str(),
+                "not_a_directory",
+            ),
+            (crate::fsinfo::DirProblem::Unreadable.code().as_str(), "unreadable"),
         ];
         for (got, want) in pinned {
             assert_eq!(got, want);

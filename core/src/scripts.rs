@@ -10,6 +10,7 @@
 //!
 //! [`library_references`] is a heuristic SQL scanner, not a parser; its limits are listed there.
 
+use crate::codes::Code;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -166,12 +167,12 @@ pub const MAX_VERSIONS: usize = 1000;
 
 impl ScriptProblem {
     /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ScriptProblem::ExtraSeparator { .. } => "extra_separator",
-            ScriptProblem::InvalidVersion { .. } => "invalid_version",
-            ScriptProblem::UnusedControlFile { .. } => "unused_control_file",
-            ScriptProblem::TooManyVersions { .. } => "too_many_versions",
+            ScriptProblem::ExtraSeparator { .. } => Code::ExtraSeparator,
+            ScriptProblem::InvalidVersion { .. } => Code::InvalidVersion,
+            ScriptProblem::UnusedControlFile { .. } => Code::UnusedControlFile,
+            ScriptProblem::TooManyVersions { .. } => Code::TooManyVersions,
         }
     }
 
@@ -1919,7 +1920,11 @@ mod tests {
                 "ee--1.sql",
             ],
         );
-        let problems: Vec<(&str, &str)> = set.problems().iter().map(|p| (p.code(), p.file_name())).collect();
+        let problems: Vec<(&str, &str)> = set
+            .problems()
+            .iter()
+            .map(|p| (p.code().as_str(), p.file_name()))
+            .collect();
         assert_eq!(
             problems,
             vec![
@@ -2381,7 +2386,7 @@ $$;
         assert!(set.too_many_versions());
         assert_eq!(
             set.problems().last().map(ScriptProblem::code),
-            Some("too_many_versions")
+            Some(Code::TooManyVersions)
         );
         assert!(set.installable_versions().is_empty());
         assert_eq!(set.install_path("x7"), None);

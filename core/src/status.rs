@@ -3,6 +3,7 @@
 //! is due, the findings a cycle records about the image, and how the cycle ended. The glue does
 //! the I/O (tables, shared memory, the registry) and asks these functions what it means.
 
+use crate::codes::Code;
 use std::time::Duration;
 
 use crate::problem::Severity;
@@ -445,7 +446,7 @@ pub struct Finding {
     /// The extension it is about, within the image.
     pub extension: Option<String>,
     /// Stable code: `drift`, `unreachable`, `incompatible`, an inventory problem code...
-    pub code: &'static str,
+    pub code: Code,
     /// Error or warning (infos are never recorded).
     pub severity: Severity,
     /// What was found, for people.
@@ -454,7 +455,7 @@ pub struct Finding {
 
 impl Finding {
     /// A finding about an image as a whole.
-    pub fn image(image: &str, code: &'static str, severity: Severity, message: impl Into<String>) -> Finding {
+    pub fn image(image: &str, code: Code, severity: Severity, message: impl Into<String>) -> Finding {
         Finding {
             image: Some(image.to_string()),
             extension: None,
@@ -465,7 +466,7 @@ impl Finding {
     }
 
     /// A finding about the worker itself.
-    pub fn worker(code: &'static str, severity: Severity, message: impl Into<String>) -> Finding {
+    pub fn worker(code: Code, severity: Severity, message: impl Into<String>) -> Finding {
         Finding {
             image: None,
             extension: None,
@@ -499,8 +500,8 @@ pub struct PinnedImage<'a> {
     pub keys_trusted: bool,
 }
 
-/// The code of a mount that could not be read.
-pub const SCAN_FAILED: &str = "scan_failed";
+/// The code of a mount that could not be read (also its `error_code`).
+pub const SCAN_FAILED: Code = Code::ScanFailed;
 
 /// The findings about a pinned image's integrity and provenance: an unreadable mount, drift,
 /// the registry's answer, and its signatures where the site trusts keys (without any, every
@@ -517,24 +518,24 @@ pub fn pinned_findings(p: &PinnedImage<'_>) -> Vec<Finding> {
             .map(|m| m.detail.clone())
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| "the mount differs from the pinned image".to_string());
-        out.push(Finding::image(name, "drift", Severity::Error, detail));
+        out.push(Finding::image(name, Code::Drift, Severity::Error, detail));
     }
     match p.registry {
         RegistryStatus::Unreachable => out.push(Finding::image(
             name,
-            "unreachable",
+            Code::Unreachable,
             Severity::Warning,
             format!("{}: {}", p.reference, p.error),
         )),
         RegistryStatus::Error => out.push(Finding::image(
             name,
-            "verify_error",
+            Code::VerifyError,
             Severity::Error,
             format!("{}: [{}] {}", p.reference, p.error_code, p.error),
         )),
         RegistryStatus::TagMoved => out.push(Finding::image(
             name,
-            "tag_moved",
+            Code::TagMoved,
             Severity::Warning,
             format!(
                 "the tag of {} now names another image; verification uses the pinned digest",
@@ -546,18 +547,18 @@ pub fn pinned_findings(p: &PinnedImage<'_>) -> Vec<Finding> {
     if p.keys_trusted {
         let finding = match p.signature {
             Some(SignatureStatus::Invalid) => Some((
-                "signature_invalid",
+                Code::SignatureInvalid,
                 Severity::Error,
                 "a signature is malformed or signs another digest",
             )),
             Some(SignatureStatus::Untrusted) => Some((
-                "not_signed",
+                Code::NotSigned,
                 Severity::Warning,
                 "no signature by a key of pgext.trusted_keys",
             )),
-            Some(SignatureStatus::Unsigned) => Some(("not_signed", Severity::Warning, "the image is not signed")),
+            Some(SignatureStatus::Unsigned) => Some((Code::NotSigned, Severity::Warning, "the image is not signed")),
             Some(SignatureStatus::Error) => Some((
-                "signature_error",
+                Code::SignatureError,
                 Severity::Warning,
                 "its signatures could not be judged",
             )),
@@ -846,7 +847,10 @@ mod tests {
         for (i, (edit, want)) in cases.into_iter().enumerate() {
             let mut p = base.clone();
             edit(&mut p);
-            let got: Vec<(&str, Severity)> = pinned_findings(&p).iter().map(|f| (f.code, f.severity)).collect();
+            let got: Vec<(&str, Severity)> = pinned_findings(&p)
+                .iter()
+                .map(|f| (f.code.as_str(), f.severity))
+                .collect();
             assert_eq!(got, want, "case {i}");
         }
         // With the mount attached: drift carries the comparison's detail; an unreadable mount its
@@ -867,7 +871,7 @@ mod tests {
         let got = pinned_findings(&p);
         assert_eq!(
             got.iter().map(|f| f.code).collect::<Vec<_>>(),
-            [SCAN_FAILED, "unreachable"]
+            [SCAN_FAILED, Code::Unreachable]
         );
         assert_eq!(got[0].message, "lib: permission denied");
         assert_eq!(got[1].message, "r/pgvector:0.8: connection refused");
@@ -875,8 +879,8 @@ mod tests {
 
     #[test]
     fn cycle_outcomes() {
-        let warn = Finding::worker("not_installed", Severity::Warning, "x");
-        let info = Finding::worker("i", Severity::Info, "x");
+        let warn = Finding::worker(Code::NotInstalled, Severity::Warning, "x");
+        let info = Finding::worker(Code::UnusedImage, Severity::Info, "x");
         // (a step failed, findings, expected)
         let cases: &[(bool, &[Finding], CycleOutcome)] = &[
             (false, &[], CycleOutcome::Ok),

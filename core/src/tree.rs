@@ -11,6 +11,7 @@
 //! lossless escaped form ([`escape_name`]): valid UTF-8 is kept, a backslash becomes `\\`, and
 //! control bytes and bytes that are not part of valid UTF-8 become `\xNN` (lowercase hex).
 
+use crate::codes::Code;
 use std::fmt::Write as _;
 use std::fs::{self, Metadata};
 use std::io;
@@ -70,10 +71,8 @@ pub struct TreeEntry {
     pub link_target: Option<String>,
 }
 
-/// Kinds of oddity a scan reports without failing. [`ProblemCode::as_str`] gives the stable
-/// strings shown in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
-#[strum(serialize_all = "snake_case")]
+/// Kinds of oddity a scan reports without failing: a part of [`Code`], the list SQL shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProblemCode {
     /// Permission denied on a file (listed, no digest) or a directory (listed, contents unknown).
     Unreadable,
@@ -106,10 +105,9 @@ impl ProblemCode {
         ProblemCode::IoError,
     ];
 
-    /// The stable string form: `unreadable`, `non_utf8_name`, `dangling_symlink`, `symlink_loop`,
-    /// `special_file`, `vanished`, `changed`, `io_error`.
+    /// The stable string form, as [`Code`] names it.
     pub fn as_str(self) -> &'static str {
-        self.into()
+        Code::from(self).as_str()
     }
 
     /// Whether a problem of this kind means the entry list is not an exact picture of the tree
@@ -119,6 +117,21 @@ impl ProblemCode {
             self,
             ProblemCode::Unreadable | ProblemCode::Vanished | ProblemCode::Changed | ProblemCode::IoError
         )
+    }
+}
+
+impl From<ProblemCode> for Code {
+    fn from(c: ProblemCode) -> Code {
+        match c {
+            ProblemCode::Unreadable => Code::Unreadable,
+            ProblemCode::NonUtf8Name => Code::NonUtf8Name,
+            ProblemCode::DanglingSymlink => Code::DanglingSymlink,
+            ProblemCode::SymlinkLoop => Code::SymlinkLoop,
+            ProblemCode::SpecialFile => Code::SpecialFile,
+            ProblemCode::Vanished => Code::Vanished,
+            ProblemCode::Changed => Code::Changed,
+            ProblemCode::IoError => Code::IoError,
+        }
     }
 }
 
@@ -285,17 +298,18 @@ pub enum TreeError {
 
 impl TreeError {
     /// Stable code for SQL: `root_unreadable`, `not_a_directory`, `too_many_entries`,
-    /// `too_deep`, `scan_incomplete`, `cancelled`. Every one but `cancelled` is a scan failure:
-    /// the mount's state is unknown, which must never be reported as "files missing".
-    pub fn code(&self) -> &'static str {
-        match self {
-            TreeError::Root { .. } => "root_unreadable",
-            TreeError::NotADirectory { .. } => "not_a_directory",
-            TreeError::TooManyEntries { .. } => "too_many_entries",
-            TreeError::TooDeep { .. } => "too_deep",
-            TreeError::Incomplete { .. } => "scan_incomplete",
-            TreeError::Cancelled => "cancelled",
-        }
+    /// `too_deep`, `scan_incomplete`; `None` when cancelled (the statement ends instead). Every
+    /// one is a scan failure: the mount's state is unknown, which must never be reported as
+    /// "files missing".
+    pub fn code(&self) -> Option<Code> {
+        Some(match self {
+            TreeError::Root { .. } => Code::RootUnreadable,
+            TreeError::NotADirectory { .. } => Code::NotADirectory,
+            TreeError::TooManyEntries { .. } => Code::TooManyEntries,
+            TreeError::TooDeep { .. } => Code::TooDeep,
+            TreeError::Incomplete { .. } => Code::ScanIncomplete,
+            TreeError::Cancelled => return None,
+        })
     }
 }
 
@@ -1421,11 +1435,11 @@ mod tests {
         assert!(scan_tree(dir.path(), &ScanOptions { max_entries: 6, ..few }, None).is_ok());
         assert_eq!(
             scan_tree(dir.path(), &few, None).unwrap_err().code(),
-            "too_many_entries"
+            Some(Code::TooManyEntries)
         );
         assert_eq!(
             scan_tree_complete(dir.path(), &deep, None).unwrap_err().code(),
-            "too_deep"
+            Some(Code::TooDeep)
         );
     }
 
@@ -1502,11 +1516,11 @@ mod tests {
             matches!(&err, TreeError::Incomplete { path, code: ProblemCode::Unreadable, count: 2, .. } if path == "secret"),
             "{err}"
         );
-        assert_eq!(err.code(), "scan_incomplete");
+        assert_eq!(err.code(), Some(Code::ScanIncomplete));
         assert!(err.to_string().contains("2 entries could not be examined"), "{err}");
         let missing = scan_tree_complete(&r.join("absent"), &ScanOptions::default(), None).unwrap_err();
-        assert_eq!(missing.code(), "root_unreadable");
-        assert_eq!(TreeError::Cancelled.code(), "cancelled");
+        assert_eq!(missing.code(), Some(Code::RootUnreadable));
+        assert_eq!(TreeError::Cancelled.code(), None);
     }
 
     #[test]

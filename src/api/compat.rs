@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CStr;
 
 use pgext_core::compat::{self, Preloaded, Verdict};
-use pgext_core::elf::{self, Analyzer, LibraryReport, SearchConfig, ServerMagic};
+use pgext_core::elf::{self, Analyzer, Code, LibraryReport, SearchConfig, ServerMagic};
 use pgext_core::hash::FileKey;
 use pgext_core::inventory::{Fingerprint, Inventory, LibrarySource};
 use pgrx::JsonB;
@@ -141,11 +141,11 @@ fn magic_json(report: &LibraryReport) -> serde_json::Value {
     }
 }
 
-fn subjects(report: &LibraryReport, code: &str) -> Vec<String> {
+fn subjects(report: &LibraryReport, code: Code) -> Vec<String> {
     let mut v: Vec<String> = report
         .problems
         .iter()
-        .filter(|p| p.code.as_str() == code)
+        .filter(|p| p.code == code)
         .filter_map(|p| p.subject.clone())
         .collect();
     v.dedup();
@@ -162,8 +162,8 @@ fn report_json(report: &LibraryReport) -> serde_json::Value {
         "rpath": report.rpath,
         "runpath": report.runpath,
         "newest_glibc_needed": compat::newest_glibc(report),
-        "missing_libraries": subjects(report, "missing_library"),
-        "undefined_symbols": subjects(report, "undefined_symbol"),
+        "missing_libraries": subjects(report, Code::MissingLibrary),
+        "undefined_symbols": subjects(report, Code::UndefinedSymbol),
         "dependencies": report.dependencies.iter().map(|d| serde_json::json!({
             "name": d.name, "needed_by": d.needed_by, "path": d.path, "found_via": d.found_via.map(elf::FoundVia::as_str),
         })).collect::<Vec<_>>(),
@@ -383,8 +383,8 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
                 glibc_needed: compat::newest_glibc(&r),
                 glibc_available: glibc.clone(),
                 needed: r.needed.clone(),
-                missing_libraries: subjects(&r, "missing_library"),
-                undefined_symbols: subjects(&r, "undefined_symbol"),
+                missing_libraries: subjects(&r, Code::MissingLibrary),
+                undefined_symbols: subjects(&r, Code::UndefinedSymbol),
                 problems: codes(&problems),
                 problem_details: details_value(&problems).into(),
                 preload,

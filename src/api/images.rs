@@ -495,7 +495,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
         Ok(_) if scan_failure.borrow().is_some() => {
             // The image is fine, the mount could not be read: nothing is known about drift.
             // The digests stay unset, so a recorded tree of an earlier success is kept.
-            out.error_code = Some(SCAN_FAILED);
+            out.error_code = Some(SCAN_FAILED.as_str());
             out.error = scan_failure.take();
         }
         Ok(v) => {
@@ -790,7 +790,7 @@ pub(crate) fn recheck_with(
                 expected_tree_digest: None,
                 actual_tree_digest: None,
                 differences: Vec::new(),
-                error_code: Some(SCAN_FAILED),
+                error_code: Some(SCAN_FAILED.as_str()),
                 error: Some(why),
                 expected: None,
                 signature: None,

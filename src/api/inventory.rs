@@ -8,7 +8,7 @@ use std::rc::Rc;
 use pgext_core::compat::Verdict;
 use pgext_core::hash::{self, HashCache};
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
-use pgext_core::problem::Problem;
+use pgext_core::problem::{Code, Problem};
 use pgext_core::status::ImageStatus;
 use pgext_core::{metadata, mounts, tree};
 use pgrx::JsonB;
@@ -150,7 +150,7 @@ fn env_list(var: &str) -> Vec<String> {
 pub fn codes(problems: &[Problem]) -> Vec<String> {
     pgext_core::problem::distinct_codes(problems)
         .into_iter()
-        .map(str::to_string)
+        .map(|c| c.as_str().to_string())
         .collect()
 }
 
@@ -163,7 +163,9 @@ pub(crate) fn details_value(problems: &[Problem]) -> serde_json::Value {
     serde_json::Value::Array(
         problems
             .iter()
-            .map(|p| serde_json::json!({"code": p.code, "severity": p.severity.as_str(), "message": p.message}))
+            .map(
+                |p| serde_json::json!({"code": p.code.as_str(), "severity": p.severity.as_str(), "message": p.message}),
+            )
             .collect(),
     )
 }
@@ -518,14 +520,11 @@ struct TreeSummary {
 /// A tree problem's code as SQL shows it. Read back from a shared file only when it is one of
 /// the codes a scan gives: anything else makes the file unusable (the tree is walked instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TreeCode(&'static str);
-
-/// The code of a tree whose digest could not be computed.
-const NO_TREE_DIGEST: &str = "no_tree_digest";
+struct TreeCode(Code);
 
 impl serde::Serialize for TreeCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
+        s.serialize_str(self.0.as_str())
     }
 }
 
@@ -534,9 +533,9 @@ impl<'de> serde::Deserialize<'de> for TreeCode {
         let text = <String as serde::Deserialize>::deserialize(d)?;
         tree::ProblemCode::ALL
             .iter()
-            .map(|c| c.as_str())
-            .chain([NO_TREE_DIGEST])
-            .find(|c| *c == text)
+            .map(|&c| Code::from(c))
+            .chain([Code::NoTreeDigest])
+            .find(|c| c.as_str() == text)
             .map(TreeCode)
             .ok_or_else(|| serde::de::Error::custom(format!("unknown tree problem code {text:?}")))
     }
@@ -671,12 +670,12 @@ fn walk_tree(root: &std::path::Path, threads: usize) -> Result<(TreeSummary, Vec
     let mut problems: Vec<(TreeCode, String)> = scan
         .problems
         .iter()
-        .map(|p| (TreeCode(p.code.as_str()), format!("{}: {}", p.path, p.message)))
+        .map(|p| (TreeCode(p.code.into()), format!("{}: {}", p.path, p.message)))
         .collect();
     let digest = match scan.digest() {
         Ok(d) => Some(hash::to_prefixed_hex(&d)),
         Err(e) => {
-            problems.push((TreeCode(NO_TREE_DIGEST), e.to_string()));
+            problems.push((TreeCode(Code::NoTreeDigest), e.to_string()));
             None
         }
     };
@@ -779,8 +778,10 @@ fn mounted_images() -> TableIterator<
                     digest = t.digest.clone();
                     problems.extend(t.problems());
                 }
-                Err(tree::TreeError::Cancelled) => cancelled(),
-                Err(e) => problems.push(Problem::error(e.code(), e.to_string())),
+                Err(e) => match e.code() {
+                    Some(code) => problems.push(Problem::error(code, e.to_string())),
+                    None => cancelled(),
+                },
             }
         }
         let pin = pins.iter().find(|p| p.effective && p.pin.name == img.name);

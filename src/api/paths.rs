@@ -117,7 +117,7 @@ fn extension_paths() -> TableIterator<
                 probe.map(|p| p.is_dir),
                 probe.map(|p| p.readable),
                 probe.and_then(|p| p.read_only),
-                problem.map(str::to_string),
+                problem.map(|c| c.as_str().to_string()),
                 detail(e, if e.problem.is_none() { dir_problem } else { None }, elements),
             ));
         }

@@ -12,7 +12,7 @@ use pgext_core::compat::Verdict;
 use pgext_core::conditions::Conditions;
 use pgext_core::inventory::{Inventory, ReadCache, Settings};
 use pgext_core::pins::{self, PinSource};
-use pgext_core::problem::{Problem, Severity};
+use pgext_core::problem::{Code, Problem, Severity};
 use pgext_core::status::{self, CheckStatus, DiffCounts, Micros, MountCheck, PinnedImage, SignatureStatus};
 use pgext_core::tree::TreeEntry;
 use pgrx::bgworkers::BackgroundWorker;
@@ -289,7 +289,7 @@ fn verify_due(now: Micros, mem: &ImageMemory, rec: Option<&CheckRecord>, pin: &P
 }
 
 fn local_of(o: &Outcome) -> MountCheck {
-    if o.error_code == Some(status::SCAN_FAILED) {
+    if o.error_code == Some(status::SCAN_FAILED.as_str()) {
         return MountCheck::scan_failed(o.error.clone().unwrap_or_default());
     }
     MountCheck::compared(
@@ -391,7 +391,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                 mem.signature = Some(v.status);
             }
             match outcome {
-                Ok(o) if o.error_code == Some(status::SCAN_FAILED) => {
+                Ok(o) if o.error_code == Some(status::SCAN_FAILED.as_str()) => {
                     // The source answered; the mount could not be read. Not a registry failure.
                     mem.local = Some(local_of(&o));
                     mem.last_checked = now();
@@ -570,7 +570,7 @@ pub fn run(memory: &mut Memory) -> Report {
             report.outcome = CycleOutcome::Error;
             report.error = Some(format!("reading pins and recorded checks: {e}"));
             report.findings.push(Finding::worker(
-                "read_failed",
+                Code::ReadFailed,
                 Severity::Error,
                 format!("reading pins and recorded checks: {e}"),
             ));
@@ -706,7 +706,7 @@ pub fn run(memory: &mut Memory) -> Report {
             slot.error_code.set(&mem.error_code);
             slot.last_error.set(&mem.error);
             if let Some(why) = mem.local.as_ref().and_then(|l| l.scan_error.as_ref()) {
-                slot.error_code.set(status::SCAN_FAILED);
+                slot.error_code.set(status::SCAN_FAILED.as_str());
                 slot.last_error.set(why);
             }
         }
@@ -732,7 +732,7 @@ pub fn run(memory: &mut Memory) -> Report {
         }
         if let Some(msg) = work.failed.get(name) {
             slot.last_error.set(msg);
-            findings.push(Finding::image(name, "check_failed", Severity::Error, msg.clone()));
+            findings.push(Finding::image(name, Code::CheckFailed, Severity::Error, msg.clone()));
         }
         if verdicts.is_some() {
             slot.incompatible = incompatible.len() as i32;
@@ -741,7 +741,7 @@ pub fn run(memory: &mut Memory) -> Report {
             for (extension, why) in incompatible {
                 findings.push(Finding {
                     extension: Some(extension),
-                    ..Finding::image(name, "incompatible", Severity::Error, why)
+                    ..Finding::image(name, Code::Incompatible, Severity::Error, why)
                 });
             }
         }
@@ -763,7 +763,7 @@ pub fn run(memory: &mut Memory) -> Report {
 
     if !gathered.installed {
         report.findings.push(Finding::worker(
-            "not_installed",
+            Code::NotInstalled,
             Severity::Warning,
             format!(
                 "pgext is not installed in database \"{}\" (pgext.database): pins, recorded trees and history \
@@ -787,7 +787,7 @@ pub fn run(memory: &mut Memory) -> Report {
         report.outcome = CycleOutcome::Error;
         report.error = Some(format!("recording results: {e}"));
         report.findings.push(Finding::worker(
-            "write_failed",
+            Code::WriteFailed,
             Severity::Error,
             format!("recording results: {e}"),
         ));

@@ -33,7 +33,7 @@ use super::dynamic::{DynamicInfo, parse_dynamic};
 use super::file::{ElfError, ElfFile, read_ptr, read_u32};
 use super::header::{ElfClass, ElfHeader};
 use super::insn::{self, ReturnValue};
-use super::problem::{Problem, ProblemCode, Severity};
+use super::problem::{Code, Problem, Severity};
 use super::reader::ReadLimits;
 
 /// Name of the exported function PostgreSQL looks up with `dlsym`.
@@ -274,7 +274,7 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
         MagicOutcome::Missing => {
             return Some(
                 Problem::error(
-                    ProblemCode::MissingMagicBlock,
+                    Code::MissingMagicBlock,
                     format!("incompatible library \"{libname}\": missing magic block"),
                 )
                 .with_hint("Extension libraries are required to use the PG_MODULE_MAGIC macro."),
@@ -283,7 +283,7 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
         MagicOutcome::Unreadable(reason) => {
             return Some(
                 Problem::warning(
-                    ProblemCode::UnreadableMagicBlock,
+                    Code::UnreadableMagicBlock,
                     format!("magic block of \"{libname}\" could not be read without loading the library"),
                 )
                 .with_detail(reason.clone()),
@@ -303,7 +303,7 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
     if block.pg_version != server.version {
         return Some(
             Problem::error(
-                ProblemCode::PgVersionMismatch,
+                Code::PgVersionMismatch,
                 format!("incompatible library \"{libname}\": version mismatch"),
             )
             .with_detail(format!(
@@ -318,7 +318,7 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
     if library_abi != server.abi_extra_str() {
         return Some(
             Problem::error(
-                ProblemCode::MagicMismatch,
+                Code::MagicMismatch,
                 format!("incompatible library \"{libname}\": ABI mismatch"),
             )
             .with_detail(format!(
@@ -361,7 +361,7 @@ pub fn check_magic(libname: &str, outcome: &MagicOutcome, server: &ServerMagic) 
     }
     Some(
         Problem::new(
-            ProblemCode::MagicMismatch,
+            Code::MagicMismatch,
             Severity::Error,
             format!("incompatible library \"{libname}\": magic block mismatch"),
         )
@@ -850,13 +850,13 @@ mod tests {
         let mut short = block(1800);
         short.len = 56;
         // (outcome, expected (code, message suffix, detail, subject))
-        type Expected<'a> = Option<(ProblemCode, &'a str, Option<&'a str>, Option<&'a str>)>;
+        type Expected<'a> = Option<(Code, &'a str, Option<&'a str>, Option<&'a str>)>;
         let cases: Vec<(MagicOutcome, Expected)> = vec![
             (MagicOutcome::Found(block(1800)), None),
             (
                 MagicOutcome::Found(pg17),
                 Some((
-                    ProblemCode::PgVersionMismatch,
+                    Code::PgVersionMismatch,
                     "version mismatch",
                     Some("Server is version 18, library is version 17."),
                     Some("version"),
@@ -865,7 +865,7 @@ mod tests {
             (
                 MagicOutcome::Found(block(906)),
                 Some((
-                    ProblemCode::PgVersionMismatch,
+                    Code::PgVersionMismatch,
                     "version mismatch",
                     Some("Server is version 18, library is version 9.6."),
                     Some("version"),
@@ -874,7 +874,7 @@ mod tests {
             (
                 MagicOutcome::Found(fork),
                 Some((
-                    ProblemCode::MagicMismatch,
+                    Code::MagicMismatch,
                     "ABI mismatch",
                     Some("Server has ABI \"PostgreSQL\", library has \"EDB\"."),
                     Some("abi_extra"),
@@ -883,7 +883,7 @@ mod tests {
             (
                 MagicOutcome::Found(fields),
                 Some((
-                    ProblemCode::MagicMismatch,
+                    Code::MagicMismatch,
                     "magic block mismatch",
                     Some(
                         "Server has FUNC_MAX_ARGS = 100, library has 200.\nServer has FLOAT8PASSBYVAL = true, library has false.",
@@ -894,7 +894,7 @@ mod tests {
             (
                 MagicOutcome::Found(padding),
                 Some((
-                    ProblemCode::MagicMismatch,
+                    Code::MagicMismatch,
                     "magic block mismatch",
                     Some("Magic block has unexpected length or padding difference."),
                     Some("len"),
@@ -903,7 +903,7 @@ mod tests {
             (
                 MagicOutcome::Found(short),
                 Some((
-                    ProblemCode::MagicMismatch,
+                    Code::MagicMismatch,
                     "magic block mismatch",
                     Some("Magic block has unexpected length or padding difference."),
                     Some("len"),
@@ -911,7 +911,7 @@ mod tests {
             ),
             (
                 MagicOutcome::Missing,
-                Some((ProblemCode::MissingMagicBlock, "missing magic block", None, None)),
+                Some((Code::MissingMagicBlock, "missing magic block", None, None)),
             ),
         ];
         for (outcome, want) in cases {

@@ -46,7 +46,7 @@ pub use header::{ByteOrder, ElfClass, ElfHeader, HeaderError, HeaderMismatch, Ho
 pub use ldcache::{CacheEntry, CacheFormat, LdCache, LdCacheError};
 pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic, read_magic};
 pub use preload::{PreloadFacts, PreloadNeed, Refusal};
-pub use problem::{Problem, ProblemCode, Severity};
+pub use problem::{Code, Problem, Severity};
 pub use reader::{ReadError, ReadLimits};
 pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};
 pub use resolve::{

@@ -8,7 +8,7 @@ use super::file::{ElfError, ElfFile};
 use super::header::{ElfHeader, HeaderMismatch, HostAbi};
 use super::magic::{MagicBlock, MagicOutcome, ServerMagic, check_magic, find_magic};
 use super::preload::{self, PreloadFacts};
-use super::problem::{Problem, ProblemCode, Severity};
+use super::problem::{Code, Problem, Severity};
 use super::reader::ReadLimits;
 use super::resolve::{Dependency, LoadFailure, Loader, ObjectFacts, SearchConfig};
 
@@ -129,7 +129,7 @@ impl Analyzer {
             if problem.severity == Severity::Error {
                 problem.message = format!("could not load library \"{libname}\": {}", problem.message);
             }
-            if problem.code == ProblemCode::MissingLibrary && problem.hint.is_none() {
+            if problem.code == Code::MissingLibrary && problem.hint.is_none() {
                 problem.hint = missing_library_hint(path, problem.subject.as_deref());
             }
             report.problems.push(problem);
@@ -174,8 +174,8 @@ fn inspect_file(
     let mut loadable_kind = true;
     if let Err(mismatch) = host.check(&header) {
         let code = match mismatch {
-            HeaderMismatch::Class { .. } => ProblemCode::WrongClass,
-            _ => ProblemCode::WrongMachine,
+            HeaderMismatch::Class { .. } => Code::WrongClass,
+            _ => Code::WrongMachine,
         };
         report.problems.push(
             Problem::error(
@@ -198,7 +198,7 @@ fn inspect_file(
         };
         report.problems.push(
             Problem::error(
-                ProblemCode::NotSharedObject,
+                Code::NotSharedObject,
                 format!("could not load library \"{libname}\": {libname}: {why}"),
             )
             .with_detail(format!("ELF type is {}.", header.file_type_name())),
@@ -223,7 +223,7 @@ fn inspect_file(
     };
     if dynamic.is_pie() {
         report.problems.push(Problem::error(
-            ProblemCode::NotSharedObject,
+            Code::NotSharedObject,
             format!("could not load library \"{libname}\": {libname}: cannot dynamically load position-independent executable"),
         ));
         loadable_kind = false;

@@ -33,7 +33,7 @@ use super::dynamic::{DF_STATIC_TLS, DynamicTables, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
 use super::header::{ByteOrder, ElfClass, ElfHeader, HostAbi};
 use super::ldcache::{self, LdCache};
-use super::problem::{Problem, ProblemCode, Severity};
+use super::problem::{Code, Problem, Severity};
 use super::reader::{ReadLimits, Reader};
 use super::symtab::{SymbolTable, Wanted};
 
@@ -285,18 +285,18 @@ impl FileKey {
 /// Why a file could not be used, kept as data so cached failures can be reported again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LoadFailure {
-    pub code: ProblemCode,
+    pub code: Code,
     pub message: String,
 }
 
 impl LoadFailure {
     pub(crate) fn from_error(e: &ElfError) -> LoadFailure {
         let (code, message) = if e.is_not_elf() {
-            (ProblemCode::NotElf, "invalid ELF header".to_owned())
+            (Code::NotElf, "invalid ELF header".to_owned())
         } else if e.is_truncated() {
-            (ProblemCode::Truncated, format!("file too short: {e}"))
+            (Code::Truncated, format!("file too short: {e}"))
         } else {
-            (ProblemCode::Unreadable, e.to_string())
+            (Code::Unreadable, e.to_string())
         };
         LoadFailure { code, message }
     }
@@ -562,7 +562,7 @@ impl Loader {
             self.timings.symbols += symbols_start.elapsed();
         } else {
             closure.problems.push(Problem::new(
-                ProblemCode::UndefinedSymbol,
+                Code::UndefinedSymbol,
                 Severity::Info,
                 "undefined symbols were not checked: the postgres executable is unknown",
             ));
@@ -596,7 +596,7 @@ impl Loader {
                     Resolved::New(new, via) => {
                         if map.objects.len() >= self.config.limits.max_objects {
                             problems.push(Problem::error(
-                                ProblemCode::Unreadable,
+                                Code::Unreadable,
                                 format!(
                                     "more than {} objects in the dependency closure; stopped",
                                     self.config.limits.max_objects
@@ -611,7 +611,7 @@ impl Loader {
                     }
                     Resolved::NotFound { skipped } => {
                         let mut p = Problem::error(
-                            ProblemCode::MissingLibrary,
+                            Code::MissingLibrary,
                             if skipped.is_empty() {
                                 format!("{name}: cannot open shared object file: No such file or directory")
                             } else {
@@ -668,7 +668,7 @@ impl Loader {
                 // An explicit path of the wrong class is an error, not a reason to search on.
                 None => Resolved::Failed(
                     LoadFailure {
-                        code: ProblemCode::WrongClass,
+                        code: Code::WrongClass,
                         message: skipped.join("; "),
                     },
                     PathBuf::from(path),
@@ -864,7 +864,7 @@ fn check_versions(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) 
             if !provider.has_verdef {
                 problems.push(
                     Problem::warning(
-                        ProblemCode::MissingSymbolVersion,
+                        Code::MissingSymbolVersion,
                         format!(
                             "{}: no version information available (required by {})",
                             provider.path.display(),
@@ -885,7 +885,7 @@ fn check_versions(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) 
                     Severity::Error
                 };
                 let mut problem = Problem::new(
-                    ProblemCode::MissingSymbolVersion,
+                    Code::MissingSymbolVersion,
                     severity,
                     format!(
                         "{}: version `{}' not found (required by {})",
@@ -941,7 +941,7 @@ fn check_static_tls(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>
         };
         problems.push(
             Problem::new(
-                ProblemCode::StaticTls,
+                Code::StaticTls,
                 severity,
                 format!(
                     "{}: may fail with \"cannot allocate memory in static TLS block\"",
@@ -1016,12 +1016,12 @@ fn check_symbols(map: &LinkMap, first_new: usize, problems: &mut Vec<Problem>) {
                 Some(v) => format!("{}: undefined symbol: {name}, version {v}", object.path.display()),
                 None => format!("{}: undefined symbol: {name}", object.path.display()),
             };
-            problems.push(Problem::error(ProblemCode::UndefinedSymbol, message).with_subject(name.into_owned()));
+            problems.push(Problem::error(Code::UndefinedSymbol, message).with_subject(name.into_owned()));
         }
         if missing > MAX_SYMBOL_PROBLEMS {
             problems.push(
                 Problem::error(
-                    ProblemCode::UndefinedSymbol,
+                    Code::UndefinedSymbol,
                     format!(
                         "{}: {} more undefined symbols",
                         object.path.display(),

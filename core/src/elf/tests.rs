@@ -53,11 +53,11 @@ fn server() -> ServerMagic {
     ServerMagic::pg18(host().class)
 }
 
-fn codes(report: &LibraryReport) -> Vec<(ProblemCode, Severity)> {
+fn codes(report: &LibraryReport) -> Vec<(Code, Severity)> {
     report.problems.iter().map(|p| (p.code, p.severity)).collect()
 }
 
-fn error_codes(report: &LibraryReport) -> Vec<ProblemCode> {
+fn error_codes(report: &LibraryReport) -> Vec<Code> {
     report.errors().map(|p| p.code).collect()
 }
 
@@ -72,7 +72,7 @@ fn magic_blocks_of_every_layout() {
         layout: MagicLayout,
         module: Option<(&'static str, &'static str)>,
         source: MagicSource,
-        problem: Option<ProblemCode>,
+        problem: Option<Code>,
     }
     let pg18 = |name, compiler, flags, module, source| Case {
         name,
@@ -144,7 +144,7 @@ fn magic_blocks_of_every_layout() {
             layout: MagicLayout::Pg15To17,
             module: None,
             source: MagicSource::Decoded,
-            problem: Some(ProblemCode::PgVersionMismatch),
+            problem: Some(Code::PgVersionMismatch),
         },
         Case {
             name: "opaque17.so",
@@ -154,7 +154,7 @@ fn magic_blocks_of_every_layout() {
             layout: MagicLayout::Pg15To17,
             module: None,
             source: MagicSource::Scanned,
-            problem: Some(ProblemCode::PgVersionMismatch),
+            problem: Some(Code::PgVersionMismatch),
         },
         Case {
             name: "pg14.so",
@@ -164,7 +164,7 @@ fn magic_blocks_of_every_layout() {
             layout: MagicLayout::Pg13To14,
             module: None,
             source: MagicSource::Decoded,
-            problem: Some(ProblemCode::PgVersionMismatch),
+            problem: Some(Code::PgVersionMismatch),
         },
         Case {
             name: "pg12.so",
@@ -174,7 +174,7 @@ fn magic_blocks_of_every_layout() {
             layout: MagicLayout::Pg84To12,
             module: None,
             source: MagicSource::Decoded,
-            problem: Some(ProblemCode::PgVersionMismatch),
+            problem: Some(Code::PgVersionMismatch),
         },
         Case {
             name: "fork.so",
@@ -184,7 +184,7 @@ fn magic_blocks_of_every_layout() {
             layout: MagicLayout::Pg18,
             module: None,
             source: MagicSource::Decoded,
-            problem: Some(ProblemCode::MagicMismatch),
+            problem: Some(Code::MagicMismatch),
         },
     ];
     let mut analyzer = Analyzer::new(SearchConfig::new(host()), server());
@@ -263,7 +263,7 @@ fn magic_block_of_a_32_bit_library() {
     );
     // The 64-bit server refuses it before looking at the block.
     let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::WrongClass]);
+    assert_eq!(error_codes(&report), vec![Code::WrongClass]);
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn missing_magic_block() {
         ],
     );
     let report = analyze_library(&lib, &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::MissingMagicBlock]);
+    assert_eq!(error_codes(&report), vec![Code::MissingMagicBlock]);
     let p = report.errors().next().unwrap();
     assert_eq!(
         p.message,
@@ -387,11 +387,7 @@ fn missing_library_and_ld_library_path() {
     let report = analyze_library(&lib, &image.config(), &server());
     assert_eq!(
         error_codes(&report),
-        vec![
-            ProblemCode::MissingLibrary,
-            ProblemCode::UndefinedSymbol,
-            ProblemCode::UndefinedSymbol
-        ]
+        vec![Code::MissingLibrary, Code::UndefinedSymbol, Code::UndefinedSymbol]
     );
     let missing = report.errors().next().unwrap();
     assert_eq!(missing.subject.as_deref(), Some("libgeos_c.so.1"));
@@ -416,7 +412,7 @@ fn missing_library_and_ld_library_path() {
     image.dep("system", true, "libgeos_c.so.1");
     let report = analyze_library(&lib, &image.config(), &server());
     let missing = report.errors().next().unwrap();
-    assert_eq!(missing.code, ProblemCode::MissingLibrary);
+    assert_eq!(missing.code, Code::MissingLibrary);
     assert!(
         missing.hint.as_deref().is_some_and(|h| h.contains("ld_library_path")),
         "{missing:?}"
@@ -497,7 +493,7 @@ fn versions_and_symbols_of_an_older_dependency() {
     let report = analyze_library(&lib, &image.config(), &server());
     assert_eq!(
         error_codes(&report),
-        vec![ProblemCode::MissingSymbolVersion, ProblemCode::UndefinedSymbol]
+        vec![Code::MissingSymbolVersion, Code::UndefinedSymbol]
     );
     let version = &report.problems[0];
     assert_eq!(version.subject.as_deref(), Some("DEP_2.0"));
@@ -529,7 +525,7 @@ fn versions_and_symbols_of_an_older_dependency() {
     // A symbol nobody defines; weak undefined symbols are fine.
     let lib = image.user("libdep.so.1", &["-DUSE_MISSING", "-Wl,-rpath,$ORIGIN/../system"]);
     let report = analyze_library(&lib, &image.config(), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::UndefinedSymbol]);
+    assert_eq!(error_codes(&report), vec![Code::UndefinedSymbol]);
     assert_eq!(report.problems[0].subject.as_deref(), Some("symbol_nobody_defines"));
 
     // Without the executable, server_function cannot be checked: binding is skipped, said so.
@@ -537,7 +533,7 @@ fn versions_and_symbols_of_an_older_dependency() {
     config.postgres_executable = None;
     let report = analyze_library(&lib, &config, &server());
     assert!(!report.symbols_checked);
-    assert_eq!(codes(&report), vec![(ProblemCode::UndefinedSymbol, Severity::Info)]);
+    assert_eq!(codes(&report), vec![(Code::UndefinedSymbol, Severity::Info)]);
 }
 
 /// Rewrites the type of every section of `sh_type` in an ELF64 little-endian file to
@@ -574,10 +570,7 @@ fn binding_through_every_kind_of_hash_table() {
         let flag = format!("-Wl,--hash-style={style}");
         let what = format!("--hash-style={style}, hidden {hidden:?}");
         for (new, want) in [
-            (
-                false,
-                vec![ProblemCode::MissingSymbolVersion, ProblemCode::UndefinedSymbol],
-            ),
+            (false, vec![Code::MissingSymbolVersion, Code::UndefinedSymbol]),
             (true, vec![]),
         ] {
             let dep = image.dep_with("system", new, "libdep.so.1", &[&flag]);
@@ -806,13 +799,13 @@ fn wrong_class_and_not_shared() {
         &["-o", exe.to_str().unwrap(), fixture("server.c").to_str().unwrap()],
     );
     let report = analyze_library(&exe, &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::NotSharedObject]);
+    assert_eq!(error_codes(&report), vec![Code::NotSharedObject]);
 
     // Another machine: pretend the server is aarch64.
     let lib = magic_lib(dir.path(), "m.so", "cc", &["-DLAYOUT=18"]);
     let arm = HostAbi { machine: 183, ..host() };
     let report = analyze_library(&lib, &SearchConfig::new(arm), &ServerMagic::pg18(arm.class));
-    assert_eq!(error_codes(&report), vec![ProblemCode::WrongMachine]);
+    assert_eq!(error_codes(&report), vec![Code::WrongMachine]);
     assert_eq!(
         report.magic.as_ref().map(|m| m.pg_version),
         Some(1800),
@@ -825,18 +818,18 @@ fn wrong_class_and_not_shared() {
         ..host()
     };
     let report = analyze_library(&lib, &SearchConfig::new(i386), &ServerMagic::pg18(i386.class));
-    assert_eq!(error_codes(&report), vec![ProblemCode::WrongClass]);
+    assert_eq!(error_codes(&report), vec![Code::WrongClass]);
     assert!(report.problems[0].message.ends_with("wrong ELF class: ELFCLASS64"));
 
     // Not ELF at all, and not a file.
     let text = dir.path().join("text.so");
     fs::write(&text, "INPUT(-lc)\n").unwrap();
     let report = analyze_library(&text, &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::NotElf]);
+    assert_eq!(error_codes(&report), vec![Code::NotElf]);
     let report = analyze_library(dir.path(), &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::Unreadable]);
+    assert_eq!(error_codes(&report), vec![Code::Unreadable]);
     let report = analyze_library(&dir.path().join("absent.so"), &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::Unreadable]);
+    assert_eq!(error_codes(&report), vec![Code::Unreadable]);
 }
 
 /// Small deterministic PRNG (xorshift64*), so mutation tests are reproducible without a crate.
@@ -871,7 +864,7 @@ fn truncated_copies_never_panic_and_are_reported() {
         assert!(!report.loadable, "cut at {cut} accepted");
         assert_eq!(
             error_codes(&report),
-            vec![ProblemCode::Truncated],
+            vec![Code::Truncated],
             "cut at {cut}: {:#?}",
             report.problems
         );
@@ -880,7 +873,7 @@ fn truncated_copies_never_panic_and_are_reported() {
     let truncated = dir.path().join("short.so");
     fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let report = analyze_library(&truncated, &SearchConfig::new(host()), &server());
-    assert_eq!(error_codes(&report), vec![ProblemCode::Truncated]);
+    assert_eq!(error_codes(&report), vec![Code::Truncated]);
 }
 
 #[test]
@@ -981,7 +974,7 @@ fn system_libraries() {
         let report = analyzer.analyze(&path);
         assert_eq!(
             error_codes(&report),
-            vec![ProblemCode::MissingMagicBlock],
+            vec![Code::MissingMagicBlock],
             "{name}: {:#?}",
             report.problems
         );
@@ -1083,10 +1076,7 @@ fn debian_postgresql_15_modules_are_refused() {
         (magic.pg_version, magic.layout, magic.abi_extra.as_deref()),
         (1500, MagicLayout::Pg15To17, Some("PostgreSQL"))
     );
-    let p = report
-        .errors()
-        .find(|p| p.code == ProblemCode::PgVersionMismatch)
-        .unwrap();
+    let p = report.errors().find(|p| p.code == Code::PgVersionMismatch).unwrap();
     assert_eq!(
         p.detail.as_deref(),
         Some("Server is version 18, library is version 15.")
@@ -1138,11 +1128,11 @@ fn predictions_match_dlopen() {
             continue;
         };
         let report = analyzer.analyze(lib);
-        let predicted_ok = report.errors().all(|p| p.code == ProblemCode::MissingMagicBlock);
+        let predicted_ok = report.errors().all(|p| p.code == Code::MissingMagicBlock);
         let may_fail = report
             .problems
             .iter()
-            .any(|p| p.code == ProblemCode::StaticTls && p.severity == Severity::Warning);
+            .any(|p| p.code == Code::StaticTls && p.severity == Severity::Warning);
         tls_warnings_loaded += usize::from(may_fail && real.is_none());
         if predicted_ok == real.is_none() || (may_fail && real.as_deref().is_some_and(|e| e.contains("static TLS"))) {
             agree += 1;
@@ -1205,7 +1195,7 @@ fn bench_large_libraries() {
         let report = analyzer.analyze(lib);
         n += 1;
         // Installed system libraries load, so anything but the missing magic block is suspect.
-        for p in report.errors().filter(|p| p.code != ProblemCode::MissingMagicBlock) {
+        for p in report.errors().filter(|p| p.code != Code::MissingMagicBlock) {
             eprintln!("  {}: {p}", lib.display());
         }
     }
