@@ -3,9 +3,10 @@
 //! Read settings through the accessors: `GucSetting::get()` may only run on the backend's main
 //! thread, and the accessors return owned values that worker threads can take.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, c_char};
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, pg_sys};
+use pgext_core::policy;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, pg_guard, pg_sys};
 
 /// Where CloudNativePG mounts extension images; every directory directly below it is one image.
 static EXTENSIONS_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"/extensions"));
@@ -190,7 +191,7 @@ pub fn init() {
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
-            Some(crate::enforce::check_require),
+            Some(check_require),
             None,
             None,
         );
@@ -201,7 +202,7 @@ pub fn init() {
             &ENFORCE_EXEMPT,
             GucContext::Suset,
             GucFlags::default(),
-            Some(crate::enforce::check_exempt),
+            Some(check_exempt),
             None,
             None,
         );
@@ -540,4 +541,47 @@ pub fn require() -> String {
 /// `pgext.enforce_exempt`, as written.
 pub fn enforce_exempt() -> String {
     string(&ENFORCE_EXEMPT)
+}
+
+/// GUC check hook of `pgext.require`: a policy that cannot be parsed is refused where it is set.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn check_require(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    check_list(newval, policy::parse_require)
+}
+
+/// GUC check hook of `pgext.enforce_exempt`.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn check_exempt(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    check_list(newval, policy::parse_exempt)
+}
+
+fn check_list<T>(newval: *mut *mut c_char, parse: fn(&str) -> Result<T, String>) -> bool {
+    // SAFETY: the GUC machinery passes a valid pointer to a NUL-terminated string (or NULL).
+    let value = unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return true;
+        }
+        CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    match parse(&value) {
+        Ok(_) => true,
+        Err(why) => {
+            if let Ok(msg) = CString::new(why) {
+                // SAFETY: GUC_check_errdetail_string is where check hooks leave their detail; the
+                // string is copied into the error context's memory.
+                unsafe {
+                    pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(msg.as_ptr());
+                }
+            }
+            false
+        }
+    }
 }

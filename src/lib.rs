@@ -1,8 +1,15 @@
 //! pgext: inventory, integrity and compatibility of PostgreSQL 18 extension images, in SQL.
 //!
 //! This crate is thin glue: logic lives in `pgext-core` (no server needed) and `pgext-oci`.
-//! `api/` holds the SQL surface (one file per group of objects), `server.rs` the unsafe reads
-//! of server state, `gucs.rs` every setting, `error.rs` the mapping to SQLSTATEs.
+//! Layers, each importing only those below it:
+//! - `api/` (the SQL surface, one file per group of objects), `worker/` (the background worker)
+//!   and `enforce/` (the hooks): leaves over the layers below (one exception: the worker leaves
+//!   `mounted_extensions` rows for new sessions with `api::inventory::share_extension_rows`);
+//! - `session/` (settings, the backend's caches and analyzer), `tables.rs` (every read and write
+//!   of pgext's own tables), `verify.rs` (verification and recheck, no SQL), `shmem.rs` (the
+//!   worker's status in shared memory);
+//! - `server.rs` (unsafe reads of server state), `gucs.rs` (every setting), `error.rs` (the
+//!   mapping to SQLSTATEs).
 
 use std::ffi::CStr;
 
@@ -11,6 +18,10 @@ mod enforce;
 mod error;
 mod gucs;
 mod server;
+mod session;
+mod shmem;
+mod tables;
+mod verify;
 mod worker;
 
 /// `CARGO_PKG_VERSION` as a C string, for the magic block.

@@ -60,7 +60,7 @@ pub fn dynamic_library_path() -> String {
 /// The cancel callback of every long file or network operation: whether the operation must stop
 /// because PostgreSQL wants to end the query (cancel, `statement_timeout`) or the process
 /// (termination). Runs on the main thread only; callers stop their workers when it says true and
-/// then call [`crate::api::inventory::cancelled`], which raises the real error.
+/// then call [`crate::session::cancelled`], which raises the real error.
 ///
 /// `InterruptPending` alone does not mean that: PostgreSQL also sets it for interrupts it serves
 /// in place and then carries on — the `client_connection_check_interval` timer, a ProcSignal

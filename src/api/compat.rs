@@ -1,102 +1,20 @@
 //! Compatibility in SQL: `pgext.library_compat`, `pgext.check_extension(name)`, and the verdicts
 //! behind `mounted_extensions.compatible` — all from static analysis, nothing is loaded.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ffi::CStr;
 
-use pgext_core::compat::{self, Preloaded, Verdict};
-use pgext_core::elf::{self, Analyzer, Code, LibraryReport, SearchConfig, ServerMagic};
-use pgext_core::hash::FileKey;
-use pgext_core::inventory::{Fingerprint, Inventory, LibrarySource};
+use pgext_core::compat::{self};
+use pgext_core::elf::{self, Code, LibraryReport};
+use pgext_core::inventory::{Fingerprint, LibrarySource};
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use crate::api::inventory::{self as inventory_api, codes, details_value, read_inventory};
-use crate::api::rowcache::{self, JsonbOut, KeptJsonb, RowCache};
+use super::{codes, details_value};
 use crate::error::SqlError;
-use crate::server;
-
-thread_local! {
-    /// The backend's analyzer: it caches the ld.so cache and parsed dependencies by identity.
-    static ANALYZER: RefCell<Option<Analyzer>> = const { RefCell::new(None) };
-    /// Reports by library path and identity: an unchanged library is not analysed again.
-    static REPORTS: RefCell<HashMap<(String, FileKey), LibraryReport>> = RefCell::new(HashMap::new());
-}
-
-/// The server's own magic block values, as dfmgr.c compares them.
-fn server_magic() -> ServerMagic {
-    let class = if cfg!(target_pointer_width = "64") {
-        elf::ElfClass::Elf64
-    } else {
-        elf::ElfClass::Elf32
-    };
-    let abi_extra: &CStr = pg_sys::FMGR_ABI_EXTRA;
-    let mut m = ServerMagic::pg18(class).with_abi_extra(&abi_extra.to_string_lossy());
-    m.version = (pg_sys::PG_VERSION_NUM / 100) as i32;
-    m.funcmaxargs = pg_sys::FUNC_MAX_ARGS as i32;
-    m.indexmaxkeys = pg_sys::INDEX_MAX_KEYS as i32;
-    m.namedatalen = pg_sys::NAMEDATALEN as i32;
-    m.len = std::mem::size_of::<pg_sys::Pg_magic_struct>() as i32;
-    m
-}
-
-/// Analyses `path` with the backend's analyzer, reusing the report of an unchanged file.
-pub fn analyze(path: &str) -> LibraryReport {
-    let key = std::fs::metadata(path)
-        .ok()
-        .map(|m| (path.to_string(), FileKey::from_metadata(&m)));
-    if let Some(k) = &key
-        && let Some(r) = REPORTS.with(|c| c.borrow().get(k).cloned())
-    {
-        return r;
-    }
-    let report = ANALYZER.with(|a| {
-        let mut a = a.borrow_mut();
-        let analyzer = a.get_or_insert_with(|| Analyzer::new(SearchConfig::for_this_process(), server_magic()));
-        analyzer.analyze(std::path::Path::new(path))
-    });
-    if let Some(k) = key {
-        REPORTS.with(|c| c.borrow_mut().insert(k, report.clone()));
-    }
-    report
-}
-
-/// Forgets every analysis of this backend; returns how many reports were dropped.
-pub fn reset() -> usize {
-    ANALYZER.with(|a| a.borrow_mut().take());
-    COMPAT_ROWS.with(RowCache::clear);
-    REPORTS.with(|c| {
-        let n = c.borrow().len();
-        c.borrow_mut().clear();
-        n
-    })
-}
-
-pub(crate) fn preload_list() -> Vec<String> {
-    server::setting(c"shared_preload_libraries")
-        .split(',')
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// `shared_preload_libraries`, resolved to files with the session's `dynamic_library_path`.
-/// Settings only, no SPI: the background worker judges outside any transaction.
-fn preloaded() -> Preloaded {
-    let (_, library) = crate::api::paths::current_elements();
-    let settings = pgext_core::inventory::Settings {
-        library,
-        pkglibdir: server::pkglibdir(),
-        ..Default::default()
-    };
-    Preloaded::resolve(&preload_list(), &settings)
-}
-
-/// Verdicts for every visible extension of `inv`.
-pub fn verdicts(inv: &Inventory) -> BTreeMap<String, Verdict> {
-    compat::judge_all(inv, &mut analyze, &preloaded())
-}
+use crate::session::analyzer::{analyze, preload_list, preloaded};
+use crate::session::rowcache::{self, JsonbOut, KeptJsonb, RowCache, signature};
+use crate::session::{read_inventory, read_inventory_with, settings};
 
 /// The preload analysis of a library, as SQL shows it.
 fn preload_kind(report: &LibraryReport) -> &'static str {
@@ -185,9 +103,9 @@ fn check_extension(name: &str) -> JsonB {
     // hundreds of upgrade scripts say nothing about this one.
     // Libraries are analysed for the same closure only: everyone else's verdict is not asked for.
     let closure = compat::requirement_closure(&read_inventory(false), &[name]);
-    let mut settings = crate::api::inventory::settings(true);
+    let mut settings = crate::session::settings(true);
     settings.references_for = Some(closure.clone());
-    let inv = crate::api::inventory::read_inventory_with(&settings);
+    let inv = crate::session::read_inventory_with(&settings);
     let Some(ext) = inv.extensions.iter().find(|e| e.visible && e.name == name) else {
         SqlError::NotFound {
             what: "available extension",
@@ -266,8 +184,8 @@ fn library_compat() -> TableIterator<
         name!(preloaded, bool),
     ),
 > {
-    let s = inventory_api::settings(false);
-    let rows = COMPAT_ROWS.with(|c| c.rows(&inventory_api::signature(&s), || compat_rows(&s)));
+    let s = settings(false);
+    let rows = COMPAT_ROWS.with(|c| c.rows(&signature(&s), || compat_rows(&s)));
     TableIterator::new((0..rows.len()).map(move |i| {
         let r = &rows[i];
         (
@@ -321,6 +239,11 @@ thread_local! {
     static COMPAT_ROWS: RowCache<CompatRow> = const { RowCache::new("pgext_library_compat") };
 }
 
+/// Forgets the rows `library_compat` keeps.
+pub(crate) fn clear_rows() {
+    COMPAT_ROWS.with(RowCache::clear);
+}
+
 /// Where this session's last `library_compat` rows came from.
 pub fn row_source() -> Option<rowcache::Source> {
     COMPAT_ROWS.with(RowCache::source)
@@ -330,7 +253,7 @@ pub fn row_source() -> Option<rowcache::Source> {
 /// inventory's paths, every library, every file its dependencies resolved to and their
 /// directories (a library added there may change what resolves), and the ld.so cache.
 fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<Fingerprint>) {
-    let inv = inventory_api::read_inventory_with(s);
+    let inv = read_inventory_with(s);
     let glibc = host_glibc();
     let preloaded = preloaded();
     let mut watched: BTreeSet<String> = BTreeSet::new();

@@ -10,7 +10,7 @@ use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 
 use crate::error::SqlError;
-use crate::worker::shmem::{self, Micros, Snapshot};
+use crate::shmem::{self, Micros, Snapshot};
 
 /// The shared state, or the error pg_stat_statements raises in the same situation.
 fn shared() -> Snapshot {

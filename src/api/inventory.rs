@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use pgext_core::compat::Verdict;
-use pgext_core::hash::{self, HashCache};
-use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, ReadCache, Settings};
+use pgext_core::hash::{self};
+use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, Settings};
 use pgext_core::problem::{Code, Problem};
 use pgext_core::status::ImageStatus;
 use pgext_core::{metadata, mounts, tree};
@@ -15,164 +15,10 @@ use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
-use crate::api::paths::current_elements;
-use crate::api::rowcache::{self, JsonbOut, KeptJsonb, RowCache};
-use crate::api::{compat, images};
-use crate::error::{OrRaise, SqlError};
-use crate::{gucs, server};
-
-thread_local! {
-    /// File digests of this backend, keyed by file identity. A backend is a single-threaded
-    /// process, so a thread-local is the backend's own cache; hashing threads never touch it.
-    static HASH_CACHE: RefCell<HashCache> = RefCell::new(HashCache::new());
-    /// Library references of unchanged scripts.
-    static READ_CACHE: RefCell<ReadCache> = RefCell::new(ReadCache::default());
-}
-
-/// The inventory of the calling session, reusing the backend's script cache.
-pub fn read_inventory(with_references: bool) -> Inventory {
-    read_inventory_with(&settings(with_references))
-}
-
-/// [`read_inventory`] with settings the caller adjusted.
-pub fn read_inventory_with(s: &Settings) -> Inventory {
-    READ_CACHE.with(|c| Inventory::collect_cached(s, &mut c.borrow_mut()))
-}
-
-thread_local! {
-    /// Records taken over from the worker's shared digest file at this process's first use of
-    /// its hash cache (`None`: not tried yet).
-    static SHARED_LOADED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// Where the background worker leaves the digests it computed for every backend to start from:
-/// in `pg_stat_tmp`, the data directory's place for transient files (never in a base backup).
-fn shared_digests_path() -> std::path::PathBuf {
-    std::path::Path::new(&server::data_dir()).join("pg_stat_tmp/pgext_digests")
-}
-
-/// Runs `f` with the backend's hash cache. The first use in a process starts the cache from the
-/// worker's shared digest file, so a new session does not hash again what the worker hashed; an
-/// entry serves only a file whose device, inode, size, mtime and ctime all match (see
-/// `HashCache::load`), so a changed file is read again.
-pub fn with_cache<T>(f: impl FnOnce(&mut HashCache) -> T) -> T {
-    HASH_CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
-        if SHARED_LOADED.get().is_none() {
-            SHARED_LOADED.set(Some(cache.load(&shared_digests_path()).unwrap_or(0)));
-        }
-        f(&mut cache)
-    })
-}
-
-/// Writes this process's digests for backends to start from (the worker calls it after each
-/// cycle). Failures only cost speed: they are logged, never raised.
-pub fn share_digests() {
-    if let Err(e) = with_cache(|c| c.save(&shared_digests_path())) {
-        pgrx::log!("pgext: could not write the shared digest file: {e}");
-    }
-}
-
-/// This backend's file digest cache: how many digests it holds, how many it took over from the
-/// background worker's shared file when the session first needed one, and its hits and misses.
-#[pg_extern(volatile, parallel_unsafe)]
-fn hash_cache_status() -> TableIterator<
-    'static,
-    (
-        name!(entries, i64),
-        name!(from_worker, Option<i64>),
-        name!(hits, i64),
-        name!(misses, i64),
-    ),
-> {
-    let (entries, hits, misses) = HASH_CACHE.with(|c| {
-        let c = c.borrow();
-        (to_i64(c.len() as u64), to_i64(c.hits()), to_i64(c.misses()))
-    });
-    let from_worker = SHARED_LOADED.get().map(|n| to_i64(n as u64));
-    TableIterator::once((entries, from_worker, hits, misses))
-}
-
-/// Turns a cancelled file operation into the pending interrupt (cancel, statement_timeout, which
-/// report their own SQLSTATE), or a query-cancelled error should it have been consumed already.
-pub fn cancelled() -> ! {
-    server::rethrow_deferred_interrupt();
-    pgrx::check_for_interrupts!();
-    SqlError::Cancelled("interrupted while reading files").raise()
-}
-
-/// The inventory settings of the calling session.
-pub fn settings(with_references: bool) -> Settings {
-    let (control, library) = current_elements();
-    let installed = Spi::connect(|client| {
-        let mut map = HashMap::new();
-        let rows = client.select(
-            "SELECT extname::text, extversion FROM pg_catalog.pg_extension",
-            None,
-            &[],
-        )?;
-        for row in rows {
-            if let (Some(n), Some(v)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                map.insert(n, v);
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(map)
-    })
-    .or_raise("read", "pg_extension");
-    Settings {
-        control,
-        library,
-        pkglibdir: server::pkglibdir(),
-        extensions_root: gucs::extensions_root(),
-        // A backend inherits the postmaster's environment: this is what its dlopen() uses.
-        ld_library_path: env_list("LD_LIBRARY_PATH"),
-        path: env_list("PATH"),
-        env: std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k != "PATH" && k != "LD_LIBRARY_PATH")
-            .collect(),
-        installed,
-        with_references,
-        references_for: None,
-        pinned: Vec::new(),
-    }
-}
-
-/// A `:`-separated variable of the environment, split.
-fn env_list(var: &str) -> Vec<String> {
-    std::env::var(var)
-        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// Problem codes, for `WHERE 'x' = ANY(problems)`.
-/// Each code once, errors first (per-item messages are in the details).
-pub fn codes(problems: &[Problem]) -> Vec<String> {
-    pgext_core::problem::distinct_codes(problems)
-        .into_iter()
-        .map(|c| c.as_str().to_string())
-        .collect()
-}
-
-/// Problems with severity and message, for people and tools.
-pub fn details(problems: &[Problem]) -> JsonB {
-    JsonB(details_value(problems))
-}
-
-pub(crate) fn details_value(problems: &[Problem]) -> serde_json::Value {
-    serde_json::Value::Array(
-        problems
-            .iter()
-            .map(
-                |p| serde_json::json!({"code": p.code.as_str(), "severity": p.severity.as_str(), "message": p.message}),
-            )
-            .collect(),
-    )
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+use super::{codes, details, details_value, to_i64};
+use crate::session::rowcache::{self, JsonbOut, KeptJsonb, RowCache, build_identity, signature};
+use crate::session::{self, analyzer, cancelled, read_inventory_with, settings, with_cache};
+use crate::{gucs, server, tables};
 
 /// One row per control file on `extension_control_path`, `$system` included: the copy PostgreSQL
 /// uses (`visible`) and every copy it hides, with what each would install.
@@ -285,61 +131,12 @@ thread_local! {
     static LIB_ROWS: RowCache<LibRow> = const { RowCache::new("pgext_libraries") };
 }
 
-/// Everything besides files that decides the rows: the session's settings, the database's
-/// installed extensions, and what judged them ([`build_identity`]), so a snapshot left by
-/// another build is never used.
-pub(crate) fn signature(s: &Settings) -> String {
-    let mut installed: Vec<_> = s.installed.iter().collect();
-    installed.sort();
-    format!(
-        "{}\n{}\n{}\n{:?}\n{:?}\n{}\n{}",
-        server::extension_control_path(),
-        server::dynamic_library_path(),
-        s.extensions_root,
-        s.ld_library_path,
-        installed,
-        server::setting(c"shared_preload_libraries"),
-        build_identity(),
-    )
-}
-
-/// This server's and pgext's versions, and the identity of the postgres executable and of the
-/// pgext library this process loaded (found with `dladdr`, wherever on `dynamic_library_path` it
-/// came from). Taken once per process: a running process keeps the code it started with,
-/// whatever is installed over the files afterwards.
-fn build_identity() -> &'static str {
-    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BUILD.get_or_init(|| {
-        let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
-        // A backend is the postgres executable.
-        let postgres = std::env::current_exe()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // SAFETY: dladdr only reads the loader's tables; dli_fname, when set, is a NUL-terminated
-        // path owned by the loader for as long as the library stays loaded (pgext never unloads).
-        let pgext = unsafe {
-            let mut info: libc::Dl_info = std::mem::zeroed();
-            let found = libc::dladdr(build_identity as *const libc::c_void, &mut info) != 0;
-            (found && !info.dli_fname.is_null())
-                .then(|| std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned())
-        }
-        .unwrap_or_else(|| format!("{}/pgext.so", server::pkglibdir()));
-        format!(
-            "postgres {} {:?}\npgext {} {pgext} {:?}",
-            pg_sys::PG_VERSION_NUM,
-            identity(&postgres),
-            env!("CARGO_PKG_VERSION"),
-            identity(&pgext),
-        )
-    })
-}
-
 fn extension_rows() -> Rc<Vec<ExtRow>> {
     let s = settings(true);
     EXT_ROWS.with(|c| {
         c.rows(&signature(&s), || {
-            let inv = READ_CACHE.with(|c| Inventory::collect_cached(&s, &mut c.borrow_mut()));
-            let verdicts = compat::verdicts(&inv);
+            let inv = session::read_inventory_with(&s);
+            let verdicts = analyzer::verdicts(&inv);
             (build_extension_rows(&inv, &verdicts), Fingerprint::of(&inv, &s))
         })
     })
@@ -394,25 +191,6 @@ pub fn share_extension_rows(s: &Settings, inv: &Inventory, verdicts: &BTreeMap<S
     if let Some(fp) = Fingerprint::of(inv, s) {
         EXT_ROWS.with(|c| c.share(&signature(s), &fp, &build_extension_rows(inv, verdicts)));
     }
-}
-
-/// Where this session's last rows of each view that keeps them came from: `computed` (read and
-/// analysed here), `backend` (this session's earlier rows, every watched path unchanged) or
-/// `shared` (rows the worker or another session left, every watched path unchanged).
-#[pg_extern(volatile, parallel_unsafe)]
-fn row_sources() -> TableIterator<'static, (name!(view, String), name!(source, Option<String>))> {
-    let name = |s: Option<rowcache::Source>| s.map(|s| s.as_str().to_string());
-    TableIterator::new(vec![
-        ("mounted_extensions".to_string(), EXT_ROWS.with(|c| name(c.source()))),
-        ("libraries".to_string(), LIB_ROWS.with(|c| name(c.source()))),
-        (
-            "library_compat".to_string(),
-            compat::row_source().map(|s| s.as_str().to_string()),
-        ),
-        // Only the trees of read-only mounts are kept: the least reused tree of the last query
-        // (`backend` only when every tree was this session's).
-        ("mounted_images".to_string(), name(TREES_SOURCE.get())),
-    ])
 }
 
 /// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
@@ -736,8 +514,8 @@ fn mounted_images() -> TableIterator<
         name!(image_metadata, Option<JsonB>),
     ),
 > {
-    let pins = images::all_pins();
-    let checks = images::check_records();
+    let pins = tables::all_pins();
+    let checks = tables::check_records();
     let mut s = settings(false);
     s.pinned = pins
         .iter()
@@ -745,7 +523,7 @@ fn mounted_images() -> TableIterator<
         .map(|p| p.pin.name.clone())
         .collect();
     // Only the image rows: no control file, script or library is read for them.
-    let images = READ_CACHE.with(|c| Inventory::image_rows(&s, &mut c.borrow_mut()));
+    let images = session::with_read_cache(|c| Inventory::image_rows(&s, c));
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
     TREES_SOURCE.set(None);
@@ -786,7 +564,7 @@ fn mounted_images() -> TableIterator<
         }
         let pin = pins.iter().find(|p| p.effective && p.pin.name == img.name);
         let check = checks.get(&img.name);
-        let status = images::image_status(pin, check);
+        let status = tables::image_status(pin, check);
         // A verdict about another reference says nothing about this one.
         let check = check.filter(|_| status != ImageStatus::NeverChecked);
         let pinned_digest = pin
@@ -794,7 +572,7 @@ fn mounted_images() -> TableIterator<
             .and_then(|r| r.digest().map(|d| d.to_string()));
         // What the verified image says it was built for, judged against this server.
         let image_metadata = check.and_then(|c| c.metadata.as_ref()).map(|m| {
-            let (judged, found) = metadata::judge(&images::image_facts(m), &server_facts());
+            let (judged, found) = metadata::judge(&tables::image_facts(m), &server_facts());
             problems.extend(found);
             let mut m = m.clone();
             m["judged"] = judged
@@ -853,23 +631,6 @@ fn server_facts() -> metadata::ServerFacts {
     FACTS.with(Clone::clone)
 }
 
-/// Forgets every remembered file digest, script scan and library analysis of this backend, so
-/// the next query re-reads every file. Returns how many digests were dropped.
-#[pg_extern(volatile, parallel_unsafe)]
-fn reset_hash_cache() -> i64 {
-    READ_CACHE.with(|c| c.borrow_mut().clear());
-    EXT_ROWS.with(RowCache::clear);
-    LIB_ROWS.with(RowCache::clear);
-    TREES.with(|c| c.borrow().values().for_each(|t| t.clear()));
-    TREES_RESET.set(true);
-    compat::reset();
-    with_cache(|c| {
-        let n = c.len();
-        c.clear();
-        n as i64
-    })
-}
-
 extension_sql_file!(
     "../../sql/inventory.sql",
     name = "inventory_views",
@@ -883,6 +644,29 @@ extension_sql_file!(
         "image_tables"
     ]
 );
+
+/// Where this session's last rows of `mounted_extensions`, `libraries` and `mounted_images` came
+/// from. Only the trees of read-only mounts are kept: for images, the least reused tree of the
+/// last query (`backend` only when every tree was this session's).
+pub(crate) fn row_sources() -> (
+    Option<rowcache::Source>,
+    Option<rowcache::Source>,
+    Option<rowcache::Source>,
+) {
+    (
+        EXT_ROWS.with(|c| c.source()),
+        LIB_ROWS.with(|c| c.source()),
+        TREES_SOURCE.get(),
+    )
+}
+
+/// Forgets the rows these views keep.
+pub(crate) fn clear_rows() {
+    EXT_ROWS.with(RowCache::clear);
+    LIB_ROWS.with(RowCache::clear);
+    TREES.with(|c| c.borrow().values().for_each(|t| t.clear()));
+    TREES_RESET.set(true);
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

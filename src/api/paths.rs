@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use pgext_core::fsinfo::{self, DirProblem};
-use pgext_core::paths::{self, ElementProblem, PathElement, PathKind};
+use pgext_core::paths::{ElementProblem, PathElement, PathKind};
 use pgrx::prelude::*;
 
-use crate::server;
+use crate::session::current_elements;
 
 /// PostgreSQL first tries a library name without `.so` in every element, then with it: a name
 /// written without the suffix (the usual `$libdir/name`) reaches every element unless the bare
@@ -70,14 +70,6 @@ fn detail(e: &PathElement, dir_problem: Option<DirProblem>, elements: &[PathElem
         (None, None, _) => return None,
     };
     Some(text)
-}
-
-/// Expands both settings of the calling session; pure with respect to the file system except
-/// for the probes, so it also serves the inventory.
-pub fn current_elements() -> (Vec<PathElement>, Vec<PathElement>) {
-    let control = paths::expand_control_path(&server::extension_control_path(), &server::sharedir());
-    let library = paths::expand_library_path(&server::dynamic_library_path(), &server::pkglibdir());
-    (control, library)
 }
 
 /// One row per element of `extension_control_path`, then of `dynamic_library_path`, in search

@@ -18,10 +18,11 @@ use pgrx::prelude::*;
 
 use pgext_oci::{ErrorCode, ImageArg, ImageReference, ImageSpec, ImageSpecError, Platform, Selection};
 
-use crate::api::compat::preload_list;
-use crate::api::images::verify_options;
-use crate::api::inventory::{cancelled, codes, details};
+use super::{codes, details};
 use crate::error::SqlError;
+use crate::session::analyzer::preload_list;
+use crate::session::cancelled;
+use crate::verify::verify_options;
 use crate::{gucs, server};
 
 /// Reading another server's files is reading server files: superusers and members of

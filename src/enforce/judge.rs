@@ -18,9 +18,10 @@ use pgext_core::status::CheckStatus;
 use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
 
-use crate::api::images::{CheckRecord, PinRow, recheck_one};
 use crate::error::OrRaise;
 use crate::gucs;
+use crate::tables::{self, CheckRecord, PinRow};
+use crate::verify::recheck_one;
 
 /// (image, reference, checked_at) of a recorded check.
 type CheckKey = (String, String, String);
@@ -161,7 +162,7 @@ impl Facts {
                         // (before ALTER EXTENSION pgext UPDATE) reads as "never checked", not an error.
                         for r in c.select(q, None, &[])? {
                             let Some(name) = r.get::<String>(1)? else { continue };
-                            let counts = crate::api::images::tally_columns(&r, 8)?;
+                            let counts = tables::tally_columns(&r, 8)?;
                             out.insert(
                                 name,
                                 Check {
@@ -387,8 +388,7 @@ impl Facts {
     /// Without pgext's tables in this database, the worker's last published status decides
     /// (its database holds the records; its re-hash runs every pgext.check_interval).
     fn verified_by_worker(&self, image: &str, reference: &str, verify_hint: &str) -> Option<Failure> {
-        let slot =
-            crate::worker::shmem::snapshot().and_then(|s| s.images.into_iter().find(|i| i.name.as_str() == image));
+        let slot = crate::shmem::snapshot().and_then(|s| s.images.into_iter().find(|i| i.name.as_str() == image));
         let status = slot
             .as_ref()
             .map(|s| pgext_core::status::ImageStatus::from_u8(s.status));
@@ -442,7 +442,7 @@ impl Facts {
 
     /// The `compatible` failure of a library about to be loaded (static analysis).
     pub fn library_failure(&mut self, path: &str) -> Option<Failure> {
-        let report = crate::api::compat::analyze(path);
+        let report = crate::session::analyzer::analyze(path);
         if report.loadable {
             return None;
         }
@@ -467,7 +467,7 @@ impl Facts {
 /// for library references (as `check_extension` does: other extensions' scripts say nothing
 /// about these).
 fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
-    let mut settings = crate::api::inventory::settings(true);
+    let mut settings = crate::session::settings(true);
     // The verdicts follow from the settings, the statement's extensions and the files: while none
     // changed (the fingerprint watches every file and directory they were read from), reuse them.
     let installed: std::collections::BTreeMap<_, _> = settings.installed.iter().collect();
@@ -483,11 +483,11 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
     }) {
         return v;
     }
-    let first = crate::api::inventory::read_inventory(false);
+    let first = crate::session::read_inventory(false);
     let closure = pgext_core::compat::requirement_closure(&first, names);
     settings.references_for = Some(closure);
-    let inv = crate::api::inventory::read_inventory_with(&settings);
-    let verdicts = crate::api::compat::verdicts(&inv);
+    let inv = crate::session::read_inventory_with(&settings);
+    let verdicts = crate::session::analyzer::verdicts(&inv);
     let fingerprint = pgext_core::inventory::Fingerprint::of(&inv, &settings);
     VERDICTS.with(|c| {
         *c.borrow_mut() = fingerprint.map(|fp| (signature, fp, verdicts.clone()));
@@ -497,7 +497,7 @@ fn verdicts(names: &[String]) -> std::collections::BTreeMap<String, Verdict> {
 
 /// The expected tree recorded for `image` (read as the superuser; see the module comment).
 fn recorded_tree(image: &str) -> Vec<TreeEntry> {
-    as_superuser(|| crate::api::images::recorded_tree(image))
+    as_superuser(|| tables::recorded_tree(image))
 }
 
 /// Failed conditions as a list for messages: "not pinned, not verified and not compatible".

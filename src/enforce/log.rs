@@ -9,7 +9,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{PGRXSharedMemory, PgLwLock, pg_shmem_init};
 
-use crate::worker::shmem::FixedStr;
+use crate::shmem::FixedStr;
 
 /// Decisions kept in the ring.
 pub const CAPACITY: usize = 256;

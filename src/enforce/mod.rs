@@ -20,7 +20,7 @@ pub mod log;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, c_char};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgext_core::paths::LibraryRef;
@@ -92,49 +92,6 @@ pub fn warn_if_unenforced() {
     }
 }
 
-/// GUC check hook of `pgext.require`: a policy that cannot be parsed is refused where it is set.
-#[pg_guard]
-pub unsafe extern "C-unwind" fn check_require(
-    newval: *mut *mut c_char,
-    _extra: *mut *mut std::ffi::c_void,
-    _source: pg_sys::GucSource::Type,
-) -> bool {
-    check_list(newval, policy::parse_require)
-}
-
-/// GUC check hook of `pgext.enforce_exempt`.
-#[pg_guard]
-pub unsafe extern "C-unwind" fn check_exempt(
-    newval: *mut *mut c_char,
-    _extra: *mut *mut std::ffi::c_void,
-    _source: pg_sys::GucSource::Type,
-) -> bool {
-    check_list(newval, policy::parse_exempt)
-}
-
-fn check_list<T>(newval: *mut *mut c_char, parse: fn(&str) -> Result<T, String>) -> bool {
-    // SAFETY: the GUC machinery passes a valid pointer to a NUL-terminated string (or NULL).
-    let value = unsafe {
-        if newval.is_null() || (*newval).is_null() {
-            return true;
-        }
-        CStr::from_ptr(*newval).to_string_lossy().into_owned()
-    };
-    match parse(&value) {
-        Ok(_) => true,
-        Err(why) => {
-            if let Ok(msg) = CString::new(why) {
-                // SAFETY: GUC_check_errdetail_string is where check hooks leave their detail; the
-                // string is copied into the error context's memory.
-                unsafe {
-                    pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(msg.as_ptr());
-                }
-            }
-            false
-        }
-    }
-}
-
 /// One statement's use of an image: the files it takes from it, grouped by extension.
 struct Use {
     image: String,
@@ -192,7 +149,7 @@ struct EnvData {
 
 impl EnvData {
     fn read(with_installed: bool) -> EnvData {
-        let (control, library) = crate::api::paths::current_elements();
+        let (control, library) = crate::session::current_elements();
         let installed = if with_installed {
             Spi::connect(|c| {
                 let mut m = HashMap::new();

@@ -21,12 +21,11 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use super::shmem::{self, FixedStr, ImageSlot};
-use crate::api::compat as compat_api;
-use crate::api::images::{self, CheckRecord, Outcome, PinRow};
 use crate::api::inventory as inventory_api;
 use crate::error::{OrRaise, SqlError};
-use crate::gucs;
+use crate::shmem::{self, FixedStr, ImageSlot};
+use crate::tables::{self, CheckRecord, Outcome, PinRow};
+use crate::{gucs, session, verify};
 
 pub use pgext_core::status::{CycleOutcome, Finding, ImageStatus, RegistryStatus};
 
@@ -239,10 +238,10 @@ fn gather(memory: &mut Memory) -> Gathered {
     .or_raise("read", "pg_extension")
     .unwrap_or(false);
     // With references: compatibility follows the libraries the install scripts name.
-    let settings = inventory_api::settings(true);
+    let settings = session::settings(true);
     let (pins, records) = if installed {
-        let pins: Vec<PinRow> = images::all_pins().into_iter().filter(|p| p.effective).collect();
-        (pins, images::check_records())
+        let pins: Vec<PinRow> = tables::all_pins().into_iter().filter(|p| p.effective).collect();
+        (pins, tables::check_records())
     } else {
         // Without the extension's tables only the setting's pins exist, and nothing is recorded.
         let pins = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
@@ -264,7 +263,7 @@ fn gather(memory: &mut Memory) -> Gathered {
             micros(rec.verified_at),
         );
         if memory.trees.get(&pin.pin.name).map(|(k, _)| k) != Some(&key) {
-            let tree = images::recorded_tree(&pin.pin.name);
+            let tree = tables::recorded_tree(&pin.pin.name);
             memory.trees.insert(pin.pin.name.clone(), (key, tree));
         }
     }
@@ -315,7 +314,7 @@ fn push_problems(out: &mut Vec<Finding>, image: &str, extension: Option<&str>, p
 /// Compatibility verdicts of the visible extensions, as `pgext.mounted_extensions.compatible`
 /// judges them (static analysis; nothing is loaded).
 fn compatibility(inv: &Inventory) -> BTreeMap<String, Verdict> {
-    compat_api::verdicts(inv)
+    session::analyzer::verdicts(inv)
 }
 
 /// Per-image results of the work phase.
@@ -384,7 +383,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
         if g.installed && verify_due(started, &mem, g.records.get(&name), pin) {
             activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
             mem.last_attempt = now();
-            let outcome = guarded(|| images::verify_one(pin));
+            let outcome = guarded(|| verify::verify_one(pin));
             if let Ok(o) = &outcome
                 && let Some(v) = &o.signature
             {
@@ -431,7 +430,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                 guarded(|| super::rehash::full_rehash(&name, rec, tree))
             } else {
                 activity(&format!("re-hashing image {name}"), true);
-                guarded(|| images::recheck_one(&name, rec, tree))
+                guarded(|| verify::recheck_one(&name, rec, tree))
             };
             match result {
                 Ok(o) => {
@@ -479,10 +478,10 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
             // A lock held elsewhere on our tables must not stall the worker for long.
             Spi::run("SET LOCAL lock_timeout = '10s'").or_raise("set", "lock_timeout");
             if !work.verified.is_empty() {
-                images::record_all(&work.verified, true);
+                tables::record_all(&work.verified, true);
             }
             if !work.rechecked.is_empty() {
-                images::record_all(&work.rechecked, false);
+                tables::record_all(&work.rechecked, false);
             }
             let Some(retention) = gucs::history_retention() else {
                 return;
@@ -617,7 +616,7 @@ pub fn run(memory: &mut Memory) -> Report {
     activity("hashing libraries", true);
     let mut libraries = inventory.libraries.clone();
     let hashed = guarded(|| {
-        inventory_api::with_cache(|c| {
+        session::with_cache(|c| {
             pgext_core::inventory::hash_libraries(
                 &mut libraries,
                 c,

@@ -13,7 +13,6 @@
 pub mod cycle;
 pub mod log;
 pub mod rehash;
-pub mod shmem;
 
 use std::ffi::c_int;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use std::time::Duration;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::gucs;
+use crate::{gucs, shmem};
 use cycle::{CycleOutcome, Memory, activity, now};
 
 /// The worker's name in `pg_stat_activity.backend_type` and in the server log.
@@ -137,7 +136,7 @@ pub extern "C-unwind" fn pgext_worker_main(_arg: pg_sys::Datum) {
             shmem::update_header(|h| h.cycle_started_at = start);
             let report = cycle::run(&mut memory);
             // Before the cycle is marked served: a backend woken by check_now(true) finds it.
-            crate::api::inventory::share_digests();
+            crate::session::share_digests();
             let end = now();
             last_start = Some(start);
             next_due = start.saturating_add(micros(gucs::check_interval()));

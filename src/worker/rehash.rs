@@ -20,7 +20,8 @@ use pgext_core::hash::READ_BUFFER_SIZE;
 use pgext_core::tree::TreeEntry;
 use pgrx::pg_sys;
 
-use crate::api::images::{self, CheckRecord, Outcome, ScanHow};
+use crate::tables::{CheckRecord, Outcome};
+use crate::verify::{self, ScanHow};
 use crate::{gucs, server};
 
 /// Longest single pause, so that interrupts are still served promptly.
@@ -102,7 +103,7 @@ pub fn full_rehash(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Out
             let pacer = Pacer::new(rate);
             let poll = || pacer.poll();
             // One thread, the calling one: its reads are what the pacer measures and slows.
-            images::scan_mount_with(
+            verify::scan_mount_with(
                 name,
                 &ScanHow {
                     cached: false,
@@ -111,7 +112,7 @@ pub fn full_rehash(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Out
                 },
             )
         }
-        None => images::scan_mount_with(
+        None => verify::scan_mount_with(
             name,
             &ScanHow {
                 cached: false,
@@ -120,5 +121,5 @@ pub fn full_rehash(name: &str, rec: &CheckRecord, expected: &[TreeEntry]) -> Out
             },
         ),
     };
-    images::recheck_with(name, rec, expected, scan)
+    verify::recheck_with(name, rec, expected, scan)
 }

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use pgext_core::hash::{self, Sha256};
-use pgext_core::inventory::Fingerprint;
+use pgext_core::inventory::{Fingerprint, Settings};
 use pgext_core::snapshot;
+use pgrx::pg_sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -258,4 +259,53 @@ unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for JsonbOut 
     > = Ok(pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef::One(
         pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal("jsonb"),
     ));
+}
+
+/// Everything besides files that decides the rows: the session's settings, the database's
+/// installed extensions, and what judged them ([`build_identity`]), so a snapshot left by
+/// another build is never used.
+pub(crate) fn signature(s: &Settings) -> String {
+    let mut installed: Vec<_> = s.installed.iter().collect();
+    installed.sort();
+    format!(
+        "{}\n{}\n{}\n{:?}\n{:?}\n{}\n{}",
+        server::extension_control_path(),
+        server::dynamic_library_path(),
+        s.extensions_root,
+        s.ld_library_path,
+        installed,
+        server::setting(c"shared_preload_libraries"),
+        build_identity(),
+    )
+}
+
+/// This server's and pgext's versions, and the identity of the postgres executable and of the
+/// pgext library this process loaded (found with `dladdr`, wherever on `dynamic_library_path` it
+/// came from). Taken once per process: a running process keeps the code it started with,
+/// whatever is installed over the files afterwards.
+pub(crate) fn build_identity() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let identity = |p: &str| std::fs::metadata(p).ok().map(|m| hash::FileKey::from_metadata(&m));
+        // A backend is the postgres executable.
+        let postgres = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // SAFETY: dladdr only reads the loader's tables; dli_fname, when set, is a NUL-terminated
+        // path owned by the loader for as long as the library stays loaded (pgext never unloads).
+        let pgext = unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            let found = libc::dladdr(build_identity as *const libc::c_void, &mut info) != 0;
+            (found && !info.dli_fname.is_null())
+                .then(|| std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy().into_owned())
+        }
+        .unwrap_or_else(|| format!("{}/pgext.so", server::pkglibdir()));
+        format!(
+            "postgres {} {:?}\npgext {} {pgext} {:?}",
+            pg_sys::PG_VERSION_NUM,
+            identity(&postgres),
+            env!("CARGO_PKG_VERSION"),
+            identity(&pgext),
+        )
+    })
 }

@@ -1,0 +1,448 @@
+//! Every read and write of pgext's own tables: pins, recorded checks and expected trees, the
+//! outcome of a verification as it is stored. Nothing else in the crate writes SQL against
+//! `pgext.pins`, `pgext.image_checks` or `pgext.image_files`.
+
+use pgext_core::hash;
+use pgext_core::pins::{self, Pin, PinSource};
+use pgext_core::status::{CheckStatus, DiffTally, ImageStatus};
+use pgext_core::tree::{EntryKind, TreeEntry};
+use pgext_oci::cosign::SignatureVerdict;
+use pgext_oci::{Difference, DifferenceKind, ImageReference};
+use pgrx::JsonB;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+use crate::error::{OrRaise, SqlError};
+use crate::gucs;
+
+/// A pin, where it comes from, and whether it is the one in effect.
+#[derive(Debug, Clone)]
+pub struct PinRow {
+    pub pin: Pin,
+    /// `pin.reference` parsed, once: an invalid reference is that image's `invalid_reference`
+    /// error when it is verified, never an error that hides the other pins.
+    pub parsed: Result<ImageReference, String>,
+    pub source: PinSource,
+    pub effective: bool,
+}
+
+impl PinRow {
+    pub fn new(pin: Pin, source: PinSource, effective: bool) -> PinRow {
+        let parsed = pin.reference.parse::<ImageReference>().map_err(|e| e.to_string());
+        PinRow {
+            pin,
+            parsed,
+            source,
+            effective,
+        }
+    }
+}
+
+/// Every pin: `pgext.images` entries, then table rows; a setting entry wins over a table row of
+/// the same name. An unparsable setting is an error: a half-understood setting must not be
+/// half-applied.
+pub fn all_pins() -> Vec<PinRow> {
+    let setting = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
+    let table: Vec<Pin> = Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select("SELECT name, reference FROM pgext.pins ORDER BY name", None, &[])? {
+            if let (Some(name), Some(reference)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                checked_table_name(&name, "pgext.pins");
+                out.push(Pin { name, reference });
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .or_raise("read", "pgext.pins");
+    let mut rows: Vec<PinRow> = setting
+        .iter()
+        .cloned()
+        .map(|pin| PinRow::new(pin, PinSource::Setting, true))
+        .collect();
+    for pin in table {
+        let effective = !setting.iter().any(|s| s.name == pin.name);
+        rows.push(PinRow::new(pin, PinSource::Table, effective));
+    }
+    rows
+}
+
+/// Names read back from pgext's tables meet the file system (they are joined to
+/// `pgext.extensions_root`): the `pgext.image_name` domain refuses bad ones on write, and this
+/// refuses them again on read, in case the domain was altered.
+pub(crate) fn checked_table_name(name: &str, table: &str) {
+    if let Err(why) = pins::check_image_name(name) {
+        SqlError::Corrupted {
+            message: format!("{table} holds an invalid image name {name:?}: {why}"),
+            hint: format!(
+                "Delete the row from {table}; image names are directories directly below pgext.extensions_root."
+            ),
+        }
+        .raise()
+    }
+}
+
+/// The pin in effect for `name`.
+pub fn effective_pin(name: &str) -> Option<PinRow> {
+    all_pins().into_iter().find(|p| p.effective && p.pin.name == name)
+}
+
+/// The latest recorded check of an image (`pgext.image_checks`).
+#[derive(Debug, Clone, Default)]
+pub struct CheckRecord {
+    pub reference: String,
+    pub pin_source: String,
+    pub status: CheckStatus,
+    pub resolved_digest: Option<String>,
+    pub verified_at: Option<TimestampWithTimeZone>,
+    pub checked_at: Option<TimestampWithTimeZone>,
+    pub counts: DiffTally,
+    /// `signature`, `signed_by` of the last check that read the source.
+    pub signature: Option<String>,
+    pub signed_by: Option<String>,
+    /// When a keyless signature was logged (its transparency-log entry's time).
+    pub signed_at: Option<TimestampWithTimeZone>,
+    /// `metadata` of the last check that read the source.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Every recorded check, by image name.
+pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
+    Spi::connect(|client| {
+        let mut out = std::collections::HashMap::new();
+        let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
+                 missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by, \
+                 metadata, signed_at FROM pgext.image_checks";
+        for row in client.select(q, None, &[])? {
+            let Some(name) = row.get::<String>(1)? else { continue };
+            checked_table_name(&name, "pgext.image_checks");
+            let counts = tally_columns(&row, 8)?;
+            out.insert(
+                name,
+                CheckRecord {
+                    reference: row.get::<String>(2)?.unwrap_or_default(),
+                    pin_source: row.get::<String>(3)?.unwrap_or_default(),
+                    status: CheckStatus::from_stored(&row.get::<String>(4)?.unwrap_or_default()),
+                    resolved_digest: row.get::<String>(5)?,
+                    verified_at: row.get::<TimestampWithTimeZone>(6)?,
+                    checked_at: row.get::<TimestampWithTimeZone>(7)?,
+                    counts,
+                    signature: row.get::<String>(14)?,
+                    signed_by: row.get::<String>(15)?,
+                    metadata: row.get::<JsonB>(16)?.map(|j| j.0),
+                    signed_at: row.get::<TimestampWithTimeZone>(17)?,
+                },
+            );
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .or_raise("read", "pgext.image_checks")
+}
+
+/// The status `mounted_images` shows for an image, from its pin and its latest check.
+pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> ImageStatus {
+    match (pin, check) {
+        (None, _) => ImageStatus::Unpinned,
+        (Some(_), None) => ImageStatus::NeverChecked,
+        // A changed pin makes the old verdict meaningless.
+        (Some(p), Some(c)) if c.reference != p.pin.reference => ImageStatus::NeverChecked,
+        (Some(_), Some(c)) => c.status.into(),
+    }
+}
+
+/// The differences, counted by kind.
+pub(crate) fn counts(diffs: &[Difference]) -> DiffTally {
+    let mut c = DiffTally::default();
+    for d in diffs {
+        let n = match d.kind {
+            DifferenceKind::Missing => &mut c.missing,
+            DifferenceKind::Modified => &mut c.modified,
+            DifferenceKind::Unexpected => &mut c.unexpected,
+            DifferenceKind::TypeChanged => &mut c.type_changed,
+            DifferenceKind::ModeChanged => &mut c.mode_changed,
+            DifferenceKind::LinkChanged => &mut c.link_changed,
+        };
+        *n = n.saturating_add(1);
+    }
+    c
+}
+
+/// `image_checks`' six count columns `missing, modified, unexpected, type_changed,
+/// mode_changed, link_changed`, selected in that order from column `first` on (NULL is 0).
+pub(crate) fn tally_columns(row: &pgrx::spi::SpiHeapTupleData<'_>, first: usize) -> pgrx::spi::Result<DiffTally> {
+    let n = |i: usize| -> pgrx::spi::Result<i32> { Ok(row.get::<i32>(first + i)?.unwrap_or(0)) };
+    Ok(DiffTally {
+        missing: n(0)?,
+        modified: n(1)?,
+        unexpected: n(2)?,
+        type_changed: n(3)?,
+        mode_changed: n(4)?,
+        link_changed: n(5)?,
+    })
+}
+
+/// The outcome of one verification or recheck, as returned to SQL and recorded.
+pub(crate) struct Outcome {
+    pub(crate) name: String,
+    pub(crate) reference: String,
+    pub(crate) pin_source: PinSource,
+    pub(crate) status: CheckStatus,
+    pub(crate) resolved_digest: Option<String>,
+    pub(crate) tag_digest: Option<String>,
+    pub(crate) expected_tree_digest: Option<String>,
+    pub(crate) actual_tree_digest: Option<String>,
+    pub(crate) differences: Vec<Difference>,
+    pub(crate) error_code: Option<&'static str>,
+    pub(crate) error: Option<String>,
+    /// The expected tree, when it was (re)built from the source.
+    pub(crate) expected: Option<Vec<TreeEntry>>,
+    /// The cosign signature check, when the source was read (rechecks keep the recorded one).
+    pub(crate) signature: Option<SignatureVerdict>,
+    /// What the image says about itself (platform, labels, annotations, attestations), when
+    /// the source was read; rechecks keep the recorded one.
+    pub(crate) metadata: Option<serde_json::Value>,
+}
+
+pub(crate) fn in_recovery() -> bool {
+    // SAFETY: a plain read of shared state; always valid in a backend.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+/// Writes an outcome in one go (the calling transaction): nothing is half-written, and a cancel
+/// aborts it all. Nothing is written on a standby, where the tables are read-only.
+pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> Result<bool, pgrx::spi::Error> {
+    if in_recovery() {
+        return Ok(false);
+    }
+    let c = counts(&o.differences);
+    let success = o.error_code.is_none();
+    // A recorded tree belongs to the reference it was verified against: when the pin changed,
+    // it must not survive a failed verification of the new reference (a recheck would compare
+    // the mount with the wrong image).
+    for table in ["pgext.image_files", "pgext.image_differences"] {
+        client.update(
+            &format!(
+                "DELETE FROM {table} f USING pgext.image_checks c
+                  WHERE f.name = $1 AND c.name = $1 AND c.reference <> $2"
+            ),
+            None,
+            &[o.name.as_str().into(), o.reference.as_str().into()],
+        )?;
+    }
+    client.update(
+        "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
+           expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
+           link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata,
+           signed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21, to_timestamp($22::float8))
+         ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
+           status = excluded.status,
+           -- What a failure leaves unknown is kept from the last success under the same pin only.
+           resolved_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.resolved_digest, c.resolved_digest) ELSE excluded.resolved_digest END,
+           tag_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.tag_digest, c.tag_digest) ELSE excluded.tag_digest END,
+           expected_tree_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.expected_tree_digest, c.expected_tree_digest) ELSE excluded.expected_tree_digest END,
+           actual_tree_digest = excluded.actual_tree_digest,
+           missing = excluded.missing, modified = excluded.modified, unexpected = excluded.unexpected,
+           type_changed = excluded.type_changed, mode_changed = excluded.mode_changed,
+           link_changed = excluded.link_changed, error_code = excluded.error_code, error = excluded.error,
+           verified_at = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.verified_at, c.verified_at) ELSE excluded.verified_at END,
+           checked_at = excluded.checked_at,
+           -- A recheck reads no source and says nothing about signatures: the last check's stay.
+           signature = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signature ELSE excluded.signature END,
+           signed_by = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signed_by ELSE excluded.signed_by END,
+           signature_detail = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signature_detail ELSE excluded.signature_detail END,
+           signed_at = CASE WHEN $18 IS NULL AND c.reference = excluded.reference
+             THEN c.signed_at ELSE excluded.signed_at END,
+           -- Metadata is read with the manifest: a failed read or a recheck keeps the last.
+           metadata = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.metadata, c.metadata) ELSE excluded.metadata END",
+        None,
+        &[
+            o.name.as_str().into(),
+            o.reference.as_str().into(),
+            o.pin_source.as_str().into(),
+            o.status.as_str().into(),
+            o.resolved_digest.clone().into(),
+            o.tag_digest.clone().into(),
+            o.expected_tree_digest.clone().into(),
+            o.actual_tree_digest.clone().into(),
+            c.missing.into(),
+            c.modified.into(),
+            c.unexpected.into(),
+            c.type_changed.into(),
+            c.mode_changed.into(),
+            c.link_changed.into(),
+            o.error_code.into(),
+            o.error.clone().into(),
+            (network && success).into(),
+            o.signature.as_ref().map(|v| v.status.as_str()).into(),
+            o.signature.as_ref().and_then(|v| v.signed_by.clone()).into(),
+            o.signature.as_ref().map(|v| v.detail.clone()).into(),
+            o.metadata.clone().map(JsonB).into(),
+            o.signature.as_ref().and_then(|v| v.signed_at).into(),
+        ],
+    )?;
+    if !success {
+        return Ok(true); // keep the last good expected tree and its differences
+    }
+    client.update(
+        "DELETE FROM pgext.image_differences WHERE name = $1",
+        None,
+        &[o.name.as_str().into()],
+    )?;
+    if !o.differences.is_empty() {
+        let path: Vec<String> = o.differences.iter().map(|d| d.path.clone()).collect();
+        let kind: Vec<String> = o.differences.iter().map(|d| d.kind.as_str().to_string()).collect();
+        let expected: Vec<Option<String>> = o.differences.iter().map(|d| d.expected.clone()).collect();
+        let actual: Vec<Option<String>> = o.differences.iter().map(|d| d.actual.clone()).collect();
+        client.update(
+            "INSERT INTO pgext.image_differences (name, path, kind, expected, actual)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])",
+            None,
+            &[
+                o.name.as_str().into(),
+                path.into(),
+                kind.into(),
+                expected.into(),
+                actual.into(),
+            ],
+        )?;
+    }
+    if let Some(entries) = &o.expected {
+        client.update(
+            "DELETE FROM pgext.image_files WHERE name = $1",
+            None,
+            &[o.name.as_str().into()],
+        )?;
+        let path: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let kind: Vec<String> = entries.iter().map(|e| e.kind.as_str().to_string()).collect();
+        let mode: Vec<i32> = entries.iter().map(|e| e.mode as i32).collect();
+        let size: Vec<i64> = entries
+            .iter()
+            .map(|e| i64::try_from(e.size).unwrap_or(i64::MAX))
+            .collect();
+        let sha: Vec<Option<String>> = entries.iter().map(|e| e.sha256.map(|d| hash::to_hex(&d))).collect();
+        let link: Vec<Option<String>> = entries.iter().map(|e| e.link_target.clone()).collect();
+        client.update(
+            "INSERT INTO pgext.image_files (name, path, kind, mode, size, sha256, link_target)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::text[], $7::text[])",
+            None,
+            &[
+                o.name.as_str().into(),
+                path.into(),
+                kind.into(),
+                mode.into(),
+                size.into(),
+                sha.into(),
+                link.into(),
+            ],
+        )?;
+    }
+    Ok(true)
+}
+
+pub(crate) type VerifyRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i32,
+    i32,
+    i32,
+    i32,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+pub(crate) fn to_row(o: &Outcome, recorded: bool) -> VerifyRow {
+    let c = counts(&o.differences).summary();
+    (
+        o.name.clone(),
+        o.reference.clone(),
+        o.pin_source.as_str().to_string(),
+        o.status.as_str().to_string(),
+        o.resolved_digest.clone(),
+        o.tag_digest.clone(),
+        o.expected_tree_digest.clone(),
+        o.actual_tree_digest.clone(),
+        c.missing,
+        c.modified,
+        c.unexpected,
+        c.changed,
+        o.error_code.map(str::to_string),
+        o.error.clone(),
+        recorded,
+    )
+}
+
+/// Records outcomes (one short write; nothing on a standby) and returns the SQL rows.
+pub(crate) fn record_all(outcomes: &[Outcome], network: bool) -> Vec<VerifyRow> {
+    Spi::connect_mut(|client| {
+        let mut rows = Vec::new();
+        for o in outcomes {
+            let recorded = record(client, o, network)?;
+            rows.push(to_row(o, recorded));
+        }
+        Ok::<_, pgrx::spi::Error>(rows)
+    })
+    .or_raise("write", "pgext.image_checks")
+}
+
+/// The expected tree recorded for `name` by its last successful verification.
+pub(crate) fn recorded_tree(name: &str) -> Vec<TreeEntry> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        let rows = client.select(
+            // Qualified operator and cast: enforcement runs this as the superuser, under whatever
+            // search_path the session has.
+            "SELECT path, kind, mode, size, sha256, link_target FROM pgext.image_files \
+             WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text ORDER BY path",
+            None,
+            &[name.into()],
+        )?;
+        for row in rows {
+            out.push(TreeEntry {
+                path: row.get::<String>(1)?.unwrap_or_default(),
+                kind: EntryKind::from_name(&row.get::<String>(2)?.unwrap_or_default()),
+                mode: row.get::<i32>(3)?.unwrap_or(0) as u32,
+                size: row.get::<i64>(4)?.unwrap_or(0) as u64,
+                sha256: row.get::<String>(5)?.and_then(|h| hash::parse_sha256_hex(&h)),
+                link_target: row.get::<String>(6)?,
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .or_raise("read", "pgext.image_files")
+}
+
+/// The recorded metadata as the core judges it.
+pub fn image_facts(metadata: &serde_json::Value) -> pgext_core::metadata::ImageFacts {
+    let map = |key: &str| -> std::collections::BTreeMap<String, String> {
+        metadata[key]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    pgext_core::metadata::ImageFacts {
+        platform: metadata["platform"].as_str().map(str::to_owned),
+        labels: map("labels"),
+        annotations: map("annotations"),
+    }
+}
