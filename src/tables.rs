@@ -1,10 +1,11 @@
-//! Every read and write of pgext's own tables: pins, recorded checks and expected trees, the
-//! outcome of a verification as it is stored. Nothing else in the crate writes SQL against
-//! `pgext.pins`, `pgext.image_checks` or `pgext.image_files`.
+//! Reads and writes of pgext's own tables: pins, recorded checks and expected trees, the outcome
+//! of a verification as it is stored, the worker's runs and findings. Nothing else in the crate
+//! writes them. (Enforcement reads pins and checks itself, as the superuser and with every
+//! operator qualified, so that no session's search_path can change what it sees.)
 
 use pgext_core::hash;
 use pgext_core::pins::{self, Pin, PinSource};
-use pgext_core::status::{CheckStatus, DiffTally, ImageStatus};
+use pgext_core::status::{CheckStatus, DiffTally, Finding, ImageStatus, Micros};
 use pgext_core::tree::{EntryKind, TreeEntry};
 use pgext_oci::cosign::SignatureVerdict;
 use pgext_oci::{Difference, DifferenceKind, ImageReference};
@@ -445,4 +446,96 @@ pub fn image_facts(metadata: &serde_json::Value) -> pgext_core::metadata::ImageF
         labels: map("labels"),
         annotations: map("annotations"),
     }
+}
+
+/// Counts stored with each run.
+#[derive(Default)]
+pub(crate) struct RunCounts {
+    pub(crate) images: i32,
+    pub(crate) verified: i32,
+    pub(crate) drift: i32,
+    pub(crate) unreachable: i32,
+    pub(crate) errors: i32,
+    pub(crate) incompatible: i32,
+}
+
+/// Records one worker cycle in `pgext.check_runs`, its findings in `pgext.findings`, and drops the
+/// runs (and with them their findings) older than `retention`. In the caller's transaction.
+pub(crate) fn record_run(
+    started_at: Micros,
+    duration_us: i64,
+    outcome: &str,
+    counts: &RunCounts,
+    findings: &[Finding],
+    retention: std::time::Duration,
+) {
+    let started = TimestampWithTimeZone::try_from(started_at)
+        .unwrap_or_else(|e| SqlError::Internal(format!("cycle start time: {e}")).raise());
+    let run_id = Spi::get_one_with_args::<i64>(
+        "INSERT INTO pgext.check_runs (started_at, duration, outcome, images, verified, drift, unreachable,
+           errors, incompatible, findings)
+         VALUES ($1, $2 * interval '1 microsecond', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        &[
+            started.into(),
+            duration_us.into(),
+            outcome.into(),
+            counts.images.into(),
+            counts.verified.into(),
+            counts.drift.into(),
+            counts.unreachable.into(),
+            counts.errors.into(),
+            counts.incompatible.into(),
+            (findings.len() as i32).into(),
+        ],
+    )
+    .or_raise("write", "pgext.check_runs")
+    .unwrap_or_else(|| SqlError::Internal("writing pgext.check_runs: no id returned".into()).raise());
+    if !findings.is_empty() {
+        let f = findings;
+        let image: Vec<Option<String>> = f.iter().map(|f| f.image.clone()).collect();
+        let extension: Vec<Option<String>> = f.iter().map(|f| f.extension.clone()).collect();
+        let code: Vec<String> = f.iter().map(|f| f.code.to_string()).collect();
+        let severity: Vec<String> = f.iter().map(|f| f.severity.to_string()).collect();
+        let message: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
+        Spi::run_with_args(
+            "INSERT INTO pgext.findings (run_id, image, extension, code, severity, message)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+            &[
+                run_id.into(),
+                image.into(),
+                extension.into(),
+                code.into(),
+                severity.into(),
+                message.into(),
+            ],
+        )
+        .or_raise("write", "pgext.findings");
+    }
+    let keep_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+    Spi::run_with_args(
+        "DELETE FROM pgext.check_runs WHERE started_at < pg_catalog.now() - $1 * interval '1 microsecond'",
+        &[keep_us.into()],
+    )
+    .or_raise("prune", "pgext.check_runs");
+}
+
+/// Stores a table pin (`pgext.pins`), replacing one of the same name.
+pub(crate) fn save_pin(name: &str, reference: &str) {
+    Spi::run_with_args(
+        "INSERT INTO pgext.pins (name, reference) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pinned_at = now(), pinned_by = current_user",
+        &[name.into(), reference.into()],
+    )
+    .or_raise("write", "pgext.pins");
+}
+
+/// Removes the table pin of `name`; true if there was one.
+pub(crate) fn delete_pin(name: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "WITH d AS (DELETE FROM pgext.pins WHERE name = $1 RETURNING 1) SELECT count(*) > 0 FROM d",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }

@@ -4,14 +4,14 @@
 //! expected tree from the layers, scans the mount and records both in tables, so that
 //! `recheck_image()` can later re-hash only the local files, with no network.
 
-use pgext_core::pins::{self};
+use pgext_core::pins;
 use pgext_oci::ImageReference;
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
-use crate::error::{OrRaise, SqlError};
+use crate::error::SqlError;
 use crate::gucs;
-use crate::tables::{Outcome, all_pins, check_records, effective_pin, record_all, recorded_tree};
+use crate::tables::{Outcome, all_pins, check_records, delete_pin, effective_pin, record_all, recorded_tree, save_pin};
 use crate::verify::{recheck_one, verify_one};
 
 /// Verifies the mounted image `name` against its pinned reference: fetches (or reads) the image,
@@ -151,12 +151,7 @@ fn pin_image(name: &str, reference: &str) {
         }
         .raise(),
     }
-    Spi::run_with_args(
-        "INSERT INTO pgext.pins (name, reference) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pinned_at = now(), pinned_by = current_user",
-        &[name.into(), reference.into()],
-    )
-    .or_raise("write", "pgext.pins");
+    save_pin(name, reference);
     if pins::parse_pins(&gucs::images())
         .map(|p| p.iter().any(|p| p.name == name))
         .unwrap_or(false)
@@ -172,13 +167,7 @@ fn pin_image(name: &str, reference: &str) {
 /// Removes the table pin of `name`; true if there was one.
 #[pg_extern(volatile, parallel_unsafe)]
 fn unpin_image(name: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "WITH d AS (DELETE FROM pgext.pins WHERE name = $1 RETURNING 1) SELECT count(*) > 0 FROM d",
-        &[name.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    delete_pin(name)
 }
 
 /// Every pin, from the setting and the table, and which one is in effect.

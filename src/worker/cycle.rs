@@ -24,7 +24,7 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 use crate::api::inventory as inventory_api;
 use crate::error::{OrRaise, SqlError};
 use crate::shmem::{self, FixedStr, ImageSlot};
-use crate::tables::{self, CheckRecord, Outcome, PinRow};
+use crate::tables::{self, CheckRecord, Outcome, PinRow, RunCounts};
 use crate::{gucs, session, verify};
 
 pub use pgext_core::status::{CycleOutcome, Finding, ImageStatus, RegistryStatus};
@@ -486,68 +486,18 @@ fn record(g: &Gathered, work: &Work, report: &Report, counts: &RunCounts) -> Res
             let Some(retention) = gucs::history_retention() else {
                 return;
             };
-            let started = TimestampWithTimeZone::try_from(report.started_at)
-                .unwrap_or_else(|e| SqlError::Internal(format!("cycle start time: {e}")).raise());
             let duration_us = now().saturating_sub(report.started_at);
-            let run_id = Spi::get_one_with_args::<i64>(
-                "INSERT INTO pgext.check_runs (started_at, duration, outcome, images, verified, drift, unreachable,
-                   errors, incompatible, findings)
-                 VALUES ($1, $2 * interval '1 microsecond', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                &[
-                    started.into(),
-                    duration_us.into(),
-                    report.outcome.as_str().unwrap_or("error").into(),
-                    counts.images.into(),
-                    counts.verified.into(),
-                    counts.drift.into(),
-                    counts.unreachable.into(),
-                    counts.errors.into(),
-                    counts.incompatible.into(),
-                    (report.findings.len() as i32).into(),
-                ],
-            )
-            .or_raise("write", "pgext.check_runs")
-            .unwrap_or_else(|| SqlError::Internal("writing pgext.check_runs: no id returned".into()).raise());
-            if !report.findings.is_empty() {
-                let f = &report.findings;
-                let image: Vec<Option<String>> = f.iter().map(|f| f.image.clone()).collect();
-                let extension: Vec<Option<String>> = f.iter().map(|f| f.extension.clone()).collect();
-                let code: Vec<String> = f.iter().map(|f| f.code.to_string()).collect();
-                let severity: Vec<String> = f.iter().map(|f| f.severity.to_string()).collect();
-                let message: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
-                Spi::run_with_args(
-                    "INSERT INTO pgext.findings (run_id, image, extension, code, severity, message)
-                     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
-                    &[
-                        run_id.into(),
-                        image.into(),
-                        extension.into(),
-                        code.into(),
-                        severity.into(),
-                        message.into(),
-                    ],
-                )
-                .or_raise("write", "pgext.findings");
-            }
-            let keep_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-            Spi::run_with_args(
-                "DELETE FROM pgext.check_runs WHERE started_at < pg_catalog.now() - $1 * interval '1 microsecond'",
-                &[keep_us.into()],
-            )
-            .or_raise("prune", "pgext.check_runs");
+            let outcome = report.outcome.as_str().unwrap_or("error");
+            tables::record_run(
+                report.started_at,
+                duration_us,
+                outcome,
+                counts,
+                &report.findings,
+                retention,
+            );
         })
     })
-}
-
-/// Counts stored with each run.
-#[derive(Default)]
-struct RunCounts {
-    images: i32,
-    verified: i32,
-    drift: i32,
-    unreachable: i32,
-    errors: i32,
-    incompatible: i32,
 }
 
 /// Runs one cycle and returns what it found. Never fails: failures are part of the report.
