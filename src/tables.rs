@@ -204,6 +204,28 @@ pub(crate) struct Outcome {
     pub(crate) metadata: Option<serde_json::Value>,
 }
 
+impl Outcome {
+    /// An outcome that says nothing yet: status `error`, no digest, no difference, no message.
+    pub(crate) fn error(name: &str, reference: &str, pin_source: PinSource) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            reference: reference.to_string(),
+            pin_source,
+            status: CheckStatus::Error,
+            resolved_digest: None,
+            tag_digest: None,
+            expected_tree_digest: None,
+            actual_tree_digest: None,
+            differences: Vec::new(),
+            error_code: None,
+            error: None,
+            expected: None,
+            signature: None,
+            metadata: None,
+        }
+    }
+}
+
 pub(crate) fn in_recovery() -> bool {
     // SAFETY: a plain read of shared state; always valid in a backend.
     unsafe { pg_sys::RecoveryInProgress() }

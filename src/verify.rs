@@ -119,22 +119,7 @@ pub(crate) fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> 
 /// no SQL: callers may run it outside a transaction (the background worker does).
 pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
     let name = pin.pin.name.clone();
-    let mut out = Outcome {
-        name: name.clone(),
-        reference: pin.pin.reference.clone(),
-        pin_source: pin.source,
-        status: CheckStatus::Error,
-        resolved_digest: None,
-        tag_digest: None,
-        expected_tree_digest: None,
-        actual_tree_digest: None,
-        differences: Vec::new(),
-        error_code: None,
-        error: None,
-        expected: None,
-        signature: None,
-        metadata: None,
-    };
+    let mut out = Outcome::error(&name, &pin.pin.reference, pin.source);
     let reference = match &pin.parsed {
         Ok(r) => r.clone(),
         Err(e) => {
@@ -270,20 +255,9 @@ pub(crate) fn recheck_with(
         Ok(actual) => actual,
         Err(why) => {
             return Outcome {
-                name: name.to_string(),
-                reference: rec.reference.clone(),
-                pin_source,
-                status: CheckStatus::Error,
-                resolved_digest: None,
-                tag_digest: None,
-                expected_tree_digest: None,
-                actual_tree_digest: None,
-                differences: Vec::new(),
                 error_code: Some(SCAN_FAILED.as_str()),
                 error: Some(why),
-                expected: None,
-                signature: None,
-                metadata: None,
+                ..Outcome::error(name, &rec.reference, pin_source)
             };
         }
     };
@@ -292,19 +266,11 @@ pub(crate) fn recheck_with(
     let actual_digest = tree::tree_digest(&actual).ok();
     let intact = expected_digest.is_some() && expected_digest == actual_digest;
     Outcome {
-        name: name.to_string(),
-        reference: rec.reference.clone(),
-        pin_source,
         status: status_of(&differences, rec.status == CheckStatus::TagMoved, intact),
         resolved_digest: rec.resolved_digest.clone(),
-        tag_digest: None,
         expected_tree_digest: expected_digest.map(|d| hash::to_prefixed_hex(&d)),
         actual_tree_digest: actual_digest.map(|d| hash::to_prefixed_hex(&d)),
         differences,
-        error_code: None,
-        error: None,
-        expected: None,
-        signature: None,
-        metadata: None,
+        ..Outcome::error(name, &rec.reference, pin_source)
     }
 }

@@ -1385,48 +1385,7 @@ mod tests {
     use super::*;
     use std::fs;
 
-    struct Tree {
-        dir: tempfile::TempDir,
-    }
-
-    impl Tree {
-        fn new() -> Tree {
-            Tree {
-                dir: tempfile::tempdir().unwrap(),
-            }
-        }
-        fn p(&self, rel: &str) -> String {
-            format!("{}/{rel}", self.dir.path().display())
-        }
-        fn write(&self, rel: &str, text: &str) {
-            let p = self.dir.path().join(rel);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, text).unwrap();
-        }
-        fn ext(&self, image: &str, name: &str, control: &str, scripts: &[(&str, &str)]) {
-            self.write(&format!("ext/{image}/share/extension/{name}.control"), control);
-            for (file, sql) in scripts {
-                self.write(&format!("ext/{image}/share/extension/{file}"), sql);
-            }
-        }
-        fn settings(&self, control: &str, library: &str) -> Settings {
-            let control = control.replace("@", &self.p(""));
-            let library = library.replace("@", &self.p(""));
-            Settings {
-                control: paths::expand_control_path(&control, &self.p("share")),
-                library: paths::expand_library_path(&library, &self.p("pkglib")),
-                pkglibdir: self.p("pkglib"),
-                extensions_root: self.p("ext"),
-                ld_library_path: vec![],
-                path: vec![],
-                env: vec![],
-                installed: HashMap::new(),
-                with_references: true,
-                references_for: None,
-                pinned: vec![],
-            }
-        }
-    }
+    use crate::testing::Tree;
 
     fn codes(p: &[Problem]) -> Vec<&'static str> {
         p.iter().map(|p| p.code.as_str()).collect()

@@ -25,3 +25,6 @@ pub mod snapshot;
 pub mod status;
 pub mod target;
 pub mod tree;
+
+#[cfg(test)]
+mod testing;

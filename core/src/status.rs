@@ -571,6 +571,65 @@ pub fn pinned_findings(p: &PinnedImage<'_>) -> Vec<Finding> {
     out
 }
 
+/// What the inventory says about one image, as a cycle records it.
+#[derive(Debug, Default)]
+pub struct InventoryFindings {
+    /// Every warning and error of the image, of its extensions (the verdict's, for the copy
+    /// PostgreSQL uses: it carries the inventory's problems too) and of its libraries.
+    pub findings: Vec<Finding>,
+    /// `(extension, its first error)` for each extension predicted not to load.
+    pub incompatible: Vec<(String, String)>,
+}
+
+/// The findings of `image` in `inv`, with the verdicts when compatibility could be judged.
+pub fn inventory_findings(
+    inv: &crate::inventory::Inventory,
+    verdicts: Option<&std::collections::BTreeMap<String, crate::compat::Verdict>>,
+    image: &str,
+) -> InventoryFindings {
+    let mut out = InventoryFindings::default();
+    let mut push = |extension: Option<&str>, problems: &[crate::problem::Problem]| {
+        for p in problems.iter().filter(|p| p.severity != Severity::Info) {
+            out.findings.push(Finding {
+                image: Some(image.to_string()),
+                extension: extension.map(str::to_string),
+                code: p.code,
+                severity: p.severity,
+                message: p.message.clone(),
+            });
+        }
+    };
+    if let Some(img) = inv.images.iter().find(|i| i.name == image) {
+        push(None, &img.problems);
+    }
+    let mut incompatible = Vec::new();
+    for e in inv.extensions.iter().filter(|e| e.image.as_deref() == Some(image)) {
+        let verdict = if e.visible {
+            verdicts.and_then(|v| v.get(&e.name))
+        } else {
+            None
+        };
+        push(
+            Some(&e.name),
+            verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems),
+        );
+        if let Some(v) = verdict.filter(|v| !v.compatible) {
+            let why = v
+                .problems
+                .iter()
+                .find(|p| p.severity == Severity::Error)
+                .map(|p| format!("{}: {}", p.code, p.message))
+                .unwrap_or_else(|| "predicted not to load".to_string());
+            incompatible.push((e.name.clone(), why));
+        }
+    }
+    for l in inv.libraries.iter().filter(|l| l.image.as_deref() == Some(image)) {
+        push(None, &l.problems);
+    }
+    out.incompatible = incompatible;
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -875,6 +934,91 @@ mod tests {
         );
         assert_eq!(got[0].message, "lib: permission denied");
         assert_eq!(got[1].message, "r/pgvector:0.8: connection refused");
+    }
+
+    /// (what the tree holds, verdicts judged, expected (extension, code, severity) findings and
+    /// incompatible extensions). Infos are never findings; other images' rows never count.
+    #[test]
+    fn inventory_findings_of_an_image() {
+        use crate::compat::Verdict;
+        use crate::problem::Problem;
+        use std::collections::BTreeMap;
+        let t = crate::testing::Tree::new();
+        t.ext("a", "good", "default_version = '1'\n", &[("good--1.sql", "")]);
+        t.ext("a", "bad", "default_version = \n", &[]);
+        std::fs::create_dir_all(t.p("ext/a/lib/d.so")).unwrap();
+        t.ext("b", "other", "nonsense\n", &[]);
+        let s = t.settings("@ext/a/share:@ext/b/share", "@ext/a/lib");
+        let inv = crate::inventory::Inventory::collect(&s);
+        let verdict = |name: &str, compatible: bool, problems: Vec<Problem>| Verdict {
+            name: name.to_string(),
+            compatible,
+            decided: true,
+            problems,
+            usable: compatible,
+            usable_problems: Vec::new(),
+            libraries: Vec::new(),
+            requires: Vec::new(),
+        };
+        let judged: BTreeMap<String, Verdict> = [
+            verdict("good", true, vec![Problem::info(Code::UnusedImage, "i")]),
+            verdict(
+                "bad",
+                false,
+                vec![
+                    Problem::warning(Code::NoUpdatePath, "w"),
+                    Problem::error(Code::MissingLibrary, "libgeos_c.so.1"),
+                ],
+            ),
+        ]
+        .into_iter()
+        .map(|v| (v.name.clone(), v))
+        .collect();
+        type Want<'a> = (Vec<(Option<&'a str>, Code, Severity)>, Vec<(&'a str, &'a str)>);
+        let cases: Vec<(Option<&BTreeMap<String, Verdict>>, Want)> = vec![
+            // Not judged: the inventory's own problems, nothing is called incompatible.
+            (
+                None,
+                (vec![(Some("bad"), Code::ControlInvalid, Severity::Error)], vec![]),
+            ),
+            // Judged: the verdict's problems replace the inventory's; the first error says why.
+            (
+                Some(&judged),
+                (
+                    vec![
+                        (Some("bad"), Code::NoUpdatePath, Severity::Warning),
+                        (Some("bad"), Code::MissingLibrary, Severity::Error),
+                    ],
+                    vec![("bad", "missing_library: libgeos_c.so.1")],
+                ),
+            ),
+        ];
+        for (i, (verdicts, (findings, incompatible))) in cases.into_iter().enumerate() {
+            let got = inventory_findings(&inv, verdicts, "a");
+            let got_findings: Vec<_> = got
+                .findings
+                .iter()
+                .filter(|f| f.extension.is_some())
+                .map(|f| (f.extension.as_deref(), f.code, f.severity))
+                .collect();
+            assert_eq!(got_findings.len(), findings.len(), "case {i}: {:?}", got.findings);
+            for w in &findings {
+                assert!(got_findings.contains(w), "case {i}: {w:?} in {:?}", got.findings);
+            }
+            assert!(got.findings.iter().all(|f| f.image.as_deref() == Some("a")), "case {i}");
+            let got_incompatible: Vec<(&str, &str)> =
+                got.incompatible.iter().map(|(e, w)| (e.as_str(), w.as_str())).collect();
+            assert_eq!(got_incompatible, incompatible, "case {i}");
+        }
+        // A library's problem is a finding of its image, with no extension.
+        let lib = inventory_findings(&inv, None, "a");
+        let of_libraries: Vec<_> = lib
+            .findings
+            .iter()
+            .filter(|f| f.extension.is_none())
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(of_libraries, vec![Code::NotAFile], "{:?}", lib.findings);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use pgext_core::compat::Verdict;
 use pgext_core::conditions::Conditions;
 use pgext_core::inventory::{Inventory, ReadCache, Settings};
 use pgext_core::pins::{self, PinSource};
-use pgext_core::problem::{Code, Problem, Severity};
+use pgext_core::problem::{Code, Severity};
 use pgext_core::status::{self, CheckStatus, DiffCounts, Micros, MountCheck, PinnedImage, SignatureStatus};
 use pgext_core::tree::TreeEntry;
 use pgrx::bgworkers::BackgroundWorker;
@@ -299,18 +299,6 @@ fn local_of(o: &Outcome) -> MountCheck {
     )
 }
 
-fn push_problems(out: &mut Vec<Finding>, image: &str, extension: Option<&str>, problems: &[Problem]) {
-    for p in problems.iter().filter(|p| p.severity != Severity::Info) {
-        out.push(Finding {
-            image: Some(image.to_string()),
-            extension: extension.map(str::to_string),
-            code: p.code,
-            severity: p.severity,
-            message: p.message.clone(),
-        });
-    }
-}
-
 /// Compatibility verdicts of the visible extensions, as `pgext.mounted_extensions.compatible`
 /// judges them (static analysis; nothing is loaded).
 fn compatibility(inv: &Inventory) -> BTreeMap<String, Verdict> {
@@ -590,38 +578,10 @@ pub fn run(memory: &mut Memory) -> Report {
     names.dedup();
     for name in names {
         let img = inventory.images.iter().find(|i| i.name == name);
-        let mut findings = Vec::new();
-        if let Some(img) = img {
-            push_problems(&mut findings, name, None, &img.problems);
-        }
-        // (extension, its first error) for each one predicted not to load.
-        let mut incompatible: Vec<(String, String)> = Vec::new();
-        for e in inventory.extensions.iter().filter(|e| e.image.as_deref() == Some(name)) {
-            // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
-            let verdict = if e.visible {
-                verdicts.as_ref().and_then(|v| v.get(&e.name))
-            } else {
-                None
-            };
-            push_problems(
-                &mut findings,
-                name,
-                Some(&e.name),
-                verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems),
-            );
-            if let Some(v) = verdict.filter(|v| !v.compatible) {
-                let why = v
-                    .problems
-                    .iter()
-                    .find(|p| p.severity == Severity::Error)
-                    .map(|p| format!("{}: {}", p.code, p.message))
-                    .unwrap_or_else(|| "predicted not to load".to_string());
-                incompatible.push((e.name.clone(), why));
-            }
-        }
-        for l in inventory.libraries.iter().filter(|l| l.image.as_deref() == Some(name)) {
-            push_problems(&mut findings, name, None, &l.problems);
-        }
+        let status::InventoryFindings {
+            mut findings,
+            incompatible,
+        } = status::inventory_findings(&inventory, verdicts.as_ref(), name);
         let inventory_problems = findings.len();
         let inventory_errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         let first_problem = findings.first().map(|f| format!("{}: {}", f.code, f.message));
