@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::ffi::CStr;
 
-use pgext_core::compat::{self};
+use pgext_core::compat;
 use pgext_core::elf::{self, Code, LibraryReport};
 use pgext_core::inventory::{Fingerprint, LibrarySource};
 use pgrx::JsonB;
@@ -103,9 +103,9 @@ fn check_extension(name: &str) -> JsonB {
     // hundreds of upgrade scripts say nothing about this one.
     // Libraries are analysed for the same closure only: everyone else's verdict is not asked for.
     let closure = compat::requirement_closure(&read_inventory(false), &[name]);
-    let mut settings = crate::session::settings(true);
+    let mut settings = settings(true);
     settings.references_for = Some(closure.clone());
-    let inv = crate::session::read_inventory_with(&settings);
+    let inv = read_inventory_with(&settings);
     let Some(ext) = inv.extensions.iter().find(|e| e.visible && e.name == name) else {
         SqlError::NotFound {
             what: "available extension",

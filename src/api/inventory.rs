@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use pgext_core::compat::Verdict;
-use pgext_core::hash::{self};
+use pgext_core::hash;
 use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, Settings};
 use pgext_core::problem::{Code, Problem};
 use pgext_core::status::ImageStatus;

@@ -30,7 +30,6 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgLogLevel, PgSqlErrorCode};
 
-use crate::error::OrRaise;
 use crate::gucs::{self, EnforceMode};
 use judge::{Facts, Failure};
 use log::{Decision, Outcome};
@@ -151,20 +150,7 @@ impl EnvData {
     fn read(with_installed: bool) -> EnvData {
         let (control, library) = crate::session::current_elements();
         let installed = if with_installed {
-            Spi::connect(|c| {
-                let mut m = HashMap::new();
-                for r in c.select(
-                    "SELECT extname::pg_catalog.text, extversion FROM pg_catalog.pg_extension",
-                    None,
-                    &[],
-                )? {
-                    if let (Some(n), Some(v)) = (r.get::<String>(1)?, r.get::<String>(2)?) {
-                        m.insert(n, v);
-                    }
-                }
-                Ok::<_, pgrx::spi::Error>(m)
-            })
-            .or_raise("read", "pg_extension")
+            crate::session::installed_extensions()
         } else {
             HashMap::new()
         };

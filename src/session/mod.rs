@@ -77,13 +77,13 @@ pub fn cancelled() -> ! {
     SqlError::Cancelled("interrupted while reading files").raise()
 }
 
-/// The inventory settings of the calling session.
-pub fn settings(with_references: bool) -> Settings {
-    let (control, library) = current_elements();
-    let installed = Spi::connect(|client| {
+/// The extensions installed in the current database, with their versions. The type is
+/// qualified: the enforcement hooks call this under whatever search_path the session has.
+pub fn installed_extensions() -> HashMap<String, String> {
+    Spi::connect(|client| {
         let mut map = HashMap::new();
         let rows = client.select(
-            "SELECT extname::text, extversion FROM pg_catalog.pg_extension",
+            "SELECT extname::pg_catalog.text, extversion FROM pg_catalog.pg_extension",
             None,
             &[],
         )?;
@@ -94,7 +94,13 @@ pub fn settings(with_references: bool) -> Settings {
         }
         Ok::<_, pgrx::spi::Error>(map)
     })
-    .or_raise("read", "pg_extension");
+    .or_raise("read", "pg_extension")
+}
+
+/// The inventory settings of the calling session.
+pub fn settings(with_references: bool) -> Settings {
+    let (control, library) = current_elements();
+    let installed = installed_extensions();
     Settings {
         control,
         library,
