@@ -753,6 +753,23 @@ mod tests {
             requirement_closure(&inv, &["cyc_a"]),
             ["cyc_a", "cyc_b"].map(String::from).into()
         );
+        // Several names: the union of their closures, each name once (enforcement judges all the
+        // extensions of one statement together).
+        assert_eq!(
+            requirement_closure(&inv, &["cyc_b", "good", "cyc_a"]),
+            requirement_closure(&inv, &["cyc_a"])
+                .union(&requirement_closure(&inv, &["good"]))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+        );
+        assert_eq!(
+            requirement_closure(&inv, &["absent", "needs_bad"]),
+            requirement_closure(&inv, &["needs_bad"])
+                .into_iter()
+                .chain(["absent".to_string()])
+                .collect::<BTreeSet<_>>()
+        );
+        assert!(requirement_closure::<&str>(&inv, &[]).is_empty());
         // Installed at 1: the update from 1 to 2 runs the LOAD, so it becomes an error.
         s.installed.insert("loads".into(), "1".into());
         let inv = Inventory::collect(&s);
