@@ -499,7 +499,8 @@ pub fn full_rehash_rate_limit() -> Option<u64> {
 }
 
 /// `pgext.enforce`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, pgrx::PostgresGucEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, pgrx::PostgresGucEnum, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum EnforceMode {
     #[name = c"off"]
     Off,
@@ -512,11 +513,7 @@ pub enum EnforceMode {
 impl EnforceMode {
     /// The setting's spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EnforceMode::Off => "off",
-            EnforceMode::Warn => "warn",
-            EnforceMode::On => "on",
-        }
+        self.into()
     }
 }
 

@@ -3,13 +3,12 @@
 //! This crate is thin glue: logic lives in `pgext-core` (no server needed) and `pgext-oci`.
 //! Layers, each importing only those below it:
 //! - `api/` (the SQL surface, one file per group of objects), `worker/` (the background worker)
-//!   and `enforce/` (the hooks): leaves over the layers below (one exception: the worker leaves
-//!   `mounted_extensions` rows for new sessions with `api::inventory::share_extension_rows`);
-//! - `session/` (settings, the backend's caches and analyzer), `tables.rs` (every read and write
-//!   of pgext's own tables), `verify.rs` (verification and recheck, no SQL), `shmem.rs` (the
-//!   worker's status in shared memory);
+//!   and `enforce/` (the hooks): leaves over the layers below;
+//! - `session/` (settings, the backend's caches and analyzer, the views' kept rows), `tables.rs`
+//!   (every read and write of pgext's own tables), `verify.rs` (verification and recheck, no
+//!   SQL), `shmem.rs` (the worker's status in shared memory);
 //! - `server.rs` (unsafe reads of server state), `gucs.rs` (every setting), `error.rs` (the
-//!   mapping to SQLSTATEs).
+//!   mapping to SQLSTATEs), `values.rs` (problem codes and details as SQL values).
 
 use std::ffi::CStr;
 
@@ -21,8 +20,13 @@ mod server;
 mod session;
 mod shmem;
 mod tables;
+mod values;
 mod verify;
 mod worker;
+
+// The grammar against the script scanner, on the server's own extension scripts (test-only).
+#[cfg(any(test, feature = "pg_test"))]
+mod script_check;
 
 /// `CARGO_PKG_VERSION` as a C string, for the magic block.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {

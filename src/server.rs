@@ -1,19 +1,46 @@
-//! Reads of server state that need `unsafe`: settings, installation directories, interrupts.
-//! Everything here must run on the backend's main thread.
+//! Reads of server state that need `unsafe`: settings, installation directories, interrupts,
+//! parse-tree nodes. Everything here must run on the backend's main thread.
 
 use std::ffi::{CStr, c_char};
 
+use pgrx::PgList;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::PgTryBuilder;
 
-/// Converts a server C string to an owned `String` (lossy: paths are shown, not reused as keys).
-fn owned(ptr: *const c_char) -> String {
+/// Converts a server C string (a setting, a path, a parse-tree name) to an owned `String`; NULL
+/// is empty (lossy: names are shown and matched, not reused as raw bytes).
+pub fn owned(ptr: *const c_char) -> String {
     if ptr.is_null() {
         return String::new();
     }
     // SAFETY: the server hands out NUL-terminated strings that live at least for this call.
     unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+}
+
+/// The `AS 'file' [, 'symbol']` strings of a `CREATE FUNCTION|PROCEDURE … LANGUAGE C`, or `None`
+/// for any other language. The server does not fold quoted language names, so only an unquoted
+/// `c` (any case) or exactly `"c"` is C.
+///
+/// # Safety
+/// `stmt` is a `CreateFunctionStmt` built by the grammar; `defGetString`/`defGetStringList`
+/// raise on malformed options as the server itself would.
+pub unsafe fn c_function_as(stmt: *const pg_sys::CreateFunctionStmt) -> Option<Vec<String>> {
+    let (mut language, mut as_list) = (None, Vec::new());
+    // SAFETY: options is a List of DefElem; "as" holds a List of String nodes (see above).
+    unsafe {
+        for d in PgList::<pg_sys::DefElem>::from_pg((*stmt).options).iter_ptr() {
+            match owned((*d).defname).as_str() {
+                "language" => language = Some(owned(pg_sys::defGetString(d))),
+                "as" => {
+                    let l = PgList::<pg_sys::String>::from_pg(pg_sys::defGetStringList(d));
+                    as_list = l.iter_ptr().map(|v| owned((*v).sval)).collect();
+                }
+                _ => {}
+            }
+        }
+    }
+    (language.as_deref() == Some("c")).then_some(as_list)
 }
 
 /// The current value of a server setting, as `SHOW` would print it.

@@ -190,7 +190,7 @@ fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
                     "usable_problems": codes(&e.usable_problems),
                     "usable_problem_details": e.usable_problems.iter().map(problem_json).collect::<Vec<_>>(),
                     "libraries": e.libraries.iter().map(|(path, r)| {
-                        let problems: Vec<Problem> = r.problems.iter().map(pgext_core::compat::from_elf).collect();
+                        let problems: Vec<Problem> = r.problems.iter().map(Problem::folded).collect();
                         json!({
                             "path": path,
                             "loadable": r.loadable,

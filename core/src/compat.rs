@@ -132,23 +132,6 @@ impl Verdict {
     }
 }
 
-/// Converts an ELF finding to the shared shape: message, then detail and hint as PostgreSQL
-/// would print them.
-pub fn from_elf(p: &elf::Problem) -> Problem {
-    let mut message = p.message.clone();
-    if let Some(d) = &p.detail {
-        message.push_str(&format!(" DETAIL: {d}"));
-    }
-    if let Some(h) = &p.hint {
-        message.push_str(&format!(" HINT: {h}"));
-    }
-    Problem {
-        code: p.code,
-        severity: p.severity,
-        message,
-    }
-}
-
 /// What loading a library does to the server when it is not preloaded, as a problem (with
 /// `for_load` the severity that fits `LOAD`/`CREATE`; otherwise advice for use).
 pub fn preload_problem(report: &elf::LibraryReport, preloaded: bool, for_load: bool) -> Option<Problem> {
@@ -159,13 +142,11 @@ pub fn preload_problem(report: &elf::LibraryReport, preloaded: bool, for_load: b
     let base = base.strip_suffix(".so").unwrap_or(base);
     match report.preload.need() {
         elf::PreloadNeed::None => None,
-        elf::PreloadNeed::Required(why) => Some(Problem {
-            code: Code::PreloadRequired,
-            severity: if for_load { Severity::Error } else { Severity::Warning },
-            message: format!(
-                "{base} refuses to load unless it is in shared_preload_libraries: {why}; add it there and restart"
-            ),
-        }),
+        elf::PreloadNeed::Required(why) => Some(Problem::new(
+            Code::PreloadRequired,
+            if for_load { Severity::Error } else { Severity::Warning },
+            format!("{base} refuses to load unless it is in shared_preload_libraries: {why}; add it there and restart"),
+        )),
         elf::PreloadNeed::Recommended(why) => Some(Problem::warning(
             Code::PreloadRecommended,
             format!("{base} loads without preloading but does less: {why}"),
@@ -473,7 +454,7 @@ fn judge_own(
             format!("ALTER EXTENSION … UPDATE through {}: ", naming.via.join(", "))
         };
         for p in &report.problems {
-            let mut q = from_elf(p);
+            let mut q = p.folded();
             q.message = format!("{prefix}{}", q.message);
             // Loading it is part of using the extension when CREATE/UPDATE or module_pathname names it.
             let used = needed || naming.via.iter().any(|v| v == "module_pathname");

@@ -43,9 +43,11 @@ pub struct Env<'a> {
 }
 
 /// What a planned file is to the statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     /// A primary or secondary control file.
+    #[strum(serialize = "control file")]
     Control,
     /// An install or update script (run as the installing role, often a superuser).
     Script,
@@ -56,11 +58,7 @@ pub enum Role {
 impl Role {
     /// Stable name used in messages.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Control => "control file",
-            Role::Script => "script",
-            Role::Library => "library",
-        }
+        self.into()
     }
 }
 

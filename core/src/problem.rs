@@ -1,4 +1,5 @@
-//! The one shape every per-row finding takes in SQL: a stable code, a severity, a message.
+//! The one shape every finding takes: a stable code, a severity, a message (and, from the library
+//! analysis, PostgreSQL-style detail and hint, and what it is about).
 
 use std::fmt;
 
@@ -25,49 +26,93 @@ impl Severity {
     }
 }
 
-/// One finding about one row (an image, an extension, a library).
+/// One finding about one row (an image, an extension, a library), or of the analysis of one
+/// library, where `detail`, `hint` and `subject` may be set too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Stable machine-readable code, e.g. `library_not_found`.
     pub code: Code,
     /// How much it matters.
     pub severity: Severity,
-    /// What it means, for a person.
+    /// What it means, for a person: one line, worded like the server or ld.so would word it where
+    /// they have a message.
     pub message: String,
+    /// Further detail (PostgreSQL's `errdetail` where it has one).
+    pub detail: Option<String>,
+    /// A hint (PostgreSQL's `errhint` where it has one).
+    pub hint: Option<String>,
+    /// What the finding is about: a soname, symbol, version or magic-block field name.
+    pub subject: Option<String>,
 }
 
 impl Problem {
-    /// A finding that makes PostgreSQL fail.
-    pub fn error(code: Code, message: impl Into<String>) -> Self {
+    /// A finding with only a message.
+    pub fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
         Problem {
             code,
-            severity: Severity::Error,
+            severity,
             message: message.into(),
+            detail: None,
+            hint: None,
+            subject: None,
         }
+    }
+
+    /// A finding that makes PostgreSQL fail.
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Error, message)
     }
 
     /// A finding that does not make PostgreSQL fail by itself.
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Problem {
-            code,
-            severity: Severity::Warning,
-            message: message.into(),
-        }
+        Self::new(code, Severity::Warning, message)
     }
 
     /// A finding worth knowing.
     pub fn info(code: Code, message: impl Into<String>) -> Self {
-        Problem {
-            code,
-            severity: Severity::Info,
-            message: message.into(),
+        Self::new(code, Severity::Info, message)
+    }
+
+    /// Sets the detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets the hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the subject.
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The finding as one line, for the views' problem lists and `check_extension`: detail and
+    /// hint appended to the message the way psql prints them, the subject dropped (the message
+    /// names it).
+    pub fn folded(&self) -> Problem {
+        let mut message = self.message.clone();
+        if let Some(d) = &self.detail {
+            message.push_str(&format!(" DETAIL: {d}"));
         }
+        if let Some(h) = &self.hint {
+            message.push_str(&format!(" HINT: {h}"));
+        }
+        Problem::new(self.code, self.severity, message)
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
     }
 }
 
@@ -117,6 +162,33 @@ mod tests {
         );
         assert!(distinct_codes(&[]).is_empty());
     }
+
+    #[test]
+    fn folded_is_one_line_as_psql_prints_it() {
+        let p = Problem::error(
+            Code::MissingMagicBlock,
+            "incompatible library \"x.so\": missing magic block",
+        )
+        .with_detail("d")
+        .with_hint("Extension libraries are required to use the PG_MODULE_MAGIC macro.")
+        .with_subject("x.so");
+        let f = p.folded();
+        assert_eq!(
+            f,
+            Problem::error(
+                Code::MissingMagicBlock,
+                "incompatible library \"x.so\": missing magic block DETAIL: d HINT: Extension libraries are \
+                 required to use the PG_MODULE_MAGIC macro."
+            )
+        );
+        // Without detail or hint only the subject goes.
+        let plain = Problem::warning(Code::NotOnPath, "m").with_subject("s");
+        assert_eq!(plain.folded(), Problem::warning(Code::NotOnPath, "m"));
+        assert_eq!(
+            Problem::info(Code::UnusedImage, "m").with_hint("h").folded().message,
+            "m HINT: h"
+        );
+    }
 }
 
 /// The names SQL shows, scripts match and tables store never change meaning: each enum's mapping
@@ -145,6 +217,19 @@ mod sql_names {
             (crate::control::InstallPrivilege::Superuser.as_str(), "superuser"),
             (crate::elf::magic::MagicSource::Decoded.as_str(), "decoded"),
             (crate::elf::magic::MagicSource::Scanned.as_str(), "scanned"),
+            (crate::elf::MagicLayout::Pg82.as_str(), "pg8.2"),
+            (crate::elf::MagicLayout::Pg84To12.as_str(), "pg8.4-12"),
+            (crate::elf::MagicLayout::Pg13To14.as_str(), "pg13-14"),
+            (crate::elf::MagicLayout::Pg15To17.as_str(), "pg15-17"),
+            (crate::elf::MagicLayout::Pg18.as_str(), "pg18"),
+            (crate::elf::MagicLayout::Unknown.as_str(), "unknown"),
+            (crate::elf::ElfClass::Elf32.as_str(), "ELFCLASS32"),
+            (crate::elf::ElfClass::Elf64.as_str(), "ELFCLASS64"),
+            (crate::elf::ByteOrder::Little.as_str(), "little-endian"),
+            (crate::elf::ByteOrder::Big.as_str(), "big-endian"),
+            (crate::plan::Role::Control.as_str(), "control file"),
+            (crate::plan::Role::Script.as_str(), "script"),
+            (crate::plan::Role::Library.as_str(), "library"),
             (crate::scripts::VersionNameProblem::Empty.code(), "empty"),
             (crate::scripts::VersionNameProblem::DoubleDash.code(), "double_dash"),
             (crate::scripts::VersionNameProblem::DashAtEdge.code(), "dash_at_edge"),

@@ -3,8 +3,9 @@
 
 use pgrx::prelude::*;
 
-use super::{compat, inventory, to_i64};
+use super::{compat, inventory};
 use crate::session::{self, rowcache};
+use crate::values::to_i64;
 
 /// This backend's file digest cache: how many digests it holds, how many it took over from the
 /// background worker's shared file when the session first needed one, and its hits and misses.

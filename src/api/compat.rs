@@ -7,14 +7,15 @@ use std::ffi::CStr;
 use pgext_core::compat;
 use pgext_core::elf::{self, Code, LibraryReport};
 use pgext_core::inventory::{Fingerprint, LibrarySource};
+use pgext_core::problem::Problem;
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use super::{codes, details_value};
 use crate::error::SqlError;
 use crate::session::analyzer::{analyze, preload_list, preloaded};
 use crate::session::rowcache::{self, JsonbOut, KeptJsonb, RowCache, signature};
 use crate::session::{read_inventory, read_inventory_with, settings};
+use crate::values::{codes, details_value};
 
 /// The preload analysis of a library, as SQL shows it.
 fn preload_kind(report: &LibraryReport) -> &'static str {
@@ -289,7 +290,7 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
                 loadable = Some(r.loadable);
                 preload = None;
             }
-            let mut problems: Vec<_> = r.problems.iter().map(compat::from_elf).collect();
+            let mut problems: Vec<_> = r.problems.iter().map(Problem::folded).collect();
             if source != "system" {
                 problems.extend(compat::preload_problem(&r, is_preloaded, true));
             }

@@ -2,12 +2,11 @@
 //! provides, what PostgreSQL will actually use, and what it hides.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 
-use pgext_core::compat::Verdict;
 use pgext_core::hash;
-use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource, Settings};
+use pgext_core::inventory::{self, Fingerprint, Inventory, LibrarySource};
 use pgext_core::problem::{Code, Problem};
 use pgext_core::status::ImageStatus;
 use pgext_core::{metadata, mounts, tree};
@@ -15,9 +14,10 @@ use pgrx::JsonB;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
-use super::{codes, details, details_value, to_i64};
+use crate::session::extension_rows;
 use crate::session::rowcache::{self, JsonbOut, KeptJsonb, RowCache, build_identity, signature};
-use crate::session::{self, analyzer, cancelled, read_inventory_with, settings, with_cache};
+use crate::session::{self, cancelled, read_inventory_with, settings, with_cache};
+use crate::values::{codes, details, details_value, to_i64};
 use crate::{gucs, server, tables};
 
 /// One row per control file on `extension_control_path`, `$system` included: the copy PostgreSQL
@@ -56,7 +56,7 @@ fn mounted_extensions() -> TableIterator<
         name!(usable_problem_details, JsonbOut),
     ),
 > {
-    let rows = extension_rows();
+    let rows = extension_rows::rows();
     TableIterator::new((0..rows.len()).map(move |i| {
         let r = &rows[i];
         (
@@ -91,106 +91,9 @@ fn mounted_extensions() -> TableIterator<
     }))
 }
 
-/// One row of `mounted_extensions`, kept between queries and shared between backends (see
-/// [`SHARED_ROWS`]).
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-struct ExtRow {
-    name: String,
-    image: Option<String>,
-    is_system: bool,
-    position: i32,
-    control_file: String,
-    script_directory: Option<String>,
-    default_version: Option<String>,
-    installable_versions: Vec<String>,
-    installed_version: Option<String>,
-    update_path_exists: Option<bool>,
-    update_path: Option<Vec<String>>,
-    module_pathname: Option<String>,
-    library: Option<String>,
-    requires: Option<Vec<String>>,
-    superuser: Option<bool>,
-    trusted: Option<bool>,
-    relocatable: Option<bool>,
-    schema: Option<String>,
-    comment: Option<String>,
-    visible: bool,
-    shadowed_by: Option<String>,
-    compatible: Option<bool>,
-    problems: Vec<String>,
-    problem_details: KeptJsonb,
-    usable: Option<bool>,
-    usable_problems: Vec<String>,
-    usable_problem_details: KeptJsonb,
-}
-
 thread_local! {
-    /// `mounted_extensions` rows, kept and shared (see [`rowcache`]).
-    static EXT_ROWS: RowCache<ExtRow> = const { RowCache::new("pgext_extensions") };
     /// `libraries` rows, kept and shared.
     static LIB_ROWS: RowCache<LibRow> = const { RowCache::new("pgext_libraries") };
-}
-
-fn extension_rows() -> Rc<Vec<ExtRow>> {
-    let s = settings(true);
-    EXT_ROWS.with(|c| {
-        c.rows(&signature(&s), || {
-            let inv = session::read_inventory_with(&s);
-            let verdicts = analyzer::verdicts(&inv);
-            (build_extension_rows(&inv, &verdicts), Fingerprint::of(&inv, &s))
-        })
-    })
-}
-
-/// The rows of `mounted_extensions` for an inventory and its verdicts.
-fn build_extension_rows(inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) -> Vec<ExtRow> {
-    inv.extensions
-        .iter()
-        .map(|e| {
-            let c = e.control.as_ref();
-            // The verdict of the copy PostgreSQL uses carries the inventory's problems too.
-            let verdict = if e.visible { verdicts.get(&e.name) } else { None };
-            let problems = verdict.map(|v| v.problems.as_slice()).unwrap_or(&e.problems);
-            let usable_problems = verdict.map(|v| v.usable_problems.as_slice()).unwrap_or(&[]);
-            ExtRow {
-                name: e.name.clone(),
-                image: e.image.clone(),
-                is_system: e.is_system,
-                position: e.position as i32,
-                control_file: e.control_path.clone(),
-                script_directory: e.script_dir.clone(),
-                default_version: c.and_then(|c| c.default_version.clone()),
-                installable_versions: e.installable_versions.clone(),
-                installed_version: e.installed_version.clone(),
-                update_path_exists: e.installed_version.as_ref().map(|_| e.update_path.is_some()),
-                update_path: e.update_path.clone(),
-                module_pathname: c.and_then(|c| c.module_pathname.clone()),
-                library: e.module_library.clone(),
-                requires: c.map(|c| c.requires.clone()),
-                superuser: c.map(|c| c.superuser),
-                trusted: c.map(|c| c.trusted),
-                relocatable: c.map(|c| c.relocatable),
-                schema: c.and_then(|c| c.schema.clone()),
-                comment: c.and_then(|c| c.comment.clone()),
-                visible: e.visible,
-                shadowed_by: e.shadowed_by.clone(),
-                compatible: verdict.and_then(|v| v.compatible_sql()),
-                problems: codes(problems),
-                problem_details: details_value(problems).into(),
-                usable: verdict.map(|v| v.usable),
-                usable_problems: codes(usable_problems),
-                usable_problem_details: details_value(usable_problems).into(),
-            }
-        })
-        .collect()
-}
-
-/// Leaves the rows of `mounted_extensions` that `inv` and `verdicts` give for new sessions under
-/// the same settings (the worker calls it each cycle; unchanged rows are not written again).
-pub fn share_extension_rows(s: &Settings, inv: &Inventory, verdicts: &BTreeMap<String, Verdict>) {
-    if let Some(fp) = Fingerprint::of(inv, s) {
-        EXT_ROWS.with(|c| c.share(&signature(s), &fp, &build_extension_rows(inv, verdicts)));
-    }
 }
 
 /// Every `*.so` directly in a `dynamic_library_path` directory (what PostgreSQL can load by
@@ -654,7 +557,7 @@ pub(crate) fn row_sources() -> (
     Option<rowcache::Source>,
 ) {
     (
-        EXT_ROWS.with(|c| c.source()),
+        extension_rows::source(),
         LIB_ROWS.with(|c| c.source()),
         TREES_SOURCE.get(),
     )
@@ -662,7 +565,7 @@ pub(crate) fn row_sources() -> (
 
 /// Forgets the rows these views keep.
 pub(crate) fn clear_rows() {
-    EXT_ROWS.with(RowCache::clear);
+    extension_rows::clear();
     LIB_ROWS.with(RowCache::clear);
     TREES.with(|c| c.borrow().values().for_each(|t| t.clear()));
     TREES_RESET.set(true);

@@ -11,17 +11,17 @@
 use std::path::PathBuf;
 
 use pgext_core::preflight::{self, ImageDir};
-use pgext_core::problem::Severity;
+use pgext_core::problem::{Problem, Severity};
 use pgext_core::target::Target;
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
 use pgext_oci::{ErrorCode, ImageArg, ImageReference, ImageSpec, ImageSpecError, Platform, Selection};
 
-use super::{codes, details};
 use crate::error::SqlError;
 use crate::session::analyzer::preload_list;
 use crate::session::cancelled;
+use crate::values::{codes, details};
 use crate::verify::verify_options;
 use crate::{gucs, server};
 
@@ -280,7 +280,7 @@ fn libraries(e: &preflight::ExtensionVerdict) -> JsonB {
         e.libraries
             .iter()
             .map(|(path, r)| {
-                let problems: Vec<_> = r.problems.iter().map(pgext_core::compat::from_elf).collect();
+                let problems: Vec<_> = r.problems.iter().map(Problem::folded).collect();
                 serde_json::json!({
                     "path": path,
                     "loadable": r.loadable,

@@ -15,7 +15,8 @@ use crate::shmem::FixedStr;
 pub const CAPACITY: usize = 256;
 
 /// What happened to a statement's use of an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::FromRepr)]
+#[strum(serialize_all = "lowercase")]
 #[repr(u8)]
 pub enum Outcome {
     /// Every required condition holds.
@@ -31,22 +32,7 @@ pub enum Outcome {
 impl Outcome {
     /// Stable name in SQL.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allowed => "allowed",
-            Outcome::Warned => "warned",
-            Outcome::Refused => "refused",
-            Outcome::Exempt => "exempt",
-        }
-    }
-
-    fn from_u8(v: u8) -> Option<Outcome> {
-        Some(match v {
-            1 => Outcome::Allowed,
-            2 => Outcome::Warned,
-            3 => Outcome::Refused,
-            4 => Outcome::Exempt,
-            _ => return None,
-        })
+        self.into()
     }
 }
 
@@ -234,7 +220,7 @@ pub fn rows() -> Vec<Row> {
                 e.action.as_str().to_string(),
                 e.object.as_str().to_string(),
                 e.image.as_str().to_string(),
-                Outcome::from_u8(e.outcome)
+                Outcome::from_repr(e.outcome)
                     .map(Outcome::as_str)
                     .unwrap_or("")
                     .to_string(),

@@ -20,7 +20,7 @@ pub mod log;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgext_core::paths::LibraryRef;
@@ -31,6 +31,7 @@ use pgrx::prelude::*;
 use pgrx::{PgList, PgLogLevel, PgSqlErrorCode};
 
 use crate::gucs::{self, EnforceMode};
+use crate::server::{self, owned};
 use judge::{Facts, Failure};
 use log::{Decision, Outcome};
 
@@ -109,15 +110,6 @@ struct Statement {
     plan: Plan,
 }
 
-fn cstr(p: *const c_char) -> String {
-    if p.is_null() {
-        String::new()
-    } else {
-        // SAFETY: parse-tree strings are NUL-terminated and live for the statement.
-        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-    }
-}
-
 /// The options of a CREATE/ALTER EXTENSION statement: new_version and cascade.
 unsafe fn extension_options(options: *mut pg_sys::List) -> (Option<String>, bool) {
     let mut version = None;
@@ -128,8 +120,8 @@ unsafe fn extension_options(options: *mut pg_sys::List) -> (Option<String>, bool
         // SAFETY: d is a valid DefElem; defGetString/defGetBoolean raise on bad input as the
         // server itself would.
         unsafe {
-            match cstr((*d).defname).as_str() {
-                "new_version" => version = Some(cstr(pg_sys::defGetString(d))),
+            match owned((*d).defname).as_str() {
+                "new_version" => version = Some(owned(pg_sys::defGetString(d))),
                 "cascade" => cascade = pg_sys::defGetBoolean(d),
                 _ => {}
             }
@@ -157,7 +149,7 @@ impl EnvData {
         EnvData {
             control,
             library,
-            pkglibdir: crate::server::pkglibdir(),
+            pkglibdir: server::pkglibdir(),
             installed,
         }
     }
@@ -180,7 +172,7 @@ unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
         match (*node).type_ {
             pg_sys::NodeTag::T_CreateExtensionStmt => {
                 let s = node.cast::<pg_sys::CreateExtensionStmt>();
-                let name = cstr((*s).extname);
+                let name = owned((*s).extname);
                 let (version, cascade) = extension_options((*s).options);
                 let data = EnvData::read(true);
                 let plan = plan::create_extension(&data.env(), &name, version.as_deref(), cascade);
@@ -192,7 +184,7 @@ unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
             }
             pg_sys::NodeTag::T_AlterExtensionStmt => {
                 let s = node.cast::<pg_sys::AlterExtensionStmt>();
-                let name = cstr((*s).extname);
+                let name = owned((*s).extname);
                 let (version, _) = extension_options((*s).options);
                 let data = EnvData::read(true);
                 let plan = plan::update_extension(&data.env(), &name, version.as_deref());
@@ -204,7 +196,7 @@ unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
             }
             pg_sys::NodeTag::T_LoadStmt => {
                 let s = node.cast::<pg_sys::LoadStmt>();
-                let name = cstr((*s).filename);
+                let name = owned((*s).filename);
                 let data = EnvData::read(false);
                 let plan = plan::library(&data.env(), &name, LibraryRef::Load);
                 Some(Statement {
@@ -215,24 +207,7 @@ unsafe fn statement_of(node: *mut pg_sys::Node) -> Option<Statement> {
             }
             pg_sys::NodeTag::T_CreateFunctionStmt => {
                 let s = node.cast::<pg_sys::CreateFunctionStmt>();
-                let mut language = None;
-                let mut file = None;
-                for d in PgList::<pg_sys::DefElem>::from_pg((*s).options).iter_ptr() {
-                    match cstr((*d).defname).as_str() {
-                        "language" => language = Some(cstr(pg_sys::defGetString(d))),
-                        "as" => {
-                            // AS 'file' [, 'symbol']: a List of String nodes.
-                            let l = PgList::<pg_sys::String>::from_pg(pg_sys::defGetStringList(d));
-                            file = l.get_ptr(0).map(|sv| cstr((*sv).sval));
-                        }
-                        _ => {}
-                    }
-                }
-                // The server does not fold quoted language names: only "c" is C.
-                if language.as_deref() != Some("c") {
-                    return None;
-                }
-                let name = file?;
+                let name = server::c_function_as(s)?.into_iter().next()?;
                 let data = EnvData::read(false);
                 let plan = plan::library(&data.env(), &name, LibraryRef::Function);
                 Some(Statement {
@@ -591,7 +566,7 @@ fn judge_preloads(mode: EnforceMode) {
         (c"session_preload_libraries", "session_preload", false),
         (c"local_preload_libraries", "local_preload", true),
     ] {
-        for name in plan::preload_names(&crate::server::setting(setting), restricted) {
+        for name in plan::preload_names(&server::setting(setting), restricted) {
             let st = Statement {
                 action,
                 object: name.clone(),

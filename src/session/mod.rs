@@ -1,9 +1,11 @@
 //! Session state: what one backend keeps between statements and reads once per statement — the
-//! settings, the inventory and file-digest caches, the library analyzer and the row caches of the
-//! views — and how a cancelled file operation ends the statement. The SQL surface (`api/`), the
-//! enforcement hooks and the worker read it; it imports none of them.
+//! settings, the inventory and file-digest caches, the library analyzer, the row caches of the
+//! views (`mounted_extensions`' rows, which the worker also leaves for new sessions, in
+//! `extension_rows.rs`) — and how a cancelled file operation ends the statement. The SQL surface
+//! (`api/`), the enforcement hooks and the worker read it; it imports none of them.
 
 pub mod analyzer;
+pub mod extension_rows;
 pub mod rowcache;
 
 use std::cell::RefCell;

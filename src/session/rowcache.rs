@@ -21,7 +21,8 @@ use crate::server;
 const MAX_BYTES: u64 = 64 << 20;
 
 /// Where the last rows of a view came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Source {
     /// Read and analysed by this backend.
     Computed,
@@ -34,11 +35,7 @@ pub enum Source {
 impl Source {
     /// The SQL name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Computed => "computed",
-            Source::Backend => "backend",
-            Source::Shared => "shared",
-        }
+        self.into()
     }
 }
 

@@ -21,8 +21,8 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use crate::api::inventory as inventory_api;
 use crate::error::{OrRaise, SqlError};
+use crate::session::extension_rows;
 use crate::shmem::{self, FixedStr, ImageSlot};
 use crate::tables::{self, CheckRecord, Outcome, PinRow, RunCounts};
 use crate::{gucs, session, verify};
@@ -537,7 +537,7 @@ pub fn run(memory: &mut Memory) -> Report {
     let verdicts = match guarded(|| compatibility(&inventory)) {
         Ok(v) => {
             // New sessions in this database start from these rows instead of deriving them.
-            if let Err(e) = guarded(|| inventory_api::share_extension_rows(&settings, &inventory, &v)) {
+            if let Err(e) = guarded(|| extension_rows::share(&settings, &inventory, &v)) {
                 pgrx::log!("pgext: sharing mounted_extensions rows failed: {e}");
             }
             Some(v)

@@ -15,7 +15,7 @@ use object::elf;
 use object::pod;
 use object::read::elf::{Dyn, FileHeader};
 
-use super::file::{ElfError, ElfFile, c_str_at, read_u16, read_u32};
+use super::file::{ElfError, ElfFile, c_str_at};
 use super::header::{ElfClass, ElfHeader};
 use super::reader::ReadLimits;
 use super::symtab::{HashSection, SymbolSections, SymbolTable, VersionName};
@@ -480,6 +480,15 @@ fn set_version(table: &mut Vec<VersionName>, index: u16, name: String, file: Opt
     table[index] = Some((name, file));
 }
 
+/// The record `T` at `at` in a version section, `None` past its end. Records are read through
+/// object's `Verdef`/`Verdaux`/`Verneed`/`Vernaux`, whose fields are byte arrays: an odd
+/// `vd_next` is read as ld.so on x86 would read it, not refused as misaligned. The chains are
+/// walked here rather than with object's iterators: those need the whole file as one buffer, and
+/// each step must count against the record limit.
+fn record<T: pod::Pod>(data: &[u8], at: usize) -> Option<&T> {
+    pod::from_bytes::<T>(data.get(at..)?).ok().map(|(r, _)| r)
+}
+
 /// Walks the `Verdef` chain (`vd_next` relative offsets; 0 ends it).
 fn parse_verdefs(
     data: &[u8],
@@ -490,28 +499,24 @@ fn parse_verdefs(
     info: &mut DynamicInfo,
     table: &mut Vec<VersionName>,
 ) -> Result<(), ElfError> {
-    let order = file.header.byte_order;
+    let e = file.endian();
     let bad = || ElfError::malformed("version definition section truncated");
     let mut offset = 0usize;
     loop {
         count_record(records, file)?;
-        // Elf32_Verdef and Elf64_Verdef share one layout: u16 version, flags, ndx, cnt; u32 hash, aux, next.
-        let flags = read_u16(data, offset.saturating_add(2), order).ok_or_else(bad)?;
-        let ndx = read_u16(data, offset.saturating_add(4), order).ok_or_else(bad)?;
-        let aux = read_u32(data, offset.saturating_add(12), order).ok_or_else(bad)? as usize;
-        let next = read_u32(data, offset.saturating_add(16), order).ok_or_else(bad)? as usize;
-        let aux_at = offset.checked_add(aux).ok_or_else(bad)?;
-        let name_off = read_u32(data, aux_at, order).ok_or_else(bad)?;
-        let name = names.get(strings, u64::from(name_off))?;
-        let base = flags & elf::VER_FLG_BASE.0 != 0;
+        let def: &elf::Verdef<Endianness> = record(data, offset).ok_or_else(bad)?;
+        let aux_at = offset.checked_add(def.vd_aux.get(e) as usize).ok_or_else(bad)?;
+        let aux: &elf::Verdaux<Endianness> = record(data, aux_at).ok_or_else(bad)?;
+        let name = names.get(strings, u64::from(aux.vda_name.get(e)))?;
+        let base = def.vd_flags.get(e).0 & elf::VER_FLG_BASE.0 != 0;
         if !base {
-            set_version(table, ndx, name.clone(), None);
+            set_version(table, def.vd_ndx.get(e).0, name.clone(), None);
         }
         info.version_defs.push(VersionDef { name, base });
-        if next == 0 {
-            return Ok(());
+        match def.vd_next.get(e) as usize {
+            0 => return Ok(()),
+            next => offset = offset.checked_add(next).ok_or_else(bad)?,
         }
-        offset = offset.checked_add(next).ok_or_else(bad)?;
     }
 }
 
@@ -525,51 +530,69 @@ fn parse_verneeds(
     info: &mut DynamicInfo,
     table: &mut Vec<VersionName>,
 ) -> Result<(), ElfError> {
-    let order = file.header.byte_order;
+    let e = file.endian();
     let bad = || ElfError::malformed("version requirement section truncated");
     let mut offset = 0usize;
     loop {
         count_record(records, file)?;
-        // Verneed: u16 version, cnt; u32 file, aux, next.
-        let cnt = read_u16(data, offset.saturating_add(2), order).ok_or_else(bad)?;
-        let file_off = read_u32(data, offset.saturating_add(4), order).ok_or_else(bad)?;
-        let aux = read_u32(data, offset.saturating_add(8), order).ok_or_else(bad)? as usize;
-        let next = read_u32(data, offset.saturating_add(12), order).ok_or_else(bad)? as usize;
-        let needed_file = names.get(strings, u64::from(file_off))?;
+        let need: &elf::Verneed<Endianness> = record(data, offset).ok_or_else(bad)?;
+        let needed_file = names.get(strings, u64::from(need.vn_file.get(e)))?;
         let mut versions = Vec::new();
-        let mut aux_at = offset.checked_add(aux).ok_or_else(bad)?;
-        for _ in 0..cnt {
+        let mut aux_at = offset.checked_add(need.vn_aux.get(e) as usize).ok_or_else(bad)?;
+        for _ in 0..need.vn_cnt.get(e) {
             count_record(records, file)?;
-            // Vernaux: u32 hash; u16 flags, other; u32 name, next.
-            let flags = read_u16(data, aux_at.saturating_add(4), order).ok_or_else(bad)?;
-            let other = read_u16(data, aux_at.saturating_add(6), order).ok_or_else(bad)?;
-            let name_off = read_u32(data, aux_at.saturating_add(8), order).ok_or_else(bad)?;
-            let aux_next = read_u32(data, aux_at.saturating_add(12), order).ok_or_else(bad)? as usize;
-            let name = names.get(strings, u64::from(name_off))?;
-            set_version(table, other, name.clone(), Some(needed_file.clone()));
+            let aux: &elf::Vernaux<Endianness> = record(data, aux_at).ok_or_else(bad)?;
+            let name = names.get(strings, u64::from(aux.vna_name.get(e)))?;
+            set_version(table, aux.vna_other.get(e).0, name.clone(), Some(needed_file.clone()));
             versions.push(NeededVersion {
                 name,
-                weak: flags & elf::VER_FLG_WEAK.0 != 0,
+                weak: aux.vna_flags.get(e).0 & elf::VER_FLG_WEAK.0 != 0,
             });
-            if aux_next == 0 {
-                break;
+            match aux.vna_next.get(e) as usize {
+                0 => break,
+                next => aux_at = aux_at.checked_add(next).ok_or_else(bad)?,
             }
-            aux_at = aux_at.checked_add(aux_next).ok_or_else(bad)?;
         }
         info.version_needs.push(VersionNeed {
             file: needed_file,
             versions,
         });
-        if next == 0 {
-            return Ok(());
+        match need.vn_next.get(e) as usize {
+            0 => return Ok(()),
+            next => offset = offset.checked_add(next).ok_or_else(bad)?,
         }
-        offset = offset.checked_add(next).ok_or_else(bad)?;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Version records are read wherever a hostile chain puts them: at an odd offset too (what
+    /// ld.so does on x86), and never past the section's end.
+    #[test]
+    fn version_records_at_odd_offsets_and_ends() {
+        let e = Endianness::Little;
+        // A Verneed (version 1, cnt 2, file 0x11, aux 0x22, next 0x33) at offset 1.
+        let mut data = vec![0xee];
+        for (v, n) in [(1u32, 2), (2, 2), (0x11, 4), (0x22, 4), (0x33, 4)] {
+            data.extend_from_slice(&v.to_le_bytes()[..n]);
+        }
+        let need: &elf::Verneed<Endianness> = record(&data, 1).expect("an odd offset is read");
+        assert_eq!(
+            (
+                need.vn_cnt.get(e),
+                need.vn_file.get(e),
+                need.vn_aux.get(e),
+                need.vn_next.get(e)
+            ),
+            (2, 0x11, 0x22, 0x33)
+        );
+        // One byte short, or past the end: no record.
+        assert!(record::<elf::Verneed<Endianness>>(&data[..data.len() - 1], 1).is_none());
+        assert!(record::<elf::Verneed<Endianness>>(&data, data.len() + 1).is_none());
+        assert!(record::<elf::Vernaux<Endianness>>(&data, usize::MAX).is_none());
+    }
 
     fn sym(name: &str, defined: bool, binding: Binding, kind: SymbolKind, visibility: u8, value: u64) -> DynSymbol {
         DynSymbol {

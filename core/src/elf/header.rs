@@ -10,21 +10,20 @@ use object::read::elf::FileHeader;
 use super::reader::{ReadLimits, Reader};
 
 /// 32-bit or 64-bit ELF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 pub enum ElfClass {
     /// `ELFCLASS32`.
+    #[strum(serialize = "ELFCLASS32")]
     Elf32,
     /// `ELFCLASS64`.
+    #[strum(serialize = "ELFCLASS64")]
     Elf64,
 }
 
 impl ElfClass {
     /// `ELFCLASS32` / `ELFCLASS64`, as ld.so spells them.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ElfClass::Elf32 => "ELFCLASS32",
-            ElfClass::Elf64 => "ELFCLASS64",
-        }
+        self.into()
     }
 
     /// Size of a pointer in bytes.
@@ -37,7 +36,8 @@ impl ElfClass {
 }
 
 /// Byte order of the file's data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase", suffix = "-endian")]
 pub enum ByteOrder {
     /// `ELFDATA2LSB`.
     Little,
@@ -48,10 +48,7 @@ pub enum ByteOrder {
 impl ByteOrder {
     /// `little-endian` / `big-endian`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ByteOrder::Little => "little-endian",
-            ByteOrder::Big => "big-endian",
-        }
+        self.into()
     }
 
     pub(crate) fn endianness(self) -> Endianness {

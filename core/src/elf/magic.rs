@@ -33,26 +33,32 @@ use super::dynamic::{DynamicInfo, parse_dynamic};
 use super::file::{ElfError, ElfFile, read_ptr, read_u32};
 use super::header::{ElfClass, ElfHeader};
 use super::insn::{self, ReturnValue};
-use super::problem::{Code, Problem, Severity};
 use super::reader::ReadLimits;
+use crate::problem::{Code, Problem, Severity};
 
 /// Name of the exported function PostgreSQL looks up with `dlsym`.
 pub const MAGIC_FUNCTION: &str = "Pg_magic_func";
 
 /// Which `Pg_magic_struct` definition a block follows, judged by its `len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 pub enum MagicLayout {
     /// PostgreSQL 8.2–8.3 (`len` 20).
+    #[strum(serialize = "pg8.2")]
     Pg82,
     /// PostgreSQL 8.4–12 (`len` 28, with float4byval).
+    #[strum(serialize = "pg8.4-12")]
     Pg84To12,
     /// PostgreSQL 13–14 (`len` 24).
+    #[strum(serialize = "pg13-14")]
     Pg13To14,
     /// PostgreSQL 15–17 (`len` 56, with abi_extra).
+    #[strum(serialize = "pg15-17")]
     Pg15To17,
     /// PostgreSQL 18 (`len` 72 on 64-bit, 64 on 32-bit, with name and version pointers).
+    #[strum(serialize = "pg18")]
     Pg18,
     /// A length no PostgreSQL release used.
+    #[strum(serialize = "unknown")]
     Unknown,
 }
 
@@ -70,14 +76,7 @@ impl MagicLayout {
 
     /// Short name: `pg8.2`, `pg8.4-12`, `pg13-14`, `pg15-17`, `pg18`, `unknown`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MagicLayout::Pg82 => "pg8.2",
-            MagicLayout::Pg84To12 => "pg8.4-12",
-            MagicLayout::Pg13To14 => "pg13-14",
-            MagicLayout::Pg15To17 => "pg15-17",
-            MagicLayout::Pg18 => "pg18",
-            MagicLayout::Unknown => "unknown",
-        }
+        self.into()
     }
 
     /// Whether `version` (PG_VERSION_NUM / 100) is one that used this layout.

@@ -20,7 +20,8 @@
 //! symbols), [`magic`] (the block and the server's comparison), `insn` (return-value decoding),
 //! [`preload`] (does `_PG_init` refuse to load outside `shared_preload_libraries`),
 //! [`ldcache`], [`resolve`] (search and binding), `symtab` (hash-table symbol lookup), [`report`],
-//! [`problem`], [`reader`] (bounded I/O), `file` (section and segment tables).
+//! [`reader`] (bounded I/O), `file` (section and segment tables). Findings are the crate's one
+//! [`Problem`], with PostgreSQL-style detail and hint where the server has them.
 
 pub mod dynamic;
 mod file;
@@ -29,7 +30,6 @@ mod insn;
 pub mod ldcache;
 pub mod magic;
 pub mod preload;
-pub mod problem;
 pub mod reader;
 pub mod report;
 pub mod resolve;
@@ -38,6 +38,7 @@ mod symtab;
 #[cfg(test)]
 mod tests;
 
+pub use crate::problem::{Code, Problem, Severity};
 pub use dynamic::{
     Binding, DynSymbol, DynamicInfo, NeededVersion, SymbolKind, VersionDef, VersionNeed, read_dynamic_info,
 };
@@ -46,7 +47,6 @@ pub use header::{ByteOrder, ElfClass, ElfHeader, HeaderError, HeaderMismatch, Ho
 pub use ldcache::{CacheEntry, CacheFormat, LdCache, LdCacheError};
 pub use magic::{MagicBlock, MagicLayout, MagicOutcome, MagicSource, ServerMagic, check_magic, read_magic};
 pub use preload::{PreloadFacts, PreloadNeed, Refusal};
-pub use problem::{Code, Problem, Severity};
 pub use reader::{ReadError, ReadLimits};
 pub use report::{Analyzer, LibraryReport, analyze_library, inspect_bytes};
 pub use resolve::{

@@ -8,9 +8,9 @@ use super::file::{ElfError, ElfFile};
 use super::header::{ElfHeader, HeaderMismatch, HostAbi};
 use super::magic::{MagicBlock, MagicOutcome, ServerMagic, check_magic, find_magic};
 use super::preload::{self, PreloadFacts};
-use super::problem::{Code, Problem, Severity};
 use super::reader::ReadLimits;
 use super::resolve::{Dependency, LoadFailure, Loader, ObjectFacts, SearchConfig};
+use crate::problem::{Code, Problem, Severity};
 
 /// Everything known about one library, as plain fields (the SQL layer turns it into jsonb/columns).
 #[derive(Debug, Clone, PartialEq, Eq)]

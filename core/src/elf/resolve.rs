@@ -33,9 +33,9 @@ use super::dynamic::{DF_STATIC_TLS, DynamicTables, VersionNeed, parse_tables};
 use super::file::{ElfError, ElfFile};
 use super::header::{ByteOrder, ElfClass, ElfHeader, HostAbi};
 use super::ldcache::{self, LdCache};
-use super::problem::{Code, Problem, Severity};
 use super::reader::{ReadLimits, Reader};
 use super::symtab::{SymbolTable, Wanted};
+use crate::problem::{Code, Problem, Severity};
 
 /// Where the dynamic loader of the server process looks for libraries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,9 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
+// `gnu_hash` is ld.so's `dl_new_hash`, `sysv_hash` its `_dl_elf_hash`: object has both.
+use object::elf::{gnu_hash, hash as sysv_hash};
+
 use super::dynamic::{Binding, SymbolKind, is_export, is_required_import};
 use super::file::{ElfError, c_str_len_at, read_u16, read_u32, read_u64};
 use super::header::{ByteOrder, ElfClass};
@@ -111,24 +114,6 @@ impl<'a> Wanted<'a> {
             }
         }
     }
-}
-
-/// `dl_new_hash`: Bernstein's hash, as `DT_GNU_HASH` uses it.
-pub(crate) fn gnu_hash(name: &[u8]) -> u32 {
-    name.iter()
-        .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)))
-}
-
-/// `_dl_elf_hash`: the System V ABI's hash, as `DT_HASH` uses it.
-pub(crate) fn sysv_hash(name: &[u8]) -> u32 {
-    let mut h = 0u32;
-    for &c in name {
-        h = (h << 4).wrapping_add(u32::from(c));
-        let g = h & 0xf000_0000;
-        h ^= g >> 24;
-        h &= !g;
-    }
-    h
 }
 
 /// `DT_GNU_HASH`, decoded into host byte order.
@@ -606,6 +591,12 @@ mod tests {
             (b"printf", 0x156b_2bb8, 0x0779_05a6),
             (b"exit", 0x7c96_7e3f, 0x0006_cf04),
             (b"syscall", 0xbac2_12a0, 0x0b09_985c),
+            // Long, with bytes above 0x7f: the high nibble is folded back many times.
+            (
+                b"_ZN5boost6detail17sp_counted_impl_pdIPN4geos4geom8GeometryEE\xff\xfe\x80",
+                0x3bf8_00c1,
+                0x08aa_0a50,
+            ),
         ];
         for &(name, gnu, sysv) in cases {
             assert_eq!(

@@ -680,6 +680,7 @@ fn mutated_dependencies_never_panic() {
         object::elf::SHT_STRTAB.0,
         object::elf::SHT_GNU_VERSYM.0,
         object::elf::SHT_GNU_VERDEF.0,
+        object::elf::SHT_GNU_VERNEED.0,
     ];
     let hot: Vec<usize> = file
         .sections
