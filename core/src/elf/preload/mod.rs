@@ -1,0 +1,320 @@
+//! Does a library refuse to load unless it is in `shared_preload_libraries`? Decided from the
+//! binary: what `_PG_init` imports, and a bounded walk of its x86-64 code.
+//!
+//! PostgreSQL runs `_PG_init` when a library is first loaded (`internal_load_library()` in
+//! dfmgr.c). Outside `shared_preload_libraries`, `process_shared_preload_libraries_in_progress` is
+//! false, and a library refuses to load when `_PG_init` then:
+//! - raises `ereport(ERROR|FATAL)` (pgaudit, pg_cron, citus: "… must be loaded via
+//!   shared_preload_libraries"): a call to `errstart`/`errstart_cold` with elevel ≥ 21;
+//! - defines a `PGC_POSTMASTER` variable (`init_custom_variable()` in guc.c:
+//!   `elog(FATAL, "cannot create PGC_POSTMASTER variables after startup")`): a call to
+//!   `DefineCustom*Variable` whose `context` argument is 1;
+//! - requests shared memory or LWLock tranches directly (`RequestAddinShmemSpace()`,
+//!   `RequestNamedLWLockTranche()` raise FATAL outside `shmem_request_hook`).
+//!
+//! Others only degrade (pg_stat_statements returns early, `RegisterBackgroundWorker()` logs and
+//! returns, a `shmem_request_hook` is never called).
+//!
+//! The walk follows `_PG_init` (and the local functions it calls, a few levels deep) twice: once
+//! with the flag false, once true. It tracks constants in registers and stack slots, the flag's
+//! address loaded from the GOT, and the flags of `cmp`/`test`, so branches on the flag are
+//! decided and other branches are both followed. An `ereport(ERROR)` reachable only with the flag
+//! false is a refusal; one reachable either way is not about preloading (it is some other
+//! condition) and is ignored. Imports are named through the PLT/GOT relocations.
+//!
+//! When the walk cannot finish (another architecture, an indirect jump, the budget) on a library
+//! that reads the flag and can raise or define variables, the answer is
+//! [`PreloadNeed::Undecided`] — never a silent "loads".
+
+use std::collections::{HashMap, HashSet};
+
+use object::Endianness;
+use object::elf;
+use object::pod;
+use object::read::elf::Rela as _;
+
+use super::dynamic::DynamicInfo;
+use super::file::ElfFile;
+
+mod machine;
+mod walk;
+
+use walk::Walker;
+
+/// The flag `_PG_init` tests.
+pub const PRELOAD_FLAG: &str = "process_shared_preload_libraries_in_progress";
+/// `PGC_POSTMASTER` in `GucContext`.
+const PGC_POSTMASTER: u64 = 1;
+/// `ERROR` in elog.h (`FATAL` 22, `PANIC` 23).
+const ERROR_LEVEL: u64 = 21;
+/// Instructions followed at most over both walks of one library.
+const MAX_STEPS: usize = 60_000;
+/// Local call depth followed below `_PG_init`.
+const MAX_DEPTH: usize = 4;
+/// Code is read in aligned windows of this many bytes (see `Walker::decode`).
+const WINDOW: u64 = 256;
+/// Most code windows kept at once (~1 MiB).
+const MAX_WINDOWS: usize = 4096;
+/// States kept per instruction address (paths differing only in unrelated values merge poorly).
+const MAX_STATES_PER_ADDR: usize = 6;
+
+/// Imports whose presence means the library does more when preloaded (a warning when it is not).
+/// The flag itself is not one: many libraries only test it to pick a per-backend fallback
+/// (pgvector), which loses nothing.
+const DEGRADES_WITHOUT: &[&str] = &[
+    "RegisterBackgroundWorker",
+    "shmem_request_hook",
+    "shmem_startup_hook",
+    "RequestAddinShmemSpace",
+    "RequestNamedLWLockTranche",
+];
+
+/// Imports the walk names at call sites.
+const WATCHED: &[&str] = &[
+    PRELOAD_FLAG,
+    "errstart",
+    "errstart_cold",
+    "errmsg",
+    "errmsg_internal",
+    "errfinish",
+    "DefineCustomBoolVariable",
+    "DefineCustomIntVariable",
+    "DefineCustomRealVariable",
+    "DefineCustomStringVariable",
+    "DefineCustomEnumVariable",
+    "RequestAddinShmemSpace",
+    "RequestNamedLWLockTranche",
+    "RegisterBackgroundWorker",
+    "abort",
+    "exit",
+    "_exit",
+    "__stack_chk_fail",
+    "ExceptionalCondition",
+    "pg_re_throw",
+    "proc_exit",
+    "__cxa_throw",
+    "_Unwind_Resume",
+];
+
+/// Why `_PG_init` fails without preloading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `ereport` with this level (21 ERROR, 22 FATAL, 23 PANIC) and message, if it was found.
+    Raises { level: u64, message: Option<String> },
+    /// A `PGC_POSTMASTER` variable is defined: FATAL outside preloading.
+    PostmasterVariable { name: Option<String> },
+    /// Shared memory requested outside `shmem_request_hook`: FATAL.
+    ShmemRequest { function: &'static str },
+}
+
+impl Refusal {
+    /// What PostgreSQL says, as close as known statically.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Raises { level, message } => {
+                let level = match level {
+                    21 => "ERROR",
+                    22 => "FATAL",
+                    _ => "PANIC",
+                };
+                match message {
+                    Some(m) => format!("_PG_init raises {level}: \"{m}\""),
+                    None => format!("_PG_init raises {level} unless preloaded"),
+                }
+            }
+            Refusal::PostmasterVariable { name } => format!(
+                "_PG_init defines PGC_POSTMASTER variable {}: FATAL \"cannot create PGC_POSTMASTER variables after startup\"",
+                name.as_deref()
+                    .map(|n| format!("\"{n}\""))
+                    .unwrap_or_else(|| "(name not known)".into())
+            ),
+            Refusal::ShmemRequest { function } => {
+                format!("_PG_init calls {function} outside shmem_request_hook: FATAL")
+            }
+        }
+    }
+}
+
+/// What is known about a library's `_PG_init` and preloading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreloadFacts {
+    /// The library exports `_PG_init`.
+    pub has_init: bool,
+    /// Imports that make it do more when preloaded (flag, background workers, shared memory).
+    pub degrades_imports: Vec<String>,
+    /// Ways `_PG_init` fails without preloading (empty: it loads).
+    pub refusals: Vec<Refusal>,
+    /// Why the walk could not decide, when it could not and it mattered.
+    pub undecided: Option<String>,
+}
+
+/// The answer for one library when it is not preloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreloadNeed {
+    /// Loading works the same either way.
+    None,
+    /// Loads, but does less than when preloaded (why).
+    Recommended(String),
+    /// Refuses to load unless preloaded (why).
+    Required(String),
+    /// Could not be decided statically (why).
+    Undecided(String),
+}
+
+impl PreloadFacts {
+    /// The answer for a library that is not in `shared_preload_libraries`.
+    pub fn need(&self) -> PreloadNeed {
+        if let Some(r) = self.refusals.first() {
+            return PreloadNeed::Required(r.message());
+        }
+        if let Some(why) = &self.undecided {
+            return PreloadNeed::Undecided(why.clone());
+        }
+        if !self.degrades_imports.is_empty() {
+            return PreloadNeed::Recommended(format!(
+                "it uses {} (only effective when preloaded)",
+                self.degrades_imports.join(", ")
+            ));
+        }
+        PreloadNeed::None
+    }
+}
+
+/// Analyses `_PG_init` of a parsed library.
+pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts {
+    let mut facts = PreloadFacts::default();
+    let Some(init) = dynamic.symbols.iter().find(|s| s.name == "_PG_init" && s.is_export()) else {
+        return facts;
+    };
+    facts.has_init = true;
+    let imported: HashSet<&str> = dynamic
+        .symbols
+        .iter()
+        .filter(|s| !s.defined)
+        .map(|s| s.name.as_str())
+        .collect();
+    facts.degrades_imports = DEGRADES_WITHOUT
+        .iter()
+        .filter(|n| imported.contains(**n))
+        .map(|n| n.to_string())
+        .collect();
+    let defines = imported
+        .iter()
+        .any(|n| n.starts_with("DefineCustom") && n.ends_with("Variable"));
+    let shmem = imported.contains("RequestAddinShmemSpace") || imported.contains("RequestNamedLWLockTranche");
+    let flag = imported.contains(PRELOAD_FLAG);
+    // Without any of these, nothing in _PG_init can depend on preloading in a way that fails.
+    if !flag && !defines && !shmem {
+        return facts;
+    }
+    if (file.header.machine, file.header.class) != (62, super::header::ElfClass::Elf64) {
+        facts.undecided = Some(format!(
+            "_PG_init of a {} library is not analysed (only x86-64 code is walked)",
+            super::header::machine_name(file.header.machine)
+        ));
+        return facts;
+    }
+    let slots = match got_slots(file, dynamic) {
+        Ok(s) => s,
+        Err(e) => {
+            facts.undecided = Some(format!("the relocations could not be read: {e}"));
+            return facts;
+        }
+    };
+    let got = file
+        .sections
+        .iter()
+        .filter(|s| s.name.starts_with(".got"))
+        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
+        .collect();
+    let mut walker = Walker {
+        file,
+        slots,
+        got,
+        plt: HashMap::new(),
+        windows: HashMap::new(),
+        steps: 0,
+        incomplete: None,
+        found: Vec::new(),
+    };
+    let without = walker.walk(init.value, false);
+    let incomplete = walker.incomplete.take();
+    let with = walker.walk(init.value, true);
+    // ereport sites reached with the flag true too are about something else.
+    let raised_anyway: HashSet<u64> = with
+        .iter()
+        .filter(|f| matches!(f.refusal, Ok(Refusal::Raises { .. }) | Err(_)))
+        .map(|f| f.site)
+        .collect();
+    let mut uncertain = None;
+    for f in without {
+        let raises = matches!(f.refusal, Ok(Refusal::Raises { .. }));
+        match f.refusal {
+            Ok(_) | Err(_) if raises && raised_anyway.contains(&f.site) => {}
+            Err(why) if why.starts_with("ereport") && raised_anyway.contains(&f.site) => {}
+            Ok(r) => {
+                if !facts.refusals.contains(&r) {
+                    facts.refusals.push(r);
+                }
+            }
+            Err(why) => {
+                uncertain.get_or_insert(why);
+            }
+        }
+    }
+    if facts.refusals.is_empty() {
+        facts.undecided = uncertain
+            .or(incomplete)
+            .map(|why| format!("_PG_init could not be followed to the end: {why}"));
+    }
+    facts
+}
+
+/// GOT slot address → imported symbol name, for the watched imports (`GLOB_DAT`, `JUMP_SLOT`,
+/// `R_X86_64_64`).
+fn got_slots(file: &mut ElfFile, dynamic: &DynamicInfo) -> Result<HashMap<u64, &'static str>, super::ElfError> {
+    // dynsym index (1-based in relocations) → watched name.
+    let watched: HashMap<u32, &'static str> = dynamic
+        .symbols
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.defined)
+        .filter_map(|(i, s)| WATCHED.iter().find(|w| **w == s.name).map(|w| (i as u32 + 1, *w)))
+        .collect();
+    let mut out = HashMap::new();
+    if watched.is_empty() {
+        return Ok(out);
+    }
+    let endian = file.endian();
+    let sections: Vec<(u64, u64)> = file
+        .sections
+        .iter()
+        .filter(|s| s.is_alloc() && s.sh_type == elf::SHT_RELA.0)
+        .map(|s| (s.offset, s.size))
+        .collect();
+    const ENTRY: u64 = size_of::<elf::Rela64<Endianness>>() as u64;
+    const CHUNK: u64 = 4096;
+    for (offset, size) in sections {
+        let count = size / ENTRY;
+        let mut done = 0u64;
+        while done < count {
+            let n = (count - done).min(CHUNK);
+            let at = offset
+                .checked_add(done * ENTRY)
+                .ok_or_else(|| super::ElfError::malformed("relocation section offset overflows"))?;
+            let data = file.read_at("relocations", at, n * ENTRY)?;
+            let (relas, _) = pod::slice_from_bytes::<elf::Rela64<Endianness>>(&data, n as usize)
+                .map_err(|_| super::ElfError::malformed("rela unreadable"))?;
+            for r in relas {
+                // GLOB_DAT 6, JUMP_SLOT 7, 64 1.
+                if matches!(r.r_type(endian, false).0, 1 | 6 | 7)
+                    && let Some(name) = watched.get(&r.r_sym(endian, false))
+                {
+                    out.insert(r.r_offset(endian), *name);
+                }
+            }
+            done += n;
+        }
+    }
+    Ok(out)
+}
