@@ -140,43 +140,12 @@ pub fn compare(expected: &[TreeEntry], actual: &[TreeEntry]) -> Vec<Difference> 
 mod tests {
     use super::*;
 
-    fn file(path: &str, mode: u32, data: &[u8]) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::File,
-            mode,
-            size: data.len() as u64,
-            sha256: Some(pgext_core::hash::sha256(data)),
-            link_target: None,
-        }
-    }
-    fn dir(path: &str, mode: u32) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::Dir,
-            mode,
-            size: 0,
-            sha256: None,
-            link_target: None,
-        }
-    }
-    fn sym(path: &str, target: &str) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::Symlink,
-            mode: 0o777,
-            size: target.len() as u64,
-            sha256: None,
-            link_target: Some(target.into()),
-        }
-    }
-
     #[test]
     fn finds_each_kind_of_difference() {
         let base = vec![
-            dir("lib", 0o755),
-            file("lib/a.so", 0o755, b"A"),
-            sym("lib/b.so", "a.so"),
+            TreeEntry::dir("lib", 0o755),
+            TreeEntry::file("lib/a.so", 0o755, b"A"),
+            TreeEntry::symlink("lib/b.so", "a.so"),
         ];
         type Edit = fn(&mut Vec<TreeEntry>);
         type Case = (&'static str, Edit, Vec<(&'static str, DifferenceKind)>);
@@ -189,12 +158,12 @@ mod tests {
             ),
             (
                 "unexpected",
-                |t| t.push(file("lib/evil.so", 0o755, b"E")),
+                |t| t.push(TreeEntry::file("lib/evil.so", 0o755, b"E")),
                 vec![("lib/evil.so", DifferenceKind::Unexpected)],
             ),
             (
                 "modified",
-                |t| t[1] = file("lib/a.so", 0o755, b"B"),
+                |t| t[1] = TreeEntry::file("lib/a.so", 0o755, b"B"),
                 vec![("lib/a.so", DifferenceKind::Modified)],
             ),
             (
@@ -209,7 +178,7 @@ mod tests {
             ),
             (
                 "modified and mode",
-                |t| t[1] = file("lib/a.so", 0o700, b"B"),
+                |t| t[1] = TreeEntry::file("lib/a.so", 0o700, b"B"),
                 vec![
                     ("lib/a.so", DifferenceKind::Modified),
                     ("lib/a.so", DifferenceKind::ModeChanged),
@@ -217,12 +186,12 @@ mod tests {
             ),
             (
                 "type",
-                |t| t[2] = file("lib/b.so", 0o755, b"A"),
+                |t| t[2] = TreeEntry::file("lib/b.so", 0o755, b"A"),
                 vec![("lib/b.so", DifferenceKind::TypeChanged)],
             ),
             (
                 "link",
-                |t| t[2] = sym("lib/b.so", "/tmp/x.so"),
+                |t| t[2] = TreeEntry::symlink("lib/b.so", "/tmp/x.so"),
                 vec![("lib/b.so", DifferenceKind::LinkChanged)],
             ),
             ("symlink mode ignored", |t| t[2].mode = 0o755, vec![]),
@@ -241,8 +210,8 @@ mod tests {
 
     #[test]
     fn describes_values() {
-        let exp = vec![file("f", 0o644, b"x")];
-        let act = vec![file("f", 0o600, b"x")];
+        let exp = vec![TreeEntry::file("f", 0o644, b"x")];
+        let act = vec![TreeEntry::file("f", 0o600, b"x")];
         let d = compare(&exp, &act);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].expected.as_deref(), Some("0644"));

@@ -555,15 +555,8 @@ impl TreeBuilder {
                     if let Some(disk) = self.disk.as_mut() {
                         disk.dir(parent, IMPLICIT_DIR_MODE, false)?;
                     }
-                    let dir = TreeEntry {
-                        path: parent.to_owned(),
-                        kind: EntryKind::Dir,
-                        mode: IMPLICIT_DIR_MODE,
-                        size: 0,
-                        sha256: None,
-                        link_target: None,
-                    };
-                    self.entries.insert(parent.to_owned(), dir);
+                    self.entries
+                        .insert(parent.to_owned(), TreeEntry::dir(parent, IMPLICIT_DIR_MODE));
                     self.added.insert(parent.to_owned());
                     self.check_count()?;
                 }

@@ -166,54 +166,21 @@ pub fn tree_digest_string(entries: &[TreeEntry]) -> Result<String, DigestError> 
 mod tests {
     use super::*;
 
-    fn file(path: &str, mode: u32, data: &[u8]) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::File,
-            mode,
-            size: data.len() as u64,
-            sha256: Some(hash::sha256(data)),
-            link_target: None,
-        }
-    }
-
-    fn dir_entry(path: &str, mode: u32) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::Dir,
-            mode,
-            size: 0,
-            sha256: None,
-            link_target: None,
-        }
-    }
-
-    fn link(path: &str, target: &str) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            kind: EntryKind::Symlink,
-            mode: 0o777,
-            size: 0,
-            sha256: None,
-            link_target: Some(target.into()),
-        }
-    }
-
     #[test]
     fn listing_golden_form_and_byte_order() {
         // Given out of order; byte order of the path fields puts "B" < "_x" < "a" < "a-b" < "a/b" <
         // "a\x20b" (the escaped "a b") < "é", unlike most locales' collation.
         let entries = vec![
-            file("\u{e9}", 0o644, b""),
-            dir_entry("a", 0o755),
-            file("a/b", 0o600, b"abc"),
-            file("a-b", 0o644, b""),
+            TreeEntry::file("\u{e9}", 0o644, b""),
+            TreeEntry::dir("a", 0o755),
+            TreeEntry::file("a/b", 0o600, b"abc"),
+            TreeEntry::file("a-b", 0o644, b""),
             TreeEntry {
                 kind: EntryKind::Other,
-                ..dir_entry("_x", 0o644)
+                ..TreeEntry::dir("_x", 0o644)
             },
-            link("a b", "x y"),
-            file("B", 0o4755, b""),
+            TreeEntry::symlink("a b", "x y"),
+            TreeEntry::file("B", 0o4755, b""),
         ];
         let e3 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -232,13 +199,13 @@ mod tests {
     fn documented_example_digest() {
         // The example in docs/tree-digest.md: keep the two in step.
         let mut entries = vec![
-            dir_entry("lib", 0o755),
-            link("lib/vector-0.8.so", "vector.so"),
-            file("lib/vector.so", 0o755, b"not really ELF\n"),
-            dir_entry("share", 0o755),
-            dir_entry("share/extension", 0o755),
-            file("share/extension/secret key", 0o600, b""),
-            file("share/extension/vector.control", 0o644, b"default_version = '0.8.0'\n"),
+            TreeEntry::dir("lib", 0o755),
+            TreeEntry::symlink("lib/vector-0.8.so", "vector.so"),
+            TreeEntry::file("lib/vector.so", 0o755, b"not really ELF\n"),
+            TreeEntry::dir("share", 0o755),
+            TreeEntry::dir("share/extension", 0o755),
+            TreeEntry::file("share/extension/secret key", 0o600, b""),
+            TreeEntry::file("share/extension/vector.control", 0o644, b"default_version = '0.8.0'\n"),
         ];
         let want = "sha256:65df616b274feb51c5f666993c2d4c65c725d3f044aa6625c336737aa177858d";
         assert_eq!(tree_digest_string(&entries).unwrap(), want);
@@ -253,18 +220,25 @@ mod tests {
 
     #[test]
     fn every_change_changes_the_digest() {
-        let base = vec![dir_entry("d", 0o755), file("d/f", 0o644, b"content"), link("d/l", "f")];
+        let base = vec![
+            TreeEntry::dir("d", 0o755),
+            TreeEntry::file("d/f", 0o644, b"content"),
+            TreeEntry::symlink("d/l", "f"),
+        ];
         let d0 = tree_digest(&base).unwrap();
         type Change = Box<dyn Fn(&mut Vec<TreeEntry>)>;
         let variants: Vec<(&str, Change)> = vec![
-            ("one content byte", Box::new(|v| v[1] = file("d/f", 0o644, b"contenT"))),
+            (
+                "one content byte",
+                Box::new(|v| v[1] = TreeEntry::file("d/f", 0o644, b"contenT")),
+            ),
             ("file mode", Box::new(|v| v[1].mode = 0o755)),
             ("dir mode", Box::new(|v| v[0].mode = 0o700)),
             ("size", Box::new(|v| v[1].size += 1)),
             ("link target", Box::new(|v| v[2].link_target = Some("g".into()))),
             ("name", Box::new(|v| v[1].path = "d/g".into())),
             ("kind", Box::new(|v| v[0].kind = EntryKind::Other)),
-            ("extra entry", Box::new(|v| v.push(dir_entry("e", 0o755)))),
+            ("extra entry", Box::new(|v| v.push(TreeEntry::dir("e", 0o755)))),
             ("missing entry", Box::new(|v| drop(v.pop()))),
         ];
         for (what, change) in variants {
@@ -280,7 +254,7 @@ mod tests {
 
     #[test]
     fn digest_refuses_what_it_cannot_describe() {
-        let ok = file("f", 0o644, b"");
+        let ok = TreeEntry::file("f", 0o644, b"");
         let cases: Vec<(TreeEntry, &str)> = vec![
             (
                 TreeEntry {
@@ -292,20 +266,20 @@ mod tests {
             (
                 TreeEntry {
                     link_target: None,
-                    ..link("l", "x")
+                    ..TreeEntry::symlink("l", "x")
                 },
                 "no target",
             ),
-            (link("l", "bad\\q"), "canonical"),
-            (file("", 0o644, b""), "empty"),
-            (file("/abs", 0o644, b""), "absolute"),
-            (file("a//b", 0o644, b""), "component"),
-            (file("./a", 0o644, b""), "component"),
-            (file("a/..", 0o644, b""), "component"),
-            (file("a/", 0o644, b""), "component"),
-            (file("new\nline", 0o644, b""), "canonical"),
-            (file("x\\x20y", 0o644, b""), "canonical"),
-            (file("f", 0o10644, b""), "outside 7777"),
+            (TreeEntry::symlink("l", "bad\\q"), "canonical"),
+            (TreeEntry::file("", 0o644, b""), "empty"),
+            (TreeEntry::file("/abs", 0o644, b""), "absolute"),
+            (TreeEntry::file("a//b", 0o644, b""), "component"),
+            (TreeEntry::file("./a", 0o644, b""), "component"),
+            (TreeEntry::file("a/..", 0o644, b""), "component"),
+            (TreeEntry::file("a/", 0o644, b""), "component"),
+            (TreeEntry::file("new\nline", 0o644, b""), "canonical"),
+            (TreeEntry::file("x\\x20y", 0o644, b""), "canonical"),
+            (TreeEntry::file("f", 0o10644, b""), "outside 7777"),
         ];
         for (entry, msg) in cases {
             let err = tree_digest(std::slice::from_ref(&entry)).unwrap_err();

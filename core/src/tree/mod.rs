@@ -75,6 +75,45 @@ pub struct TreeEntry {
     pub link_target: Option<String>,
 }
 
+impl TreeEntry {
+    /// A directory.
+    pub fn dir(path: impl Into<String>, mode: u32) -> TreeEntry {
+        TreeEntry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            mode,
+            size: 0,
+            sha256: None,
+            link_target: None,
+        }
+    }
+
+    /// A regular file holding `content`: how expected trees are written down (tests, fixtures);
+    /// scans and layers fill in the size and digest they streamed.
+    pub fn file(path: impl Into<String>, mode: u32, content: &[u8]) -> TreeEntry {
+        TreeEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            mode,
+            size: content.len() as u64,
+            sha256: Some(crate::hash::sha256(content)),
+            link_target: None,
+        }
+    }
+
+    /// A symbolic link to `target` (mode 0777, as Linux shows every link).
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> TreeEntry {
+        TreeEntry {
+            path: path.into(),
+            kind: EntryKind::Symlink,
+            mode: 0o777,
+            size: 0,
+            sha256: None,
+            link_target: Some(target.into()),
+        }
+    }
+}
+
 /// Kinds of oddity a scan reports without failing: a part of [`Code`], the list SQL shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProblemCode {
