@@ -73,6 +73,13 @@ pub mod pg_test {
 
     pub fn postgresql_conf_options() -> Vec<&'static str> {
         // pgext.images is reload-only: tests get their setting pin from the configuration.
-        vec!["pgext.images = 'pgtest_setting_pin=oci:/other:2'"]
+        let mut conf = vec!["pgext.images = 'pgtest_setting_pin=oci:/other:2'"];
+        // More extension directories for script_check (the wide oracle's corpus); this runs in
+        // the test runner, once per cluster.
+        if let Ok(more) = std::env::var("PGEXT_SCRIPT_CHECK_PATH") {
+            let setting = format!("extension_control_path = '$system:{}'", more.replace('\'', "''"));
+            conf.push(Box::leak(setting.into_boxed_str()));
+        }
+        conf
     }
 }

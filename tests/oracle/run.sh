@@ -290,8 +290,31 @@ cli_agrees() {
     python3 "$REPO/tests/oracle/cli_agrees.py" "$RUN/$1.verdicts" "$RUN/$1.cli.json" || cli_failed=1
 }
 
+# grammar_agrees: PostgreSQL's grammar (raw_parser) and pgext's script scanner find the same
+# library references in every script of the corpus: src/script_check.rs, run by cargo pgrx test
+# with every image on extension_control_path. After the server stops: cargo pgrx test installs
+# its own build of pgext.
+grammar_agrees() {
+    local more="" d pgdata=$RUN/pgrx-script-check runas=()
+    for d in "$OUT"/extensions/*/; do more+="${more:+:}${d%/}/share"; done
+    rm -rf "$pgdata"
+    if [ "$(id -u)" = 0 ]; then owner_dir "$pgdata"; runas=(--runas "$PGEXT_USER"); fi
+    say "PostgreSQL's grammar against the script scanner, over every script of the corpus"
+    if ! (cd "$REPO" && PGEXT_SCRIPT_CHECK_PATH=$more cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata" \
+        scanner_finds_what_the_parser_finds) >"$RUN/script_check.log" 2>&1; then
+        tail -n 60 "$RUN/script_check.log"
+        grammar_failed=1
+    fi
+    # The test writes its figures there; without them it did not look at the corpus.
+    if [ -f "$pgdata/script_check.txt" ]; then sed 's/^/    /' "$pgdata/script_check.txt" | head -n 40; else
+        echo "no script_check.txt in $pgdata (log: $RUN/script_check.log)"
+        grammar_failed=1
+    fi
+}
+
 cli_failed=0
 preloads=""
+grammar_failed=0
 for pass in "${PASSES[@]}"; do
     case $pass in
         plain)
@@ -307,6 +330,7 @@ for pass in "${PASSES[@]}"; do
     esac
 done
 cluster_stop "$DATA" fast
+grammar_agrees
 
 args=()
 for pass in "${PASSES[@]}"; do args+=("$pass=$RUN/results/$pass.tsv"); done
@@ -317,6 +341,7 @@ python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$pr
 rc=$?
 set -e
 if [ $cli_failed = 1 ]; then echo "pgext-check disagrees with mounted_extensions (above)"; rc=1; fi
+if [ $grammar_failed = 1 ]; then echo "the script scanner and PostgreSQL's grammar disagree, or the check did not run (above)"; rc=1; fi
 [ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
 echo "pgext: $engine"
 echo "results: $RUN/results/*.tsv, misses: $OUT/misses.txt, server log: $DATA/server.log"
