@@ -129,9 +129,10 @@ mod tests {
 
     /// The scripts of every extension on `extension_control_path` (first control file of a name
     /// wins, as in PostgreSQL), found in its script directory (`directory` honoured) by name
-    /// (`<name>--*.sql`), each with its `module_pathname`.
-    fn scripts_on_the_path() -> Vec<(PathBuf, Option<String>)> {
-        let mut out = Vec::new();
+    /// (`<name>--*.sql`), each with its `module_pathname`; and how many directories on the path
+    /// hold control files (the oracle checks that its images were all on it).
+    fn scripts_on_the_path() -> (Vec<(PathBuf, Option<String>)>, usize) {
+        let (mut out, mut dirs) = (Vec::new(), 0);
         let mut seen = std::collections::HashSet::new();
         let elements = paths::expand_control_path(&server::extension_control_path(), &server::sharedir());
         for dir in elements
@@ -145,6 +146,7 @@ mod tests {
                 .filter(|p| p.extension().is_some_and(|x| x == "control"))
                 .collect();
             controls.sort();
+            dirs += usize::from(!controls.is_empty());
             for control in controls {
                 let name = control.file_stem().unwrap().to_string_lossy().into_owned();
                 if name.contains("--") || !seen.insert(name.clone()) {
@@ -171,12 +173,12 @@ mod tests {
                 out.extend(scripts.into_iter().map(|p| (p, mp.clone())));
             }
         }
-        out
+        (out, dirs)
     }
 
     #[pg_test]
     fn scanner_finds_what_the_parser_finds() {
-        let scripts = scripts_on_the_path();
+        let (scripts, dirs) = scripts_on_the_path();
         let (mut scanner, mut grammar) = (Duration::ZERO, Duration::ZERO);
         let (mut references, mut bytes) = (0, 0);
         let (mut disagree, mut unparsable) = (Vec::new(), Vec::new());
@@ -212,7 +214,8 @@ mod tests {
             }
         }
         let mut report = format!(
-            "{} scripts, {} kB, {references} library references; {} unparsable, {} disagree\n\
+            "{} scripts from {dirs} directories, {} kB, {references} library references; \
+             {} unparsable, {} disagree\n\
              scanner {:.1} ms, raw_parser {:.1} ms ({} build)\n",
             scripts.len(),
             bytes / 1024,

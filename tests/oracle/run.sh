@@ -305,8 +305,18 @@ grammar_agrees() {
         tail -n 60 "$RUN/script_check.log"
         grammar_failed=1
     fi
-    # The test writes its figures there; without them it did not look at the corpus.
-    if [ -f "$pgdata/script_check.txt" ]; then sed 's/^/    /' "$pgdata/script_check.txt" | head -n 40; else
+    # The test writes its figures there; without them, or with fewer directories than $system and
+    # every image holding control files, it did not look at the whole corpus.
+    local want=1 seen
+    for d in "$OUT"/extensions/*/share/extension; do compgen -G "$d/*.control" >/dev/null && want=$((want + 1)); done
+    if [ -f "$pgdata/script_check.txt" ]; then
+        sed 's/^/    /' "$pgdata/script_check.txt" | head -n 40
+        seen=$(sed -n '1s/.* from \([0-9]*\) directories.*/\1/p' "$pgdata/script_check.txt")
+        if [ "${seen:-0}" != "$want" ]; then
+            echo "script_check read control files in ${seen:-no} directories, not $want (\$system and every image)"
+            grammar_failed=1
+        fi
+    else
         echo "no script_check.txt in $pgdata (log: $RUN/script_check.log)"
         grammar_failed=1
     fi
