@@ -14,6 +14,9 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use super::header::{ByteOrder, ElfClass, ElfHeader, HEADER_READ_SIZE, HeaderError};
 use super::reader::{ReadError, ReadLimits, Reader};
 
+/// Records read per chunk by [`ElfFile::stream_records`] (96 KiB of `Elf64_Rela`).
+pub(crate) const STREAM_CHUNK: u64 = 4096;
+
 /// Why an ELF file could not be parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
@@ -174,6 +177,34 @@ impl ElfFile {
     /// Reads `size` bytes at file offset `offset` (part of a section), through the budget.
     pub(crate) fn read_at(&mut self, what: &'static str, offset: u64, size: u64) -> Result<Vec<u8>, ElfError> {
         Ok(self.reader.read(what, offset, size)?)
+    }
+
+    /// Calls `each` with the records of type `T` in `size` bytes at `offset` (a table such as
+    /// `.rela.dyn`), [`STREAM_CHUNK`] records per read, so a large table is never held whole and
+    /// every read counts against the budget. A trailing partial record is ignored.
+    pub(crate) fn stream_records<T: pod::Pod>(
+        &mut self,
+        what: &'static str,
+        offset: u64,
+        size: u64,
+        mut each: impl FnMut(&[T]),
+    ) -> Result<(), ElfError> {
+        let entry = size_of::<T>() as u64;
+        let count = size / entry;
+        let mut done = 0u64;
+        while done < count {
+            let n = (count - done).min(STREAM_CHUNK);
+            // done * entry <= size; the sum with a hostile offset may still overflow.
+            let at = offset
+                .checked_add(done * entry)
+                .ok_or_else(|| ElfError::malformed(format!("{what}: section offset overflows")))?;
+            let data = self.read_at(what, at, n * entry)?;
+            let (records, _) = pod::slice_from_bytes::<T>(&data, n as usize)
+                .map_err(|_| ElfError::malformed(format!("{what} unreadable")))?;
+            each(records);
+            done += n;
+        }
+        Ok(())
     }
 
     /// Reads `len` bytes of the loaded image at virtual address `vaddr`, as the loader would map

@@ -26,7 +26,6 @@ use std::path::Path;
 
 use object::Endianness;
 use object::elf;
-use object::pod;
 use object::read::elf::{FileHeader, Rel, Rela};
 
 use super::dynamic::{DynamicInfo, parse_dynamic};
@@ -615,8 +614,6 @@ struct Relocations {
 const STREAM_ABOVE: u64 = 256 << 10;
 /// Lookups answered by streaming a large table before it is read into a sorted list.
 const STREAMED_LOOKUPS: usize = 4;
-/// Entries read per chunk when streaming (96 KiB of `Elf64_Rela`).
-const STREAM_CHUNK: u64 = 4096;
 
 impl Relocations {
     /// The relocation at `slot`; the last one listed wins, as the loader applies them in order.
@@ -717,7 +714,7 @@ fn reloc_sections(file: &ElfFile) -> Vec<(usize, bool)> {
 }
 
 /// Calls `each(offset, reloc)` for every relocation that can store a pointer, in file order,
-/// reading each section in chunks of [`STREAM_CHUNK`] entries.
+/// each section streamed by [`ElfFile::stream_records`].
 fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
     file: &mut ElfFile,
     mut each: impl FnMut(u64, Reloc),
@@ -739,23 +736,8 @@ fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
     };
     for (index, is_rela) in reloc_sections(file) {
         let (offset, size) = (file.sections[index].offset, file.sections[index].size);
-        let entry = if is_rela {
-            size_of::<Elf::Rela>()
-        } else {
-            size_of::<Elf::Rel>()
-        } as u64;
-        let count = size / entry;
-        let mut done = 0u64;
-        while done < count {
-            let n = (count - done).min(STREAM_CHUNK);
-            // done * entry <= size; the sum with a hostile offset may still overflow.
-            let at = offset
-                .checked_add(done * entry)
-                .ok_or_else(|| ElfError::malformed("relocation section offset overflows"))?;
-            let data = file.read_at("relocations", at, n * entry)?;
-            if is_rela {
-                let (relas, _) = pod::slice_from_bytes::<Elf::Rela>(&data, n as usize)
-                    .map_err(|_| ElfError::malformed("rela unreadable"))?;
+        if is_rela {
+            file.stream_records::<Elf::Rela>("relocations", offset, size, |relas| {
                 for r in relas {
                     if let Some(kind) = kind_of(r.r_type(endian, false).0) {
                         let reloc = Reloc {
@@ -766,9 +748,9 @@ fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
                         each(r.r_offset(endian).into(), reloc);
                     }
                 }
-            } else {
-                let (rels, _) = pod::slice_from_bytes::<Elf::Rel>(&data, n as usize)
-                    .map_err(|_| ElfError::malformed("rel unreadable"))?;
+            })?;
+        } else {
+            file.stream_records::<Elf::Rel>("relocations", offset, size, |rels| {
                 for r in rels {
                     if let Some(kind) = kind_of(r.r_type(endian).0) {
                         let reloc = Reloc {
@@ -779,8 +761,7 @@ fn for_each_reloc<Elf: FileHeader<Endian = Endianness>>(
                         each(r.r_offset(endian).into(), reloc);
                     }
                 }
-            }
-            done += n;
+            })?;
         }
     }
     Ok(())

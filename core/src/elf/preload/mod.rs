@@ -30,7 +30,6 @@ use std::collections::{HashMap, HashSet};
 
 use object::Endianness;
 use object::elf;
-use object::pod;
 use object::read::elf::Rela as _;
 
 use super::dynamic::DynamicInfo;
@@ -292,19 +291,8 @@ fn got_slots(file: &mut ElfFile, dynamic: &DynamicInfo) -> Result<HashMap<u64, &
         .filter(|s| s.is_alloc() && s.sh_type == elf::SHT_RELA.0)
         .map(|s| (s.offset, s.size))
         .collect();
-    const ENTRY: u64 = size_of::<elf::Rela64<Endianness>>() as u64;
-    const CHUNK: u64 = 4096;
     for (offset, size) in sections {
-        let count = size / ENTRY;
-        let mut done = 0u64;
-        while done < count {
-            let n = (count - done).min(CHUNK);
-            let at = offset
-                .checked_add(done * ENTRY)
-                .ok_or_else(|| super::ElfError::malformed("relocation section offset overflows"))?;
-            let data = file.read_at("relocations", at, n * ENTRY)?;
-            let (relas, _) = pod::slice_from_bytes::<elf::Rela64<Endianness>>(&data, n as usize)
-                .map_err(|_| super::ElfError::malformed("rela unreadable"))?;
+        file.stream_records::<elf::Rela64<Endianness>>("relocations", offset, size, |relas| {
             for r in relas {
                 // GLOB_DAT 6, JUMP_SLOT 7, 64 1.
                 if matches!(r.r_type(endian, false).0, 1 | 6 | 7)
@@ -313,8 +301,7 @@ fn got_slots(file: &mut ElfFile, dynamic: &DynamicInfo) -> Result<HashMap<u64, &
                     out.insert(r.r_offset(endian), *name);
                 }
             }
-            done += n;
-        }
+        })?;
     }
     Ok(out)
 }
