@@ -563,40 +563,20 @@ POSTGIS_RECIPE=2 # bump when postgis_image changes what it downloads or how it l
 # the image's build copies). Downloads go through a private apt configuration kept in the cache
 # (nothing under /etc changes, nothing is installed) and are kept for later runs.
 postgis_image() {
-    local c=$POSTGIS_CACHE apt_dir=$POSTGIS_CACHE/apt mirror
+    local c=$POSTGIS_CACHE apt_dir=$POSTGIS_CACHE/apt
     [ "$(cat "$c/image.done" 2>/dev/null)" = "$POSTGIS_RECIPE" ] && [ -d "$c/image" ] && return 0
-    local -a opts=(
-        -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::State::status=$apt_dir/status"
-        -o "Dir::Cache=$apt_dir/cache" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
-        -o "APT::Architectures::=amd64" -o "Acquire::Languages=none"
-        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false" -q
-    )
     mkdir -p "$c"
     if [ "$(cat "$c/debs.done" 2>/dev/null)" != "$POSTGIS_RECIPE" ]; then
-        # The mirror this machine's apt already uses ($(REPO_URI) is apt's placeholder).
-        # shellcheck disable=SC2016
-        mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Label: Debian' 'Identifier: Packages' 2>/dev/null | head -n1)
-        [ -n "$mirror" ] || { echo "apt has no Debian mirror configured" >&2; return 1; }
-        mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-        : >"$apt_dir/status" # an empty dpkg status: candidates are unstable's versions only
-        cat >"$apt_dir/sources.list.d/pgext-bench.sources" <<EOF
-# Written by scripts/bench.sh: a private apt configuration for downloads only.
-Types: deb
-URIs: $mirror
-Suites: unstable
-Components: main
-Architectures: amd64
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+        # scripts/debian.sh: an empty dpkg status and no system pins, so candidates and the
+        # simulated installs below are unstable's alone.
+        source "$REPO/scripts/debian.sh"
+        apt_private_init "$apt_dir" unstable amd64
         echo "apt-get update (unstable; private lists in $apt_dir)"
-        apt-get "${opts[@]}" update >"$c/apt-update.log" 2>&1
+        apt_private_update
         # What apt would install on an empty system, with and without PostGIS: the difference is
         # what a PostGIS image adds to the server's base image (first alternatives, as apt picks).
         closure() {
-            apt-get "${opts[@]}" --simulate --no-install-recommends install "$@" >"$c/simulate-$1.log"
+            apt_private --simulate --no-install-recommends install "$@" >"$c/simulate-$1.log"
             sed -n 's/^Inst \([^ ]*\) .*/\1/p' "$c/simulate-$1.log" | LC_ALL=C sort -u
         }
         closure postgresql-18-postgis-3 postgresql-18-postgis-3-scripts >"$c/closure-postgis"
@@ -610,12 +590,9 @@ EOF
         } | LC_ALL=C sort -u >"$c/packages"
         echo "downloading $(wc -l <"$c/packages") packages into $c/debs"
         rm -rf "$c/debs"
-        mkdir -p "$c/debs"
-        # As root, apt downloads as its sandbox user, which must write there.
-        if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$c/debs"; fi
-        (cd "$c/debs" && xargs -a "$c/packages" apt-get "${opts[@]}" download) >"$c/apt-download.log" 2>&1
-        chown -R "$(id -u):$(id -g)" "$c/debs"
-        rm -rf "$apt_dir/lists" # tens of MB; a later download run updates them anyway
+        mapfile -t specs < <(sed 's|$|/unstable|' "$c/packages")
+        apt_fetch "$c/debs" "${specs[@]}"
+        apt_private_drop_lists # tens of MB; a later download run updates them anyway
         echo "$POSTGIS_RECIPE" >"$c/debs.done"
     fi
 

@@ -83,7 +83,11 @@ cluster_psql() {
 # Installs pgext into the PostgreSQL installation (debug build unless PROFILE=release). Files are
 # packaged first and then renamed into place: `cargo pgrx install` rewrites pgext.so in place
 # (same inode), which can crash a running server that has it mapped.
+#
+# Under scripts/test.sh, which installs the debug build once for every suite (PGEXT_INSTALLED),
+# it does nothing unless PGEXT_FORCE_INSTALL is set.
 install_pgext() {
+    if [ -n "${PGEXT_INSTALLED:-}" ] && [ -z "${PGEXT_FORCE_INSTALL:-}" ] && [ "${PROFILE:-debug}" = debug ]; then return 0; fi
     local args=(--pg-config "$PG_CONFIG")
     [ "${PROFILE:-debug}" = release ] || args+=(--debug)
     say "installing pgext into $("$PG_CONFIG" --pkglibdir) (${PROFILE:-debug} build)"
@@ -97,6 +101,24 @@ install_pgext() {
         cp "$f" "$dest.pgext-new" && chmod a+r "$dest.pgext-new" && mv -f "$dest.pgext-new" "$dest"
     done < <(find "$out" -type f -print0)
     rm -rf "$out"
+}
+
+# pg_install_exclusive_begin / pg_install_exclusive_end: around a command that installs its own
+# build of pgext into the PostgreSQL installation (cargo pgrx test). Under scripts/test.sh, whose
+# server suites hold the installation's lock shared (fd $PGEXT_INSTALL_LOCK_FD), this waits until
+# no other suite runs a server, and the end puts the debug build back before sharing again.
+# Outside the runner both do nothing.
+pg_install_exclusive_begin() {
+    [ -n "${PGEXT_INSTALL_LOCK_FD:-}" ] || return 0
+    say "waiting until no other suite runs a server (this installs its own build of pgext)"
+    flock -x "$PGEXT_INSTALL_LOCK_FD"
+}
+pg_install_exclusive_end() {
+    [ -n "${PGEXT_INSTALL_LOCK_FD:-}" ] || return 0
+    local rc=0
+    if [ -n "${PGEXT_INSTALLED:-}" ]; then PGEXT_FORCE_INSTALL=1 install_pgext || rc=1; fi
+    flock -s "$PGEXT_INSTALL_LOCK_FD"
+    return $rc
 }
 
 # Bind-mounts every image under FX/extensions onto itself read-only, as an image volume is. Needs

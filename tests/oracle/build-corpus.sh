@@ -26,7 +26,7 @@ set -Eeuo pipefail
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/debian.sh"
+source "$here/../../scripts/debian.sh"
 SUITE=${PGEXT_ORACLE_SUITE:-unstable}
 MAJOR=${PGEXT_ORACLE_PG_MAJOR:-18}
 MIN_EXTENSIONS=${PGEXT_ORACLE_MIN_EXTENSIONS:-80}
@@ -62,7 +62,7 @@ if [ -z "${PGEXT_ORACLE_REFRESH:-}" ] && index_complete; then
 else
     step "package index: ${PREFIX}* in Debian $SUITE ($ARCH)"
     apt_private_init "$CACHE/apt" "$SUITE" "$ARCH"
-    apt_private update >"$CACHE/logs/apt-update.log" 2>&1 || { tail -n 20 "$CACHE/logs/apt-update.log" >&2; die "apt-get update failed"; }
+    apt_private_update || die "apt-get update of $SUITE failed (log: $CACHE/apt/update.log)"
     mapfile -t names < <(apt_cache_private pkgnames "$PREFIX" | LC_ALL=C sort)
     [ ${#names[@]} -gt 0 ] || die "Debian $SUITE lists no ${PREFIX}* packages"
     # Real packages only (a virtual name has no version), newest version of each.
@@ -77,16 +77,15 @@ else
     failed=()
     if [ ${#missing[@]} -gt 0 ]; then
         step "download ${#missing[@]} packages"
-        tmp=$(mktemp -d "$CACHE/work/download.XXXXXX")
-        if ! apt_download_into "$tmp" "${missing[@]}" >>"$CACHE/logs/apt-download.log" 2>&1; then
-            # One unavailable file fails the batch: fetch one by one to name the culprits.
+        # Each name=version as the private index lists it; the verified .debs land in the cache.
+        if ! apt_fetch "$CACHE/debs" "${missing[@]}" 2>>"$CACHE/logs/apt-download.log"; then
+            # One unavailable file can fail the batch: fetch the rest one by one to name the culprits.
             for pv in "${missing[@]}"; do
-                ls "$tmp/${pv%%=*}_"*.deb >/dev/null 2>&1 && continue
-                apt_download_into "$tmp" "$pv" >>"$CACHE/logs/apt-download.log" 2>&1 || failed+=("$pv")
+                p=${pv%%=*} v=${pv#*=}
+                [ -f "$CACHE/debs/${p}_${v//:/%3a}_$ARCH.deb" ] || [ -f "$CACHE/debs/${p}_${v//:/%3a}_all.deb" ] && continue
+                apt_fetch "$CACHE/debs" "$pv" 2>>"$CACHE/logs/apt-download.log" || failed+=("$pv")
             done
         fi
-        mv "$tmp"/*.deb "$CACHE/debs/" 2>/dev/null || true
-        rm -rf "$tmp"
     fi
     : >"$INDEX.new"
     while IFS=$'\t' read -r p v a; do
@@ -95,7 +94,7 @@ else
     done <"$CACHE/work/index.new"
     mv "$INDEX.new" "$INDEX"
     rm -f "$CACHE/work/index.new"
-    rm -rf "$CACHE/apt/lists" # every refresh starts with its own apt-get update
+    apt_private_drop_lists # every refresh starts with its own apt-get update
     [ ${#failed[@]} -eq 0 ] || printf 'warning: not downloadable from the mirror (left out): %s\n' "${failed[*]}" >&2
     echo "$(wc -l <"$INDEX") packages"
 fi

@@ -284,8 +284,12 @@ cli_agrees() {
     local images=() d
     for d in "$OUT"/extensions/*/; do images+=(--image "${d%/}"); done
     say "pgext-check against $(dirname "$PG_BINDIR") with the same images"
-    (cd "$REPO" && cargo build --quiet -p pgext-check) || return 1
-    "$REPO/target/debug/pgext-check" --server "$(dirname "$PG_BINDIR")" --include-system --json "${images[@]}" \
+    local check=${PGEXT_CHECK:-}
+    if [ -z "$check" ]; then
+        (cd "$REPO" && cargo build --quiet -p pgext-check) || return 1
+        check=${CARGO_TARGET_DIR:-$REPO/target}/debug/pgext-check
+    fi
+    "$check" --server "$(dirname "$PG_BINDIR")" --include-system --json "${images[@]}" \
         >"$RUN/$1.cli.json" || [ $? = 1 ] || { cli_failed=1; return 0; }
     python3 "$REPO/tests/oracle/cli_agrees.py" "$RUN/$1.verdicts" "$RUN/$1.cli.json" || cli_failed=1
 }
@@ -300,11 +304,13 @@ grammar_agrees() {
     rm -rf "$pgdata"
     if [ "$(id -u)" = 0 ]; then owner_dir "$pgdata"; runas=(--runas "$PGEXT_USER"); fi
     say "PostgreSQL's grammar against the script scanner, over every script of the corpus"
+    pg_install_exclusive_begin
     if ! (cd "$REPO" && PGEXT_SCRIPT_CHECK_PATH=$more cargo pgrx test pg18 "${runas[@]}" --pgdata "$pgdata" \
         scanner_finds_what_the_parser_finds) >"$RUN/script_check.log" 2>&1; then
         tail -n 60 "$RUN/script_check.log"
         grammar_failed=1
     fi
+    pg_install_exclusive_end || grammar_failed=1
     # The test writes its figures there; without them, or with fewer directories than $system and
     # every image holding control files, it did not look at the whole corpus.
     local want=1 seen

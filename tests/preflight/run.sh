@@ -17,7 +17,7 @@
 # - The command's contract: --json is an array of objects with name, image and compatible; exit 1
 #   when something is incompatible, 0 when not, 2 for an unusable server directory.
 source "$(dirname "$0")/../../scripts/lib.sh"
-source "$REPO/tests/oracle/debian.sh"
+source "$REPO/scripts/debian.sh"
 load_setup
 
 W=${1:-${TMPDIR:-/tmp}/pgext-preflight}
@@ -36,27 +36,19 @@ bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL: $*"; }
 # expect WHAT WANT GOT
 expect() { if [ "$2" = "$3" ]; then ok "$1: ${3//$'\n'/ | }"; else bad "$1: want ${2//$'\n'/ | }, got ${3//$'\n'/ | }"; fi; }
 
-# download SUITE PKG...: the packages' .debs in $CACHE/debs-SUITE (downloaded once).
+# download SUITE PKG...: the packages' .debs, as SUITE has them, in $CACHE/debs-SUITE (downloaded
+# once, through the private apt configuration of scripts/debian.sh: the machine's pins, installed
+# versions and foreign architectures play no part).
 download() {
     local suite=$1 dir=$CACHE/debs-$1 p missing=()
     shift
     mkdir -p "$dir"
-    for p in "$@"; do compgen -G "$dir/${p}_*.deb" >/dev/null || missing+=("$p"); done
+    for p in "$@"; do compgen -G "$dir/${p}_*.deb" >/dev/null || missing+=("$p/$suite"); done
     [ ${#missing[@]} = 0 ] && return 0
-    if [ "$suite" = bookworm ]; then
-        local tmp
-        tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
-        if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
-        (cd "$tmp" && apt-get -q download "${missing[@]}") >"$CACHE/apt-bookworm.log" 2>&1 ||
-            { cat "$CACHE/apt-bookworm.log"; die "could not download ${missing[*]}"; }
-        mv "$tmp"/*.deb "$dir"/ && rm -rf "$tmp"
-    else
-        apt_private_init "$CACHE/apt-$suite" "$suite" "$ARCH"
-        apt_private update >"$CACHE/apt-$suite.log" 2>&1 || die "apt update for $suite failed (see $CACHE/apt-$suite.log)"
-        apt_download_into "$dir" "${missing[@]}" >>"$CACHE/apt-$suite.log" 2>&1 ||
-            die "could not download ${missing[*]} from $suite (see $CACHE/apt-$suite.log)"
-        rm -rf "$CACHE/apt-$suite/lists"
-    fi
+    apt_private_init "$CACHE/apt-$suite" "$suite" "$ARCH"
+    apt_private_update || die "apt-get update of $suite failed (log: $CACHE/apt-$suite/update.log)"
+    apt_fetch "$dir" "${missing[@]}" || die "could not download ${missing[*]} (above)"
+    apt_private_drop_lists
 }
 
 # check ARGS...: runs pgext-check --json, leaving the array in $OUTJSON and the status in $RC.
@@ -76,8 +68,12 @@ print(",".join(v) if isinstance(v,list) else json.dumps(v))' "$OUTJSON" "$1" "$2
 }
 
 say "pgext-check"
-(cd "$REPO" && cargo build --quiet -p pgext-check)
-CHECK=$REPO/target/debug/pgext-check
+# The release build scripts/test.sh names (setup.sh builds it), else a debug build of this tree.
+CHECK=${PGEXT_CHECK:-}
+if [ -z "$CHECK" ]; then
+    (cd "$REPO" && cargo build --quiet -p pgext-check)
+    CHECK=${CARGO_TARGET_DIR:-$REPO/target}/debug/pgext-check
+fi
 PG18=$(dirname "$PG_BINDIR")
 PSQL=$PG_BINDIR/psql # bookworm's psql is another package; PostgreSQL 18's talks to 15
 
@@ -94,7 +90,7 @@ cp -a "$W/ip4r-deb/usr/lib/postgresql/15/lib/." "$W/ip4r-15/lib/"
 rm -rf "$W/ip4r-deb"
 
 say "the PostgreSQL 18 ip4r image of the oracle corpus"
-CORPUS=${TMPDIR:-/tmp}/pgext-oracle
+CORPUS=$W/corpus # its own copy: the oracle suite may be re-assembling its own beside this one
 bash "$REPO/tests/oracle/build-corpus.sh" "$CORPUS" >"$W/corpus.log" 2>&1 || { tail -20 "$W/corpus.log"; die "corpus"; }
 IP4R18=$CORPUS/extensions/ip4r
 HLL18=$CORPUS/extensions/hll
