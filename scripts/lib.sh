@@ -13,6 +13,9 @@ load_setup() {
     [ -f "$PGEXT_STATE/pg_config" ] || die "run scripts/setup.sh first (no $PGEXT_STATE/pg_config)"
     PG_CONFIG=$(cat "$PGEXT_STATE/pg_config")
     PGEXT_USER=$(cat "$PGEXT_STATE/user")
+    if [ "$(id -u)" = 0 ] && ! id "$PGEXT_USER" >/dev/null 2>&1; then
+        die "the cluster owner '$PGEXT_USER' named in $PGEXT_STATE/user does not exist: run scripts/setup.sh (it creates it), or set PGEXT_USER to an unprivileged user and run it"
+    fi
     PG_BINDIR=$("$PG_CONFIG" --bindir)
     PG_SHAREDIR=$("$PG_CONFIG" --sharedir)
     PG_PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
@@ -33,6 +36,19 @@ as_owner() {
         runuser -u "$PGEXT_USER" -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${unset[@]}" PATH="$PG_BINDIR:/usr/bin:/bin" "${extra[@]}" "$@"
     else
         env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${unset[@]}" "${extra[@]}" "$@"
+    fi
+}
+
+# pgrx_test_port_free: cargo pgrx test's cluster listens on TCP base_testing_port (PGRX_HOME's
+# config.toml, default 32200) + 18; when something else listens there, it says so and what to do.
+pgrx_test_port_free() {
+    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml base port
+    base=$(sed -n 's/^base_testing_port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config" 2>/dev/null | head -n1)
+    port=$(( ${base:-32200} + 18 ))
+    command -v ss >/dev/null || return 0
+    if ss -Hltn "sport = :$port" | grep -q .; then
+        echo "TCP port $port, where cargo pgrx test starts its cluster, is in use ($(ss -Hltnp "sport = :$port" | awk '{print $NF}' | head -n1)): stop that server, or set base_testing_port in $config" >&2
+        return 1
     fi
 }
 

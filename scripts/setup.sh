@@ -149,10 +149,15 @@ check_machine() {
         fi
     else report ok "cluster owner: $(id -un) (not root)"
     fi
-    # cargo pgrx test listens on TCP 32200 + major; the other suites use Unix sockets only.
-    if command -v ss >/dev/null && ss -Hltn 'sport = :32218' 2>/dev/null | grep -q .; then
-        report missing "TCP port 32218 is in use (cargo pgrx test needs it for the pgrx suite)" "stop what listens there ($(ss -Hltnp 'sport = :32218' | awk '{print $NF}' | head -n1))"
-    else report ok "TCP port 32218 free (cargo pgrx test)"
+    # cargo pgrx test listens on TCP base_testing_port (config.toml, default 32200) + 18; the other
+    # suites use Unix sockets only.
+    local base port
+    base=$(sed -n 's/^base_testing_port[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null | head -n1)
+    port=$(( ${base:-32200} + 18 ))
+    if command -v ss >/dev/null && ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+        report missing "TCP port $port is in use (cargo pgrx test needs it for the pgrx and oracle suites)" \
+            "stop what listens there ($(ss -Hltnp "sport = :$port" 2>/dev/null | awk '{print $NF}' | head -n1)), or set base_testing_port in ${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+    else report ok "TCP port $port free (cargo pgrx test)"
     fi
     local d free
     for d in "${TMPDIR:-/tmp}" "$(pgext_cache_root)" "$repo"; do

@@ -49,6 +49,7 @@ pgrx_tests() {
         owner_dir "$pgdata"
         runas=(--runas "$PGEXT_USER" --pgdata "$pgdata")
     fi
+    pgrx_test_port_free || return 1
     cargo pgrx test pg18 "${runas[@]}" || rc=$?
     # cargo pgrx test installed its own (pg_test) build: put the debug build back.
     if [ -n "${PGEXT_INSTALLED:-}" ]; then PGEXT_FORCE_INSTALL=1 install_pgext || rc=1; fi
