@@ -6,8 +6,8 @@
 #
 # How a run goes (docs/src/contributing/testing.md):
 #   - scripts/setup.sh first (it also builds the one release pgext-check the suites use);
-#   - a background job warms the download caches (the oracle corpus, cosign) while the first
-#     suites compile;
+#   - a background job warms the download caches (the oracle corpus, cosign, the fixtures) while
+#     the first suites compile;
 #   - the debug build of pgext is installed once, before the first suite that needs it;
 #   - suites run side by side, PGEXT_TEST_JOBS at a time (default: 2, or 1 on one core), each
 #     with its own log in $PGEXT_TEST_LOGS (default $TMPDIR/pgext-test-logs/<time>); a failed
@@ -131,16 +131,15 @@ declare -a extra_rows=()
 # Warm the download caches while the first suites compile: the network and the CPU overlap.
 prefetch_pid=""
 wants() { local s; for s in "${Q_NAME[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
-if [ -z "$FOREGROUND" ] && { wants oracle || wants preflight || wants signatures; }; then
+if [ -z "$FOREGROUND" ] && { wants oracle || wants preflight || wants signatures || wants enforce; }; then
     (
         t0=$(date +%s)
         rc=0
-        if wants oracle || wants preflight; then
-            out=$(mktemp -d "${TMPDIR:-/tmp}/pgext-prefetch.XXXXXX")
-            bash "$REPO/tests/oracle/build-corpus.sh" "$out" || rc=1
-            rm -rf "$out"
-        fi
-        bash "$REPO/tests/signatures/get-cosign.sh" || rc=1
+        out=$(mktemp -d "${TMPDIR:-/tmp}/pgext-prefetch.XXXXXX")
+        if wants oracle || wants preflight; then bash "$REPO/tests/oracle/build-corpus.sh" "$out/corpus" || rc=1; fi
+        if wants signatures || wants preflight; then bash "$REPO/tests/signatures/get-cosign.sh" || rc=1; fi
+        if wants enforce; then bash "$REPO/tests/fixtures/build.sh" "$out/fixtures" || rc=1; fi
+        rm -rf "$out"
         echo "prefetch: rc=$rc in $(( $(date +%s) - t0 )) s"
         exit $rc
     ) >"$LOGS/prefetch.log" 2>&1 &
@@ -236,7 +235,7 @@ done
 
 if [ -n "$prefetch_pid" ]; then
     if wait "$prefetch_pid"; then pf=passed; else pf=failed; echo "warning: warming the caches failed (log: $LOGS/prefetch.log); the suites downloaded for themselves"; fi
-    extra_rows+=("(prefetch: corpus, cosign)	$pf	$(sed -n 's/^prefetch: rc=[0-9]* in \([0-9]*\) s$/\1/p' "$LOGS/prefetch.log" || echo "?")")
+    extra_rows+=("(prefetch: downloads)	$pf	$(sed -n 's/^prefetch: rc=[0-9]* in \([0-9]*\) s$/\1/p' "$LOGS/prefetch.log" || echo "?")")
 fi
 
 # ---------------------------------------------------------------------------------------------
