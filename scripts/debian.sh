@@ -101,8 +101,10 @@ Dir::State::status "$dir/status";
 Dir::State::extended_states "$dir/state/extended_states";
 Dir::Cache "$dir/cache";
 Dir::Cache::archives "$dir/cache/archives";
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
+// Its own binary caches (the system may disable them): without them every apt call parses
+// the whole index again, seconds each.
+Dir::Cache::pkgcache "$dir/cache/pkgcache.bin";
+Dir::Cache::srcpkgcache "$dir/cache/srcpkgcache.bin";
 Dir::Log "$dir/state";
 EOF
     APT_PRIVATE_DIR=$dir
@@ -210,4 +212,4 @@ apt_fetch_source() {
 }
 
 # apt_private_drop_lists: the lists are ~10-100 MB; every refresh starts with its own update.
-apt_private_drop_lists() { rm -rf "${APT_PRIVATE_DIR:?}/lists"; }
+apt_private_drop_lists() { rm -rf "${APT_PRIVATE_DIR:?}/lists" "$APT_PRIVATE_DIR"/cache/*.bin; }

@@ -264,7 +264,7 @@ step "pgext-check" "run: cargo build --release -p pgext-check"
 # The pre-flight command (README: Pre-flight); needs no PostgreSQL, so it is built for users here,
 # and the test suites use this one release build.
 (cd "$repo" && cargo build --quiet --release -p pgext-check)
-echo "built $repo/target/release/pgext-check"
+echo "built ${CARGO_TARGET_DIR:-$repo/target}/release/pgext-check"
 
 # ---------------------------------------------------------------------------------------------
 step "cluster owner '$PGEXT_USER'" "create an unprivileged user and set PGEXT_USER to its name"

@@ -132,7 +132,8 @@ lacks "no pin but the default (500)" "$W/policy.txt" '^ +(50|40|30|20|100) '
 say "the download options used before this change bite under the hostile configuration"
 old=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$APT_PRIVATE_DIR/sources.list.d"
      -o "Dir::State::Lists=$APT_PRIVATE_DIR/lists" -o "Dir::Cache=$APT_PRIVATE_DIR/cache" -o "Dir::Cache::pkgcache="
-     -o "Dir::Cache::srcpkgcache=" -o "APT::Architectures::=$ARCH" -q)
+     -o "Dir::Cache::srcpkgcache=" -o "APT::Architectures::=$ARCH" -q
+     -o "Dir::Cache::pkgcache=$W/old-pkgcache.bin") # a cache of its own: the same options, parsed once
 mkdir -p "$W/old"
 apt_sandbox_dir "$W/old"
 (cd "$W/old" && apt-get "${old[@]}" download libc6/trixie) >"$W/old-release.log" 2>&1 || true
