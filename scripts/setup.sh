@@ -142,6 +142,10 @@ check_machine() {
     if cargo pgrx --version 2>/dev/null | grep -q "cargo-pgrx $PGRX_VERSION\$"; then report ok "cargo-pgrx $PGRX_VERSION"
     else report missing "cargo-pgrx $PGRX_VERSION (have: $(cargo pgrx --version 2>/dev/null || echo none))" "scripts/setup.sh installs it (cargo install cargo-pgrx --version $PGRX_VERSION --locked)"
     fi
+    local pgrx_config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
+    if [ -n "$PG_CONFIG_FOUND" ] && ! grep -qF "pg18 = \"$PG_CONFIG_FOUND\"" "$pgrx_config" 2>/dev/null; then
+        report missing "cargo pgrx init for $PG_CONFIG_FOUND (not in $pgrx_config)" "scripts/setup.sh runs it (cargo pgrx init --pg18 $PG_CONFIG_FOUND)"
+    fi
     command -v cargo-fuzz >/dev/null && report ok "cargo-fuzz" || report missing "cargo-fuzz" "scripts/setup.sh installs it (cargo install cargo-fuzz --locked)"
     if [ "$(id -u)" = 0 ]; then
         if id "$PGEXT_USER" >/dev/null 2>&1; then report ok "cluster owner '$PGEXT_USER'"
