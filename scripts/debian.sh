@@ -143,8 +143,11 @@ apt_sandbox_dir() {
 # counts as downloaded only as a .deb of that package, architecture and version; the ones that are
 # go to DEST, and when any is not, it fails naming each such SPEC and the log (DIR/fetch.log).
 apt_fetch() {
-    local dest=$1 spec pkg arch want deb f a rc=0 failed=()
+    local dest=$1 spec pkg arch want deb f a rc=0 failed=() specs=()
     shift
+    declare -A seen=()
+    for spec in "$@"; do [ -n "${seen[$spec]:-}" ] || specs+=("$spec"); seen[$spec]=1; done
+    set -- "${specs[@]}" # a package named twice is downloaded once
     for spec in "$@"; do
         [[ $spec == */* || $spec == *=* ]] || { echo "apt_fetch: name the suite or the version: $spec" >&2; return 2; }
     done
