@@ -1380,11 +1380,52 @@ fn bench_postgis_image() {
     }
 }
 
+/// The AArch64 machine (little-endian, LP64), as Debian's arm64 calls it.
+const AARCH64: HostAbi = HostAbi {
+    class: ElfClass::Elf64,
+    byte_order: ByteOrder::Little,
+    machine: 183,
+};
+
+/// Flags that make clang build an AArch64 shared library without a libc (the fixtures need
+/// none): clang's own headers, binutils-aarch64-linux-gnu's linker. Debian's gcc cross compiler
+/// conflicts with gcc-multilib (the 32-bit test), so clang builds the arm64 fixtures; real
+/// gcc-built arm64 libraries are judged by tests/oracle-arm64.
+const AARCH64_CLANG: &[&str] = &["--target=aarch64-linux-gnu", "-nostdlib"];
+
+fn aarch64_toolchain() {
+    let probe = Command::new("aarch64-linux-gnu-ld").arg("--version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "aarch64-linux-gnu-ld is missing: run scripts/setup.sh (installs binutils-aarch64-linux-gnu)"
+    );
+}
+
 #[test]
 fn preload_needs_decided_from_pg_init() {
-    if host().machine != 62 {
-        eprintln!("the _PG_init walk is x86-64 only; other machines answer Undecided (tested below)");
-    }
+    preload_needs_decided("cc", &[], host(), &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]]);
+}
+
+/// The same fixtures compiled for AArch64 (with and without Debian's branch protection: `bti c`,
+/// `paciasp`): the walk decides them as it does on x86-64.
+#[test]
+fn preload_needs_decided_from_aarch64_pg_init() {
+    aarch64_toolchain();
+    preload_needs_decided(
+        "clang",
+        AARCH64_CLANG,
+        AARCH64,
+        &[
+            &["-O2"],
+            &["-O0"],
+            &["-O2", "-fno-plt"],
+            &["-Os"],
+            &["-O2", "-mbranch-protection=standard"],
+        ],
+    );
+}
+
+fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_sets: &[&[&str]]) {
     let dir = tempfile::tempdir().unwrap();
     // (case, expected need without preloading) — each compiled at -O2, -O0 and -O2 -fno-plt.
     #[derive(Debug, PartialEq)]
@@ -1418,7 +1459,6 @@ fn preload_needs_decided_from_pg_init() {
         ("GLOBAL_FLAG", Want::None),
         ("UNKNOWN_CONTEXT", Want::Undecided),
     ];
-    let flag_sets: &[&[&str]] = &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]];
     let mut failures = Vec::new();
     for (case, want) in cases {
         for (k, flags) in flag_sets.iter().enumerate() {
@@ -1433,9 +1473,15 @@ fn preload_needs_decided_from_pg_init() {
                 src.to_str().unwrap(),
                 &define,
             ];
+            args.extend_from_slice(target);
             args.extend_from_slice(flags);
-            compile("cc", &args);
-            let report = inspect_bytes(fs::read(&out).unwrap(), &host(), &server(), ReadLimits::default());
+            compile(compiler, &args);
+            let report = inspect_bytes(
+                fs::read(&out).unwrap(),
+                &abi,
+                &ServerMagic::pg18(abi.class),
+                ReadLimits::default(),
+            );
             assert!(report.preload.has_init, "{case}");
             let got = report.preload.need();
             let ok = match (want, &got) {
@@ -1446,7 +1492,7 @@ fn preload_needs_decided_from_pg_init() {
                 _ => false,
             };
             if !ok {
-                failures.push(format!("{case} {flags:?}: want {want:?}, got {got:?}"));
+                failures.push(format!("{compiler} {case} {flags:?}: want {want:?}, got {got:?}"));
             }
         }
     }
