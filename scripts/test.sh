@@ -73,6 +73,15 @@ oracle() {
     install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"
 }
 
+# The arm64 oracle (tests/oracle-arm64, emulated): in CI a representative subset — preload-only
+# (cron, pgaudit, timescaledb, pglogical), plain (age, hll, orafce, partman), an OS library the
+# server lacks (mysql-fdw), SQL-only (pgtap); PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): all.
+oracle_arm64() {
+    local subset="cron pgaudit timescaledb pglogical age hll orafce partman mysql-fdw pgtap"
+    [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
+    PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
+}
+
 for s in "${suites[@]}"; do
     case $s in
         lint) run_suite lint lint ;;
@@ -84,6 +93,7 @@ for s in "${suites[@]}"; do
         enforce) run_suite enforce enforce ;;
         signatures) run_suite signatures signatures ;;
         oracle) run_suite oracle oracle ;;
+        oracle-arm64) run_suite oracle-arm64 oracle_arm64 ;;
         preflight) run_suite preflight preflight ;;
         fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
         *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, preflight, fuzz)" ;;

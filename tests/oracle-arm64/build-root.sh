@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds an arm64 Debian root file system holding PostgreSQL 18, for the arm64 oracle: the .debs of
-# postgresql-18 and its dependency closure (plus dash and libc-bin, which are Essential and so
+# postgresql-18 and its dependency closure (plus dash, libc-bin and coreutils, which are Essential and so
 # never named as dependencies), resolved through a private apt index for arm64 and unpacked with
 # dpkg-deb -x. Nothing is installed on this machine. Then, under emulation (binfmt_misc + qemu),
 # the root's own /sbin/ldconfig writes its /etc/ld.so.cache, as the postinst trigger would.
@@ -36,7 +36,7 @@ if [ -n "${PGEXT_ORACLE_REFRESH:-}" ] || [ ! -s "$LIST" ] || ! while IFS=$'\t' r
     apt_private update >"$CACHE/logs/apt-update.log" 2>&1 || { tail -n 20 "$CACHE/logs/apt-update.log" >&2; die "apt-get update failed"; }
     # Real packages of the closure (a virtual name prints as <name>; its provider is listed too).
     mapfile -t names < <(apt_cache_private depends --recurse --no-recommends --no-suggests --no-conflicts \
-        --no-breaks --no-replaces --no-enhances "postgresql-$MAJOR" dash libc-bin |
+        --no-breaks --no-replaces --no-enhances "postgresql-$MAJOR" dash libc-bin coreutils |
         grep -v '^ ' | grep -v '^<' | LC_ALL=C sort -u)
     [ ${#names[@]} -gt 10 ] || die "the closure of postgresql-$MAJOR is implausibly small: ${names[*]}"
     apt_cache_private show --no-all-versions "${names[@]}" 2>/dev/null |
