@@ -75,9 +75,9 @@ oracle() {
 
 # The arm64 oracle (tests/oracle-arm64, emulated): in CI a representative subset — preload-only
 # (cron, pgaudit, timescaledb, pglogical), plain (age, hll, orafce, partman), an OS library the
-# server lacks (mysql-fdw), SQL-only (pgtap); PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): all.
+# server lacks (ogr-fdw: libgdal), SQL-only (pg-permissions); PGEXT_ORACLE_ARM64_ALL=1: all.
 oracle_arm64() {
-    local subset="cron pgaudit timescaledb pglogical age hll orafce partman mysql-fdw pgtap"
+    local subset="cron pgaudit timescaledb pglogical age hll orafce partman ogr-fdw pg-permissions"
     [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
     PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
 }

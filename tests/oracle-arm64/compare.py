@@ -3,7 +3,7 @@
 
     compare.py --list CLI_JSON             what to try: create<TAB>extension, load<TAB>library path
     compare.py --preload-set RESULTS_TSV   the libraries whose LOAD failed from their own code
-    compare.py --report [--seconds N] PASS=CLI_JSON=RESULTS_TSV ...
+    compare.py --report [--seconds N] [--preload PASS=LIBS] PASS=CLI_JSON=RESULTS_TSV ...
 
 The report compares pgext-check's `compatible` with CREATE EXTENSION and `loadable` with LOAD.
 Exits 1 on a false-compatible, false-incompatible or undecided answer, or an item never tried."""
@@ -65,10 +65,25 @@ def verdict(pgext, outcome):
     return "false-compat" if pgext else "false-incompat"
 
 
+def loadable_now(lib, preloaded):
+    """Whether LOAD succeeds, as library_compat.loadable says it: the ELF analysis, then _PG_init
+    outside preloading (None when that could not be decided)."""
+    if not lib["loadable"]:
+        return False
+    if lib["path"].rsplit("/", 1)[-1].removesuffix(".so") in preloaded:
+        return True
+    return {"required": False, "undecided": None}.get(lib.get("preload"), True)
+
+
 def report(args):
     seconds = None
-    if args and args[0] == "--seconds":
-        seconds = args[1]
+    preload = {}
+    while args and args[0].startswith("--"):
+        if args[0] == "--seconds":
+            seconds = args[1]
+        elif args[0] == "--preload":
+            pass_name, _, libs = args[1].partition("=")
+            preload[pass_name] = libs
         args = args[2:]
     failed = False
     for spec in args:
@@ -77,9 +92,10 @@ def report(args):
         counts = {"create": {}, "load": {}}
         misses = []
         loadable = {}
+        preloaded = set(filter(None, preload.get(name, "").split(",")))
         for e in data:
             for lib in libraries(e):
-                loadable[lib["path"]] = lib["loadable"]
+                loadable[lib["path"]] = loadable_now(lib, preloaded)
         items = [("create", e["name"], e["compatible"], ",".join(e["problems"])) for e in data]
         items += [("load", p, v, "") for p, v in loadable.items()]
         for kind, item, pgext, problems in items:

@@ -241,7 +241,7 @@ run_pass preload "$preload"
 stop_server
 
 set +e
-python3 "$REPO/tests/oracle-arm64/compare.py" --report --seconds "$(($(date +%s) - t_start))" \
+python3 "$REPO/tests/oracle-arm64/compare.py" --report --seconds "$(($(date +%s) - t_start))" --preload "preload=$preload" \
     "plain=$OUT/plain.cli.json=$OUT/plain.tsv" "preload=$OUT/preload.cli.json=$OUT/preload.tsv" | tee "$OUT/report.txt"
 rc=${PIPESTATUS[0]}
 set -e
