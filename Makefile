@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle preflight bench fuzz fuzz-smoke
+.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight bench fuzz fuzz-smoke
 setup:
 	bash scripts/setup.sh
 setup-check:
@@ -24,6 +24,9 @@ signatures:
 	bash scripts/test.sh signatures
 oracle:
 	bash scripts/test.sh oracle
+# The arm64 oracle on every arm64 image (CI runs a subset through scripts/test.sh oracle-arm64).
+oracle-arm64:
+	PGEXT_ORACLE_ARM64_ALL=1 bash scripts/test.sh oracle-arm64
 preflight:
 	bash scripts/test.sh preflight
 apt:

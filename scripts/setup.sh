@@ -66,8 +66,11 @@ packages=(
     docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
     postgresql-15                                                                  # ELF tests: another major's modules
     iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server
+    binutils-aarch64-linux-gnu                                                     # ELF tests: clang links arm64 fixtures
+    qemu-user-static                                                               # oracle-arm64: an arm64 PostgreSQL
 )
-# ELF tests build a 32-bit library where the toolchain can (amd64's multilib).
+# ELF tests build a 32-bit library where the toolchain can (amd64's multilib). gcc-multilib conflicts
+# with Debian's gcc-aarch64-linux-gnu, so arm64 fixtures are built by clang --target=aarch64-linux-gnu.
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 missing=()
 for p in "${packages[@]}"; do

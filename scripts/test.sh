@@ -27,7 +27,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
-DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle preflight fuzz)
+DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle oracle-arm64 preflight fuzz)
 
 # ---------------------------------------------------------------------------------------------
 # Suites
@@ -65,6 +65,16 @@ preflight() { install_pgext && bash "$REPO/tests/preflight/run.sh"; }
 oracle() { install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"; }
 apt_suite() { bash "$REPO/tests/apt/run.sh"; }
 fuzz() { bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}"; }
+# The arm64 oracle (tests/oracle-arm64, emulated): by default a representative subset — preload-only
+# (cron, pgaudit, pglogical; timescaledb is a known miss, docs/src/operations/arm64.md), plain
+# (age, hll, orafce, partman), an OS library the server lacks (ogr-fdw: libgdal), SQL-only
+# (pg-permissions); PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): every image. It needs no
+# installed pgext (pgext-check judges; the emulated server runs from the arm64 root).
+oracle_arm64() {
+    local subset="cron pgaudit pglogical age hll orafce partman ogr-fdw pg-permissions"
+    [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
+    PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
+}
 
 # ---------------------------------------------------------------------------------------------
 # The runner
@@ -96,6 +106,7 @@ add_suite() {
         enforce) run_suite enforce server enforce ;;
         signatures) run_suite signatures server signatures ;;
         oracle) run_suite oracle server oracle ;;
+        oracle-arm64) run_suite oracle-arm64 cpu oracle_arm64 ;;
         preflight) run_suite preflight server preflight ;;
         fuzz) run_suite fuzz cpu fuzz ;;
         *) die "unknown suite: $1 (${DEFAULT_SUITES[*]})" ;;

@@ -194,6 +194,7 @@ fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
                         json!({
                             "path": path,
                             "loadable": r.loadable,
+                            "preload": preload_kind(&r.preload.need()),
                             "pg_major": r.magic.as_ref().map(|m| m.pg_major()),
                             "problems": codes(&problems),
                             "problem_details": problems.iter().map(problem_json).collect::<Vec<_>>(),
@@ -203,6 +204,17 @@ fn json_rows(result: &Preflight, fetched: &[Fetched]) -> Value {
             })
             .collect(),
     )
+}
+
+/// What `_PG_init` does outside `shared_preload_libraries`, as `library_compat.preload` says it.
+fn preload_kind(need: &pgext_core::elf::PreloadNeed) -> &'static str {
+    use pgext_core::elf::PreloadNeed;
+    match need {
+        PreloadNeed::None => "none",
+        PreloadNeed::Recommended(_) => "recommended",
+        PreloadNeed::Required(_) => "required",
+        PreloadNeed::Undecided(_) => "undecided",
+    }
 }
 
 fn verdict_word(e: &ExtensionVerdict) -> &'static str {

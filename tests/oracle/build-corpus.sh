@@ -21,7 +21,8 @@
 #
 # Environment: PGEXT_CACHE; PGEXT_ORACLE_SUITE (default unstable); PGEXT_ORACLE_PG_MAJOR
 # (default 18); PGEXT_ORACLE_REFRESH=1 re-reads the archive's index and downloads what changed;
-# PGEXT_ORACLE_MIN_EXTENSIONS (default 80): fewer distinct extensions is an error.
+# PGEXT_ORACLE_MIN_EXTENSIONS (default 80): fewer distinct extensions is an error;
+# PGEXT_ORACLE_ARCH (default: this machine's): the Debian architecture of the packages.
 set -Eeuo pipefail
 
 [ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
@@ -41,9 +42,11 @@ step "check tools"
 for tool in apt-get apt-cache dpkg dpkg-deb sha256sum flock; do
     command -v "$tool" >/dev/null || die "missing command '$tool': apt-get install apt dpkg coreutils util-linux"
 done
-ARCH=$(dpkg --print-architecture)
+ARCH=${PGEXT_ORACLE_ARCH:-$(dpkg --print-architecture)}
 
+# Another architecture's corpus (tests/oracle-arm64) keeps its own cache: images share names.
 CACHE=$(pgext_cache_root)/oracle
+[ "$ARCH" = "$(dpkg --print-architecture)" ] || CACHE+=-$ARCH
 mkdir -p "$CACHE"/{debs,images,logs,work}
 exec 9>"$CACHE/.lock"
 flock -n 9 || { echo "waiting for another build-corpus.sh using $CACHE"; flock 9; }

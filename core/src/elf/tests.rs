@@ -1380,11 +1380,52 @@ fn bench_postgis_image() {
     }
 }
 
+/// The AArch64 machine (little-endian, LP64), as Debian's arm64 calls it.
+const AARCH64: HostAbi = HostAbi {
+    class: ElfClass::Elf64,
+    byte_order: ByteOrder::Little,
+    machine: 183,
+};
+
+/// Flags that make clang build an AArch64 shared library without a libc (the fixtures need
+/// none): clang's own headers, binutils-aarch64-linux-gnu's linker. Debian's gcc cross compiler
+/// conflicts with gcc-multilib (the 32-bit test), so clang builds the arm64 fixtures; real
+/// gcc-built arm64 libraries are judged by tests/oracle-arm64.
+const AARCH64_CLANG: &[&str] = &["--target=aarch64-linux-gnu", "-nostdlib"];
+
+fn aarch64_toolchain() {
+    let probe = Command::new("aarch64-linux-gnu-ld").arg("--version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "aarch64-linux-gnu-ld is missing: run scripts/setup.sh (installs binutils-aarch64-linux-gnu)"
+    );
+}
+
 #[test]
 fn preload_needs_decided_from_pg_init() {
-    if host().machine != 62 {
-        eprintln!("the _PG_init walk is x86-64 only; other machines answer Undecided (tested below)");
-    }
+    preload_needs_decided("cc", &[], host(), &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]]);
+}
+
+/// The same fixtures compiled for AArch64 (with and without Debian's branch protection: `bti c`,
+/// `paciasp`): the walk decides them as it does on x86-64.
+#[test]
+fn preload_needs_decided_from_aarch64_pg_init() {
+    aarch64_toolchain();
+    preload_needs_decided(
+        "clang",
+        AARCH64_CLANG,
+        AARCH64,
+        &[
+            &["-O2"],
+            &["-O0"],
+            &["-O2", "-fno-plt"],
+            &["-Os"],
+            &["-O2", "-mbranch-protection=standard"],
+        ],
+    );
+}
+
+fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_sets: &[&[&str]]) {
     let dir = tempfile::tempdir().unwrap();
     // (case, expected need without preloading) — each compiled at -O2, -O0 and -O2 -fno-plt.
     #[derive(Debug, PartialEq)]
@@ -1418,7 +1459,6 @@ fn preload_needs_decided_from_pg_init() {
         ("GLOBAL_FLAG", Want::None),
         ("UNKNOWN_CONTEXT", Want::Undecided),
     ];
-    let flag_sets: &[&[&str]] = &[&["-O2"], &["-O0"], &["-O2", "-fno-plt"], &["-Os"]];
     let mut failures = Vec::new();
     for (case, want) in cases {
         for (k, flags) in flag_sets.iter().enumerate() {
@@ -1433,9 +1473,15 @@ fn preload_needs_decided_from_pg_init() {
                 src.to_str().unwrap(),
                 &define,
             ];
+            args.extend_from_slice(target);
             args.extend_from_slice(flags);
-            compile("cc", &args);
-            let report = inspect_bytes(fs::read(&out).unwrap(), &host(), &server(), ReadLimits::default());
+            compile(compiler, &args);
+            let report = inspect_bytes(
+                fs::read(&out).unwrap(),
+                &abi,
+                &ServerMagic::pg18(abi.class),
+                ReadLimits::default(),
+            );
             assert!(report.preload.has_init, "{case}");
             let got = report.preload.need();
             let ok = match (want, &got) {
@@ -1446,9 +1492,97 @@ fn preload_needs_decided_from_pg_init() {
                 _ => false,
             };
             if !ok {
-                failures.push(format!("{case} {flags:?}: want {want:?}, got {got:?}"));
+                failures.push(format!("{compiler} {case} {flags:?}: want {want:?}, got {got:?}"));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Real arm64 files: Debian unstable's arm64 PostgreSQL 18 root and its arm64 extension packages,
+/// laid out by tests/oracle-arm64 (which runs this with PGEXT_ARM64_ROOT and
+/// PGEXT_ARM64_CORPUS set). Ignored by default: it needs those downloads.
+#[test]
+#[ignore = "needs the arm64 root and corpus of tests/oracle-arm64 (PGEXT_ARM64_ROOT, PGEXT_ARM64_CORPUS)"]
+fn arm64_debian_files() {
+    let root = PathBuf::from(std::env::var("PGEXT_ARM64_ROOT").expect("PGEXT_ARM64_ROOT"));
+    let corpus = PathBuf::from(std::env::var("PGEXT_ARM64_CORPUS").expect("PGEXT_ARM64_CORPUS"));
+    // ld.so.cache written by the root's own ldconfig: every entry is FLAG_AARCH64_LIB64 | libc6
+    // (or plain ELF), none is skipped as another ABI's, and it names the multiarch libc.
+    let cache = ldcache::LdCache::load(&root.join("etc/ld.so.cache"), &AARCH64).unwrap();
+    assert!(cache.len() > 50, "{} entries", cache.len());
+    assert_eq!(cache.skipped_other_abi(), 0);
+    assert!(cache.entries().all(|e| e.flags == 0x0a03 || e.flags == 1), "flags");
+    assert_eq!(cache.lookup("libc.so.6"), Some("/usr/lib/aarch64-linux-gnu/libc.so.6"));
+    // The server's own modules: magic blocks decoded from Pg_magic_func's arm64 code, every one
+    // loadable against the root (ld.so.cache, multiarch directories, symbol versions, postgres'
+    // exports).
+    let mut config = SearchConfig::for_sysroot(AARCH64, &root);
+    config.postgres_executable = Some(root.join("usr/lib/postgresql/18/bin/postgres"));
+    let lib = root.join("usr/lib/postgresql/18/lib");
+    let mut n = 0;
+    for entry in fs::read_dir(&lib).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "so") {
+            continue;
+        }
+        let report = analyze_library(&path, &config, &ServerMagic::pg18(ElfClass::Elf64));
+        let magic = report
+            .magic
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no magic block", path.display()));
+        assert_eq!(
+            (magic.pg_version, magic.source),
+            (1800, MagicSource::Decoded),
+            "{}",
+            path.display()
+        );
+        assert!(
+            report.symbols_checked && report.loadable,
+            "{}: {:#?}",
+            path.display(),
+            report.problems
+        );
+        assert!(
+            !matches!(report.preload.need(), PreloadNeed::Undecided(_)),
+            "{}: {:?}",
+            path.display(),
+            report.preload.need()
+        );
+        n += 1;
+    }
+    assert!(n > 40, "{n} contrib modules");
+    // Extension libraries whose preload needs are known: decided from their arm64 _PG_init.
+    let need = |image: &str, file: &str| {
+        let r = analyze_library(
+            &corpus.join(image).join("lib").join(file),
+            &config,
+            &ServerMagic::pg18(ElfClass::Elf64),
+        );
+        r.preload.need()
+    };
+    for (image, file) in [
+        ("cron", "pg_cron.so"),
+        ("pgaudit", "pgaudit.so"),
+        ("timescaledb", "timescaledb.so"),
+        ("pglogical", "pglogical.so"),
+    ] {
+        assert!(
+            matches!(need(image, file), PreloadNeed::Required(_)),
+            "{file}: {:?}",
+            need(image, file)
+        );
+    }
+    for (image, file) in [
+        ("age", "age.so"),
+        ("hll", "hll.so"),
+        ("orafce", "orafce.so"),
+        ("partman", "pg_partman_bgw.so"),
+    ] {
+        assert!(
+            matches!(need(image, file), PreloadNeed::None | PreloadNeed::Recommended(_)),
+            "{file}: {:?}",
+            need(image, file)
+        );
+    }
 }

@@ -1,11 +1,9 @@
-//! The abstract x86-64 machine the walk runs `_PG_init` on: constants and symbolic values in
-//! registers and stack slots, the flags of `cmp`/`test`, and one instruction's effect on them.
+//! What the walk of `_PG_init` shares between architectures: abstract values in registers and
+//! stack slots, the library's own variables written on a path, and the one interface each
+//! architecture's instruction semantics implement ([`Machine`]). The walk itself (budgets, joins,
+//! calls, what an import call means) is in `walk.rs`; x86-64 is `x86_64.rs`, AArch64 `aarch64.rs`.
 
 use std::collections::HashMap;
-
-use iced_x86::{ConditionCode, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
-
-use super::PRELOAD_FLAG;
 
 /// An abstract value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,55 +58,8 @@ pub(super) fn mask(bits: u32) -> u64 {
     }
 }
 
-/// A two-operand ALU instruction on known operands: the result and, when single, its flags.
-pub(super) fn alu(m: Mnemonic, a: Val, b: Val, bits: u32, flags: Option<Flags>) -> Option<(Val, Option<Flags>)> {
-    let (xs, ys) = (a.values()?, b.values()?);
-    let cf = flags.map(|f| u64::from(f.cf));
-    let mut out = Vec::new();
-    let mut fl = None;
-    for &x in &xs {
-        for &y in &ys {
-            let (r, f) = match m {
-                Mnemonic::Add => {
-                    let r = x.wrapping_add(y) & mask(bits);
-                    (r, Some(flags_logic(r, bits, r < (x & mask(bits)))))
-                }
-                Mnemonic::Sub => (x.wrapping_sub(y) & mask(bits), Some(flags_sub(x, y, bits))),
-                Mnemonic::And => (x & y & mask(bits), Some(flags_logic(x & y & mask(bits), bits, false))),
-                Mnemonic::Or => (
-                    (x | y) & mask(bits),
-                    Some(flags_logic((x | y) & mask(bits), bits, false)),
-                ),
-                Mnemonic::Xor => (
-                    (x ^ y) & mask(bits),
-                    Some(flags_logic((x ^ y) & mask(bits), bits, false)),
-                ),
-                Mnemonic::Sbb => (x.wrapping_sub(y).wrapping_sub(cf?) & mask(bits), None),
-                Mnemonic::Adc => (x.wrapping_add(y).wrapping_add(cf?) & mask(bits), None),
-                Mnemonic::Shl => (x.wrapping_shl(y as u32) & mask(bits), None),
-                Mnemonic::Shr => ((x & mask(bits)).wrapping_shr(y as u32), None),
-                Mnemonic::Imul => (x.wrapping_mul(y) & mask(bits), None),
-                _ => return None,
-            };
-            out.push(r);
-            fl = f;
-        }
-    }
-    let single = out.len() == 1;
-    Some((Val::from_values(out), if single { fl } else { None }))
-}
-
-pub(super) fn flags_logic(r: u64, bits: u32, cf: bool) -> Flags {
-    Flags {
-        zf: r == 0,
-        sf: r & (1u64 << (bits - 1)) != 0,
-        cf,
-        of: false,
-        pf: (r as u8).count_ones().is_multiple_of(2),
-    }
-}
-
-/// Flags of the last `cmp`/`test` with known operands.
+/// Flags of the last comparison with known operands: x86-64's ZF SF CF OF PF, or AArch64's
+/// NZCV as `sf zf cf of` (`cf` is AArch64's C, set when a subtraction does *not* borrow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Flags {
     pub(super) zf: bool,
@@ -120,7 +71,9 @@ pub(super) struct Flags {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct State {
-    pub(super) regs: [Val; 16],
+    /// General registers, numbered by each machine (x86-64: rax = 0 … r15 = 15; AArch64:
+    /// x0 … x30, sp = 31).
+    pub(super) regs: [Val; 32],
     pub(super) flags: Option<Flags>,
     pub(super) stack: Vec<(i64, Val)>,
     /// The library's own variables written on this path (`backend_only = !flag;` tested later).
@@ -130,9 +83,10 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn entry() -> State {
-        let mut regs = [Val::Unknown; 16];
-        regs[4] = Val::Stack(0);
+    /// The state at `_PG_init`'s entry: only the stack pointer (register `sp`) is known.
+    pub(super) fn entry(sp: usize) -> State {
+        let mut regs = [Val::Unknown; 32];
+        regs[sp] = Val::Stack(0);
         State {
             regs,
             flags: None,
@@ -171,470 +125,84 @@ impl State {
             .map(|(_, v)| *v)
             .unwrap_or(Val::Unknown)
     }
+}
 
-    /// The value of the n-th integer argument (0-based) at a call.
-    pub(super) fn arg(&self, n: usize) -> Val {
-        const REGS: [usize; 6] = [7, 6, 2, 1, 8, 9]; // rdi rsi rdx rcx r8 r9
-        match REGS.get(n) {
-            Some(r) => self.regs[*r],
-            None => match self.regs[4] {
-                Val::Stack(sp) => self.load(sp + 8 * (n as i64 - 6)),
-                _ => Val::Unknown,
-            },
-        }
-    }
+/// What the walk knows about the library while it steps: the watched imports' GOT slots and the
+/// `.got*` ranges.
+pub(super) struct Cx<'a> {
+    pub(super) slots: &'a HashMap<u64, &'static str>,
+    pub(super) got: &'a [(u64, u64)],
+}
 
-    pub(super) fn clobber_call(&mut self) {
-        for r in [0, 1, 2, 6, 7, 8, 9, 10, 11] {
-            self.regs[r] = Val::Unknown;
+impl Cx<'_> {
+    /// A load of 8 bytes from `at`: the import a watched slot names, the address an unwatched GOT
+    /// slot holds (one of the library's own variables, or an import not watched), or `None`.
+    pub(super) fn got_load(&self, at: u64) -> Option<Val> {
+        if let Some(name) = self.slots.get(&at) {
+            return Some(Val::Import(name));
         }
-        self.flags = None;
+        self.got
+            .iter()
+            .any(|(a, b)| at >= *a && at < *b)
+            .then_some(Val::Got(at))
     }
 }
 
-pub(super) fn gpr(r: Register) -> Option<usize> {
-    let full = r.full_register();
-    if full.is_gpr64() { Some(full.number()) } else { None }
+/// Where a call or jump goes, as far as the instruction says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// A direct address: a local function or a PLT stub (the walk tells which).
+    Direct(u64),
+    /// Through a watched import's GOT slot (`-fno-plt`), or a register holding its address.
+    Import(&'static str),
+    /// Through a GOT slot of an import not watched.
+    OtherImport,
+    /// Not known statically (a function pointer).
+    Unknown,
 }
 
-/// Evaluates a condition on known flags.
-pub(super) fn eval(cc: ConditionCode, f: Flags) -> Option<bool> {
-    Some(match cc {
-        ConditionCode::o => f.of,
-        ConditionCode::no => !f.of,
-        ConditionCode::b => f.cf,
-        ConditionCode::ae => !f.cf,
-        ConditionCode::e => f.zf,
-        ConditionCode::ne => !f.zf,
-        ConditionCode::be => f.cf || f.zf,
-        ConditionCode::a => !f.cf && !f.zf,
-        ConditionCode::s => f.sf,
-        ConditionCode::ns => !f.sf,
-        ConditionCode::p => f.pf,
-        ConditionCode::np => !f.pf,
-        ConditionCode::l => f.sf != f.of,
-        ConditionCode::ge => f.sf == f.of,
-        ConditionCode::le => f.zf || f.sf != f.of,
-        ConditionCode::g => !f.zf && f.sf == f.of,
-        ConditionCode::None => return None,
-    })
+/// What an instruction does to the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    /// Falls through after [`Machine::step`].
+    Step,
+    /// The path ends (return, trap).
+    End,
+    /// An unconditional direct jump (or a tail call, when it reaches a PLT stub).
+    Jump(u64),
+    /// A conditional jump to the address; `Some` when the state decides it (`true`: taken).
+    Branch(u64, Option<bool>),
+    /// A call; `true` when it is through a register or memory.
+    Call(Target, bool),
+    /// An indirect jump: a tail call through the GOT or a register, or a jump table.
+    IndirectJump(Target),
 }
 
-pub(super) fn flags_sub(a: u64, b: u64, bits: u32) -> Flags {
-    let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
-    let (a, b) = (a & mask, b & mask);
-    let r = a.wrapping_sub(b) & mask;
-    let sign = 1u64 << (bits - 1);
-    Flags {
-        zf: r == 0,
-        sf: r & sign != 0,
-        cf: a < b,
-        of: ((a ^ b) & (a ^ r) & sign) != 0,
-        pf: (r as u8).count_ones().is_multiple_of(2),
-    }
-}
-
-pub(super) fn flags_and(a: u64, b: u64, bits: u32) -> Flags {
-    let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
-    let r = a & b & mask;
-    Flags {
-        zf: r == 0,
-        sf: r & (1u64 << (bits - 1)) != 0,
-        cf: false,
-        of: false,
-        pf: (r as u8).count_ones().is_multiple_of(2),
-    }
-}
-
-/// The stack offset a memory operand addresses, when its base points into the stack.
-pub(super) fn stack_addr(ins: &Instruction, st: &State) -> Option<i64> {
-    if ins.memory_index() != Register::None {
-        return None;
-    }
-    match gpr(ins.memory_base()).map(|r| st.regs[r]) {
-        Some(Val::Stack(o)) => Some(o + ins.memory_displacement64() as i64),
-        _ => None,
-    }
-}
-
-/// The value a memory operand reads.
-pub(super) fn mem_load(
-    ins: &Instruction,
-    st: &State,
-    flag: bool,
-    slots: &HashMap<u64, &'static str>,
-    got: &[(u64, u64)],
-) -> Val {
-    if ins.memory_base() == Register::RIP {
-        let at = ins.memory_displacement64();
-        return match slots.get(&at) {
-            Some(name) => Val::Import(name),
-            None if got.iter().any(|(a, b)| at >= *a && at < *b) && ins.memory_size().size() == 8 => Val::Got(at),
-            None => st.load_global(at),
-        };
-    }
-    if ins.memory_index() == Register::None
-        && let Some(key) = gpr(ins.memory_base()).and_then(|r| global_key(st.regs[r], ins.memory_displacement64()))
-    {
-        return st.load_global(key);
-    }
-    if let Some(o) = stack_addr(ins, st) {
-        return st.load(o);
-    }
-    match gpr(ins.memory_base()).map(|r| st.regs[r]) {
-        Some(Val::Import(PRELOAD_FLAG)) if ins.memory_displacement64() == 0 && ins.memory_index() == Register::None => {
-            Val::Const(u64::from(flag))
-        }
-        _ => Val::Unknown,
-    }
-}
-
-/// The value of operand `n` (register, immediate, memory).
-pub(super) fn operand(
-    ins: &Instruction,
-    n: u32,
-    st: &State,
-    flag: bool,
-    slots: &HashMap<u64, &'static str>,
-    got: &[(u64, u64)],
-) -> Val {
-    match ins.op_kind(n) {
-        OpKind::Register => gpr(ins.op_register(n)).map(|r| st.regs[r]).unwrap_or(Val::Unknown),
-        OpKind::Immediate8
-        | OpKind::Immediate16
-        | OpKind::Immediate32
-        | OpKind::Immediate64
-        | OpKind::Immediate8to16
-        | OpKind::Immediate8to32
-        | OpKind::Immediate8to64
-        | OpKind::Immediate32to64 => Val::Const(ins.immediate(n)),
-        OpKind::Memory => mem_load(ins, st, flag, slots, got),
-        _ => Val::Unknown,
-    }
-}
-
-pub(super) fn op_bits(ins: &Instruction) -> u32 {
-    match ins.op_kind(0) {
-        OpKind::Register => ins.op0_register().size() as u32 * 8,
-        OpKind::Memory => ins.memory_size().size() as u32 * 8,
-        _ => 64,
-    }
-}
-
-/// Applies one non-branch instruction to the state.
-pub(super) fn step(
-    ins: &Instruction,
-    st: &mut State,
-    flag: bool,
-    slots: &HashMap<u64, &'static str>,
-    got: &[(u64, u64)],
-    info: &mut InstructionInfoFactory,
-) {
-    let sp = match st.regs[4] {
-        Val::Stack(o) => Some(o),
-        _ => None,
-    };
-    // The computed result for the destination register, if this instruction is understood.
-    let mut result: Option<(usize, Val)> = None;
-    let mut new_flags: Option<Option<Flags>> = None;
-    match ins.mnemonic() {
-        Mnemonic::Push => {
-            let v = operand(ins, 0, st, flag, slots, got);
-            if let Some(o) = sp {
-                st.store(o - 8, v);
-                st.regs[4] = Val::Stack(o - 8);
-            }
-            return;
-        }
-        Mnemonic::Pop => {
-            let v = sp.map(|o| st.load(o)).unwrap_or(Val::Unknown);
-            if let Some(o) = sp {
-                st.regs[4] = Val::Stack(o + 8);
-            }
-            if let Some(r) = gpr(ins.op0_register()) {
-                st.regs[r] = v;
-            }
-            return;
-        }
-        Mnemonic::Mov | Mnemonic::Movzx => {
-            let v = operand(ins, 1, st, flag, slots, got);
-            let bits = op_bits(ins);
-            match ins.op0_kind() {
-                OpKind::Register => {
-                    if let Some(r) = gpr(ins.op0_register()) {
-                        let v = match (v.values(), ins.mnemonic(), bits) {
-                            (_, _, 64) => v,
-                            // A byte or word moved into a register leaves the upper bits as
-                            // they were, which code does not rely on after such a move (the
-                            // compiler knows them to be undefined): the low bits are the value.
-                            (Some(xs), Mnemonic::Movzx, _) | (Some(xs), _, 8 | 16 | 32) => {
-                                // movzx reads a byte or word; the source value was that wide
-                                // when it came from a flag or a small constant.
-                                let src = match ins.op_kind(1) {
-                                    OpKind::Memory => ins.memory_size().size() as u32 * 8,
-                                    OpKind::Register => ins.op1_register().size() as u32 * 8,
-                                    _ => bits,
-                                };
-                                Val::from_values(xs.into_iter().map(|x| x & mask(src.min(bits))).collect())
-                            }
-                            _ => Val::Unknown,
-                        };
-                        result = Some((r, v));
-                    }
-                }
-                OpKind::Memory => {
-                    let v = match v {
-                        Val::Const(c) if bits < 64 => Val::Const(c & ((1u64 << bits) - 1)),
-                        v if bits == 64 => v,
-                        _ => Val::Unknown,
-                    };
-                    if let Some(o) = stack_addr(ins, st) {
-                        st.store(o, v);
-                    } else if ins.memory_base() == Register::RIP {
-                        st.store_global(ins.memory_displacement64(), v);
-                    } else if let Some(key) = gpr(ins.memory_base())
-                        .filter(|_| ins.memory_index() == Register::None)
-                        .and_then(|r| global_key(st.regs[r], ins.memory_displacement64()))
-                    {
-                        st.store_global(key, v);
-                    }
-                    return;
-                }
-                _ => {}
-            }
-        }
-        Mnemonic::Lea => {
-            if let Some(r) = gpr(ins.op0_register()) {
-                let base = gpr(ins.memory_base()).map(|b| st.regs[b]);
-                let v = if ins.memory_base() == Register::RIP {
-                    Val::Const(ins.memory_displacement64())
-                } else if let Some(o) = stack_addr(ins, st) {
-                    Val::Stack(o)
-                } else if let (Some(xs), Register::None) = (base.and_then(Val::values), ins.memory_index()) {
-                    // `lea r, [base+disp]` as arithmetic on a known base.
-                    let bits = op_bits(ins);
-                    Val::from_values(
-                        xs.into_iter()
-                            .map(|x| x.wrapping_add(ins.memory_displacement64()) & mask(bits))
-                            .collect(),
-                    )
-                } else {
-                    Val::Unknown
-                };
-                result = Some((
-                    r,
-                    if op_bits(ins) >= 32 || matches!(v, Val::Const(_) | Val::Either(..)) {
-                        v
-                    } else {
-                        Val::Unknown
-                    },
-                ));
-            }
-        }
-        Mnemonic::Xor
-            if ins.op0_kind() == OpKind::Register
-                && ins.op_kind(1) == OpKind::Register
-                && ins.op0_register() == ins.op1_register() =>
-        {
-            if let Some(r) = gpr(ins.op0_register()) {
-                result = Some((r, Val::Const(0)));
-                new_flags = Some(Some(flags_and(0, 0, 32)));
-            }
-        }
-        Mnemonic::Sub | Mnemonic::Add if ins.op0_kind() == OpKind::Register && ins.op0_register() == Register::RSP => {
-            if let (Some(o), Val::Const(c)) = (sp, operand(ins, 1, st, flag, slots, got)) {
-                let c = c as i64;
-                st.regs[4] = Val::Stack(if ins.mnemonic() == Mnemonic::Sub { o - c } else { o + c });
-                st.flags = None;
-                return;
-            }
-        }
-        Mnemonic::Sbb
-            if ins.op0_kind() == OpKind::Register
-                && ins.op_kind(1) == OpKind::Register
-                && ins.op0_register() == ins.op1_register() =>
-        {
-            // `sbb r, r` is minus the carry (the branchless `c ? x : y`): 0 or all ones.
-            if let Some(r) = gpr(ins.op0_register()) {
-                let bits = op_bits(ins);
-                let v = match st.flags {
-                    _ if bits < 32 => Val::Unknown,
-                    Some(f) => Val::Const(if f.cf { mask(bits) } else { 0 }),
-                    None => Val::Either(0, mask(bits)),
-                };
-                result = Some((r, v));
-            }
-        }
-        Mnemonic::Add
-        | Mnemonic::Sub
-        | Mnemonic::And
-        | Mnemonic::Or
-        | Mnemonic::Xor
-        | Mnemonic::Sbb
-        | Mnemonic::Adc
-        | Mnemonic::Shl
-        | Mnemonic::Shr
-        | Mnemonic::Imul
-            if ins.op0_kind() == OpKind::Register && ins.op_count() == 2 =>
-        {
-            let bits = op_bits(ins);
-            if let Some(r) = gpr(ins.op0_register())
-                && bits >= 32
-            {
-                let (a, b) = (st.regs[r], operand(ins, 1, st, flag, slots, got));
-                match alu(ins.mnemonic(), a, b, bits, st.flags) {
-                    Some((v, f)) => {
-                        result = Some((r, v));
-                        new_flags = Some(f);
-                    }
-                    None => result = Some((r, Val::Unknown)),
-                }
-            }
-        }
-        Mnemonic::Neg | Mnemonic::Not | Mnemonic::Inc | Mnemonic::Dec if ins.op0_kind() == OpKind::Register => {
-            let bits = op_bits(ins);
-            if let Some(r) = gpr(ins.op0_register())
-                && bits >= 32
-            {
-                let v = st.regs[r].values().map(|xs| {
-                    Val::from_values(
-                        xs.into_iter()
-                            .map(|x| {
-                                (match ins.mnemonic() {
-                                    Mnemonic::Neg => 0u64.wrapping_sub(x),
-                                    Mnemonic::Not => !x,
-                                    Mnemonic::Inc => x.wrapping_add(1),
-                                    _ => x.wrapping_sub(1),
-                                }) & mask(bits)
-                            })
-                            .collect(),
-                    )
-                });
-                result = Some((r, v.unwrap_or(Val::Unknown)));
-            }
-        }
-        Mnemonic::Cmp | Mnemonic::Test => {
-            let bits = op_bits(ins);
-            let (a, b) = (
-                operand(ins, 0, st, flag, slots, got),
-                operand(ins, 1, st, flag, slots, got),
-            );
-            st.flags = match (a, b) {
-                (Val::Const(a), Val::Const(b)) if bits > 0 => Some(if ins.mnemonic() == Mnemonic::Cmp {
-                    flags_sub(a, b, bits)
-                } else {
-                    flags_and(a, b, bits)
-                }),
-                _ => None,
-            };
-            return;
-        }
-        Mnemonic::Cmove
-        | Mnemonic::Cmovne
-        | Mnemonic::Cmovb
-        | Mnemonic::Cmovae
-        | Mnemonic::Cmovbe
-        | Mnemonic::Cmova
-        | Mnemonic::Cmovs
-        | Mnemonic::Cmovns
-        | Mnemonic::Cmovl
-        | Mnemonic::Cmovge
-        | Mnemonic::Cmovle
-        | Mnemonic::Cmovg => {
-            if let Some(r) = gpr(ins.op0_register()) {
-                let v = match st.flags.and_then(|f| eval(ins.condition_code(), f)) {
-                    Some(true) => operand(ins, 1, st, flag, slots, got),
-                    Some(false) => st.regs[r],
-                    None => match (st.regs[r], operand(ins, 1, st, flag, slots, got)) {
-                        (Val::Const(a), Val::Const(b)) => Val::from_values(vec![a, b]),
-                        _ => Val::Unknown,
-                    },
-                };
-                let v = match (v, op_bits(ins)) {
-                    (Val::Const(c), 32) => Val::Const(c & 0xffff_ffff),
-                    (v, 64) => v,
-                    _ => Val::Unknown,
-                };
-                result = Some((r, v));
-            }
-        }
-        Mnemonic::Sete
-        | Mnemonic::Setne
-        | Mnemonic::Setb
-        | Mnemonic::Setae
-        | Mnemonic::Setbe
-        | Mnemonic::Seta
-        | Mnemonic::Sets
-        | Mnemonic::Setns
-        | Mnemonic::Setl
-        | Mnemonic::Setge
-        | Mnemonic::Setle
-        | Mnemonic::Setg => {
-            // Writes a byte: the full register is known only if it was a known constant.
-            if let (OpKind::Register, Some(r)) = (ins.op0_kind(), gpr(ins.op0_register())) {
-                let v = match (st.regs[r], st.flags.and_then(|f| eval(ins.condition_code(), f))) {
-                    (Val::Const(c), Some(b)) if ins.op0_register().size() == 1 => {
-                        Val::Const((c & !0xff) | u64::from(b))
-                    }
-                    (Val::Const(c), None) if ins.op0_register().size() == 1 => Val::Either(c & !0xff, (c & !0xff) | 1),
-                    _ => Val::Unknown,
-                };
-                result = Some((r, v));
-            }
-        }
-        _ => {}
-    }
-    // Everything written that was not computed above becomes unknown.
-    let written: Vec<(Register, OpAccess)> = info
-        .info(ins)
-        .used_registers()
-        .iter()
-        .map(|u| (u.register(), u.access()))
-        .collect();
-    for (reg, access) in written {
-        if matches!(
-            access,
-            OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
-        ) && let Some(r) = gpr(reg)
-        {
-            if r == 4 && !matches!(ins.mnemonic(), Mnemonic::Leave) {
-                // rsp changed in a way not modelled: stack arguments become unknown.
-                st.regs[4] = Val::Unknown;
-            } else if r == 4 {
-                // leave: rsp = rbp + 8, rbp popped.
-                let rbp = st.regs[5];
-                if let Val::Stack(o) = rbp {
-                    st.regs[5] = st.load(o);
-                    st.regs[4] = Val::Stack(o + 8);
-                } else {
-                    st.regs[4] = Val::Unknown;
-                    st.regs[5] = Val::Unknown;
-                }
-            } else if !matches!(ins.mnemonic(), Mnemonic::Leave) {
-                st.regs[r] = Val::Unknown;
-            }
-        }
-    }
-    if let Some(mem_sp) = (ins.op0_kind() == OpKind::Memory)
-        .then(|| stack_addr(ins, st))
-        .flatten()
-        && !matches!(ins.mnemonic(), Mnemonic::Cmp | Mnemonic::Test)
-    {
-        // A stack slot written by an instruction not modelled.
-        st.store(mem_sp, Val::Unknown);
-    }
-    if ins.op0_kind() == OpKind::Memory
-        && ins.memory_base() == Register::RIP
-        && !matches!(ins.mnemonic(), Mnemonic::Cmp | Mnemonic::Test)
-    {
-        st.store_global(ins.memory_displacement64(), Val::Unknown);
-    }
-    if let Some((r, v)) = result {
-        st.regs[r] = v;
-    }
-    match new_flags {
-        Some(f) => st.flags = f,
-        None if ins.rflags_modified() != 0 => st.flags = None,
-        None => {}
-    }
+/// One architecture's instruction semantics, behind which the walk is shared.
+pub(super) trait Machine {
+    /// One decoded instruction.
+    type Insn;
+    /// The stack pointer's register.
+    const SP: usize;
+    /// Registers kept when the states of a loop are widened: the stack and frame pointers.
+    const KEPT: &'static [usize];
+    /// Decodes the instruction at `addr` from the bytes there (up to 16).
+    fn decode(&mut self, bytes: &[u8], addr: u64) -> Option<Self::Insn>;
+    /// The address after it.
+    fn next(&self, ins: &Self::Insn, addr: u64) -> u64;
+    /// What it does to control flow.
+    fn flow(&self, ins: &Self::Insn, addr: u64, st: &State, cx: &Cx) -> Flow;
+    /// Applies a [`Flow::Step`] instruction to the state.
+    fn step(&mut self, ins: &Self::Insn, addr: u64, st: &mut State, flag: bool, cx: &Cx);
+    /// The n-th integer-class argument (0-based) at a call (the calling convention's
+    /// registers, then the stack).
+    fn arg(st: &State, n: usize) -> Val;
+    /// What a call leaves unknown: the caller-saved registers and the flags.
+    fn clobber_call(st: &mut State);
+    /// The callee's view of the state at its entry (x86-64 pushes the return address).
+    fn enter_call(st: &mut State);
+    /// Instructions a PLT stub may take up to its jump.
+    const PLT_INSNS: usize;
+    /// The GOT slot a PLT stub jumps through, from its first instructions (address, instruction).
+    fn plt_slot(stub: &[(u64, Self::Insn)]) -> Option<u64>;
 }

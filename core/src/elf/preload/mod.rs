@@ -1,5 +1,5 @@
 //! Does a library refuse to load unless it is in `shared_preload_libraries`? Decided from the
-//! binary: what `_PG_init` imports, and a bounded walk of its x86-64 code.
+//! binary: what `_PG_init` imports, and a bounded walk of its code (x86-64 or AArch64).
 //!
 //! PostgreSQL runs `_PG_init` when a library is first loaded (`internal_load_library()` in
 //! dfmgr.c). Outside `shared_preload_libraries`, `process_shared_preload_libraries_in_progress` is
@@ -22,6 +22,11 @@
 //! false is a refusal; one reachable either way is not about preloading (it is some other
 //! condition) and is ignored. Imports are named through the PLT/GOT relocations.
 //!
+//! The facts, the decision and the walk's budgets are shared; only instruction semantics differ,
+//! behind [`machine::Machine`]: `x86_64.rs` (iced-x86, System V) and `aarch64.rs` (yaxpeax-arm,
+//! AAPCS64: `adrp`/`add`/`ldr` address formation, `cbz`/`tbz`/`b.cond` on the flag, PLT stubs
+//! through x16/x17, GOT slots named by `R_AARCH64_GLOB_DAT`/`JUMP_SLOT`/`ABS64`).
+//!
 //! When the walk cannot finish (another architecture, an indirect jump, the budget) on a library
 //! that reads the flag and can raise or define variables, the answer is
 //! [`PreloadNeed::Undecided`] — never a silent "loads".
@@ -35,10 +40,15 @@ use object::read::elf::Rela as _;
 use super::dynamic::DynamicInfo;
 use super::file::ElfFile;
 
+mod aarch64;
 mod machine;
 mod walk;
+mod x86_64;
 
+use aarch64::Aarch64;
+use machine::Machine;
 use walk::Walker;
+use x86_64::X86_64;
 
 /// The flag `_PG_init` tests.
 pub const PRELOAD_FLAG: &str = "process_shared_preload_libraries_in_progress";
@@ -206,18 +216,42 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
     if !flag && !defines && !shmem {
         return facts;
     }
-    if (file.header.machine, file.header.class) != (62, super::header::ElfClass::Elf64) {
-        facts.undecided = Some(format!(
-            "_PG_init of a {} library is not analysed (only x86-64 code is walked)",
-            super::header::machine_name(file.header.machine)
-        ));
-        return facts;
+    use super::header::{ByteOrder, ElfClass};
+    match (file.header.machine, file.header.class, file.header.byte_order) {
+        (62, ElfClass::Elf64, _) => walk_both(X86_64::default(), file, dynamic, init.value, &X86_64_GOT, &mut facts),
+        (183, ElfClass::Elf64, ByteOrder::Little) => {
+            walk_both(Aarch64, file, dynamic, init.value, &AARCH64_GOT, &mut facts)
+        }
+        (machine, ..) => {
+            facts.undecided = Some(format!(
+                "_PG_init of a {} library is not analysed (only x86-64 and little-endian AArch64 code is walked)",
+                super::header::machine_name(machine)
+            ));
+        }
     }
-    let slots = match got_slots(file, dynamic) {
+    facts
+}
+
+/// Relocation types that fill a GOT slot with an import's address: x86-64's `R_X86_64_64`,
+/// `GLOB_DAT`, `JUMP_SLOT`.
+const X86_64_GOT: [u32; 3] = [1, 6, 7];
+/// AArch64's `R_AARCH64_ABS64`, `GLOB_DAT`, `JUMP_SLOT`.
+const AARCH64_GOT: [u32; 3] = [257, 1025, 1026];
+
+/// Walks `_PG_init` at `init` without and with the flag, and records in `facts` what refuses.
+fn walk_both<M: Machine>(
+    machine: M,
+    file: &mut ElfFile,
+    dynamic: &DynamicInfo,
+    init: u64,
+    got_types: &[u32],
+    facts: &mut PreloadFacts,
+) {
+    let slots = match got_slots(file, dynamic, got_types) {
         Ok(s) => s,
         Err(e) => {
             facts.undecided = Some(format!("the relocations could not be read: {e}"));
-            return facts;
+            return;
         }
     };
     let got = file
@@ -227,6 +261,7 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
         .map(|s| (s.addr, s.addr.saturating_add(s.size)))
         .collect();
     let mut walker = Walker {
+        machine,
         file,
         slots,
         got,
@@ -236,9 +271,9 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
         incomplete: None,
         found: Vec::new(),
     };
-    let without = walker.walk(init.value, false);
+    let without = walker.walk(init, false);
     let incomplete = walker.incomplete.take();
-    let with = walker.walk(init.value, true);
+    let with = walker.walk(init, true);
     // ereport sites reached with the flag true too are about something else.
     let raised_anyway: HashSet<u64> = with
         .iter()
@@ -266,12 +301,14 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
             .or(incomplete)
             .map(|why| format!("_PG_init could not be followed to the end: {why}"));
     }
-    facts
 }
 
-/// GOT slot address → imported symbol name, for the watched imports (`GLOB_DAT`, `JUMP_SLOT`,
-/// `R_X86_64_64`).
-fn got_slots(file: &mut ElfFile, dynamic: &DynamicInfo) -> Result<HashMap<u64, &'static str>, super::ElfError> {
+/// GOT slot address → imported symbol name, for the watched imports (relocations of `got_types`).
+fn got_slots(
+    file: &mut ElfFile,
+    dynamic: &DynamicInfo,
+    got_types: &[u32],
+) -> Result<HashMap<u64, &'static str>, super::ElfError> {
     // dynsym index (1-based in relocations) → watched name.
     let watched: HashMap<u32, &'static str> = dynamic
         .symbols
@@ -294,8 +331,7 @@ fn got_slots(file: &mut ElfFile, dynamic: &DynamicInfo) -> Result<HashMap<u64, &
     for (offset, size) in sections {
         file.stream_records::<elf::Rela64<Endianness>>("relocations", offset, size, |relas| {
             for r in relas {
-                // GLOB_DAT 6, JUMP_SLOT 7, 64 1.
-                if matches!(r.r_type(endian, false).0, 1 | 6 | 7)
+                if got_types.contains(&r.r_type(endian, false).0)
                     && let Some(name) = watched.get(&r.r_sym(endian, false))
                 {
                     out.insert(r.r_offset(endian), *name);

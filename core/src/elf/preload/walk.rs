@@ -3,9 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpKind, Register};
-
-use super::machine::{State, Val, eval, gpr, step};
+use super::machine::{Cx, Flow, Machine, State, Target, Val};
 use super::{ERROR_LEVEL, MAX_DEPTH, MAX_STATES_PER_ADDR, MAX_STEPS, MAX_WINDOWS, PGC_POSTMASTER, Refusal, WINDOW};
 use crate::elf::file::ElfFile;
 
@@ -16,7 +14,9 @@ pub(super) struct Found {
     pub(super) refusal: Result<Refusal, String>,
 }
 
-pub(super) struct Walker<'f> {
+pub(super) struct Walker<'f, M: Machine> {
+    /// The architecture's instruction semantics.
+    pub(super) machine: M,
     pub(super) file: &'f mut ElfFile,
     pub(super) slots: HashMap<u64, &'static str>,
     /// `.got*` address ranges.
@@ -31,18 +31,18 @@ pub(super) struct Walker<'f> {
 }
 
 /// Where a call goes.
-pub(super) enum Callee {
+enum Callee {
     Import(&'static str),
     Local(u64),
     Unknown,
 }
 
-impl Walker<'_> {
+impl<M: Machine> Walker<'_, M> {
     pub(super) fn walk(&mut self, entry: u64, flag: bool) -> Vec<Found> {
         self.found.clear();
         self.steps = 0;
         self.incomplete = None;
-        self.function(entry, State::entry(), flag, 0);
+        self.function(entry, State::entry(M::SP), flag, 0);
         std::mem::take(&mut self.found)
     }
 
@@ -57,7 +57,7 @@ impl Walker<'_> {
     /// instructions, one `pread` each otherwise. Worst case (every step in a new window) reads
     /// 2 × `MAX_STEPS` windows, well inside the per-file read budget; at most [`MAX_WINDOWS`]
     /// are kept.
-    fn decode(&mut self, addr: u64) -> Option<Instruction> {
+    fn decode(&mut self, addr: u64) -> Option<M::Insn> {
         let start = addr & !(WINDOW - 1);
         if !self.windows.contains_key(&start) {
             if self.windows.len() >= MAX_WINDOWS {
@@ -78,9 +78,8 @@ impl Walker<'_> {
                 &owned[..]
             }
         };
-        let mut d = Decoder::with_ip(64, bytes, addr, DecoderOptions::NONE);
-        let ins = d.decode();
-        (!ins.is_invalid()).then_some(ins)
+        let bytes: &[u8] = bytes;
+        self.machine.decode(bytes, addr)
     }
 
     /// Code bytes at `addr` (up to 16, fewer near the end of a segment).
@@ -101,52 +100,30 @@ impl Walker<'_> {
         if let Some(t) = self.plt.get(&addr) {
             return *t;
         }
+        let mut stub = Vec::with_capacity(M::PLT_INSNS);
         let mut at = addr;
-        let mut target = None;
-        for _ in 0..3 {
+        while stub.len() < M::PLT_INSNS {
             let Some(ins) = self.decode(at) else { break };
-            match ins.mnemonic() {
-                Mnemonic::Endbr64 | Mnemonic::Nop => at = ins.next_ip(),
-                Mnemonic::Jmp if ins.op0_kind() == OpKind::Memory && ins.memory_base() == Register::RIP => {
-                    target = self.slots.get(&ins.memory_displacement64()).copied();
-                    break;
-                }
-                _ => break,
-            }
+            let next = self.machine.next(&ins, at);
+            stub.push((at, ins));
+            at = next;
         }
+        let target = M::plt_slot(&stub).and_then(|slot| self.slots.get(&slot).copied());
         self.plt.insert(addr, target);
         target
     }
 
-    fn callee(&mut self, ins: &Instruction, st: &State) -> Callee {
-        match ins.op0_kind() {
-            OpKind::NearBranch64 => {
-                let t = ins.near_branch_target();
-                match self.plt_target(t) {
-                    Some(name) => Callee::Import(name),
-                    None if self.is_plt(t) => Callee::Unknown,
-                    None => Callee::Local(t),
-                }
-            }
-            OpKind::Memory if ins.memory_base() == Register::RIP => {
-                match self.slots.get(&ins.memory_displacement64()) {
-                    Some(n) => Callee::Import(n),
-                    None => Callee::Unknown,
-                }
-            }
-            OpKind::Register => match gpr(ins.op0_register()).map(|r| st.regs[r]) {
-                Some(Val::Import(n)) => Callee::Import(n),
-                _ => Callee::Unknown,
+    /// Where a call's target leads.
+    fn callee(&mut self, target: Target) -> Callee {
+        match target {
+            Target::Direct(t) => match self.plt_target(t) {
+                Some(name) => Callee::Import(name),
+                None if self.is_plt(t) => Callee::Unknown,
+                None => Callee::Local(t),
             },
-            _ => Callee::Unknown,
+            Target::Import(name) => Callee::Import(name),
+            Target::OtherImport | Target::Unknown => Callee::Unknown,
         }
-    }
-
-    fn is_got(&self, addr: u64) -> bool {
-        self.file
-            .sections
-            .iter()
-            .any(|s| s.name.starts_with(".got") && addr >= s.addr && addr < s.addr.saturating_add(s.size))
     }
 
     fn is_plt(&self, addr: u64) -> bool {
@@ -172,7 +149,6 @@ impl Walker<'_> {
         // once more at most. (Keeping a state per instruction cloned it at every step.)
         let mut joins: HashSet<u64> = HashSet::from([entry]);
         let mut seen: HashMap<u64, Vec<State>> = HashMap::new();
-        let mut info = InstructionInfoFactory::new();
         'path: while let Some((mut ip, mut st)) = todo.pop() {
             loop {
                 self.steps += 1;
@@ -187,10 +163,11 @@ impl Walker<'_> {
                     }
                     if states.len() >= MAX_STATES_PER_ADDR {
                         // Too many variants here (a loop): widen to what every path agrees on —
-                        // only the stack pointers, the flag's address and a pending ereport stay.
-                        // Followed once more, this over-approximates every path it stands for.
+                        // only the stack and frame pointers, import addresses and a pending
+                        // ereport stay. Followed once more, this over-approximates every path it
+                        // stands for.
                         for (i, r) in st.regs.iter_mut().enumerate() {
-                            if !(i == 4 || i == 5 || matches!(r, Val::Import(_))) {
+                            if !(M::KEPT.contains(&i) || matches!(r, Val::Import(_))) {
                                 *r = Val::Unknown;
                             }
                         }
@@ -211,45 +188,43 @@ impl Walker<'_> {
                     self.incomplete(format!("undecodable code at {ip:#x}"));
                     continue 'path;
                 };
-                let next = ins.next_ip();
-                match ins.flow_control() {
-                    FlowControl::Return => continue 'path,
-                    FlowControl::Interrupt | FlowControl::Exception => continue 'path, // int3, ud2
-                    FlowControl::UnconditionalBranch => {
-                        if ins.op0_kind() == OpKind::NearBranch64 {
-                            let t = ins.near_branch_target();
-                            // A tail call to an import.
-                            if let Some(name) = self.plt_target(t) {
-                                self.call_import(name, ip, &mut st, flag);
-                                continue 'path;
-                            }
-                            if self.is_plt(t) {
-                                continue 'path; // a tail call to an import not watched
-                            }
-                            joins.insert(t);
-                            ip = t;
-                            continue;
-                        }
-                        self.incomplete(format!("unsupported jump at {ip:#x}"));
-                        continue 'path;
+                let next = self.machine.next(&ins, ip);
+                let cx = Cx {
+                    slots: &self.slots,
+                    got: &self.got,
+                };
+                match self.machine.flow(&ins, ip, &st, &cx) {
+                    Flow::Step => {
+                        self.machine.step(&ins, ip, &mut st, flag, &cx);
+                        ip = next;
                     }
-                    FlowControl::IndirectBranch => {
-                        match self.callee(&ins, &st) {
-                            Callee::Import(name) => {
+                    Flow::End => continue 'path,
+                    Flow::Jump(t) => {
+                        // A tail call to an import.
+                        if let Some(name) = self.plt_target(t) {
+                            self.call_import(name, ip, &mut st, flag);
+                            continue 'path;
+                        }
+                        if self.is_plt(t) {
+                            continue 'path; // a tail call to an import not watched
+                        }
+                        joins.insert(t);
+                        ip = t;
+                    }
+                    Flow::IndirectJump(target) => {
+                        match target {
+                            Target::Import(name) => {
                                 self.call_import(name, ip, &mut st, flag);
                             }
                             // A tail call through the GOT (-fno-plt) to an import not watched.
-                            _ if ins.op0_kind() == OpKind::Memory
-                                && ins.memory_base() == Register::RIP
-                                && self.is_got(ins.memory_displacement64()) => {}
+                            Target::OtherImport => {}
                             _ => self.incomplete(format!("indirect jump at {ip:#x}")),
                         }
                         continue 'path;
                     }
-                    FlowControl::ConditionalBranch => {
-                        let t = ins.near_branch_target();
+                    Flow::Branch(t, decided) => {
                         joins.insert(t);
-                        match st.flags.and_then(|f| eval(ins.condition_code(), f)) {
+                        match decided {
                             Some(true) => ip = t,
                             Some(false) => ip = next,
                             None => {
@@ -257,35 +232,27 @@ impl Walker<'_> {
                                 ip = next;
                             }
                         }
-                        continue;
                     }
-                    FlowControl::Call | FlowControl::IndirectCall => {
-                        match self.callee(&ins, &st) {
+                    Flow::Call(target, indirect) => {
+                        match self.callee(target) {
                             Callee::Import(name) if self.call_import(name, ip, &mut st, flag) => continue 'path,
                             Callee::Import(_) => {}
                             Callee::Local(t) if depth < MAX_DEPTH => {
                                 let mut inner = st.clone();
-                                // The return address.
-                                if let Val::Stack(sp) = inner.regs[4] {
-                                    inner.regs[4] = Val::Stack(sp - 8);
-                                }
+                                M::enter_call(&mut inner);
                                 inner.pending = None;
                                 self.function(t, inner, flag, depth + 1);
                             }
-                            Callee::Unknown if ins.flow_control() == FlowControl::IndirectCall => {
+                            Callee::Unknown if indirect => {
                                 // A function pointer may write any of the library's variables.
                                 st.globals.clear();
                             }
                             _ => {}
                         }
-                        st.clobber_call();
+                        M::clobber_call(&mut st);
                         ip = next;
-                        continue;
                     }
-                    _ => {}
                 }
-                step(&ins, &mut st, flag, &self.slots, &self.got, &mut info);
-                ip = next;
             }
         }
     }
@@ -294,7 +261,7 @@ impl Walker<'_> {
     fn call_import(&mut self, name: &'static str, site: u64, st: &mut State, flag: bool) -> bool {
         match name {
             "errstart" | "errstart_cold" => {
-                let level = match st.arg(0) {
+                let level = match M::arg(st, 0) {
                     // `cond ? WARNING : ERROR` (pg_cron during binary upgrade): the level that
                     // holds in normal operation is the higher one.
                     Val::Either(a, b) if a.max(b) >= ERROR_LEVEL => Val::Const(a.max(b)),
@@ -303,7 +270,7 @@ impl Walker<'_> {
                 match level {
                     Val::Const(level) if level >= ERROR_LEVEL => {
                         st.pending = Some((site, level));
-                        st.clobber_call();
+                        M::clobber_call(st);
                         // errstart() returns true for ERROR and above: the `else` is
                         // unreachable (the compiler may let it fall into the next function).
                         st.regs[0] = Val::Const(1);
@@ -322,7 +289,7 @@ impl Walker<'_> {
             }
             "errmsg" | "errmsg_internal" => {
                 if let Some((s, level)) = st.pending.take() {
-                    let message = self.c_string(st.arg(0));
+                    let message = self.c_string(M::arg(st, 0));
                     self.found.push(Found {
                         site: s,
                         refusal: Ok(Refusal::Raises { level, message }),
@@ -345,7 +312,7 @@ impl Walker<'_> {
             | "DefineCustomStringVariable"
             | "DefineCustomEnumVariable" => {
                 // It stores the boot value (or a placeholder's) into *valueAddr.
-                if let Val::Const(addr) = st.arg(3) {
+                if let Val::Const(addr) = M::arg(st, 3) {
                     st.store_global(addr, Val::Unknown);
                 }
                 // The context's position among the integer-class arguments.
@@ -355,9 +322,9 @@ impl Walker<'_> {
                     "DefineCustomRealVariable" => 4, // the doubles go in xmm registers
                     _ => 6,
                 };
-                match st.arg(n) {
+                match M::arg(st, n) {
                     Val::Const(PGC_POSTMASTER) if !flag => {
-                        let var = self.c_string(st.arg(0));
+                        let var = self.c_string(M::arg(st, 0));
                         self.found.push(Found {
                             site,
                             refusal: Ok(Refusal::PostmasterVariable { name: var }),
@@ -392,7 +359,7 @@ impl Walker<'_> {
             | "_Unwind_Resume" => return true,
             _ => {}
         }
-        st.clobber_call();
+        M::clobber_call(st);
         false
     }
 }
