@@ -200,7 +200,7 @@ try() {
 judge() {
     local args=() i
     for i in "${images[@]}"; do args+=(--image "$i=$ROOT/extensions/$i"); done
-    "$REPO/target/debug/pgext-check" --server "$ROOT" --preload "$2" --json "${args[@]}" >"$OUT/$1.cli.json" || [ $? = 1 ] ||
+    "$CHECK" --server "$ROOT" --preload "$2" --json "${args[@]}" >"$OUT/$1.cli.json" || [ $? = 1 ] ||
         die "pgext-check failed (see above)"
 }
 
@@ -224,7 +224,12 @@ run_pass() {
     echo "    $n statements in $(($(date +%s) - t0))s"
 }
 
-(cd "$REPO" && cargo build --quiet -p pgext-check)
+# The release pgext-check scripts/test.sh shares between suites, else a debug build of our own.
+CHECK=${PGEXT_CHECK:-}
+if [ -z "$CHECK" ] || [ ! -x "$CHECK" ]; then
+    (cd "$REPO" && cargo build --quiet -p pgext-check)
+    CHECK=${CARGO_TARGET_DIR:-$REPO/target}/debug/pgext-check
+fi
 run_pass plain ""
 # The libraries whose LOAD failed from their own code (not the loader's refusal): preload-only.
 preload=$(python3 "$REPO/tests/oracle-arm64/compare.py" --preload-set "$OUT/plain.tsv")
