@@ -45,6 +45,7 @@ packages=(
     docker-registry skopeo umoci apache2-utils                                     # OCI tests: loopback registry
     postgresql-15                                                                  # ELF tests: another major's modules
     iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server
+    prometheus                                                                     # book suite: promtool tests the alerts
 )
 # ELF tests build a 32-bit library where the toolchain can (amd64's multilib).
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
