@@ -57,10 +57,9 @@ PY
 
 # The catalog dump and pgext-check's help, the inputs of scripts/book_ref.py.
 sources() {
-    cat >"$WORK/book.conf" <<EOF
-shared_preload_libraries = 'pgext'
-pgext.check_interval = '1h'
-EOF
+    # Preloaded, so that every setting is registered; no pgext.* setting is set, so that
+    # current_setting() is each one's default.
+    echo "shared_preload_libraries = 'pgext'" >"$WORK/book.conf"
     cluster_start "$DATA" "$PORT" "$WORK/book.conf"
     cluster_psql "$DATA" "$PORT" -q -c "CREATE EXTENSION pgext"
     cluster_psql "$DATA" "$PORT" -q -f "$REPO/scripts/book-catalog.sql" >"$WORK/catalog.json"

@@ -9,7 +9,8 @@
   the PodMonitor scrape (namespace, pod, container, endpoint, instance, job, and cluster);
 - every input series of monitoring/alerts-test.yaml is shaped exactly like an exported one: a
   produced metric with exactly its LABEL columns plus every target label;
-- every alert has a unit test, and its runbook_url points at an anchor of the rendered book.
+- every alert has a unit test, a line in the monitoring chapter's table, and a runbook_url that
+  points at an anchor of the rendered book.
 """
 import json
 import os
@@ -82,12 +83,16 @@ def alerts(book):
         rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
     with open(os.path.join(REPO, "monitoring", "alerts-test.yaml")) as f:
         tests = yaml.safe_load(f)["tests"]
+    with open(os.path.join(REPO, "docs", "src", "operations", "monitoring.md"), encoding="utf-8") as f:
+        chapter = f.read()
     tested = {a["alertname"] for t in tests for a in t.get("alert_rule_test", []) if a.get("exp_alerts")}
     for r in rules:
         name = r["alert"]
         check_expr(f"alert {name}", r["expr"])
         if name not in tested:
             problems.append(f"alert {name}: no test in alerts-test.yaml expects it to fire")
+        if f"`{name}`" not in chapter:
+            problems.append(f"alert {name}: not in the alerts table of docs/src/operations/monitoring.md")
         url = r.get("annotations", {}).get("runbook_url", "")
         if not url.startswith(BOOK_BASE):
             problems.append(f"alert {name}: runbook_url {url!r} is not a page of the book ({BOOK_BASE}…)")
