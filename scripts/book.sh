@@ -71,8 +71,14 @@ bad = [s["name"] for s in json.load(open(sys.argv[1]))["settings"] if s["source"
 if bad:
     sys.exit("book: these settings are not at their defaults on the reference server: " + ", ".join(bad))
 PY
-    local cli=$REPO/target/release/pgext-check
-    [ -x "$cli" ] || cargo build -q --release -p pgext-check
+    # setup.sh builds the release binary; without it, the debug build shares install_pgext's
+    # dependencies. Either prints the same help.
+    local target=${CARGO_TARGET_DIR:-$REPO/target}
+    local cli=$target/release/pgext-check
+    if [ ! -x "$cli" ]; then
+        cargo build -q -p pgext-check
+        cli=$target/debug/pgext-check
+    fi
     COLUMNS=100 "$cli" --help >"$WORK/help.txt"
 }
 

@@ -26,9 +26,14 @@ BEGIN = "<!-- generated: begin (scripts/book.sh bless) -->\n"
 END = "<!-- generated: end -->"
 
 
-def cell(text):
+def text(t):
+    """Catalog text as Markdown: one paragraph, HTML's < and > escaped (comments say <name>)."""
+    return " ".join((t or "").split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cell(t):
     """A Markdown table cell: one line, pipes escaped."""
-    return " ".join((text or "").split()).replace("|", "\\|")
+    return text(t).replace("|", "\\|")
 
 
 def code(text):
@@ -60,7 +65,7 @@ def settings(cat):
             typ += ": " + ", ".join(code(v) for v in s["enumvals"])
         elif s["min_val"] is not None and s["vartype"] in ("integer", "real"):
             typ += f", {s['min_val']} to {s['max_val']}"
-        default = code(cell(s["default"])) or "`''`"
+        default = code(" ".join(s["default"].split()).replace("|", "\\|")) or "`''`"
         anchor = s["name"].replace(".", "")
         who = WHO.get(s["context"], s["context"])
         out.append(f"| [{code(s['name'])}](#{anchor}) | {cell(typ)} | {default} | {s['context']} | {who} |")
@@ -68,10 +73,10 @@ def settings(cat):
     for s in rows:
         out.append(f"### {s['name']}")
         out.append("")
-        out.append(s["short_desc"].strip())
+        out.append(text(s["short_desc"]))
         if s["extra_desc"]:
             out.append("")
-            out.append(s["extra_desc"].strip())
+            out.append(text(s["extra_desc"]))
         out.append("")
     return "\n".join(out)
 
@@ -90,7 +95,7 @@ def relations(cat, kinds):
             continue
         out.append(f"## pgext.{r['name']}")
         out.append("")
-        out.append(r["comment"] or "")
+        out.append(text(r["comment"]))
         out.append("")
         out.append(f"Readable by: {grants(r['readers'])}.")
         out.append("")
@@ -109,7 +114,7 @@ def functions(cat):
         out.append("")
         out.append(f"Returns `{cell(f['result'])}`.")
         out.append("")
-        out.append(f["comment"] or "")
+        out.append(text(f["comment"]))
         out.append("")
         out.append(f"Executable by: {grants(f['executors'])}.")
         out.append("")
