@@ -13,7 +13,7 @@ SELECT pg_catalog.jsonb_pretty(pg_catalog.jsonb_build_object(
   'settings', (
     SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
              'name', s.name, 'vartype', s.vartype, 'unit', s.unit, 'context', s.context,
-             'short_desc', s.short_desc, 'extra_desc', pg_catalog.nullif(s.extra_desc, ''),
+             'short_desc', s.short_desc, 'extra_desc', NULLIF(s.extra_desc, ''),
              'enumvals', s.enumvals, 'min_val', s.min_val, 'max_val', s.max_val,
              'default', pg_catalog.current_setting(s.name), 'source', s.source) ORDER BY s.name)
       FROM pg_catalog.pg_settings s WHERE s.name LIKE 'pgext.%'),
