@@ -20,8 +20,9 @@ WITH ext AS (
     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
    WHERE c.relkind IN ('r', 'p', 'v', 'm')
 )
-SELECT pg_catalog.pg_describe_object(o.classid, o.objid, o.subid)
-  FROM objects o
- WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_description d
-                    WHERE d.classoid = o.classid AND d.objoid = o.objid AND d.objsubid = o.subid)
- ORDER BY 1 COLLATE "C";
+SELECT what FROM (
+  SELECT pg_catalog.pg_describe_object(o.classid, o.objid, o.subid) AS what
+    FROM objects o
+   WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_description d
+                      WHERE d.classoid = o.classid AND d.objoid = o.objid AND d.objsubid = o.subid)
+) u ORDER BY what COLLATE "C";
