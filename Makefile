@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight bench fuzz fuzz-smoke
+.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight bench fuzz fuzz-smoke book book-html book-bless
 setup:
 	bash scripts/setup.sh
 setup-check:
@@ -36,3 +36,8 @@ bench: ; bash scripts/bench.sh && PGEXT_BENCH_INSTALL=0 bash scripts/bench-enfor
 # Every fuzz target for FUZZ_SECONDS each (default 600); the test suite's smoke run is 20 s each.
 fuzz: ; bash scripts/fuzz.sh $${FUZZ_SECONDS:-600}
 fuzz-smoke: ; bash scripts/test.sh fuzz
+# The book suite (generated reference, links, alerts, dashboard); the book rendered into target/book;
+# the generated reference pages regenerated from the code.
+book: ; bash scripts/test.sh book
+book-html: ; bash scripts/book.sh build
+book-bless: ; bash scripts/book.sh bless

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures pgext against the standard tools, side by side in one run on this machine, and prints
-# the ratios. It reports; it never fails because a number is slow (docs/benchmarks.md says what
+# the ratios. It reports; it never fails because a number is slow (docs/src/benchmarks.md says what
 # each number means). It exits non-zero only when a section breaks (an error, not a slow result).
 #
 #   scripts/bench.sh            (make bench)

@@ -68,6 +68,7 @@ packages=(
     iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server
     binutils-aarch64-linux-gnu                                                     # ELF tests: clang links arm64 fixtures
     qemu-user-static                                                               # oracle-arm64: an arm64 PostgreSQL
+    prometheus                                                                     # book suite: promtool tests the alerts
 )
 # ELF tests build a 32-bit library where the toolchain can (amd64's multilib). gcc-multilib conflicts
 # with Debian's gcc-aarch64-linux-gnu, so arm64 fixtures are built by clang --target=aarch64-linux-gnu.

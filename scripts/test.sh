@@ -27,7 +27,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
-DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle oracle-arm64 preflight fuzz)
+DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle oracle-arm64 preflight book fuzz)
 
 # ---------------------------------------------------------------------------------------------
 # Suites
@@ -64,6 +64,7 @@ signatures() { install_pgext && bash "$REPO/tests/signatures/run.sh"; }
 preflight() { install_pgext && bash "$REPO/tests/preflight/run.sh"; }
 oracle() { install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"; }
 apt_suite() { bash "$REPO/tests/apt/run.sh"; }
+book() { install_pgext && bash "$REPO/scripts/book.sh" check; }
 fuzz() { bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}"; }
 # The arm64 oracle (tests/oracle-arm64, emulated): by default a representative subset — preload-only
 # (cron, pgaudit, pglogical; timescaledb is a known miss, docs/src/operations/arm64.md), plain
@@ -108,6 +109,7 @@ add_suite() {
         oracle) run_suite oracle server oracle ;;
         oracle-arm64) run_suite oracle-arm64 cpu oracle_arm64 ;;
         preflight) run_suite preflight server preflight ;;
+        book) run_suite book server book ;;
         fuzz) run_suite fuzz cpu fuzz ;;
         *) die "unknown suite: $1 (${DEFAULT_SUITES[*]})" ;;
     esac

@@ -4,7 +4,7 @@
 # Recomputes pgext's canonical tree digest of the directory ROOT with find, sha256sum, sort and
 # awk only (GNU find and coreutils; any POSIX awk, mawk included), so a digest shown by pgext can
 # be checked without trusting pgext. Prints "sha256:<hex>", or with --listing the canonical
-# listing itself. The form is specified in docs/tree-digest.md.
+# listing itself. The form is specified in docs/src/reference/tree-digest.md.
 #
 # Exits non-zero, printing no digest, if anything cannot be read: a partial listing has no digest.
 set -euo pipefail

@@ -39,6 +39,8 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 pgrx::pg_module_magic!(name = c"pgext", version = VERSION);
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema_comment", bootstrap);
+// What every object is (COMMENT ON), after every object exists.
+pgrx::extension_sql_file!("../sql/comments.sql", name = "comments", finalize);
 
 /// Runs when the library is loaded: preloaded by the postmaster or on first use in a backend.
 #[pgrx::pg_guard]

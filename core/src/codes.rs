@@ -4,8 +4,8 @@
 //! it, so it never changes meaning and a new situation gets a new code. [`Problem`] and
 //! [`Finding`] carry a [`Code`], never text, so no code can reach SQL without being listed here;
 //! narrower enums (a tree walk's problems, a path element's, a refused file) convert into it.
-//! The README's table of codes is rendered from this list ([`markdown_table`]) and a test
-//! keeps the two equal.
+//! The book's table of codes (docs/src/reference/problem-codes.md) is rendered from this list
+//! ([`markdown_table`]) and a test keeps the two equal.
 //!
 //! Not listed: `error_code`, a verification's failure class (`pgext_oci::ErrorCode`, plus
 //! [`Code::ScanFailed`]), documented with verification.
@@ -16,7 +16,7 @@
 use strum::{EnumMessage, EnumProperty, IntoEnumIterator};
 
 /// A stable problem or finding code. Its SQL name is the variant in snake_case; `message` says
-/// what it means and `shown` where it appears (the README's table).
+/// what it means and `shown` where it appears (the book's table).
 #[derive(
     Debug,
     Clone,
@@ -449,7 +449,7 @@ impl std::fmt::Display for Code {
     }
 }
 
-/// The README's table of codes, rendered from the list.
+/// The book's table of codes (docs/src/reference/problem-codes.md), rendered from the list.
 pub fn markdown_table() -> String {
     let mut out = String::from("| code | shown in | meaning |\n| --- | --- | --- |\n");
     for c in Code::iter() {
@@ -473,24 +473,25 @@ mod tests {
         }
     }
 
-    /// The README lists exactly these codes, as `markdown_table` renders them. After changing
-    /// the list, `PGEXT_BLESS_README=1 cargo test -p pgext-core readme` rewrites the table.
+    /// The book's problem-code reference lists exactly these codes, as `markdown_table` renders
+    /// them. After changing the list, `bash scripts/book.sh bless` (or
+    /// `PGEXT_BLESS_BOOK=1 cargo test -p pgext-core codes::`) rewrites the table.
     #[test]
-    fn readme_table_is_the_list() {
+    fn book_table_is_the_list() {
         const BEGIN: &str = "<!-- codes: begin (rendered from core/src/codes.rs) -->\n";
         const END: &str = "<!-- codes: end -->";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let start = readme.find(BEGIN).expect("README has the codes markers") + BEGIN.len();
-        let end = start + readme[start..].find(END).expect("README has the end marker");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/reference/problem-codes.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let start = page.find(BEGIN).expect("the page has the codes markers") + BEGIN.len();
+        let end = start + page[start..].find(END).expect("the page has the end marker");
         let want = markdown_table();
-        if std::env::var_os("PGEXT_BLESS_README").is_some() {
-            std::fs::write(path, format!("{}{want}{}", &readme[..start], &readme[end..])).unwrap();
+        if std::env::var_os("PGEXT_BLESS_BOOK").is_some() {
+            std::fs::write(path, format!("{}{want}{}", &page[..start], &page[end..])).unwrap();
         } else {
             assert_eq!(
-                readme[start..end],
+                page[start..end],
                 want,
-                "README's table of codes is stale: run with PGEXT_BLESS_README=1"
+                "the book's table of codes is stale: run bash scripts/book.sh bless"
             );
         }
     }

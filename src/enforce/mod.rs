@@ -13,7 +13,7 @@
 //! `session_preload_libraries` and `local_preload_libraries` are loaded by the server while the
 //! backend starts, before any hook can intervene: the first statement of each session judges
 //! them (a `post_parse_analyze_hook`), and under `on` ends the session with FATAL before that
-//! statement runs. Their `_PG_init` has run by then; see the README for what this cannot cover.
+//! statement runs. Their `_PG_init` has run by then; see the book (docs/src/operations/enforcement.md) for what this cannot cover.
 
 mod judge;
 pub mod log;

@@ -8,7 +8,7 @@
 #   tests/load/run.sh [CLIENTS] [SECONDS]        (default 32 clients, 60 s)
 #
 # Prints pgbench's summary per script, the verifications that ran, and backend memory; the
-# numbers on record are in docs/load.md. Uses the installed pgext (run install_pgext first, as
+# numbers on record are in docs/src/load.md. Uses the installed pgext (run install_pgext first, as
 # scripts/test.sh does) and the cached corpus of tests/oracle/build-corpus.sh.
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup

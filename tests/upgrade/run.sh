@@ -56,7 +56,7 @@ cluster_start "$DATA" "$PORT" "$WORK/upgrade.conf"
 psql_db() { local db=$1; shift; cluster_psql "$DATA" "$PORT" -d "$db" -q "$@"; }
 describe() { psql_db "$1" -f "$REPO/tests/upgrade/describe.sql" >"$WORK/$1.schema"; }
 
-# The role model (README, "Roles and privileges"), on a cluster where pgext was never installed.
+# The role model (the book: docs/src/security.md), on a cluster where pgext was never installed.
 psql_db postgres -c "CREATE DATABASE roles"
 psql_db roles <<'SQL'
 CREATE ROLE maker LOGIN CREATEROLE;
@@ -100,6 +100,11 @@ psql_db fresh -c "CREATE EXTENSION pgext"
 describe fresh
 [ "$(psql_db fresh -Atc "SELECT extversion FROM pg_extension WHERE extname = 'pgext'")" = "$VERSION" ] \
     && ok "fresh install is $VERSION" || fail "fresh install is not $VERSION"
+# \d+ and \df+ explain every object: a table, view, index, domain, function or column pgext
+# creates without a COMMENT fails here (the book's reference is generated from these comments).
+uncommented=$(psql_db fresh -f "$REPO/tests/upgrade/uncommented.sql")
+[ -z "$uncommented" ] && ok "every pgext object and column has a comment" \
+    || fail "pgext objects without a COMMENT (add one to sql/comments.sql and the update script):"$'\n'"$uncommented"
 
 if [ -f "sql/released/pgext--$VERSION.sql" ]; then
     # A released schema is frozen: the current build must still produce it.

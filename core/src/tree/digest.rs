@@ -1,5 +1,5 @@
 //! pgext's canonical tree digest: the lossless name escaping, the plain-text listing and its
-//! SHA-256 (specified in docs/tree-digest.md, recomputed by scripts/tree-digest.sh).
+//! SHA-256 (specified in docs/src/reference/tree-digest.md, recomputed by scripts/tree-digest.sh).
 
 use super::{DigestError, EntryKind, TreeEntry};
 use crate::hash::{self, Sha256};
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn documented_example_digest() {
-        // The example in docs/tree-digest.md: keep the two in step.
+        // The example in docs/src/reference/tree-digest.md: keep the two in step.
         let mut entries = vec![
             TreeEntry::dir("lib", 0o755),
             TreeEntry::symlink("lib/vector-0.8.so", "vector.so"),

@@ -3,7 +3,7 @@
 //! [`scan_tree`] lists everything below a root with `lstat` (symlinks are entries, never
 //! followed), hashes regular files in parallel, and reports oddities as [`TreeProblem`]s instead
 //! of failing. [`tree_digest`] turns a list of [`TreeEntry`]s into one SHA-256 over a plain-text
-//! listing that standard shell tools can recompute; docs/tree-digest.md specifies the form and
+//! listing that standard shell tools can recompute; docs/src/reference/tree-digest.md specifies the form and
 //! scripts/tree-digest.sh recomputes it. The OCI side builds the same entries from image layers,
 //! so a mount and the image it claims to be can be compared entry by entry or by digest.
 //!

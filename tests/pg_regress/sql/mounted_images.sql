@@ -25,7 +25,7 @@ SELECT name, file_count, total_bytes FROM pgext.mounted_images WHERE name IN ('a
  ORDER BY name;
 
 -- The tree digest is recomputed with standard shell tools (find, sha256sum, sort, awk:
--- scripts/tree-digest.sh, documented in docs/tree-digest.md) and must match, for every image.
+-- scripts/tree-digest.sh, documented in docs/src/reference/tree-digest.md) and must match, for every image.
 CREATE TEMP TABLE recomputed (name text, digest text);
 DO $$
 DECLARE img record;
