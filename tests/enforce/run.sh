@@ -49,6 +49,16 @@ printf -- "-- enf_upd 1.0 -> 1.1\nLOAD 'enf_looselib';\n" >"$E/upd/share/extensi
 ext drifty enf_drift ""
 # broken: pinned and verified, but its module has no magic block.
 cp -a "$R/no_magic" "$E/broken"
+# Day 2: one library (tests/enforce/day2) with a function of every kind fmgr looks up, copied
+# into good (pinned, verified), loose (never pinned) and drifty (verified, then changed).
+rm -rf "$FX/day2"
+cp -R "$REPO/tests/enforce/day2" "$FX/day2"
+make -s -C "$FX/day2" PG_CONFIG="$PG_CONFIG" enable_rpath=no >"$FX/day2-build.log" 2>&1 \
+    || { tail -n 30 "$FX/day2-build.log"; die "building tests/enforce/day2 failed"; }
+cp "$FX/day2/enf_day2.so" "$E/good/lib/enf_d2_good.so"
+cp "$FX/day2/enf_day2.so" "$E/loose/lib/enf_d2_loose.so"
+mkdir -p "$E/drifty/lib"
+cp "$FX/day2/enf_day2.so" "$E/drifty/lib/enf_d2_drift.so"
 chmod -R a+rX "$E"
 
 say "pinning good, upd, drifty and broken to OCI layouts"
@@ -57,7 +67,7 @@ rm -rf "$L"
 mkdir -p "$L"
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
-for img in good upd drifty broken; do
+for img in good upd drifty broken loose; do
     umoci init --layout "$L/$img" >/dev/null
     umoci new --image "$L/$img:v1" >/dev/null
     umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
@@ -133,6 +143,25 @@ echo "$msg" | grep -q 'WARNING:  pgext.enforce: library ".*enf_looselib.so" (loa
 echo "$msg" | grep -qx 'session ran' || die "the session did not run: $msg"
 n=$(psql_ -U postgres -d enf -Atc "SELECT string_agg(outcome, ',' ORDER BY seq) FROM pgext.enforcement_log WHERE action = 'session_preload'")
 [ "$n" = "refused,warned" ] || die "preload decisions not logged: $n"
+
+say "day 2: every load judged, the preview before each switch"
+out2=$WORK/day2.out
+psql_ -U postgres -d enf -a -v fx="$FX" -v loose_ref="oci:$L/loose:v1" \
+    -f "$REPO/tests/enforce/day2.sql" 2>&1 \
+    | sed -E -e "s#$FX#@FX@#g" -e "s#$REPO/##g" -e 's/sha256:[0-9a-f]{64}/sha256:<digest>/g' \
+          -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.+-]+/<time>/g' -e 's/pid [0-9]+/pid <pid>/g' >"$out2"
+if ! diff -u "$REPO/tests/enforce/day2.expected" "$out2"; then
+    echo "enforce: day-2 transcript differs (kept in $out2; server log $DATA/server.log)"
+    trap - EXIT
+    cleanup
+    exit 1
+fi
+grep -q 'enf_day2: _PG_init ran in @FX@/extensions/good/lib/enf_d2_good.so' "$out2" \
+    || die "the allowed library was not opened"
+# Under on, between the switch and the next section, no refused library may be opened.
+if sed -n '/^-- on: new sessions/,/^-- The preview agrees/p' "$out2" | grep -Eq '_PG_init ran in .*(enf_d2_loose|enf_d2_drift)'; then
+    die "a refused library was opened"
+fi
 
 say "without preloading nothing is enforced, and pgext says so"
 cluster_stop "$DATA" fast
