@@ -579,7 +579,11 @@ static START_POLICY: std::sync::OnceLock<(Vec<policy::Condition>, Vec<policy::Ex
 
 /// `pgext.enforce` (always `on` when locked).
 pub fn enforce() -> EnforceMode {
-    if enforce_locked() { EnforceMode::On } else { ENFORCE.get() }
+    if enforce_locked() {
+        EnforceMode::On
+    } else {
+        ENFORCE.get()
+    }
 }
 
 /// `pgext.enforce_locked` (false unless pgext is preloaded).

@@ -254,7 +254,9 @@ pub struct ImageFacts {
 /// Whether `verified` hinges on comparing the mount with its recorded tree: the record is
 /// `verified` for the pin in effect. The glue gathers [`ImageFacts::mount`] only then.
 pub fn needs_mount(require: &[Condition], f: &ImageFacts) -> bool {
-    let PinFact::Pinned(reference) = &f.pin else { return false };
+    let PinFact::Pinned(reference) = &f.pin else {
+        return false;
+    };
     require.contains(&Condition::Verified)
         && f.tables
         && f.check
@@ -290,7 +292,10 @@ impl Failure {
     pub fn incompatible_library(path: &str, problems: &[String]) -> Failure {
         Failure {
             condition: Condition::Compatible,
-            detail: format!("Library {path} cannot be loaded by this server: {}.", problems.join("; ")),
+            detail: format!(
+                "Library {path} cannot be loaded by this server: {}.",
+                problems.join("; ")
+            ),
             hint: "See SELECT * FROM pgext.library_compat; and mount an image built for this server.".to_string(),
         }
     }
@@ -382,7 +387,9 @@ fn verified_failure(image: &str, reference: &str, f: &ImageFacts) -> Option<Stri
         ));
     }
     let Some(check) = &f.check else {
-        return Some(format!("Image \"{image}\" (pinned to {reference}) has never been verified."));
+        return Some(format!(
+            "Image \"{image}\" (pinned to {reference}) has never been verified."
+        ));
     };
     if !check_is_for_pin(&check.reference, reference) {
         return Some(format!(
@@ -436,7 +443,9 @@ fn signed_failure(image: &str, reference: &str, f: &ImageFacts) -> Option<String
             check.reference
         ));
     }
-    let Some(stored) = check.signature.as_deref() else { return Some(never()) };
+    let Some(stored) = check.signature.as_deref() else {
+        return Some(never());
+    };
     match stored.parse::<SignatureStatus>() {
         Ok(SignatureStatus::Signed) => None,
         _ => Some(format!(
@@ -450,7 +459,10 @@ fn signed_failure(image: &str, reference: &str, f: &ImageFacts) -> Option<String
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject<'a> {
     /// An extension the statement creates or updates (`required_by`: asked for with CASCADE).
-    Extension { name: &'a str, required_by: Option<&'a str> },
+    Extension {
+        name: &'a str,
+        required_by: Option<&'a str>,
+    },
     /// A library an extension's scripts load.
     ScriptLibrary { path: &'a str, extension: &'a str },
     /// A library a statement loads (`LOAD`, `CREATE FUNCTION … LANGUAGE C`).
@@ -464,7 +476,10 @@ pub enum Subject<'a> {
 impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Subject::Extension { name, required_by: None } => write!(f, "extension \"{name}\""),
+            Subject::Extension {
+                name,
+                required_by: None,
+            } => write!(f, "extension \"{name}\""),
             Subject::Extension {
                 name,
                 required_by: Some(by),
@@ -531,7 +546,10 @@ pub fn refusal(subject: &Subject<'_>, image: &str, failures: &[Failure], exempt:
             describe(failures)
         ),
         detail: detail.join(" "),
-        hint: format!("{} Or allow it with pgext.enforce_exempt = '{exempt}'.", hints.join(" ")),
+        hint: format!(
+            "{} Or allow it with pgext.enforce_exempt = '{exempt}'.",
+            hints.join(" ")
+        ),
         failed: failed_conditions(failures).join(","),
     }
 }
@@ -549,7 +567,10 @@ pub fn failed_conditions(failures: &[Failure]) -> Vec<&'static str> {
 
 /// Failed conditions as a list for messages: "not pinned, not verified and not compatible".
 pub fn describe(failures: &[Failure]) -> String {
-    let names: Vec<String> = failed_conditions(failures).into_iter().map(|c| format!("not {c}")).collect();
+    let names: Vec<String> = failed_conditions(failures)
+        .into_iter()
+        .map(|c| format!("not {c}"))
+        .collect();
     match names.len() {
         0 => String::new(),
         1 => names[0].clone(),
@@ -650,8 +671,20 @@ mod decision_tests {
         let v = CheckStatus::Verified;
         type Row = (&'static str, Vec<Condition>, ImageFacts, Vec<Condition>, &'static str);
         let rows: Vec<Row> = vec![
-            ("nothing required", vec![], facts(PinFact::Unpinned, None, None), vec![], ""),
-            ("only compatible", vec![Compatible], facts(PinFact::Unpinned, None, None), vec![], ""),
+            (
+                "nothing required",
+                vec![],
+                facts(PinFact::Unpinned, None, None),
+                vec![],
+                "",
+            ),
+            (
+                "only compatible",
+                vec![Compatible],
+                facts(PinFact::Unpinned, None, None),
+                vec![],
+                "",
+            ),
             (
                 "unpinned fails every image condition, evidence said once",
                 all.to_vec(),
@@ -673,7 +706,13 @@ mod decision_tests {
                 vec![Pinned],
                 "pgext.images cannot be parsed (entry \"x\"): no pin is trusted",
             ),
-            ("pinned is enough for pinned", vec![Pinned], facts(pinned(), None, None), vec![], ""),
+            (
+                "pinned is enough for pinned",
+                vec![Pinned],
+                facts(pinned(), None, None),
+                vec![],
+                "",
+            ),
             (
                 "pinned, never verified",
                 vec![Pinned, Verified],
@@ -684,7 +723,11 @@ mod decision_tests {
             (
                 "a check of another pin says nothing",
                 vec![Verified],
-                facts(pinned(), check("reg/x:0@sha256:00", v, Some("signed")), Some(MountFact::Unchanged)),
+                facts(
+                    pinned(),
+                    check("reg/x:0@sha256:00", v, Some("signed")),
+                    Some(MountFact::Unchanged),
+                ),
                 vec![Verified],
                 "was against reg/x:0@sha256:00, not its pin",
             ),
@@ -817,7 +860,11 @@ mod decision_tests {
             assert_eq!(got.iter().map(|f| f.condition).collect::<Vec<_>>(), want, "{w:?}");
             assert!(got.iter().all(|f| f.detail.contains(evidence)), "{w:?}: {got:?}");
             if want == [Verified] {
-                assert!(got[0].hint.contains("install pgext in this database"), "{:?}", got[0].hint);
+                assert!(
+                    got[0].hint.contains("install pgext in this database"),
+                    "{:?}",
+                    got[0].hint
+                );
             }
         }
     }
@@ -829,8 +876,16 @@ mod decision_tests {
             (vec![Verified], facts(pinned(), check(PIN, v, None), None), true),
             (vec![Pinned, Signed], facts(pinned(), check(PIN, v, None), None), false),
             (vec![Verified], facts(pinned(), check("other", v, None), None), false),
-            (vec![Verified], facts(pinned(), check(PIN, CheckStatus::Drift, None), None), false),
-            (vec![Verified], facts(PinFact::Unpinned, check(PIN, v, None), None), false),
+            (
+                vec![Verified],
+                facts(pinned(), check(PIN, CheckStatus::Drift, None), None),
+                false,
+            ),
+            (
+                vec![Verified],
+                facts(PinFact::Unpinned, check(PIN, v, None), None),
+                false,
+            ),
             (vec![Verified], facts(pinned(), None, None), false),
         ];
         for (i, (require, f, want)) in rows.into_iter().enumerate() {
@@ -878,7 +933,11 @@ mod decision_tests {
             (Mode::Warn, true, &[][..], Action::Exempt),
         ];
         for (mode, exempt, failures, want) in rows {
-            assert_eq!(decide(mode, exempt, failures), want, "{mode:?} exempt={exempt} {failures:?}");
+            assert_eq!(
+                decide(mode, exempt, failures),
+                want,
+                "{mode:?} exempt={exempt} {failures:?}"
+            );
         }
     }
 
@@ -933,8 +992,17 @@ mod decision_tests {
                 r.detail,
                 "Image \"loose\" has no pin: neither pgext.images nor pgext.pins names it."
             );
-            assert!(r.hint.starts_with("Pin it (SELECT pgext.pin_image('loose'"), "{}", r.hint);
-            assert!(r.hint.ends_with(" Or allow it with pgext.enforce_exempt = 'image:loose'."), "{}", r.hint);
+            assert!(
+                r.hint.starts_with("Pin it (SELECT pgext.pin_image('loose'"),
+                "{}",
+                r.hint
+            );
+            assert!(
+                r.hint
+                    .ends_with(" Or allow it with pgext.enforce_exempt = 'image:loose'."),
+                "{}",
+                r.hint
+            );
             assert_eq!(r.failed, "pinned,verified");
             assert!(r.warn_detail().ends_with("(pgext.enforce = warn: allowed.)"));
         }
@@ -946,7 +1014,10 @@ mod decision_tests {
         });
         assert_eq!(describe(&three), "not pinned, not verified and not compatible");
         let r = refusal(&Subject::Library { path: "p" }, "i", &three, "image:i");
-        assert_eq!((r.detail.as_str(), r.hint.as_str()), ("d", "h Or allow it with pgext.enforce_exempt = 'image:i'."));
+        assert_eq!(
+            (r.detail.as_str(), r.hint.as_str()),
+            ("d", "h Or allow it with pgext.enforce_exempt = 'image:i'.")
+        );
         assert_eq!(
             Failure::incompatible_library("/l.so", &["missing_magic: no magic block".into()]).detail,
             "Library /l.so cannot be loaded by this server: missing_magic: no magic block."

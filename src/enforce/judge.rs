@@ -39,6 +39,9 @@ thread_local! {
         std::cell::RefCell::new(HashMap::new());
 }
 
+/// `pgext.images` (or why it cannot be parsed), and the rows of `pgext.pins`.
+type PinSources = (Result<Vec<Pin>, String>, Vec<Pin>);
+
 /// Facts gathered for one statement (or one generation of the load cache).
 #[derive(Default)]
 pub struct Facts {
@@ -46,7 +49,7 @@ pub struct Facts {
     /// oids of the tables read.
     tables: Option<Option<Vec<pg_sys::Oid>>>,
     /// `pgext.images` (or why it cannot be parsed) and the rows of `pgext.pins`.
-    pins: Option<(Result<Vec<Pin>, String>, Vec<Pin>)>,
+    pins: Option<PinSources>,
     checks: Option<HashMap<String, CheckRecord>>,
     /// Per image: the outcome of the pinned/verified/signed conditions.
     images: HashMap<String, Vec<Failure>>,
@@ -192,7 +195,10 @@ impl Facts {
 
 /// The worker's last published status of `image` (shared memory).
 fn worker_fact(image: &str) -> Option<WorkerFact> {
-    let slot = crate::shmem::snapshot()?.images.into_iter().find(|i| i.name.as_str() == image)?;
+    let slot = crate::shmem::snapshot()?
+        .images
+        .into_iter()
+        .find(|i| i.name.as_str() == image)?;
     Some(WorkerFact {
         reference: slot.reference.as_str().to_string(),
         status: pgext_core::status::ImageStatus::from_u8(slot.status),

@@ -205,6 +205,15 @@ fn c_library_of(fn_oid: pg_sys::Oid) -> Option<String> {
 /// refuses under `on`, warns once under `warn`.
 fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
     let generation = generation();
+    // The common case, without a copy: a library allowed (or not from an image) and logged.
+    let allowed = CACHE.with(|c| {
+        c.borrow()
+            .get(probin)
+            .is_some_and(|e| e.logged && e.judged.failures.is_empty() && e.generation == generation)
+    });
+    if allowed {
+        return;
+    }
     let cached = CACHE.with(|c| {
         c.borrow()
             .get(probin)
@@ -239,7 +248,15 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
     match action {
         Action::Allow | Action::Exempt => {
             if !logged {
-                record(action, "", if action == Action::Exempt { "pgext.enforce_exempt" } else { "" });
+                record(
+                    action,
+                    "",
+                    if action == Action::Exempt {
+                        "pgext.enforce_exempt"
+                    } else {
+                        ""
+                    },
+                );
             }
             store(probin, generation, judged, true);
         }

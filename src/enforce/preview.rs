@@ -27,7 +27,10 @@ type Row = (
 );
 
 /// The decision `on` would make, its failed conditions, DETAIL and HINT.
-fn row_decision(action: Action, r: Option<policy::Refusal>) -> (String, Option<String>, Option<String>, Option<String>) {
+fn row_decision(
+    action: Action,
+    r: Option<policy::Refusal>,
+) -> (String, Option<String>, Option<String>, Option<String>) {
     let decision = match action {
         Action::Refuse | Action::Warn => "refused",
         Action::Exempt => "exempt",
