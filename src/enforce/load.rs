@@ -420,6 +420,14 @@ fn judge_library(probin: &str, generation_now: &Generation) -> Judged {
 
 /// The decision for `probin` now (from the cache when it is current), for the preview.
 pub(crate) fn decision_now(probin: &str) -> Judged {
+    struct Clear(bool);
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            BUSY.with(|b| b.set(self.0));
+        }
+    }
+    // pgext's own queries below do not recurse into the hook.
+    let _clear = Clear(BUSY.with(|b| b.replace(true)));
     let generation = generation();
     if let Some(j) = CACHE.with(|c| {
         c.borrow()

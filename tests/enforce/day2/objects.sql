@@ -19,11 +19,11 @@ CREATE OPERATOR CLASS d2_ops_:s DEFAULT FOR TYPE int4 USING d2_am_:s AS
   OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 d2_cmp_:s(int4, int4);
 CREATE TABLE d2_t_:s (x int4);
 INSERT INTO d2_t_:s SELECT g FROM generate_series(1, 100) g;
-CREATE INDEX d2_t_:s_x ON d2_t_:s USING d2_am_:s (x);
+CREATE INDEX d2_t_x_:s ON d2_t_:s USING d2_am_:s (x);
 CREATE TABLE d2_opc_:s (x int4);
 CREATE OPERATOR CLASS d2_btops_:s FOR TYPE int4 USING btree AS
   OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 d2_cmp_:s(int4, int4);
-CREATE INDEX d2_opc_:s_x ON d2_opc_:s USING btree (x d2_btops_:s);
+CREATE INDEX d2_opc_x_:s ON d2_opc_:s USING btree (x d2_btops_:s);
 CREATE FUNCTION d2_trig_:s() RETURNS trigger AS :'lib', 'd2_trig' LANGUAGE C;
 CREATE TABLE d2_trig_t_:s (x int4);
 CREATE TRIGGER d2_trig_:s BEFORE INSERT ON d2_trig_t_:s FOR EACH ROW EXECUTE FUNCTION d2_trig_:s();
