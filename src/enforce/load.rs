@@ -165,20 +165,63 @@ unsafe extern "C-unwind" fn needs_fmgr(fn_oid: pg_sys::Oid) -> bool {
     let prev = unsafe { PREV_NEEDS_FMGR.map(|p| p(fn_oid)).unwrap_or(false) };
     let mode = gucs::enforce();
     if judging_here(mode)
-        && let Some(probin) = c_library_of(fn_oid)
+        && let Some((oid, probin)) = c_library_of(fn_oid)
     {
-        check(fn_oid, &probin, mode);
+        check(oid, &probin, mode);
     }
     prev
 }
 
-/// The library (`probin`) of a C-language function; `None` for every other language.
-fn c_library_of(fn_oid: pg_sys::Oid) -> Option<String> {
+/// `Anum_pg_language_lanplcallfoid` (src/include/catalog/pg_language.h; not in pgrx's bindings).
+const LANPLCALLFOID: pg_sys::AttrNumber = 6;
+
+/// Languages whose functions are not looked up through a call handler.
+const INTERNAL_LANGUAGE: u32 = 12;
+const SQL_LANGUAGE: u32 = 14;
+
+/// The C function whose library a lookup of `fn_oid` loads, with that library (`probin`): the
+/// function itself in language C; for a procedural language, its call handler — fmgr looks the
+/// handler up with `ignore_security` (`fmgr_info_other_lang()`), which skips this hook, so it is
+/// judged here, at the lookup of the function written in it. `None` for built-in and SQL
+/// functions.
+fn c_library_of(fn_oid: pg_sys::Oid) -> Option<(pg_sys::Oid, String)> {
+    // SAFETY: syscache probes, released on every path; tuples are read while pinned.
+    let lang = unsafe {
+        let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, fn_oid.into());
+        if tup.is_null() {
+            return None; // fmgr reports the missing function itself
+        }
+        let lang = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tup)).prolang;
+        pg_sys::ReleaseSysCache(tup);
+        lang
+    };
+    if lang == pg_sys::Oid::from(C_LANGUAGE) {
+        return probin_of(fn_oid).map(|p| (fn_oid, p));
+    }
+    if lang == pg_sys::Oid::from(INTERNAL_LANGUAGE) || lang == pg_sys::Oid::from(SQL_LANGUAGE) {
+        return None;
+    }
+    // SAFETY: as above, for the language's row.
+    let handler = unsafe {
+        let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::LANGOID as i32, lang.into());
+        if tup.is_null() {
+            return None;
+        }
+        let d = pg_sys::SysCacheGetAttrNotNull(pg_sys::SysCacheIdentifier::LANGOID as i32, tup, LANPLCALLFOID);
+        let h = pg_sys::Oid::from(d.value() as u32);
+        pg_sys::ReleaseSysCache(tup);
+        h
+    };
+    probin_of(handler).map(|p| (handler, p))
+}
+
+/// `probin` of a C-language function.
+fn probin_of(fn_oid: pg_sys::Oid) -> Option<String> {
     // SAFETY: a syscache probe, released on every path; the tuple is read while pinned.
     unsafe {
         let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, fn_oid.into());
         if tup.is_null() {
-            return None; // fmgr reports the missing function itself
+            return None;
         }
         let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tup);
         let mut out = None;

@@ -61,7 +61,8 @@ fn extension_rows(out: &mut Vec<Row>) {
     .or_raise("read", "pg_extension");
     let root = gucs::extensions_root();
     let (require, exempt) = super::policy_in_effect();
-    let data = super::EnvData::read(true);
+    // Planned as if not installed: the files a new install of that version reads.
+    let data = super::EnvData::read(false);
     let mut facts = Facts::default();
     for (name, version) in installed {
         let p = plan::create_extension(&data.env(), &name, Some(&version), false);

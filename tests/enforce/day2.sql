@@ -10,16 +10,19 @@ SET client_min_messages = warning;
 \set s good
 \set lib '$libdir/enf_d2_good'
 \set op '==='
+\set typ int4
 \set tag 'CREATE SEQUENCE'
 \ir day2/objects.sql
 \set s loose
 \set lib '$libdir/enf_d2_loose'
 \set op '=#='
+\set typ int8
 \set tag 'CREATE SCHEMA'
 \ir day2/objects.sql
 \set s drift
 \set lib '$libdir/enf_d2_drift'
 \set op '=@='
+\set typ int2
 \set tag 'CREATE COLLATION'
 \ir day2/objects.sql
 -- Callable from SQL with NULL arguments: tries a function's lookup and says what happened.
@@ -62,18 +65,21 @@ ALTER DATABASE enf SET pgext.enforce = on;
 \c
 \set s good
 \set op '==='
+\set typ int4
 \set ddl 'CREATE SEQUENCE d2_seq'
 \ir day2/calls.sql
 -- The unpinned image: every kind of lookup is refused, and the library is never opened.
 \c
 \set s loose
 \set op '=#='
+\set typ int8
 \set ddl 'CREATE SCHEMA d2_schema'
 \ir day2/calls.sql
 -- The drifted image: refused too.
 \c
 \set s drift
 \set op '=@='
+\set typ int2
 \set ddl 'CREATE COLLATION d2_coll FROM "C"'
 \ir day2/calls.sql
 

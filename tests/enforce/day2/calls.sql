@@ -5,7 +5,7 @@ SELECT 1 :op 1 AS operator;
 SELECT (5::int4::d2_:s) IS NOT NULL AS cast;
 SELECT d2_sum_:s(g) FROM generate_series(1, 10) g;
 SET enable_seqscan = off;
-SELECT count(*) AS index_am FROM d2_t_:s WHERE x = 5;
+SELECT count(*) AS index_am FROM d2_t_:s WHERE x = CAST(5 AS :typ);
 INSERT INTO d2_opc_:s VALUES (5);
 SELECT count(*) AS opclass FROM d2_opc_:s WHERE x = 5;
 RESET enable_seqscan;

@@ -17,12 +17,18 @@ PG_MODULE_MAGIC_EXT(.name = "enf_day2", .version = "1.0");
 
 void		_PG_init(void);
 
+/* A local symbol: its address is in this file, never interposed by another module's. */
+static void
+here(void)
+{
+}
+
 void
 _PG_init(void)
 {
 	Dl_info		info;
 
-	if (dladdr((void *) _PG_init, &info) && info.dli_fname)
+	if (dladdr((void *) here, &info) && info.dli_fname)
 		ereport(NOTICE, (errmsg("enf_day2: _PG_init ran in %s", info.dli_fname)));
 }
 
