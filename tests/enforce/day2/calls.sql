@@ -7,7 +7,7 @@ SELECT d2_sum_:s(g) FROM generate_series(1, 10) g;
 SET enable_seqscan = off;
 SELECT count(*) AS index_am FROM d2_t_:s WHERE x = CAST(5 AS :typ);
 INSERT INTO d2_opc_:s VALUES (5);
-SELECT count(*) AS opclass FROM d2_opc_:s WHERE x = 5;
+SELECT count(*) AS opclass FROM d2_opc_:s WHERE x = CAST(5 AS :typ);
 RESET enable_seqscan;
 INSERT INTO d2_trig_t_:s VALUES (1);
 :ddl;
