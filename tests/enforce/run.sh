@@ -181,7 +181,7 @@ for stmt in "SET pgext.enforce = off" "SET pgext.enforce = warn" "ALTER SYSTEM S
     echo "$msg" | grep -q 'ERROR:  invalid value for parameter' || die "locked: '$stmt' was accepted: $msg"
     echo "$msg" | grep -q 'pgext.enforce_locked is on' || die "locked: '$stmt' without the reason: $msg"
 done
-msg=$(locked "SET pgext.require = 'pinned,verified,compatible,signed'; SHOW pgext.require" || true)
+msg=$(locked "SET pgext.require = 'pinned,verified,compatible,signed'; SHOW pgext.require" | tail -n1 || true)
 [ "$msg" = "pinned,verified,compatible,signed" ] || die "locked: tightening pgext.require was refused: $msg"
 msg=$(psql_ -U postgres -d enf -Atc "SELECT d2_hello_drift()" 2>&1) && die "locked: a drifted image's function ran: $msg"
 echo "$msg" | grep -q 'ERROR:  pgext.enforce: library ".*enf_d2_drift.so" (loaded by function d2_hello_drift())' \
