@@ -31,10 +31,10 @@ CREATE FUNCTION d2_try(f regprocedure) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   args text;
 BEGIN
-  -- Ordered as int4: the planner consults every operator family of a type it sorts, and the
-  -- loose copy's access method serves int8 (see objects.sql).
-  SELECT string_agg(format('(SELECT NULL::%s)', a.t::regtype), ', ' ORDER BY a.i::int4) INTO args
-    FROM pg_proc p, unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, i) WHERE p.oid = f;
+  -- No bigint anywhere (no ORDINALITY, no sort): the planner consults every operator family of a
+  -- type it compares or sorts, and the loose copy's access method serves int8 (see objects.sql).
+  SELECT string_agg(format('(SELECT NULL::%s)', a.t::regtype), ', ') INTO args
+    FROM pg_proc p, unnest(p.proargtypes::oid[]) AS a(t) WHERE p.oid = f;
   EXECUTE format('SELECT %s(%s)', f::oid::regproc, coalesce(args, ''));
   RETURN 'ran';
 EXCEPTION WHEN insufficient_privilege THEN

@@ -162,6 +162,8 @@ if ! diff -u "$REPO/tests/enforce/day2.expected" "$out2"; then
 fi
 grep -q 'enf_day2: _PG_init ran in @FX@/extensions/good/lib/enf_d2_good.so' "$out2" \
     || die "the allowed library was not opened"
+# The preview and the hook agree on every callable function (also held by the transcript).
+grep -Eq '^ +21 \| +0$' "$out2" || die "the preview and the hook disagree (see $out2)"
 # Under on, between the switch and the next section, no refused library may be opened.
 if sed -n '/^-- on: new sessions/,/^-- The preview agrees/p' "$out2" | grep -Eq '_PG_init ran in .*(enf_d2_loose|enf_d2_drift)'; then
     die "a refused library was opened"
