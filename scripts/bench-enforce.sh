@@ -2,6 +2,8 @@
 # Cost of pgext.enforce: CREATE EXTENSION + DROP EXTENSION of a C extension from a pinned and
 # verified image, and LOAD of its library, under pgbench with pgext.enforce = off, warn and on
 # (policy pinned,verified,compatible). Prints latency per transaction and the overhead over off.
+# Then the cost of judging every load: a SELECT of a C function from that image in an existing
+# session, and in a new session per transaction, off against on (targets 1.05x and 1.2x).
 # A debug build measures debug code: PGEXT_BENCH_INSTALL=1 installs a release build first.
 #
 #   scripts/bench-enforce.sh        (BENCH_SECONDS: pgbench -T, default 10; PGEXT_BENCH_PORT 55435)
@@ -67,3 +69,37 @@ for what in create load; do
 done
 n=$(psql_ -Atc "SELECT allowed FROM pgext.enforcement_status")
 echo "decisions recorded (allowed): $n"
+
+# Every load (the function-load hook): a pgbench SELECT of a C function from the pinned and
+# verified image, in an existing session and with a new session per transaction (pgbench -C,
+# the connection included), off against on, interleaved and repeated (BENCH_REPEAT, default 3;
+# the median of each is kept) so that both see the same machine.
+psql_ -c "CREATE EXTENSION pgext_fixture"
+printf 'SELECT pgext_fixture_add(1, 2);\n' >"$WORK/call.sql"
+tps() { # tps MODE [pgbench options]: transactions per second (new sessions: including connecting)
+    local mode=$1; shift
+    PGOPTIONS="-c pgext.enforce=$mode" "$PG_BINDIR/pgbench" -n -h "$DATA" -p "$PORT" -U postgres \
+        -T "$BENCH_SECONDS" "$@" -f "$WORK/call.sql" postgres 2>/dev/null \
+        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+REPEAT=${BENCH_REPEAT:-3}
+printf '\n%-44s %10s %10s %8s %8s\n' "function load (tps, median of $REPEAT)" off on "off/on" target
+for kind in existing new; do
+    opts=()
+    [ $kind = new ] && opts=(-C)
+    offs=(); ons=()
+    for _ in $(seq "$REPEAT"); do
+        offs+=("$(tps off "${opts[@]}")")
+        ons+=("$(tps on "${opts[@]}")")
+    done
+    off=$(median "${offs[@]}"); on=$(median "${ons[@]}")
+    ratio=$(awk -v a="$off" -v b="$on" 'BEGIN{printf "%.3f", a/b}')
+    target=$([ $kind = existing ] && echo 1.05 || echo 1.2)
+    label=$([ $kind = existing ] && echo "SELECT, existing session" || echo "SELECT, new session (pgbench -C)")
+    met=$(awk -v r="$ratio" -v t="$target" 'BEGIN{print (r <= t) ? "yes" : "no"}')
+    printf '%-44s %10s %10s %8s %8s %s\n' "$label" "$off" "$on" "$ratio" "<= $target" "$met"
+    echo "  runs off: ${offs[*]}; on: ${ons[*]}"
+done
+n=$(psql_ -Atc "SELECT count(*) FROM pgext.enforcement_log WHERE action = 'function_load' AND outcome = 'allowed'")
+echo "function loads judged and allowed (decision log, newest $((256)) kept): $n"

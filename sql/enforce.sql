@@ -10,3 +10,28 @@ REVOKE ALL ON FUNCTION pgext.enforcement_log(), pgext.enforcement_status() FROM 
 GRANT EXECUTE ON FUNCTION pgext.enforcement_log(), pgext.enforcement_status() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.enforcement_log, pgext.enforcement_status FROM PUBLIC;
 GRANT SELECT ON pgext.enforcement_log, pgext.enforcement_status TO pg_monitor, pgext_admin;
+
+-- Enforcement at every load (pgext.enforce judges the first lookup of each C function in every
+-- session): the day-2 preview of what `on` would refuse, and the trigger that tells every
+-- backend (and standby) to drop its cached decisions when pins or recorded checks change.
+CREATE VIEW pgext.enforcement_preview AS SELECT * FROM pgext.enforcement_preview();
+COMMENT ON FUNCTION pgext.enforcement_preview() IS
+  'What pgext.enforce = on would refuse in this database now: every installed extension and every C function whose library comes from an image, with the decision, failed conditions, evidence and fix';
+COMMENT ON VIEW pgext.enforcement_preview IS
+  'What pgext.enforce = on would refuse in this database now (extensions, and C functions whose library comes from an image)';
+REVOKE ALL ON FUNCTION pgext.enforcement_preview() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.enforcement_preview() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.enforcement_preview FROM PUBLIC;
+GRANT SELECT ON pgext.enforcement_preview TO pg_monitor, pgext_admin;
+COMMENT ON FUNCTION pgext.policy_changed() IS
+  'Trigger: a change of pins or recorded checks invalidates every backend''s cached enforcement decisions';
+REVOKE ALL ON FUNCTION pgext.policy_changed() FROM PUBLIC;
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.pins
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.image_checks
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.image_files
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+COMMENT ON TRIGGER policy_changed ON pgext.pins IS 'Drops cached enforcement decisions in every backend';
+COMMENT ON TRIGGER policy_changed ON pgext.image_checks IS 'Drops cached enforcement decisions in every backend';
+COMMENT ON TRIGGER policy_changed ON pgext.image_files IS 'Drops cached enforcement decisions in every backend';

@@ -454,3 +454,46 @@ COMMENT ON COLUMN pgext.findings.extension IS 'Extension concerned, or NULL';
 COMMENT ON COLUMN pgext.findings.code IS 'Problem code';
 COMMENT ON COLUMN pgext.findings.severity IS 'error or warning';
 COMMENT ON COLUMN pgext.findings.message IS 'What was found';
+
+-- Enforcement at every load (#25): pgext.enforce judges the first lookup of each C function
+-- in every session; the day-2 preview of what `on` would refuse; the trigger that drops every
+-- backend's cached decisions when pins or recorded checks change.
+CREATE FUNCTION pgext."enforcement_preview"() RETURNS TABLE (
+	"kind" TEXT,  /* alloc::string::String */
+	"object" TEXT,  /* alloc::string::String */
+	"extension" TEXT,  /* core::option::Option<alloc::string::String> */
+	"library" TEXT,  /* core::option::Option<alloc::string::String> */
+	"image" TEXT,  /* core::option::Option<alloc::string::String> */
+	"decision" TEXT,  /* alloc::string::String */
+	"failed" TEXT,  /* core::option::Option<alloc::string::String> */
+	"detail" TEXT,  /* core::option::Option<alloc::string::String> */
+	"hint" TEXT  /* core::option::Option<alloc::string::String> */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'enforcement_preview_wrapper';
+CREATE FUNCTION pgext."policy_changed"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'policy_changed_wrapper';
+CREATE VIEW pgext.enforcement_preview AS SELECT * FROM pgext.enforcement_preview();
+COMMENT ON FUNCTION pgext.enforcement_preview() IS
+  'What pgext.enforce = on would refuse in this database now: every installed extension and every C function whose library comes from an image, with the decision, failed conditions, evidence and fix';
+COMMENT ON VIEW pgext.enforcement_preview IS
+  'What pgext.enforce = on would refuse in this database now (extensions, and C functions whose library comes from an image)';
+REVOKE ALL ON FUNCTION pgext.enforcement_preview() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.enforcement_preview() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.enforcement_preview FROM PUBLIC;
+GRANT SELECT ON pgext.enforcement_preview TO pg_monitor, pgext_admin;
+COMMENT ON FUNCTION pgext.policy_changed() IS
+  'Trigger: a change of pins or recorded checks invalidates every backend''s cached enforcement decisions';
+REVOKE ALL ON FUNCTION pgext.policy_changed() FROM PUBLIC;
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.pins
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.image_checks
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.image_files
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.policy_changed();
+COMMENT ON TRIGGER policy_changed ON pgext.pins IS 'Drops cached enforcement decisions in every backend';
+COMMENT ON TRIGGER policy_changed ON pgext.image_checks IS 'Drops cached enforcement decisions in every backend';
+COMMENT ON TRIGGER policy_changed ON pgext.image_files IS 'Drops cached enforcement decisions in every backend';

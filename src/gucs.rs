@@ -6,7 +6,7 @@
 use std::ffi::{CStr, CString, c_char};
 
 use pgext_core::policy;
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, pg_guard, pg_sys};
+use pgrx::{GucContext, GucEnum, GucFlags, GucRegistry, GucSetting, pg_guard, pg_sys};
 
 /// Where CloudNativePG mounts extension images; every directory directly below it is one image.
 static EXTENSIONS_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"/extensions"));
@@ -172,22 +172,41 @@ pub fn init() {
     // PGC_SUSET: only a superuser (or a role granted SET on them) can change them for a session,
     // so an ordinary role can never turn enforcement off for itself. Everyone may read them: a
     // refused user should be able to see the policy that refused it.
-    GucRegistry::define_enum_guc(
-        c"pgext.enforce",
-        c"Refuse (on) or report (warn) CREATE EXTENSION, ALTER EXTENSION UPDATE, LOAD and C functions from images that fail pgext.require.",
-        c"Needs pgext in shared_preload_libraries: without it nothing is enforced.",
-        &ENFORCE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    // SAFETY: the check hook is a #[pg_guard] function that only parses its argument.
+    // SAFETY: a plain read of a flag the postmaster sets around shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        // Defined before the settings it locks, so that their check hooks see it.
+        GucRegistry::define_bool_guc(
+            c"pgext.enforce_locked",
+            c"Locks pgext.enforce to on until the server restarts; pgext.require may then only gain conditions and pgext.enforce_exempt only lose entries.",
+            c"Set it in postgresql.conf (CloudNativePG: postgresql.parameters). SET, ALTER ROLE, ALTER DATABASE, \
+              ALTER SYSTEM and a reload can no longer relax enforcement. A superuser can still change the \
+              configuration and restart, write pgext's tables, or change the server's files.",
+            &ENFORCE_LOCKED,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    // SAFETY: the check hooks are #[pg_guard] functions that only parse their argument.
     unsafe {
+        GucRegistry::define_enum_guc_with_hooks(
+            c"pgext.enforce",
+            c"Refuse (on) or report (warn) loads of code from images that fail pgext.require: CREATE EXTENSION, ALTER EXTENSION UPDATE, LOAD, C functions, and the first lookup of each C function in every session.",
+            c"Needs pgext in shared_preload_libraries: without it nothing is enforced. With pgext.enforce_locked it is on \
+              and stays on.",
+            &ENFORCE,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_enforce),
+            None,
+            None,
+        );
         GucRegistry::define_string_guc_with_hooks(
             c"pgext.require",
-            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible.",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed.",
             c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
               that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
-              extension or library loadable. signed is reserved for signature checks and rejected until they exist.",
+              extension or library loadable. signed: the last check that read the image's source, for its pin, found a \
+              cosign signature by a trusted signer.",
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
@@ -206,6 +225,22 @@ pub fn init() {
             None,
             None,
         );
+    }
+    if enforce_locked() {
+        // SAFETY: called from _PG_init in the postmaster; a dynamic default ranks below the
+        // configuration file, whose values the check hooks have already judged.
+        unsafe {
+            pg_sys::SetConfigOption(
+                c"pgext.enforce".as_ptr(),
+                c"on".as_ptr(),
+                pg_sys::GucContext::PGC_POSTMASTER,
+                pg_sys::GucSource::PGC_S_DYNAMIC_DEFAULT,
+            );
+        }
+        let _ = START_POLICY.set((
+            policy::require_or_default(&require()),
+            policy::parse_exempt(&enforce_exempt()).unwrap_or_default(),
+        ));
     }
     // --- enforcement settings (end)
     // --- worker settings (begin)
@@ -510,6 +545,16 @@ pub enum EnforceMode {
     On,
 }
 
+impl From<EnforceMode> for policy::Mode {
+    fn from(m: EnforceMode) -> policy::Mode {
+        match m {
+            EnforceMode::Off => policy::Mode::Off,
+            EnforceMode::Warn => policy::Mode::Warn,
+            EnforceMode::On => policy::Mode::On,
+        }
+    }
+}
+
 impl EnforceMode {
     /// The setting's spelling.
     pub fn as_str(self) -> &'static str {
@@ -525,9 +570,59 @@ static REQUIRE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new
 /// `pgext.enforce_exempt`.
 static ENFORCE_EXEMPT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
-/// `pgext.enforce`.
+/// `pgext.enforce_locked`.
+static ENFORCE_LOCKED: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// `pgext.require` and `pgext.enforce_exempt` as the locked server started: the floor they may
+/// only tighten from.
+static START_POLICY: std::sync::OnceLock<(Vec<policy::Condition>, Vec<policy::Exempt>)> = std::sync::OnceLock::new();
+
+/// `pgext.enforce` (always `on` when locked).
 pub fn enforce() -> EnforceMode {
-    ENFORCE.get()
+    if enforce_locked() {
+        EnforceMode::On
+    } else {
+        ENFORCE.get()
+    }
+}
+
+/// `pgext.enforce_locked` (false unless pgext is preloaded).
+pub fn enforce_locked() -> bool {
+    ENFORCE_LOCKED.get()
+}
+
+/// Leaves the reason of a refused value where PostgreSQL reports it (the error's DETAIL).
+fn check_detail(why: String) {
+    if let Ok(msg) = CString::new(why) {
+        // SAFETY: GUC_check_errdetail_string is where check hooks leave their detail; the
+        // string is copied into the error context's memory.
+        unsafe {
+            pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(msg.as_ptr());
+        }
+    }
+}
+
+/// Whether a setting is being changed after start (the boot value is never refused).
+fn changed_later(source: pg_sys::GucSource::Type) -> bool {
+    source != pg_sys::GucSource::PGC_S_DEFAULT
+}
+
+/// GUC check hook of `pgext.enforce`: with `pgext.enforce_locked`, nothing but `on`.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn check_enforce(
+    newval: *mut i32,
+    _extra: *mut *mut std::ffi::c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the GUC machinery passes a valid pointer to the new ordinal.
+    let value = unsafe { *newval };
+    if enforce_locked() && changed_later(source) && value != EnforceMode::On.to_ordinal() {
+        check_detail(
+            "pgext.enforce_locked is on: pgext.enforce stays on until the server restarts without it.".to_string(),
+        );
+        return false;
+    }
+    true
 }
 
 /// `pgext.require`, as written.
@@ -545,9 +640,18 @@ pub fn enforce_exempt() -> String {
 pub unsafe extern "C-unwind" fn check_require(
     newval: *mut *mut c_char,
     _extra: *mut *mut std::ffi::c_void,
-    _source: pg_sys::GucSource::Type,
+    source: pg_sys::GucSource::Type,
 ) -> bool {
-    check_list(newval, policy::parse_require)
+    check_list(newval, |v| {
+        let new = policy::parse_require(v)?;
+        match START_POLICY.get() {
+            Some((start, _)) if changed_later(source) && !policy::require_tightens(start, &new) => Err(format!(
+                "pgext.enforce_locked is on: pgext.require may only add conditions to \"{}\".",
+                start.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+            )),
+            _ => Ok(new),
+        }
+    })
 }
 
 /// GUC check hook of `pgext.enforce_exempt`.
@@ -555,12 +659,21 @@ pub unsafe extern "C-unwind" fn check_require(
 pub unsafe extern "C-unwind" fn check_exempt(
     newval: *mut *mut c_char,
     _extra: *mut *mut std::ffi::c_void,
-    _source: pg_sys::GucSource::Type,
+    source: pg_sys::GucSource::Type,
 ) -> bool {
-    check_list(newval, policy::parse_exempt)
+    check_list(newval, |v| {
+        let new = policy::parse_exempt(v)?;
+        match START_POLICY.get() {
+            Some((_, start)) if changed_later(source) && !policy::exempt_tightens(start, &new) => Err(
+                "pgext.enforce_locked is on: pgext.enforce_exempt may only lose entries of its value at server start."
+                    .to_string(),
+            ),
+            _ => Ok(new),
+        }
+    })
 }
 
-fn check_list<T>(newval: *mut *mut c_char, parse: fn(&str) -> Result<T, String>) -> bool {
+fn check_list<T>(newval: *mut *mut c_char, parse: impl Fn(&str) -> Result<T, String>) -> bool {
     // SAFETY: the GUC machinery passes a valid pointer to a NUL-terminated string (or NULL).
     let value = unsafe {
         if newval.is_null() || (*newval).is_null() {
@@ -571,13 +684,7 @@ fn check_list<T>(newval: *mut *mut c_char, parse: fn(&str) -> Result<T, String>)
     match parse(&value) {
         Ok(_) => true,
         Err(why) => {
-            if let Ok(msg) = CString::new(why) {
-                // SAFETY: GUC_check_errdetail_string is where check hooks leave their detail; the
-                // string is copied into the error context's memory.
-                unsafe {
-                    pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(msg.as_ptr());
-                }
-            }
+            check_detail(why);
             false
         }
     }

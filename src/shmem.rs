@@ -248,6 +248,8 @@ pub struct Signals {
     /// The `requested` value seen at the start of the last completed cycle: requests up to it
     /// have been served.
     pub served: AtomicU64,
+    /// Publications so far: enforcement's cached decisions rest on the published status.
+    pub published: AtomicU64,
 }
 
 // SAFETY: atomics only; every process maps the segment at the same address.
@@ -388,6 +390,16 @@ pub fn publish(images: &[ImageSlot], update: impl FnOnce(&mut Header)) {
     guard.images = used as i32;
     guard.untracked = (images.len() - used) as i32;
     update(&mut guard);
+    SIGNALS.get().published.fetch_add(1, Ordering::AcqRel);
+}
+
+/// How many times the worker published (0 without shared memory).
+pub fn published_generation() -> u64 {
+    if available() {
+        SIGNALS.get().published.load(Ordering::Acquire)
+    } else {
+        0
+    }
 }
 
 /// Updates the header alone.

@@ -1,10 +1,12 @@
 //! Reads and writes of pgext's own tables: pins, recorded checks and expected trees, the outcome
 //! of a verification as it is stored, the worker's runs and findings. Nothing else in the crate
-//! writes them. (Enforcement reads pins and checks itself, as the superuser and with every
-//! operator qualified, so that no session's search_path can change what it sees.)
+//! reads or writes them. Every query names its schema, qualifies its operators and casts
+//! (`OPERATOR(pg_catalog.=)`, `pg_catalog.text`): enforcement runs the reads as the superuser
+//! under whatever `search_path` the session has, and no session may change what it sees.
 
 use pgext_core::hash;
 use pgext_core::pins::{self, Pin, PinSource};
+use pgext_core::policy;
 use pgext_core::status::{CheckStatus, DiffTally, Finding, ImageStatus, Micros};
 use pgext_core::tree::{EntryKind, TreeEntry};
 use pgext_oci::cosign::SignatureVerdict;
@@ -45,9 +47,29 @@ impl PinRow {
 /// half-applied.
 pub fn all_pins() -> Vec<PinRow> {
     let setting = pins::parse_pins(&gucs::images()).unwrap_or_else(|e| SqlError::bad_images(e).raise());
-    let table: Vec<Pin> = Spi::connect(|client| {
+    let table = table_pins();
+    let mut rows: Vec<PinRow> = setting
+        .iter()
+        .cloned()
+        .map(|pin| PinRow::new(pin, PinSource::Setting, true))
+        .collect();
+    for pin in table.iter().cloned() {
+        // The precedence rule is the policy's: a setting entry wins over a table row.
+        let effective = policy::pin_in_effect(&setting, &table, &pin.name).map(|(_, s)| s) == Some(PinSource::Table);
+        rows.push(PinRow::new(pin, PinSource::Table, effective));
+    }
+    rows
+}
+
+/// The rows of `pgext.pins`, by name.
+pub fn table_pins() -> Vec<Pin> {
+    Spi::connect(|client| {
         let mut out = Vec::new();
-        for row in client.select("SELECT name, reference FROM pgext.pins ORDER BY name", None, &[])? {
+        for row in client.select(
+            "SELECT name::pg_catalog.text, reference FROM pgext.pins ORDER BY 1",
+            None,
+            &[],
+        )? {
             if let (Some(name), Some(reference)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
                 checked_table_name(&name, "pgext.pins");
                 out.push(Pin { name, reference });
@@ -55,17 +77,34 @@ pub fn all_pins() -> Vec<PinRow> {
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .or_raise("read", "pgext.pins");
-    let mut rows: Vec<PinRow> = setting
-        .iter()
-        .cloned()
-        .map(|pin| PinRow::new(pin, PinSource::Setting, true))
-        .collect();
-    for pin in table {
-        let effective = !setting.iter().any(|s| s.name == pin.name);
-        rows.push(PinRow::new(pin, PinSource::Table, effective));
-    }
-    rows
+    .or_raise("read", "pgext.pins")
+}
+
+/// Whether pgext's tables can be trusted in this database: the `pgext` extension is installed
+/// and owns the `pgext` schema (anyone could otherwise create a schema of that name with tables
+/// that say "verified"). With the oids of the tables enforcement reads, whose changes invalidate
+/// its decisions.
+pub fn pgext_tables() -> Option<Vec<pg_sys::Oid>> {
+    Spi::connect(|c| {
+        let mut installed = false;
+        let mut oids = Vec::new();
+        for r in c.select(
+            "SELECT cl.oid FROM pg_catalog.pg_extension e \
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace \
+               LEFT JOIN pg_catalog.pg_class cl ON cl.relnamespace OPERATOR(pg_catalog.=) n.oid \
+                AND cl.relname OPERATOR(pg_catalog.=) ANY ('{pins,image_checks,image_files}'::pg_catalog.name[]) \
+             WHERE e.extname OPERATOR(pg_catalog.=) 'pgext' AND n.nspname OPERATOR(pg_catalog.=) 'pgext'",
+            None,
+            &[],
+        )? {
+            installed = true;
+            if let Some(oid) = r.get::<pg_sys::Oid>(1)? {
+                oids.push(oid);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(installed.then_some(oids))
+    })
+    .or_raise("read", "pg_extension")
 }
 
 /// Names read back from pgext's tables meet the file system (they are joined to
@@ -105,15 +144,38 @@ pub struct CheckRecord {
     pub signed_at: Option<TimestampWithTimeZone>,
     /// `metadata` of the last check that read the source.
     pub metadata: Option<serde_json::Value>,
+    /// The digest of the tree the check expected.
+    pub expected_tree_digest: Option<String>,
+    /// `checked_at` as the session shows it (for messages).
+    pub checked_at_text: String,
+}
+
+impl CheckRecord {
+    /// The record as the policy judges it.
+    pub fn fact(&self) -> policy::CheckFact {
+        policy::CheckFact {
+            reference: self.reference.clone(),
+            status: self.status,
+            checked_at: self.checked_at_text.clone(),
+            counts: self.counts.summary(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 /// Every recorded check, by image name.
 pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
     Spi::connect(|client| {
         let mut out = std::collections::HashMap::new();
-        let q = "SELECT name, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
-                 missing, modified, unexpected, type_changed, mode_changed, link_changed, signature, signed_by, \
-                 metadata, signed_at FROM pgext.image_checks";
+        // The signature and metadata columns through to_jsonb: a schema older than this library
+        // (before ALTER EXTENSION pgext UPDATE) reads as "never checked", not an error.
+        let q = "SELECT name::pg_catalog.text, reference, pin_source, status, resolved_digest, verified_at, checked_at, \
+                 missing, modified, unexpected, type_changed, mode_changed, link_changed, \
+                 j OPERATOR(pg_catalog.->>) 'signature', j OPERATOR(pg_catalog.->>) 'signed_by', \
+                 j OPERATOR(pg_catalog.->) 'metadata', \
+                 (j OPERATOR(pg_catalog.->>) 'signed_at')::pg_catalog.timestamptz, expected_tree_digest, \
+                 checked_at::pg_catalog.text \
+                 FROM pgext.image_checks c, LATERAL pg_catalog.to_jsonb(c.*) j";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
             checked_table_name(&name, "pgext.image_checks");
@@ -132,6 +194,8 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                     signed_by: row.get::<String>(15)?,
                     metadata: row.get::<JsonB>(16)?.map(|j| j.0),
                     signed_at: row.get::<TimestampWithTimeZone>(17)?,
+                    expected_tree_digest: row.get::<String>(18)?,
+                    checked_at_text: row.get::<String>(19)?.unwrap_or_default(),
                 },
             );
         }
@@ -146,7 +210,7 @@ pub fn image_status(pin: Option<&PinRow>, check: Option<&CheckRecord>) -> ImageS
         (None, _) => ImageStatus::Unpinned,
         (Some(_), None) => ImageStatus::NeverChecked,
         // A changed pin makes the old verdict meaningless.
-        (Some(p), Some(c)) if c.reference != p.pin.reference => ImageStatus::NeverChecked,
+        (Some(p), Some(c)) if !policy::check_is_for_pin(&c.reference, &p.pin.reference) => ImageStatus::NeverChecked,
         (Some(_), Some(c)) => c.status.into(),
     }
 }

@@ -40,15 +40,17 @@ pub mod plan;
 pub mod preflight;
 pub mod target;
 
-// Provenance and policy: pins, what an image says it was built for, what the site requires.
+// Provenance: pins, what an image says it was built for.
 pub mod metadata;
 pub mod pins;
-pub mod policy;
 
 // Health: the worker's decisions from all of the above.
 pub mod conditions;
 pub mod health;
 pub mod status;
+
+// Policy: what the site requires, and the enforcement decision from all of the above.
+pub mod policy;
 
 #[cfg(test)]
 mod testing;

@@ -29,6 +29,18 @@ pub enum Outcome {
     Exempt = 4,
 }
 
+impl From<pgext_core::policy::Action> for Outcome {
+    fn from(a: pgext_core::policy::Action) -> Outcome {
+        use pgext_core::policy::Action;
+        match a {
+            Action::Allow => Outcome::Allowed,
+            Action::Exempt => Outcome::Exempt,
+            Action::Warn => Outcome::Warned,
+            Action::Refuse => Outcome::Refused,
+        }
+    }
+}
+
 impl Outcome {
     /// Stable name in SQL.
     pub fn as_str(self) -> &'static str {

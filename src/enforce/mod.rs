@@ -16,7 +16,9 @@
 //! statement runs. Their `_PG_init` has run by then; see the book (docs/src/operations/enforcement.md) for what this cannot cover.
 
 mod judge;
+mod load;
 pub mod log;
+mod preview;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -25,15 +27,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgext_core::paths::LibraryRef;
 use pgext_core::plan::{self, Plan, Role};
-use pgext_core::policy::{self, Condition};
+use pgext_core::policy::{self, Action, Condition, Refusal, Subject};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgLogLevel, PgSqlErrorCode};
 
 use crate::gucs::{self, EnforceMode};
 use crate::server::{self, owned};
-use judge::{Facts, Failure};
-use log::{Decision, Outcome};
+use judge::Facts;
+use log::Decision;
 
 /// Set while preloading: the hooks exist in every backend the postmaster forks.
 static HOOKED: AtomicBool = AtomicBool::new(false);
@@ -62,6 +64,7 @@ pub fn init() {
     // SAFETY: a plain read of a flag the postmaster sets around shared_preload_libraries.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         log::init();
+        load::init();
         // SAFETY: _PG_init runs once per process on its main thread; previous hooks are saved
         // and always called.
         unsafe {
@@ -246,26 +249,46 @@ fn uses_of(st: &Statement, root: &str) -> Vec<Use> {
     out
 }
 
-/// The subject of a message: `extension "x"` / `extension "x" (required by "y")` / `library "f"`.
-fn subject(u: &Use, action: &str) -> String {
-    if let Some(setting) = action.strip_suffix("_preload") {
-        return format!(
-            "library \"{}\" (loaded at session start by {setting}_preload_libraries)",
-            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
-        );
+/// The subject of a message, as the policy words it.
+fn subject<'a>(u: &'a Use, st: &'a Statement) -> Subject<'a> {
+    let path = u.files.first().map(|(_, p)| p.as_str()).unwrap_or("");
+    if let Some(setting) = st.action.strip_suffix("_preload") {
+        return Subject::Preload { path, setting };
     }
     let only_libraries = u.files.iter().all(|(r, _)| *r == Role::Library);
-    if let (Some(e), true) = (&u.extension, only_libraries) {
-        return format!(
-            "library \"{}\" (loaded by extension \"{e}\"'s scripts)",
-            u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")
-        );
+    match (&u.extension, only_libraries) {
+        (Some(e), true) => Subject::ScriptLibrary { path, extension: e },
+        (Some(e), false) => Subject::Extension {
+            name: e,
+            required_by: u.required_by.as_deref(),
+        },
+        (None, _) => Subject::Library { path },
     }
-    match (&u.extension, &u.required_by) {
-        (Some(e), Some(by)) => format!("extension \"{e}\" (required by \"{by}\")"),
-        (Some(e), None) => format!("extension \"{e}\""),
-        (None, _) => format!("library \"{}\"", u.files.first().map(|(_, p)| p.as_str()).unwrap_or("")),
-    }
+}
+
+/// The policy in effect: `pgext.require` (the strictest default for a value that cannot be
+/// parsed) and `pgext.enforce_exempt`.
+pub(crate) fn policy_in_effect() -> (Vec<Condition>, Vec<policy::Exempt>) {
+    (
+        policy::require_or_default(&gucs::require()),
+        policy::parse_exempt(&gucs::enforce_exempt()).unwrap_or_default(),
+    )
+}
+
+/// Reports a decision under `warn` (WARNING) or `on` (at `level`), with SQLSTATE 42501.
+pub(crate) fn report(r: &Refusal, mode: EnforceMode, level: PgLogLevel) {
+    let (detail, level) = match mode {
+        EnforceMode::On => (r.detail.clone(), level),
+        _ => (r.warn_detail(), PgLogLevel::WARNING),
+    };
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        r.message.clone(),
+        pgrx::function_name!(),
+    )
+    .set_detail(detail)
+    .set_hint(r.hint.clone())
+    .report(level);
 }
 
 /// Judges every use of `st` under the current policy: records each decision, warns, and raises
@@ -280,13 +303,9 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
     if uses.is_empty() {
         return;
     }
-    // The GUC check hooks reject unparsable values; a value set before pgext was loaded (a
-    // placeholder) may still be invalid: then every condition is required.
-    let require = policy::parse_require(&gucs::require())
-        .unwrap_or_else(|_| vec![Condition::Pinned, Condition::Verified, Condition::Compatible]);
-    let exempt = policy::parse_exempt(&gucs::enforce_exempt()).unwrap_or_default();
+    let (require, exempt) = policy_in_effect();
     let mut facts = Facts::default();
-    let mut refusal: Option<(String, String, String)> = None;
+    let mut refusal: Option<Refusal> = None;
     for u in &uses {
         for (_, p) in &u.files {
             JUDGED.with(|j| j.borrow_mut().insert(p.clone()));
@@ -295,115 +314,58 @@ fn judge(st: &Statement, mode: EnforceMode, nested: bool, refuse_at: PgLogLevel)
             .extension
             .clone()
             .unwrap_or_else(|| u.files.first().map(|(_, p)| p.clone()).unwrap_or_default());
-        if policy::is_exempt(&exempt, u.extension.as_deref(), &u.image) {
-            log::record(&Decision {
-                outcome: Outcome::Exempt,
-                action: st.action,
-                object: &object,
-                image: &u.image,
-                failed: "",
-                detail: "pgext.enforce_exempt",
-            });
-            continue;
-        }
-        let mut failures: Vec<Failure> = facts.image_failures(&u.image, &require);
-        if require.contains(&Condition::Compatible) {
-            if st.action == "create_extension"
-                && let Some(e) = &u.extension
-                && let Some(f) = facts.extension_failure(e, &st.plan.extensions)
-            {
-                failures.push(f);
-            } else {
-                for (role, p) in &u.files {
-                    if *role == Role::Library
-                        && let Some(f) = facts.library_failure(p)
-                    {
-                        failures.push(f);
-                        break;
+        let exempted = policy::is_exempt(&exempt, u.extension.as_deref(), &u.image);
+        let mut failures = Vec::new();
+        if !exempted {
+            failures = facts.image_failures(&u.image, &require);
+            if require.contains(&Condition::Compatible) {
+                if st.action == "create_extension"
+                    && let Some(e) = &u.extension
+                    && let Some(f) = facts.extension_failure(e, &st.plan.extensions)
+                {
+                    failures.push(f);
+                } else {
+                    for (role, p) in &u.files {
+                        if *role == Role::Library
+                            && let Some(f) = facts.library_failure(p)
+                        {
+                            failures.push(f);
+                            break;
+                        }
                     }
                 }
             }
         }
-        if failures.is_empty() {
-            log::record(&Decision {
-                outcome: Outcome::Allowed,
-                action: st.action,
-                object: &object,
-                image: &u.image,
-                failed: "",
-                detail: "",
-            });
-            continue;
-        }
-        let conditions: Vec<&str> = failures
-            .iter()
-            .map(|f| f.condition)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(Condition::as_str)
-            .collect();
-        let message = format!(
-            "pgext.enforce: {} comes from image \"{}\", which is {}",
-            subject(u, st.action),
-            u.image,
-            judge::describe(&failures)
-        );
-        let mut detail: Vec<String> = Vec::new();
-        for f in &failures {
-            if !f.detail.is_empty() && !detail.contains(&f.detail) {
-                detail.push(f.detail.clone());
-            }
-        }
-        let mut hints: Vec<String> = Vec::new();
-        for f in &failures {
-            if !hints.contains(&f.hint) {
-                hints.push(f.hint.clone());
-            }
-        }
-        let detail = detail.join(" ");
-        let hint = format!(
-            "{} Or allow it with pgext.enforce_exempt = '{}'.",
-            hints.join(" "),
-            match &u.extension {
-                Some(e) => format!("extension:{e}"),
-                None => format!("image:{}", u.image),
-            }
-        );
-        let outcome = if mode == EnforceMode::On {
-            Outcome::Refused
-        } else {
-            Outcome::Warned
-        };
+        let action = policy::decide(mode.into(), exempted, &failures);
+        let r = (!failures.is_empty()).then(|| {
+            policy::refusal(
+                &subject(u, st),
+                &u.image,
+                &failures,
+                &policy::exempt_entry(u.extension.as_deref(), &u.image),
+            )
+        });
         log::record(&Decision {
-            outcome,
+            outcome: action.into(),
             action: st.action,
             object: &object,
             image: &u.image,
-            failed: &conditions.join(","),
-            detail: &detail,
+            failed: r.as_ref().map(|r| r.failed.as_str()).unwrap_or(""),
+            detail: match action {
+                Action::Exempt => "pgext.enforce_exempt",
+                _ => r.as_ref().map(|r| r.detail.as_str()).unwrap_or(""),
+            },
         });
-        if mode == EnforceMode::On {
-            refusal.get_or_insert((message, detail, hint));
-        } else {
-            ErrorReport::new(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                message,
-                pgrx::function_name!(),
-            )
-            .set_detail(format!("{detail} (pgext.enforce = warn: allowed.)"))
-            .set_hint(hint)
-            .report(PgLogLevel::WARNING);
+        match (action, r) {
+            (Action::Refuse, Some(r)) => {
+                refusal.get_or_insert(r);
+            }
+            (Action::Warn, Some(r)) => report(&r, mode, PgLogLevel::WARNING),
+            _ => {}
         }
     }
-    if let Some((message, detail, hint)) = refusal {
-        ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            message,
-            pgrx::function_name!(),
-        )
-        .set_detail(detail)
-        .set_hint(hint)
-        .report(refuse_at);
+    if let Some(r) = refusal {
+        report(&r, mode, refuse_at);
     }
 }
 
@@ -420,48 +382,59 @@ fn guarded(f: impl FnOnce()) {
     f();
 }
 
-/// Runs `f` in an internal subtransaction and turns any error it raises into a WARNING: under
-/// `warn`, a failure of pgext itself (an unreadable table, a broken pin) must never break the
-/// statement. Under `on` errors propagate: enforcement fails closed.
-fn softly(f: impl FnOnce()) {
+/// Runs `f`, catching any error pgext itself raises (an unreadable table, a broken pin) as
+/// `Err(message)`. With `soft`, in an internal subtransaction rolled back on error, so the
+/// caller may carry on (`warn` fails open); otherwise (and in parallel mode, where no
+/// subtransaction can start) the caller must raise: the transaction is aborting anyway
+/// (`on` fails closed).
+fn attempt<T>(soft: bool, f: impl FnOnce() -> T) -> Result<T, String> {
     // SAFETY: the subtransaction pattern of PL/pgSQL's exception blocks: begin, run, then release
     // or roll back, restoring the caller's memory context and resource owner either way.
     unsafe {
+        let soft = soft && !pg_sys::IsInParallelMode();
         let ctx = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(ctx);
-        // The subtransaction is rolled back on error: nothing f touched is observed afterwards.
+        if soft {
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(ctx);
+        }
+        // On error the subtransaction is rolled back (or the transaction aborts): nothing f
+        // touched is observed afterwards.
         let f = std::panic::AssertUnwindSafe(f);
-        let failed = PgTryBuilder::new(move || {
-            (f)();
-            None
-        })
-        .catch_others(|e| {
-            Some(match e {
-                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
-                    r.message().to_string()
-                }
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+        let out = PgTryBuilder::new(move || Ok((f)()))
+            .catch_others(|e| {
+                Err(match e {
+                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
+                        r.message().to_string()
+                    }
+                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                })
             })
-        })
-        .execute();
-        if failed.is_none() {
-            pg_sys::ReleaseCurrentSubTransaction();
-        } else {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            .execute();
+        if soft {
+            if out.is_ok() {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
         }
         pg_sys::MemoryContextSwitchTo(ctx);
         pg_sys::CurrentResourceOwner = owner;
-        if let Some(msg) = failed {
-            ErrorReport::new(
-                PgSqlErrorCode::ERRCODE_WARNING,
-                format!("pgext.enforce could not judge this statement: {msg}"),
-                pgrx::function_name!(),
-            )
-            .set_detail("pgext.enforce = warn: the statement runs.")
-            .report(PgLogLevel::WARNING);
-        }
+        out
+    }
+}
+
+/// Runs `f` with [`attempt`] and turns any error it raises into a WARNING: under `warn`, a
+/// failure of pgext itself never breaks the statement.
+fn softly(f: impl FnOnce()) {
+    if let Err(msg) = attempt(true, f) {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_WARNING,
+            format!("pgext.enforce could not judge this statement: {msg}"),
+            pgrx::function_name!(),
+        )
+        .set_detail("pgext.enforce = warn: the statement runs.")
+        .report(PgLogLevel::WARNING);
     }
 }
 
@@ -641,5 +614,11 @@ fn enforcement_status() -> TableIterator<
 extension_sql_file!(
     "../../sql/enforce.sql",
     name = "enforce_views",
-    requires = [enforcement_log, enforcement_status, "image_tables"]
+    requires = [
+        enforcement_log,
+        enforcement_status,
+        preview::enforcement_preview,
+        load::policy_changed,
+        "image_tables"
+    ]
 );

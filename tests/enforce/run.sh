@@ -4,7 +4,8 @@
 # images, an update path that LOADs from an image, C functions, LOAD, preload settings, and a
 # non-superuser installing a trusted extension. The psql transcript (statements, messages,
 # SQLSTATEs, the decision log) must equal tests/enforce/expected.out.
-# Usage: tests/enforce/run.sh            (PGEXT_ENFORCE_PORT, default 56601)
+# Usage: tests/enforce/run.sh            (PGEXT_ENFORCE_PORT, default 56601; PGEXT_BLESS=1 rewrites
+#        the expected transcripts)
 source "$(dirname "$0")/../../scripts/lib.sh"
 load_setup
 
@@ -49,6 +50,16 @@ printf -- "-- enf_upd 1.0 -> 1.1\nLOAD 'enf_looselib';\n" >"$E/upd/share/extensi
 ext drifty enf_drift ""
 # broken: pinned and verified, but its module has no magic block.
 cp -a "$R/no_magic" "$E/broken"
+# Day 2: one library (tests/enforce/day2) with a function of every kind fmgr looks up, copied
+# into good (pinned, verified), loose (never pinned) and drifty (verified, then changed).
+rm -rf "$FX/day2"
+cp -R "$REPO/tests/enforce/day2" "$FX/day2"
+make -s -C "$FX/day2" PG_CONFIG="$PG_CONFIG" enable_rpath=no >"$FX/day2-build.log" 2>&1 \
+    || { tail -n 30 "$FX/day2-build.log"; die "building tests/enforce/day2 failed"; }
+cp "$FX/day2/enf_day2.so" "$E/good/lib/enf_d2_good.so"
+cp "$FX/day2/enf_day2.so" "$E/loose/lib/enf_d2_loose.so"
+mkdir -p "$E/drifty/lib"
+cp "$FX/day2/enf_day2.so" "$E/drifty/lib/enf_d2_drift.so"
 chmod -R a+rX "$E"
 
 say "pinning good, upd, drifty and broken to OCI layouts"
@@ -57,7 +68,7 @@ rm -rf "$L"
 mkdir -p "$L"
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
-for img in good upd drifty broken; do
+for img in good upd drifty broken loose; do
     umoci init --layout "$L/$img" >/dev/null
     umoci new --image "$L/$img:v1" >/dev/null
     umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
@@ -109,6 +120,8 @@ psql_ -U postgres -d enf -a -v fx="$FX" -v port="$PORT" -v data="$DATA" \
     -f "$REPO/tests/enforce/enforce.sql" 2>&1 \
     | sed -E -e "s#$FX#@FX@#g" -e "s#$REPO/##g" -e 's/sha256:[0-9a-f]{64}/sha256:<digest>/g' \
           -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.+-]+/<time>/g' -e 's/pid [0-9]+/pid <pid>/g' >"$out"
+# PGEXT_BLESS=1 accepts the transcripts as they are (review the diff before committing).
+[ "${PGEXT_BLESS:-0}" = 1 ] && cp "$out" "$REPO/tests/enforce/expected.out"
 if ! diff -u "$REPO/tests/enforce/expected.out" "$out"; then
     echo "enforce: transcript differs (kept in $out; server log $DATA/server.log)"
     trap - EXIT
@@ -133,6 +146,54 @@ echo "$msg" | grep -q 'WARNING:  pgext.enforce: library ".*enf_looselib.so" (loa
 echo "$msg" | grep -qx 'session ran' || die "the session did not run: $msg"
 n=$(psql_ -U postgres -d enf -Atc "SELECT string_agg(outcome, ',' ORDER BY seq) FROM pgext.enforcement_log WHERE action = 'session_preload'")
 [ "$n" = "refused,warned" ] || die "preload decisions not logged: $n"
+
+say "day 2: every load judged, the preview before each switch"
+out2=$WORK/day2.out
+psql_ -U postgres -d enf -a -v fx="$FX" -v loose_ref="oci:$L/loose:v1" \
+    -f "$REPO/tests/enforce/day2.sql" 2>&1 \
+    | sed -E -e "s#$FX#@FX@#g" -e "s#$REPO/##g" -e 's/sha256:[0-9a-f]{64}/sha256:<digest>/g' \
+          -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.+-]+/<time>/g' -e 's/pid [0-9]+/pid <pid>/g' >"$out2"
+[ "${PGEXT_BLESS:-0}" = 1 ] && cp "$out2" "$REPO/tests/enforce/day2.expected"
+if ! diff -u "$REPO/tests/enforce/day2.expected" "$out2"; then
+    echo "enforce: day-2 transcript differs (kept in $out2; server log $DATA/server.log)"
+    trap - EXIT
+    cleanup
+    exit 1
+fi
+grep -q 'enf_day2: _PG_init ran in @FX@/extensions/good/lib/enf_d2_good.so' "$out2" \
+    || die "the allowed library was not opened"
+# The preview and the hook agree on every callable function (also held by the transcript).
+grep -Eq '^ +21 \| +0$' "$out2" || die "the preview and the hook disagree (see $out2)"
+# Under on, between the switch and the next section, no refused library may be opened.
+if sed -n '/^-- on: new sessions/,/^-- The preview agrees/p' "$out2" | grep -Eq '_PG_init ran in .*(enf_d2_loose|enf_d2_drift)'; then
+    die "a refused library was opened"
+fi
+
+say "pgext.enforce_locked: enforcement can only tighten until the next restart"
+cluster_stop "$DATA" fast
+echo "pgext.enforce_locked = on" >>"$DATA/pgext.conf"
+as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null
+locked() { psql_ -U postgres -d enf -Atc "$1" 2>&1; }
+[ "$(locked "SHOW pgext.enforce")" = on ] || die "locked: pgext.enforce is not on"
+for stmt in "SET pgext.enforce = off" "SET pgext.enforce = warn" "ALTER SYSTEM SET pgext.enforce = off" \
+    "ALTER ROLE enf_user SET pgext.enforce = off" "SET pgext.require = 'pinned'" \
+    "SET pgext.enforce_exempt = 'image:loose'"; do
+    msg=$(locked "$stmt" || true)
+    echo "$stmt -> $msg"
+    echo "$msg" | grep -q 'ERROR:  invalid value for parameter' || die "locked: '$stmt' was accepted: $msg"
+    echo "$msg" | grep -q 'pgext.enforce_locked is on' || die "locked: '$stmt' without the reason: $msg"
+done
+msg=$(locked "SET pgext.require = 'pinned,verified,compatible,signed'; SHOW pgext.require" | tail -n1 || true)
+[ "$msg" = "pinned,verified,compatible,signed" ] || die "locked: tightening pgext.require was refused: $msg"
+msg=$(psql_ -U postgres -d enf -Atc "SELECT d2_hello_drift()" 2>&1) && die "locked: a drifted image's function ran: $msg"
+echo "$msg" | grep -q 'ERROR:  pgext.enforce: library ".*enf_d2_drift.so" (loaded by function d2_hello_drift())' \
+    || die "locked: unexpected refusal: $msg"
+# A reload with another value in the file changes nothing.
+echo "pgext.enforce = warn" >>"$DATA/pgext.conf"
+psql_ -U postgres -d enf -Atc "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+[ "$(locked "SHOW pgext.enforce")" = on ] || die "locked: a reload relaxed pgext.enforce"
+sed -i '/^pgext.enforce_locked = on$/d; /^pgext.enforce = warn$/d' "$DATA/pgext.conf"
 
 say "without preloading nothing is enforced, and pgext says so"
 cluster_stop "$DATA" fast
