@@ -23,6 +23,15 @@ REVOKE ALL ON FUNCTION pgext.enforcement_preview() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.enforcement_preview() TO pg_monitor, pgext_admin;
 REVOKE ALL ON pgext.enforcement_preview FROM PUBLIC;
 GRANT SELECT ON pgext.enforcement_preview TO pg_monitor, pgext_admin;
+COMMENT ON COLUMN pgext.enforcement_preview.kind IS 'extension (an installed extension, judged as its update or a new CREATE EXTENSION would be) or function (a C function whose library comes from an image)';
+COMMENT ON COLUMN pgext.enforcement_preview.object IS 'The extension''s name, or the function''s signature (regprocedure)';
+COMMENT ON COLUMN pgext.enforcement_preview.extension IS 'The extension: the row''s own for kind = extension, the one that owns the function otherwise (NULL when none does)';
+COMMENT ON COLUMN pgext.enforcement_preview.library IS 'The library the function loads (its probin as dynamic_library_path resolves it); NULL for extension rows';
+COMMENT ON COLUMN pgext.enforcement_preview.image IS 'The mounted image the library or extension comes from';
+COMMENT ON COLUMN pgext.enforcement_preview.decision IS 'What pgext.enforce = on would do now: allowed, exempt or refused';
+COMMENT ON COLUMN pgext.enforcement_preview.failed IS 'The pgext.require conditions the image fails (NULL when allowed)';
+COMMENT ON COLUMN pgext.enforcement_preview.detail IS 'The DETAIL the refusal would carry: the evidence for each failed condition';
+COMMENT ON COLUMN pgext.enforcement_preview.hint IS 'The HINT the refusal would carry: how to fix it';
 COMMENT ON FUNCTION pgext.policy_changed() IS
   'Trigger: a change of pins or recorded checks invalidates every backend''s cached enforcement decisions';
 REVOKE ALL ON FUNCTION pgext.policy_changed() FROM PUBLIC;
