@@ -158,3 +158,15 @@ COMMENT ON FUNCTION pgext.row_sources() IS
   'Where this session''s last rows of mounted_extensions, libraries and library_compat came from: computed, backend (its own, revalidated) or shared (the worker''s or another session''s, revalidated); for mounted_images, the least reused of its image trees (only read-only mounts keep and share theirs)';
 REVOKE ALL ON FUNCTION pgext.row_sources() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.row_sources() TO pg_monitor, pgext_admin;
+
+-- Re-verification without re-downloading: each recorded expected tree is bound to the image
+-- manifest whose layers built it and to the rules it was built under; a verification of the
+-- same manifest reuses it and downloads no layer.
+ALTER TABLE pgext.image_checks ADD COLUMN manifest_digest text, ADD COLUMN tree_format int,
+  ADD COLUMN tree_built_at timestamptz;
+COMMENT ON COLUMN pgext.image_checks.manifest_digest IS
+  'The image manifest whose layers built the recorded expected tree (the platform''s entry of an index)';
+COMMENT ON COLUMN pgext.image_checks.tree_format IS
+  'The rules the recorded expected tree was built under; a tree of other rules is rebuilt from the layers';
+COMMENT ON COLUMN pgext.image_checks.tree_built_at IS
+  'When the recorded expected tree was last built from the layers (verifications of the same manifest reuse it)';

@@ -178,6 +178,11 @@ impl Facts {
                                         signed_by: r.get::<String>(15)?,
                                         signed_at: None,
                                         metadata: None,
+                                        // Enforcement rechecks; it never verifies from the record.
+                                        expected_tree_digest: None,
+                                        manifest_digest: None,
+                                        tree_format: None,
+                                        tree_built_at: None,
                                     },
                                     expected_tree_digest: r.get::<String>(6)?,
                                     checked_at: r.get::<String>(7)?.unwrap_or_default(),
