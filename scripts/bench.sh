@@ -9,6 +9,9 @@
 #   hash    full-tree hashing through SQL vs sha256sum, openssl dgst, and both on 2 processes
 #   views   pgext.mounted_extensions vs pg_available_extensions under pgbench, same paths
 #   oci     pgext.verify_image of a ~100 MB image from a local registry vs skopeo copy, peak RSS
+#           (first verifications: pgext.reuse_recorded_trees off)
+#   reverify  a repeated pgext.verify_image of the same ~100 MB image (its expected tree recorded,
+#           no layer downloaded) vs skopeo copy, in the verifying session and in a new one
 #   compat  pgext.check_extension of a PostGIS-sized image vs hashing the same files
 #   preflight  pgext-check fetching a server image and the PostGIS image from OCI layouts,
 #           unpacking and judging them, vs umoci unpacking the same two images plus pgext-check
@@ -32,7 +35,7 @@ BENCH_MB=${BENCH_MB:-500}
 BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_OCI_MB=${BENCH_OCI_MB:-100}
-BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci compat preflight scale worker}
+BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci reverify compat preflight scale worker}
 BENCH_WORKER_SECONDS=${BENCH_WORKER_SECONDS:-30}
 BENCH_SCALE_STEPS=${BENCH_SCALE_STEPS:-10 30 all}
 PORT=${PGEXT_BENCH_PORT:-55434}
@@ -44,7 +47,7 @@ for v in BENCH_FILES BENCH_MB BENCH_REPEAT BENCH_SECONDS BENCH_OCI_MB BENCH_WORK
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $BENCH_SECTIONS; do
-    case $s in hash | views | oci | compat | preflight | scale | worker) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, compat, preflight, scale, worker)" ;; esac
+    case $s in hash | views | oci | reverify | compat | preflight | scale | worker) ;; *) die "unknown section in BENCH_SECTIONS: $s (hash, views, oci, reverify, compat, preflight, scale, worker)" ;; esac
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -491,6 +494,7 @@ SQL
         bsql -v root="$root" >"$out" <<'SQL'
 SELECT pgext.reset_hash_cache() \g /dev/null
 SET pgext.extensions_root = :'root';
+SET pgext.reuse_recorded_trees = off;
 SELECT bench_hwm_kb();
 SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('ocibench') v$q$);
 SELECT bench_hwm_kb();
@@ -507,6 +511,7 @@ SQL
         bsql -v root="$root" >"$out" <<'SQL'
 SELECT pgext.reset_hash_cache() \g /dev/null
 SET pgext.extensions_root = :'root';
+SET pgext.reuse_recorded_trees = off;
 SELECT count(*) FROM pgext.verify_image('ocibench') \g /dev/null
 SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('ocibench') v$q$);
 SQL
@@ -517,6 +522,7 @@ SQL
     echo "SELECT * FROM pgext.verify_image('ocibench'):"
     bsql -v root="$root" -x >"$out" <<'SQL'
 SET pgext.extensions_root = :'root';
+SET pgext.reuse_recorded_trees = off;
 SELECT * FROM pgext.verify_image('ocibench');
 SQL
     head -n 30 "$out" | cut -c1-160 | sed 's/^/  /'
@@ -534,6 +540,87 @@ SQL
     bash "$REPO/tests/registry/stop.sh" "$REGISTRY"
     rm -rf "$root" "$layout" "$WORK/skopeo-out"
     oci_phases
+}
+
+# 3b. A repeated verification: the expected tree of the pinned manifest is recorded, so no layer
+# is downloaded; the manifests, config and signature are read and the mount is scanned again.
+section_reverify() {
+    if [ "$(pgext_has 'pgext.verify_image(text)')" != t ] \
+        || [ "$(bsql <<<"SELECT count(*) FROM pg_settings WHERE name = 'pgext.reuse_recorded_trees'")" != 1 ]; then
+        skip "repeated OCI verify (s) vs skopeo copy" "pgext.reuse_recorded_trees does not exist yet"
+        return 0
+    fi
+    local rc=0 port root=$WORK/ext-reverify layout=$WORK/reverify-layout remote ref r out=$WORK/reverify.run
+    local -a same fresh first sk
+    bash "$REPO/tests/registry/start.sh" --check-tools >/dev/null || rc=$?
+    if [ $rc -ne 0 ]; then
+        skip "repeated OCI verify (s) vs skopeo copy" "docker-registry/skopeo missing and not installable (tests/registry/start.sh --check-tools: exit $rc)"
+        return 0
+    fi
+    say "reverify: building a $BENCH_OCI_MB MB image and pushing it to a local registry"
+    make_tree "$root/rvbench" $((BENCH_OCI_MB * 4)) "$BENCH_OCI_MB" 2
+    oci_layout "$root/rvbench" "$layout" 1
+    port=$(bash "$REPO/tests/registry/start.sh" "$REGISTRY.rv" --access-log)
+    remote=127.0.0.1:$port/pgext-bench/rvbench:1
+    skopeo copy --quiet --dest-tls-verify=false --preserve-digests --digestfile "$WORK/rv.digest" \
+        "oci:$layout:1" "docker://$remote"
+    ref=$remote@$(cat "$WORK/rv.digest")
+    echo "image $ref: one $(calc "$LAYER_SIZE / $MB" 1) MB gzip layer"
+    bsql -v reg="127.0.0.1:$port" <<'SQL'
+ALTER SYSTEM SET pgext.insecure_registries = :'reg';
+SELECT pg_reload_conf() \g /dev/null
+SQL
+    if [ "$(bsql <<<"SELECT context FROM pg_settings WHERE name = 'pgext.insecure_registries'")" = postmaster ]; then
+        cluster_stop "$DATA"
+        cluster_start "$DATA" "$PORT" "$WORK/cluster.conf"
+    fi
+    bsql -v root="$root" -v ref="$ref" >/dev/null <<'SQL'
+SET pgext.extensions_root = :'root';
+SELECT pgext.pin_image('rvbench', :'ref');
+SQL
+    local log=$REGISTRY.rv/registry.log layer_hex=${LAYER_BLOB##*/} before layer_gets=0
+    echo "load average: $(load_avg); each measurement $BENCH_REPEAT times, interleaved, best kept"
+    for r in $(seq "$BENCH_REPEAT"); do
+        # One session: a first verification (records the tree, hashes the mount), then a repeated
+        # one, as the worker repeats them (its digest cache knows the unchanged files).
+        before=$(wc -l <"$log")
+        bsql -v root="$root" >"$out" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+SET pgext.extensions_root = :'root';
+SET pgext.reuse_recorded_trees = off;
+SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('rvbench') v$q$);
+RESET pgext.reuse_recorded_trees;
+SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('rvbench') v$q$);
+SELECT status FROM pgext.image_checks WHERE name = 'rvbench';
+SQL
+        mapfile -t res <"$out"
+        first+=("${res[0]}")
+        same+=("${res[1]}")
+        [ "${res[2]}" = verified ] || die "reverify: the repeated verification ended ${res[2]}"
+        # A new session repeats it: its digest cache starts empty (no worker here), so the mount
+        # is read again, but still no layer is downloaded.
+        bsql -v root="$root" >"$out" <<'SQL'
+SELECT pgext.reset_hash_cache() \g /dev/null
+SET pgext.extensions_root = :'root';
+SELECT round(seconds * 1e6)::bigint FROM bench_time($q$SELECT string_agg(v::text, E'\n') FROM pgext.verify_image('rvbench') v$q$);
+SQL
+        fresh+=("$(cat "$out")")
+        layer_gets=$(tail -n +"$((before + 1))" "$log" | grep -c "GET /v2/pgext-bench/rvbench/blobs/sha256:$layer_hex" || true)
+        rm -rf "$WORK/skopeo-out"
+        sk+=("$(time_us skopeo copy --quiet --src-tls-verify=false "docker://$remote" "oci:$WORK/skopeo-out:1")")
+        printf 'run %d: first verification %s s | repeated, same session %s s | repeated, new session %s s | skopeo copy %s s | layer downloads in the 3 verifications: %s\n' \
+            "$r" "$(secs "${first[-1]}")" "$(secs "${same[-1]}")" "$(secs "${fresh[-1]}")" "$(secs "${sk[-1]}")" "$layer_gets"
+    done
+    echo "load average: $(load_avg)"
+    local b_first b_same b_fresh b_sk ratio
+    b_first=$(min_of "${first[@]}") b_same=$(min_of "${same[@]}") b_fresh=$(min_of "${fresh[@]}") b_sk=$(min_of "${sk[@]}")
+    ratio=$(calc "$b_same / $b_sk")
+    record "repeated OCI verify (s) vs skopeo copy" "$(secs "$b_same")" "$(secs "$b_sk")" "$ratio" "<= 0.1" "$(meets "$ratio" '<=' 0.1)"
+    record "  repeated, new session (s) vs skopeo copy" "$(secs "$b_fresh")" "$(secs "$b_sk")" "$(calc "$b_fresh / $b_sk")" - -
+    record "  first verification (s) vs skopeo copy" "$(secs "$b_first")" "$(secs "$b_sk")" "$(calc "$b_first / $b_sk")" - -
+    record "  layer downloads per 3 verifications" "$layer_gets" - - "1" "$([ "$layer_gets" = 1 ] && echo yes || echo no)"
+    bash "$REPO/tests/registry/stop.sh" "$REGISTRY.rv"
+    rm -rf "$root" "$layout" "$WORK/skopeo-out"
 }
 
 # Where a verification's time goes, phase by phase, outside the server (oci/src/bench.rs: the same

@@ -40,9 +40,18 @@ CREATE TABLE pgext.image_checks (
     signed_by text,
     signature_detail text,
     metadata jsonb,
-    signed_at timestamptz
+    signed_at timestamptz,
+    manifest_digest text,
+    tree_format int,
+    tree_built_at timestamptz
 );
 COMMENT ON TABLE pgext.image_checks IS 'The latest verification or recheck of each pinned image';
+COMMENT ON COLUMN pgext.image_checks.manifest_digest IS
+  'The image manifest whose layers built the recorded expected tree (the platform''s entry of an index)';
+COMMENT ON COLUMN pgext.image_checks.tree_format IS
+  'The rules the recorded expected tree was built under; a tree of other rules is rebuilt from the layers';
+COMMENT ON COLUMN pgext.image_checks.tree_built_at IS
+  'When the recorded expected tree was last built from the layers (verifications of the same manifest reuse it)';
 
 CREATE TABLE pgext.image_files (
     name pgext.image_name NOT NULL,

@@ -506,3 +506,15 @@ CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pg
 COMMENT ON TRIGGER policy_changed ON pgext.pins IS 'Drops cached enforcement decisions in every backend';
 COMMENT ON TRIGGER policy_changed ON pgext.image_checks IS 'Drops cached enforcement decisions in every backend';
 COMMENT ON TRIGGER policy_changed ON pgext.image_files IS 'Drops cached enforcement decisions in every backend';
+
+-- Re-verification without re-downloading: each recorded expected tree is bound to the image
+-- manifest whose layers built it and to the rules it was built under; a verification of the
+-- same manifest reuses it and downloads no layer.
+ALTER TABLE pgext.image_checks ADD COLUMN manifest_digest text, ADD COLUMN tree_format int,
+  ADD COLUMN tree_built_at timestamptz;
+COMMENT ON COLUMN pgext.image_checks.manifest_digest IS
+  'The image manifest whose layers built the recorded expected tree (the platform''s entry of an index)';
+COMMENT ON COLUMN pgext.image_checks.tree_format IS
+  'The rules the recorded expected tree was built under; a tree of other rules is rebuilt from the layers';
+COMMENT ON COLUMN pgext.image_checks.tree_built_at IS
+  'When the recorded expected tree was last built from the layers (verifications of the same manifest reuse it)';

@@ -47,8 +47,14 @@ static TRUSTED_ROOT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 /// rules separated by `;`.
 static TRUSTED_IDENTITIES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// Built-in keyless identity profiles in effect (`pgext_oci::profiles`).
+static TRUST_PROFILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Whether a keyless signature needs a verified transparency-log entry.
 static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// Whether a verification reuses the expected tree it recorded for the same image manifest.
+static REUSE_RECORDED_TREES: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
@@ -160,12 +166,33 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
+    GucRegistry::define_string_guc(
+        c"pgext.trust_profile",
+        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow (issuer https://token.actions.githubusercontent.com).",
+        c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
+          profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
+          pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
+          signature check an error, never a weaker policy.",
+        &TRUST_PROFILE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
     GucRegistry::define_bool_guc(
         c"pgext.keyless_require_tlog",
         c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
         c"Off for a site PKI without a log: the certificate is then judged at the present time.",
         &KEYLESS_REQUIRE_TLOG,
         GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_bool_guc(
+        c"pgext.reuse_recorded_trees",
+        c"Whether a verification of an image manifest already verified reuses the expected tree recorded then, downloading no layer.",
+        c"A manifest is content-addressed: its layers, and the tree they make, cannot change. The manifests, config, \
+          signatures and the mount are still read on every verification. Off: every verification downloads and \
+          applies every layer again.",
+        &REUSE_RECORDED_TREES,
+        GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
     // --- enforcement settings (begin)
@@ -406,9 +433,19 @@ pub fn trusted_identities() -> String {
     string(&TRUSTED_IDENTITIES)
 }
 
+/// `pgext.trust_profile`.
+pub fn trust_profile() -> String {
+    string(&TRUST_PROFILE)
+}
+
 /// `pgext.keyless_require_tlog`.
 pub fn keyless_require_tlog() -> bool {
     KEYLESS_REQUIRE_TLOG.get()
+}
+
+/// `pgext.reuse_recorded_trees`.
+pub fn reuse_recorded_trees() -> bool {
+    REUSE_RECORDED_TREES.get()
 }
 
 /// Whether any signer is trusted (keys, or a keyless trust root).

@@ -144,8 +144,12 @@ pub struct CheckRecord {
     pub signed_at: Option<TimestampWithTimeZone>,
     /// `metadata` of the last check that read the source.
     pub metadata: Option<serde_json::Value>,
-    /// The digest of the tree the check expected.
+    /// The recorded expected tree: its digest, the image manifest whose layers built it, the
+    /// rules it was built under (`pgext_oci::TREE_FORMAT`) and when.
     pub expected_tree_digest: Option<String>,
+    pub manifest_digest: Option<String>,
+    pub tree_format: Option<i32>,
+    pub tree_built_at: Option<TimestampWithTimeZone>,
     /// `checked_at` as the session shows it (for messages).
     pub checked_at_text: String,
 }
@@ -161,6 +165,27 @@ impl CheckRecord {
             signature: self.signature.clone(),
         }
     }
+
+    /// What a verification of `pin` may reuse instead of downloading layers: the recorded tree
+    /// (read by `tree` only when needed) of the last successful verification under the same
+    /// pin, with the manifest it came from. `pgext_oci` uses it only when the reference still
+    /// resolves to that manifest, under the same tree rules, and the tree still hashes to its
+    /// recorded digest. `None` with `pgext.reuse_recorded_trees` off.
+    pub(crate) fn reusable_tree(
+        &self,
+        pin: &PinRow,
+        tree: impl FnOnce() -> Vec<TreeEntry>,
+    ) -> Option<pgext_oci::RecordedTree> {
+        if !gucs::reuse_recorded_trees() || self.reference != pin.pin.reference || self.resolved_digest.is_none() {
+            return None;
+        }
+        Some(pgext_oci::RecordedTree {
+            manifest_digest: self.manifest_digest.as_deref()?.parse().ok()?,
+            format: self.tree_format?,
+            tree_digest: hash::parse_prefixed_sha256(self.expected_tree_digest.as_deref()?)?,
+            entries: tree(),
+        })
+    }
 }
 
 /// Every recorded check, by image name.
@@ -174,7 +199,9 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                  j OPERATOR(pg_catalog.->>) 'signature', j OPERATOR(pg_catalog.->>) 'signed_by', \
                  j OPERATOR(pg_catalog.->) 'metadata', \
                  (j OPERATOR(pg_catalog.->>) 'signed_at')::pg_catalog.timestamptz, expected_tree_digest, \
-                 checked_at::pg_catalog.text \
+                 checked_at::pg_catalog.text, j OPERATOR(pg_catalog.->>) 'manifest_digest', \
+                 (j OPERATOR(pg_catalog.->>) 'tree_format')::pg_catalog.int4, \
+                 (j OPERATOR(pg_catalog.->>) 'tree_built_at')::pg_catalog.timestamptz \
                  FROM pgext.image_checks c, LATERAL pg_catalog.to_jsonb(c.*) j";
         for row in client.select(q, None, &[])? {
             let Some(name) = row.get::<String>(1)? else { continue };
@@ -196,6 +223,9 @@ pub fn check_records() -> std::collections::HashMap<String, CheckRecord> {
                     signed_at: row.get::<TimestampWithTimeZone>(17)?,
                     expected_tree_digest: row.get::<String>(18)?,
                     checked_at_text: row.get::<String>(19)?.unwrap_or_default(),
+                    manifest_digest: row.get::<String>(20)?,
+                    tree_format: row.get::<i32>(21)?,
+                    tree_built_at: row.get::<TimestampWithTimeZone>(22)?,
                 },
             );
         }
@@ -259,8 +289,13 @@ pub(crate) struct Outcome {
     pub(crate) differences: Vec<Difference>,
     pub(crate) error_code: Option<&'static str>,
     pub(crate) error: Option<String>,
-    /// The expected tree, when it was (re)built from the source.
+    /// The expected tree, when it was (re)built from the layers (not when a verification
+    /// reused the recorded one).
     pub(crate) expected: Option<Vec<TreeEntry>>,
+    /// The image manifest whose layers make the expected tree, and the tree rules
+    /// (`pgext_oci::TREE_FORMAT`), when the source was read.
+    pub(crate) manifest_digest: Option<String>,
+    pub(crate) tree_format: Option<i32>,
     /// The cosign signature check, when the source was read (rechecks keep the recorded one).
     pub(crate) signature: Option<SignatureVerdict>,
     /// What the image says about itself (platform, labels, annotations, attestations), when
@@ -284,6 +319,8 @@ impl Outcome {
             error_code: None,
             error: None,
             expected: None,
+            manifest_digest: None,
+            tree_format: None,
             signature: None,
             metadata: None,
         }
@@ -320,9 +357,10 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
            link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata,
-           signed_at)
+           signed_at, manifest_digest, tree_format, tree_built_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21, to_timestamp($22::float8))
+                 CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21, to_timestamp($22::float8),
+                 $23, $24, CASE WHEN $25 THEN now() END)
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
            -- What a failure leaves unknown is kept from the last success under the same pin only.
@@ -350,7 +388,14 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
              THEN c.signed_at ELSE excluded.signed_at END,
            -- Metadata is read with the manifest: a failed read or a recheck keeps the last.
            metadata = CASE WHEN c.reference = excluded.reference
-             THEN coalesce(excluded.metadata, c.metadata) ELSE excluded.metadata END",
+             THEN coalesce(excluded.metadata, c.metadata) ELSE excluded.metadata END,
+           -- They describe the recorded tree (image_files): kept with it.
+           manifest_digest = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.manifest_digest, c.manifest_digest) ELSE excluded.manifest_digest END,
+           tree_format = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.tree_format, c.tree_format) ELSE excluded.tree_format END,
+           tree_built_at = CASE WHEN c.reference = excluded.reference
+             THEN coalesce(excluded.tree_built_at, c.tree_built_at) ELSE excluded.tree_built_at END",
         None,
         &[
             o.name.as_str().into(),
@@ -375,6 +420,9 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
             o.signature.as_ref().map(|v| v.detail.clone()).into(),
             o.metadata.clone().map(JsonB).into(),
             o.signature.as_ref().and_then(|v| v.signed_at).into(),
+            o.manifest_digest.clone().filter(|_| success).into(),
+            o.tree_format.filter(|_| success).into(),
+            (success && o.expected.is_some()).into(),
         ],
     )?;
     if !success {

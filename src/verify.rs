@@ -10,7 +10,7 @@ use pgext_core::status::CheckStatus;
 use pgext_core::tree::{self, TreeEntry};
 use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
 use pgext_oci::keyless;
-use pgext_oci::{Auth, Difference, ErrorCode, ImageReference, VerifyOptions};
+use pgext_oci::{Auth, Difference, ErrorCode, ImageReference, RecordedTree, VerifyOptions};
 
 use crate::session::{cancelled, with_cache};
 use crate::tables::{CheckRecord, Outcome, PinRow, checked_table_name};
@@ -116,8 +116,11 @@ pub(crate) fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> 
 }
 
 /// Verifies one image against its source; network errors become a status, not an error. Runs
-/// no SQL: callers may run it outside a transaction (the background worker does).
-pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
+/// no SQL: callers may run it outside a transaction (the background worker does). `record` is
+/// the expected tree recorded by an earlier verification (see `CheckRecord::reusable_tree`):
+/// used, without downloading a layer, when the pin still resolves to the manifest it was built
+/// from; every verification still reads the manifests, config and signatures, and scans the mount.
+pub(crate) fn verify_one(pin: &PinRow, record: Option<RecordedTree>) -> Outcome {
     let name = pin.pin.name.clone();
     let mut out = Outcome::error(&name, &pin.pin.reference, pin.source);
     let reference = match &pin.parsed {
@@ -137,7 +140,7 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
             Vec::new()
         })
     };
-    match pgext_oci::verify_with(&reference, &verify_options(), scan, &server::interrupt_pending) {
+    match pgext_oci::verify_with_record(&reference, &verify_options(), record, scan, &server::interrupt_pending) {
         Ok(_) if scan_failure.borrow().is_some() => {
             // The image is fine, the mount could not be read: nothing is known about drift.
             // The digests stay unset, so a recorded tree of an earlier success is kept.
@@ -153,7 +156,10 @@ pub(crate) fn verify_one(pin: &PinRow) -> Outcome {
             out.actual_tree_digest = v.actual_tree_digest.map(|d| hash::to_prefixed_hex(&d));
             out.metadata = Some(metadata_json(&v.image));
             out.differences = v.differences;
-            out.expected = Some(v.image.entries);
+            out.manifest_digest = Some(v.image.manifest_digest.to_string());
+            out.tree_format = Some(pgext_oci::TREE_FORMAT);
+            // A reused tree is the recorded one: nothing to write again.
+            out.expected = (!v.image.from_record).then_some(v.image.entries);
         }
         Err(e) if e.code() == ErrorCode::Cancelled => cancelled(),
         Err(e) => {
@@ -194,8 +200,13 @@ pub(crate) fn signature_policy() -> Result<cosign::SignaturePolicy, String> {
     } else {
         let root = keyless::TrustRoot::load(std::path::Path::new(&root_path))
             .map_err(|e| format!("pgext.trusted_root: {e}"))?;
-        let identities = keyless::parse_identities(&gucs::trusted_identities())
+        let mut identities = keyless::parse_identities(&gucs::trusted_identities())
             .map_err(|e| format!("pgext.trusted_identities: {e}"))?;
+        // The built-in profiles add their rules to the site's.
+        identities.extend(
+            pgext_oci::profiles::parse_profiles(&gucs::trust_profile())
+                .map_err(|e| format!("pgext.trust_profile: {e}"))?,
+        );
         Some(keyless::KeylessPolicy {
             root,
             identities,

@@ -47,6 +47,10 @@ pub struct FetchArgs {
     /// optionally `images=PREFIX` (as pgext.trusted_identities). Repeat for each rule.
     #[arg(long = "identity", value_name = "RULE")]
     pub identities: Vec<String>,
+    /// Built-in signer identities to trust as well (as pgext.trust_profile), e.g. `cloudnative-pg`
+    /// or `cloudnative-pg images=mirror.example/cnpg/`. Repeat for each profile.
+    #[arg(long = "trust-profile", value_name = "PROFILE")]
+    pub trust_profiles: Vec<String>,
     /// Accept keyless signatures without a transparency-log entry (a site PKI without a log).
     #[arg(long)]
     pub no_require_tlog: bool,
@@ -272,8 +276,12 @@ fn signature_policy(args: &FetchArgs) -> Result<Option<SignaturePolicy>, String>
         None => None,
         Some(p) => {
             let root = TrustRoot::load(p).map_err(|e| format!("--trusted-root {e}"))?;
-            let identities =
+            let mut identities =
                 keyless::parse_identities(&args.identities.join(";")).map_err(|e| format!("--identity: {e}"))?;
+            identities.extend(
+                pgext_oci::profiles::parse_profiles(&args.trust_profiles.join(","))
+                    .map_err(|e| format!("--trust-profile: {e}"))?,
+            );
             Some(KeylessPolicy {
                 root,
                 identities,

@@ -499,7 +499,7 @@ pub(crate) fn judge(policy: &KeylessPolicy, reference: &str, sig: &Certified<'_>
     });
     if !trusted {
         return Keyless::Untrusted(format!(
-            "signed by {subject} (issuer {issuer}), an identity no pgext.trusted_identities rule trusts for {reference}"
+            "signed by {subject} (issuer {issuer}), an identity no pgext.trusted_identities rule (nor pgext.trust_profile) trusts for {reference}"
         ));
     }
     Keyless::Signed {

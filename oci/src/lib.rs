@@ -42,6 +42,7 @@ pub mod keyless;
 mod layer;
 mod local;
 mod manifest;
+pub mod profiles;
 mod reference;
 mod source;
 mod threads;
@@ -194,6 +195,8 @@ pub struct ExpectedImage {
     pub entries: Vec<TreeEntry>,
     /// [`tree_digest`] of `entries`.
     pub tree_digest: [u8; 32],
+    /// `entries` came from a [`RecordedTree`] of `manifest_digest`: no layer was downloaded.
+    pub from_record: bool,
 }
 
 /// The outcome of [`verify`].
@@ -211,6 +214,39 @@ impl Verification {
     /// Whether the mount is exactly the image's content.
     pub fn intact(&self) -> bool {
         self.differences.is_empty() && self.actual_tree_digest == Some(self.image.tree_digest)
+    }
+}
+
+/// Version of the rules that turn layers into an expected tree (whiteouts, hard links, modes,
+/// what an entry records). A tree recorded under another version is never reused: it is rebuilt
+/// from the layers. Raise it whenever a change to `layer`/`apply` could change a tree.
+pub const TREE_FORMAT: i32 = 1;
+
+/// The expected tree an earlier verification built, as the caller recorded it. An image manifest
+/// is content-addressed: its layers, and so the tree they produce, can never change. A
+/// verification given the record of the manifest it resolves to therefore downloads no layer;
+/// it still reads the manifests (has the tag moved? is it still the pinned digest?), the config
+/// and the attestation manifests, and still scans the mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTree {
+    /// The image manifest whose layers built the tree (the platform's entry of an index).
+    pub manifest_digest: Digest,
+    /// [`TREE_FORMAT`] when the tree was built.
+    pub format: i32,
+    /// [`tree_digest`] of `entries` when it was built: a record that no longer hashes to it
+    /// (altered in the table) is ignored.
+    pub tree_digest: [u8; 32],
+    /// The tree.
+    pub entries: Vec<TreeEntry>,
+}
+
+impl RecordedTree {
+    /// Whether this record stands for the tree of `manifest` under the current rules and limits.
+    fn serves(&self, manifest: &Digest, limits: &Limits) -> bool {
+        self.manifest_digest == *manifest
+            && self.format == TREE_FORMAT
+            && self.entries.len() <= limits.max_entries
+            && tree_digest(&self.entries).ok() == Some(self.tree_digest)
     }
 }
 
@@ -247,8 +283,21 @@ pub fn verify_with(
     scan: impl FnOnce() -> Vec<TreeEntry>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<Verification, OciError> {
+    verify_with_record(reference, options, None, scan, cancel)
+}
+
+/// [`verify_with`], reusing `record` when it is the tree of the manifest the reference resolves
+/// to now (see [`RecordedTree`]): then no layer is downloaded and `scan` runs once the manifests
+/// and the config are read. Otherwise the tree is built from the layers, as without a record.
+pub fn verify_with_record(
+    reference: &ImageReference,
+    options: &VerifyOptions,
+    record: Option<RecordedTree>,
+    scan: impl FnOnce() -> Vec<TreeEntry>,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Verification, OciError> {
     let rt = runtime()?;
-    let (image, actual) = rt.block_on(build(reference, options, cancel, None, scan))?;
+    let (image, actual) = rt.block_on(build(reference, options, cancel, None, record, scan))?;
     Ok(Verification::new(image, &actual))
 }
 
@@ -300,7 +349,7 @@ pub async fn expected_image_async(
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
 ) -> Result<ExpectedImage, OciError> {
-    build(reference, options, cancel, None, || ())
+    build(reference, options, cancel, None, None, || ())
         .await
         .map(|(image, ())| image)
 }
@@ -335,7 +384,14 @@ pub fn unpack(
     let disk = unpack::Disk::new(dest, selection, max_bytes)?;
     let rt = runtime()?;
     let mut written = (0, 0);
-    let (image, ()) = rt.block_on(build(reference, options, cancel, Some((disk, &mut written)), || ()))?;
+    let (image, ()) = rt.block_on(build(
+        reference,
+        options,
+        cancel,
+        Some((disk, &mut written)),
+        None,
+        || (),
+    ))?;
     let (files, bytes) = written;
     Ok(Unpacked { image, files, bytes })
 }
@@ -347,6 +403,7 @@ async fn build<T>(
     options: &VerifyOptions,
     cancel: &dyn Fn() -> bool,
     disk: Option<(unpack::Disk, &mut (u64, u64))>,
+    record: Option<RecordedTree>,
     alongside: impl FnOnce() -> T,
 ) -> Result<(ExpectedImage, T), OciError> {
     let (disk, written) = match disk {
@@ -504,6 +561,41 @@ async fn build<T>(
         attestations,
     };
 
+    let layer_infos = || {
+        layers
+            .iter()
+            .map(|d| LayerInfo {
+                digest: d.digest.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+            })
+            .collect()
+    };
+
+    // 5a. A recorded tree of this very manifest: the layers cannot have changed (their digests
+    //     are in the manifest, whose digest is checked), so none is downloaded. Never when the
+    //     files must be written (`unpack`).
+    if disk.is_none()
+        && let Some(record) = record.filter(|r| r.serves(&manifest_digest, limits))
+    {
+        let along = alongside();
+        intr.check()?;
+        let image = ExpectedImage {
+            reference: reference.to_string(),
+            tree_digest: record.tree_digest,
+            resolved_digest,
+            manifest_digest,
+            tag_digest,
+            tag_moved,
+            platform,
+            metadata,
+            layers: layer_infos(),
+            entries: record.entries,
+            from_record: true,
+        };
+        return Ok((image, along));
+    }
+
     // 5. Layers: spooled and hashed here, each handed to the workers once its digest is
     //    confirmed; they apply it while the next one downloads.
     let mut applier = Applier::start(limits, disk)?;
@@ -541,15 +633,9 @@ async fn build<T>(
         tag_moved,
         platform,
         metadata,
-        layers: layers
-            .iter()
-            .map(|d| LayerInfo {
-                digest: d.digest.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-            })
-            .collect(),
+        layers: layer_infos(),
         entries,
+        from_record: false,
     };
     Ok((image, along))
 }

@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pgext_oci::{ErrorCode, ImageReference, VerifyOptions, expected_image, verify, verify_with};
+use pgext_oci::{
+    ErrorCode, ExpectedImage, ImageReference, Verification, VerifyOptions, expected_image, verify, verify_with,
+};
 
 fn reference(s: &str) -> ImageReference {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -317,4 +319,111 @@ fn layouts_only_from_allowed_directories() {
             (got, want) => panic!("{r}: got {got:?}, want {want:?}"),
         }
     }
+}
+
+/// A recorded tree of the manifest the reference resolves to is reused: no layer is read (the
+/// layer blobs are gone from the layout and the verification still succeeds), the mount is still
+/// scanned and compared. A record of another manifest, of another tree format or that no longer
+/// hashes to its digest is not used: the tree is rebuilt from the layers.
+#[test]
+fn a_recorded_tree_of_the_same_manifest_is_reused_without_reading_layers() {
+    use pgext_oci::{RecordedTree, TREE_FORMAT, verify_with_record};
+    require_tools();
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let v1 = layout.image(&[gzip(cnpg_v1())], "amd64");
+    layout.tag(&v1, "v1");
+    let v2 = layout.image(&[gzip(cnpg_v2())], "amd64");
+    layout.tag(&v2, "v2");
+    let mount = work.path().join("mount");
+    unpack(&layout.dir, "v1", &mount);
+    let opts = VerifyOptions::default();
+    let r = reference(&format!("oci:{}:v1@{}", layout.dir.display(), v1.digest));
+    let first = verify(&r, &opts, &scan(&mount), &never).expect("first");
+    assert!(first.intact() && !first.image.from_record);
+    let record = RecordedTree {
+        manifest_digest: first.image.manifest_digest.clone(),
+        format: TREE_FORMAT,
+        tree_digest: first.image.tree_digest,
+        entries: first.image.entries.clone(),
+    };
+    let again = |rec: RecordedTree| verify_with_record(&r, &opts, Some(rec), || scan(&mount), &never);
+
+    // Equal to a verification from the layers, but for where the tree came from.
+    let reused = again(record.clone()).expect("reused");
+    assert!(reused.image.from_record);
+    assert_eq!(
+        Verification {
+            image: ExpectedImage {
+                from_record: false,
+                ..reused.image.clone()
+            },
+            ..reused.clone()
+        },
+        first
+    );
+
+    // Records that must not be used are rebuilt from the layers: still intact.
+    let other = verify(
+        &reference(&format!("oci:{}:v2", layout.dir.display())),
+        &opts,
+        &[],
+        &never,
+    )
+    .expect("v2");
+    let mut altered = record.clone();
+    altered.entries.retain(|e| !e.path.ends_with(".control"));
+    for (what, bad) in [
+        (
+            "another manifest",
+            RecordedTree {
+                manifest_digest: other.image.manifest_digest.clone(),
+                ..record.clone()
+            },
+        ),
+        (
+            "another format",
+            RecordedTree {
+                format: TREE_FORMAT + 1,
+                ..record.clone()
+            },
+        ),
+        ("altered entries", altered),
+    ] {
+        let v = again(bad).expect(what);
+        assert!(!v.image.from_record && v.intact(), "{what}");
+    }
+
+    // The layer blobs are removed: only a reused record can still verify.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            layout
+                .dir
+                .join("blobs/sha256")
+                .join(v1.digest.trim_start_matches("sha256:")),
+        )
+        .expect("read"),
+    )
+    .expect("json");
+    for l in manifest["layers"].as_array().expect("layers") {
+        let hex = l["digest"].as_str().expect("digest").trim_start_matches("sha256:");
+        std::fs::remove_file(layout.dir.join("blobs/sha256").join(hex)).expect("remove layer");
+    }
+    let v = again(record.clone()).expect("no layer needed");
+    assert!(v.intact() && v.image.from_record);
+    let err = verify(&r, &opts, &scan(&mount), &never).expect_err("layers gone");
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+
+    // The mount is still compared: a changed byte is drift, with the record.
+    let control = std::fs::read_dir(mount.join("share/extension"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "control"))
+        .expect("a control file");
+    let mut bytes = std::fs::read(&control).expect("read");
+    bytes[0] ^= 0x20;
+    std::fs::write(&control, bytes).expect("write");
+    let v = again(record).expect("drift");
+    assert!(v.image.from_record && !v.intact());
+    assert_eq!(v.differences.len(), 1, "{:#?}", v.differences);
 }

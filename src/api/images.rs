@@ -1,8 +1,9 @@
 //! Pins and verification: a mounted image is byte-for-byte the content of its pinned OCI image.
 //!
 //! `verify_image()` resolves the pin (registry, `oci:` layout or `oci-archive:`), builds the
-//! expected tree from the layers, scans the mount and records both in tables, so that
-//! `recheck_image()` can later re-hash only the local files, with no network.
+//! expected tree from the layers (or reuses the one recorded for the same image manifest), scans
+//! the mount and records both in tables, so that `recheck_image()` can later re-hash only the
+//! local files, with no network.
 
 use pgext_core::pins;
 use pgext_oci::ImageReference;
@@ -46,7 +47,11 @@ fn verify_image(
     if let Ok(reference) = &pin.parsed {
         check_layout_allowed(reference);
     }
-    let outcome = verify_one(&pin);
+    let records = check_records();
+    let record = records
+        .get(name)
+        .and_then(|r| r.reusable_tree(&pin, || recorded_tree(name)));
+    let outcome = verify_one(&pin, record);
     TableIterator::new(record_all(&[outcome], true))
 }
 
@@ -73,7 +78,17 @@ fn verify_images() -> TableIterator<
         name!(recorded, bool),
     ),
 > {
-    let outcomes: Vec<Outcome> = all_pins().iter().filter(|p| p.effective).map(verify_one).collect();
+    let records = check_records();
+    let outcomes: Vec<Outcome> = all_pins()
+        .iter()
+        .filter(|p| p.effective)
+        .map(|pin| {
+            let record = records
+                .get(&pin.pin.name)
+                .and_then(|r| r.reusable_tree(pin, || recorded_tree(&pin.pin.name)));
+            verify_one(pin, record)
+        })
+        .collect();
     TableIterator::new(record_all(&outcomes, true))
 }
 

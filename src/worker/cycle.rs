@@ -119,7 +119,8 @@ struct ImageMemory {
     signature: Option<SignatureStatus>,
 }
 
-/// Recorded expected trees, keyed by what identifies one verification.
+/// Recorded expected trees, keyed by what identifies one written tree: the pin, the tree's
+/// digest and when it was built (a verification that reuses the tree writes none).
 type TreeKey = (String, Option<String>, Option<Micros>);
 
 /// Everything the worker keeps between cycles.
@@ -259,8 +260,8 @@ fn gather(memory: &mut Memory) -> Gathered {
         };
         let key: TreeKey = (
             rec.reference.clone(),
-            rec.resolved_digest.clone(),
-            micros(rec.verified_at),
+            rec.expected_tree_digest.clone(),
+            micros(rec.tree_built_at),
         );
         if memory.trees.get(&pin.pin.name).map(|(k, _)| k) != Some(&key) {
             let tree = tables::recorded_tree(&pin.pin.name);
@@ -368,10 +369,12 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
         let tree = rec.and(cached.as_ref()).map(|(_, t)| t.as_slice());
         let mut verify_failed = false;
         let mut verified_ok = false;
+        let mut tree_rewritten = false;
         if g.installed && verify_due(started, &mem, g.records.get(&name), pin) {
             activity(&format!("verifying image {name} against {}", pin.pin.reference), true);
             mem.last_attempt = now();
-            let outcome = guarded(|| verify::verify_one(pin));
+            let record = rec.and_then(|r| r.reusable_tree(pin, || tree.map(<[TreeEntry]>::to_vec).unwrap_or_default()));
+            let outcome = guarded(|| verify::verify_one(pin, record));
             if let Ok(o) = &outcome
                 && let Some(v) = &o.signature
             {
@@ -388,6 +391,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                 Ok(o) => {
                     mem.registry = RegistryStatus::of_verification(o.status, o.error_code.is_some());
                     if o.error_code.is_none() {
+                        tree_rewritten = o.expected.is_some();
                         mem.last_verified = now();
                         mem.error_code.clear();
                         mem.error.clear();
@@ -443,7 +447,7 @@ fn check_images(g: &Gathered, memory: &mut Memory, started: Micros) -> Work {
                 }
             }
         }
-        if verified_ok {
+        if tree_rewritten {
             // The expected tree is rewritten with the results: read it again next cycle.
             cached = None;
         }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts a throwaway Debian docker-registry (distribution 2.8) on 127.0.0.1 for pgext's OCI tests.
 #
-#   start.sh STATE_DIR [--auth USER:PASSWORD] [--port PORT]
+#   start.sh STATE_DIR [--auth USER:PASSWORD] [--port PORT] [--access-log]
 #   start.sh --check-tools      (only install what is missing; exit 0 or 3)
 #
 # Prints the port on stdout. STATE_DIR (created if missing) holds config.yml, storage/ (the
 # registry's filesystem storage), registry.pid and registry.log. Stop with stop.sh STATE_DIR.
+# With --access-log, registry.log gets one line per request (combined log format), for tests
+# that count what was fetched.
 # With --auth, the registry demands HTTP basic auth (htpasswd, bcrypt) for that one user.
 #
 # Installs docker-registry, skopeo, umoci and apache2-utils (htpasswd) with apt-get if they are
@@ -16,16 +18,18 @@ set -euo pipefail
 
 die() { echo "start.sh: $*" >&2; exit 1; }
 
-[[ $# -ge 1 ]] || die "usage: start.sh STATE_DIR [--auth USER:PASSWORD] [--port PORT] | --check-tools"
+[[ $# -ge 1 ]] || die "usage: start.sh STATE_DIR [--auth USER:PASSWORD] [--port PORT] [--access-log] | --check-tools"
 state=$1; shift
 check_only=false
 [[ $state == --check-tools ]] && check_only=true
 auth=""
 port=""
+accesslog_disabled=true
 while [[ $# -gt 0 ]]; do
     case $1 in
         --auth) auth=${2:?--auth needs USER:PASSWORD}; shift 2 ;;
         --port) port=${2:?--port needs a number}; shift 2 ;;
+        --access-log) accesslog_disabled=false; shift ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -89,7 +93,7 @@ version: 0.1
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: $accesslog_disabled
 storage:
   filesystem:
     rootdirectory: $state/storage

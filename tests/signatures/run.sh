@@ -41,7 +41,8 @@ expect() { # expect WHAT GOT WANT
 COSIGN=$(bash "$REPO/tests/signatures/get-cosign.sh") || die "no cosign (tests/signatures/get-cosign.sh)"
 say "cosign: $COSIGN ($("$COSIGN" version 2>&1 | awk '/GitVersion/ {print $2}'))"
 mkdir -p "$FX"
-REGPORT=$(bash "$REPO/tests/registry/start.sh" "$FX/registry") || die "could not start the registry"
+# With its access log: re-verification is judged by the requests it makes.
+REGPORT=$(bash "$REPO/tests/registry/start.sh" "$FX/registry" --access-log) || die "could not start the registry"
 REG=127.0.0.1:$REGPORT
 say "registry at $REG"
 # The same registry with the OCI 1.1 referrers API (and the referrers tag schema hidden).
@@ -66,8 +67,11 @@ cp "$FX/keys/k1.pub" "$FX/keys/k2.pub" "$FX/keys/both/"
 E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
-IMAGES=(signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
-    b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed)
+IMAGES=(rv signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
+    b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed cnpg_ok cnpg_branch cnpg_fork cnpg_outside)
+# Repositories other than the image's name: a mirror of CloudNativePG's images (trust profile).
+declare -A REPO_OF=([cnpg_ok]=cnpg/cnpg_ok [cnpg_branch]=cnpg/cnpg_branch [cnpg_fork]=cnpg/cnpg_fork)
+repo() { echo "${REPO_OF[$1]:-$1}"; }
 rootless=()
 [ "$(id -u)" = 0 ] || rootless=(--rootless)
 declare -A DIGEST
@@ -80,7 +84,7 @@ for img in "${IMAGES[@]}"; do
     umoci new --image "$L/$img:v1" >/dev/null
     umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
     skopeo copy -q --preserve-digests --dest-tls-verify=false --digestfile "$FX/$img.digest" \
-        "oci:$L/$img:v1" "docker://$REG/$img:v1" || die "skopeo copy of $img failed"
+        "oci:$L/$img:v1" "docker://$REG/$(repo "$img"):v1" || die "skopeo copy of $img failed"
     DIGEST[$img]=$(cat "$FX/$img.digest")
 done
 chmod -R a+rX "$E"
@@ -175,6 +179,11 @@ leaf expired inter "$SUBJECT" 20200101000000Z 20210101000000Z
 leaf_cosign cgood inter "$SUBJECT"
 leaf_cosign wrongid inter "https://github.com/someone-else/fork/.github/workflows/release.yml@refs/heads/main"
 leaf_cosign otherca rogue "$SUBJECT"
+# CloudNativePG's signing workflow (pgext_oci::profiles): its main branch, another branch, a fork.
+CNPG_SAN=https://github.com/cloudnative-pg/postgres-extensions-containers/.github/workflows/bake_targets.yml@refs/heads/main
+leaf_cosign cnpg inter "$CNPG_SAN"
+leaf_cosign cnpg_branch inter "${CNPG_SAN%main}dev"
+leaf_cosign cnpg_fork inter "${CNPG_SAN/cloudnative-pg/someone}"
 cat "$P/inter.pem" "$P/root.pem" >"$P/chain.pem"
 ec_key "$P/tlog.key"
 ec_key "$P/tlog-other.key"
@@ -202,7 +211,7 @@ PY
 # sign_keyless LEAF IMAGE [CHAIN]: cosign signs with the leaf's key, certificate and chain (no log).
 sign_keyless() {
     COSIGN_PASSWORD="" "$COSIGN" sign --key "$P/$1.cosign.key" --certificate "$P/$1.pem" --certificate-chain "$P/${3:-chain}.pem" \
-        --tlog-upload=false --allow-insecure-registry --allow-http-registry --yes "$REG/$2@${DIGEST[$2]}" \
+        --tlog-upload=false --allow-insecure-registry --allow-http-registry --yes "$REG/$(repo "$2")@${DIGEST[$2]}" \
         >"$FX/sign-$2.log" 2>&1 || { cat "$FX/sign-$2.log"; die "cosign sign (keyless-style) $2 failed"; }
 }
 # attach_keyless LEAF IMAGE [LOGKEY] [ALTER]: the payload cosign generates, signed with openssl by
@@ -252,6 +261,10 @@ sign_keyless wrongid kl_wrongid
 attach_keyless expired kl_expired
 cp "$P/rogue.pem" "$P/rogue-chain.pem"
 sign_keyless otherca kl_otherca rogue-chain
+sign_keyless cnpg cnpg_ok
+sign_keyless cnpg_branch cnpg_branch
+sign_keyless cnpg_fork cnpg_fork
+sign_keyless cnpg cnpg_outside
 attach_keyless good kl_tampered "" payload
 attach_keyless good kl_replayed tlog entry
 chmod -R a+rX "$P"
@@ -332,7 +345,7 @@ pins+=", labelled=oci:$L/labelled:v1, oldmajor=$REG/oldmajor:v1@$(cat "$FX/oldma
 pins+=", gone=127.0.0.1:1/signed:v1@${DIGEST[signed]}"
 pins+=", b_airgap=oci:$L/b_airgap:v1@${DIGEST[b_signed]}"
 pins+=", b_api=$PROXY/b_signed:v1@${DIGEST[b_signed]}"
-for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$img:v1@${DIGEST[$img]}"; done
+for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$(repo "$img"):v1@${DIGEST[$img]}"; done
 cpath='$system'
 lpath='$libdir'
 for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor b_airgap b_api; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
@@ -525,6 +538,30 @@ verify b_kl
 expect "the bundle form with a certificate (keyless-style, no log)" "$(sig b_kl)" "signed $WHO"
 expect "CREATE EXTENSION from the keyless-signed image under pgext.require = signed" "$(enforce sig_kl_signed)" "00000"
 expect "CREATE EXTENSION from the image signed by another identity" "$(enforce sig_kl_wrongid)" "42501"
+say "the cloudnative-pg trust profile (a mirror of ghcr.io/cloudnative-pg/ at $REG/cnpg/)"
+CNPG_WHO="$CNPG_SAN (issuer $ISSUER)"
+verify cnpg_ok
+expect "no profile: CloudNativePG's workflow is nobody the site trusts" "$(sig cnpg_ok)" "untrusted -"
+reconfigure "pgext.trust_profile=cloudnative-pg images=$REG/cnpg/"
+for img in cnpg_ok cnpg_branch cnpg_fork cnpg_outside kl_signed; do verify $img; done
+expect "profile on: signed by the main branch of postgres-extensions-containers' bake_targets.yml" "$(sig cnpg_ok)" "signed $CNPG_WHO"
+expect "  another branch of the same workflow is not trusted" "$(sig cnpg_branch)" "untrusted -"
+expect "  the same workflow in a fork is not trusted" "$(sig cnpg_fork)" "untrusted -"
+expect "  the workflow's signature on an image outside the profile's images is not trusted" "$(sig cnpg_outside)" "untrusted -"
+expect "  the site's own rules still count alongside" "$(sig kl_signed)" "signed $WHO"
+expect "CREATE EXTENSION under pgext.require = signed, trusted by the profile alone" "$(enforce sig_cnpg_ok)" "00000"
+expect "CREATE EXTENSION from the branch-signed image" "$(enforce sig_cnpg_branch)" "42501"
+reconfigure "pgext.trust_profile=cloudnative-pg"
+verify cnpg_ok
+expect "the profile's own scope is ghcr.io/cloudnative-pg/: not this registry" "$(sig cnpg_ok)" "untrusted -"
+expect "  the detail names both settings" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE '%no pgext.trusted_identities rule (nor pgext.trust_profile)%' FROM pgext.image_checks WHERE name = 'cnpg_ok'")" "t"
+reconfigure "pgext.trust_profile=cnpg"
+verify cnpg_ok
+expect "an unknown profile is an error, not a weaker policy" "$(sig cnpg_ok)" "error -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT signature_detail LIKE 'pgext.trust_profile: %unknown trust profile%' FROM pgext.image_checks WHERE name = 'cnpg_ok'")" "t"
+reconfigure pgext.trust_profile
 reconfigure "pgext.trusted_identities=issuer=$ISSUER subject~("
 verify kl_signed
 expect "a rule that does not parse is an error, not a weaker policy" "$(sig kl_signed)" "error -"
@@ -536,6 +573,62 @@ expect "a trust root without authorities is an error" "$(sig kl_signed)" "error 
 reconfigure pgext.trusted_root pgext.trusted_identities pgext.keyless_require_tlog
 verify kl_tlog
 expect "no trust root: a keyless signature is untrusted" "$(sig kl_tlog)" "untrusted -"
+
+say "re-verification without re-downloading (the registry's access log counts the requests)"
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub"
+layers_of() { # layers_of IMAGE: its layer digests, as an alternation
+    curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/$1/manifests/${DIGEST[$1]}" \
+        | python3 -c 'import json, sys; print("|".join(l["digest"] for l in json.load(sys.stdin)["layers"]))'
+}
+[ -n "$(layers_of rv)" ] || die "no layer digests for rv"
+mark() { wc -l <"$FX/registry/registry.log"; }
+# since MARK KIND [IMAGE]: requests logged after MARK, of IMAGE's (rv's) layers (layers) or of
+# anything (all)
+since() {
+    local pattern='.'
+    [ "$2" = layers ] && pattern="/v2/${3:-rv}/blobs/($(layers_of "${3:-rv}"))"
+    tail -n +"$(($1 + 1))" "$FX/registry/registry.log" | grep -cE "\"(GET|HEAD) [^\"]*$pattern" || true
+}
+rv_status() { psql_ -Atc "SELECT status || ' ' || coalesce(error_code, '-') FROM pgext.image_checks WHERE name = 'rv'"; }
+built_at() { psql_ -Atc "SELECT tree_built_at FROM pgext.image_checks WHERE name = 'rv'"; }
+m=$(mark)
+psql_ -q -c "SET pgext.reuse_recorded_trees = off" -c "SELECT * FROM pgext.verify_image('rv')" >/dev/null
+expect "reuse off: the layers are downloaded (the log sees layer requests)" "$(( $(since "$m" layers) > 0 ))" "1"
+first_built=$(built_at)
+m=$(mark)
+verify rv
+expect "a second verification of an unchanged pin: verified" "$(rv_status)" "verified -"
+expect "  with no layer request" "$(since "$m" layers)" "0"
+expect "  but the manifest is read again" "$(( $(since "$m" all) > 0 ))" "1"
+expect "  and the expected tree is the recorded one (not rebuilt)" "$(built_at)" "$first_built"
+expect "  bound to the platform's manifest" \
+    "$(psql_ -Atc "SELECT manifest_digest = '${DIGEST[rv]}' AND tree_format IS NOT NULL FROM pgext.image_checks WHERE name = 'rv'")" "t"
+reconfigure "pgext.trusted_keys=$FX/keys/both"
+m=$(mark)
+verify other
+expect "a changed trust setting re-judges the signature" "$(sig other)" "signed $K2"
+expect "  with no layer request of an image verified before" \
+    "$(since "$m" layers other)" "0"
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub"
+cp -a "$E/rv/share/extension/sig_rv.control" "$FX/sig_rv.control.orig"
+sed -i 's/image rv/image RV/' "$E/rv/share/extension/sig_rv.control"
+m=$(mark)
+verify rv
+expect "a changed byte in the mount: drift" "$(rv_status)" "drift -"
+expect "  with no layer request" "$(since "$m" layers)" "0"
+expect "  the difference is the file" \
+    "$(psql_ -Atc "SELECT string_agg(kind || ' ' || path, ',') FROM pgext.image_differences WHERE name = 'rv'")" \
+    "modified share/extension/sig_rv.control"
+cp -a "$FX/sig_rv.control.orig" "$E/rv/share/extension/sig_rv.control"
+verify rv
+expect "restored: verified again" "$(rv_status)" "verified -"
+skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$REG/other:v1" "docker://$REG/rv:v1"
+m=$(mark)
+verify rv
+expect "the tag moved: tag_moved" "$(rv_status)" "tag_moved -"
+expect "  with no layer request" "$(since "$m" layers)" "0"
+expect "  and still judged against the pinned digest's recorded tree" "$(built_at)" "$first_built"
 
 echo
 echo "signatures: $pass passed, $fail failed"
