@@ -69,6 +69,10 @@ preflight() {
     install_pgext && bash "$REPO/tests/preflight/run.sh"
 }
 
+upgrade_preflight() {
+    install_pgext && bash "$REPO/tests/upgrade-preflight/run.sh"
+}
+
 oracle() {
     install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"
 }
@@ -85,6 +89,7 @@ for s in "${suites[@]}"; do
         signatures) run_suite signatures signatures ;;
         oracle) run_suite oracle oracle ;;
         preflight) run_suite preflight preflight ;;
+        upgrade-preflight) run_suite upgrade-preflight upgrade_preflight ;;
         fuzz) run_suite fuzz bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}" ;;
         *) die "unknown suite: $s (lint, unit, pgrx, regress, upgrade, worker, enforce, signatures, oracle, preflight, fuzz)" ;;
     esac
