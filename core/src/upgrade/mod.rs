@@ -260,7 +260,7 @@ pub fn run(inputs: &Inputs<'_>, cancel: &dyn Fn() -> bool) -> Result<UpgradeRepo
         if cancel() {
             return Err(Cancelled);
         }
-        let mut v = judge_new(name, &settings, layout, &mut analyzer, &mut other, &preloaded, target);
+        let mut v = judge_new(name, &settings, layout, &mut analyzer, &mut other, &preloaded);
         v.referenced_by = by.iter().map(|(d, f)| ((*d).to_owned(), f.clone())).collect();
         libraries.push(v);
     }
@@ -339,7 +339,6 @@ fn judge_new(
     analyzer: &mut Analyzer,
     other: &mut Analyzer,
     preloaded: &Preloaded,
-    target: &Target,
 ) -> LibraryVerdict {
     let mut v = LibraryVerdict {
         library: name.to_owned(),
@@ -383,12 +382,12 @@ fn judge_new(
         ));
     }
     let preload = compat::preload_problem(&report, preloaded.contains(&path), true);
-    v.loadable = report.loadable && !preload.as_ref().is_some_and(|p| p.severity == Severity::Error);
+    v.loadable = report.loadable && preload.as_ref().is_none_or(|p| p.severity != Severity::Error);
     v.problems.extend(preload);
     if !report.loadable && binding_failed(&report) {
         let alt = other.analyze(std::path::Path::new(&path));
         if alt.loadable {
-            v.problems.push(shadowed(&report, &alt, layout, target));
+            v.problems.push(shadowed(&report, &alt, layout));
         }
     }
     v
@@ -405,8 +404,7 @@ fn binding_failed(r: &LibraryReport) -> bool {
 
 /// The fix when the other `LD_LIBRARY_PATH` order loads the library: which dependency the
 /// Job's order takes from where.
-fn shadowed(report: &LibraryReport, alt: &LibraryReport, layout: &JobLayout, target: &Target) -> Problem {
-    let _ = target;
+fn shadowed(report: &LibraryReport, alt: &LibraryReport, layout: &JobLayout) -> Problem {
     let mut moved = Vec::new();
     for d in &report.dependencies {
         let Some(p) = &d.path else { continue };
