@@ -180,7 +180,7 @@ CREATE FUNCTION pgext."extension_updates"() RETURNS TABLE (
 	"problems" TEXT[],  /* alloc::vec::Vec<alloc::string::String> */
 	"problem_details" jsonb  /* pgrx::datum::json::JsonB */
 )
-VOLATILE
+STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'extension_updates_wrapper';
 CREATE VIEW pgext.extension_updates AS SELECT * FROM pgext.extension_updates();
