@@ -268,7 +268,7 @@ cursql() { cluster_psql "$W/cur" "$PORT_NEW" -qAt "$@"; }
 cursql -d postgres -c "CREATE EXTENSION pgext" -c "CREATE DATABASE app" >/dev/null
 cursql -d app -c "CREATE EXTENSION pgext" >/dev/null
 for e in okext geoext badext nopathext; do cursql -d app -c "CREATE EXTENSION $e VERSION '1.0'" >/dev/null; done
-expect "extension_updates" "badext|1.1|f|script_syntax_error geoext|1.1|t| nopathext|2.0|f|no_update_path okext|1.1|t|" \
+expect "extension_updates" "badext|1.1|f|script_syntax_error geoext|1.1|t| nopathext|2.0|f|no_update_path okext|1.1|t| pgext|0.3.0|t| plpgsql|1.0|t|" \
     "$(cursql -d app -c "SELECT name, default_version, updatable, array_to_string(problems, ',') FROM pgext.extension_updates ORDER BY name" | paste -sd' ')"
 if cursql -d app -c "SELECT problem_details->0->>'message' FROM pgext.extension_updates WHERE name = 'badext'" |
     grep -q 'badext--1.0--1.1.sql line 1: syntax error at or near "FUNCTON"'; then
