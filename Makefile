@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight bench fuzz fuzz-smoke book book-html book-bless
+.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight upgrade-preflight bench fuzz fuzz-smoke book book-html book-bless
 setup:
 	bash scripts/setup.sh
 setup-check:
@@ -29,6 +29,8 @@ oracle-arm64:
 	PGEXT_ORACLE_ARM64_ALL=1 bash scripts/test.sh oracle-arm64
 preflight:
 	bash scripts/test.sh preflight
+upgrade-preflight:
+	bash scripts/test.sh upgrade-preflight
 apt:
 	bash scripts/test.sh apt
 # The enforcement bench reuses the release build bench.sh installed.

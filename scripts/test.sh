@@ -27,7 +27,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
-DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle oracle-arm64 preflight book fuzz)
+DEFAULT_SUITES=(lint unit apt pgrx regress upgrade worker enforce signatures oracle oracle-arm64 preflight upgrade-preflight book fuzz)
 
 # ---------------------------------------------------------------------------------------------
 # Suites
@@ -65,6 +65,7 @@ preflight() { install_pgext && bash "$REPO/tests/preflight/run.sh"; }
 oracle() { install_pgext && PGEXT_ORACLE_NO_INSTALL=1 bash "$REPO/tests/oracle/run.sh"; }
 apt_suite() { bash "$REPO/tests/apt/run.sh"; }
 book() { install_pgext && bash "$REPO/scripts/book.sh" check; }
+upgrade_preflight() { install_pgext && bash "$REPO/tests/upgrade-preflight/run.sh"; }
 fuzz() { bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}"; }
 # The arm64 oracle (tests/oracle-arm64, emulated): by default a representative subset — preload-only
 # (cron, pgaudit, pglogical; timescaledb is a known miss, docs/src/operations/arm64.md), plain
@@ -110,6 +111,7 @@ add_suite() {
         oracle-arm64) run_suite oracle-arm64 cpu oracle_arm64 ;;
         preflight) run_suite preflight server preflight ;;
         book) run_suite book server book ;;
+        upgrade-preflight) run_suite upgrade-preflight server upgrade_preflight ;;
         fuzz) run_suite fuzz cpu fuzz ;;
         *) die "unknown suite: $1 (${DEFAULT_SUITES[*]})" ;;
     esac

@@ -518,3 +518,43 @@ COMMENT ON COLUMN pgext.image_checks.tree_format IS
   'The rules the recorded expected tree was built under; a tree of other rules is rebuilt from the layers';
 COMMENT ON COLUMN pgext.image_checks.tree_built_at IS
   'When the recorded expected tree was last built from the layers (verifications of the same manifest reuse it)';
+
+-- Major-upgrade pre-flight (pgext-check upgrade in SQL) and the ALTER EXTENSION … UPDATE
+-- pre-flight of this database (issue #27).
+CREATE FUNCTION pgext."upgrade_preflight"(
+	"server" TEXT, /* core::option::Option<&str> */
+	"images" TEXT[], /* core::option::Option<alloc::vec::Vec<core::option::Option<alloc::string::String>>> */
+	"old_images" TEXT[] DEFAULT NULL, /* core::option::Option<alloc::vec::Vec<core::option::Option<alloc::string::String>>> */
+	"ld_library_path_order" TEXT DEFAULT 'old-first', /* core::option::Option<&str> */
+	"preload" TEXT DEFAULT '' /* core::option::Option<&str> */
+) RETURNS jsonb /* pgrx::datum::json::JsonB */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'upgrade_preflight_wrapper';
+CREATE FUNCTION pgext."extension_updates"() RETURNS TABLE (
+	"name" TEXT,  /* alloc::string::String */
+	"installed_version" TEXT,  /* alloc::string::String */
+	"default_version" TEXT,  /* core::option::Option<alloc::string::String> */
+	"update_path" TEXT[],  /* core::option::Option<alloc::vec::Vec<alloc::string::String>> */
+	"updatable" bool,  /* core::option::Option<bool> */
+	"problems" TEXT[],  /* alloc::vec::Vec<alloc::string::String> */
+	"problem_details" jsonb  /* pgrx::datum::json::JsonB */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'extension_updates_wrapper';
+CREATE VIEW pgext.extension_updates AS SELECT * FROM pgext.extension_updates();
+COMMENT ON VIEW pgext.extension_updates IS
+  'For each extension installed in this database: the update path from installed_version to the default version, and whether it exists and every script on it parses (script_syntax_error names the script and line)';
+COMMENT ON FUNCTION pgext.extension_updates() IS
+  'Rows of the view pgext.extension_updates';
+-- Reads other servers' files and this cluster's catalogs: superusers and pg_read_server_files
+-- members (the function checks), granted to pgext_admin only.
+COMMENT ON FUNCTION pgext.upgrade_preflight(text, text[], text[], text, text) IS
+  'Will pg_upgrade of this cluster to server (directory or reference) with images (new, at /new-extensions) and old_images (at /extensions) work, in CloudNativePG''s upgrade Job (ld_library_path_order old-first or new-first), and which ALTER EXTENSION … UPDATE follow: the JSON of pgext-check upgrade';
+REVOKE ALL ON FUNCTION pgext.upgrade_preflight(text, text[], text[], text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.upgrade_preflight(text, text[], text[], text, text) TO pgext_admin;
+REVOKE ALL ON FUNCTION pgext.extension_updates() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.extension_updates() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.extension_updates FROM PUBLIC;
+GRANT SELECT ON pgext.extension_updates TO pg_monitor, pgext_admin;

@@ -28,35 +28,10 @@ mod tests {
     /// (kind, file, symbol, inside a DO block): what both sides must agree on.
     type Found = (&'static str, String, Option<String>, bool);
 
-    /// The script as `execute_extension_script()` hands it to the parser: `\echo` lines
-    /// dropped, `MODULE_PATHNAME` and the placeholders replaced (their values do not matter here).
+    /// The script as `execute_extension_script()` hands it to the parser (shared with the
+    /// upgrade pre-flight).
     fn prepare(sql: &str, module_pathname: Option<&str>) -> String {
-        let mut out: String = sql
-            .split_inclusive('\n')
-            .map(|l| if l.starts_with("\\echo") { "\n" } else { l })
-            .collect();
-        if let Some(mp) = module_pathname {
-            out = out.replace("MODULE_PATHNAME", mp);
-        }
-        let mut rest = out.as_str();
-        let mut done = String::with_capacity(out.len());
-        // @extschema@, @extschema:<name>@ and @extowner@ are identifiers once substituted.
-        while let Some(at) = rest.find('@') {
-            done.push_str(&rest[..at]);
-            let tail = &rest[at + 1..];
-            match tail.find('@') {
-                Some(end) if tail[..end].starts_with("extschema") || &tail[..end] == "extowner" => {
-                    done.push_str("public");
-                    rest = &tail[end + 1..];
-                }
-                _ => {
-                    done.push('@');
-                    rest = tail;
-                }
-            }
-        }
-        done.push_str(rest);
-        done
+        scripts::prepare_for_parser(sql, module_pathname)
     }
 
     /// The references the grammar finds, or its error for a script PostgreSQL cannot run at all; a

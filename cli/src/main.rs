@@ -8,6 +8,7 @@
 //! SIGTERM.
 
 mod fetch;
+mod upgrade;
 
 use std::process::ExitCode;
 
@@ -22,13 +23,15 @@ use crate::fetch::{Fetched, Fetcher};
 
 /// Will these extension images work on that PostgreSQL server? Nothing is loaded or run.
 #[derive(Debug, Parser)]
-#[command(name = "pgext-check", version, about, long_about = None)]
+#[command(name = "pgext-check", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The target server: an image reference (registry/repo:tag[@digest], docker://…, oci:DIR[:tag],
     /// oci-archive:FILE[:tag]) fetched and unpacked for analysis; an unpacked server image's root
     /// file system; or an installation (a directory with bin/postgres).
     #[arg(long, value_name = "DIR|REF")]
-    server: String,
+    server: Option<String>,
     /// An extension image as it would be mounted: NAME=DIR or NAME=REF, or DIR / REF alone (named
     /// after its last component). DIR holds share/extension, lib and maybe system. Repeat for
     /// each image.
@@ -47,8 +50,22 @@ struct Args {
     fetch: fetch::FetchArgs,
 }
 
+/// Subcommands beside the default pre-flight.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Will this major upgrade work (CloudNativePG's pg_upgrade Job), and what must run after it?
+    Upgrade(upgrade::UpgradeArgs),
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Upgrade(u)) = args.command {
+        return upgrade::main(u);
+    }
+    let Some(server_arg) = args.server.as_deref() else {
+        eprintln!("pgext-check: --server is required");
+        return ExitCode::from(2);
+    };
     if args.images.is_empty() && !args.include_system {
         eprintln!("pgext-check: nothing to judge: give --image (or --include-system)");
         return ExitCode::from(2);
@@ -61,7 +78,7 @@ fn main() -> ExitCode {
         }
     };
     // The server first: its architecture picks the extension images' platform.
-    let server = match fetcher.server(&args.server) {
+    let server = match fetcher.server(server_arg) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("pgext-check: {e}");

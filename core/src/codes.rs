@@ -424,6 +424,28 @@ pub enum Code {
     ReadFailed,
     #[strum(message = "the worker could not record its results", props(shown = "findings"))]
     WriteFailed,
+
+    // Major upgrades (`pgext-check upgrade`) and `ALTER EXTENSION … UPDATE` pre-flights.
+    #[strum(
+        message = "an update script on the path from the installed to the default version does not parse in PostgreSQL's grammar: `ALTER EXTENSION … UPDATE` fails there",
+        props(shown = "`pgext-check upgrade`")
+    )]
+    ScriptSyntaxError,
+    #[strum(
+        message = "an installed extension has no control file on the new server's `extension_control_path`: after the upgrade it cannot be updated, dumped or re-created",
+        props(shown = "`pgext-check upgrade`")
+    )]
+    NotProvided,
+    #[strum(
+        message = "a C function of the extension references a library the new server cannot `LOAD`: `pg_upgrade --check` stops at \"Checking for presence of required libraries\"",
+        props(shown = "`pgext-check upgrade`")
+    )]
+    LibraryUnloadable,
+    #[strum(
+        message = "a dependency resolves to an earlier `LD_LIBRARY_PATH` entry of the upgrade Job (the other set of images) that lacks what the library needs; the other order loads it",
+        props(shown = "`pgext-check upgrade`")
+    )]
+    LdLibraryPathShadowed,
 }
 
 impl Code {

@@ -39,6 +39,7 @@ pub mod compat;
 pub mod plan;
 pub mod preflight;
 pub mod target;
+pub mod upgrade;
 
 // Provenance: pins, what an image says it was built for.
 pub mod metadata;

@@ -104,7 +104,7 @@ pub fn settings(target: &Target, images: &[ImageDir]) -> Settings {
 }
 
 /// The images' `system/` directories that exist: what CloudNativePG puts on `LD_LIBRARY_PATH`.
-fn ld_library_path(images: &[ImageDir]) -> Vec<String> {
+pub fn ld_library_path(images: &[ImageDir]) -> Vec<String> {
     images
         .iter()
         .map(|i| i.sub("system"))

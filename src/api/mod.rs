@@ -7,3 +7,4 @@ pub(crate) mod images;
 pub(crate) mod inventory;
 pub mod paths;
 pub(crate) mod preflight;
+pub(crate) mod upgrade;

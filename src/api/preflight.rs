@@ -27,7 +27,7 @@ use crate::{gucs, server};
 
 /// Reading another server's files is reading server files: superusers and members of
 /// `pg_read_server_files` only, as for `pg_read_file()` and `COPY FROM` a file.
-fn require_file_access() {
+pub(crate) fn require_file_access() {
     // SAFETY: plain catalog lookups on the backend's main thread, inside a transaction.
     let allowed = unsafe {
         pg_sys::superuser() || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::ROLE_PG_READ_SERVER_FILES.into())
@@ -48,11 +48,17 @@ const MAX_UNPACKED_BYTES: u64 = 4 << 30;
 
 /// Where this call unpacks fetched images; created on first use, removed when dropped.
 #[derive(Default)]
-struct Work(Option<tempfile::TempDir>);
+pub(crate) struct Work(Option<tempfile::TempDir>);
 
 impl Work {
     /// Fetches `reference` into `sub` of the work directory.
-    fn fetch(&mut self, reference: &ImageReference, sub: &str, selection: Selection, platform: Platform) -> PathBuf {
+    pub(crate) fn fetch(
+        &mut self,
+        reference: &ImageReference,
+        sub: &str,
+        selection: Selection,
+        platform: Platform,
+    ) -> PathBuf {
         let raise = |message: String, code| -> ! {
             SqlError::Image {
                 reference: reference.to_string(),
@@ -124,14 +130,14 @@ impl Work {
 }
 
 /// The message for an argument that is neither a directory nor a reference.
-fn not_a_source(what: &str, arg: &str, e: &pgext_oci::OciError) -> String {
+pub(crate) fn not_a_source(what: &str, arg: &str, e: &pgext_oci::OciError) -> String {
     format!("{what} \"{arg}\" is neither a directory nor an image reference: {e}")
 }
 
 /// The images to judge: `name=directory` or `directory` entries (or references in their
 /// place), or (NULL) every directory under `pgext.extensions_root` — the images this server has
 /// mounted now.
-fn image_dirs(images: Option<Vec<Option<String>>>, work: &mut Work, platform: &Platform) -> Vec<ImageDir> {
+pub(crate) fn image_dirs(images: Option<Vec<Option<String>>>, work: &mut Work, platform: &Platform) -> Vec<ImageDir> {
     let Some(list) = images else {
         let root = gucs::extensions_root();
         if root.is_empty() {

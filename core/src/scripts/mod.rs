@@ -48,6 +48,37 @@ pub fn base_directory(control_dir: &str) -> &str {
     control_dir.strip_suffix("/extension").unwrap_or(control_dir)
 }
 
+/// A script as `execute_extension_script()` hands it to the parser: `\echo` lines dropped,
+/// `MODULE_PATHNAME` and the `@extschema@` / `@extschema:<name>@` / `@extowner@` placeholders
+/// replaced (their values do not change what parses: they become identifiers).
+pub fn prepare_for_parser(sql: &str, module_pathname: Option<&str>) -> String {
+    let mut out: String = sql
+        .split_inclusive('\n')
+        .map(|l| if l.starts_with("\\echo") { "\n" } else { l })
+        .collect();
+    if let Some(mp) = module_pathname {
+        out = out.replace("MODULE_PATHNAME", mp);
+    }
+    let mut rest = out.as_str();
+    let mut done = String::with_capacity(out.len());
+    while let Some(at) = rest.find('@') {
+        done.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        match tail.find('@') {
+            Some(end) if tail[..end].starts_with("extschema") || &tail[..end] == "extowner" => {
+                done.push_str("public");
+                rest = &tail[end + 1..];
+            }
+            _ => {
+                done.push('@');
+                rest = tail;
+            }
+        }
+    }
+    done.push_str(rest);
+    done
+}
+
 /// What is wrong with a version name, per `check_valid_version_name()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
