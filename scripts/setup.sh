@@ -269,7 +269,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 step "pgext-check" "run: cargo build --release -p pgext-check"
-# The pre-flight command (README: Pre-flight); needs no PostgreSQL, so it is built for users here,
+# The pre-flight command (book: operations/preflight.md); needs no PostgreSQL, so it is built for users here,
 # and the test suites use this one release build.
 (cd "$repo" && cargo build --quiet --release -p pgext-check)
 echo "built ${CARGO_TARGET_DIR:-$repo/target}/release/pgext-check"
