@@ -52,7 +52,11 @@ RESET client_min_messages;
 -- The preview before switching: what on would refuse, and why.
 SELECT kind, object, extension, replace(library, :'fx', '@FX@') AS library, image, decision, failed
   FROM pgext.enforcement_preview ORDER BY kind, image, object;
-SELECT DISTINCT image, failed, detail FROM pgext.enforcement_preview
+-- The path and the time are replaced here, not by run.sh's sed, so the column's width is the same
+-- whatever the fixture directory's length or the timestamp's digits.
+SELECT DISTINCT image, failed,
+       regexp_replace(replace(detail, :'fx', '@FX@'), '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.+-]+', '<time>', 'g') AS detail
+  FROM pgext.enforcement_preview
  WHERE kind = 'function' AND decision = 'refused' ORDER BY image;
 
 -- warn: in a new session every lookup runs, with one WARNING per library.
