@@ -631,12 +631,14 @@ fi
 echo "--- harmless interrupts do not abort a verification (backend), cancel still does"
 slow_session_up() { [ -n "$(q_try "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgext_slow'")" ]; }
 # slow_verify OUT SQL...: in the background, in a session named pgext_slow with the client
-# connection check every 100 ms, runs SQL... then verify_image('slowvec').
+# connection check every 100 ms, runs SQL... then verify_image('slowvec'). The worker verified
+# slowvec already: without pgext.reuse_recorded_trees = off the session would reuse that tree and
+# download no layer, and there would be no slow download to interrupt.
 slow_verify() {
     local out=$1
     shift
     PGAPPNAME=pgext_slow cluster_psql "$DATA" "$PORT" -d postgres -Atq \
-        -c "SET client_connection_check_interval = '100ms'" "$@" \
+        -c "SET client_connection_check_interval = '100ms'" -c "SET pgext.reuse_recorded_trees = off" "$@" \
         -c "SELECT status || ',' || coalesce(error_code, '') FROM pgext.verify_image('slowvec')" >"$out" 2>&1 &
     SLOW_JOB=$!
     wait_for 10 slow_session_up || true
