@@ -546,7 +546,7 @@ SQL
 # is downloaded; the manifests, config and signature are read and the mount is scanned again.
 section_reverify() {
     if [ "$(pgext_has 'pgext.verify_image(text)')" != t ] \
-        || [ "$(bsql <<<"SELECT count(*) FROM pg_settings WHERE name = 'pgext.reuse_recorded_trees'")" != 1 ]; then
+        || [ "$(bsql <<<"LOAD 'pgext'; SELECT count(*) FROM pg_settings WHERE name = 'pgext.reuse_recorded_trees'")" != 1 ]; then
         skip "repeated OCI verify (s) vs skopeo copy" "pgext.reuse_recorded_trees does not exist yet"
         return 0
     fi

@@ -181,6 +181,7 @@ COMMENT ON COLUMN pgext.enforcement_status.allowed IS 'Uses allowed since server
 COMMENT ON COLUMN pgext.enforcement_status.warned IS 'Uses that failed pgext.require and ran (warn) since server start';
 COMMENT ON COLUMN pgext.enforcement_status.refused IS 'Statements refused since server start';
 COMMENT ON COLUMN pgext.enforcement_status.exempted IS 'Uses allowed by pgext.enforce_exempt since server start';
+COMMENT ON COLUMN pgext.enforcement_status.locked IS 'pgext.enforce_locked: pgext.enforce stays on until the server restarts without it';
 COMMENT ON COLUMN pgext.enforcement_status.problem IS 'Why nothing is enforced although pgext.enforce is set, or NULL';
 
 -- pgext.worker_status

@@ -565,3 +565,61 @@ COMMENT ON COLUMN pgext.extension_updates.update_path IS 'The versions ALTER EXT
 COMMENT ON COLUMN pgext.extension_updates.updatable IS 'Whether ALTER EXTENSION … UPDATE would reach the default version: a path exists and every script on it parses';
 COMMENT ON COLUMN pgext.extension_updates.problems IS 'Problem codes (script_syntax_error, no_update_path, not_provided, …; the book''s problem-code reference)';
 COMMENT ON COLUMN pgext.extension_updates.problem_details IS 'Each problem with its detail (the script and line of a syntax error)';
+
+-- Every version's update path to the default version, checked (issue #27).
+CREATE FUNCTION pgext."extension_update_paths"(
+	"extension" TEXT DEFAULT NULL /* core::option::Option<&str> */
+) RETURNS TABLE (
+	"name" TEXT,  /* alloc::string::String */
+	"source" TEXT,  /* alloc::string::String */
+	"target" TEXT,  /* alloc::string::String */
+	"update_path" TEXT[],  /* core::option::Option<alloc::vec::Vec<alloc::string::String>> */
+	"updatable" bool,  /* bool */
+	"problems" TEXT[],  /* alloc::vec::Vec<alloc::string::String> */
+	"problem_details" jsonb  /* pgrx::datum::json::JsonB */
+)
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'extension_update_paths_wrapper';
+COMMENT ON FUNCTION pgext.extension_update_paths(text) IS
+  'For every version the scripts of each visible extension (or of the one named) name: the update path to the default version and whether every script on it parses; pg_extension_update_paths() for the default version as target, checked';
+REVOKE ALL ON FUNCTION pgext.extension_update_paths(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.extension_update_paths(text) TO pg_monitor, pgext_admin;
+
+-- pgext.enforcement_status gains `locked` (pgext.enforce_locked, issue #25): the view and its
+-- function are made again, with their grants and comments.
+DROP VIEW pgext.enforcement_status;
+DROP FUNCTION pgext.enforcement_status();
+CREATE FUNCTION pgext."enforcement_status"() RETURNS TABLE (
+	"mode" TEXT,  /* alloc::string::String */
+	"require" TEXT,  /* alloc::string::String */
+	"exempt" TEXT,  /* alloc::string::String */
+	"hook_installed" bool,  /* bool */
+	"allowed" bigint,  /* i64 */
+	"warned" bigint,  /* i64 */
+	"refused" bigint,  /* i64 */
+	"exempted" bigint,  /* i64 */
+	"problem" TEXT,  /* core::option::Option<alloc::string::String> */
+	"locked" bool  /* bool */
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'enforcement_status_wrapper';
+CREATE VIEW pgext.enforcement_status AS SELECT * FROM pgext.enforcement_status();
+COMMENT ON VIEW pgext.enforcement_status IS
+  'pgext.enforce in effect, whether its hook is installed, and decision counters since server start';
+COMMENT ON FUNCTION pgext.enforcement_status() IS 'Rows of the view pgext.enforcement_status (shared memory)';
+REVOKE ALL ON FUNCTION pgext.enforcement_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.enforcement_status() TO pg_monitor, pgext_admin;
+REVOKE ALL ON pgext.enforcement_status FROM PUBLIC;
+GRANT SELECT ON pgext.enforcement_status TO pg_monitor, pgext_admin;
+COMMENT ON COLUMN pgext.enforcement_status.mode IS 'pgext.enforce in effect: off, warn or on';
+COMMENT ON COLUMN pgext.enforcement_status.require IS 'pgext.require in effect';
+COMMENT ON COLUMN pgext.enforcement_status.exempt IS 'pgext.enforce_exempt in effect';
+COMMENT ON COLUMN pgext.enforcement_status.hook_installed IS 'pgext is preloaded and its hooks are installed';
+COMMENT ON COLUMN pgext.enforcement_status.allowed IS 'Uses allowed since server start';
+COMMENT ON COLUMN pgext.enforcement_status.warned IS 'Uses that failed pgext.require and ran (warn) since server start';
+COMMENT ON COLUMN pgext.enforcement_status.refused IS 'Statements refused since server start';
+COMMENT ON COLUMN pgext.enforcement_status.exempted IS 'Uses allowed by pgext.enforce_exempt since server start';
+COMMENT ON COLUMN pgext.enforcement_status.problem IS 'Why nothing is enforced although pgext.enforce is set, or NULL';
+COMMENT ON COLUMN pgext.enforcement_status.locked IS 'pgext.enforce_locked: pgext.enforce stays on until the server restarts without it';

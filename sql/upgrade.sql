@@ -21,3 +21,7 @@ COMMENT ON COLUMN pgext.extension_updates.update_path IS 'The versions ALTER EXT
 COMMENT ON COLUMN pgext.extension_updates.updatable IS 'Whether ALTER EXTENSION … UPDATE would reach the default version: a path exists and every script on it parses';
 COMMENT ON COLUMN pgext.extension_updates.problems IS 'Problem codes (script_syntax_error, no_update_path, not_provided, …; the book''s problem-code reference)';
 COMMENT ON COLUMN pgext.extension_updates.problem_details IS 'Each problem with its detail (the script and line of a syntax error)';
+COMMENT ON FUNCTION pgext.extension_update_paths(text) IS
+  'For every version the scripts of each visible extension (or of the one named) name: the update path to the default version and whether every script on it parses; pg_extension_update_paths() for the default version as target, checked';
+REVOKE ALL ON FUNCTION pgext.extension_update_paths(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.extension_update_paths(text) TO pg_monitor, pgext_admin;

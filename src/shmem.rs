@@ -250,11 +250,60 @@ pub struct Signals {
     pub served: AtomicU64,
     /// Publications so far: enforcement's cached decisions rest on the published status.
     pub published: AtomicU64,
+    /// Committed changes of pgext's tables (the `pgext.policy_changed()` trigger, at commit):
+    /// the decisions shared between backends rest on them.
+    pub policy: AtomicU64,
 }
 
 // SAFETY: atomics only; every process maps the segment at the same address.
 unsafe impl PGRXSharedMemory for Signals {}
 
+/// Decisions of the function-load hook that every backend of the server may reuse (see
+/// `enforce::load`): only `allowed` ones, keyed by SHA-256 of the database, the library name and
+/// the settings they rest on, valid while both generation counters are unchanged.
+pub const SHARED_DECISIONS: usize = 128;
+
+/// One shared decision.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SharedDecision {
+    key: [u8; 32],
+    policy: u64,
+    published: u64,
+    path: FixedStr<512>,
+    image: FixedStr<128>,
+}
+
+impl SharedDecision {
+    const EMPTY: Self = SharedDecision {
+        key: [0; 32],
+        policy: u64::MAX,
+        published: u64::MAX,
+        path: FixedStr::EMPTY,
+        image: FixedStr::EMPTY,
+    };
+}
+
+/// The shared decisions, replaced round-robin when none is stale.
+#[repr(C)]
+pub struct Decisions {
+    next: usize,
+    entries: [SharedDecision; SHARED_DECISIONS],
+}
+
+impl Default for Decisions {
+    fn default() -> Self {
+        Decisions {
+            next: 0,
+            entries: [SharedDecision::EMPTY; SHARED_DECISIONS],
+        }
+    }
+}
+
+// SAFETY: plain old data (integers and inline byte arrays).
+unsafe impl PGRXSharedMemory for Decisions {}
+
+static DECISIONS: PgLwLock<Decisions> = unsafe { PgLwLock::new(c"pgext_enforce_decisions") };
 static HEADER: PgLwLock<Header> = unsafe { PgLwLock::new(c"pgext_worker_status") };
 static SIGNALS: PgAtomic<Signals> = unsafe { PgAtomic::new(c"pgext_worker_signals") };
 
@@ -275,6 +324,7 @@ static mut PREV_SHMEM_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
 pub fn init() {
     pg_shmem_init!(HEADER);
     pg_shmem_init!(SIGNALS);
+    pg_shmem_init!(DECISIONS);
     // SAFETY: _PG_init runs once, on the postmaster's main thread, before any hook is called;
     // the previous hooks are chained as PostgreSQL requires.
     unsafe {
@@ -400,6 +450,66 @@ pub fn published_generation() -> u64 {
     } else {
         0
     }
+}
+
+/// Committed changes of pgext's tables so far (0 without shared memory).
+pub fn policy_generation() -> u64 {
+    if available() {
+        SIGNALS.get().policy.load(Ordering::Acquire)
+    } else {
+        0
+    }
+}
+
+/// A change of pgext's tables committed: every shared decision is stale.
+pub fn bump_policy_generation() {
+    if available() {
+        SIGNALS.get().policy.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The shared `allowed` decision for `key` made at these generations: (path, image; "" when the
+/// library is not from an image).
+pub fn shared_decision(key: &[u8; 32], policy: u64, published: u64) -> Option<(String, String)> {
+    if !available() {
+        return None;
+    }
+    let d = DECISIONS.share();
+    d.entries
+        .iter()
+        .find(|e| e.key == *key && e.policy == policy && e.published == published)
+        .map(|e| (e.path.as_str().to_string(), e.image.as_str().to_string()))
+}
+
+/// Shares an `allowed` decision made at these generations (read before judging: a change
+/// committed meanwhile makes it stale at once). Values too long for a slot are not shared.
+pub fn share_decision(key: &[u8; 32], policy: u64, published: u64, path: &str, image: &str) {
+    if !available() || path.len() > 512 || image.len() > 128 {
+        return;
+    }
+    let mut d = DECISIONS.exclusive();
+    let i = match d.entries.iter().position(|e| e.key == *key) {
+        Some(i) => i,
+        None => match d
+            .entries
+            .iter()
+            .position(|e| e.policy != policy || e.published != published)
+        {
+            Some(i) => i,
+            None => {
+                let i = d.next % SHARED_DECISIONS;
+                d.next = i + 1;
+                i
+            }
+        },
+    };
+    d.entries[i] = SharedDecision {
+        key: *key,
+        policy,
+        published,
+        path: FixedStr::new(path),
+        image: FixedStr::new(image),
+    };
 }
 
 /// Updates the header alone.

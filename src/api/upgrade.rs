@@ -5,7 +5,7 @@
 //!   as the calling role, in READ ONLY transactions.
 //! - `pgext.extension_updates`: for each installed extension of this database, whether the
 //!   update path to the default version exists and every script on it parses in this server's
-//!   grammar.
+//!   grammar; `pgext.extension_update_paths()` the same for every version the scripts name.
 
 use std::ffi::{CString, c_int, c_void};
 
@@ -227,8 +227,52 @@ fn extension_updates() -> TableIterator<
     }))
 }
 
+/// For every version the scripts of each visible extension name (or of `extension`): the update
+/// path to the default version and whether every script on it parses — what
+/// `pg_extension_update_paths()` says for the default as target, checked, for any version a
+/// database may hold (installed from an older image, or before a major upgrade).
+#[allow(clippy::type_complexity)] // pgrx needs the row type spelled out inline
+#[pg_extern(volatile)]
+fn extension_update_paths(
+    extension: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(source, String),
+        name!(target, String),
+        name!(update_path, Option<Vec<String>>),
+        name!(updatable, bool),
+        name!(problems, Vec<String>),
+        name!(problem_details, JsonB),
+    ),
+> {
+    let mut s = settings(false);
+    s.with_references = false;
+    let inv = Inventory::collect(&s);
+    let Ok(rows) = upgrade::update_chains(&inv, extension, &RawParser, &server::interrupt_pending) else {
+        cancelled()
+    };
+    TableIterator::new(rows.into_iter().map(|c| {
+        (
+            c.name,
+            c.source,
+            c.target,
+            c.update_path,
+            c.updatable,
+            codes(&c.problems),
+            details(&c.problems),
+        )
+    }))
+}
+
 extension_sql_file!(
     "../../sql/upgrade.sql",
     name = "upgrade_views",
-    requires = [upgrade_preflight, extension_updates, "preflight_grants"]
+    requires = [
+        upgrade_preflight,
+        extension_updates,
+        extension_update_paths,
+        "preflight_grants"
+    ]
 );

@@ -19,11 +19,20 @@
 //!   the commit record, so no backend keeps judging by rows that changed;
 //! - the worker's published status (a shared-memory generation counter, bumped at every
 //!   publication);
+//! - on a primary, committed changes of those tables (a second shared-memory counter, bumped by
+//!   the trigger at commit);
 //! - `pgext.require`, `pgext.enforce_exempt`, `pgext.images`, `pgext.extensions_root` and
 //!   `dynamic_library_path` (compared at every lookup).
 //!
+//! A new session would otherwise judge each library again — read pgext's tables, re-hash the
+//! mount, analyse the library: milliseconds per connection. So on a primary an `allowed`
+//! decision is also shared through shared memory (`shmem::share_decision`), keyed by database,
+//! library name and settings and valid while neither counter moved; another backend takes it
+//! with a hash and a shared-lock scan. A refusal is never shared: each backend judges it again.
+//! On a standby nothing is shared (the trigger runs on the primary only).
+//!
 //! A mount that changes after a decision is seen when the worker's next re-hash publishes it
-//! (`pgext.check_interval`), or at once by a new session.
+//! (`pgext.check_interval`): every publication makes cached and shared decisions stale.
 //!
 //! Where it runs: client backends and background workers with a database. Not in autovacuum,
 //! parallel workers (their leader judged the same functions before launching them) or WAL
@@ -40,7 +49,7 @@ use pgext_core::plan::{self, Role};
 use pgext_core::policy::{self, Action, Condition, Failure, Subject};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{PgLogLevel, PgSqlErrorCode};
+use pgrx::{PgLogLevel, PgSqlErrorCode, PgXactCallbackEvent};
 
 use super::judge::Facts;
 use super::log::{self, Decision};
@@ -76,6 +85,8 @@ struct Generation {
     local: u64,
     /// The worker's publications.
     shared: u64,
+    /// Committed changes of pgext's tables (shared memory, bumped at commit by the trigger).
+    policy: u64,
     /// pgext.require, pgext.enforce_exempt, pgext.images, pgext.extensions_root,
     /// dynamic_library_path.
     settings: Vec<u8>,
@@ -141,6 +152,7 @@ fn generation() -> Generation {
     Generation {
         local: LOCAL.with(Cell::get),
         shared: crate::shmem::published_generation(),
+        policy: crate::shmem::policy_generation(),
         settings: settings_signature(),
     }
 }
@@ -265,9 +277,15 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
     });
     let (judged, logged) = match cached {
         Some(hit) => hit,
-        None => match judge_guarded(fn_oid, probin, mode, &generation) {
+        None => match shared_hit(probin, &generation) {
             Some(judged) => (judged, false),
-            None => return, // could not judge, under warn: said so, not cached
+            None => match judge_guarded(fn_oid, probin, mode, &generation) {
+                Some(judged) => {
+                    share(probin, &generation, &judged);
+                    (judged, false)
+                }
+                None => return, // could not judge, under warn: said so, not cached
+            },
         },
     };
     let Some(image) = judged.image.clone() else {
@@ -324,6 +342,50 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
             }
         }
     }
+}
+
+/// The key of a decision shared between backends: the database (pgext's tables are per
+/// database), the library as the function names it, and the settings the decision rests on
+/// (they may differ per role or database).
+fn shared_key(probin: &str, generation: &Generation) -> Option<[u8; 32]> {
+    // SAFETY: plain reads of backend globals. On a standby nothing is shared: the trigger that
+    // bumps the policy counter runs on the primary only (there the relcache invalidations it
+    // sends, replayed from WAL, reach each backend's own cache instead).
+    if !crate::shmem::available() || unsafe { pg_sys::RecoveryInProgress() } {
+        return None;
+    }
+    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let mut bytes = Vec::with_capacity(8 + probin.len() + generation.settings.len());
+    bytes.extend_from_slice(&database.to_le_bytes());
+    bytes.extend_from_slice(probin.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&generation.settings);
+    Some(pgext_core::hash::sha256(&bytes))
+}
+
+/// An `allowed` decision another backend made at the current generations.
+fn shared_hit(probin: &str, generation: &Generation) -> Option<Judged> {
+    let key = shared_key(probin, generation)?;
+    let (path, image) = crate::shmem::shared_decision(&key, generation.policy, generation.shared)?;
+    Some(Judged {
+        path: Some(path),
+        image: Some(image).filter(|i| !i.is_empty()),
+        failures: Vec::new(),
+    })
+}
+
+/// Shares an `allowed` decision (a refusal or a warning is judged again by each backend: it
+/// is the rare, slow path, and its message needs the failures in full).
+fn share(probin: &str, generation: &Generation, judged: &Judged) {
+    let (true, Some(path), Some(key)) = (
+        judged.failures.is_empty(),
+        judged.path.as_deref(),
+        shared_key(probin, generation),
+    ) else {
+        return;
+    };
+    let image = judged.image.as_deref().unwrap_or("");
+    crate::shmem::share_decision(&key, generation.policy, generation.shared, path, image);
 }
 
 fn store(probin: &str, generation: Generation, judged: Judged, logged: bool) {
@@ -492,5 +554,11 @@ fn policy_changed<'a>(
     let relid = trigger.relid()?;
     // SAFETY: registers an invalidation message for the current transaction.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    // The decisions shared between backends go stale once the change is visible: at commit
+    // (after it is visible to others) or at PREPARE TRANSACTION (the worker's next publication
+    // covers the window until COMMIT PREPARED).
+    for event in [PgXactCallbackEvent::Commit, PgXactCallbackEvent::Prepare] {
+        pgrx::register_xact_callback(event, crate::shmem::bump_policy_generation);
+    }
     Ok(None)
 }

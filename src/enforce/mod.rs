@@ -588,6 +588,7 @@ fn enforcement_status() -> TableIterator<
         name!(refused, i64),
         name!(exempted, i64),
         name!(problem, Option<String>),
+        name!(locked, bool),
     ),
 > {
     let mode = gucs::enforce();
@@ -608,6 +609,7 @@ fn enforcement_status() -> TableIterator<
         n(2),
         n(3),
         problem,
+        gucs::enforce_locked(),
     ))
 }
 

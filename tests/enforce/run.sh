@@ -175,6 +175,7 @@ echo "pgext.enforce_locked = on" >>"$DATA/pgext.conf"
 as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >/dev/null
 locked() { psql_ -U postgres -d enf -Atc "$1" 2>&1; }
 [ "$(locked "SHOW pgext.enforce")" = on ] || die "locked: pgext.enforce is not on"
+[ "$(locked "SELECT mode, locked FROM pgext.enforcement_status")" = "on|t" ] || die "locked: enforcement_status does not say so"
 for stmt in "SET pgext.enforce = off" "SET pgext.enforce = warn" "ALTER SYSTEM SET pgext.enforce = off" \
     "ALTER ROLE enf_user SET pgext.enforce = off" "SET pgext.require = 'pinned'" \
     "SET pgext.enforce_exempt = 'image:loose'"; do

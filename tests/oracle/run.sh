@@ -294,6 +294,46 @@ cli_agrees() {
     python3 "$REPO/tests/oracle/cli_agrees.py" "$RUN/$1.verdicts" "$RUN/$1.cli.json" || cli_failed=1
 }
 
+# update_paths_agree: for every version of every visible extension, the update path to the default
+# version pgext.extension_update_paths() finds equals pg_extension_update_paths()'s (PostgreSQL's
+# own search over the same files), and the chains whose scripts do not parse are listed.
+update_paths_agree() {
+    say "update paths to each default version: pgext.extension_update_paths() against pg_extension_update_paths()"
+    cluster_psql "$DATA" "$PORT" -d oracle -qAt -F $'\t' -c "\\o $RUN/update_paths.tsv" -c "
+        CREATE TEMP TABLE pg_paths (name name, source text, target text, path text);
+        CREATE TEMP TABLE pg_failed (name name, message text);
+        DO \$\$
+        DECLARE e record;
+        BEGIN
+            FOR e IN SELECT name, default_version FROM pg_available_extensions WHERE default_version IS NOT NULL LOOP
+                BEGIN
+                    INSERT INTO pg_paths SELECT e.name, p.source, p.target, p.path
+                      FROM pg_extension_update_paths(e.name) p
+                     WHERE p.target = e.default_version AND p.source <> p.target;
+                EXCEPTION WHEN others THEN
+                    INSERT INTO pg_failed VALUES (e.name, SQLERRM);
+                END;
+            END LOOP;
+        END \$\$;
+        SELECT 'compared', count(*) FROM pg_paths;
+        SELECT 'pg_failed', name, message FROM pg_failed WHERE name IN (SELECT name FROM pgext.extension_update_paths());
+        SELECT 'differ', coalesce(g.name, p.name), coalesce(g.source, p.source),
+               coalesce(g.path, '(none)'), coalesce(p.source || '--' || array_to_string(p.update_path, '--'), '(none)')
+          FROM pg_paths g
+          FULL JOIN pgext.extension_update_paths() p ON p.name = g.name AND p.source = g.source AND p.target = g.target
+         WHERE g.name IS NULL OR p.name IS NULL
+            OR g.path IS DISTINCT FROM p.source || '--' || array_to_string(p.update_path, '--');
+        SELECT 'syntax', name, source, target, regexp_replace(problem_details::text, '[\t\n]', ' ', 'g')
+          FROM pgext.extension_update_paths() WHERE 'script_syntax_error' = ANY (problems) ORDER BY 2, 3;" || { paths_failed=1; return 0; }
+    local compared differ syntax
+    compared=$(awk -F'\t' '$1 == "compared" {print $2}' "$RUN/update_paths.tsv")
+    differ=$(grep -c '^differ' "$RUN/update_paths.tsv" || true)
+    syntax=$(grep '^syntax' "$RUN/update_paths.tsv" | cut -f2 | sort -u | tr '\n' ' ')
+    echo "    $compared (version, default) pairs compared, $differ differ; chains with a script that does not parse: ${syntax:-none}"
+    grep -E '^(differ|pg_failed)' "$RUN/update_paths.tsv" | head -n 20 | sed 's/^/    /'
+    if [ "${compared:-0}" -lt 1 ] || [ "$differ" != 0 ] || grep -q '^pg_failed' "$RUN/update_paths.tsv"; then paths_failed=1; fi
+}
+
 # grammar_agrees: PostgreSQL's grammar (raw_parser) and pgext's script scanner find the same
 # library references in every script of the corpus: src/script_check.rs, run by cargo pgrx test
 # with every image on extension_control_path. After the server stops: cargo pgrx test installs
@@ -329,13 +369,15 @@ grammar_agrees() {
 }
 
 cli_failed=0
+paths_failed=0
 preloads=""
 grammar_failed=0
 for pass in "${PASSES[@]}"; do
     case $pass in
         plain)
             run_pass plain ""
-            cli_agrees plain ;;
+            cli_agrees plain
+            update_paths_agree ;;
         preload)
             [ -f "$RUN/results/plain.tsv" ] || die "the preload pass needs the plain pass first"
             say "finding the preload-only libraries that can load here"
@@ -357,6 +399,7 @@ python3 "$REPO/tests/oracle/report.py" --corpus "$OUT/corpus.tsv" --preload "$pr
 rc=$?
 set -e
 if [ $cli_failed = 1 ]; then echo "pgext-check disagrees with mounted_extensions (above)"; rc=1; fi
+if [ $paths_failed = 1 ]; then echo "pgext.extension_update_paths() disagrees with pg_extension_update_paths() (above)"; rc=1; fi
 if [ $grammar_failed = 1 ]; then echo "the script scanner and PostgreSQL's grammar disagree, or the check did not run (above)"; rc=1; fi
 [ -z "${PGEXT_ORACLE_MISSES:-}" ] || cp "$OUT/misses.txt" "$PGEXT_ORACLE_MISSES"
 echo "pgext: $engine"

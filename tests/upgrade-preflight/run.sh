@@ -276,6 +276,15 @@ if cursql -d app -c "SELECT problem_details->0->>'message' FROM pgext.extension_
 else
     bad "extension_updates message: $(cursql -d app -c "SELECT problem_details FROM pgext.extension_updates WHERE name = 'badext'")"
 fi
+# Every version's path to the default: the same as PostgreSQL's own search, and checked.
+paths_q="SELECT e.name, p.source, coalesce(p.path, '-') FROM pg_available_extensions e, pg_extension_update_paths(e.name) p
+          WHERE e.name IN ('okext', 'geoext', 'badext', 'nopathext') AND p.target = e.default_version AND p.source <> p.target"
+mine_q="SELECT name, source, coalesce(source || '--' || array_to_string(update_path, '--'), '-') FROM pgext.extension_update_paths()
+          WHERE name IN ('okext', 'geoext', 'badext', 'nopathext')"
+expect "extension_update_paths() = pg_extension_update_paths() to each default version" \
+    "$(cursql -d app -c "$paths_q ORDER BY 1, 2" | paste -sd' ')" "$(cursql -d app -c "$mine_q ORDER BY 1, 2" | paste -sd' ')"
+expect "extension_update_paths() for badext" "1.0|1|f|script_syntax_error" \
+    "$(cursql -d app -c "SELECT source, cardinality(update_path), updatable, array_to_string(problems, ',') FROM pgext.extension_update_paths('badext')" | paste -sd' ')"
 arr() { local IFS=,; echo "ARRAY[$*]::text[]"; }
 new_arr=()
 old_arr=()

@@ -13,6 +13,7 @@
 //! The caller reads the old cluster ([`Catalog`]) and brings a grammar ([`ScriptParser`]):
 //! the core stays free of both a client and a parser.
 
+pub mod chains;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod layout;
@@ -28,6 +29,7 @@ use crate::preflight::{self, Cancelled};
 use crate::problem::{Problem, Severity};
 use crate::target::Target;
 
+pub use chains::{UpdateChain, update_chains};
 pub use layout::{JobLayout, LdOrder};
 
 /// A C function of the old cluster, as `pg_upgrade` sees it.
@@ -628,37 +630,50 @@ fn check_scripts(
     layout: &JobLayout,
     out: &mut Vec<Problem>,
 ) {
-    let module = ext.control.as_ref().and_then(|c| c.module_pathname.clone());
+    let module = ext.control.as_ref().and_then(|c| c.module_pathname.as_deref());
     let mut prev = from;
     for to in path {
-        let file = format!("{dir}/{}--{prev}--{to}.sql", ext.name);
-        match read_script(&file) {
-            Err(e) => out.push(Problem::error(
-                Code::ScriptUnreadable,
-                format!("cannot read {}: {e}", layout.job_path(&file)),
-            )),
-            Ok(sql) => {
-                if let Err(e) = parser.parse(&crate::scripts::prepare_for_parser(&sql, module.as_deref())) {
-                    let mut p = Problem::error(
-                        Code::ScriptSyntaxError,
-                        format!(
-                            "{}{}: {}",
-                            layout.job_path(&file),
-                            e.line.map(|l| format!(" line {l}")).unwrap_or_default(),
-                            e.message
-                        ),
-                    );
-                    p.subject = Some(format!("{}--{prev}--{to}.sql", ext.name));
-                    p.hint = Some(format!(
-                        "ALTER EXTENSION {} UPDATE fails at this step; fix the script in the image, or update to a version before it",
-                        ext.name
-                    ));
-                    out.push(p.folded());
-                }
-            }
-        }
+        out.extend(script_problem(&ext.name, prev, to, dir, module, parser, layout));
         prev = to;
     }
+}
+
+/// What is wrong with the update script `<name>--<from>--<to>.sql` in `dir`: it cannot be read,
+/// or PostgreSQL's grammar rejects it (as `execute_extension_script()` would hand it over).
+fn script_problem(
+    name: &str,
+    from: &str,
+    to: &str,
+    dir: &str,
+    module: Option<&str>,
+    parser: &dyn ScriptParser,
+    layout: &JobLayout,
+) -> Option<Problem> {
+    let file = format!("{dir}/{name}--{from}--{to}.sql");
+    let sql = match read_script(&file) {
+        Ok(sql) => sql,
+        Err(e) => {
+            return Some(Problem::error(
+                Code::ScriptUnreadable,
+                format!("cannot read {}: {e}", layout.job_path(&file)),
+            ));
+        }
+    };
+    let e = parser.parse(&crate::scripts::prepare_for_parser(&sql, module)).err()?;
+    let mut p = Problem::error(
+        Code::ScriptSyntaxError,
+        format!(
+            "{}{}: {}",
+            layout.job_path(&file),
+            e.line.map(|l| format!(" line {l}")).unwrap_or_default(),
+            e.message
+        ),
+    );
+    p.subject = Some(format!("{name}--{from}--{to}.sql"));
+    p.hint = Some(format!(
+        "ALTER EXTENSION {name} UPDATE fails at this step; fix the script in the image, or update to a version before it"
+    ));
+    Some(p.folded())
 }
 
 /// `ALTER EXTENSION … UPDATE` on the current server: one installed extension's path from its

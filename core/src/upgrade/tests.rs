@@ -204,3 +204,93 @@ fn update_checks_on_the_current_server() {
             .contains("a--1--2.sql line 2: syntax error")
     );
 }
+
+/// Counts the parses it is asked for, to show each script is parsed once per call.
+struct Counting(std::cell::Cell<usize>);
+
+impl ScriptParser for Counting {
+    fn parse(&self, sql: &str) -> Result<(), SyntaxError> {
+        self.0.set(self.0.get() + 1);
+        Marker.parse(sql)
+    }
+}
+
+#[test]
+fn update_chains_of_every_version() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("share/extension/a.control", "default_version = '1.2'\n"),
+            ("share/extension/a--1.0.sql", "SELECT 1;\n"),
+            ("share/extension/a--unpackaged--1.0.sql", "SELECT 1;\n"),
+            ("share/extension/a--0.9--1.0.sql", "SELECT 1;\n"),
+            ("share/extension/a--1.0--1.1.sql", "SELECT 1;\n"),
+            ("share/extension/a--1.1--1.2.sql", "SELECT 1;\n\nNOT SQL\n"),
+            // A branch that leads away from the default: no path back.
+            ("share/extension/a--1.0--2.0.sql", "SELECT 1;\n"),
+            ("share/extension/b.control", "default_version = '1'\n"),
+            ("share/extension/b--1.sql", "SELECT 1;\n"),
+        ],
+    );
+    let n = t.path().to_string_lossy();
+    let settings = Settings {
+        control: paths::expand_control_path(&format!("{n}/share"), "/nonexistent"),
+        library: paths::expand_library_path("$libdir", "/nonexistent"),
+        pkglibdir: "/nonexistent".into(),
+        ..Settings::default()
+    };
+    let inv = Inventory::collect(&settings);
+    let parser = Counting(std::cell::Cell::new(0));
+    let chains = update_chains(&inv, None, &parser, &|| false).unwrap();
+    let got: Vec<(&str, &str, Option<String>, bool, Vec<Code>)> = chains
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.source.as_str(),
+                c.update_path.as_ref().map(|p| p.join("--")),
+                c.updatable,
+                c.problems.iter().map(|p| p.code).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "a",
+                "0.9",
+                Some("1.0--1.1--1.2".into()),
+                false,
+                vec![Code::ScriptSyntaxError]
+            ),
+            (
+                "a",
+                "1.0",
+                Some("1.1--1.2".into()),
+                false,
+                vec![Code::ScriptSyntaxError]
+            ),
+            ("a", "1.1", Some("1.2".into()), false, vec![Code::ScriptSyntaxError]),
+            ("a", "2.0", None, false, vec![Code::NoUpdatePath]),
+            (
+                "a",
+                "unpackaged",
+                Some("1.0--1.1--1.2".into()),
+                false,
+                vec![Code::ScriptSyntaxError]
+            ),
+        ]
+    );
+    assert!(
+        chains[2].problems[0]
+            .message
+            .contains("a--1.1--1.2.sql line 3: syntax error")
+    );
+    // Three scripts lie on the chains (0.9--1.0, 1.0--1.1, 1.1--1.2, unpackaged--1.0): four parses.
+    assert_eq!(parser.0.get(), 4);
+    // One extension only; cancelling stops the walk.
+    assert!(update_chains(&inv, Some("b"), &parser, &|| false).unwrap().is_empty());
+    assert!(update_chains(&inv, Some("a"), &parser, &|| true).is_err());
+}
