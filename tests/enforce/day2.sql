@@ -112,14 +112,17 @@ SELECT count(*) AS server_image_decisions FROM pgext.enforcement_log
  WHERE action = 'function_load' AND image = '';
 
 -- A failure of pgext itself inside the hook: under on the lookup fails with pgext's error
--- (closed); under warn it runs with a WARNING (open); the backend lives on.
+-- (closed); under warn it runs with a WARNING (open); the backend lives on. An exemption no
+-- other session has keeps this backend from reusing the decision other backends shared.
 \c
 BEGIN;
+SET LOCAL pgext.enforce_exempt = 'image:d2_no_such_image';
 ALTER TABLE pgext.image_checks RENAME TO image_checks_moved;
 SELECT d2_hello_good();
 ROLLBACK;
 BEGIN;
 SET LOCAL pgext.enforce = warn;
+SET LOCAL pgext.enforce_exempt = 'image:d2_no_such_image';
 ALTER TABLE pgext.image_checks RENAME TO image_checks_moved;
 SELECT d2_hello_good();
 ROLLBACK;
@@ -130,6 +133,19 @@ SELECT d2_hello_loose();
 SELECT pgext.pin_image('loose', :'loose_ref');
 SELECT status FROM pgext.verify_image('loose');
 SELECT kind, object, decision FROM pgext.enforcement_preview WHERE image = 'loose' ORDER BY object LIMIT 3;
+SELECT d2_hello_loose();
+
+-- New sessions reuse the allowed decision other backends shared; a committed unpin makes it
+-- stale at once (the trigger bumps the shared counter at commit), whoever wrote the table.
+\c
+SELECT d2_hello_loose();
+\c
+SELECT d2_hello_loose();
+DELETE FROM pgext.pins WHERE name = 'loose' RETURNING name;
+\c
+SELECT d2_hello_loose();
+SELECT pgext.pin_image('loose', :'loose_ref');
+\c
 SELECT d2_hello_loose();
 
 -- Decisions of function loads, for DBAs and monitoring.
