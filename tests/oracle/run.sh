@@ -330,7 +330,7 @@ update_paths_agree() {
     differ=$(grep -c '^differ' "$RUN/update_paths.tsv" || true)
     syntax=$(grep '^syntax' "$RUN/update_paths.tsv" | cut -f2 | sort -u | tr '\n' ' ')
     echo "    $compared (version, default) pairs compared, $differ differ; chains with a script that does not parse: ${syntax:-none}"
-    grep -E '^(differ|pg_failed)' "$RUN/update_paths.tsv" | head -n 20 | sed 's/^/    /'
+    { grep -E '^(differ|pg_failed)' "$RUN/update_paths.tsv" || true; } | head -n 20 | sed 's/^/    /'
     if [ "${compared:-0}" -lt 1 ] || [ "$differ" != 0 ] || grep -q '^pg_failed' "$RUN/update_paths.tsv"; then paths_failed=1; fi
 }
 
