@@ -25,7 +25,8 @@
 # Environment: BENCH_FILES, BENCH_MB (the hash tree: 2000 files, 500 MB), BENCH_REPEAT (runs per
 # measurement, best kept: 3), BENCH_SECONDS (pgbench -T: 10), BENCH_OCI_MB (100), BENCH_SECTIONS
 # (default "hash views oci compat scale worker"), BENCH_WORKER_SECONDS (how long the worker is
-# watched: 30), BENCH_SCALE_STEPS (image counts, "10 30 all"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
+# watched: 30), BENCH_SCALE_STEPS (image counts, "10 30 all"), BENCH_SCALE_MOUNTS (how the images
+# are mounted, each in turn: "overlay bind dir"), PGEXT_BENCH_PORT (55434), PGEXT_BENCH_INSTALL (1 = build
 # and install a release pgext first; 0 = use the installed one), PGEXT_BENCH_KEEP (1 = keep the
 # work directory), PGEXT_CACHE (download cache, as in tests/fixtures/build.sh).
 source "$(dirname "$0")/lib.sh"
@@ -38,6 +39,7 @@ BENCH_OCI_MB=${BENCH_OCI_MB:-100}
 BENCH_SECTIONS=${BENCH_SECTIONS:-hash views oci reverify compat preflight scale worker}
 BENCH_WORKER_SECONDS=${BENCH_WORKER_SECONDS:-30}
 BENCH_SCALE_STEPS=${BENCH_SCALE_STEPS:-10 30 all}
+BENCH_SCALE_MOUNTS=${BENCH_SCALE_MOUNTS:-overlay bind dir}
 PORT=${PGEXT_BENCH_PORT:-55434}
 INSTALL=${PGEXT_BENCH_INSTALL:-1}
 KEEP=${PGEXT_BENCH_KEEP:-0}
@@ -906,7 +908,7 @@ first_query_us() {
 }
 
 section_scale() {
-    local corpus=$WORK/corpus step n db ecp dlp img v ref ref_v lat cold first ratio
+    local corpus=$WORK/corpus ext
     say "scale: building or reusing the wide oracle corpus (tests/oracle/build-corpus.sh)"
     if ! bash "$REPO/tests/oracle/build-corpus.sh" "$corpus" >"$WORK/corpus.log" 2>&1; then
         tail -n 5 "$WORK/corpus.log"
@@ -915,40 +917,62 @@ section_scale() {
     fi
     chmod -R a+rX "$corpus"
     mapfile -t images < <(find "$corpus/extensions" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort)
-    # Like CloudNativePG's image volumes, each image is a read-only mount of its own: an overlay
-    # of its layer and an empty one, which is how a multi-layer image volume is mounted (its
-    # superblock is read-only: sealed). Where overlays are not allowed, one read-only bind mount
-    # of the whole corpus (as a single-layer image volume is mounted); where mounting is not
-    # allowed at all, writable directories, which mounted_images walks on every query.
-    local ext=$corpus/extensions ro=$WORK/ro-extensions mounted=0
-    mkdir -p "$ro" "$WORK/empty-layer"
-    if [ "$(id -u)" = 0 ]; then
-        for img in "${images[@]}"; do
-            mkdir -p "$ro/$img"
-            mount -t overlay overlay -o "lowerdir=$ext/$img:$WORK/empty-layer" "$ro/$img" 2>/dev/null || break
-            mounted=$((mounted + 1))
-        done
-    fi
-    if [ "$mounted" = "${#images[@]}" ]; then
-        ext=$ro
-        echo "images: one read-only overlay per image at $ext/<name> (as multi-layer image volumes are)"
-    else
+    # Images are mounted as CloudNativePG's image volumes can be (BENCH_SCALE_MOUNTS, each kind in
+    # turn): `overlay`, a read-only overlay of the image's layer and an empty one per image (a
+    # multi-layer image volume: its superblock is read-only, sealed); `bind`, a read-only bind
+    # mount per image of a writable directory (a single-layer image volume: the source can still
+    # change elsewhere); `dir`, writable directories, which mounted_images walks on every query.
+    # A kind this machine cannot mount (not root, overlays refused) is skipped and said so.
+    local kind ro=$WORK/ro-extensions
+    for kind in $BENCH_SCALE_MOUNTS; do
         unmount_images
-        if [ "$(id -u)" = 0 ] && mount --bind "$ext" "$ro" 2>/dev/null && mount -o remount,bind,ro "$ro" 2>/dev/null; then
-            ext=$ro
-            echo "images: read-only bind mount of the corpus at $ext (overlays were not possible here)"
-        else
-            unmount_images
-            echo "images: writable directories (a read-only mount was not possible here)"
+        if ! scale_mount "$kind" "$corpus/extensions" "$ro"; then
+            echo "images ($kind): not possible here, skipped"
+            continue
         fi
-    fi
-    echo "corpus: ${#images[@]} images; warm: mean over >= $BENCH_SECONDS s in one warmed session; cold: the first query of the database's first session; first: median of the first queries of 3 new sessions after it; load average: $(load_avg)"
+        scale_steps "$kind"
+    done
+    unmount_images
+}
+
+# scale_mount KIND CORPUS DIR: mounts every image of CORPUS under DIR as KIND; sets `ext` to the
+# extensions root to use.
+scale_mount() {
+    local kind=$1 corpus=$2 ro=$3 img
+    case $kind in
+        dir)
+            ext=$corpus
+            echo "images (dir): writable directories at $ext/<name>" ;;
+        overlay | bind)
+            [ "$(id -u)" = 0 ] || return 1
+            mkdir -p "$ro" "$WORK/empty-layer"
+            for img in "${images[@]}"; do
+                mkdir -p "$ro/$img"
+                if [ "$kind" = overlay ]; then
+                    mount -t overlay overlay -o "lowerdir=$corpus/$img:$WORK/empty-layer" "$ro/$img" 2>/dev/null || return 1
+                else
+                    { mount --bind "$corpus/$img" "$ro/$img" && mount -o remount,bind,ro "$ro/$img"; } 2>/dev/null || return 1
+                fi
+            done
+            ext=$ro
+            echo "images ($kind): one read-only $kind mount per image at $ext/<name>" ;;
+        *) die "unknown kind in BENCH_SCALE_MOUNTS: $kind (overlay, bind, dir)" ;;
+    esac
+}
+
+# scale_steps KIND: the views at each of BENCH_SCALE_STEPS image counts, with the images mounted as
+# KIND (every view for the first kind, pg_available_extensions and mounted_images for the others).
+scale_steps() {
+    local kind=$1 step n db ecp dlp img v ref ref_v lat cold first ratio fratio ref_first views
+    views="pg_available_extensions pg_available_extension_versions pgext.mounted_extensions pgext.libraries pgext.mounted_images pgext.library_compat"
+    [ "$kind" = "${BENCH_SCALE_MOUNTS%% *}" ] || views="pg_available_extensions pgext.mounted_images"
+    echo "corpus ($kind): ${#images[@]} images; warm: mean over >= $BENCH_SECONDS s in one warmed session; cold: the first query of the database's first session; first: median of the first queries of 3 new sessions after it; load average: $(load_avg)"
     printf '%-7s %-34s %10s %8s %10s %12s %8s\n' images view "warm ms" ratio "cold ms" "first ms" ratio
     for step in $BENCH_SCALE_STEPS; do
         n=$step
         [ "$n" = all ] && n=${#images[@]}
         [ "$n" -le ${#images[@]} ] || n=${#images[@]}
-        db=scale_$n
+        db=scale_${kind}_$n
         ecp='$system' dlp='$libdir'
         for img in "${images[@]:0:$n}"; do
             ecp="$ecp:$ext/$img/share"
@@ -982,8 +1006,7 @@ SELECT format('ALTER DATABASE %I SET extension_control_path = %L', current_datab
 SELECT format('ALTER DATABASE %I SET dynamic_library_path = %L', current_database(), :'dlp') \gexec
 SELECT format('ALTER DATABASE %I SET pgext.extensions_root = %L', current_database(), :'root') \gexec
 SQL
-        for v in pg_available_extensions pg_available_extension_versions pgext.mounted_extensions pgext.libraries \
-            pgext.mounted_images pgext.library_compat; do
+        for v in $views; do
             # First query of a new session (the pgbench warm-up below must not come first).
             read -r cold first < <(first_query_us "$db" "$v")
             lat=$(cluster_psql "$DATA" "$PORT" -d "$db" -qAt -v q="SELECT * FROM $v" -v secs="$BENCH_SECONDS" \
@@ -997,12 +1020,12 @@ SQL
             if [ "$step" = all ]; then
                 case $v in
                     pgext.mounted_extensions)
-                        record "scale $n: mounted_extensions warm (ms)" "$lat" "$ref" "$ratio" "<= 1.0" "$(meets "$ratio" '<=' 1.0)"
-                        record "scale $n: mounted_extensions 1st query (ms)" "$(calc "$first / 1000")" "-" - "<= 50" "$(meets "$(calc "$first / 1000")" '<=' 50)"
-                        record "scale $n: mounted_extensions cold 1st query (ms)" "$(calc "$cold / 1000")" "-" - - -
+                        record "scale $n ($kind): mounted_extensions warm (ms)" "$lat" "$ref" "$ratio" "<= 1.0" "$(meets "$ratio" '<=' 1.0)"
+                        record "scale $n ($kind): mounted_extensions 1st query (ms)" "$(calc "$first / 1000")" "-" - "<= 50" "$(meets "$(calc "$first / 1000")" '<=' 50)"
+                        record "scale $n ($kind): mounted_extensions cold 1st query (ms)" "$(calc "$cold / 1000")" "-" - - -
                         ;;
                     pgext.libraries | pgext.mounted_images)
-                        record "scale $n: ${v#pgext.} warm (ms)" "$lat" "$ref" "$ratio" "<= 2.0" "$(meets "$ratio" '<=' 2.0)"
+                        record "scale $n ($kind): ${v#pgext.} warm (ms)" "$lat" "$ref" "$ratio" "<= 2.0" "$(meets "$ratio" '<=' 2.0)"
                         ;;
                 esac
             fi
@@ -1010,8 +1033,6 @@ SQL
         echo "  rows at $n images: $(cluster_psql "$DATA" "$PORT" -d "$db" -qAt <<<"SELECT (SELECT count(*) FROM pg_available_extensions) || ' available, ' || (SELECT count(*) FROM pgext.mounted_extensions) || ' control files, ' || (SELECT count(*) FROM pgext.libraries) || ' libraries'")"
     done
     echo "load average: $(load_avg)"
-    # The databases keep the paths; the mounts go with the run (cleanup unmounts them otherwise).
-    unmount_images
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -88,7 +88,10 @@ impl Walker<'_> {
                     });
                 }
                 let abs = item.path();
-                if let Some(subdir) = self.add(abs, &child_rel, std::str::from_utf8(name.as_bytes()).is_ok()) {
+                // lstat relative to the open directory (statx on its descriptor): the kernel
+                // resolves one name, not the whole path from the root, for every entry.
+                let meta = item.metadata();
+                if let Some(subdir) = self.add(abs, meta, &child_rel, std::str::from_utf8(name.as_bytes()).is_ok()) {
                     stack.push((subdir, child_rel, child_depth));
                 }
             }
@@ -97,9 +100,9 @@ impl Walker<'_> {
     }
 
     /// Records one entry; returns its absolute path when it is a directory to descend into.
-    fn add(&mut self, abs: PathBuf, rel: &[u8], name_is_utf8: bool) -> Option<PathBuf> {
+    fn add(&mut self, abs: PathBuf, meta: io::Result<Metadata>, rel: &[u8], name_is_utf8: bool) -> Option<PathBuf> {
         let path = escape_name(rel);
-        let meta: Metadata = match fs::symlink_metadata(&abs) {
+        let meta: Metadata = match meta {
             Ok(m) => m,
             Err(e) => {
                 // Without lstat there is no type to list: report and leave it out.
@@ -631,7 +634,10 @@ mod tests {
 
         // Listed by readdir, gone before lstat: not an entry, a problem.
         let mut w = walker(&opts);
-        assert!(w.add(r.join("gone"), b"gone", true).is_none());
+        assert!(
+            w.add(r.join("gone"), fs::symlink_metadata(r.join("gone")), b"gone", true)
+                .is_none()
+        );
         assert!(w.found.is_empty());
         assert_eq!(w.problems[0].code, ProblemCode::Vanished);
 
@@ -642,7 +648,7 @@ mod tests {
         write(r, "plain", b"4", 0o644);
         let mut w = walker(&opts);
         for name in ["deleted", "grown", "replaced", "plain"] {
-            w.add(r.join(name), name.as_bytes(), true);
+            w.add(r.join(name), fs::symlink_metadata(r.join(name)), name.as_bytes(), true);
         }
         // A path through a regular file: ENOTDIR, an I/O error of no other kind.
         let mut bogus = w.found[3].entry.clone();
