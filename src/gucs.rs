@@ -50,6 +50,9 @@ static TRUSTED_IDENTITIES: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 /// Built-in keyless identity profiles in effect (`pgext_oci::profiles`).
 static TRUST_PROFILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// Which builders (and source repositories) `pgext.require = provenance` accepts.
+static TRUSTED_BUILDERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Whether a keyless signature needs a verified transparency-log entry.
 static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -174,6 +177,17 @@ pub fn init() {
           pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
           signature check an error, never a weaker policy.",
         &TRUST_PROFILE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.trusted_builders",
+        c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
+        c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
+          source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
+          Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
+          A rule that does not parse accepts nothing, never a weaker policy.",
+        &TRUSTED_BUILDERS,
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
@@ -436,6 +450,11 @@ pub fn trusted_identities() -> String {
 /// `pgext.trust_profile`.
 pub fn trust_profile() -> String {
     string(&TRUST_PROFILE)
+}
+
+/// `pgext.trusted_builders`.
+pub fn trusted_builders() -> String {
+    string(&TRUSTED_BUILDERS)
 }
 
 /// `pgext.keyless_require_tlog`.

@@ -37,9 +37,9 @@ impl BuilderRule {
         let source_ok = match (&self.source, source) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(prefix), Some(s)) => s.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-                rest.is_empty() || prefix.ends_with('/') || rest.starts_with(['/', '@', '#'])
-            }),
+            (Some(prefix), Some(s)) => s
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || prefix.ends_with('/') || rest.starts_with(['/', '@', '#'])),
         };
         builder_ok && source_ok && self.images.as_deref().is_none_or(|p| reference.starts_with(p))
     }
@@ -54,7 +54,8 @@ pub fn parse_builders(text: &str) -> Result<Vec<BuilderRule>, String> {
             if let Some(v) = field.strip_prefix("builder=") {
                 builder = Some(BuilderMatch::Exact(v.to_owned()));
             } else if let Some(v) = field.strip_prefix("builder~") {
-                let re = regex::Regex::new(v).map_err(|e| format!("\"{rule}\": bad builder regular expression: {e}"))?;
+                let re =
+                    regex::Regex::new(v).map_err(|e| format!("\"{rule}\": bad builder regular expression: {e}"))?;
                 builder = Some(BuilderMatch::Regex(re));
             } else if let Some(v) = field.strip_prefix("source=") {
                 source = Some(v.to_owned());
@@ -98,9 +99,15 @@ mod tests {
         let repo = "https://github.com/cloudnative-pg/postgres-extensions-containers";
         let img = "ghcr.io/cloudnative-pg/postgis:3";
         assert!(r[0].accepts(Some(cnpg), Some(repo), img));
-        assert!(!r[0].accepts(Some(cnpg), Some(&format!("{repo}-fork")), img), "a boundary");
+        assert!(
+            !r[0].accepts(Some(cnpg), Some(&format!("{repo}-fork")), img),
+            "a boundary"
+        );
         assert!(r[0].accepts(Some(cnpg), Some(&format!("{repo}/sub")), img));
-        assert!(!r[0].accepts(Some(cnpg), None, img), "no source: no match when one is required");
+        assert!(
+            !r[0].accepts(Some(cnpg), None, img),
+            "no source: no match when one is required"
+        );
         assert!(!r[0].accepts(Some(cnpg), Some(repo), "mirror.example/postgis:3"));
         assert!(!r[0].accepts(None, Some(repo), img));
         assert!(r[1].accepts(Some("https://github.com/actions/runner/github-hosted"), None, "x"));

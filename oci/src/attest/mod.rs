@@ -23,8 +23,8 @@
 //! says, a predicate that does not parse: [`Trust::Invalid`]. Every document is bounded
 //! ([`MAX_STATEMENT_BYTES`], and counts inside the parsers).
 
-pub mod builders;
 mod bounded;
+pub mod builders;
 pub mod slsa;
 pub mod spdx;
 
@@ -36,7 +36,9 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::bundle;
-use crate::cosign::{CERTIFICATE_ANNOTATION, BUNDLE_ANNOTATION, CHAIN_ANNOTATION, SignatureLayer, SignaturePolicy, SignatureVerdict};
+use crate::cosign::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SignatureLayer, SignaturePolicy, SignatureVerdict,
+};
 use crate::digest::Digest;
 use crate::error::{ErrorCode, OciError};
 use crate::interrupt::Interrupt;
@@ -148,6 +150,8 @@ pub struct Attestations {
     pub ignored: usize,
     /// Why they could not all be read (the source unreachable, a listing too large, …).
     pub error: Option<String>,
+    /// The pinned digest, when it is an index (BuildKit's attestations are in it).
+    pub index: Option<String>,
 }
 
 impl Attestations {
@@ -159,12 +163,13 @@ impl Attestations {
         }
     }
 
-    /// BuildKit's attestations lie in the pinned index: when the image's signature verdict is
-    /// `signed` for that digest, they are covered by it (`index_signed`, signed by the same
-    /// signer). `index_digest` is the pinned digest the verdict is about; only when it is an
-    /// index that holds them (the attestation's subject is then the platform's manifest).
-    pub fn covered_by(&mut self, verdict: &SignatureVerdict, index_digest: Option<&str>) {
-        if verdict.status != crate::cosign::SignatureStatus::Signed || index_digest.is_none() {
+    /// BuildKit's attestations lie in the pinned index: when the image's signature verdict
+    /// (about the pinned digest, as [`crate::cosign::check`] judges it) is `signed`, they are
+    /// covered by it (`index_signed`, signed by the same signer) — only when the pinned digest
+    /// is an index ([`Attestations::index`]).
+    pub fn covered_by(&mut self, verdict: &SignatureVerdict) {
+        let Some(index_digest) = self.index.clone() else { return };
+        if verdict.status != crate::cosign::SignatureStatus::Signed {
             return;
         }
         for a in &mut self.found {
@@ -174,8 +179,7 @@ impl Attestations {
                 a.signed_at = verdict.signed_at;
                 a.detail = format!(
                     "no signature of its own; the pinned index {} that holds it is signed ({})",
-                    index_digest.unwrap_or_default(),
-                    verdict.detail
+                    index_digest, verdict.detail
                 );
             }
         }
@@ -232,8 +236,7 @@ pub struct Statement<'a> {
 
 /// Parses an in-toto statement (v0.1 or v1).
 pub fn parse_statement(bytes: &[u8]) -> Result<Statement<'_>, String> {
-    let s: StatementJson<'_> =
-        serde_json::from_slice(bytes).map_err(|e| format!("not an in-toto statement: {e}"))?;
+    let s: StatementJson<'_> = serde_json::from_slice(bytes).map_err(|e| format!("not an in-toto statement: {e}"))?;
     if !s.kind.starts_with("https://in-toto.io/Statement/") {
         return Err(format!("not an in-toto statement (_type {:?})", clip(s.kind, 80)));
     }
@@ -339,7 +342,10 @@ pub fn envelope_layers(
 ) -> Result<(Vec<u8>, Vec<SignatureLayer>), String> {
     let env: EnvelopeJson = serde_json::from_slice(bytes).map_err(|e| format!("not a DSSE envelope: {e}"))?;
     if env.payload_type != bundle::IN_TOTO_PAYLOAD {
-        return Err(format!("a DSSE envelope of payload type {:?}", clip(env.payload_type, 100)));
+        return Err(format!(
+            "a DSSE envelope of payload type {:?}",
+            clip(env.payload_type, 100)
+        ));
     }
     let statement = keyless::b64(&env.payload).map_err(|e| format!("the envelope's payload is {e}"))?;
     if env.signatures.0.is_empty() {
@@ -555,6 +561,7 @@ async fn fetch(
         && let Some(entry) = manifest::select_platform(&manifests, &options.platform)
     {
         subjects.push(entry.digest.clone());
+        out.index = Some(pinned.to_string());
         in_index = manifest::attestation_manifests(&manifests, &entry.digest)
             .into_iter()
             .take(MAX_ATTESTATION_MANIFESTS)
@@ -562,7 +569,7 @@ async fn fetch(
             .collect();
     }
     let wanted: Vec<String> = subjects.iter().map(ToString::to_string).collect();
-    let mut push = |out: &mut Attestations, a: Result<Option<Attestation>, String>, origin: Origin| {
+    let push = |out: &mut Attestations, a: Result<Option<Attestation>, String>, origin: Origin| {
         match a {
             Ok(Some(a)) => out.found.push(a),
             Ok(None) => out.ignored += 1,
@@ -746,14 +753,36 @@ mod tests {
         assert_eq!(a.sbom.unwrap().packages[0].version.as_deref(), Some("3.13.1"));
 
         // Another digest: ignored. A lying annotation, a broken predicate: errors (invalid).
-        assert_eq!(read_attestation(Origin::Cosign, &statement("https://spdx.dev/Document", D2, "{}"), None, &wanted).unwrap(), None);
+        assert_eq!(
+            read_attestation(
+                Origin::Cosign,
+                &statement("https://spdx.dev/Document", D2, "{}"),
+                None,
+                &wanted
+            )
+            .unwrap(),
+            None
+        );
         assert!(read_attestation(Origin::Buildkit, &p, Some("https://spdx.dev/Document"), &wanted).is_err());
-        assert!(read_attestation(Origin::Buildkit, &statement("https://spdx.dev/Document", D1, "{}"), None, &wanted).is_err());
+        assert!(
+            read_attestation(
+                Origin::Buildkit,
+                &statement("https://spdx.dev/Document", D1, "{}"),
+                None,
+                &wanted
+            )
+            .is_err()
+        );
         assert!(read_attestation(Origin::Buildkit, b"{\"predicateType\":\"x\"}", None, &wanted).is_err());
         // Other predicate types are kept as they are.
         let vex = statement("https://openvex.dev/ns/v0.2.0", D1, "{}");
-        let a = read_attestation(Origin::Buildkit, &vex, None, &wanted).unwrap().unwrap();
-        assert_eq!((a.kind.as_str(), a.sbom.is_none(), a.provenance.is_none()), ("vex", true, true));
+        let a = read_attestation(Origin::Buildkit, &vex, None, &wanted)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.kind.as_str(), a.sbom.is_none(), a.provenance.is_none()),
+            ("vex", true, true)
+        );
     }
 
     fn keypair() -> EcdsaKeyPair {
@@ -770,7 +799,9 @@ mod tests {
     /// A DSSE envelope over `st`, signed by `kp`, as cosign writes it in a `.att` layer.
     fn envelope(kp: &EcdsaKeyPair, st: &[u8]) -> Vec<u8> {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        let sig = kp.sign(&SystemRandom::new(), &bundle::pae(bundle::IN_TOTO_PAYLOAD, st)).unwrap();
+        let sig = kp
+            .sign(&SystemRandom::new(), &bundle::pae(bundle::IN_TOTO_PAYLOAD, st))
+            .unwrap();
         format!(
             r#"{{"payloadType":"application/vnd.in-toto+json","payload":"{}","signatures":[{{"keyid":"","sig":"{}"}}]}}"#,
             b64(st),
@@ -799,7 +830,11 @@ mod tests {
         assert_eq!(judge(&envelope(&other, &st)).0, Trust::Untrusted);
         // The statement altered after signing: no trusted key verifies it.
         let env = String::from_utf8(envelope(&good, &st)).unwrap();
-        let altered = statement("https://slsa.dev/provenance/v0.2", D1, &PROV.replace("ci.example", "evil.example"));
+        let altered = statement(
+            "https://slsa.dev/provenance/v0.2",
+            D1,
+            &PROV.replace("ci.example", "evil.example"),
+        );
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let tampered = env.replace(&b64(&st), &b64(&altered));
         assert_eq!(judge(tampered.as_bytes()).0, Trust::Untrusted);
@@ -811,7 +846,11 @@ mod tests {
         let mut ann = BTreeMap::new();
         ann.insert(CERTIFICATE_ANNOTATION.to_owned(), "junk".to_owned());
         let (_, sigs) = envelope_layers(&envelope(&good, &st), &ann).unwrap();
-        assert_eq!(judge_signatures(&sigs, &with_cert, "r/x").0, Trust::Untrusted, "no trust root");
+        assert_eq!(
+            judge_signatures(&sigs, &with_cert, "r/x").0,
+            Trust::Untrusted,
+            "no trust root"
+        );
         for bad in [
             &b"{}"[..],
             br#"{"payloadType":"text/plain","payload":"","signatures":[{"sig":""}]}"#,
@@ -830,6 +869,7 @@ mod tests {
             found: vec![read_attestation(Origin::Buildkit, &st, None, &wanted).unwrap().unwrap()],
             ignored: 1,
             error: None,
+            index: None,
         };
         let mut cosign = all.found[0].clone();
         cosign.origin = Origin::Cosign;
@@ -841,16 +881,19 @@ mod tests {
             signed_at: None,
             detail: "x".into(),
         };
-        all.covered_by(&verdict, Some(D2));
+        all.index = Some(D2.into());
+        all.covered_by(&verdict);
         assert_eq!(all.found[0].trust, Trust::Unsigned);
         let verdict = SignatureVerdict {
             status: crate::cosign::SignatureStatus::Signed,
             signed_by: Some("key:sha256:ab".into()),
             ..verdict
         };
-        all.covered_by(&verdict, None);
+        all.index = None;
+        all.covered_by(&verdict);
         assert_eq!(all.found[0].trust, Trust::Unsigned, "not an index");
-        all.covered_by(&verdict, Some(D2));
+        all.index = Some(D2.into());
+        all.covered_by(&verdict);
         assert_eq!(all.found[0].trust, Trust::IndexSigned);
         assert_eq!(all.found[0].signed_by.as_deref(), Some("key:sha256:ab"));
         assert_eq!(all.found[1].trust, Trust::Untrusted, "only BuildKit's");

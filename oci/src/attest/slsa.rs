@@ -281,7 +281,10 @@ pub fn parse(predicate_type: &str, json: &[u8]) -> Result<Provenance, String> {
                     None => path,
                 })
             })
-            .or_else(|| ext.and_then(|e| e.config_source.as_ref()).and_then(|c| field(c.path.clone())));
+            .or_else(|| {
+                ext.and_then(|e| e.config_source.as_ref())
+                    .and_then(|c| field(c.path.clone()))
+            });
         let deps = &v.build_definition.resolved_dependencies.0;
         let source = ext
             .and_then(|e| e.config_source.as_ref())
@@ -298,7 +301,10 @@ pub fn parse(predicate_type: &str, json: &[u8]) -> Result<Provenance, String> {
             })
             .or_else(|| from_vcs(meta.and_then(|m| m.buildkit_metadata.as_ref())))
             .or_else(|| git_material(deps));
-        source_and_time = (source, meta.and_then(|m| m.finished_on.clone().or(m.started_on.clone())));
+        source_and_time = (
+            source,
+            meta.and_then(|m| m.finished_on.clone().or(m.started_on.clone())),
+        );
     } else {
         return Err(format!("unknown provenance predicate type {predicate_type:?}"));
     }
@@ -315,14 +321,27 @@ pub fn parse(predicate_type: &str, json: &[u8]) -> Result<Provenance, String> {
 pub fn rfc3339(t: &str) -> Option<i64> {
     let t = t.trim();
     let b = t.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = t.get(r)?;
         s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
     };
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, s) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -401,7 +420,10 @@ mod tests {
             Some("https://github.com/cloudnative-pg/postgres-extensions-containers"),
             "the config source wins over the VCS metadata"
         );
-        assert_eq!(p.source_commit.as_deref(), Some("0123456789abcdef0123456789abcdef01234567"));
+        assert_eq!(
+            p.source_commit.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
         assert_eq!(p.workflow.as_deref(), Some("Dockerfile"));
         assert_eq!(p.built_at, Some(1_772_359_500));
         assert_eq!(p.invocation_id.as_deref(), Some("inv-1"));
@@ -410,10 +432,19 @@ mod tests {
     #[test]
     fn github_v1() {
         let p = parse("https://slsa.dev/provenance/v1", GITHUB_V1.as_bytes()).unwrap();
-        assert_eq!(p.builder_id.as_deref(), Some("https://github.com/actions/runner/github-hosted"));
+        assert_eq!(
+            p.builder_id.as_deref(),
+            Some("https://github.com/actions/runner/github-hosted")
+        );
         assert_eq!(p.source_repository.as_deref(), Some("https://github.com/pgext/images"));
-        assert_eq!(p.source_commit.as_deref(), Some("89abcdef89abcdef89abcdef89abcdef89abcdef"));
-        assert_eq!(p.workflow.as_deref(), Some(".github/workflows/release.yml@refs/heads/main"));
+        assert_eq!(
+            p.source_commit.as_deref(),
+            Some("89abcdef89abcdef89abcdef89abcdef89abcdef")
+        );
+        assert_eq!(
+            p.workflow.as_deref(),
+            Some(".github/workflows/release.yml@refs/heads/main")
+        );
         assert_eq!(p.built_at, Some(1_772_406_000), "started, at +01:00");
     }
 
@@ -434,17 +465,27 @@ mod tests {
             (p.source_repository.as_deref(), p.source_commit.as_deref()),
             (Some("https://gitlab.example/g/p"), Some("01"))
         );
-        assert!(parse("https://slsa.dev/provenance/v1", b"{}").is_err(), "v1 needs a build definition");
+        assert!(
+            parse("https://slsa.dev/provenance/v1", b"{}").is_err(),
+            "v1 needs a build definition"
+        );
         assert!(parse("https://slsa.dev/provenance/v0.2", br#"{"builder":7}"#).is_err());
         assert!(parse("https://example/other", b"{}").is_err());
         let many = format!(r#"{{"materials":[{}{{}}]}}"#, "{},".repeat(MAX_MATERIALS));
-        assert!(parse("https://slsa.dev/provenance/v0.2", many.as_bytes()).unwrap_err().contains("too many"));
+        assert!(
+            parse("https://slsa.dev/provenance/v0.2", many.as_bytes())
+                .unwrap_err()
+                .contains("too many")
+        );
     }
 
     #[test]
     fn repositories_and_times() {
         for (uri, want) in [
-            ("git+https://github.com/o/r.git@refs/heads/main", "https://github.com/o/r"),
+            (
+                "git+https://github.com/o/r.git@refs/heads/main",
+                "https://github.com/o/r",
+            ),
             ("https://github.com/o/r.git#refs/tags/v1", "https://github.com/o/r"),
             ("https://user@host.example/o/r", "https://user@host.example/o/r"),
             ("https://github.com/o/r/", "https://github.com/o/r"),
@@ -454,7 +495,14 @@ mod tests {
         assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
         assert_eq!(rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
-        for bad in ["", "2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z", "２026-01-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.Z",
+            "２026-01-01T00:00:00Z",
+        ] {
             assert_eq!(rfc3339(bad), None, "{bad}");
         }
     }

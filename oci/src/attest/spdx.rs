@@ -172,7 +172,13 @@ pub fn parse(json: &[u8]) -> Result<Sbom, String> {
         .iter()
         .map(|p| {
             let mut files: BTreeSet<&str> = owned.get(p.id.as_str()).cloned().unwrap_or_default();
-            files.extend(p.has_files.0.iter().map(String::as_str).filter(|f| paths.contains_key(f)));
+            files.extend(
+                p.has_files
+                    .0
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|f| paths.contains_key(f)),
+            );
             let mut files: Vec<String> = files.into_iter().filter_map(|f| paths.get(f).cloned()).collect();
             files.sort();
             files.dedup();
@@ -250,7 +256,11 @@ mod tests {
             geos.purl.as_deref(),
             Some("pkg:deb/debian/libgeos3.13.1@3.13.1-1?arch=amd64")
         );
-        assert_eq!(geos.license.as_deref(), Some("LGPL-2.1-only"), "declared when concluded says nothing");
+        assert_eq!(
+            geos.license.as_deref(),
+            Some("LGPL-2.1-only"),
+            "declared when concluded says nothing"
+        );
         assert_eq!(geos.supplier.as_deref(), Some("Organization: Debian GIS Project"));
         assert_eq!(geos.files, ["system/libgeos.so.3.13.1", "system/libgeos_c.so.1"]);
         let postgis = &s.packages[1];
@@ -279,7 +289,10 @@ mod tests {
 
     #[test]
     fn counts_and_fields_are_bounded() {
-        let many = format!(r#"{{"spdxVersion":"SPDX-2.3","packages":[{}{{}}]}}"#, "{},".repeat(MAX_PACKAGES));
+        let many = format!(
+            r#"{{"spdxVersion":"SPDX-2.3","packages":[{}{{}}]}}"#,
+            "{},".repeat(MAX_PACKAGES)
+        );
         assert!(parse(many.as_bytes()).unwrap_err().contains("too many"));
         let long = format!(
             r#"{{"spdxVersion":"SPDX-2.3","packages":[{{"name":"{}","SPDXID":"p"}}]}}"#,
