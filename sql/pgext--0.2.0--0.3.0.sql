@@ -674,7 +674,7 @@ SELECT l.path, l.basename, l.image, p.name AS package, p.version, p.purl, p.lice
   FROM pgext.libraries l
   JOIN pgext.image_packages p ON p.image OPERATOR(pg_catalog.=) l.image
  WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(p.files) f
-                WHERE pg_catalog."right"(l.path, pg_catalog.length(f) + 1) OPERATOR(pg_catalog.=) '/' || f);
+                WHERE pg_catalog."right"(l.path, pg_catalog.length(f) + 1) OPERATOR(pg_catalog.=) ('/' OPERATOR(pg_catalog.||) f));
 COMMENT ON VIEW pgext.library_packages IS
   'Each library of pgext.libraries from a mounted image, with the SBOM package that contains its file';
 COMMENT ON COLUMN pgext.library_packages.path IS 'The library (pgext.libraries.path)';

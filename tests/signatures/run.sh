@@ -528,9 +528,16 @@ expect "k1 again" "$(sig signed)" "signed $K1"
 expect "k2 no longer trusted" "$(sig other)" "untrusted -"
 
 say "the background worker's verifications record signatures too"
+psql_ -q -c "DELETE FROM pgext.image_attestations WHERE image = 'labelled'" -c "DELETE FROM pgext.image_packages WHERE image = 'labelled'" \
+    -c "DELETE FROM pgext.image_provenance WHERE image = 'labelled'"
 reconfigure "pgext.trusted_keys=$FX/keys/both" pgext.verify_interval=1
 sleep 1 # a verification is due at once: let the worker's next cycle come
 expect "a worker cycle ran" "$(psql_ -Atc "SELECT pgext.check_now(true)")" "t"
+expect "worker: the attestations are recorded too (BuildKit's, unsigned)" \
+    "$(psql_ -Atc "SELECT string_agg(kind || '/' || trust, ',' ORDER BY attestation) FROM pgext.image_attestations WHERE image = 'labelled'")" \
+    "provenance/unsigned,sbom/unsigned"
+expect "  with their packages and provenance" \
+    "$(psql_ -Atc "SELECT (SELECT count(*) FROM pgext.image_packages WHERE image = 'labelled') || ' ' || (SELECT count(*) FROM pgext.image_provenance WHERE image = 'labelled')")" "1 1"
 expect "worker: k2 trusted through the directory" "$(sig other)" "signed $K2"
 expect "image_status shows the worker's signature verdicts" \
     "$(psql_ -Atc "SELECT string_agg(image || '=' || coalesce(signature, '-'), ',' ORDER BY image) FROM pgext.image_status WHERE image IN ('other', 'unsigned', 'foreign')")" \
