@@ -243,11 +243,12 @@ pub fn init() {
         );
         GucRegistry::define_string_guc_with_hooks(
             c"pgext.require",
-            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed.",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed, provenance.",
             c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
               that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
               extension or library loadable. signed: the last check that read the image's source, for its pin, found a \
-              cosign signature by a trusted signer.",
+              cosign signature by a trusted signer. provenance: that check found SLSA build provenance, signed by a \
+              trusted signer (or in a signed index), whose builder and source a pgext.trusted_builders rule accepts.",
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
