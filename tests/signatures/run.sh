@@ -69,7 +69,7 @@ L=$FX/oci
 mkdir -p "$E" "$L"
 IMAGES=(rv signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
     b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed cnpg_ok cnpg_branch cnpg_fork cnpg_outside
-    at_cosign at_other at_foreign at_v1)
+    at_cosign at_other at_foreign at_v1 at_bundle)
 # Repositories other than the image's name: a mirror of CloudNativePG's images (trust profile).
 declare -A REPO_OF=([cnpg_ok]=cnpg/cnpg_ok [cnpg_branch]=cnpg/cnpg_branch [cnpg_fork]=cnpg/cnpg_fork)
 repo() { echo "${REPO_OF[$1]:-$1}"; }
@@ -353,6 +353,11 @@ HAVE_SLSA1=0
 if cosign_attest k1 at_v1 slsaprovenance1 "$FX/slsa1.json"; then HAVE_SLSA1=1; else
     say "this cosign has no --type slsaprovenance1 ($(tail -n1 "$FX/attest-at_v1-slsaprovenance1.log")): SLSA v1 is covered by the BuildKit-free unit tests only"
 fi
+# The bundle form: an SPDX attestation in a Sigstore bundle attached as an OCI 1.1 referrer.
+spdx_for at_bundle
+"$COSIGN" attest --new-bundle-format --type spdxjson --predicate "$FX/spdx-at_bundle.json" --key "$FX/keys/k1.key" \
+    --tlog-upload=false --allow-insecure-registry --allow-http-registry --yes "$REG/at_bundle@${DIGEST[at_bundle]}" \
+    >"$FX/attest-at_bundle.log" 2>&1 || { cat "$FX/attest-at_bundle.log"; die "cosign attest --new-bundle-format at_bundle failed"; }
 att_tag() { local d=${DIGEST[$1]}; echo "${d/:/-}.att"; }
 skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
     "docker://$REG/at_cosign:$(att_tag at_cosign)" "docker://$REG/at_foreign:$(att_tag at_foreign)"
@@ -661,7 +666,7 @@ expect "no trust root: a keyless signature is untrusted" "$(sig kl_tlog)" "untru
 
 say "attestations: SBOMs and build provenance, judged like signatures"
 reconfigure "pgext.trusted_keys=$FX/keys/k1.pub" pgext.trusted_root pgext.trusted_identities pgext.trust_profile
-for img in at_cosign at_other at_foreign at_v1 at_layout bk bk_signed bk_tampered bk_other; do verify $img; done
+for img in at_cosign at_other at_foreign at_v1 at_bundle at_layout bk bk_signed bk_tampered bk_other b_attest; do verify $img; done
 psql_ -c "SELECT image, attestation, source, kind, trust, signed_by, left(detail, 60) AS detail FROM pgext.image_attestations WHERE image LIKE 'at\_%' OR image LIKE 'bk%' ORDER BY 1, 2"
 att() { # att IMAGE: kind/source/trust of each attestation, in order
     psql_ -Atc "SELECT coalesce(string_agg(kind || '/' || source || '/' || trust, ',' ORDER BY attestation), '-') FROM pgext.image_attestations WHERE image = '$1'"
@@ -674,6 +679,8 @@ expect "another image's attestations under this image's .att tag: ignored" "$(at
 expect "  and said so" \
     "$(psql_ -Atc "SELECT attestations_detail FROM pgext.image_checks WHERE name = 'at_foreign'")" "no attestation; 2 for another digest ignored"
 expect "cosign attestations in an OCI layout" "$(att at_layout)" "sbom/cosign/signed,provenance/cosign/signed"
+expect "cosign attest --new-bundle-format: an SBOM in a referrer bundle, signed" "$(att at_bundle)" "sbom/referrer/signed"
+expect "a referrer bundle whose SPDX statement holds no SPDX document: invalid" "$(att b_attest)" "unreadable/referrer/invalid"
 expect "BuildKit attestation manifests: reported, unsigned" "$(att bk)" "provenance/buildkit/unsigned,sbom/buildkit/unsigned"
 expect "  with no signer" "$(psql_ -Atc "SELECT count(signed_by) FROM pgext.image_attestations WHERE image = 'bk'")" "0"
 expect "BuildKit attestations in an index the trusted key signed" "$(att bk_signed)" "provenance/buildkit/index_signed,sbom/buildkit/index_signed"
@@ -686,7 +693,7 @@ expect "the verification itself is unaffected" \
     "at_cosign=verified,bk=verified,bk_signed=verified,bk_tampered=verified"
 expect "which images ship libgeos 3.13? one query" \
     "$(psql_ -Atc "SELECT string_agg(DISTINCT image, ',' ORDER BY image) FROM pgext.image_packages WHERE name = 'libgeos' AND version LIKE '3.13%'")" \
-    "at_cosign,at_layout,at_other,bk,bk_signed,labelled"
+    "at_bundle,at_cosign,at_layout,at_other,bk,bk_signed,labelled"
 expect "  the package's purl, license, supplier and files" \
     "$(psql_ -Atc "SELECT purl || ' ' || license || ' ' || supplier || ' ' || array_to_string(files, ',') FROM pgext.image_packages WHERE image = 'at_cosign' AND name = 'libgeos'")" \
     "pkg:generic/libgeos@3.13.1 LGPL-2.1-only Organization: OSGeo lib/at_cosign_geos.so"
