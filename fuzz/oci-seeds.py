@@ -85,3 +85,36 @@ blobs[D(lay)]=lay; blobs[D(m2)]=m2
 index = json.dumps({"schemaVersion":2,"manifests":[desc(OCI_M,m2,annotations={"org.opencontainers.image.ref.name":"latest"})]}).encode()
 members=[ti("oci-layout",data=b'{"imageLayoutVersion":"1.0.0"}'),ti("index.json",data=index)]+[ti("blobs/sha256/"+k[7:],data=v) for k,v in blobs.items()]
 put("oci_archive","layout",mktar(tarfile.GNU_FORMAT,members))
+
+# Attestations (pgext_oci::attest): SPDX 2 documents, SLSA provenance v0.2/v1, and whole in-toto
+# statements / DSSE envelopes (first byte 0: a statement, else an envelope with its annotation).
+import base64
+spdx = {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "x",
+        "packages": [{"SPDXID": "p1", "name": "libgeos", "versionInfo": "3.13.1", "supplier": "Organization: OSGeo",
+                      "licenseConcluded": "NOASSERTION", "licenseDeclared": "LGPL-2.1-only", "hasFiles": ["f2"],
+                      "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:deb/debian/libgeos@3.13.1"}]}],
+        "files": [{"SPDXID": "f1", "fileName": "/system/libgeos.so"}, {"SPDXID": "f2", "fileName": "./lib/../x"}],
+        "relationships": [{"spdxElementId": "p1", "relationshipType": "CONTAINS", "relatedSpdxElement": "f1"},
+                          {"spdxElementId": "f1", "relationshipType": "CONTAINED_BY", "relatedSpdxElement": "p1"}]}
+put("oci_spdx", "syft-like", json.dumps(spdx).encode())
+v02 = {"builder": {"id": "https://ci.example/b"}, "buildType": "https://mobyproject.org/buildkit@v1",
+       "invocation": {"configSource": {"uri": "https://git.example/o/r.git#main", "digest": {"sha1": "ab"}, "entryPoint": "Dockerfile"}},
+       "metadata": {"buildFinishedOn": "2026-03-01T10:05:00.5+01:00",
+                    "https://mobyproject.org/buildkit@v1#metadata": {"vcs": {"source": "git@h:o/r.git", "revision": "cd"}}},
+       "materials": [{"uri": "git+https://git.example/o/r@v1", "digest": {"gitCommit": "ef"}}]}
+v1 = {"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                          "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": "https://git.example/o/r", "path": "w.yml"}},
+                          "resolvedDependencies": [{"uri": "git+https://git.example/o/r@refs/heads/main", "digest": {"gitCommit": "ab"}}]},
+      "runDetails": {"builder": {"id": "https://ci.example/b"}, "metadata": {"startedOn": "2026-03-02T00:00:00Z",
+                                                                           "buildkit_metadata": {"vcs": {"source": "s", "revision": "r"}}}}}
+put("oci_provenance", "v0.2", b"\x00" + json.dumps(v02).encode())
+put("oci_provenance", "v1", b"\x01" + json.dumps(v1).encode())
+def statement(pt, pred):
+    return json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": pt,
+                       "subject": [{"name": "x", "digest": {"sha256": hashlib.sha256(b"fuzz").hexdigest()}}],
+                       "predicate": pred}).encode()
+put("oci_attestation", "spdx-statement", b"\x00" + statement("https://spdx.dev/Document", spdx))
+put("oci_attestation", "provenance-statement", b"\x00" + statement("https://slsa.dev/provenance/v0.2", v02))
+env = {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(statement("https://slsa.dev/provenance/v1", v1)).decode(),
+       "signatures": [{"keyid": "", "sig": "MEUCIQ=="}]}
+put("oci_attestation", "envelope", b"\x01" + json.dumps(env).encode() + b"\x00" + b"https://slsa.dev/provenance/v1")

@@ -50,6 +50,9 @@ static TRUSTED_IDENTITIES: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 /// Built-in keyless identity profiles in effect (`pgext_oci::profiles`).
 static TRUST_PROFILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// Which builders (and source repositories) `pgext.require = provenance` accepts.
+static TRUSTED_BUILDERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Whether a keyless signature needs a verified transparency-log entry.
 static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -177,6 +180,17 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
+    GucRegistry::define_string_guc(
+        c"pgext.trusted_builders",
+        c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
+        c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
+          source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
+          Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
+          A rule that does not parse accepts nothing, never a weaker policy.",
+        &TRUSTED_BUILDERS,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
     GucRegistry::define_bool_guc(
         c"pgext.keyless_require_tlog",
         c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
@@ -229,11 +243,12 @@ pub fn init() {
         );
         GucRegistry::define_string_guc_with_hooks(
             c"pgext.require",
-            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed.",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed, provenance.",
             c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
               that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
               extension or library loadable. signed: the last check that read the image's source, for its pin, found a \
-              cosign signature by a trusted signer.",
+              cosign signature by a trusted signer. provenance: that check found SLSA build provenance, signed by a \
+              trusted signer (or in a signed index), whose builder and source a pgext.trusted_builders rule accepts.",
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
@@ -436,6 +451,11 @@ pub fn trusted_identities() -> String {
 /// `pgext.trust_profile`.
 pub fn trust_profile() -> String {
     string(&TRUST_PROFILE)
+}
+
+/// `pgext.trusted_builders`.
+pub fn trusted_builders() -> String {
+    string(&TRUSTED_BUILDERS)
 }
 
 /// `pgext.keyless_require_tlog`.

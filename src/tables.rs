@@ -9,6 +9,7 @@ use pgext_core::pins::{self, Pin, PinSource};
 use pgext_core::policy;
 use pgext_core::status::{CheckStatus, DiffTally, Finding, ImageStatus, Micros};
 use pgext_core::tree::{EntryKind, TreeEntry};
+use pgext_oci::attest::Attestations;
 use pgext_oci::cosign::SignatureVerdict;
 use pgext_oci::{Difference, DifferenceKind, ImageReference};
 use pgrx::JsonB;
@@ -92,7 +93,7 @@ pub fn pgext_tables() -> Option<Vec<pg_sys::Oid>> {
             "SELECT cl.oid FROM pg_catalog.pg_extension e \
                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace \
                LEFT JOIN pg_catalog.pg_class cl ON cl.relnamespace OPERATOR(pg_catalog.=) n.oid \
-                AND cl.relname OPERATOR(pg_catalog.=) ANY ('{pins,image_checks,image_files}'::pg_catalog.name[]) \
+                AND cl.relname OPERATOR(pg_catalog.=) ANY ('{pins,image_checks,image_files,image_provenance}'::pg_catalog.name[]) \
              WHERE e.extname OPERATOR(pg_catalog.=) 'pgext' AND n.nspname OPERATOR(pg_catalog.=) 'pgext'",
             None,
             &[],
@@ -301,6 +302,9 @@ pub(crate) struct Outcome {
     /// What the image says about itself (platform, labels, annotations, attestations), when
     /// the source was read; rechecks keep the recorded one.
     pub(crate) metadata: Option<serde_json::Value>,
+    /// The attestations (SBOMs, provenance) read and judged, when the source was read; rechecks
+    /// keep the recorded ones.
+    pub(crate) attestations: Option<Attestations>,
 }
 
 impl Outcome {
@@ -323,6 +327,7 @@ impl Outcome {
             tree_format: None,
             signature: None,
             metadata: None,
+            attestations: None,
         }
     }
 }
@@ -353,14 +358,37 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
             &[o.name.as_str().into(), o.reference.as_str().into()],
         )?;
     }
+    // Attestations describe the source as the last read found it: replaced by every read,
+    // kept by a recheck, dropped with a changed pin.
+    for table in ATTESTATION_TABLES {
+        if o.attestations.is_some() {
+            client.update(
+                &format!("DELETE FROM {table} WHERE image = $1"),
+                None,
+                &[o.name.as_str().into()],
+            )?;
+        } else {
+            client.update(
+                &format!(
+                    "DELETE FROM {table} a USING pgext.image_checks c
+                      WHERE a.image = $1 AND c.name = $1 AND c.reference <> $2"
+                ),
+                None,
+                &[o.name.as_str().into(), o.reference.as_str().into()],
+            )?;
+        }
+    }
+    if let Some(a) = &o.attestations {
+        record_attestations(client, &o.name, a)?;
+    }
     client.update(
         "INSERT INTO pgext.image_checks AS c (name, reference, pin_source, status, resolved_digest, tag_digest, \
            expected_tree_digest, actual_tree_digest, missing, modified, unexpected, type_changed, mode_changed, \
            link_changed, error_code, error, verified_at, checked_at, signature, signed_by, signature_detail, metadata,
-           signed_at, manifest_digest, tree_format, tree_built_at)
+           signed_at, manifest_digest, tree_format, tree_built_at, attestations_detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                  CASE WHEN $17 THEN now() END, now(), $18, $19, $20, $21, to_timestamp($22::float8),
-                 $23, $24, CASE WHEN $25 THEN now() END)
+                 $23, $24, CASE WHEN $25 THEN now() END, $26)
          ON CONFLICT (name) DO UPDATE SET reference = excluded.reference, pin_source = excluded.pin_source,
            status = excluded.status,
            -- What a failure leaves unknown is kept from the last success under the same pin only.
@@ -395,7 +423,10 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
            tree_format = CASE WHEN c.reference = excluded.reference
              THEN coalesce(excluded.tree_format, c.tree_format) ELSE excluded.tree_format END,
            tree_built_at = CASE WHEN c.reference = excluded.reference
-             THEN coalesce(excluded.tree_built_at, c.tree_built_at) ELSE excluded.tree_built_at END",
+             THEN coalesce(excluded.tree_built_at, c.tree_built_at) ELSE excluded.tree_built_at END,
+           -- Like the attestation rows: a recheck keeps them.
+           attestations_detail = CASE WHEN $26 IS NULL AND c.reference = excluded.reference
+             THEN c.attestations_detail ELSE excluded.attestations_detail END",
         None,
         &[
             o.name.as_str().into(),
@@ -423,6 +454,7 @@ pub(crate) fn record(client: &mut SpiClient<'_>, o: &Outcome, network: bool) -> 
             o.manifest_digest.clone().filter(|_| success).into(),
             o.tree_format.filter(|_| success).into(),
             (success && o.expected.is_some()).into(),
+            o.attestations.as_ref().map(Attestations::summary).into(),
         ],
     )?;
     if !success {
@@ -672,4 +704,146 @@ pub(crate) fn delete_pin(name: &str) -> bool {
     .ok()
     .flatten()
     .unwrap_or(false)
+}
+
+/// The tables of what an image's attestations say, replaced together.
+const ATTESTATION_TABLES: [&str; 3] = [
+    "pgext.image_packages",
+    "pgext.image_provenance",
+    "pgext.image_attestations",
+];
+
+/// Writes the attestations of one verification (their rows were deleted by the caller).
+fn record_attestations(client: &mut SpiClient<'_>, image: &str, all: &Attestations) -> Result<(), pgrx::spi::Error> {
+    for (i, a) in all.found.iter().enumerate() {
+        let n = i as i32 + 1;
+        let signed_at = a.signed_at.map(|t| t as f64);
+        client.update(
+            "INSERT INTO pgext.image_attestations (image, attestation, source, kind, predicate_type, statement_digest,
+               subject_digest, trust, signed_by, signed_at, detail)
+             VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, ''), $8, $9, to_timestamp($10), $11)",
+            None,
+            &[
+                image.into(),
+                n.into(),
+                a.origin.as_str().into(),
+                a.kind.as_str().into(),
+                a.predicate_type.as_str().into(),
+                a.digest.as_str().into(),
+                a.subject.as_str().into(),
+                a.trust.as_str().into(),
+                a.signed_by.clone().into(),
+                signed_at.into(),
+                a.detail.as_str().into(),
+            ],
+        )?;
+        if let Some(p) = &a.provenance {
+            client.update(
+                "INSERT INTO pgext.image_provenance (image, attestation, source, trust, signed_by, signed_at,
+                   predicate_type, builder_id, build_type, source_repository, source_commit, workflow, built_at,
+                   invocation_id)
+                 VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7, $8, $9, $10, $11, $12, to_timestamp($13), $14)",
+                None,
+                &[
+                    image.into(),
+                    n.into(),
+                    a.origin.as_str().into(),
+                    a.trust.as_str().into(),
+                    a.signed_by.clone().into(),
+                    signed_at.into(),
+                    a.predicate_type.as_str().into(),
+                    p.builder_id.clone().into(),
+                    p.build_type.clone().into(),
+                    p.source_repository.clone().into(),
+                    p.source_commit.clone().into(),
+                    p.workflow.clone().into(),
+                    p.built_at.map(|t| t as f64).into(),
+                    p.invocation_id.clone().into(),
+                ],
+            )?;
+        }
+        if let Some(sbom) = &a.sbom {
+            let pk = &sbom.packages;
+            let id: Vec<String> = pk.iter().map(|p| p.id.clone()).collect();
+            let name: Vec<String> = pk.iter().map(|p| p.name.clone()).collect();
+            let version: Vec<Option<String>> = pk.iter().map(|p| p.version.clone()).collect();
+            let purl: Vec<Option<String>> = pk.iter().map(|p| p.purl.clone()).collect();
+            let license: Vec<Option<String>> = pk.iter().map(|p| p.license.clone()).collect();
+            let supplier: Vec<Option<String>> = pk.iter().map(|p| p.supplier.clone()).collect();
+            // Arrays of arrays must be rectangular in SQL: the files go as one JSON text each.
+            let files: Vec<String> = pk
+                .iter()
+                .map(|p| serde_json::to_string(&p.files).unwrap_or_else(|_| "[]".into()))
+                .collect();
+            // A document may repeat an SPDX id: the first one counts.
+            client.update(
+                "INSERT INTO pgext.image_packages (image, attestation, source, trust, signed_by, package_id, name,
+                   version, purl, license, supplier, files)
+                 SELECT $1, $2, $3, $4, $5, u.id, u.name, u.version, u.purl, u.license, u.supplier,
+                        ARRAY(SELECT pg_catalog.jsonb_array_elements_text(u.files::pg_catalog.jsonb))
+                   FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                        AS u(id, name, version, purl, license, supplier, files)
+                 ON CONFLICT DO NOTHING",
+                None,
+                &[
+                    image.into(),
+                    n.into(),
+                    a.origin.as_str().into(),
+                    a.trust.as_str().into(),
+                    a.signed_by.clone().into(),
+                    id.into(),
+                    name.into(),
+                    version.into(),
+                    purl.into(),
+                    license.into(),
+                    supplier.into(),
+                    files.into(),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One recorded provenance of an image, as the `provenance` condition judges it.
+#[derive(Debug, Clone)]
+pub struct ProvenanceRow {
+    pub builder_id: Option<String>,
+    pub source_repository: Option<String>,
+    pub trust: String,
+}
+
+/// Every image's recorded provenance (`pgext.image_provenance`), by image name. A schema older
+/// than this library (before ALTER EXTENSION pgext UPDATE) reads as none.
+pub fn provenance_records() -> std::collections::HashMap<String, Vec<ProvenanceRow>> {
+    Spi::connect(|client| {
+        let mut out: std::collections::HashMap<String, Vec<ProvenanceRow>> = std::collections::HashMap::new();
+        let exists = client
+            .select(
+                "SELECT pg_catalog.to_regclass('pgext.image_provenance') IS NOT NULL",
+                None,
+                &[],
+            )?
+            .first()
+            .get_one::<bool>()?
+            .unwrap_or(false);
+        if !exists {
+            return Ok(out);
+        }
+        for row in client.select(
+            "SELECT image::pg_catalog.text, builder_id, source_repository, trust FROM pgext.image_provenance \
+             ORDER BY image, attestation",
+            None,
+            &[],
+        )? {
+            let Some(image) = row.get::<String>(1)? else { continue };
+            out.entry(image).or_default().push(ProvenanceRow {
+                builder_id: row.get::<String>(2)?,
+                source_repository: row.get::<String>(3)?,
+                trust: row.get::<String>(4)?.unwrap_or_default(),
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .or_raise("read", "pgext.image_provenance")
 }

@@ -8,6 +8,7 @@ use pgext_core::hash;
 use pgext_core::pins::PinSource;
 use pgext_core::status::CheckStatus;
 use pgext_core::tree::{self, TreeEntry};
+use pgext_oci::attest::{self, Attestations};
 use pgext_oci::cosign::{self, SignatureStatus, SignatureVerdict};
 use pgext_oci::keyless;
 use pgext_oci::{Auth, Difference, ErrorCode, ImageReference, RecordedTree, VerifyOptions};
@@ -173,8 +174,34 @@ pub(crate) fn verify_one(pin: &PinRow, record: Option<RecordedTree>) -> Outcome 
             out.error = Some(e.to_string());
         }
     }
-    out.signature = Some(check_signature(&reference, out.status));
+    let signature = check_signature(&reference, out.status);
+    out.attestations = Some(check_attestations(&reference, out.status, &signature));
+    out.signature = Some(signature);
     out
+}
+
+/// The attestations of a verified (or failed) image, judged with the signature policy;
+/// BuildKit's in-index ones are covered by a trusted signature of the pinned index. Skipped when
+/// the source was just found unreachable.
+pub(crate) fn check_attestations(
+    reference: &ImageReference,
+    status: CheckStatus,
+    signature: &SignatureVerdict,
+) -> Attestations {
+    if status == CheckStatus::Unreachable {
+        return Attestations::failed("the image's source is unreachable");
+    }
+    let policy = match signature_policy() {
+        Ok(p) => p,
+        Err(detail) => return Attestations::failed(detail),
+    };
+    match attest::check(reference, &verify_options(), &policy, &server::interrupt_pending) {
+        Ok(mut a) => {
+            a.covered_by(signature);
+            a
+        }
+        Err(_) => cancelled(), // only a cancel is an Err
+    }
 }
 
 /// What an image says about itself, as `image_checks.metadata` keeps it.

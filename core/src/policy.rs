@@ -27,6 +27,10 @@ pub enum Condition {
     /// The latest check that read the image's source, for its pin, found a cosign signature by a
     /// trusted key (`pgext.trusted_keys`) over the pinned digest.
     Signed,
+    /// The latest check that read the image's source, for its pin, found build provenance it
+    /// trusts (signed, or in a signed index) whose builder and source repository a
+    /// `pgext.trusted_builders` rule accepts.
+    Provenance,
 }
 
 impl Condition {
@@ -52,9 +56,10 @@ pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
             "verified" => Condition::Verified,
             "compatible" => Condition::Compatible,
             "signed" => Condition::Signed,
+            "provenance" => Condition::Provenance,
             _ => {
                 return Err(format!(
-                    "unknown condition \"{item}\" (expected pinned, verified, compatible or signed)"
+                    "unknown condition \"{item}\" (expected pinned, verified, compatible, signed or provenance)"
                 ));
             }
         };
@@ -235,7 +240,34 @@ pub struct WorkerFact {
     pub status: ImageStatus,
 }
 
-/// Everything the `pinned`, `verified` and `signed` conditions look at for one image.
+/// One recorded build provenance of an image, with what the glue found of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceFact {
+    /// The builder's id.
+    pub builder_id: Option<String>,
+    /// The source repository.
+    pub source_repository: Option<String>,
+    /// Its trust as stored (`signed`, `index_signed`, `unsigned`, `untrusted`, `invalid`).
+    pub trust: String,
+    /// Whether a `pgext.trusted_builders` rule accepts its builder and source for this image.
+    pub accepted: bool,
+}
+
+/// What the `provenance` condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceFacts {
+    /// The recorded provenance of the latest check that read the source.
+    pub rows: Vec<ProvenanceFact>,
+    /// How many rules `pgext.trusted_builders` has, or why it cannot be parsed.
+    pub rules: Result<usize, String>,
+}
+
+/// Whether a stored attestation trust counts for policy.
+pub fn trust_counts(trust: &str) -> bool {
+    matches!(trust, "signed" | "index_signed")
+}
+
+/// Everything the `pinned`, `verified`, `signed` and `provenance` conditions look at for one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageFacts {
     /// The pin in effect.
@@ -249,6 +281,8 @@ pub struct ImageFacts {
     pub mount: Option<MountFact>,
     /// The worker's published status, for databases without pgext's tables.
     pub worker: Option<WorkerFact>,
+    /// The recorded provenance; gathered only when `provenance` is required.
+    pub provenance: Option<ProvenanceFacts>,
 }
 
 /// Whether `verified` hinges on comparing the mount with its recorded tree: the record is
@@ -305,7 +339,8 @@ impl Failure {
 /// (`compatible` depends on the file, not the image: see [`Failure::incompatible_extension`].)
 pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec<Failure> {
     let want = |c| require.contains(&c);
-    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed)) {
+    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed) || want(Condition::Provenance))
+    {
         return Vec::new();
     }
     let verify_hint = format!("Verify it: SELECT * FROM pgext.verify_image('{image}');");
@@ -320,20 +355,25 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
                 "Pin it (SELECT pgext.pin_image('{image}', 'registry/repo:tag@sha256:...') or pgext.images), then \
                  verify it: SELECT * FROM pgext.verify_image('{image}');"
             );
-            return [Condition::Pinned, Condition::Verified, Condition::Signed]
-                .into_iter()
-                .filter(|c| want(*c))
-                .map(|c| Failure {
-                    condition: c,
-                    // Said once, with pinned.
-                    detail: if c != Condition::Pinned && want(Condition::Pinned) {
-                        String::new()
-                    } else {
-                        detail.clone()
-                    },
-                    hint: hint.clone(),
-                })
-                .collect();
+            return [
+                Condition::Pinned,
+                Condition::Verified,
+                Condition::Signed,
+                Condition::Provenance,
+            ]
+            .into_iter()
+            .filter(|c| want(*c))
+            .map(|c| Failure {
+                condition: c,
+                // Said once, with pinned.
+                detail: if c != Condition::Pinned && want(Condition::Pinned) {
+                    String::new()
+                } else {
+                    detail.clone()
+                },
+                hint: hint.clone(),
+            })
+            .collect();
         }
     };
     let mut out = Vec::new();
@@ -367,7 +407,83 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
             ),
         });
     }
+    if want(Condition::Provenance)
+        && let Some(detail) = provenance_failure(image, reference, f)
+    {
+        out.push(Failure {
+            condition: Condition::Provenance,
+            detail,
+            hint: format!(
+                "Attest the build provenance of the pinned digest with a trusted key or identity (cosign attest \
+                 --type slsaprovenance, or sign the index BuildKit's provenance is in), and list its builder in \
+                 pgext.trusted_builders; see SELECT * FROM pgext.image_provenance WHERE image = '{image}'; {verify_hint}"
+            ),
+        });
+    }
     out
+}
+
+/// Why `provenance` fails for a pinned image (`None`: the last check that read the source, for
+/// this pin, found trusted provenance that a `pgext.trusted_builders` rule accepts).
+fn provenance_failure(image: &str, reference: &str, f: &ImageFacts) -> Option<String> {
+    if !f.tables {
+        return Some(format!(
+            "Build provenance is recorded in pgext's tables, and this database has no pgext extension: image \
+             \"{image}\" cannot be shown to have trusted provenance."
+        ));
+    }
+    let Some(check) = &f.check else {
+        return Some(format!(
+            "The build provenance of image \"{image}\" (pinned to {reference}) has never been checked."
+        ));
+    };
+    if !check_is_for_pin(&check.reference, reference) {
+        return Some(format!(
+            "The last check of image \"{image}\" was against {}, not its pin {reference}.",
+            check.reference
+        ));
+    }
+    let empty = ProvenanceFacts {
+        rows: Vec::new(),
+        rules: Ok(0),
+    };
+    let p = f.provenance.as_ref().unwrap_or(&empty);
+    match &p.rules {
+        Err(why) => {
+            return Some(format!(
+                "pgext.trusted_builders cannot be parsed ({why}): no builder is trusted."
+            ));
+        }
+        Ok(0) => return Some("pgext.trusted_builders names no builder: no provenance is accepted.".to_string()),
+        Ok(_) => {}
+    }
+    if p.rows.iter().any(|r| r.accepted && trust_counts(&r.trust)) {
+        return None;
+    }
+    let at = format!(
+        "The last check of image \"{image}\" (pin {reference}, at {})",
+        check.checked_at
+    );
+    let describe = |r: &ProvenanceFact| {
+        format!(
+            "builder {} from {} ({})",
+            r.builder_id.as_deref().unwrap_or("(none)"),
+            r.source_repository.as_deref().unwrap_or("(no source)"),
+            r.trust
+        )
+    };
+    if p.rows.is_empty() {
+        return Some(format!("{at} found no build provenance."));
+    }
+    let trusted: Vec<String> = p.rows.iter().filter(|r| trust_counts(&r.trust)).map(describe).collect();
+    if trusted.is_empty() {
+        let all: Vec<String> = p.rows.iter().map(describe).collect();
+        return Some(format!("{at} found no trusted build provenance: {}.", all.join("; ")));
+    }
+    Some(format!(
+        "{at} found trusted build provenance that no pgext.trusted_builders rule accepts: {}.",
+        trusted.join("; ")
+    ))
 }
 
 /// Why `verified` fails for a pinned image (`None`: it holds).
@@ -565,11 +681,15 @@ pub fn failed_conditions(failures: &[Failure]) -> Vec<&'static str> {
         .collect()
 }
 
-/// Failed conditions as a list for messages: "not pinned, not verified and not compatible".
+/// Failed conditions as a list for messages: "not pinned, not verified and not compatible"
+/// ("without trusted provenance" for `provenance`).
 pub fn describe(failures: &[Failure]) -> String {
     let names: Vec<String> = failed_conditions(failures)
         .into_iter()
-        .map(|c| format!("not {c}"))
+        .map(|c| match c {
+            "provenance" => "without trusted provenance".to_string(),
+            c => format!("not {c}"),
+        })
         .collect();
     match names.len() {
         0 => String::new(),
@@ -649,6 +769,7 @@ mod decision_tests {
             check,
             mount,
             worker: None,
+            provenance: None,
         }
     }
 
@@ -854,6 +975,7 @@ mod decision_tests {
                 check: check(PIN, CheckStatus::Verified, Some("signed")),
                 mount: None,
                 worker: w.clone(),
+                provenance: None,
             };
             assert!(!needs_mount(&require, &f), "no tables: no mount comparison");
             let got = image_failures("x", &require, &f);
@@ -1038,5 +1160,105 @@ mod decision_tests {
         assert!(!exempt_tightens(&e(""), &e("image:b")));
         assert_eq!(require_or_default("bogus"), vec![Pinned, Verified, Compatible]);
         assert_eq!(require_or_default("signed"), vec![Signed]);
+        assert!(require_tightens(&r("signed"), &r("signed,provenance")));
+    }
+
+    #[test]
+    fn provenance_condition() {
+        let v = CheckStatus::Verified;
+        let row = |trust: &str, accepted| ProvenanceFact {
+            builder_id: Some("https://ci.example/b".into()),
+            source_repository: Some("https://git.example/o/r".into()),
+            trust: trust.into(),
+            accepted,
+        };
+        let with = |rows: Vec<ProvenanceFact>, rules: Result<usize, String>| {
+            let mut f = facts(pinned(), check(PIN, v, Some("signed")), None);
+            f.provenance = Some(ProvenanceFacts { rows, rules });
+            f
+        };
+        type Row = (&'static str, ImageFacts, bool, &'static str);
+        let rows: Vec<Row> = vec![
+            ("signed and accepted", with(vec![row("signed", true)], Ok(1)), true, ""),
+            (
+                "in a signed index, accepted",
+                with(vec![row("unsigned", false), row("index_signed", true)], Ok(1)),
+                true,
+                "",
+            ),
+            (
+                "unsigned, even if a rule would accept it",
+                with(vec![row("unsigned", true)], Ok(1)),
+                false,
+                "found no trusted build provenance: builder https://ci.example/b from https://git.example/o/r (unsigned)",
+            ),
+            (
+                "trusted, no rule accepts it",
+                with(vec![row("signed", false)], Ok(2)),
+                false,
+                "trusted build provenance that no pgext.trusted_builders rule accepts",
+            ),
+            ("none recorded", with(vec![], Ok(1)), false, "found no build provenance"),
+            (
+                "no rules",
+                with(vec![row("signed", true)], Ok(0)),
+                false,
+                "names no builder",
+            ),
+            (
+                "rules that do not parse",
+                with(vec![row("signed", true)], Err("bad".into())),
+                false,
+                "cannot be parsed (bad)",
+            ),
+            (
+                "never gathered",
+                facts(pinned(), check(PIN, v, None), None),
+                false,
+                "names no builder",
+            ),
+            (
+                "never checked",
+                facts(pinned(), None, None),
+                false,
+                "has never been checked",
+            ),
+            (
+                "another pin",
+                {
+                    let mut f = with(vec![row("signed", true)], Ok(1));
+                    f.check = check("other", v, None);
+                    f
+                },
+                false,
+                "not its pin",
+            ),
+        ];
+        for (name, f, holds, evidence) in rows {
+            let got = image_failures("x", &[Provenance], &f);
+            assert_eq!(got.is_empty(), holds, "{name}: {got:?}");
+            if !holds {
+                assert_eq!(got[0].condition, Provenance, "{name}");
+                assert!(got[0].detail.contains(evidence), "{name}: {}", got[0].detail);
+                assert!(got[0].hint.contains("pgext.trusted_builders"), "{name}");
+            }
+        }
+        let unpinned = image_failures("x", &[Pinned, Provenance], &facts(PinFact::Unpinned, None, None));
+        assert_eq!(
+            unpinned.iter().map(|f| f.condition).collect::<Vec<_>>(),
+            vec![Pinned, Provenance]
+        );
+        let r = refusal(
+            &Subject::Library { path: "p" },
+            "x",
+            &image_failures("x", &[Provenance], &with(vec![], Ok(1))),
+            "image:x",
+        );
+        assert!(
+            r.message.ends_with("which is without trusted provenance"),
+            "{}",
+            r.message
+        );
+        assert_eq!(r.failed, "provenance");
     }
 }

@@ -125,6 +125,17 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 /// attestation: a statement of another predicate type); `Err` for one that is broken (the
 /// caller judges it `invalid`).
 pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
+    envelope_layers(bytes, |t| t == SIGN_PREDICATE)
+}
+
+/// What a bundle says when it is an attestation (a statement of any predicate type but
+/// [`SIGN_PREDICATE`]): its signatures as layers, each with the statement. `Ok(empty)` for an
+/// image signature or a bundle that signs no statement.
+pub fn attestation_layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
+    envelope_layers(bytes, |t| t != SIGN_PREDICATE)
+}
+
+fn envelope_layers(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<SignatureLayer>, String> {
     let b: BundleJson = serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
     if !b.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
         return Err(format!("a bundle of media type {:?}", b.media_type));
@@ -137,7 +148,7 @@ pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
     }
     let statement = b64(&env.payload).map_err(|e| format!("the envelope's payload is {e}"))?;
     let kind: Statement = serde_json::from_slice(&statement).map_err(|e| format!("a signed statement: {e}"))?;
-    if kind.predicate_type != SIGN_PREDICATE {
+    if !wanted(&kind.predicate_type) {
         return Ok(Vec::new());
     }
     let signed = pae(&env.payload_type, &statement);

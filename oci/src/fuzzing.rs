@@ -221,6 +221,80 @@ pub fn bundle(data: &[u8]) {
     assert_ne!(v.status, crate::cosign::SignatureStatus::Signed, "{v:?}");
 }
 
+/// SPDX 2 documents (`pgext_oci::attest::spdx`): every kept field within its bound, every file
+/// an image-relative path that climbs nowhere.
+pub fn spdx(data: &[u8]) {
+    use crate::attest::spdx::{MAX_FIELD_BYTES, MAX_FILES_PER_PACKAGE, MAX_PACKAGES, parse};
+    let Ok(sbom) = parse(data) else { return };
+    assert!(sbom.packages.len() <= MAX_PACKAGES);
+    for p in &sbom.packages {
+        assert!(p.name.len() <= MAX_FIELD_BYTES && p.files.len() <= MAX_FILES_PER_PACKAGE);
+        for f in &p.files {
+            assert!(
+                !f.is_empty() && !f.starts_with('/') && !f.split('/').any(|c| c == ".." || c == "." || c.is_empty()),
+                "{f:?}"
+            );
+        }
+    }
+}
+
+/// SLSA provenance (`pgext_oci::attest::slsa`): the first byte picks v0.2 (even) or v1 (odd),
+/// the rest is the predicate; repositories come out normalized (normalizing again changes
+/// nothing).
+pub fn provenance(data: &[u8]) {
+    use crate::attest::slsa::{normalize_repository, parse, rfc3339};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let t = if first & 1 == 0 {
+        "https://slsa.dev/provenance/v0.2"
+    } else {
+        "https://slsa.dev/provenance/v1"
+    };
+    if let Ok(p) = parse(t, rest)
+        && let Some(r) = &p.source_repository
+    {
+        assert_eq!(&normalize_repository(r), r);
+    }
+    if let Ok(text) = std::str::from_utf8(rest) {
+        let _ = rfc3339(text);
+    }
+}
+
+/// Attestations (`pgext_oci::attest`): first byte 0, the rest is an in-toto statement; else a
+/// DSSE envelope, NUL, and the predicate type its annotation claims. Read as this image's (its
+/// subjects name SHA-256 of "fuzz") and judged with the keys the input holds: nothing fuzzed may
+/// come out trusted.
+pub fn attestation(data: &[u8]) {
+    use crate::attest::{Origin, envelope_layers, judge_signatures, read_attestation};
+    use crate::cosign::{SignaturePolicy, parse_keys};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let wanted = [crate::Digest::of(crate::Algorithm::Sha256, b"fuzz").to_string()];
+    if first == 0 {
+        if let Ok(Some(a)) = read_attestation(Origin::Buildkit, rest, None, &wanted) {
+            assert!(wanted.contains(&a.subject));
+        }
+        return;
+    }
+    let (envelope, declared) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], std::str::from_utf8(&rest[i + 1..]).ok()),
+        None => (rest, None),
+    };
+    let Ok((statement, layers)) = envelope_layers(envelope, &Default::default()) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(data);
+    let policy = SignaturePolicy {
+        keys: parse_keys(&text).unwrap_or_default(),
+        keyless: None,
+    };
+    let (trust, _, _, _) = judge_signatures(&layers, &policy, "fuzz/x");
+    assert!(!trust.trusted(), "{trust:?}");
+    let _ = read_attestation(Origin::Cosign, &statement, declared, &wanted);
+}
+
 /// cosign: trusted-key PEM text, and a signature layer (payload and annotation) judged against
 /// the keys found in the same input.
 pub fn cosign(data: &[u8]) {
@@ -425,6 +499,28 @@ mod tests {
             keyless(d);
         });
         run("oci_registry_answers", 300, registry_answers);
+    }
+
+    #[test]
+    fn attestations_never_panic() {
+        run("oci_spdx", 300, spdx);
+        run("oci_provenance", 300, provenance);
+        run("oci_attestation", 300, attestation);
+        for (name, seed) in seeds("oci_provenance") {
+            let t = if seed[0] == 0 {
+                "https://slsa.dev/provenance/v0.2"
+            } else {
+                "https://slsa.dev/provenance/v1"
+            };
+            let p = crate::attest::slsa::parse(t, &seed[1..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(p.builder_id.is_some() && p.source_repository.is_some(), "{name}");
+        }
+        for (name, seed) in seeds("oci_spdx") {
+            assert!(
+                !crate::attest::spdx::parse(&seed).unwrap().packages[0].files.is_empty(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

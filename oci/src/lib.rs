@@ -24,6 +24,7 @@
 extern crate self as pgext_oci;
 
 mod apply;
+pub mod attest;
 mod auth;
 #[cfg(test)]
 mod bench;

@@ -535,6 +535,12 @@ fn server_facts() -> metadata::ServerFacts {
 }
 
 extension_sql_file!(
+    "../../sql/attestations.sql",
+    name = "attestation_tables",
+    requires = ["inventory_views", "image_tables", "enforce_views"]
+);
+
+extension_sql_file!(
     "../../sql/inventory.sql",
     name = "inventory_views",
     requires = [

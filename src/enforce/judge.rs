@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use pgext_core::compat::Verdict;
 use pgext_core::elf;
 use pgext_core::pins::{self, Pin};
-use pgext_core::policy::{self, Condition, Failure, ImageFacts, MountFact, PinFact, WorkerFact};
+use pgext_core::policy::{
+    self, Condition, Failure, ImageFacts, MountFact, PinFact, ProvenanceFact, ProvenanceFacts, WorkerFact,
+};
 use pgext_core::problem::Severity;
 use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
@@ -51,6 +53,10 @@ pub struct Facts {
     /// `pgext.images` (or why it cannot be parsed) and the rows of `pgext.pins`.
     pins: Option<PinSources>,
     checks: Option<HashMap<String, CheckRecord>>,
+    /// Recorded provenance by image, read only when `provenance` is required.
+    provenance: Option<HashMap<String, Vec<tables::ProvenanceRow>>>,
+    /// `pgext.trusted_builders`, parsed once.
+    builders: Option<Result<Vec<pgext_oci::attest::builders::BuilderRule>, String>>,
     /// Per image: the outcome of the pinned/verified/signed conditions.
     images: HashMap<String, Vec<Failure>>,
     verdicts: Option<std::collections::BTreeMap<String, Verdict>>,
@@ -129,7 +135,12 @@ impl Facts {
         if let Some(f) = self.images.get(image) {
             return f.clone();
         }
-        let wanted = [Condition::Pinned, Condition::Verified, Condition::Signed];
+        let wanted = [
+            Condition::Pinned,
+            Condition::Verified,
+            Condition::Signed,
+            Condition::Provenance,
+        ];
         let out = if !require.iter().any(|c| wanted.contains(c)) {
             Vec::new()
         } else {
@@ -142,7 +153,11 @@ impl Facts {
                 check: record.as_ref().map(CheckRecord::fact),
                 mount: None,
                 worker: if tables { None } else { worker_fact(image) },
+                provenance: None,
             };
+            if tables && require.contains(&Condition::Provenance) {
+                facts.provenance = Some(self.provenance_facts(image, &facts.pin));
+            }
             if policy::needs_mount(require, &facts)
                 && let Some(rec) = &record
             {
@@ -152,6 +167,40 @@ impl Facts {
         };
         self.images.insert(image.to_string(), out.clone());
         out
+    }
+
+    /// The recorded provenance of `image`, each judged against `pgext.trusted_builders` for
+    /// the pin in effect.
+    fn provenance_facts(&mut self, image: &str, pin: &PinFact) -> ProvenanceFacts {
+        let builders = self
+            .builders
+            .get_or_insert_with(|| pgext_oci::attest::builders::parse_builders(&gucs::trusted_builders()))
+            .clone();
+        let rows = self
+            .provenance
+            .get_or_insert_with(|| as_superuser(tables::provenance_records))
+            .get(image)
+            .cloned()
+            .unwrap_or_default();
+        let reference = match pin {
+            PinFact::Pinned(r) => r.as_str(),
+            _ => "",
+        };
+        let rules = builders.as_deref().unwrap_or_default();
+        ProvenanceFacts {
+            rows: rows
+                .into_iter()
+                .map(|r| ProvenanceFact {
+                    accepted: rules
+                        .iter()
+                        .any(|rule| rule.accepts(r.builder_id.as_deref(), r.source_repository.as_deref(), reference)),
+                    builder_id: r.builder_id,
+                    source_repository: r.source_repository,
+                    trust: r.trust,
+                })
+                .collect(),
+            rules: builders.map(|b| b.len()),
+        }
     }
 
     /// The `compatible` failure of extension `name` (pgext's verdict for the statement's view).

@@ -133,6 +133,7 @@ fn settings_signature() -> Vec<u8> {
         c"pgext.enforce_exempt",
         c"pgext.images",
         c"pgext.extensions_root",
+        c"pgext.trusted_builders",
         c"dynamic_library_path",
     ] {
         // SAFETY: GetConfigOption returns the current value (or NULL with missing_ok); it is

@@ -68,7 +68,8 @@ E=$FX/extensions
 L=$FX/oci
 mkdir -p "$E" "$L"
 IMAGES=(rv signed other tampered foreign unsigned kl_signed kl_tlog kl_badtlog kl_wrongid kl_expired kl_otherca kl_tampered kl_replayed
-    b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed cnpg_ok cnpg_branch cnpg_fork cnpg_outside)
+    b_signed b_other b_attest b_copied b_moved b_kl b_kl_tlog b_kl_replayed cnpg_ok cnpg_branch cnpg_fork cnpg_outside
+    at_cosign at_other at_foreign at_v1 at_bundle)
 # Repositories other than the image's name: a mirror of CloudNativePG's images (trust profile).
 declare -A REPO_OF=([cnpg_ok]=cnpg/cnpg_ok [cnpg_branch]=cnpg/cnpg_branch [cnpg_fork]=cnpg/cnpg_fork)
 repo() { echo "${REPO_OF[$1]:-$1}"; }
@@ -80,6 +81,8 @@ for img in "${IMAGES[@]}"; do
     mkdir -p "$d" "$E/$img/lib"
     printf "default_version = '1.0'\nrelocatable = true\ncomment = 'image %s'\n" "$img" >"$d/sig_$img.control"
     printf -- "-- sig_%s 1.0\n" "$img" >"$d/sig_$img--1.0.sql"
+    # The file the attestation tests' SBOMs say libgeos owns.
+    case $img in at_*) printf 'a library, as far as an SBOM is concerned\n' >"$E/$img/lib/${img}_geos.so" ;; esac
     umoci init --layout "$L/$img" >/dev/null
     umoci new --image "$L/$img:v1" >/dev/null
     umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
@@ -300,6 +303,71 @@ python3 "$REPO/tests/signatures/bundle-tlog.py" "$REG" b_kl_replayed "${DIGEST[b
 python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_copied "${DIGEST[b_copied]}" copy
 python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_moved "${DIGEST[b_moved]}" move
 
+# Attestations written by cosign itself (`cosign attest`, the sha256-<hex>.att tag, DSSE
+# envelopes): an SPDX SBOM and SLSA provenance v0.2 (and v1 where this cosign knows the type)
+# signed by the trusted key k1 (at_cosign, at_v1) or by k2 (at_other); at_foreign carries
+# at_cosign's attestations under its own .att tag (statements about another digest: ignored).
+cat >"$FX/slsa02.json" <<'JSON'
+{"builder": {"id": "https://ci.example/pgext/builder"},
+ "buildType": "https://ci.example/pgext/build@v1",
+ "invocation": {"configSource": {"uri": "git+https://git.example/pgext/images@refs/heads/main",
+                                 "digest": {"sha1": "89abcdef89abcdef89abcdef89abcdef89abcdef"},
+                                 "entryPoint": ".ci/release.yml"}},
+ "metadata": {"buildStartedOn": "2026-02-01T00:00:00Z", "buildFinishedOn": "2026-02-01T00:10:00Z"},
+ "materials": []}
+JSON
+cat >"$FX/slsa1.json" <<'JSON'
+{"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
+   "externalParameters": {"workflow": {"ref": "refs/heads/main", "repository": "https://git.example/pgext/images",
+                                       "path": ".github/workflows/release.yml"}},
+   "resolvedDependencies": [{"uri": "git+https://git.example/pgext/images@refs/heads/main",
+                             "digest": {"gitCommit": "fedcba98fedcba98fedcba98fedcba98fedcba98"}}]},
+ "runDetails": {"builder": {"id": "https://ci.example/pgext/builder-v1"},
+                "metadata": {"invocationId": "run-7", "finishedOn": "2026-02-02T00:00:00Z"}}}
+JSON
+spdx_for() { # spdx_for IMAGE: an SPDX document saying libgeos 3.13.1 owns lib/IMAGE_geos.so
+    cat >"$FX/spdx-$1.json" <<JSON
+{"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "$1",
+ "documentNamespace": "https://example.invalid/$1", "creationInfo": {"created": "2026-02-01T00:00:00Z", "creators": ["Tool: pgext-test"]},
+ "packages": [{"SPDXID": "SPDXRef-Package-geos", "name": "libgeos", "versionInfo": "3.13.1", "downloadLocation": "NOASSERTION",
+               "supplier": "Organization: OSGeo", "licenseConcluded": "LGPL-2.1-only",
+               "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:generic/libgeos@3.13.1"}]},
+              {"SPDXID": "SPDXRef-Package-ext", "name": "sig_$1", "versionInfo": "1.0", "downloadLocation": "NOASSERTION",
+               "licenseConcluded": "NOASSERTION", "licenseDeclared": "PostgreSQL"}],
+ "files": [{"SPDXID": "SPDXRef-File-geos", "fileName": "/lib/$1_geos.so"},
+           {"SPDXID": "SPDXRef-File-control", "fileName": "./share/extension/sig_$1.control"}],
+ "relationships": [{"spdxElementId": "SPDXRef-Package-geos", "relationshipType": "CONTAINS", "relatedSpdxElement": "SPDXRef-File-geos"},
+                   {"spdxElementId": "SPDXRef-File-control", "relationshipType": "CONTAINED_BY", "relatedSpdxElement": "SPDXRef-Package-ext"}]}
+JSON
+}
+cosign_attest() { # cosign_attest KEY IMAGE TYPE PREDICATE
+    "$COSIGN" attest --key "$FX/keys/$1.key" --type "$3" --predicate "$4" --tlog-upload=false \
+        --allow-insecure-registry --allow-http-registry --yes "$REG/$2@${DIGEST[$2]}" >"$FX/attest-$2-$3.log" 2>&1
+}
+for img in at_cosign at_other at_foreign at_v1; do spdx_for $img; done
+cosign_attest k1 at_cosign spdxjson "$FX/spdx-at_cosign.json" || { cat "$FX/attest-at_cosign-spdxjson.log"; die "cosign attest spdxjson failed"; }
+cosign_attest k1 at_cosign slsaprovenance "$FX/slsa02.json" || { cat "$FX/attest-at_cosign-slsaprovenance.log"; die "cosign attest slsaprovenance failed"; }
+cosign_attest k2 at_other slsaprovenance "$FX/slsa02.json" || die "cosign attest (k2) failed"
+cosign_attest k2 at_other spdxjson "$FX/spdx-at_other.json" || die "cosign attest (k2) failed"
+HAVE_SLSA1=0
+if cosign_attest k1 at_v1 slsaprovenance1 "$FX/slsa1.json"; then HAVE_SLSA1=1; else
+    say "this cosign has no --type slsaprovenance1 ($(tail -n1 "$FX/attest-at_v1-slsaprovenance1.log")): SLSA v1 is covered by the BuildKit-free unit tests only"
+fi
+# The bundle form: an SPDX attestation in a Sigstore bundle attached as an OCI 1.1 referrer.
+spdx_for at_bundle
+"$COSIGN" attest --new-bundle-format --type spdxjson --predicate "$FX/spdx-at_bundle.json" --key "$FX/keys/k1.key" \
+    --tlog-upload=false --allow-insecure-registry --allow-http-registry --yes "$REG/at_bundle@${DIGEST[at_bundle]}" \
+    >"$FX/attest-at_bundle.log" 2>&1 || { cat "$FX/attest-at_bundle.log"; die "cosign attest --new-bundle-format at_bundle failed"; }
+att_tag() { local d=${DIGEST[$1]}; echo "${d/:/-}.att"; }
+skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$REG/at_cosign:$(att_tag at_cosign)" "docker://$REG/at_foreign:$(att_tag at_foreign)"
+# The same attestations in an OCI layout (air-gapped).
+skopeo copy -q --preserve-digests --src-tls-verify=false \
+    "docker://$REG/at_cosign@${DIGEST[at_cosign]}" "oci:$L/at_layout:v1"
+skopeo copy -q --preserve-digests --src-tls-verify=false \
+    "docker://$REG/at_cosign:$(att_tag at_cosign)" "oci:$L/at_layout:$(att_tag at_cosign)"
+cp -a "$E/at_cosign" "$E/at_layout"
+
 # Air-gapped: image "signed" and its signature copied into an OCI layout.
 skopeo copy -q --preserve-digests --src-tls-verify=false \
     "docker://$REG/signed@${DIGEST[signed]}" "oci:$L/airgap:v1"
@@ -321,11 +389,13 @@ chmod -R a+rX "$E" "$L"
 # Metadata: "labelled" says it is for this server (PostgreSQL 18 on this OS) and carries provenance
 # and SBOM attestations in its index; "oldmajor" says PostgreSQL 17 on another OS.
 OS_CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-for img in labelled oldmajor; do
+BK_IMAGES=(bk bk_signed bk_tampered bk_other)
+for img in labelled oldmajor "${BK_IMAGES[@]}"; do
     d=$E/$img/share/extension
     mkdir -p "$d" "$E/$img/lib"
     printf "default_version = '1.0'\nrelocatable = true\n" >"$d/sig_$img.control"
     printf -- "-- sig_%s 1.0\n" "$img" >"$d/sig_$img--1.0.sql"
+    case $img in bk*) printf 'a library, as far as an SBOM is concerned\n' >"$E/$img/lib/${img}_geos.so" ;; esac
     umoci init --layout "$L/$img" >/dev/null
     umoci new --image "$L/$img:v1" >/dev/null
     umoci insert "${rootless[@]}" --image "$L/$img:v1" "$E/$img" / >/dev/null
@@ -334,6 +404,17 @@ umoci config --image "$L/labelled:v1" --config.label io.cloudnativepg.image.base
     --config.label "io.cloudnativepg.image.base.os=$OS_CODENAME" \
     --manifest.annotation org.opencontainers.image.source=https://example.com/pgext/labelled
 python3 "$REPO/tests/signatures/attest.py" "$L/labelled" v1 >/dev/null
+# BuildKit's attestation manifests (see attest.py): unsigned (bk), in an index signed by k1 and
+# pushed to the registry (bk_signed), a statement altered after the index named it (bk_tampered),
+# statements about another digest (bk_other).
+python3 "$REPO/tests/signatures/attest.py" "$L/bk" v1 >/dev/null
+BK_SIGNED=$(python3 "$REPO/tests/signatures/attest.py" "$L/bk_signed" v1)
+python3 "$REPO/tests/signatures/attest.py" "$L/bk_tampered" v1 tamper >/dev/null
+python3 "$REPO/tests/signatures/attest.py" "$L/bk_other" v1 other >/dev/null
+skopeo copy -q --all --preserve-digests --dest-tls-verify=false "oci:$L/bk_signed:v1" "docker://$REG/bk_signed:v1" \
+    || die "skopeo copy of the bk_signed index failed"
+"$COSIGN" sign --key "$FX/keys/k1.key" --tlog-upload=false --allow-insecure-registry --allow-http-registry \
+    --yes "$REG/bk_signed@$BK_SIGNED" >"$FX/sign-bk_signed.log" 2>&1 || { cat "$FX/sign-bk_signed.log"; die "cosign sign bk_signed failed"; }
 umoci config --image "$L/oldmajor:v1" --config.label io.cloudnativepg.image.base.pgmajor=17 \
     --config.label io.cloudnativepg.image.base.os=bullseye
 skopeo copy -q --preserve-digests --dest-tls-verify=false --digestfile "$FX/oldmajor.digest" \
@@ -345,10 +426,12 @@ pins+=", labelled=oci:$L/labelled:v1, oldmajor=$REG/oldmajor:v1@$(cat "$FX/oldma
 pins+=", gone=127.0.0.1:1/signed:v1@${DIGEST[signed]}"
 pins+=", b_airgap=oci:$L/b_airgap:v1@${DIGEST[b_signed]}"
 pins+=", b_api=$PROXY/b_signed:v1@${DIGEST[b_signed]}"
+pins+=", at_layout=oci:$L/at_layout:v1@${DIGEST[at_cosign]}, bk=oci:$L/bk:v1, bk_tampered=oci:$L/bk_tampered:v1"
+pins+=", bk_other=oci:$L/bk_other:v1, bk_signed=$REG/bk_signed:v1@$BK_SIGNED"
 for img in "${IMAGES[@]}"; do pins+=", $img=$REG/$(repo "$img"):v1@${DIGEST[$img]}"; done
 cpath='$system'
 lpath='$libdir'
-for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor b_airgap b_api; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
+for img in "${IMAGES[@]}" airgap airgap_unsigned gone labelled oldmajor b_airgap b_api at_layout "${BK_IMAGES[@]}"; do cpath+=":$E/$img/share"; lpath+=":$E/$img/lib"; done
 owner_dir "$WORK/spool"
 cat >"$FX/signatures.conf" <<CONF
 shared_preload_libraries = 'pgext'
@@ -450,9 +533,16 @@ expect "k1 again" "$(sig signed)" "signed $K1"
 expect "k2 no longer trusted" "$(sig other)" "untrusted -"
 
 say "the background worker's verifications record signatures too"
+psql_ -q -c "DELETE FROM pgext.image_attestations WHERE image = 'labelled'" -c "DELETE FROM pgext.image_packages WHERE image = 'labelled'" \
+    -c "DELETE FROM pgext.image_provenance WHERE image = 'labelled'"
 reconfigure "pgext.trusted_keys=$FX/keys/both" pgext.verify_interval=1
 sleep 1 # a verification is due at once: let the worker's next cycle come
 expect "a worker cycle ran" "$(psql_ -Atc "SELECT pgext.check_now(true)")" "t"
+expect "worker: the attestations are recorded too (BuildKit's, unsigned)" \
+    "$(psql_ -Atc "SELECT string_agg(kind || '/' || trust, ',' ORDER BY attestation) FROM pgext.image_attestations WHERE image = 'labelled'")" \
+    "provenance/unsigned,sbom/unsigned"
+expect "  with their packages and provenance" \
+    "$(psql_ -Atc "SELECT (SELECT count(*) FROM pgext.image_packages WHERE image = 'labelled') || ' ' || (SELECT count(*) FROM pgext.image_provenance WHERE image = 'labelled')")" "1 1"
 expect "worker: k2 trusted through the directory" "$(sig other)" "signed $K2"
 expect "image_status shows the worker's signature verdicts" \
     "$(psql_ -Atc "SELECT string_agg(image || '=' || coalesce(signature, '-'), ',' ORDER BY image) FROM pgext.image_status WHERE image IN ('other', 'unsigned', 'foreign')")" \
@@ -573,6 +663,92 @@ expect "a trust root without authorities is an error" "$(sig kl_signed)" "error 
 reconfigure pgext.trusted_root pgext.trusted_identities pgext.keyless_require_tlog
 verify kl_tlog
 expect "no trust root: a keyless signature is untrusted" "$(sig kl_tlog)" "untrusted -"
+
+say "attestations: SBOMs and build provenance, judged like signatures"
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub" pgext.trusted_root pgext.trusted_identities pgext.trust_profile
+for img in at_cosign at_other at_foreign at_v1 at_bundle at_layout bk bk_signed bk_tampered bk_other b_attest; do verify $img; done
+psql_ -c "SELECT image, attestation, source, kind, trust, signed_by, left(detail, 60) AS detail FROM pgext.image_attestations WHERE image LIKE 'at\_%' OR image LIKE 'bk%' ORDER BY 1, 2"
+att() { # att IMAGE: kind/source/trust of each attestation, in order
+    psql_ -Atc "SELECT coalesce(string_agg(kind || '/' || source || '/' || trust, ',' ORDER BY attestation), '-') FROM pgext.image_attestations WHERE image = '$1'"
+}
+expect "cosign attest: SBOM and provenance signed by the trusted key" "$(att at_cosign)" "sbom/cosign/signed,provenance/cosign/signed"
+expect "  signed_by is the key" \
+    "$(psql_ -Atc "SELECT DISTINCT signed_by FROM pgext.image_attestations WHERE image = 'at_cosign'")" "$K1"
+expect "cosign attest by another key: untrusted" "$(att at_other)" "provenance/cosign/untrusted,sbom/cosign/untrusted"
+expect "another image's attestations under this image's .att tag: ignored" "$(att at_foreign)" "-"
+expect "  and said so" \
+    "$(psql_ -Atc "SELECT attestations_detail FROM pgext.image_checks WHERE name = 'at_foreign'")" "no attestation; 2 for another digest ignored"
+expect "cosign attestations in an OCI layout" "$(att at_layout)" "sbom/cosign/signed,provenance/cosign/signed"
+expect "cosign attest --new-bundle-format: an SBOM in a referrer bundle, signed" "$(att at_bundle)" "sbom/referrer/signed"
+expect "a referrer bundle whose SPDX statement holds no SPDX document: invalid" "$(att b_attest)" "unreadable/referrer/invalid"
+expect "BuildKit attestation manifests: reported, unsigned" "$(att bk)" "provenance/buildkit/unsigned,sbom/buildkit/unsigned"
+expect "  with no signer" "$(psql_ -Atc "SELECT count(signed_by) FROM pgext.image_attestations WHERE image = 'bk'")" "0"
+expect "BuildKit attestations in an index the trusted key signed" "$(att bk_signed)" "provenance/buildkit/index_signed,sbom/buildkit/index_signed"
+expect "a BuildKit statement altered after the index named it: invalid" "$(att bk_tampered)" "provenance/buildkit/unsigned,unreadable/buildkit/invalid"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT detail LIKE '%tampered%' FROM pgext.image_attestations WHERE image = 'bk_tampered' AND trust = 'invalid'")" "t"
+expect "BuildKit statements about another digest: ignored" "$(att bk_other)" "-"
+expect "the verification itself is unaffected" \
+    "$(psql_ -Atc "SELECT string_agg(name || '=' || status, ',' ORDER BY name) FROM pgext.image_checks WHERE name IN ('at_cosign', 'bk', 'bk_signed', 'bk_tampered')")" \
+    "at_cosign=verified,bk=verified,bk_signed=verified,bk_tampered=verified"
+expect "which images ship libgeos 3.13? one query" \
+    "$(psql_ -Atc "SELECT string_agg(DISTINCT image, ',' ORDER BY image) FROM pgext.image_packages WHERE name = 'libgeos' AND version LIKE '3.13%'")" \
+    "at_bundle,at_cosign,at_layout,at_other,bk,bk_signed,labelled"
+expect "  the package's purl, license, supplier and files" \
+    "$(psql_ -Atc "SELECT purl || ' ' || license || ' ' || supplier || ' ' || array_to_string(files, ',') FROM pgext.image_packages WHERE image = 'at_cosign' AND name = 'libgeos'")" \
+    "pkg:generic/libgeos@3.13.1 LGPL-2.1-only Organization: OSGeo lib/at_cosign_geos.so"
+expect "  a CONTAINED_BY file and a declared license" \
+    "$(psql_ -Atc "SELECT license || ' ' || array_to_string(files, ',') FROM pgext.image_packages WHERE image = 'at_cosign' AND name = 'sig_at_cosign'")" \
+    "PostgreSQL share/extension/sig_at_cosign.control"
+expect "libraries joined to the package that owns their file" \
+    "$(psql_ -Atc "SELECT string_agg(image || ':' || basename || '=' || package || '@' || version || '/' || trust, ',' ORDER BY image) FROM pgext.library_packages WHERE image IN ('at_cosign', 'bk', 'bk_signed')")" \
+    "at_cosign:at_cosign_geos.so=libgeos@3.13.1/signed,bk:bk_geos.so=libgeos@3.13.1/unsigned,bk_signed:bk_signed_geos.so=libgeos@3.13.1/index_signed"
+expect "provenance v0.2 (cosign): builder, source, commit, workflow, build time, signer" \
+    "$(psql_ -Atc "SELECT concat_ws(' ', builder_id, source_repository, source_commit, workflow, to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS'), signed_by) FROM pgext.image_provenance WHERE image = 'at_cosign'")" \
+    "https://ci.example/pgext/builder https://git.example/pgext/images 89abcdef89abcdef89abcdef89abcdef89abcdef .ci/release.yml 2026-02-01T00:10:00 $K1"
+expect "provenance v0.2 (BuildKit, config source)" \
+    "$(psql_ -Atc "SELECT concat_ws(' ', builder_id, source_repository, source_commit, workflow, trust, coalesce(signed_by, 'NULL')) FROM pgext.image_provenance WHERE image = 'bk'")" \
+    "https://ci.example/pgext/builder https://git.example/pgext/images 0123456789abcdef0123456789abcdef01234567 Dockerfile unsigned NULL"
+if [ "$HAVE_SLSA1" = 1 ]; then
+    expect "provenance v1 (cosign attest --type slsaprovenance1)" \
+        "$(psql_ -Atc "SELECT concat_ws(' ', predicate_type, builder_id, source_repository, source_commit, workflow, trust) FROM pgext.image_provenance WHERE image = 'at_v1'")" \
+        "https://slsa.dev/provenance/v1 https://ci.example/pgext/builder-v1 https://git.example/pgext/images fedcba98fedcba98fedcba98fedcba98fedcba98 .github/workflows/release.yml@refs/heads/main signed"
+fi
+psql_ -q -c "SELECT name, status FROM pgext.recheck_image('at_cosign')" >/dev/null
+expect "a recheck keeps the recorded attestations" "$(att at_cosign)" "sbom/cosign/signed,provenance/cosign/signed"
+
+say "pgext.require = provenance, with pgext.trusted_builders"
+enforce_prov() { # enforce_prov EXTENSION: the SQLSTATE of CREATE EXTENSION under require = pinned,provenance
+    local out
+    if out=$(psql_ -q -v VERBOSITY=verbose -c "SET pgext.enforce = on" -c "SET pgext.require = 'pinned,provenance'" \
+        -c "CREATE EXTENSION $1" -c "DROP EXTENSION $1" 2>&1); then
+        echo 00000
+    else
+        sed -nE 's/^ERROR:  ([0-9A-Z]{5}):.*/\1/p' <<<"$out" | head -n1
+    fi
+}
+expect "no pgext.trusted_builders: nothing is accepted" "$(enforce_prov sig_at_cosign)" "42501"
+reconfigure "pgext.trusted_builders=builder=https://ci.example/pgext/builder source=https://git.example/pgext/images"
+expect "signed provenance by a trusted builder from the trusted source: allowed" "$(enforce_prov sig_at_cosign)" "00000"
+expect "BuildKit provenance in an index signed by a trusted key: allowed" "$(enforce_prov sig_bk_signed)" "00000"
+expect "unsigned BuildKit provenance: refused" "$(enforce_prov sig_bk)" "42501"
+expect "provenance signed by an untrusted key: refused" "$(enforce_prov sig_at_other)" "42501"
+expect "provenance only for another digest: refused" "$(enforce_prov sig_at_foreign)" "42501"
+why=$(psql_ -v ON_ERROR_STOP=0 -c "SET pgext.enforce = on" -c "SET pgext.require = 'provenance'" \
+    -c "CREATE EXTENSION sig_bk" 2>&1 || true)
+case $why in *"without trusted provenance"*"found no trusted build provenance"*unsigned*) ok "the refusal names the condition and the evidence" ;;
+    *) bad "refusal of sig_bk does not name provenance: $why" ;; esac
+reconfigure "pgext.trusted_builders=builder=https://ci.example/pgext/builder source=https://git.example/pgext/images-fork"
+expect "a source outside the rule's prefix: refused" "$(enforce_prov sig_at_cosign)" "42501"
+why=$(psql_ -v ON_ERROR_STOP=0 -c "SET pgext.enforce = on" -c "SET pgext.require = 'provenance'" \
+    -c "CREATE EXTENSION sig_at_cosign" 2>&1 || true)
+case $why in *"no pgext.trusted_builders rule accepts"*) ok "  said as such" ;;
+    *) bad "refusal of sig_at_cosign does not say no rule accepts it: $why" ;; esac
+reconfigure "pgext.trusted_builders=builder~^https://ci\.example/pgext/"
+expect "a builder regular expression without a source: allowed" "$(enforce_prov sig_at_cosign)" "00000"
+reconfigure "pgext.trusted_builders=builder~("
+expect "rules that do not parse accept nothing" "$(enforce_prov sig_at_cosign)" "42501"
+reconfigure pgext.trusted_builders
 
 say "re-verification without re-downloading (the registry's access log counts the requests)"
 reconfigure "pgext.trusted_keys=$FX/keys/k1.pub"
