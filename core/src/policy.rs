@@ -27,6 +27,9 @@ pub enum Condition {
     /// The latest check that read the image's source, for its pin, found a cosign signature by a
     /// trusted key (`pgext.trusted_keys`) over the pinned digest.
     Signed,
+    /// The image's digest (pinned, else resolved by a verification of its pin) is one the signed
+    /// image catalog (`pgext.catalog`, its bundle verified) lists for this server's major and OS.
+    Catalog,
 }
 
 impl Condition {
@@ -52,9 +55,10 @@ pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
             "verified" => Condition::Verified,
             "compatible" => Condition::Compatible,
             "signed" => Condition::Signed,
+            "catalog" => Condition::Catalog,
             _ => {
                 return Err(format!(
-                    "unknown condition \"{item}\" (expected pinned, verified, compatible or signed)"
+                    "unknown condition \"{item}\" (expected pinned, verified, compatible, signed or catalog)"
                 ));
             }
         };
@@ -204,6 +208,8 @@ pub struct CheckFact {
     pub counts: DiffCounts,
     /// `signature` as stored (`None`: never checked).
     pub signature: Option<String>,
+    /// The digest the check resolved the pin to.
+    pub resolved_digest: Option<String>,
 }
 
 /// The mount compared with the tree recorded by its last verification (no network).
@@ -249,6 +255,37 @@ pub struct ImageFacts {
     pub mount: Option<MountFact>,
     /// The worker's published status, for databases without pgext's tables.
     pub worker: Option<WorkerFact>,
+    /// The image judged against the signed catalog; gathered only when `catalog` is required.
+    pub catalog: Option<CatalogFact>,
+}
+
+/// The signed image catalog, as enforcement sees it for one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogFact {
+    /// The catalog is not `verified` (its status and why): it lists nothing.
+    Unusable {
+        /// `off`, `unsigned`, `untrusted`, `invalid`, `unreadable` or `error`.
+        status: String,
+        /// Why.
+        detail: String,
+    },
+    /// The verified catalog's judgement of the image's digest ([`image_digest`]).
+    Judged {
+        /// The catalog's path.
+        catalog: String,
+        /// What it says.
+        judgement: crate::catalog::Judgement,
+    },
+}
+
+/// The digest an image is judged by against a catalog: its pin's `@sha256:…`, else what the
+/// latest check of that pin resolved it to when that check is `verified` (`None`: neither).
+pub fn image_digest(reference: &str, check: Option<&CheckFact>) -> Option<String> {
+    crate::catalog::reference_digest(reference).or_else(|| {
+        check
+            .filter(|c| check_is_for_pin(&c.reference, reference) && c.status == CheckStatus::Verified)
+            .and_then(|c| c.resolved_digest.clone())
+    })
 }
 
 /// Whether `verified` hinges on comparing the mount with its recorded tree: the record is
@@ -305,7 +342,8 @@ impl Failure {
 /// (`compatible` depends on the file, not the image: see [`Failure::incompatible_extension`].)
 pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec<Failure> {
     let want = |c| require.contains(&c);
-    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed)) {
+    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed) || want(Condition::Catalog))
+    {
         return Vec::new();
     }
     let verify_hint = format!("Verify it: SELECT * FROM pgext.verify_image('{image}');");
@@ -320,7 +358,7 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
                 "Pin it (SELECT pgext.pin_image('{image}', 'registry/repo:tag@sha256:...') or pgext.images), then \
                  verify it: SELECT * FROM pgext.verify_image('{image}');"
             );
-            return [Condition::Pinned, Condition::Verified, Condition::Signed]
+            return [Condition::Pinned, Condition::Verified, Condition::Signed, Condition::Catalog]
                 .into_iter()
                 .filter(|c| want(*c))
                 .map(|c| Failure {
@@ -367,7 +405,33 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
             ),
         });
     }
+    if want(Condition::Catalog)
+        && let Some(detail) = catalog_failure(image, f)
+    {
+        out.push(Failure {
+            condition: Condition::Catalog,
+            detail,
+            hint: "Mount and pin an image the signed catalog lists for this server (SELECT * FROM pgext.image_catalog;), \
+                   or set pgext.catalog to a signed catalog that lists it (SELECT * FROM pgext.catalog;)."
+                .to_string(),
+        });
+    }
     out
+}
+
+/// Why `catalog` fails for a pinned image (`None`: the signed catalog lists its digest).
+fn catalog_failure(image: &str, f: &ImageFacts) -> Option<String> {
+    match &f.catalog {
+        None => Some(format!("Image \"{image}\" was not judged against an image catalog.")),
+        Some(CatalogFact::Unusable { status, detail }) => Some(format!(
+            "The image catalog (pgext.catalog) is {status}: {detail}; a catalog that is not verified lists nothing."
+        )),
+        Some(CatalogFact::Judged { judgement, .. }) if judgement.in_catalog => None,
+        Some(CatalogFact::Judged { catalog, judgement }) => Some(format!(
+            "Image \"{image}\" is not in the signed catalog {catalog}: {}.",
+            judgement.why
+        )),
+    }
 }
 
 /// Why `verified` fails for a pinned image (`None`: it holds).
@@ -639,6 +703,7 @@ mod decision_tests {
                 changed: 0,
             },
             signature: signature.map(str::to_string),
+            resolved_digest: None,
         })
     }
 
@@ -649,6 +714,7 @@ mod decision_tests {
             check,
             mount,
             worker: None,
+            catalog: None,
         }
     }
 
@@ -854,6 +920,7 @@ mod decision_tests {
                 check: check(PIN, CheckStatus::Verified, Some("signed")),
                 mount: None,
                 worker: w.clone(),
+                catalog: None,
             };
             assert!(!needs_mount(&require, &f), "no tables: no mount comparison");
             let got = image_failures("x", &require, &f);
@@ -1039,4 +1106,54 @@ mod decision_tests {
         assert_eq!(require_or_default("bogus"), vec![Pinned, Verified, Compatible]);
         assert_eq!(require_or_default("signed"), vec![Signed]);
     }
+
+    /// The `catalog` condition: the digest judged (pin, else a verified check's), the catalog's
+    /// status, and what the catalog lists.
+    #[test]
+    fn catalog_condition() {
+        use crate::catalog::Judgement;
+        const D: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let pinned_by_digest = format!("reg/x:1@{D}");
+        let mut verified = check(PIN, CheckStatus::Verified, None).unwrap();
+        verified.resolved_digest = Some(D.into());
+        let mut drifted = verified.clone();
+        drifted.status = CheckStatus::Drift;
+        assert_eq!(image_digest(&pinned_by_digest, None).as_deref(), Some(D));
+        assert_eq!(image_digest(PIN, Some(&verified)).as_deref(), Some(D));
+        assert_eq!(image_digest(PIN, Some(&drifted)), None, "only a verified check's digest counts");
+        assert_eq!(image_digest("reg/x:2", Some(&verified)), None, "a check of another pin");
+        let judged = |in_catalog| CatalogFact::Judged {
+            catalog: "/etc/c.yaml".into(),
+            judgement: Judgement {
+                in_catalog,
+                catalog_digest: None,
+                catalog_reference: None,
+                why: "sha256:aa is not listed for PostgreSQL 18".into(),
+            },
+        };
+        let rows: Vec<(&str, PinFact, Option<CatalogFact>, bool, &str)> = vec![
+            ("listed", pinned(), Some(judged(true)), false, ""),
+            ("not listed", pinned(), Some(judged(false)), true, "is not in the signed catalog /etc/c.yaml: sha256:aa is not listed"),
+            (
+                "catalog not verified",
+                pinned(),
+                Some(CatalogFact::Unusable { status: "invalid".into(), detail: "the file was changed after signing".into() }),
+                true,
+                "is invalid: the file was changed after signing; a catalog that is not verified lists nothing",
+            ),
+            ("unpinned", PinFact::Unpinned, Some(judged(true)), true, "has no pin"),
+        ];
+        for (what, pin, catalog, fails, evidence) in rows {
+            let mut f = facts(pin, None, None);
+            f.catalog = catalog;
+            let got = image_failures("x", &[Catalog], &f);
+            assert_eq!(!got.is_empty(), fails, "{what}: {got:?}");
+            if fails {
+                assert_eq!(got[0].condition, Catalog);
+                assert!(got[0].detail.contains(evidence), "{what}: {}", got[0].detail);
+            }
+        }
+        assert_eq!(parse_require("catalog, signed").unwrap(), vec![Signed, Catalog]);
+    }
+
 }
