@@ -50,6 +50,13 @@ static TRUSTED_IDENTITIES: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 /// Built-in keyless identity profiles in effect (`pgext_oci::profiles`).
 static TRUST_PROFILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
+/// A CloudNativePG image catalog (YAML) mounted on the server, signed with `cosign sign-blob
+/// --bundle`.
+static CATALOG: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// The catalog's Sigstore bundle ("" = `<catalog>.sigstore.json`).
+static CATALOG_BUNDLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
 /// Whether a keyless signature needs a verified transparency-log entry.
 static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
 
@@ -177,6 +184,25 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
+    GucRegistry::define_string_guc(
+        c"pgext.catalog",
+        c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
+        c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
+          says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
+          and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
+          catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
+        &CATALOG,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.catalog_bundle",
+        c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
+        c"Absolute path, e.g. a second key of the same ConfigMap.",
+        &CATALOG_BUNDLE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
     GucRegistry::define_bool_guc(
         c"pgext.keyless_require_tlog",
         c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
@@ -229,11 +255,13 @@ pub fn init() {
         );
         GucRegistry::define_string_guc_with_hooks(
             c"pgext.require",
-            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed.",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed, catalog.",
             c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
               that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
               extension or library loadable. signed: the last check that read the image's source, for its pin, found a \
-              cosign signature by a trusted signer.",
+              cosign signature by a trusted signer. catalog: the image's pinned digest (or, for a pin by tag, the digest its \
+              last verification resolved) is one the signed image catalog pgext.catalog lists for this server's major \
+              and OS.",
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
@@ -436,6 +464,16 @@ pub fn trusted_identities() -> String {
 /// `pgext.trust_profile`.
 pub fn trust_profile() -> String {
     string(&TRUST_PROFILE)
+}
+
+/// `pgext.catalog` ("" when unset).
+pub fn catalog() -> String {
+    string(&CATALOG)
+}
+
+/// `pgext.catalog_bundle` ("" when unset).
+pub fn catalog_bundle() -> String {
+    string(&CATALOG_BUNDLE)
 }
 
 /// `pgext.keyless_require_tlog`.

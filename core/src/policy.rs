@@ -412,7 +412,7 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
             condition: Condition::Catalog,
             detail,
             hint: "Mount and pin an image the signed catalog lists for this server (SELECT * FROM pgext.image_catalog;), \
-                   or set pgext.catalog to a signed catalog that lists it (SELECT * FROM pgext.catalog;)."
+                   or set pgext.catalog to a signed catalog that lists it (SELECT * FROM pgext.catalog_status;)."
                 .to_string(),
         });
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use pgext_core::compat::Verdict;
 use pgext_core::elf;
 use pgext_core::pins::{self, Pin};
-use pgext_core::policy::{self, Condition, Failure, ImageFacts, MountFact, PinFact, WorkerFact};
+use pgext_core::policy::{self, CatalogFact, Condition, Failure, ImageFacts, MountFact, PinFact, WorkerFact};
 use pgext_core::problem::Severity;
 use pgext_core::tree::TreeEntry;
 use pgrx::prelude::*;
@@ -51,7 +51,7 @@ pub struct Facts {
     /// `pgext.images` (or why it cannot be parsed) and the rows of `pgext.pins`.
     pins: Option<PinSources>,
     checks: Option<HashMap<String, CheckRecord>>,
-    /// Per image: the outcome of the pinned/verified/signed conditions.
+    /// Per image: the outcome of the pinned/verified/signed/catalog conditions.
     images: HashMap<String, Vec<Failure>>,
     verdicts: Option<std::collections::BTreeMap<String, Verdict>>,
 }
@@ -124,12 +124,13 @@ impl Facts {
         self.checks.as_ref().expect("set above").get(image).cloned()
     }
 
-    /// The `pinned`, `verified` and `signed` failures of `image` under `require` (computed once).
+    /// The `pinned`, `verified`, `signed` and `catalog` failures of `image` under `require`
+    /// (computed once).
     pub fn image_failures(&mut self, image: &str, require: &[Condition]) -> Vec<Failure> {
         if let Some(f) = self.images.get(image) {
             return f.clone();
         }
-        let wanted = [Condition::Pinned, Condition::Verified, Condition::Signed];
+        let wanted = [Condition::Pinned, Condition::Verified, Condition::Signed, Condition::Catalog];
         let out = if !require.iter().any(|c| wanted.contains(c)) {
             Vec::new()
         } else {
@@ -142,7 +143,13 @@ impl Facts {
                 check: record.as_ref().map(CheckRecord::fact),
                 mount: None,
                 worker: if tables { None } else { worker_fact(image) },
+                catalog: None,
             };
+            if require.contains(&Condition::Catalog)
+                && let PinFact::Pinned(reference) = &facts.pin
+            {
+                facts.catalog = Some(catalog_fact(image, reference, facts.check.as_ref()));
+            }
             if policy::needs_mount(require, &facts)
                 && let Some(rec) = &record
             {
@@ -190,6 +197,26 @@ impl Facts {
             .map(|p| format!("{}: {}", p.code.as_str(), p.message.trim_end_matches('.')))
             .collect();
         Some(Failure::incompatible_library(path, &problems))
+    }
+}
+
+/// `image` (pinned to `reference`) judged against the signed catalog: the file is read and its
+/// bundle verified once per backend while nothing it rests on changes (`crate::catalog`).
+fn catalog_fact(image: &str, reference: &str, check: Option<&policy::CheckFact>) -> CatalogFact {
+    let loaded = crate::catalog::current();
+    match &loaded.catalog {
+        Some(c) if loaded.status == pgext_core::catalog::CatalogStatus::Verified => CatalogFact::Judged {
+            catalog: gucs::catalog(),
+            judgement: c.judge(
+                &crate::catalog::server(),
+                image,
+                policy::image_digest(reference, check).as_deref(),
+            ),
+        },
+        _ => CatalogFact::Unusable {
+            status: loaded.status.as_str().to_string(),
+            detail: loaded.detail.clone(),
+        },
     }
 }
 

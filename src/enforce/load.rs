@@ -77,7 +77,7 @@ struct Generation {
     /// The worker's publications.
     shared: u64,
     /// pgext.require, pgext.enforce_exempt, pgext.images, pgext.extensions_root,
-    /// dynamic_library_path.
+    /// dynamic_library_path, the catalog's settings (and, when `catalog` is required, its files).
     settings: Vec<u8>,
 }
 
@@ -123,6 +123,12 @@ fn settings_signature() -> Vec<u8> {
         c"pgext.images",
         c"pgext.extensions_root",
         c"dynamic_library_path",
+        c"pgext.catalog",
+        c"pgext.catalog_bundle",
+        c"pgext.trusted_keys",
+        c"pgext.trusted_root",
+        c"pgext.trusted_identities",
+        c"pgext.trust_profile",
     ] {
         // SAFETY: GetConfigOption returns the current value (or NULL with missing_ok); it is
         // read before any other GUC call can change it.
@@ -133,6 +139,12 @@ fn settings_signature() -> Vec<u8> {
             }
         }
         out.push(0);
+    }
+    // A changed catalog file, bundle or trusted key changes catalog decisions: stat them, only
+    // when `catalog` is required (pgext.require comes first above).
+    let require = out.split(|b| *b == 0).next().unwrap_or_default();
+    if require.to_ascii_lowercase().windows(7).any(|w| w == b"catalog") {
+        out.extend_from_slice(&crate::catalog::files_key());
     }
     out
 }
