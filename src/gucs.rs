@@ -175,7 +175,7 @@ pub fn init() {
     );
     GucRegistry::define_string_guc(
         c"pgext.trust_profile",
-        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow (issuer https://token.actions.githubusercontent.com).",
+        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
         c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
           profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
           pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
