@@ -28,7 +28,11 @@ pub fn paths() -> Option<(PathBuf, PathBuf)> {
     }
     let path = PathBuf::from(c);
     let b = gucs::catalog_bundle();
-    let bundle = if b.is_empty() { catalog::default_bundle(&path) } else { PathBuf::from(b) };
+    let bundle = if b.is_empty() {
+        catalog::default_bundle(&path)
+    } else {
+        PathBuf::from(b)
+    };
     Some((path, bundle))
 }
 

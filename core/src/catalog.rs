@@ -82,8 +82,7 @@ pub struct Catalog {
 pub fn reference_digest(reference: &str) -> Option<String> {
     let (_, d) = reference.rsplit_once('@')?;
     let (alg, hex) = d.split_once(':')?;
-    (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| d.to_ascii_lowercase())
+    (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| d.to_ascii_lowercase())
 }
 
 impl Catalog {
@@ -114,7 +113,9 @@ impl Catalog {
     /// verification) against the entries for `server`.
     pub fn judge(&self, server: &ServerFacts, name: &str, digest: Option<&str>) -> Judgement {
         let entries = self.for_server(server);
-        let by_name = entries.iter().find(|e| e.kind == EntryKind::Extension && e.name == name);
+        let by_name = entries
+            .iter()
+            .find(|e| e.kind == EntryKind::Extension && e.name == name);
         let matched = digest.and_then(|d| entries.iter().find(|e| e.digest.as_deref() == Some(d)));
         let catalog_digest = by_name.or(matched).and_then(|e| e.digest.clone());
         let catalog_reference = by_name.or(matched).map(|e| e.reference.clone());
@@ -195,7 +196,10 @@ mod tests {
     #[test]
     fn digests_of_references() {
         assert_eq!(reference_digest(&format!("r/x:1@{D1}")).as_deref(), Some(D1));
-        assert_eq!(reference_digest(&format!("oci:/l/x:1@{}", D1.to_uppercase().replace("SHA", "sha"))).as_deref(), Some(D1));
+        assert_eq!(
+            reference_digest(&format!("oci:/l/x:1@{}", D1.to_uppercase().replace("SHA", "sha"))).as_deref(),
+            Some(D1)
+        );
         assert_eq!(reference_digest("r/x:1"), None);
         assert_eq!(reference_digest("r/x@sha256:12"), None);
         assert_eq!(reference_digest("r/x@sha512:11"), None);
@@ -205,17 +209,107 @@ mod tests {
     fn judgements() {
         let s18 = server("18", "trixie");
         // (what, catalog OS, server, image name, digest, in_catalog, catalog_digest, a word of why)
-        type Row<'a> = (&'a str, Option<&'a str>, ServerFacts, &'a str, Option<&'a str>, bool, Option<&'a str>, &'a str);
+        type Row<'a> = (
+            &'a str,
+            Option<&'a str>,
+            ServerFacts,
+            &'a str,
+            Option<&'a str>,
+            bool,
+            Option<&'a str>,
+            &'a str,
+        );
         let rows: Vec<Row> = vec![
-            ("listed under its name", Some("trixie"), s18.clone(), "pgvector", Some(D1), true, Some(D1), "listed as"),
-            ("listed under another name (a mirror's mount name)", None, s18.clone(), "vec", Some(D1), true, Some(D1), "pgvector"),
-            ("another digest of a listed name", Some("trixie"), s18.clone(), "pgvector", Some(D2), false, Some(D1), "the catalog lists pgvector"),
-            ("listed for another major only", Some("trixie"), s18.clone(), "pgaudit", Some(D2), false, None, "not listed for PostgreSQL 18"),
-            ("the same digest, the server on PostgreSQL 17", Some("trixie"), server("17", "trixie"), "pgaudit", Some(D2), true, Some(D2), "listed"),
-            ("the catalog for another OS lists nothing here", Some("bookworm"), s18.clone(), "pgvector", Some(D1), false, None, "bookworm"),
-            ("an OS label as ID-VERSION_ID", Some("debian-13"), s18.clone(), "pgvector", Some(D1), true, Some(D1), "listed"),
-            ("no digest to look up", Some("trixie"), s18.clone(), "pgvector", None, false, Some(D1), "no digest"),
-            ("the operand image's digest counts", Some("trixie"), s18.clone(), "pg", Some(D3), true, Some(D3), "postgresql"),
+            (
+                "listed under its name",
+                Some("trixie"),
+                s18.clone(),
+                "pgvector",
+                Some(D1),
+                true,
+                Some(D1),
+                "listed as",
+            ),
+            (
+                "listed under another name (a mirror's mount name)",
+                None,
+                s18.clone(),
+                "vec",
+                Some(D1),
+                true,
+                Some(D1),
+                "pgvector",
+            ),
+            (
+                "another digest of a listed name",
+                Some("trixie"),
+                s18.clone(),
+                "pgvector",
+                Some(D2),
+                false,
+                Some(D1),
+                "the catalog lists pgvector",
+            ),
+            (
+                "listed for another major only",
+                Some("trixie"),
+                s18.clone(),
+                "pgaudit",
+                Some(D2),
+                false,
+                None,
+                "not listed for PostgreSQL 18",
+            ),
+            (
+                "the same digest, the server on PostgreSQL 17",
+                Some("trixie"),
+                server("17", "trixie"),
+                "pgaudit",
+                Some(D2),
+                true,
+                Some(D2),
+                "listed",
+            ),
+            (
+                "the catalog for another OS lists nothing here",
+                Some("bookworm"),
+                s18.clone(),
+                "pgvector",
+                Some(D1),
+                false,
+                None,
+                "bookworm",
+            ),
+            (
+                "an OS label as ID-VERSION_ID",
+                Some("debian-13"),
+                s18.clone(),
+                "pgvector",
+                Some(D1),
+                true,
+                Some(D1),
+                "listed",
+            ),
+            (
+                "no digest to look up",
+                Some("trixie"),
+                s18.clone(),
+                "pgvector",
+                None,
+                false,
+                Some(D1),
+                "no digest",
+            ),
+            (
+                "the operand image's digest counts",
+                Some("trixie"),
+                s18.clone(),
+                "pg",
+                Some(D3),
+                true,
+                Some(D3),
+                "postgresql",
+            ),
         ];
         for (what, os, server, name, digest, in_catalog, catalog_digest, why) in rows {
             let j = catalog(os).judge(&server, name, digest);

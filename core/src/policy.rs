@@ -342,8 +342,7 @@ impl Failure {
 /// (`compatible` depends on the file, not the image: see [`Failure::incompatible_extension`].)
 pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec<Failure> {
     let want = |c| require.contains(&c);
-    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed) || want(Condition::Catalog))
-    {
+    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed) || want(Condition::Catalog)) {
         return Vec::new();
     }
     let verify_hint = format!("Verify it: SELECT * FROM pgext.verify_image('{image}');");
@@ -358,20 +357,25 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
                 "Pin it (SELECT pgext.pin_image('{image}', 'registry/repo:tag@sha256:...') or pgext.images), then \
                  verify it: SELECT * FROM pgext.verify_image('{image}');"
             );
-            return [Condition::Pinned, Condition::Verified, Condition::Signed, Condition::Catalog]
-                .into_iter()
-                .filter(|c| want(*c))
-                .map(|c| Failure {
-                    condition: c,
-                    // Said once, with pinned.
-                    detail: if c != Condition::Pinned && want(Condition::Pinned) {
-                        String::new()
-                    } else {
-                        detail.clone()
-                    },
-                    hint: hint.clone(),
-                })
-                .collect();
+            return [
+                Condition::Pinned,
+                Condition::Verified,
+                Condition::Signed,
+                Condition::Catalog,
+            ]
+            .into_iter()
+            .filter(|c| want(*c))
+            .map(|c| Failure {
+                condition: c,
+                // Said once, with pinned.
+                detail: if c != Condition::Pinned && want(Condition::Pinned) {
+                    String::new()
+                } else {
+                    detail.clone()
+                },
+                hint: hint.clone(),
+            })
+            .collect();
         }
     };
     let mut out = Vec::new();
@@ -411,9 +415,10 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
         out.push(Failure {
             condition: Condition::Catalog,
             detail,
-            hint: "Mount and pin an image the signed catalog lists for this server (SELECT * FROM pgext.image_catalog;), \
+            hint:
+                "Mount and pin an image the signed catalog lists for this server (SELECT * FROM pgext.image_catalog;), \
                    or set pgext.catalog to a signed catalog that lists it (SELECT * FROM pgext.catalog_status;)."
-                .to_string(),
+                    .to_string(),
         });
     }
     out
@@ -1120,7 +1125,11 @@ mod decision_tests {
         drifted.status = CheckStatus::Drift;
         assert_eq!(image_digest(&pinned_by_digest, None).as_deref(), Some(D));
         assert_eq!(image_digest(PIN, Some(&verified)).as_deref(), Some(D));
-        assert_eq!(image_digest(PIN, Some(&drifted)), None, "only a verified check's digest counts");
+        assert_eq!(
+            image_digest(PIN, Some(&drifted)),
+            None,
+            "only a verified check's digest counts"
+        );
         assert_eq!(image_digest("reg/x:2", Some(&verified)), None, "a check of another pin");
         let judged = |in_catalog| CatalogFact::Judged {
             catalog: "/etc/c.yaml".into(),
@@ -1133,11 +1142,20 @@ mod decision_tests {
         };
         let rows: Vec<(&str, PinFact, Option<CatalogFact>, bool, &str)> = vec![
             ("listed", pinned(), Some(judged(true)), false, ""),
-            ("not listed", pinned(), Some(judged(false)), true, "is not in the signed catalog /etc/c.yaml: sha256:aa is not listed"),
+            (
+                "not listed",
+                pinned(),
+                Some(judged(false)),
+                true,
+                "is not in the signed catalog /etc/c.yaml: sha256:aa is not listed",
+            ),
             (
                 "catalog not verified",
                 pinned(),
-                Some(CatalogFact::Unusable { status: "invalid".into(), detail: "the file was changed after signing".into() }),
+                Some(CatalogFact::Unusable {
+                    status: "invalid".into(),
+                    detail: "the file was changed after signing".into(),
+                }),
                 true,
                 "is invalid: the file was changed after signing; a catalog that is not verified lists nothing",
             ),
@@ -1155,5 +1173,4 @@ mod decision_tests {
         }
         assert_eq!(parse_require("catalog, signed").unwrap(), vec![Signed, Catalog]);
     }
-
 }

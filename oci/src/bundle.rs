@@ -259,11 +259,15 @@ pub fn blob_signature(bytes: &[u8]) -> Result<BlobSignature, String> {
             "the bundle holds no messageSignature".into()
         });
     };
-    let m: MessageSignature =
-        serde_json::from_value(m).map_err(|e| format!("the bundle's messageSignature: {e}"))?;
+    let m: MessageSignature = serde_json::from_value(m).map_err(|e| format!("the bundle's messageSignature: {e}"))?;
     let digest = m
         .message_digest
-        .map(|d| Ok::<_, String>((d.algorithm, b64(&d.digest).map_err(|e| format!("the message digest is {e}"))?)))
+        .map(|d| {
+            Ok::<_, String>((
+                d.algorithm,
+                b64(&d.digest).map_err(|e| format!("the message digest is {e}"))?,
+            ))
+        })
         .transpose()?;
     let (certificate, chain, entry) = material(&b.verification_material)?;
     Ok(BlobSignature {
@@ -272,7 +276,11 @@ pub fn blob_signature(bytes: &[u8]) -> Result<BlobSignature, String> {
         certificate,
         chain,
         entry,
-        key_hint: b.verification_material.public_key.map(|k| k.hint).filter(|h| !h.is_empty()),
+        key_hint: b
+            .verification_material
+            .public_key
+            .map(|k| k.hint)
+            .filter(|h| !h.is_empty()),
     })
 }
 

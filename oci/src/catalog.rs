@@ -91,10 +91,7 @@ pub fn parse(yaml: &[u8]) -> Result<Catalog, String> {
     let text = std::str::from_utf8(yaml).map_err(|e| format!("not UTF-8: {e}"))?;
     let c: CatalogYaml = serde_saphyr::from_str(text).map_err(|e| format!("not an image catalog: {e}"))?;
     if c.kind != "ClusterImageCatalog" && c.kind != "ImageCatalog" {
-        return Err(format!(
-            "a {:?}, not a ClusterImageCatalog or ImageCatalog",
-            c.kind
-        ));
+        return Err(format!("a {:?}, not a ClusterImageCatalog or ImageCatalog", c.kind));
     }
     let meta = c.metadata.unwrap_or_default();
     let mut entries = Vec::new();
@@ -278,7 +275,10 @@ pub fn verify_blob(blob: &[u8], bundle_bytes: &[u8], policy: &SignaturePolicy, r
     if let Some(k) = named {
         return BlobVerdict::new(
             Invalid,
-            format!("the signature does not verify with the trusted key it names ({})", k.fingerprint),
+            format!(
+                "the signature does not verify with the trusted key it names ({})",
+                k.fingerprint
+            ),
         );
     }
     if policy.keys.is_empty() {
@@ -392,7 +392,12 @@ mod tests {
     use pgext_core::metadata::ServerFacts;
 
     fn data(name: &str) -> Vec<u8> {
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/catalogs").join(name)).unwrap()
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/catalogs")
+                .join(name),
+        )
+        .unwrap()
     }
 
     const CNPG: &str = "catalog-minimal-trixie.yaml";
@@ -406,16 +411,30 @@ mod tests {
         assert_eq!(c.os.as_deref(), Some("trixie"));
         assert!(c.date.as_deref().is_some_and(|d| d.len() == 8 && d.starts_with("20")));
         assert_eq!(c.entries.len(), 6);
-        assert!(c.entries.iter().all(|e| e.kind == EntryKind::Operand && e.digest.is_some()));
+        assert!(
+            c.entries
+                .iter()
+                .all(|e| e.kind == EntryKind::Operand && e.digest.is_some())
+        );
         let c = parse(&data(CNPG_EXT)).unwrap();
         let pg18: Vec<_> = c.entries.iter().filter(|e| e.major == 18).collect();
         assert_eq!(pg18[0].kind, EntryKind::Operand);
         let names: Vec<_> = pg18[1..].iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
-            ["pg-crash", "pg-ivm", "pgaudit", "pgrouting", "pgvector", "postgis", "timescaledb-oss", "wal2json"]
+            [
+                "pg-crash",
+                "pg-ivm",
+                "pgaudit",
+                "pgrouting",
+                "pgvector",
+                "postgis",
+                "timescaledb-oss",
+                "wal2json"
+            ]
         );
-        let server = ServerFacts::from_os_release("18", "amd64", "ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n");
+        let server =
+            ServerFacts::from_os_release("18", "amd64", "ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n");
         let vector = pg18.iter().find(|e| e.name == "pgvector").unwrap();
         let j = c.judge(&server, "pgvector", vector.digest.as_deref());
         assert!(j.in_catalog, "{j:?}");
@@ -441,7 +460,10 @@ mod tests {
         // An alias bomb stays within the parser's budget (an error, not a hang).
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
-            bomb += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1);
+            bomb += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+                p = i - 1
+            );
         }
         bomb += "kind: ImageCatalog\nspec: {images: []}\n";
         let _ = parse(bomb.as_bytes());
@@ -486,7 +508,8 @@ mod tests {
             .into_bytes()
         };
         // (what, bundle, blob, trusted keys, status, a word of the detail)
-        let rows: Vec<(&str, Vec<u8>, &[u8], Vec<TrustedKey>, SignatureStatus, &str)> = vec![
+        type Row<'a> = (&'a str, Vec<u8>, &'a [u8], Vec<TrustedKey>, SignatureStatus, &'a str);
+        let rows: Vec<Row> = vec![
             ("v0.3, trusted key", new_bundle(&kp, &key, blob, blob), blob, vec![key.clone()], Signed, "trusted key"),
             ("v0.3, a byte changed", new_bundle(&kp, &key, blob, blob), altered, vec![key.clone()], Invalid, "changed after signing"),
             ("v0.3, another key", new_bundle(&other_kp, &other, blob, blob), blob, vec![key.clone()], Untrusted, "none of the 1"),
@@ -521,14 +544,21 @@ mod tests {
         };
         for (file, workflow) in [
             (CNPG, "postgres-containers/.github/workflows/catalogs.yml"),
-            (CNPG_EXT, "postgres-extensions-containers/.github/workflows/update-catalogs.yml"),
+            (
+                CNPG_EXT,
+                "postgres-extensions-containers/.github/workflows/update-catalogs.yml",
+            ),
         ] {
             let yaml = data(file);
             let bundle = data(&format!("{file}.sigstore.json"));
             let v = verify_blob(&yaml, &bundle, &policy("cloudnative-pg"), "catalog:/etc/c.yaml");
             assert_eq!(v.status, SignatureStatus::Signed, "{file}: {}", v.detail);
             let who = v.signed_by.unwrap();
-            assert!(who.contains(workflow) && who.ends_with("@refs/heads/main (issuer https://token.actions.githubusercontent.com)"), "{who}");
+            assert!(
+                who.contains(workflow)
+                    && who.ends_with("@refs/heads/main (issuer https://token.actions.githubusercontent.com)"),
+                "{who}"
+            );
             assert!(v.signed_at.is_some_and(|t| t > 1_700_000_000));
             // Without the profile no identity is trusted; a changed byte is caught by the digest.
             let v = verify_blob(&yaml, &bundle, &policy(""), "catalog:/etc/c.yaml");
@@ -550,7 +580,10 @@ mod tests {
         let yaml = data(CNPG);
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, &yaml).unwrap();
-        let policy = SignaturePolicy { keys: vec![key.clone()], keyless: None };
+        let policy = SignaturePolicy {
+            keys: vec![key.clone()],
+            keyless: None,
+        };
         let l = load(&path, &default_bundle(&path), Ok(&policy));
         assert_eq!(l.status, CatalogStatus::Unsigned, "{l:?}");
         assert!(l.catalog.is_none());
@@ -565,7 +598,11 @@ mod tests {
         assert_eq!(l.status, CatalogStatus::Unreadable);
         // Signed, but not a catalog: invalid, lists nothing.
         std::fs::write(&path, b"kind: Pod\n").unwrap();
-        std::fs::write(default_bundle(&path), new_bundle(&kp, &key, b"kind: Pod\n", b"kind: Pod\n")).unwrap();
+        std::fs::write(
+            default_bundle(&path),
+            new_bundle(&kp, &key, b"kind: Pod\n", b"kind: Pod\n"),
+        )
+        .unwrap();
         let l = load(&path, &default_bundle(&path), Ok(&policy));
         assert_eq!((l.status, l.catalog), (CatalogStatus::Invalid, None));
     }

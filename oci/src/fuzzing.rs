@@ -318,8 +318,10 @@ pub fn blob_bundle(data: &[u8]) {
         .ok()
         .map(|root| crate::keyless::KeylessPolicy {
             root,
-            identities: crate::keyless::parse_identities("issuer=https://token.actions.githubusercontent.com subject~.")
-                .unwrap_or_default(),
+            identities: crate::keyless::parse_identities(
+                "issuer=https://token.actions.githubusercontent.com subject~.",
+            )
+            .unwrap_or_default(),
             require_tlog: data.last() == Some(&b't'),
         });
     let policy = SignaturePolicy {

@@ -135,8 +135,7 @@ impl TrustRoot {
             // The public-good root also lists Rekor v2 logs with Ed25519 keys (`PKIX_ED25519`),
             // whose entries carry no signed entry timestamp this judge reads: such a log is
             // skipped (its entries are then of a log the root does not list), not an error.
-            if t
-                .public_key
+            if t.public_key
                 .key_details
                 .as_deref()
                 .is_some_and(|d| !d.starts_with("PKIX_ECDSA_"))

@@ -118,7 +118,10 @@ mod tests {
 
         let rules = parse_profiles(" cloudnative-pg images=mirror.example/cnpg/ images=other.example/x/ ,").unwrap();
         let images: Vec<_> = rules.iter().map(|r| r.images.as_deref().unwrap()).collect();
-        assert_eq!(images, ["mirror.example/cnpg/", "other.example/x/", "catalog:/", "catalog:/"]);
+        assert_eq!(
+            images,
+            ["mirror.example/cnpg/", "other.example/x/", "catalog:/", "catalog:/"]
+        );
 
         assert!(parse_profiles("").unwrap().is_empty());
         assert!(parse_profiles(" ; \n").unwrap().is_empty());

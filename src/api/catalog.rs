@@ -68,7 +68,11 @@ fn image_catalog() -> TableIterator<
     let pins = tables::all_pins();
     let checks = tables::check_records();
     let mut s = session::settings(false);
-    s.pinned = pins.iter().filter(|p| p.effective).map(|p| p.pin.name.clone()).collect();
+    s.pinned = pins
+        .iter()
+        .filter(|p| p.effective)
+        .map(|p| p.pin.name.clone())
+        .collect();
     let images = session::with_read_cache(|c| Inventory::image_rows(&s, c));
     let loaded = catalog::current();
     let server = catalog::server();
@@ -78,7 +82,9 @@ fn image_catalog() -> TableIterator<
             let pin = pins.iter().find(|p| p.effective && p.pin.name == img.name);
             let reference = pin.map(|p| p.pin.reference.clone());
             let check = checks.get(&img.name).map(tables::CheckRecord::fact);
-            let digest = reference.as_deref().and_then(|r| policy::image_digest(r, check.as_ref()));
+            let digest = reference
+                .as_deref()
+                .and_then(|r| policy::image_digest(r, check.as_ref()));
             let (in_catalog, catalog_digest, catalog_reference, detail) = match &loaded.catalog {
                 Some(c) if loaded.status == CatalogStatus::Verified => {
                     let j = c.judge(&server, &img.name, digest.as_deref());

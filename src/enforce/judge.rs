@@ -130,7 +130,12 @@ impl Facts {
         if let Some(f) = self.images.get(image) {
             return f.clone();
         }
-        let wanted = [Condition::Pinned, Condition::Verified, Condition::Signed, Condition::Catalog];
+        let wanted = [
+            Condition::Pinned,
+            Condition::Verified,
+            Condition::Signed,
+            Condition::Catalog,
+        ];
         let out = if !require.iter().any(|c| wanted.contains(c)) {
             Vec::new()
         } else {
