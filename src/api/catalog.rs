@@ -116,5 +116,5 @@ fn image_catalog() -> TableIterator<
 extension_sql_file!(
     "../../sql/catalog.sql",
     name = "catalog_views",
-    requires = [catalog_status, image_catalog]
+    requires = [catalog_status, image_catalog, "image_tables"]
 );
