@@ -727,7 +727,7 @@ expect "  cosign verify-blob refuses the altered file too" \
 reconfigure "pgext.catalog=$CAT/tampered.yaml" "pgext.catalog_bundle=$CAT/catalog.yaml.sigstore.json"
 expect "a byte of the catalog changed after signing: invalid" "$(cstatus)" "invalid -"
 expect "  said as such" "$(psql_ -Atc "SELECT detail LIKE '%changed after signing%' FROM pgext.catalog_status")" "t"
-expect "  it lists nothing" "$(psql_ -Atc "SELECT count(*) FILTER (WHERE in_catalog) || ' ' || (count(*) FILTER (WHERE detail = 'the catalog is invalid: it lists nothing') = count(*)) FROM pgext.image_catalog")" "0 t"
+expect "  it lists nothing" "$(psql_ -Atc "SELECT count(*) FILTER (WHERE in_catalog) || ' ' || (count(*) FILTER (WHERE detail = 'the catalog is invalid: it lists nothing') = count(*)) FROM pgext.image_catalog")" "0 true"
 expect "  CREATE EXTENSION from an image the genuine catalog lists is refused" "$(catenforce sig_b_other)" "42501"
 why=$(catwhy sig_b_other)
 case $why in *"pgext.catalog) is invalid"*) ok "  the refusal says the catalog is invalid" ;; *) bad "refusal under an invalid catalog: $why" ;; esac
