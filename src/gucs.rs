@@ -52,6 +52,12 @@ static TRUST_PROFILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>
 
 /// Which builders (and source repositories) `pgext.require = provenance` accepts.
 static TRUSTED_BUILDERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+/// A CloudNativePG image catalog (YAML) mounted on the server, signed with `cosign sign-blob
+/// --bundle`.
+static CATALOG: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+
+/// The catalog's Sigstore bundle ("" = `<catalog>.sigstore.json`).
+static CATALOG_BUNDLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 
 /// Whether a keyless signature needs a verified transparency-log entry.
 static KEYLESS_REQUIRE_TLOG: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -171,7 +177,7 @@ pub fn init() {
     );
     GucRegistry::define_string_guc(
         c"pgext.trust_profile",
-        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow (issuer https://token.actions.githubusercontent.com).",
+        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
         c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
           profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
           pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
@@ -188,6 +194,25 @@ pub fn init() {
           Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
           A rule that does not parse accepts nothing, never a weaker policy.",
         &TRUSTED_BUILDERS,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.catalog",
+        c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
+        c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
+          says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
+          and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
+          catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
+        &CATALOG,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"pgext.catalog_bundle",
+        c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
+        c"Absolute path, e.g. a second key of the same ConfigMap.",
+        &CATALOG_BUNDLE,
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );
@@ -243,12 +268,14 @@ pub fn init() {
         );
         GucRegistry::define_string_guc_with_hooks(
             c"pgext.require",
-            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed, provenance.",
+            c"Conditions an image must meet under pgext.enforce: a comma-separated list of pinned, verified, compatible, signed, provenance, catalog.",
             c"pinned: the image has a pin (pgext.images or pgext.pins). verified: its last recorded check is verified for \
               that pin and a local re-hash finds the mount unchanged. compatible: pgext's static verdict finds the \
               extension or library loadable. signed: the last check that read the image's source, for its pin, found a \
               cosign signature by a trusted signer. provenance: that check found SLSA build provenance, signed by a \
-              trusted signer (or in a signed index), whose builder and source a pgext.trusted_builders rule accepts.",
+              trusted signer (or in a signed index), whose builder and source a pgext.trusted_builders rule accepts. \
+              catalog: the image's pinned digest (or, for a pin by tag, the digest its last verification resolved) is \
+              one the signed image catalog pgext.catalog lists for this server's major and OS.",
             &REQUIRE,
             GucContext::Suset,
             GucFlags::default(),
@@ -456,6 +483,16 @@ pub fn trust_profile() -> String {
 /// `pgext.trusted_builders`.
 pub fn trusted_builders() -> String {
     string(&TRUSTED_BUILDERS)
+}
+
+/// `pgext.catalog` ("" when unset).
+pub fn catalog() -> String {
+    string(&CATALOG)
+}
+
+/// `pgext.catalog_bundle` ("" when unset).
+pub fn catalog_bundle() -> String {
+    string(&CATALOG_BUNDLE)
 }
 
 /// `pgext.keyless_require_tlog`.

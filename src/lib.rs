@@ -13,6 +13,7 @@
 use std::ffi::CStr;
 
 pub(crate) mod api;
+mod catalog;
 mod enforce;
 mod error;
 mod gucs;

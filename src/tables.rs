@@ -164,6 +164,7 @@ impl CheckRecord {
             checked_at: self.checked_at_text.clone(),
             counts: self.counts.summary(),
             signature: self.signature.clone(),
+            resolved_digest: self.resolved_digest.clone(),
         }
     }
 

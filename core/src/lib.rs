@@ -42,6 +42,7 @@ pub mod target;
 pub mod upgrade;
 
 // Provenance: pins, what an image says it was built for.
+pub mod catalog;
 pub mod metadata;
 pub mod pins;
 

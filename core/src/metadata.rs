@@ -70,7 +70,7 @@ impl ServerFacts {
 
     /// The names an OS label may use for this server: the codename (`bookworm`), `ID-VERSION_ID`
     /// and `IDVERSION_ID` (`debian-12`, `debian12`), `VERSION_ID`.
-    fn os_names(&self) -> Vec<String> {
+    pub fn os_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         names.extend(self.os_codename.clone());
         if let (Some(id), Some(v)) = (&self.os_id, &self.os_version_id) {

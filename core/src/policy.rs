@@ -31,6 +31,9 @@ pub enum Condition {
     /// trusts (signed, or in a signed index) whose builder and source repository a
     /// `pgext.trusted_builders` rule accepts.
     Provenance,
+    /// The image's digest (pinned, else resolved by a verification of its pin) is one the signed
+    /// image catalog (`pgext.catalog`, its bundle verified) lists for this server's major and OS.
+    Catalog,
 }
 
 impl Condition {
@@ -57,9 +60,10 @@ pub fn parse_require(setting: &str) -> Result<Vec<Condition>, String> {
             "compatible" => Condition::Compatible,
             "signed" => Condition::Signed,
             "provenance" => Condition::Provenance,
+            "catalog" => Condition::Catalog,
             _ => {
                 return Err(format!(
-                    "unknown condition \"{item}\" (expected pinned, verified, compatible, signed or provenance)"
+                    "unknown condition \"{item}\" (expected pinned, verified, compatible, signed, provenance or catalog)"
                 ));
             }
         };
@@ -209,6 +213,8 @@ pub struct CheckFact {
     pub counts: DiffCounts,
     /// `signature` as stored (`None`: never checked).
     pub signature: Option<String>,
+    /// The digest the check resolved the pin to.
+    pub resolved_digest: Option<String>,
 }
 
 /// The mount compared with the tree recorded by its last verification (no network).
@@ -283,6 +289,37 @@ pub struct ImageFacts {
     pub worker: Option<WorkerFact>,
     /// The recorded provenance; gathered only when `provenance` is required.
     pub provenance: Option<ProvenanceFacts>,
+    /// The image judged against the signed catalog; gathered only when `catalog` is required.
+    pub catalog: Option<CatalogFact>,
+}
+
+/// The signed image catalog, as enforcement sees it for one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogFact {
+    /// The catalog is not `verified` (its status and why): it lists nothing.
+    Unusable {
+        /// `off`, `unsigned`, `untrusted`, `invalid`, `unreadable` or `error`.
+        status: String,
+        /// Why.
+        detail: String,
+    },
+    /// The verified catalog's judgement of the image's digest ([`image_digest`]).
+    Judged {
+        /// The catalog's path.
+        catalog: String,
+        /// What it says.
+        judgement: crate::catalog::Judgement,
+    },
+}
+
+/// The digest an image is judged by against a catalog: its pin's `@sha256:…`, else what the
+/// latest check of that pin resolved it to when that check is `verified` (`None`: neither).
+pub fn image_digest(reference: &str, check: Option<&CheckFact>) -> Option<String> {
+    crate::catalog::reference_digest(reference).or_else(|| {
+        check
+            .filter(|c| check_is_for_pin(&c.reference, reference) && c.status == CheckStatus::Verified)
+            .and_then(|c| c.resolved_digest.clone())
+    })
 }
 
 /// Whether `verified` hinges on comparing the mount with its recorded tree: the record is
@@ -339,7 +376,11 @@ impl Failure {
 /// (`compatible` depends on the file, not the image: see [`Failure::incompatible_extension`].)
 pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec<Failure> {
     let want = |c| require.contains(&c);
-    if !(want(Condition::Pinned) || want(Condition::Verified) || want(Condition::Signed) || want(Condition::Provenance))
+    if !(want(Condition::Pinned)
+        || want(Condition::Verified)
+        || want(Condition::Signed)
+        || want(Condition::Provenance)
+        || want(Condition::Catalog))
     {
         return Vec::new();
     }
@@ -360,6 +401,7 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
                 Condition::Verified,
                 Condition::Signed,
                 Condition::Provenance,
+                Condition::Catalog,
             ]
             .into_iter()
             .filter(|c| want(*c))
@@ -418,6 +460,18 @@ pub fn image_failures(image: &str, require: &[Condition], f: &ImageFacts) -> Vec
                  --type slsaprovenance, or sign the index BuildKit's provenance is in), and list its builder in \
                  pgext.trusted_builders; see SELECT * FROM pgext.image_provenance WHERE image = '{image}'; {verify_hint}"
             ),
+        });
+    }
+    if want(Condition::Catalog)
+        && let Some(detail) = catalog_failure(image, f)
+    {
+        out.push(Failure {
+            condition: Condition::Catalog,
+            detail,
+            hint:
+                "Mount and pin an image the signed catalog lists for this server (SELECT * FROM pgext.image_catalog;), \
+                   or set pgext.catalog to a signed catalog that lists it (SELECT * FROM pgext.catalog_status;)."
+                    .to_string(),
         });
     }
     out
@@ -484,6 +538,21 @@ fn provenance_failure(image: &str, reference: &str, f: &ImageFacts) -> Option<St
         "{at} found trusted build provenance that no pgext.trusted_builders rule accepts: {}.",
         trusted.join("; ")
     ))
+}
+
+/// Why `catalog` fails for a pinned image (`None`: the signed catalog lists its digest).
+fn catalog_failure(image: &str, f: &ImageFacts) -> Option<String> {
+    match &f.catalog {
+        None => Some(format!("Image \"{image}\" was not judged against an image catalog.")),
+        Some(CatalogFact::Unusable { status, detail }) => Some(format!(
+            "The image catalog (pgext.catalog) is {status}: {detail}; a catalog that is not verified lists nothing."
+        )),
+        Some(CatalogFact::Judged { judgement, .. }) if judgement.in_catalog => None,
+        Some(CatalogFact::Judged { catalog, judgement }) => Some(format!(
+            "Image \"{image}\" is not in the signed catalog {catalog}: {}.",
+            judgement.why
+        )),
+    }
 }
 
 /// Why `verified` fails for a pinned image (`None`: it holds).
@@ -759,6 +828,7 @@ mod decision_tests {
                 changed: 0,
             },
             signature: signature.map(str::to_string),
+            resolved_digest: None,
         })
     }
 
@@ -770,6 +840,7 @@ mod decision_tests {
             mount,
             worker: None,
             provenance: None,
+            catalog: None,
         }
     }
 
@@ -976,6 +1047,7 @@ mod decision_tests {
                 mount: None,
                 worker: w.clone(),
                 provenance: None,
+                catalog: None,
             };
             assert!(!needs_mount(&require, &f), "no tables: no mount comparison");
             let got = image_failures("x", &require, &f);
@@ -1260,5 +1332,67 @@ mod decision_tests {
             r.message
         );
         assert_eq!(r.failed, "provenance");
+    }
+
+    /// The `catalog` condition: the digest judged (pin, else a verified check's), the catalog's
+    /// status, and what the catalog lists.
+    #[test]
+    fn catalog_condition() {
+        use crate::catalog::Judgement;
+        const D: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let pinned_by_digest = format!("reg/x:1@{D}");
+        let mut verified = check(PIN, CheckStatus::Verified, None).unwrap();
+        verified.resolved_digest = Some(D.into());
+        let mut drifted = verified.clone();
+        drifted.status = CheckStatus::Drift;
+        assert_eq!(image_digest(&pinned_by_digest, None).as_deref(), Some(D));
+        assert_eq!(image_digest(PIN, Some(&verified)).as_deref(), Some(D));
+        assert_eq!(
+            image_digest(PIN, Some(&drifted)),
+            None,
+            "only a verified check's digest counts"
+        );
+        assert_eq!(image_digest("reg/x:2", Some(&verified)), None, "a check of another pin");
+        let judged = |in_catalog| CatalogFact::Judged {
+            catalog: "/etc/c.yaml".into(),
+            judgement: Judgement {
+                in_catalog,
+                catalog_digest: None,
+                catalog_reference: None,
+                why: "sha256:aa is not listed for PostgreSQL 18".into(),
+            },
+        };
+        let rows: Vec<(&str, PinFact, Option<CatalogFact>, bool, &str)> = vec![
+            ("listed", pinned(), Some(judged(true)), false, ""),
+            (
+                "not listed",
+                pinned(),
+                Some(judged(false)),
+                true,
+                "is not in the signed catalog /etc/c.yaml: sha256:aa is not listed",
+            ),
+            (
+                "catalog not verified",
+                pinned(),
+                Some(CatalogFact::Unusable {
+                    status: "invalid".into(),
+                    detail: "the file was changed after signing".into(),
+                }),
+                true,
+                "is invalid: the file was changed after signing; a catalog that is not verified lists nothing",
+            ),
+            ("unpinned", PinFact::Unpinned, Some(judged(true)), true, "has no pin"),
+        ];
+        for (what, pin, catalog, fails, evidence) in rows {
+            let mut f = facts(pin, None, None);
+            f.catalog = catalog;
+            let got = image_failures("x", &[Catalog], &f);
+            assert_eq!(!got.is_empty(), fails, "{what}: {got:?}");
+            if fails {
+                assert_eq!(got[0].condition, Catalog);
+                assert!(got[0].detail.contains(evidence), "{what}: {}", got[0].detail);
+            }
+        }
+        assert_eq!(parse_require("catalog, signed").unwrap(), vec![Signed, Catalog]);
     }
 }

@@ -247,6 +247,7 @@ mod sql_names {
             (crate::policy::Condition::Verified.as_str(), "verified"),
             (crate::policy::Condition::Compatible.as_str(), "compatible"),
             (crate::policy::Condition::Signed.as_str(), "signed"),
+            (crate::policy::Condition::Catalog.as_str(), "catalog"),
             (crate::codes::Code::NotElf.as_str(), "not_elf"),
             (crate::codes::Code::Truncated.as_str(), "truncated"),
             (crate::codes::Code::WrongClass.as_str(), "wrong_class"),

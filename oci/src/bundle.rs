@@ -34,6 +34,22 @@ struct BundleJson {
     /// Absent in a `messageSignature` bundle, which signs bytes, not an image (cosign never
     /// writes one for images).
     dsse_envelope: Option<Envelope>,
+    /// What `cosign sign-blob --bundle` writes instead: a signature over a blob (read by
+    /// [`blob_signature`] only: an image's bundle never fails on it).
+    message_signature: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageSignature {
+    message_digest: Option<MessageDigest>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct MessageDigest {
+    algorithm: String,
+    digest: String,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +59,13 @@ struct Material {
     x509_certificate_chain: Option<Chain>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
+    public_key: Option<KeyHint>,
+}
+
+#[derive(Deserialize)]
+struct KeyHint {
+    #[serde(default)]
+    hint: String,
 }
 
 #[derive(Deserialize)]
@@ -120,39 +143,11 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What a bundle says, as signature layers (one per envelope signature). `Ok(empty)` for a
-/// bundle that is not an image signature (a `messageSignature`, another payload type, an
-/// attestation: a statement of another predicate type); `Err` for one that is broken (the
-/// caller judges it `invalid`).
-pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
-    envelope_layers(bytes, |t| t == SIGN_PREDICATE)
-}
+/// The certificate (PEM), its chain (PEM) and the first transparency-log entry with a signed
+/// promise, in the legacy annotation's JSON form (what the keyless judge checks).
+type MaterialParts = (Option<String>, Option<String>, Option<String>);
 
-/// What a bundle says when it is an attestation (a statement of any predicate type but
-/// [`SIGN_PREDICATE`]): its signatures as layers, each with the statement. `Ok(empty)` for an
-/// image signature or a bundle that signs no statement.
-pub fn attestation_layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
-    envelope_layers(bytes, |t| t != SIGN_PREDICATE)
-}
-
-fn envelope_layers(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<SignatureLayer>, String> {
-    let b: BundleJson = serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
-    if !b.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
-        return Err(format!("a bundle of media type {:?}", b.media_type));
-    }
-    let Some(env) = b.dsse_envelope else {
-        return Ok(Vec::new());
-    };
-    if env.payload_type != IN_TOTO_PAYLOAD {
-        return Ok(Vec::new());
-    }
-    let statement = b64(&env.payload).map_err(|e| format!("the envelope's payload is {e}"))?;
-    let kind: Statement = serde_json::from_slice(&statement).map_err(|e| format!("a signed statement: {e}"))?;
-    if !wanted(&kind.predicate_type) {
-        return Ok(Vec::new());
-    }
-    let signed = pae(&env.payload_type, &statement);
-    let material = &b.verification_material;
+fn material(material: &Material) -> Result<MaterialParts, String> {
     let mut certs: Vec<Vec<u8>> = Vec::new();
     if let Some(c) = &material.certificate {
         certs.push(b64(&c.raw_bytes).map_err(|e| format!("the certificate is {e}"))?);
@@ -188,6 +183,42 @@ fn envelope_layers(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<Si
         })
         .transpose()
         .map_err(|e| format!("transparency-log entry: {e}"))?;
+    Ok((certificate, chain, entry))
+}
+
+/// What a bundle says, as signature layers (one per envelope signature). `Ok(empty)` for a
+/// bundle that is not an image signature (a `messageSignature`, another payload type, an
+/// attestation: a statement of another predicate type); `Err` for one that is broken (the
+/// caller judges it `invalid`).
+pub fn layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
+    envelope_layers(bytes, |t| t == SIGN_PREDICATE)
+}
+
+/// What a bundle says when it is an attestation (a statement of any predicate type but
+/// [`SIGN_PREDICATE`]): its signatures as layers, each with the statement. `Ok(empty)` for an
+/// image signature or a bundle that signs no statement.
+pub fn attestation_layers(bytes: &[u8]) -> Result<Vec<SignatureLayer>, String> {
+    envelope_layers(bytes, |t| t != SIGN_PREDICATE)
+}
+
+fn envelope_layers(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<SignatureLayer>, String> {
+    let b: BundleJson = serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    if !b.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
+        return Err(format!("a bundle of media type {:?}", b.media_type));
+    }
+    let Some(env) = b.dsse_envelope else {
+        return Ok(Vec::new());
+    };
+    if env.payload_type != IN_TOTO_PAYLOAD {
+        return Ok(Vec::new());
+    }
+    let statement = b64(&env.payload).map_err(|e| format!("the envelope's payload is {e}"))?;
+    let kind: Statement = serde_json::from_slice(&statement).map_err(|e| format!("a signed statement: {e}"))?;
+    if !wanted(&kind.predicate_type) {
+        return Ok(Vec::new());
+    }
+    let signed = pae(&env.payload_type, &statement);
+    let (certificate, chain, entry) = material(&b.verification_material)?;
     if env.signatures.is_empty() {
         return Err("the envelope holds no signature".into());
     }
@@ -205,6 +236,63 @@ fn envelope_layers(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<Si
             defect: None,
         })
         .collect())
+}
+
+/// A `messageSignature` bundle (`cosign sign-blob --bundle`, bundle v0.3): a signature over a
+/// blob's bytes, with the blob's SHA-256 in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSignature {
+    /// `messageDigest`: (algorithm as written, the digest's bytes), when the bundle says it.
+    pub digest: Option<(String, Vec<u8>)>,
+    /// The signature (base64, as written).
+    pub signature: String,
+    /// The signing certificate (PEM): a keyless signature.
+    pub certificate: Option<String>,
+    /// Its chain (PEM).
+    pub chain: Option<String>,
+    /// The transparency-log entry in the legacy annotation's JSON form.
+    pub entry: Option<String>,
+    /// `publicKey.hint`: the signing key's SHA-256 (base64), as cosign writes it for a key.
+    pub key_hint: Option<String>,
+}
+
+/// Reads a sign-blob bundle. `Err` for what is not one: not a Sigstore bundle, or one holding a
+/// DSSE envelope (an attestation) instead of a message signature.
+pub fn blob_signature(bytes: &[u8]) -> Result<BlobSignature, String> {
+    let b: BundleJson = serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    if !b.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
+        return Err(format!("a bundle of media type {:?}", b.media_type));
+    }
+    let Some(m) = b.message_signature else {
+        return Err(if b.dsse_envelope.is_some() {
+            "a bundle of a DSSE envelope (an attestation), not of a signed file".into()
+        } else {
+            "the bundle holds no messageSignature".into()
+        });
+    };
+    let m: MessageSignature = serde_json::from_value(m).map_err(|e| format!("the bundle's messageSignature: {e}"))?;
+    let digest = m
+        .message_digest
+        .map(|d| {
+            Ok::<_, String>((
+                d.algorithm,
+                b64(&d.digest).map_err(|e| format!("the message digest is {e}"))?,
+            ))
+        })
+        .transpose()?;
+    let (certificate, chain, entry) = material(&b.verification_material)?;
+    Ok(BlobSignature {
+        digest,
+        signature: m.signature,
+        certificate,
+        chain,
+        entry,
+        key_hint: b
+            .verification_material
+            .public_key
+            .map(|k| k.hint)
+            .filter(|h| !h.is_empty()),
+    })
 }
 
 #[derive(Deserialize)]

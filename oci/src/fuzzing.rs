@@ -364,6 +364,48 @@ pub fn keyless(data: &[u8]) -> Option<crate::cosign::SignatureVerdict> {
     Some(crate::cosign::judge(&digest, "fuzz/x", Some(&[layer]), &policy))
 }
 
+/// Image catalogs (`pgext_oci::catalog::parse`): any bytes as a catalog's YAML; what parses is
+/// bounded and judges any image without panicking.
+pub fn catalog(data: &[u8]) {
+    let Ok(c) = crate::catalog::parse(data) else {
+        return;
+    };
+    assert!(c.entries.len() <= crate::catalog::MAX_ENTRIES);
+    let server = pgext_core::metadata::ServerFacts::from_os_release(
+        "18",
+        "amd64",
+        "ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n",
+    );
+    for e in &c.entries {
+        let j = c.judge(&server, &e.name, e.digest.as_deref());
+        assert!(!j.in_catalog || e.digest.is_some());
+    }
+}
+
+/// sign-blob bundles (`pgext_oci::catalog::verify_blob`): any bytes as a bundle over a fixed
+/// blob, judged with the keys (PEM) and trust root the same bytes hold; nothing fuzzed may come
+/// out `signed` (that would need a signer's private key).
+pub fn blob_bundle(data: &[u8]) {
+    use crate::cosign::{SignaturePolicy, parse_keys};
+    let text = String::from_utf8_lossy(data);
+    let keyless = crate::keyless::TrustRoot::parse(data)
+        .ok()
+        .map(|root| crate::keyless::KeylessPolicy {
+            root,
+            identities: crate::keyless::parse_identities(
+                "issuer=https://token.actions.githubusercontent.com subject~.",
+            )
+            .unwrap_or_default(),
+            require_tlog: data.last() == Some(&b't'),
+        });
+    let policy = SignaturePolicy {
+        keys: parse_keys(&text).unwrap_or_default(),
+        keyless,
+    };
+    let v = crate::catalog::verify_blob(b"kind: ImageCatalog\n", data, &policy, "catalog:/fuzz.yaml");
+    assert_ne!(v.status, crate::cosign::SignatureStatus::Signed, "{v:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -476,6 +518,9 @@ mod tests {
             };
             assert!(v.detail.contains(want), "{name}: {v:?}");
         }
+        for (name, seed) in seeds("oci_catalog") {
+            crate::catalog::parse(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
         let (_, seed) = seeds("oci_archive").remove(0);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar");
@@ -499,6 +544,8 @@ mod tests {
             keyless(d);
         });
         run("oci_registry_answers", 300, registry_answers);
+        run("oci_catalog", 300, catalog);
+        run("oci_blob_bundle", 200, blob_bundle);
     }
 
     #[test]

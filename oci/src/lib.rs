@@ -29,6 +29,7 @@ mod auth;
 #[cfg(test)]
 mod bench;
 pub mod bundle;
+pub mod catalog;
 mod compare;
 mod confine;
 pub mod cosign;

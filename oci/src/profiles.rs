@@ -18,6 +18,17 @@ pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent
 /// (`job_workflow_ref`), so every signature carries this SAN; only the main branch's count.
 pub const CNPG_EXTENSIONS_WORKFLOW: &str = "https://github.com/cloudnative-pg/postgres-extensions-containers/.github/workflows/bake_targets.yml@refs/heads/main";
 
+/// The workflows that sign CloudNativePG's image catalogs (`cosign sign-blob --bundle`, keyless):
+/// cloudnative-pg/postgres-containers' `catalogs.yml` (the operand catalogs,
+/// `image-catalogs/catalog-*-<os>.yaml` in cloudnative-pg/artifacts) and
+/// postgres-extensions-containers' `update-catalogs.yml` (the catalogs with the `extensions`
+/// stanza, `image-catalogs-extensions/`), both on their main branch. Read from the certificates
+/// of the published `.sigstore.json` bundles.
+pub const CNPG_CATALOG_WORKFLOWS: &[&str] = &[
+    "https://github.com/cloudnative-pg/postgres-containers/.github/workflows/catalogs.yml@refs/heads/main",
+    "https://github.com/cloudnative-pg/postgres-extensions-containers/.github/workflows/update-catalogs.yml@refs/heads/main",
+];
+
 /// Where CloudNativePG publishes its extension images.
 pub const CNPG_IMAGES: &str = "ghcr.io/cloudnative-pg/";
 
@@ -26,7 +37,9 @@ pub const PROFILES: &[(&str, &str, &str)] = &[(
     "cloudnative-pg",
     CNPG_IMAGES,
     "CloudNativePG's extension images, signed keyless by the main branch of \
-     postgres-extensions-containers' bake_targets.yml workflow",
+     postgres-extensions-containers' bake_targets.yml workflow; and its image catalogs \
+     (pgext.catalog), signed by the main branch of postgres-containers' catalogs.yml and \
+     postgres-extensions-containers' update-catalogs.yml",
 )];
 
 /// The identity rules of profile `name`, for images under `images`.
@@ -38,6 +51,22 @@ fn rules(name: &str, images: &str) -> Option<Vec<IdentityRule>> {
             images: Some(images.to_owned()),
         }]),
         _ => None,
+    }
+}
+
+/// The identity rules of profile `name` for signed catalogs (scoped to catalogs whatever
+/// `images=` says: a catalog is a file, not an image of a registry).
+fn catalog_rules(name: &str) -> Vec<IdentityRule> {
+    match name {
+        "cloudnative-pg" => CNPG_CATALOG_WORKFLOWS
+            .iter()
+            .map(|w| IdentityRule {
+                issuer: GITHUB_ACTIONS_ISSUER.to_owned(),
+                subject: SubjectMatch::Exact((*w).to_owned()),
+                images: Some(crate::catalog::CATALOG_SCOPE.to_owned()),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -69,6 +98,7 @@ pub fn parse_profiles(text: &str) -> Result<Vec<IdentityRule>, String> {
         for p in prefixes {
             out.extend(rules(name, p).unwrap_or_default());
         }
+        out.extend(catalog_rules(name));
     }
     Ok(out)
 }
@@ -80,14 +110,18 @@ mod tests {
     #[test]
     fn profiles_parse_into_identity_rules() {
         let rules = parse_profiles("cloudnative-pg").unwrap();
-        assert_eq!(rules.len(), 1);
+        assert_eq!(rules.len(), 3);
+        assert!(rules[1..].iter().all(|r| r.images.as_deref() == Some("catalog:/")));
         assert_eq!(rules[0].issuer, GITHUB_ACTIONS_ISSUER);
         assert!(matches!(&rules[0].subject, SubjectMatch::Exact(s) if s == CNPG_EXTENSIONS_WORKFLOW));
         assert_eq!(rules[0].images.as_deref(), Some(CNPG_IMAGES));
 
         let rules = parse_profiles(" cloudnative-pg images=mirror.example/cnpg/ images=other.example/x/ ,").unwrap();
         let images: Vec<_> = rules.iter().map(|r| r.images.as_deref().unwrap()).collect();
-        assert_eq!(images, ["mirror.example/cnpg/", "other.example/x/"]);
+        assert_eq!(
+            images,
+            ["mirror.example/cnpg/", "other.example/x/", "catalog:/", "catalog:/"]
+        );
 
         assert!(parse_profiles("").unwrap().is_empty());
         assert!(parse_profiles(" ; \n").unwrap().is_empty());

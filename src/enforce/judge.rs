@@ -13,7 +13,7 @@ use pgext_core::compat::Verdict;
 use pgext_core::elf;
 use pgext_core::pins::{self, Pin};
 use pgext_core::policy::{
-    self, Condition, Failure, ImageFacts, MountFact, PinFact, ProvenanceFact, ProvenanceFacts, WorkerFact,
+    self, CatalogFact, Condition, Failure, ImageFacts, MountFact, PinFact, ProvenanceFact, ProvenanceFacts, WorkerFact,
 };
 use pgext_core::problem::Severity;
 use pgext_core::tree::TreeEntry;
@@ -57,7 +57,7 @@ pub struct Facts {
     provenance: Option<HashMap<String, Vec<tables::ProvenanceRow>>>,
     /// `pgext.trusted_builders`, parsed once.
     builders: Option<Result<Vec<pgext_oci::attest::builders::BuilderRule>, String>>,
-    /// Per image: the outcome of the pinned/verified/signed conditions.
+    /// Per image: the outcome of the pinned/verified/signed/provenance/catalog conditions.
     images: HashMap<String, Vec<Failure>>,
     verdicts: Option<std::collections::BTreeMap<String, Verdict>>,
 }
@@ -130,7 +130,8 @@ impl Facts {
         self.checks.as_ref().expect("set above").get(image).cloned()
     }
 
-    /// The `pinned`, `verified` and `signed` failures of `image` under `require` (computed once).
+    /// The `pinned`, `verified`, `signed` and `catalog` failures of `image` under `require`
+    /// (computed once).
     pub fn image_failures(&mut self, image: &str, require: &[Condition]) -> Vec<Failure> {
         if let Some(f) = self.images.get(image) {
             return f.clone();
@@ -140,6 +141,7 @@ impl Facts {
             Condition::Verified,
             Condition::Signed,
             Condition::Provenance,
+            Condition::Catalog,
         ];
         let out = if !require.iter().any(|c| wanted.contains(c)) {
             Vec::new()
@@ -154,9 +156,15 @@ impl Facts {
                 mount: None,
                 worker: if tables { None } else { worker_fact(image) },
                 provenance: None,
+                catalog: None,
             };
             if tables && require.contains(&Condition::Provenance) {
                 facts.provenance = Some(self.provenance_facts(image, &facts.pin));
+            }
+            if require.contains(&Condition::Catalog)
+                && let PinFact::Pinned(reference) = &facts.pin
+            {
+                facts.catalog = Some(catalog_fact(image, reference, facts.check.as_ref()));
             }
             if policy::needs_mount(require, &facts)
                 && let Some(rec) = &record
@@ -239,6 +247,26 @@ impl Facts {
             .map(|p| format!("{}: {}", p.code.as_str(), p.message.trim_end_matches('.')))
             .collect();
         Some(Failure::incompatible_library(path, &problems))
+    }
+}
+
+/// `image` (pinned to `reference`) judged against the signed catalog: the file is read and its
+/// bundle verified once per backend while nothing it rests on changes (`crate::catalog`).
+fn catalog_fact(image: &str, reference: &str, check: Option<&policy::CheckFact>) -> CatalogFact {
+    let loaded = crate::catalog::current();
+    match &loaded.catalog {
+        Some(c) if loaded.status == pgext_core::catalog::CatalogStatus::Verified => CatalogFact::Judged {
+            catalog: gucs::catalog(),
+            judgement: c.judge(
+                &crate::catalog::server(),
+                image,
+                policy::image_digest(reference, check).as_deref(),
+            ),
+        },
+        _ => CatalogFact::Unusable {
+            status: loaded.status.as_str().to_string(),
+            detail: loaded.detail.clone(),
+        },
     }
 }
 

@@ -21,8 +21,9 @@
 //!   publication);
 //! - on a primary, committed changes of those tables (a second shared-memory counter, bumped by
 //!   the trigger at commit);
-//! - `pgext.require`, `pgext.enforce_exempt`, `pgext.images`, `pgext.extensions_root` and
-//!   `dynamic_library_path` (compared at every lookup).
+//! - `pgext.require`, `pgext.enforce_exempt`, `pgext.images`, `pgext.extensions_root`,
+//!   `dynamic_library_path`, the trust and catalog settings, and with `catalog` required the
+//!   identity of the catalog's files (compared at every lookup: `settings_signature`).
 //!
 //! A new session would otherwise judge each library again — read pgext's tables, re-hash the
 //! mount, analyse the library: milliseconds per connection. So on a primary an `allowed`
@@ -88,7 +89,7 @@ struct Generation {
     /// Committed changes of pgext's tables (shared memory, bumped at commit by the trigger).
     policy: u64,
     /// pgext.require, pgext.enforce_exempt, pgext.images, pgext.extensions_root,
-    /// dynamic_library_path.
+    /// dynamic_library_path, the catalog's settings (and, when `catalog` is required, its files).
     settings: Vec<u8>,
 }
 
@@ -135,6 +136,12 @@ fn settings_signature() -> Vec<u8> {
         c"pgext.extensions_root",
         c"pgext.trusted_builders",
         c"dynamic_library_path",
+        c"pgext.catalog",
+        c"pgext.catalog_bundle",
+        c"pgext.trusted_keys",
+        c"pgext.trusted_root",
+        c"pgext.trusted_identities",
+        c"pgext.trust_profile",
     ] {
         // SAFETY: GetConfigOption returns the current value (or NULL with missing_ok); it is
         // read before any other GUC call can change it.
@@ -145,6 +152,12 @@ fn settings_signature() -> Vec<u8> {
             }
         }
         out.push(0);
+    }
+    // A changed catalog file, bundle or trusted key changes catalog decisions: stat them, only
+    // when `catalog` is required (pgext.require comes first above).
+    let require = out.split(|b| *b == 0).next().unwrap_or_default();
+    if require.to_ascii_lowercase().windows(7).any(|w| w == b"catalog") {
+        out.extend_from_slice(&crate::catalog::files_key());
     }
     out
 }

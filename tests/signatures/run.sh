@@ -806,6 +806,152 @@ expect "the tag moved: tag_moved" "$(rv_status)" "tag_moved -"
 expect "  with no layer request" "$(since "$m" layers)" "0"
 expect "  and still judged against the pinned digest's recorded tree" "$(built_at)" "$first_built"
 
+say "signed image catalogs: cosign sign-blob --bundle over a CloudNativePG-style catalog"
+CAT=$FX/catalog
+mkdir -p "$CAT"
+ZERO=sha256:$(printf '0%.0s' $(seq 64))
+# catalog FILE OS: lists for PostgreSQL 18 the operand image, b_signed and b_other under their
+# names and digests, "other" under tampered's digest; for 17, foreign (and fields pgext ignores).
+catalog() {
+    cat >"$1" <<YAML
+apiVersion: postgresql.cnpg.io/v1
+kind: ClusterImageCatalog
+metadata:
+  name: pgext-test
+  labels:
+    images.cnpg.io/os: '$2'
+    images.cnpg.io/date: '20261207'
+    images.cnpg.io/type: minimal
+spec:
+  images:
+    - major: 17
+      image: $REG/postgresql:17-minimal@$ZERO
+      extensions:
+        - name: foreign
+          image:
+            reference: $REG/foreign:v1@${DIGEST[foreign]}
+    - major: 18
+      image: $REG/postgresql:18-minimal@$ZERO
+      extensions:
+        - name: b_signed
+          image:
+            reference: $REG/b_signed:v1@${DIGEST[b_signed]}
+        - name: b_other
+          image:
+            reference: $REG/b_other:v1@${DIGEST[b_other]}
+          ld_library_path:
+            - system
+          env:
+            - name: X
+              value: \${image_root}/share
+        - name: other
+          image:
+            reference: $REG/other:v1@${DIGEST[tampered]}
+YAML
+}
+catalog "$CAT/catalog.yaml" "$OS_CODENAME"
+blob_sign() { # blob_sign KEY FILE BUNDLE [cosign args]: a real cosign sign-blob --bundle
+    local key=$1 file=$2 bundle=$3
+    shift 3
+    "$COSIGN" sign-blob --key "$FX/keys/$key.key" --tlog-upload=false --yes --bundle "$bundle" "$@" "$file" \
+        >"$bundle.log" 2>&1 || { cat "$bundle.log"; die "cosign sign-blob $file failed"; }
+}
+blob_sign k1 "$CAT/catalog.yaml" "$CAT/catalog.yaml.sigstore.json" --new-bundle-format
+expect "cosign verify-blob accepts the bundle (the real tool's verdict)" \
+    "$("$COSIGN" verify-blob --key "$FX/keys/k1.pub" --bundle "$CAT/catalog.yaml.sigstore.json" --new-bundle-format \
+        --insecure-ignore-tlog --trusted-root "$P/trusted_root.json" "$CAT/catalog.yaml" >/dev/null 2>&1 && echo ok)" "ok"
+chmod -R a+rX "$CAT"
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub" "pgext.catalog=$CAT/catalog.yaml"
+cstatus() { psql_ -Atc "SELECT status || ' ' || coalesce(signed_by, '-') FROM pgext.catalog_status"; }
+incat() { psql_ -Atc "SELECT in_catalog || ' ' || coalesce(catalog_digest, '-') FROM pgext.image_catalog WHERE name = '$1'"; }
+expect "a catalog signed by the trusted key (bundle v0.3, at <catalog>.sigstore.json): verified" "$(cstatus)" "verified $K1"
+expect "  it lists the operand image and three extension images for PostgreSQL 18" \
+    "$(psql_ -Atc "SELECT cardinality(for_this_server) || ' ' || catalog_name || ' ' || os FROM pgext.catalog_status")" \
+    "4 pgext-test $OS_CODENAME"
+expect "  the file's SHA-256" "$(psql_ -Atc "SELECT sha256 FROM pgext.catalog_status")" "sha256:$(sha256sum <"$CAT/catalog.yaml" | cut -d' ' -f1)"
+expect "a mounted image whose pinned digest is listed: in_catalog" "$(incat b_signed)" "true ${DIGEST[b_signed]}"
+expect "a mounted image listed under another digest: not in_catalog, catalog_digest says which" "$(incat other)" "false ${DIGEST[tampered]}"
+expect "a mounted image the catalog does not list" "$(incat unsigned)" "false -"
+expect "an image listed for PostgreSQL 17 only" "$(incat foreign)" "false -"
+expect "  said as such" \
+    "$(psql_ -Atc "SELECT detail FROM pgext.image_catalog WHERE name = 'foreign'")" "${DIGEST[foreign]} is not listed for PostgreSQL 18"
+# catenforce EXTENSION: the SQLSTATE CREATE EXTENSION ends with under pgext.require = catalog
+catenforce() {
+    local out
+    if out=$(psql_ -q -v VERBOSITY=verbose -c "SET pgext.enforce = on" -c "SET pgext.require = 'catalog'" \
+        -c "CREATE EXTENSION $1" 2>&1); then
+        echo 00000
+    else
+        sed -nE 's/^ERROR:  ([0-9A-Z]{5}):.*/\1/p' <<<"$out" | head -n1
+    fi
+}
+catwhy() { psql_ -v ON_ERROR_STOP=0 -c "SET pgext.enforce = on" -c "SET pgext.require = 'catalog'" -c "CREATE EXTENSION $1" 2>&1 || true; }
+expect "pgext.require = catalog: CREATE EXTENSION from an image the signed catalog lists" "$(catenforce sig_b_signed)" "00000"
+expect "pgext.require = catalog: CREATE EXTENSION from an image it does not list" "$(catenforce sig_unsigned)" "42501"
+why=$(catwhy sig_other)
+case $why in *"not catalog"*"is not in the signed catalog $CAT/catalog.yaml"*"the catalog lists other as $REG/other:v1@${DIGEST[tampered]}"*)
+    ok "the refusal names the condition, the catalog and the digest it lists" ;;
+    *) bad "refusal of sig_other under catalog: $why" ;; esac
+
+say "a catalog whose bundle does not verify lists nothing"
+sed 's/pgext-test/pgext-tesT/' "$CAT/catalog.yaml" >"$CAT/tampered.yaml"
+cmp -s "$CAT/catalog.yaml" "$CAT/tampered.yaml" && die "the catalog was not altered"
+chmod a+r "$CAT/tampered.yaml"
+expect "  cosign verify-blob refuses the altered file too" \
+    "$("$COSIGN" verify-blob --key "$FX/keys/k1.pub" --bundle "$CAT/catalog.yaml.sigstore.json" --new-bundle-format \
+        --insecure-ignore-tlog --trusted-root "$P/trusted_root.json" "$CAT/tampered.yaml" >/dev/null 2>&1 && echo ok || echo refused)" "refused"
+reconfigure "pgext.catalog=$CAT/tampered.yaml" "pgext.catalog_bundle=$CAT/catalog.yaml.sigstore.json"
+expect "a byte of the catalog changed after signing: invalid" "$(cstatus)" "invalid -"
+expect "  said as such" "$(psql_ -Atc "SELECT detail LIKE '%changed after signing%' FROM pgext.catalog_status")" "t"
+expect "  it lists nothing" "$(psql_ -Atc "SELECT count(*) FILTER (WHERE in_catalog) || ' ' || (count(*) FILTER (WHERE detail = 'the catalog is invalid: it lists nothing') = count(*)) FROM pgext.image_catalog")" "0 true"
+expect "  CREATE EXTENSION from an image the genuine catalog lists is refused" "$(catenforce sig_b_other)" "42501"
+why=$(catwhy sig_b_other)
+case $why in *"pgext.catalog) is invalid"*) ok "  the refusal says the catalog is invalid" ;; *) bad "refusal under an invalid catalog: $why" ;; esac
+reconfigure "pgext.catalog=$CAT/catalog.yaml" "pgext.catalog_bundle=$CAT/missing.sigstore.json"
+expect "a catalog without its bundle: unsigned" "$(cstatus)" "unsigned -"
+expect "  CREATE EXTENSION refused" "$(catenforce sig_b_other)" "42501"
+blob_sign k2 "$CAT/catalog.yaml" "$CAT/k2.sigstore.json" --new-bundle-format
+chmod a+r "$CAT"/*.json
+reconfigure "pgext.catalog_bundle=$CAT/k2.sigstore.json"
+expect "a catalog signed by a key nobody trusts: untrusted" "$(cstatus)" "untrusted -"
+printf 'not json' >"$CAT/broken.sigstore.json"
+chmod a+r "$CAT"/*.json
+reconfigure "pgext.catalog_bundle=$CAT/broken.sigstore.json"
+expect "a bundle that is no bundle: invalid" "$(cstatus)" "invalid -"
+reconfigure "pgext.catalog=$CAT/nowhere.yaml" pgext.catalog_bundle
+expect "no catalog file: unreadable" "$(cstatus)" "unreadable -"
+blob_sign k1 "$CAT/catalog.yaml" "$CAT/legacy.sigstore.json"
+chmod a+r "$CAT"/*.json
+reconfigure "pgext.catalog=$CAT/catalog.yaml" "pgext.catalog_bundle=$CAT/legacy.sigstore.json"
+expect "cosign 2's own bundle form (sign-blob without --new-bundle-format): verified" "$(cstatus)" "verified $K1"
+expect "  CREATE EXTENSION from a listed image is allowed again" "$(catenforce sig_b_other)" "00000"
+catalog "$CAT/elsewhere.yaml" "not-$OS_CODENAME"
+blob_sign k1 "$CAT/elsewhere.yaml" "$CAT/elsewhere.yaml.sigstore.json" --new-bundle-format
+chmod a+r "$CAT"/*
+reconfigure "pgext.catalog=$CAT/elsewhere.yaml" pgext.catalog_bundle
+expect "a verified catalog for another OS lists nothing for this server" "$(incat b_signed)" "false -"
+expect "  said as such" "$(psql_ -Atc "SELECT detail LIKE '%the catalog is for not-$OS_CODENAME%' FROM pgext.image_catalog WHERE name = 'b_signed'")" "t"
+
+say "a keyless catalog bundle: test PKI certificate, Rekor hashedrekord entry signed by the test log"
+python3 "$REPO/tests/signatures/blob-bundle.py" "$CAT/catalog.yaml" "$P/good.key" "$P/good.pem" "$LOGID" "$P/tlog.key" \
+    "$CAT/keyless.sigstore.json"
+python3 "$REPO/tests/signatures/blob-bundle.py" "$CAT/catalog.yaml" "$P/good.key" "$P/good.pem" "$LOGID" "$P/tlog-other.key" \
+    "$CAT/keyless-badlog.sigstore.json"
+chmod a+r "$CAT"/*.json
+reconfigure "pgext.trusted_keys=" "pgext.catalog=$CAT/catalog.yaml" "pgext.catalog_bundle=$CAT/keyless.sigstore.json" \
+    "pgext.trusted_root=$P/trusted_root.json" "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT images=catalog:/"
+expect "keyless, by a workflow identity a rule scoped to catalogs trusts: verified" "$(cstatus)" "verified $WHO"
+expect "  signed at the log entry's integrated time" \
+    "$(psql_ -Atc "SELECT abs(extract(epoch FROM now() - signed_at)) < 600 FROM pgext.catalog_status")" "t"
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT images=$REG/"
+expect "  a rule scoped to images does not trust a catalog" "$(cstatus)" "untrusted -"
+reconfigure "pgext.trusted_identities=issuer=$ISSUER subject=$SUBJECT" "pgext.catalog_bundle=$CAT/keyless-badlog.sigstore.json"
+expect "  an entry signed by a log the root does not list: invalid" "$(cstatus)" "invalid -"
+reconfigure "pgext.catalog_bundle=$CAT/keyless.sigstore.json" "pgext.catalog=$CAT/tampered.yaml"
+expect "  the altered file with the keyless bundle: invalid" "$(cstatus)" "invalid -"
+reconfigure pgext.catalog pgext.catalog_bundle pgext.trusted_root pgext.trusted_identities "pgext.trusted_keys=$FX/keys/k1.pub"
+expect "pgext.catalog unset: off" "$(cstatus)" "off -"
+
 echo
 echo "signatures: $pass passed, $fail failed"
 [ "$fail" = 0 ] || { echo "server log: $DATA/server.log"; trap - EXIT; cleanup; exit 1; }
