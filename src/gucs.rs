@@ -439,6 +439,39 @@ pub fn hash_threads() -> usize {
     }
 }
 
+/// Appends the values the enforcement decisions rest on (pgext.require, pgext.enforce_exempt,
+/// pgext.images, pgext.extensions_root, dynamic_library_path and the trust and catalog settings),
+/// each followed by a NUL. The function-load hook runs this at every lookup, so it reads the
+/// variables the GUC machinery assigns in place: no name lookup, no copy.
+pub fn enforcement_signature(out: &mut Vec<u8>) {
+    let push = |out: &mut Vec<u8>, p: *const std::ffi::c_char| {
+        if !p.is_null() {
+            // SAFETY: a GUC string variable points at a NUL-terminated value the GUC machinery
+            // owns until the next assignment, which cannot happen while this runs.
+            out.extend_from_slice(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes());
+        }
+        out.push(0);
+    };
+    for setting in [
+        &REQUIRE,
+        &ENFORCE_EXEMPT,
+        &IMAGES,
+        &EXTENSIONS_ROOT,
+        &TRUSTED_BUILDERS,
+        &CATALOG,
+        &CATALOG_BUNDLE,
+        &TRUSTED_KEYS,
+        &TRUSTED_ROOT,
+        &TRUSTED_IDENTITIES,
+        &TRUST_PROFILE,
+    ] {
+        // SAFETY: reads the variable's current pointer (as GucSetting::get does, without the copy).
+        push(out, unsafe { *setting.as_ptr() });
+    }
+    // SAFETY: the server's own variable for dynamic_library_path.
+    push(out, unsafe { pg_sys::Dynamic_library_path });
+}
+
 fn string(setting: &GucSetting<Option<CString>>) -> String {
     setting
         .get()

@@ -129,30 +129,7 @@ unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys:
 /// The settings a decision rests on, as bytes (no allocation per setting but this vector).
 fn settings_signature() -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    for name in [
-        c"pgext.require",
-        c"pgext.enforce_exempt",
-        c"pgext.images",
-        c"pgext.extensions_root",
-        c"pgext.trusted_builders",
-        c"dynamic_library_path",
-        c"pgext.catalog",
-        c"pgext.catalog_bundle",
-        c"pgext.trusted_keys",
-        c"pgext.trusted_root",
-        c"pgext.trusted_identities",
-        c"pgext.trust_profile",
-    ] {
-        // SAFETY: GetConfigOption returns the current value (or NULL with missing_ok); it is
-        // read before any other GUC call can change it.
-        unsafe {
-            let v = pg_sys::GetConfigOption(name.as_ptr(), true, false);
-            if !v.is_null() {
-                out.extend_from_slice(CStr::from_ptr(v).to_bytes());
-            }
-        }
-        out.push(0);
-    }
+    gucs::enforcement_signature(&mut out);
     // A changed catalog file, bundle or trusted key changes catalog decisions: stat them, only
     // when `catalog` is required (pgext.require comes first above).
     let require = out.split(|b| *b == 0).next().unwrap_or_default();
