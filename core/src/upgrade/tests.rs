@@ -243,7 +243,9 @@ fn update_chains_of_every_version() {
     let inv = Inventory::collect(&settings);
     let parser = Counting(std::cell::Cell::new(0));
     let chains = update_chains(&inv, None, &parser, &|| false).unwrap();
-    let got: Vec<(&str, &str, Option<String>, bool, Vec<Code>)> = chains
+    // (name, source, path joined with "--", updatable, problem codes)
+    type Row<'a> = (&'a str, &'a str, Option<String>, bool, Vec<Code>);
+    let got: Vec<Row> = chains
         .iter()
         .map(|c| {
             (
