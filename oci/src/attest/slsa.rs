@@ -207,6 +207,19 @@ fn commit(d: Option<&Digests>) -> Option<String> {
 /// A repository URL without what says which revision: `git+https://github.com/o/r.git@refs/x`
 /// and `https://github.com/o/r.git#main` → `https://github.com/o/r`.
 pub fn normalize_repository(uri: &str) -> String {
+    // Each step only removes bytes, and one can expose another (a space before `.git`, a
+    // doubled `git+`): repeat until nothing changes, so a recorded value normalizes to itself.
+    let mut current = normalize_once(uri);
+    loop {
+        let next = normalize_once(&current);
+        if next == current {
+            return current;
+        }
+        current = next;
+    }
+}
+
+fn normalize_once(uri: &str) -> String {
     let u = uri.trim();
     let u = u.strip_prefix("git+").unwrap_or(u);
     let u = u.split('#').next().unwrap_or(u);
@@ -407,6 +420,24 @@ mod tests {
                      "metadata": {"invocationId": "https://github.com/pgext/images/actions/runs/9/attempts/1",
                                   "startedOn": "2026-03-02T00:00:00+01:00"}}
     }"#;
+
+    #[test]
+    fn repository_normalization_is_idempotent() {
+        // Found by the oci_provenance fuzz target: a space before `.git` survived one pass.
+        for uri in [
+            "https://git.example;e/J[ .git#main",
+            "git+git+https://h/o/r.git",
+            "https://h/o/r.git/.git/",
+            " x.git ",
+        ] {
+            let once = normalize_repository(uri);
+            assert_eq!(normalize_repository(&once), once, "{uri}");
+        }
+        assert_eq!(
+            normalize_repository("https://git.example;e/J[ .git#main"),
+            "https://git.example;e/J["
+        );
+    }
 
     #[test]
     fn buildkit_v02() {
