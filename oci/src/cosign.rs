@@ -435,10 +435,33 @@ async fn small_blob(
     options: &VerifyOptions,
     intr: &Interrupt<'_>,
 ) -> Result<Vec<u8>, OciError> {
-    if d.size > MAX_PAYLOAD_BYTES {
+    bounded_blob(
+        source,
+        d,
+        what,
+        MAX_PAYLOAD_BYTES,
+        "reading a spooled signature blob",
+        options,
+        intr,
+    )
+    .await
+}
+
+/// Downloads a blob of at most `max` bytes into memory, its digest verified (`during` names the
+/// read of the spool file in an I/O error). Signatures and attestations both read theirs so.
+pub(crate) async fn bounded_blob(
+    source: &mut Source,
+    d: &Descriptor,
+    what: String,
+    max: u64,
+    during: &str,
+    options: &VerifyOptions,
+    intr: &Interrupt<'_>,
+) -> Result<Vec<u8>, OciError> {
+    if d.size > max {
         return Err(OciError::TooLarge {
             what,
-            limit: MAX_PAYLOAD_BYTES,
+            limit: max,
             unit: "bytes",
         });
     }
@@ -446,9 +469,9 @@ async fn small_blob(
     source.blob(&mut sink, intr).await?;
     let mut bytes = Vec::new();
     sink.finish()?
-        .take(MAX_PAYLOAD_BYTES)
+        .take(max)
         .read_to_end(&mut bytes)
-        .map_err(|e| OciError::io("reading a spooled signature blob", e))?;
+        .map_err(|e| OciError::io(during, e))?;
     Ok(bytes)
 }
 

@@ -29,7 +29,6 @@ pub mod slsa;
 pub mod spdx;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use aws_lc_rs::digest;
 use base64::Engine;
@@ -45,7 +44,7 @@ use crate::interrupt::Interrupt;
 use crate::keyless::{self, Certified, Keyless};
 use crate::manifest::{self, Descriptor, Document, parse_document};
 use crate::reference::ImageReference;
-use crate::source::{BlobSink, Source};
+use crate::source::Source;
 use crate::{VerifyOptions, open_source, runtime};
 use bounded::{Bounded, clip};
 
@@ -503,7 +502,7 @@ pub fn check(
     }
 }
 
-/// Downloads a blob of at most [`MAX_STATEMENT_BYTES`] (or `max`) into memory, verified.
+/// Downloads a blob of at most `max` bytes (e.g. [`MAX_STATEMENT_BYTES`]) into memory, verified.
 async fn blob(
     source: &mut Source,
     d: &Descriptor,
@@ -512,21 +511,7 @@ async fn blob(
     intr: &Interrupt<'_>,
 ) -> Result<Vec<u8>, OciError> {
     let what = format!("attestation blob {}", d.digest);
-    if d.size > max {
-        return Err(OciError::TooLarge {
-            what,
-            limit: max,
-            unit: "bytes",
-        });
-    }
-    let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
-    source.blob(&mut sink, intr).await?;
-    let mut bytes = Vec::new();
-    sink.finish()?
-        .take(max)
-        .read_to_end(&mut bytes)
-        .map_err(|e| OciError::io("reading a spooled attestation", e))?;
-    Ok(bytes)
+    crate::cosign::bounded_blob(source, d, what, max, "reading a spooled attestation", options, intr).await
 }
 
 /// What a failed read of one attestation's blob means: a cancel stops everything, bytes that
