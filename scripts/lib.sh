@@ -2,6 +2,10 @@
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# A checkout's own overrides (PGEXT_STATE, PGEXT_CACHE, PGRX_HOME, TMPDIR …), so several checkouts
+# can build and test on one machine without replacing each other's installation. Not committed.
+# shellcheck source=/dev/null
+[ ! -f "$REPO/.pgext-env" ] || . "$REPO/.pgext-env"
 PGEXT_STATE=${PGEXT_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/pgext}
 export PATH="$HOME/.cargo/bin:$PATH"
 
