@@ -4,6 +4,7 @@
 //! thread, and the accessors return owned values that worker threads can take.
 
 use std::ffi::{CStr, CString, c_char};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pgext_core::policy;
 use pgrx::{GucContext, GucEnum, GucFlags, GucRegistry, GucSetting, pg_guard, pg_sys};
@@ -67,15 +68,21 @@ static REUSE_RECORDED_TREES: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
-    GucRegistry::define_string_guc(
-        c"pgext.extensions_root",
-        c"Directory under which each subdirectory is one mounted extension image.",
-        c"CloudNativePG mounts image volumes at /extensions/<name>. Path elements outside this root are \
-          inventoried as unmanaged.",
-        &EXTENSIONS_ROOT,
-        GucContext::Suset,
-        GucFlags::SUPERUSER_ONLY,
-    );
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.extensions_root",
+            c"Directory under which each subdirectory is one mounted extension image.",
+            c"CloudNativePG mounts image volumes at /extensions/<name>. Path elements outside this root are \
+              inventoried as unmanaged.",
+            &EXTENSIONS_ROOT,
+            GucContext::Suset,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
     GucRegistry::define_int_guc(
         c"pgext.hash_threads",
         c"Threads used to hash files; 0 means one per CPU.",
@@ -87,15 +94,21 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"pgext.images",
-        c"Pinned OCI references of mounted images, as name=reference entries separated by commas.",
-        c"References as CloudNativePG catalogs write them (registry/repo:tag@sha256:...), or oci:/dir[:tag] and \
-          oci-archive:/file.tar[:tag] for air-gapped sites. Wins over pgext.pin_image().",
-        &IMAGES,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.images",
+            c"Pinned OCI references of mounted images, as name=reference entries separated by commas.",
+            c"References as CloudNativePG catalogs write them (registry/repo:tag@sha256:...), or oci:/dir[:tag] and \
+              oci-archive:/file.tar[:tag] for air-gapped sites. Wins over pgext.pin_image().",
+            &IMAGES,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
     GucRegistry::define_string_guc(
         c"pgext.registry_auth_file",
         c"Docker config.json with registry credentials (what a dockerconfigjson secret mounts).",
@@ -149,73 +162,115 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
-    GucRegistry::define_string_guc(
-        c"pgext.trusted_keys",
-        c"Public keys (a PEM file, or a directory of *.pub and *.pem files) whose cosign signatures are trusted.",
-        c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
-          images then show signature = untrusted.",
-        &TRUSTED_KEYS,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.trusted_root",
-        c"A Sigstore trusted_root.json: the certificate authorities and transparency-log keys keyless cosign signatures are checked against.",
-        c"The public-good instance's root (from its TUF repository) or a site's own PKI. Empty: keyless \
-          signatures show signature = untrusted.",
-        &TRUSTED_ROOT,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.trusted_identities",
-        c"Whose keyless cosign signatures are trusted: rules 'issuer=URL subject=EXACT' or 'issuer=URL subject~REGEX', optionally 'images=PREFIX', separated by ';'.",
-        c"E.g. issuer=https://token.actions.githubusercontent.com subject~^https://github.com/cloudnative-pg/ images=ghcr.io/cloudnative-pg/",
-        &TRUSTED_IDENTITIES,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.trust_profile",
-        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
-        c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
-          profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
-          pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
-          signature check an error, never a weaker policy.",
-        &TRUST_PROFILE,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.trusted_builders",
-        c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
-        c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
-          source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
-          Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
-          A rule that does not parse accepts nothing, never a weaker policy.",
-        &TRUSTED_BUILDERS,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.catalog",
-        c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
-        c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
-          says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
-          and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
-          catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
-        &CATALOG,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
-    GucRegistry::define_string_guc(
-        c"pgext.catalog_bundle",
-        c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
-        c"Absolute path, e.g. a second key of the same ConfigMap.",
-        &CATALOG_BUNDLE,
-        GucContext::Sighup,
-        GucFlags::SUPERUSER_ONLY,
-    );
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.trusted_keys",
+            c"Public keys (a PEM file, or a directory of *.pub and *.pem files) whose cosign signatures are trusted.",
+            c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
+              images then show signature = untrusted.",
+            &TRUSTED_KEYS,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.trusted_root",
+            c"A Sigstore trusted_root.json: the certificate authorities and transparency-log keys keyless cosign signatures are checked against.",
+            c"The public-good instance's root (from its TUF repository) or a site's own PKI. Empty: keyless \
+              signatures show signature = untrusted.",
+            &TRUSTED_ROOT,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.trusted_identities",
+            c"Whose keyless cosign signatures are trusted: rules 'issuer=URL subject=EXACT' or 'issuer=URL subject~REGEX', optionally 'images=PREFIX', separated by ';'.",
+            c"E.g. issuer=https://token.actions.githubusercontent.com subject~^https://github.com/cloudnative-pg/ images=ghcr.io/cloudnative-pg/",
+            &TRUSTED_IDENTITIES,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.trust_profile",
+            c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
+            c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
+              profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
+              pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
+              signature check an error, never a weaker policy.",
+            &TRUST_PROFILE,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.trusted_builders",
+            c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
+            c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
+              source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
+              Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
+              A rule that does not parse accepts nothing, never a weaker policy.",
+            &TRUSTED_BUILDERS,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.catalog",
+            c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
+            c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
+              says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
+              and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
+              catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
+            &CATALOG,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
+    // SAFETY: the assign hook only counts (see enforcement_assigned).
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pgext.catalog_bundle",
+            c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
+            c"Absolute path, e.g. a second key of the same ConfigMap.",
+            &CATALOG_BUNDLE,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
+    }
     GucRegistry::define_bool_guc(
         c"pgext.keyless_require_tlog",
         c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
@@ -280,7 +335,7 @@ pub fn init() {
             GucContext::Suset,
             GucFlags::default(),
             Some(check_require),
-            None,
+            Some(require_assigned),
             None,
         );
         GucRegistry::define_string_guc_with_hooks(
@@ -291,7 +346,7 @@ pub fn init() {
             GucContext::Suset,
             GucFlags::default(),
             Some(check_exempt),
-            None,
+            Some(enforcement_assigned),
             None,
         );
     }
@@ -439,10 +494,45 @@ pub fn hash_threads() -> usize {
     }
 }
 
+/// Assignments, in this process, of the pgext settings enforcement decisions rest on (the ones
+/// `enforcement_signature` lists): SET, RESET, a role's or database's setting, a function's SET
+/// clause, a reload, and the undo of any of them at abort all go through the assign hook. The
+/// function-load hook compares this counter instead of the values at every lookup.
+static ENFORCEMENT_ASSIGNMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the `pgext.require` in effect has `catalog` (set by its assign hook).
+static CATALOG_REQUIRED: AtomicBool = AtomicBool::new(false);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn enforcement_assigned(_newval: *const c_char, _extra: *mut std::ffi::c_void) {
+    ENFORCEMENT_ASSIGNMENTS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn require_assigned(newval: *const c_char, _extra: *mut std::ffi::c_void) {
+    let catalog = !newval.is_null() && {
+        // SAFETY: the GUC machinery passes the NUL-terminated value being assigned.
+        let v = unsafe { CStr::from_ptr(newval) }.to_string_lossy();
+        policy::require_or_default(&v).contains(&policy::Condition::Catalog)
+    };
+    CATALOG_REQUIRED.store(catalog, Ordering::Relaxed);
+    ENFORCEMENT_ASSIGNMENTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// See `ENFORCEMENT_ASSIGNMENTS`; `dynamic_library_path` is the server's and not counted.
+pub fn enforcement_assignments() -> u64 {
+    ENFORCEMENT_ASSIGNMENTS.load(Ordering::Relaxed)
+}
+
+/// Whether `pgext.require` has `catalog`, without parsing it.
+pub fn catalog_required() -> bool {
+    CATALOG_REQUIRED.load(Ordering::Relaxed)
+}
+
 /// Appends the values the enforcement decisions rest on (pgext.require, pgext.enforce_exempt,
 /// pgext.images, pgext.extensions_root, dynamic_library_path and the trust and catalog settings),
-/// each followed by a NUL. The function-load hook runs this at every lookup, so it reads the
-/// variables the GUC machinery assigns in place: no name lookup, no copy.
+/// each followed by a NUL: the key of a decision shared between backends, whose settings may
+/// differ by role and database. Reads the variables the GUC machinery assigns in place.
 pub fn enforcement_signature(out: &mut Vec<u8>) {
     let push = |out: &mut Vec<u8>, p: *const std::ffi::c_char| {
         if !p.is_null() {

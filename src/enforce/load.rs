@@ -10,9 +10,11 @@
 //! `fmgr_security_definer()` (as contrib/sepgsql does to watch calls); pgext only needs to judge
 //! the load, so it raises or lets the lookup go on, and costs nothing per call.
 //!
-//! Decisions are cached per backend, keyed by `probin` (the library as the function names it):
-//! a lookup of a cached library costs a syscache probe of `pg_proc` and a comparison of a few
-//! settings. The cache is dropped when anything a decision rests on changes:
+//! Decisions are cached per backend, keyed by `probin` (the library as the function names it),
+//! and each function whose lookup was allowed is remembered by oid (dropped at any invalidation
+//! of `pg_proc` or `pg_language`): a repeated lookup costs a hash probe and the comparison of
+//! four counters, with no catalog access. Both are stale when anything a decision rests on
+//! changes:
 //! - pgext's tables (`pgext.pins`, `pgext.image_checks`, `pgext.image_files`): a statement
 //!   trigger (`pgext.policy_changed()`) sends a relcache invalidation of the table at commit;
 //!   PostgreSQL delivers it to every backend of the database, and replays it on standbys from
@@ -23,7 +25,9 @@
 //!   the trigger at commit);
 //! - `pgext.require`, `pgext.enforce_exempt`, `pgext.images`, `pgext.extensions_root`,
 //!   `dynamic_library_path`, the trust and catalog settings, and with `catalog` required the
-//!   identity of the catalog's files (compared at every lookup: `settings_signature`).
+//!   identity of the catalog's files: pgext's settings through a counter their assign hooks
+//!   bump (`gucs::enforcement_assignments`), the server's `dynamic_library_path` and the
+//!   catalog's files compared by value at every lookup (`settings_generation`).
 //!
 //! A new session would otherwise judge each library again — read pgext's tables, re-hash the
 //! mount, analyse the library: milliseconds per connection. So on a primary an `allowed`
@@ -79,8 +83,8 @@ struct Entry {
     logged: bool,
 }
 
-/// What the cached decisions rest on.
-#[derive(Clone, PartialEq, Eq)]
+/// What the cached decisions rest on: four counters, so that a lookup compares integers.
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Generation {
     /// Relcache invalidations of pgext's tables seen by this backend.
     local: u64,
@@ -88,13 +92,28 @@ struct Generation {
     shared: u64,
     /// Committed changes of pgext's tables (shared memory, bumped at commit by the trigger).
     policy: u64,
-    /// pgext.require, pgext.enforce_exempt, pgext.images, pgext.extensions_root,
-    /// dynamic_library_path, the catalog's settings (and, when `catalog` is required, its files).
-    settings: Vec<u8>,
+    /// Assignments of the settings decisions rest on (`gucs::enforcement_assignments`), plus the
+    /// changes of `dynamic_library_path` and, with `catalog` required, of the catalog's files,
+    /// as this backend saw them (`settings_generation`).
+    settings: u64,
+}
+
+/// The settings a decision rests on that have no assign hook of pgext's, as last seen.
+#[derive(Default)]
+struct Seen {
+    dynamic_library_path: Vec<u8>,
+    catalog_files: Vec<u8>,
+    changes: u64,
 }
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// Functions whose lookup was allowed (or loads nothing from an image), with the generation
+    /// it was decided at: a repeated lookup costs one probe here and no catalog access. Emptied
+    /// by any invalidation of `pg_proc` or `pg_language` (a function's library or a language's
+    /// handler may have changed).
+    static FUNCTIONS: RefCell<HashMap<pg_sys::Oid, Generation>> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<Seen> = RefCell::new(Seen::default());
     /// Facts gathered for the current generation, shared by every library judged in it.
     static FACTS: RefCell<Option<(Generation, Facts)>> = const { RefCell::new(None) };
     /// Bumped by the relcache callback for pgext's tables.
@@ -115,7 +134,15 @@ pub fn init() {
         PREV_NEEDS_FMGR = pg_sys::needs_fmgr_hook;
         pg_sys::needs_fmgr_hook = Some(needs_fmgr);
         pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0));
+        for cache in [pg_sys::SysCacheIdentifier::PROCOID, pg_sys::SysCacheIdentifier::LANGOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(functions_changed), pg_sys::Datum::from(0));
+        }
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn functions_changed(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    FUNCTIONS.with(|f| f.borrow_mut().clear());
 }
 
 #[pg_guard]
@@ -126,17 +153,44 @@ unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys:
     }
 }
 
-/// The settings a decision rests on, as bytes (no allocation per setting but this vector).
+/// The settings a decision rests on, as bytes: the key of a shared decision.
 fn settings_signature() -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     gucs::enforcement_signature(&mut out);
-    // A changed catalog file, bundle or trusted key changes catalog decisions: stat them, only
-    // when `catalog` is required (pgext.require comes first above).
-    let require = out.split(|b| *b == 0).next().unwrap_or_default();
-    if require.to_ascii_lowercase().windows(7).any(|w| w == b"catalog") {
+    if gucs::catalog_required() {
         out.extend_from_slice(&crate::catalog::files_key());
     }
     out
+}
+
+/// See `Generation::settings`. `dynamic_library_path` is compared by value (a pointer could be
+/// reused by a later value); the catalog's files are `stat`ed only when `catalog` is required.
+fn settings_generation() -> u64 {
+    // SAFETY: the server's own variable; the GUC machinery owns the string until the next
+    // assignment, which cannot happen while this runs.
+    let dlp = unsafe { pg_sys::Dynamic_library_path };
+    let dlp = if dlp.is_null() {
+        &b""[..]
+    } else {
+        unsafe { CStr::from_ptr(dlp) }.to_bytes()
+    };
+    let changes = SEEN.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.dynamic_library_path != dlp {
+            s.dynamic_library_path = dlp.to_vec();
+            s.changes += 1;
+        }
+        if gucs::catalog_required() {
+            let key = crate::catalog::files_key();
+            if s.catalog_files != key {
+                s.catalog_files = key;
+                s.changes += 1;
+            }
+        }
+        s.changes
+    });
+    // Both terms only grow, so the sum changes whenever either does.
+    gucs::enforcement_assignments().wrapping_add(changes)
 }
 
 fn generation() -> Generation {
@@ -144,7 +198,7 @@ fn generation() -> Generation {
         local: LOCAL.with(Cell::get),
         shared: crate::shmem::published_generation(),
         policy: crate::shmem::policy_generation(),
-        settings: settings_signature(),
+        settings: settings_generation(),
     }
 }
 
@@ -167,10 +221,19 @@ unsafe extern "C-unwind" fn needs_fmgr(fn_oid: pg_sys::Oid) -> bool {
     // SAFETY: chaining the previous hook with the server's own argument.
     let prev = unsafe { PREV_NEEDS_FMGR.map(|p| p(fn_oid)).unwrap_or(false) };
     let mode = gucs::enforce();
-    if judging_here(mode)
-        && let Some((oid, probin)) = c_library_of(fn_oid)
-    {
-        check(oid, &probin, mode);
+    if !judging_here(mode) {
+        return prev;
+    }
+    let generation = generation();
+    if FUNCTIONS.with(|f| f.borrow().get(&fn_oid) == Some(&generation)) {
+        return prev;
+    }
+    let allowed = match c_library_of(fn_oid) {
+        Some((oid, probin)) => check(oid, &probin, mode, generation),
+        None => true,
+    };
+    if allowed {
+        FUNCTIONS.with(|f| f.borrow_mut().insert(fn_oid, generation));
     }
     prev
 }
@@ -188,23 +251,14 @@ const SQL_LANGUAGE: u32 = 14;
 /// judged here, at the lookup of the function written in it. `None` for built-in and SQL
 /// functions.
 fn c_library_of(fn_oid: pg_sys::Oid) -> Option<(pg_sys::Oid, String)> {
-    // SAFETY: syscache probes, released on every path; tuples are read while pinned.
-    let lang = unsafe {
-        let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, fn_oid.into());
-        if tup.is_null() {
-            return None; // fmgr reports the missing function itself
-        }
-        let lang = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tup)).prolang;
-        pg_sys::ReleaseSysCache(tup);
-        lang
+    let lang = match proc_library(fn_oid)? {
+        Ok(probin) => return probin.map(|p| (fn_oid, p)),
+        Err(lang) => lang,
     };
-    if lang == pg_sys::Oid::from(C_LANGUAGE) {
-        return probin_of(fn_oid).map(|p| (fn_oid, p));
-    }
     if lang == pg_sys::Oid::from(INTERNAL_LANGUAGE) || lang == pg_sys::Oid::from(SQL_LANGUAGE) {
         return None;
     }
-    // SAFETY: as above, for the language's row.
+    // SAFETY: a syscache probe, released on every path; the tuple is read while pinned.
     let handler = unsafe {
         let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::LANGOID as i32, lang.into());
         if tup.is_null() {
@@ -215,20 +269,23 @@ fn c_library_of(fn_oid: pg_sys::Oid) -> Option<(pg_sys::Oid, String)> {
         pg_sys::ReleaseSysCache(tup);
         h
     };
-    probin_of(handler).map(|p| (handler, p))
+    match proc_library(handler)? {
+        Ok(probin) => probin.map(|p| (handler, p)),
+        Err(_) => None, // a handler not written in C loads no library
+    }
 }
 
-/// `probin` of a C-language function.
-fn probin_of(fn_oid: pg_sys::Oid) -> Option<String> {
+/// One probe of `pg_proc`: `Ok(probin)` of a C-language function, `Err(language)` of any other;
+/// `None` for a missing function (fmgr reports it itself).
+fn proc_library(fn_oid: pg_sys::Oid) -> Option<Result<Option<String>, pg_sys::Oid>> {
     // SAFETY: a syscache probe, released on every path; the tuple is read while pinned.
     unsafe {
         let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as i32, fn_oid.into());
         if tup.is_null() {
             return None;
         }
-        let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tup);
-        let mut out = None;
-        if (*form).prolang == pg_sys::Oid::from(C_LANGUAGE) {
+        let lang = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tup)).prolang;
+        let out = if lang == pg_sys::Oid::from(C_LANGUAGE) {
             let mut isnull = false;
             let d = pg_sys::SysCacheGetAttr(
                 pg_sys::SysCacheIdentifier::PROCOID as i32,
@@ -236,21 +293,25 @@ fn probin_of(fn_oid: pg_sys::Oid) -> Option<String> {
                 pg_sys::Anum_pg_proc_probin as pg_sys::AttrNumber,
                 &mut isnull,
             );
+            let mut probin = None;
             if !isnull {
                 let c = pg_sys::text_to_cstring(d.cast_mut_ptr());
-                out = Some(CStr::from_ptr(c).to_string_lossy().into_owned());
+                probin = Some(CStr::from_ptr(c).to_string_lossy().into_owned());
                 pg_sys::pfree(c.cast());
             }
-        }
+            Ok(probin)
+        } else {
+            Err(lang)
+        };
         pg_sys::ReleaseSysCache(tup);
-        out
+        Some(out)
     }
 }
 
 /// Judges (or takes from the cache) the library of a function about to be looked up, and acts:
-/// refuses under `on`, warns once under `warn`.
-fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
-    let generation = generation();
+/// refuses under `on`, warns once under `warn`. True when the library is allowed (or not from
+/// an image) for every function that names it, so the lookup of `fn_oid` may be remembered.
+fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode, generation: Generation) -> bool {
     // The common case, without a copy: a library allowed (or not from an image) and logged.
     let allowed = CACHE.with(|c| {
         c.borrow()
@@ -258,7 +319,7 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
             .is_some_and(|e| e.logged && e.judged.failures.is_empty() && e.generation == generation)
     });
     if allowed {
-        return;
+        return true;
     }
     let cached = CACHE.with(|c| {
         c.borrow()
@@ -268,20 +329,25 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
     });
     let (judged, logged) = match cached {
         Some(hit) => hit,
-        None => match shared_hit(probin, &generation) {
-            Some(judged) => (judged, false),
-            None => match judge_guarded(fn_oid, probin, mode, &generation) {
-                Some(judged) => {
-                    share(probin, &generation, &judged);
-                    (judged, false)
-                }
-                None => return, // could not judge, under warn: said so, not cached
-            },
-        },
+        None => {
+            let key = shared_key(probin);
+            match key.as_ref().and_then(|k| shared_hit(k, &generation)) {
+                Some(judged) => (judged, false),
+                None => match judge_guarded(fn_oid, probin, mode, &generation) {
+                    Some(judged) => {
+                        if let Some(k) = &key {
+                            share(k, &generation, &judged);
+                        }
+                        (judged, false)
+                    }
+                    None => return false, // could not judge, under warn: said so, not cached
+                },
+            }
+        }
     };
     let Some(image) = judged.image.clone() else {
         store(probin, generation, judged, true);
-        return;
+        return true;
     };
     let image = image.as_str();
     let path = judged.path.clone().unwrap_or_else(|| probin.to_string());
@@ -311,6 +377,8 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
                 );
             }
             store(probin, generation, judged, true);
+            // An exemption is the function's (its extension), not the library's.
+            action == Action::Allow
         }
         Action::Warn | Action::Refuse => {
             let function = function_name(fn_oid);
@@ -331,6 +399,7 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
             if action == Action::Refuse || first {
                 super::report(&r, mode, PgLogLevel::ERROR);
             }
+            false
         }
     }
 }
@@ -338,7 +407,7 @@ fn check(fn_oid: pg_sys::Oid, probin: &str, mode: EnforceMode) {
 /// The key of a decision shared between backends: the database (pgext's tables are per
 /// database), the library as the function names it, and the settings the decision rests on
 /// (they may differ per role or database).
-fn shared_key(probin: &str, generation: &Generation) -> Option<[u8; 32]> {
+fn shared_key(probin: &str) -> Option<[u8; 32]> {
     // SAFETY: plain reads of backend globals. On a standby nothing is shared: the trigger that
     // bumps the policy counter runs on the primary only (there the relcache invalidations it
     // sends, replayed from WAL, reach each backend's own cache instead).
@@ -346,18 +415,18 @@ fn shared_key(probin: &str, generation: &Generation) -> Option<[u8; 32]> {
         return None;
     }
     let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
-    let mut bytes = Vec::with_capacity(8 + probin.len() + generation.settings.len());
+    let settings = settings_signature();
+    let mut bytes = Vec::with_capacity(8 + probin.len() + settings.len());
     bytes.extend_from_slice(&database.to_le_bytes());
     bytes.extend_from_slice(probin.as_bytes());
     bytes.push(0);
-    bytes.extend_from_slice(&generation.settings);
+    bytes.extend_from_slice(&settings);
     Some(pgext_core::hash::sha256(&bytes))
 }
 
 /// An `allowed` decision another backend made at the current generations.
-fn shared_hit(probin: &str, generation: &Generation) -> Option<Judged> {
-    let key = shared_key(probin, generation)?;
-    let (path, image) = crate::shmem::shared_decision(&key, generation.policy, generation.shared)?;
+fn shared_hit(key: &[u8; 32], generation: &Generation) -> Option<Judged> {
+    let (path, image) = crate::shmem::shared_decision(key, generation.policy, generation.shared)?;
     Some(Judged {
         path: Some(path),
         image: Some(image).filter(|i| !i.is_empty()),
@@ -367,16 +436,12 @@ fn shared_hit(probin: &str, generation: &Generation) -> Option<Judged> {
 
 /// Shares an `allowed` decision (a refusal or a warning is judged again by each backend: it
 /// is the rare, slow path, and its message needs the failures in full).
-fn share(probin: &str, generation: &Generation, judged: &Judged) {
-    let (true, Some(path), Some(key)) = (
-        judged.failures.is_empty(),
-        judged.path.as_deref(),
-        shared_key(probin, generation),
-    ) else {
+fn share(key: &[u8; 32], generation: &Generation, judged: &Judged) {
+    let (true, Some(path)) = (judged.failures.is_empty(), judged.path.as_deref()) else {
         return;
     };
     let image = judged.image.as_deref().unwrap_or("");
-    crate::shmem::share_decision(&key, generation.policy, generation.shared, path, image);
+    crate::shmem::share_decision(key, generation.policy, generation.shared, path, image);
 }
 
 fn store(probin: &str, generation: Generation, judged: Judged, logged: bool) {
@@ -495,7 +560,7 @@ fn judge_library(probin: &str, generation_now: &Generation) -> Judged {
     let failures = FACTS.with(|f| {
         let mut f = f.borrow_mut();
         if f.as_ref().is_none_or(|(g, _)| g != generation_now) {
-            *f = Some((generation_now.clone(), Facts::default()));
+            *f = Some((*generation_now, Facts::default()));
         }
         let facts = &mut f.as_mut().expect("set above").1;
         let mut failures = facts.image_failures(i, &require);

@@ -128,6 +128,31 @@ SELECT d2_hello_good();
 ROLLBACK;
 SELECT 'backend alive' AS still;
 
+-- An allowed lookup is remembered per function in this session; it is judged again when the
+-- function or the policy changes. A function replaced (under off, as a DBA could) to load
+-- another image's library is refused at its next lookup, in the same session; put back, it runs.
+\c
+SELECT d2_hello_good();
+SET pgext.enforce = off;
+CREATE OR REPLACE FUNCTION d2_hello_good() RETURNS text AS '$libdir/enf_d2_drift', 'd2_hello' LANGUAGE C STRICT;
+RESET pgext.enforce;
+SELECT d2_hello_good();
+SET pgext.enforce = off;
+CREATE OR REPLACE FUNCTION d2_hello_good() RETURNS text AS '$libdir/enf_d2_good', 'd2_hello' LANGUAGE C STRICT;
+RESET pgext.enforce;
+SELECT d2_hello_good();
+-- A condition added for this session only (SET, then a function's SET clause) refuses what was
+-- allowed a statement before: the good image is not signed.
+SET pgext.require = 'pinned,verified,compatible,signed';
+SELECT d2_hello_good();
+RESET pgext.require;
+SELECT d2_hello_good();
+CREATE FUNCTION d2_strict_call() RETURNS text LANGUAGE sql
+  SET pgext.require = 'pinned,verified,compatible,signed' AS 'SELECT d2_hello_good()';
+SELECT d2_strict_call();
+SELECT d2_hello_good();
+DROP FUNCTION d2_strict_call();
+
 -- Pinning the loose image and verifying it changes the decision at once, in this session too.
 SELECT d2_hello_loose();
 SELECT pgext.pin_image('loose', :'loose_ref');
