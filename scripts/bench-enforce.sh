@@ -14,7 +14,7 @@ PORT=${PGEXT_BENCH_PORT:-55435}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgext-bench-enforce.XXXXXX")
 chmod 0755 "$WORK"
 DATA=$WORK/data
-cleanup() { cluster_stop "$DATA" immediate; rm -rf "$WORK"; }
+cleanup() { cluster_stop "$DATA" immediate; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 if [ "${PGEXT_BENCH_INSTALL:-0}" = 1 ]; then PROFILE=release install_pgext; fi
 
@@ -131,3 +131,63 @@ for kind in existing new; do
 done
 n=$(psql_ -Atc "SELECT count(*) FROM pgext.enforcement_log WHERE action = 'function_load' AND outcome = 'allowed'")
 echo "function loads judged and allowed (decision log, newest $((256)) kept): $n"
+
+# Instructions per transaction (BENCH_ENFORCE_CALLGRIND=1, the default when valgrind is
+# installed): the same server restarted under callgrind, and the backend of one pgbench session
+# counted with BENCH_CG_SHORT and then BENCH_CG_LONG transactions, for off and for on; the
+# difference divided by the extra transactions is the cost of one transaction without the
+# connection. Instruction counts do not depend on what else the machine runs: this is the figure
+# to compare across runs when the machine is busy.
+if [ "${BENCH_ENFORCE_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null; then
+    cluster_stop "$DATA" fast
+    CG=$WORK/callgrind
+    owner_dir "$CG"
+    as_owner valgrind --tool=callgrind --callgrind-out-file="$CG/out.%p" "$PG_BINDIR/postgres" -D "$DATA" \
+        -c log_disconnections=on -c "log_line_prefix=%p %a " -c log_min_messages=log >"$WORK/valgrind.log" 2>&1 &
+    for _ in $(seq 240); do "$PG_BINDIR/pg_isready" -q -h "$DATA" -p "$PORT" && break; sleep 0.5; done
+    "$PG_BINDIR/pg_isready" -q -h "$DATA" -p "$PORT" || die "the server did not start under valgrind ($WORK/valgrind.log)"
+    SHORT=${BENCH_CG_SHORT:-200}
+    LONG=${BENCH_CG_LONG:-1200}
+    # instructions MODE N: the instructions of one session's backend running N transactions.
+    # The server logs each backend's disconnection with its pid and application name; pgbench
+    # also makes a short first connection, so the session is the larger of the two.
+    instructions() {
+        local app="pgext-cg-$1-$2" pids p n best=0
+        PGAPPNAME=$app PGOPTIONS="-c pgext.enforce=$1" "$PG_BINDIR/pgbench" -n -h "$DATA" -p "$PORT" -U postgres \
+            -t "$2" -f "$WORK/call.sql" postgres >/dev/null 2>&1 || die "pgbench under valgrind failed"
+        for _ in $(seq 240); do
+            pids=$(sed -n "s/^\([0-9]*\) $app .*disconnection:.*/\1/p" "$WORK/valgrind.log")
+            n=0
+            for p in $pids; do grep -q '^summary:' "$CG/out.$p" 2>/dev/null && n=$((n + 1)); done
+            [ "$n" -ge 2 ] && break
+            sleep 0.5
+        done
+        [ "$n" -ge 2 ] || die "no callgrind output for the backends of $app"
+        for p in $pids; do
+            n=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$CG/out.$p")
+            [ "${n:-0}" -gt "$best" ] && best=$n
+        done
+        echo "$best"
+    }
+    # The worker's first cycle after the restart publishes a status, which makes shared decisions
+    # stale: wait until it has run, so that no measured session pays for that.
+    for _ in $(seq 600); do
+        [ "$(psql_ -Atc "SELECT cycles > 0 AND NOT cycle_running FROM pgext.worker_status" 2>/dev/null)" = t ] && break
+        sleep 1
+    done
+    # Not measured: the first session after a restart (it also builds the relation cache's init
+    # file), and the first under on (it judges the library and shares the decision, which every
+    # later session takes): both runs of each mode then carry the same one-time costs.
+    instructions off 10 >/dev/null
+    instructions on 10 >/dev/null
+    printf '\n%-44s %12s %12s %8s %8s\n' "instructions per transaction (callgrind)" off on "on/off" target
+    declare -A ir
+    for mode in off on; do
+        s=$(instructions "$mode" "$SHORT"); l=$(instructions "$mode" "$LONG")
+        ir[$mode]=$(awk -v s="$s" -v l="$l" -v a="$SHORT" -v b="$LONG" 'BEGIN{printf "%.0f", (l-s)/(b-a)}')
+    done
+    r=$(awk -v a="${ir[off]}" -v b="${ir[on]}" 'BEGIN{printf "%.3f", b/a}')
+    met=$(awk -v r="$r" 'BEGIN{print (r <= 1.05) ? "yes" : "no"}')
+    printf '%-44s %12s %12s %8s %8s %s\n' "SELECT, existing session" "${ir[off]}" "${ir[on]}" "$r" "<= 1.05" "$met"
+    as_owner "$PG_BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 120 stop >/dev/null || true
+fi
