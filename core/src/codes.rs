@@ -261,7 +261,7 @@ pub enum Code {
     )]
     PgVersionMismatch,
     #[strum(
-        message = "a `DT_NEEDED` library cannot be found the way ld.so searches (e.g. `libgeos_c.so.1` outside `ld_library_path`)",
+        message = "a `DT_NEEDED` library, or one `_PG_init` opens itself with `dlopen()` (mysql_fdw's client library), cannot be found the way ld.so searches (e.g. `libgeos_c.so.1` outside `ld_library_path`)",
         props(shown = "libraries, mounted_extensions")
     )]
     MissingLibrary,

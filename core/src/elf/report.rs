@@ -126,6 +126,22 @@ impl Analyzer {
         report.objects_loaded = closure.objects_loaded;
         report.bytes_read += self.loader.bytes_read() - before;
         for mut problem in closure.problems {
+            if let Some(name) = problem.subject.as_deref()
+                && report.preload.dlopens.iter().any(|d| d == name)
+                && problem.detail.as_deref() == Some(format!("needed by {libname}").as_str())
+            {
+                problem.detail = Some(format!(
+                    "_PG_init of {libname} opens it with dlopen() (it is not a DT_NEEDED entry){}",
+                    if report.preload.raises_anyway {
+                        ", and can raise an ERROR when it cannot"
+                    } else {
+                        "; nothing shows that it fails without it"
+                    }
+                ));
+                if !report.preload.raises_anyway && problem.severity == Severity::Error {
+                    problem.severity = Severity::Warning;
+                }
+            }
             if problem.severity == Severity::Error {
                 problem.message = format!("could not load library \"{libname}\": {}", problem.message);
             }
@@ -240,7 +256,12 @@ fn inspect_file(
         report.bytes_read = file.bytes_read();
         return None;
     }
-    Some((ObjectFacts::new(Path::new(libname), &file, tables), magic))
+    let mut facts = ObjectFacts::new(Path::new(libname), &file, tables);
+    // What _PG_init opens itself is searched like a dependency. Missing, it is an error when
+    // _PG_init can raise an ERROR either way (mysql_fdw: "failed to load the mysql query"),
+    // a warning otherwise (see `Analyzer::analyze`).
+    facts.also_opens(&report.preload.dlopens);
+    Some((facts, magic))
 }
 
 /// CloudNativePG images ship OS libraries in `<image>/system/` next to `<image>/lib/`; they are

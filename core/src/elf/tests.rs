@@ -1586,3 +1586,78 @@ fn arm64_debian_files() {
         );
     }
 }
+
+/// A library whose `_PG_init` opens another with `dlopen()` (mysql_fdw's client library): the
+/// name is taken from the walk and searched like a dependency — missing, an error when
+/// `_PG_init` can raise an ERROR either way, a warning when nothing shows it needs it.
+#[test]
+fn dlopen_in_pg_init_is_a_dependency() {
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [&["-O2"][..], &["-O0"][..]] {
+        let build = |case: &str| {
+            let out = dir.path().join(format!("{case}{}.so", flags[0]));
+            let define = format!("-DCASE_{case}");
+            let src = fixture("preload.c");
+            let mut args = vec![
+                "-shared",
+                "-fPIC",
+                "-o",
+                out.to_str().unwrap(),
+                src.to_str().unwrap(),
+                &define,
+            ];
+            args.extend_from_slice(flags);
+            compile("cc", &args);
+            analyze_library(&out, &SearchConfig::new(host()), &server())
+        };
+        let absent = "libpgext_fixture_absent.so.1";
+
+        let report = build("DLOPEN_REQUIRED");
+        assert_eq!(report.preload.dlopens, vec![absent.to_string()], "{flags:?}");
+        assert!(report.preload.raises_anyway, "{flags:?}");
+        assert_eq!(report.preload.need(), PreloadNeed::None, "{flags:?}");
+        let missing = report
+            .errors()
+            .find(|p| p.code == Code::MissingLibrary)
+            .expect("an error");
+        assert_eq!(missing.subject.as_deref(), Some(absent));
+        assert!(
+            missing
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("opens it with dlopen()") && d.contains("can raise an ERROR")),
+            "{missing:?}"
+        );
+
+        let report = build("DLOPEN_OPTIONAL");
+        assert_eq!(report.preload.dlopens, vec![absent.to_string()], "{flags:?}");
+        assert!(!report.preload.raises_anyway, "{flags:?}");
+        assert!(
+            !report.errors().any(|p| p.code == Code::MissingLibrary),
+            "{:?}",
+            report.problems
+        );
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.code == Code::MissingLibrary && p.severity == Severity::Warning),
+            "{:?}",
+            report.problems
+        );
+
+        let report = build("DLOPEN_PRESENT");
+        assert_eq!(report.preload.dlopens, vec!["libm.so.6".to_string()], "{flags:?}");
+        assert!(
+            !report.problems.iter().any(|p| p.code == Code::MissingLibrary),
+            "{:?}",
+            report.problems
+        );
+        assert!(
+            report
+                .dependencies
+                .iter()
+                .any(|d| d.name == "libm.so.6" && d.path.is_some())
+        );
+    }
+}

@@ -32,6 +32,7 @@ extern void RegisterBackgroundWorker(void *worker);
 extern void RequestAddinShmemSpace(size_t size);
 extern void (*shmem_request_hook)(void);
 extern void MarkGUCPrefixReserved(const char *className);
+extern void *dlopen(const char *file, int mode);
 bool fixture_backend_only;
 
 #define WARNING 19
@@ -60,6 +61,16 @@ static void
 define_gucs(GucContext ctx)
 {
 	DefineCustomIntVariable("fixture.max", "m", NULL, &ival, 5, 0, 100, ctx, 0, NULL, NULL, NULL);
+}
+
+void *fixture_handle;
+
+/* mysql_fdw's mysql_load_library(): a local function around dlopen() */
+static __attribute__((noinline)) bool
+open_client(const char *name)
+{
+	fixture_handle = dlopen(name, 1);
+	return fixture_handle != NULL;
 }
 
 void _PG_init(void);
@@ -124,6 +135,17 @@ _PG_init(void)
 	DefineCustomBoolVariable("fixture.resolve", "r", NULL, &bval, false,
 		fixture_backend_only ? PGC_USERSET : PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("fixture");
+#elif defined(CASE_DLOPEN_REQUIRED)
+	/* mysql_fdw: its client library opened at run time, an ERROR when that fails */
+	if (!open_client("libpgext_fixture_absent.so.1"))
+		ereport(ERROR, errmsg("failed to load the client library"));
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+#elif defined(CASE_DLOPEN_OPTIONAL)
+	/* an optional helper: nothing fails without it */
+	fixture_handle = dlopen("libpgext_fixture_absent.so.1", 1);
+#elif defined(CASE_DLOPEN_PRESENT)
+	if (!open_client("libm.so.6"))
+		ereport(ERROR, errmsg("no libm"));
 #elif defined(CASE_UNKNOWN_CONTEXT)
 	define_gucs((GucContext) some_setting);
 #else

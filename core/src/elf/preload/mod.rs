@@ -27,6 +27,11 @@
 //! AAPCS64: `adrp`/`add`/`ldr` address formation, `cbz`/`tbz`/`b.cond` on the flag, PLT stubs
 //! through x16/x17, GOT slots named by `R_AARCH64_GLOB_DAT`/`JUMP_SLOT`/`ABS64`).
 //!
+//! The walk also collects the names `_PG_init` passes to `dlopen()` as constant strings
+//! (mysql_fdw opens its client library so, not through `DT_NEEDED`): they are searched like
+//! dependencies, and one that cannot be found is an error when `_PG_init` can raise an ERROR
+//! whether or not it is preloaded, a warning otherwise (`report.rs`).
+//!
 //! When the walk cannot finish (another architecture, an indirect jump, the budget) on a library
 //! that reads the flag and can raise or define variables, the answer is
 //! [`PreloadNeed::Undecided`] — never a silent "loads".
@@ -94,6 +99,7 @@ const WATCHED: &[&str] = &[
     "RequestAddinShmemSpace",
     "RequestNamedLWLockTranche",
     "RegisterBackgroundWorker",
+    "dlopen",
     "abort",
     "exit",
     "_exit",
@@ -155,6 +161,12 @@ pub struct PreloadFacts {
     pub refusals: Vec<Refusal>,
     /// Why the walk could not decide, when it could not and it mattered.
     pub undecided: Option<String>,
+    /// Libraries `_PG_init` opens itself with `dlopen()`, named by a constant string
+    /// (mysql_fdw opens its client library so): the server never sees them as dependencies.
+    pub dlopens: Vec<String>,
+    /// `_PG_init` can raise an ERROR whether or not it is preloaded (some other condition: with
+    /// `dlopens`, a library it cannot open).
+    pub raises_anyway: bool,
 }
 
 /// The answer for one library when it is not preloaded.
@@ -213,21 +225,32 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
     let shmem = imported.contains("RequestAddinShmemSpace") || imported.contains("RequestNamedLWLockTranche");
     let flag = imported.contains(PRELOAD_FLAG);
     // Without any of these, nothing in _PG_init can depend on preloading in a way that fails.
-    if !flag && !defines && !shmem {
+    let decides = flag || defines || shmem;
+    // A library that opens others itself is walked for their names, however it answers the rest.
+    if !decides && !imported.contains("dlopen") {
         return facts;
     }
     use super::header::{ByteOrder, ElfClass};
     match (file.header.machine, file.header.class, file.header.byte_order) {
-        (62, ElfClass::Elf64, _) => walk_both(X86_64::default(), file, dynamic, init.value, &X86_64_GOT, &mut facts),
+        (62, ElfClass::Elf64, _) => walk_both(
+            X86_64::default(),
+            file,
+            dynamic,
+            init.value,
+            &X86_64_GOT,
+            decides,
+            &mut facts,
+        ),
         (183, ElfClass::Elf64, ByteOrder::Little) => {
-            walk_both(Aarch64, file, dynamic, init.value, &AARCH64_GOT, &mut facts)
+            walk_both(Aarch64, file, dynamic, init.value, &AARCH64_GOT, decides, &mut facts)
         }
-        (machine, ..) => {
+        (machine, ..) if decides => {
             facts.undecided = Some(format!(
                 "_PG_init of a {} library is not analysed (only x86-64 and little-endian AArch64 code is walked)",
                 super::header::machine_name(machine)
             ));
         }
+        _ => {}
     }
     facts
 }
@@ -238,13 +261,15 @@ const X86_64_GOT: [u32; 3] = [1, 6, 7];
 /// AArch64's `R_AARCH64_ABS64`, `GLOB_DAT`, `JUMP_SLOT`.
 const AARCH64_GOT: [u32; 3] = [257, 1025, 1026];
 
-/// Walks `_PG_init` at `init` without and with the flag, and records in `facts` what refuses.
+/// Walks `_PG_init` at `init` without and with the flag, and records in `facts` what refuses
+/// (when `decides`: the library can depend on preloading) and what it opens with `dlopen()`.
 fn walk_both<M: Machine>(
     machine: M,
     file: &mut ElfFile,
     dynamic: &DynamicInfo,
     init: u64,
     got_types: &[u32],
+    decides: bool,
     facts: &mut PreloadFacts,
 ) {
     let slots = match got_slots(file, dynamic, got_types) {
@@ -270,6 +295,7 @@ fn walk_both<M: Machine>(
         steps: 0,
         incomplete: None,
         found: Vec::new(),
+        dlopened: Vec::new(),
     };
     let without = walker.walk(init, false);
     let incomplete = walker.incomplete.take();
@@ -280,6 +306,13 @@ fn walk_both<M: Machine>(
         .filter(|f| matches!(f.refusal, Ok(Refusal::Raises { .. }) | Err(_)))
         .map(|f| f.site)
         .collect();
+    facts.dlopens = std::mem::take(&mut walker.dlopened);
+    facts.raises_anyway = with
+        .iter()
+        .any(|f| matches!(f.refusal, Ok(Refusal::Raises { level, .. }) if level >= ERROR_LEVEL));
+    if !decides {
+        return;
+    }
     let mut uncertain = None;
     for f in without {
         let raises = matches!(f.refusal, Ok(Refusal::Raises { .. }));

@@ -28,6 +28,8 @@ pub(super) struct Walker<'f, M: Machine> {
     pub(super) steps: usize,
     pub(super) incomplete: Option<String>,
     pub(super) found: Vec<Found>,
+    /// Names `_PG_init` passes to `dlopen()` as constant strings, in either walk.
+    pub(super) dlopened: Vec<String>,
 }
 
 /// Where a call goes.
@@ -339,6 +341,13 @@ impl<M: Machine> Walker<'_, M> {
                         });
                     }
                     _ => {}
+                }
+            }
+            "dlopen" => {
+                if let Some(name) = self.c_string(M::arg(st, 0))
+                    && !self.dlopened.contains(&name)
+                {
+                    self.dlopened.push(name);
                 }
             }
             "RequestAddinShmemSpace" | "RequestNamedLWLockTranche" if !flag => {

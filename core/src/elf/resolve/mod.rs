@@ -218,6 +218,17 @@ pub(crate) struct ObjectFacts {
 }
 
 impl ObjectFacts {
+    /// Libraries the object's own code opens with `dlopen()` and cannot do without: searched and
+    /// checked after its `DT_NEEDED` entries, as if it named them (a library's `dlopen()` searches
+    /// its own `DT_RUNPATH`, as ld.so does for its dependencies).
+    pub(crate) fn also_opens(&mut self, names: &[String]) {
+        for n in names {
+            if !self.needed.contains(n) {
+                self.needed.push(n.clone());
+            }
+        }
+    }
+
     /// Keeps what resolution needs from a parsed object.
     pub(crate) fn new(path: &Path, file: &ElfFile, tables: DynamicTables) -> ObjectFacts {
         let DynamicTables {
