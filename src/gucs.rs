@@ -68,21 +68,14 @@ static REUSE_RECORDED_TREES: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Registers the settings. Called from `_PG_init`, once per process.
 pub fn init() {
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.extensions_root",
-            c"Directory under which each subdirectory is one mounted extension image.",
-            c"CloudNativePG mounts image volumes at /extensions/<name>. Path elements outside this root are \
-              inventoried as unmanaged.",
-            &EXTENSIONS_ROOT,
-            GucContext::Suset,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
+    define_decision_string(
+        c"pgext.extensions_root",
+        c"Directory under which each subdirectory is one mounted extension image.",
+        c"CloudNativePG mounts image volumes at /extensions/<name>. Path elements outside this root are \
+          inventoried as unmanaged.",
+        &EXTENSIONS_ROOT,
+        GucContext::Suset,
+    );
     GucRegistry::define_int_guc(
         c"pgext.hash_threads",
         c"Threads used to hash files; 0 means one per CPU.",
@@ -94,21 +87,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.images",
-            c"Pinned OCI references of mounted images, as name=reference entries separated by commas.",
-            c"References as CloudNativePG catalogs write them (registry/repo:tag@sha256:...), or oci:/dir[:tag] and \
-              oci-archive:/file.tar[:tag] for air-gapped sites. Wins over pgext.pin_image().",
-            &IMAGES,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
+    define_decision_string(
+        c"pgext.images",
+        c"Pinned OCI references of mounted images, as name=reference entries separated by commas.",
+        c"References as CloudNativePG catalogs write them (registry/repo:tag@sha256:...), or oci:/dir[:tag] and \
+          oci-archive:/file.tar[:tag] for air-gapped sites. Wins over pgext.pin_image().",
+        &IMAGES,
+        GucContext::Sighup,
+    );
     GucRegistry::define_string_guc(
         c"pgext.registry_auth_file",
         c"Docker config.json with registry credentials (what a dockerconfigjson secret mounts).",
@@ -162,115 +148,66 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.trusted_keys",
-            c"Public keys (a PEM file, or a directory of *.pub and *.pem files) whose cosign signatures are trusted.",
-            c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
-              images then show signature = untrusted.",
-            &TRUSTED_KEYS,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.trusted_root",
-            c"A Sigstore trusted_root.json: the certificate authorities and transparency-log keys keyless cosign signatures are checked against.",
-            c"The public-good instance's root (from its TUF repository) or a site's own PKI. Empty: keyless \
-              signatures show signature = untrusted.",
-            &TRUSTED_ROOT,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.trusted_identities",
-            c"Whose keyless cosign signatures are trusted: rules 'issuer=URL subject=EXACT' or 'issuer=URL subject~REGEX', optionally 'images=PREFIX', separated by ';'.",
-            c"E.g. issuer=https://token.actions.githubusercontent.com subject~^https://github.com/cloudnative-pg/ images=ghcr.io/cloudnative-pg/",
-            &TRUSTED_IDENTITIES,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.trust_profile",
-            c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
-            c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
-              profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
-              pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
-              signature check an error, never a weaker policy.",
-            &TRUST_PROFILE,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.trusted_builders",
-            c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
-            c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
-              source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
-              Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
-              A rule that does not parse accepts nothing, never a weaker policy.",
-            &TRUSTED_BUILDERS,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.catalog",
-            c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
-            c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
-              says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
-              and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
-              catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
-            &CATALOG,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
-    // SAFETY: the assign hook only counts (see enforcement_assigned).
-    unsafe {
-        GucRegistry::define_string_guc_with_hooks(
-            c"pgext.catalog_bundle",
-            c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
-            c"Absolute path, e.g. a second key of the same ConfigMap.",
-            &CATALOG_BUNDLE,
-            GucContext::Sighup,
-            GucFlags::SUPERUSER_ONLY,
-            None,
-            Some(enforcement_assigned),
-            None,
-        );
-    }
+    define_decision_string(
+        c"pgext.trusted_keys",
+        c"Public keys (a PEM file, or a directory of *.pub and *.pem files) whose cosign signatures are trusted.",
+        c"ECDSA P-256 or P-384 keys, as cosign generate-key-pair writes them. Empty trusts no key: signed \
+          images then show signature = untrusted.",
+        &TRUSTED_KEYS,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.trusted_root",
+        c"A Sigstore trusted_root.json: the certificate authorities and transparency-log keys keyless cosign signatures are checked against.",
+        c"The public-good instance's root (from its TUF repository) or a site's own PKI. Empty: keyless \
+          signatures show signature = untrusted.",
+        &TRUSTED_ROOT,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.trusted_identities",
+        c"Whose keyless cosign signatures are trusted: rules 'issuer=URL subject=EXACT' or 'issuer=URL subject~REGEX', optionally 'images=PREFIX', separated by ';'.",
+        c"E.g. issuer=https://token.actions.githubusercontent.com subject~^https://github.com/cloudnative-pg/ images=ghcr.io/cloudnative-pg/",
+        &TRUSTED_IDENTITIES,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.trust_profile",
+        c"Built-in keyless signer identities to trust, by name: 'cloudnative-pg' trusts CloudNativePG's extension images (ghcr.io/cloudnative-pg/) signed by the main branch of postgres-extensions-containers' bake_targets.yml workflow, and its image catalogs (pgext.catalog) signed by the main branch of postgres-containers' catalogs.yml or postgres-extensions-containers' update-catalogs.yml (issuer https://token.actions.githubusercontent.com).",
+        c"Comma-separated names, each optionally followed by images=PREFIX fields naming a mirror instead of the \
+          profile's own registry. They add to pgext.trusted_identities; certificates are still checked against \
+          pgext.trusted_root (for these images, the Sigstore public-good root). An unknown name makes every \
+          signature check an error, never a weaker policy.",
+        &TRUST_PROFILE,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.trusted_builders",
+        c"Which builders' SLSA provenance pgext.require = provenance accepts: rules 'builder=EXACT' or 'builder~REGEX', optionally 'source=PREFIX' (the source repository) and 'images=PREFIX', separated by ';'.",
+        c"E.g. builder~^https://github.com/cloudnative-pg/postgres-extensions-containers/actions/runs/ \
+          source=https://github.com/cloudnative-pg/postgres-extensions-containers images=ghcr.io/cloudnative-pg/. \
+          Only provenance that is signed by a trusted key or identity (or lies in a signed image index) counts. \
+          A rule that does not parse accepts nothing, never a weaker policy.",
+        &TRUSTED_BUILDERS,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.catalog",
+        c"A CloudNativePG image catalog (ClusterImageCatalog or ImageCatalog YAML, e.g. a ConfigMap-mounted catalog-minimal-trixie.yaml) that mounted images are judged against.",
+        c"Absolute path. Its bundle (cosign sign-blob --bundle, at <path>.sigstore.json unless pgext.catalog_bundle \
+          says otherwise) must verify over the file's bytes with pgext.trusted_keys, or keyless with pgext.trusted_root \
+          and an identity of pgext.trusted_identities or pgext.trust_profile (cloudnative-pg trusts CloudNativePG's \
+          catalog workflows). A catalog that does not verify lists nothing. See the views pgext.catalog_status and pgext.image_catalog.",
+        &CATALOG,
+        GucContext::Sighup,
+    );
+    define_decision_string(
+        c"pgext.catalog_bundle",
+        c"The Sigstore bundle of pgext.catalog; empty means pgext.catalog with .sigstore.json appended.",
+        c"Absolute path, e.g. a second key of the same ConfigMap.",
+        &CATALOG_BUNDLE,
+        GucContext::Sighup,
+    );
     GucRegistry::define_bool_guc(
         c"pgext.keyless_require_tlog",
         c"Whether a keyless cosign signature needs a transparency-log entry signed by a log of pgext.trusted_root.",
@@ -491,6 +428,31 @@ pub fn hash_threads() -> usize {
     match HASH_THREADS.get() {
         n if n > 0 => n as usize,
         _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    }
+}
+
+/// Defines a string setting an enforcement decision rests on (all superuser-only): its
+/// assignments are counted, so the function-load hook knows when what it remembered is stale.
+fn define_decision_string(
+    name: &'static CStr,
+    short_description: &'static CStr,
+    long_description: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+    context: GucContext,
+) {
+    // SAFETY: the assign hook is a #[pg_guard] function that only counts.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            name,
+            short_description,
+            long_description,
+            setting,
+            context,
+            GucFlags::SUPERUSER_ONLY,
+            None,
+            Some(enforcement_assigned),
+            None,
+        );
     }
 }
 
