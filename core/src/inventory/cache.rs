@@ -18,6 +18,10 @@ pub struct ReadCache {
     pub(super) controls: HashMap<(String, FileKey), Result<ControlFile, String>>,
     /// Script sets by script directory identity and extension name.
     pub(super) script_sets: HashMap<(String, FileKey, String), ScriptSet>,
+    /// Directories that could not be listed during the current collection, with the OS error:
+    /// one inventory looks up an image's missing `system/` for its libraries and again for its
+    /// row, and once is enough. Cleared when a collection starts.
+    failed: HashMap<String, i32>,
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -50,6 +54,12 @@ impl ReadCache {
         self.listings.clear();
         self.controls.clear();
         self.script_sets.clear();
+        self.failed.clear();
+    }
+
+    /// A collection starts: directories are looked up afresh.
+    pub(super) fn begin_collection(&mut self) {
+        self.failed.clear();
     }
 
     /// Number of cached items.
@@ -64,6 +74,19 @@ impl ReadCache {
 
     /// `list_dir`, reusing the listing of an unchanged directory.
     pub(super) fn list_dir(&mut self, dir: &str) -> std::io::Result<Vec<Name>> {
+        if let Some(&code) = self.failed.get(dir) {
+            return Err(std::io::Error::from_raw_os_error(code));
+        }
+        let result = self.list_dir_uncached(dir);
+        if let Err(e) = &result
+            && let Some(code) = e.raw_os_error()
+        {
+            self.failed.insert(dir.to_string(), code);
+        }
+        result
+    }
+
+    fn list_dir_uncached(&mut self, dir: &str) -> std::io::Result<Vec<Name>> {
         let key = FileKey::from_metadata(&fs::metadata(dir)?);
         if let Some((k, names)) = self.listings.get(dir)
             && *k == key
