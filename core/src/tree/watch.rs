@@ -241,22 +241,19 @@ impl WatchedTrees {
         cache: Option<&mut HashCache>,
         mounts: Option<&[MountInfo]>,
     ) -> Result<ScanSummary, TreeError> {
-        if !self.trees.contains_key(root) {
-            self.next_id += 1;
-            let t = Tree {
-                id: self.next_id,
-                ..Tree::default()
-            };
-            self.trees.insert(root.to_path_buf(), t);
-        }
-        let Some(t) = self.trees.get_mut(root) else {
-            unreachable!("inserted above")
-        };
+        let next = self.next_id + 1;
+        let t = self.trees.entry(root.to_path_buf()).or_insert_with(|| Tree {
+            id: next,
+            ..Tree::default()
+        });
         let (id, old) = (t.id, std::mem::take(&mut t.wds));
         t.kept = None;
         t.dirty = false;
         let watch = t.unwatched_walks == 0 && mounts.is_some();
         t.unwatched_walks = t.unwatched_walks.saturating_sub(1);
+        if id == next {
+            self.next_id = next;
+        }
         let mut watcher = Watcher {
             fd: self.fd.as_raw_fd(),
             wds: Vec::new(),
@@ -284,27 +281,28 @@ impl WatchedTrees {
         } else {
             keep(root, &scan, &links, &summary, mounts)
         };
-        let Some(t) = self.trees.get_mut(root) else {
-            unreachable!("inserted above")
-        };
-        if kept.is_some() {
-            t.failures = 0;
-            t.wds = new.iter().copied().collect();
-            for &wd in &t.wds {
-                let owners = self.owners.entry(wd).or_default();
-                if !owners.contains(&id) {
-                    owners.push(id);
+        match self.trees.get_mut(root) {
+            Some(t) if kept.is_some() => {
+                t.failures = 0;
+                t.wds = new.iter().copied().collect();
+                for &wd in &t.wds {
+                    let owners = self.owners.entry(wd).or_default();
+                    if !owners.contains(&id) {
+                        owners.push(id);
+                    }
                 }
+                t.kept = kept;
+                return Ok(summary);
             }
-            t.kept = kept;
-        } else {
-            if watch {
+            // Not kept: the next walks go without watches for a while (backoff).
+            Some(t) if watch => {
                 t.failures = t.failures.saturating_add(1);
                 t.unwatched_walks = 1u32.checked_shl(t.failures).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF);
             }
-            let wds = watcher.wds;
-            self.release(id, &wds, &HashSet::new(), true);
+            _ => {}
         }
+        let wds = watcher.wds;
+        self.release(id, &wds, &HashSet::new(), true);
         Ok(summary)
     }
 
@@ -358,6 +356,7 @@ impl WatchedTrees {
             }
             let mut off = 0;
             let mut gone = Vec::new();
+            let mut touched = HashSet::new();
             let mut overflow = false;
             // struct inotify_event: wd, mask, cookie, len (each 4 bytes), then `len` bytes of name.
             while let Some(head) = self.buf.get(off..(off + 16).min(n)).filter(|h| h.len() == 16) {
@@ -370,14 +369,15 @@ impl WatchedTrees {
                     continue;
                 }
                 if let Some(owners) = self.owners.get(&wd) {
-                    for id in owners.clone() {
-                        self.mark(id);
-                    }
+                    touched.extend(owners.iter().copied());
                 }
                 if mask & libc::IN_IGNORED != 0 {
                     // The kernel dropped the watch (its inode is gone, or its filesystem).
                     gone.push(wd);
                 }
+            }
+            for t in self.trees.values_mut().filter(|t| touched.contains(&t.id)) {
+                t.dirty = true;
             }
             for wd in gone {
                 self.owners.remove(&wd);
@@ -385,12 +385,6 @@ impl WatchedTrees {
             if overflow {
                 self.all_dirty();
             }
-        }
-    }
-
-    fn mark(&mut self, id: u64) {
-        if let Some(t) = self.trees.values_mut().find(|t| t.id == id) {
-            t.dirty = true;
         }
     }
 
