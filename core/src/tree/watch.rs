@@ -794,7 +794,7 @@ mod tests {
         assert!(kept_after.is_some(), "kept again once nothing is mounted below");
         // An unreadable file makes the scan incomplete: not kept.
         if unsafe { libc::geteuid() } != 0 {
-            fs::set_permissions(r.join("lib/a.so"), fs::Permissions::from_mode(0)).unwrap();
+            fs::set_permissions(r.join("lib/a.so"), fs::Permissions::from_mode(0o000)).unwrap();
             assert!(!check(&mut w, r));
         }
         // Forgetting trees removes their watches.
