@@ -442,7 +442,7 @@ $src;
 \! $flip "$rw_alias"
 $q;
 $src;
-\! chmod 600 "$rw_ctl"
+\! chmod 444 "$rw_ctl"
 $q;
 $src;
 SQL
