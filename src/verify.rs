@@ -102,8 +102,17 @@ pub(crate) fn verify_options() -> VerifyOptions {
         layout_directories: Some(gucs::layout_directories()),
         spool_max_bytes: Some(gucs::spool_max_size()),
         total_timeout: Some(gucs::verify_timeout()),
+        blob_cache: Some(blob_cache()),
         ..VerifyOptions::default()
     }
+}
+
+/// Where configs, signature payloads and attestations downloaded from registries are kept by
+/// digest, so that a repeated verification reads only manifests: in `pg_stat_tmp`, the data
+/// directory's place for transient files (never in a base backup). Every blob is checked against
+/// its digest when read back.
+pub(crate) fn blob_cache() -> pgext_oci::blobcache::BlobCache {
+    pgext_oci::blobcache::BlobCache::new(std::path::Path::new(&server::data_dir()).join("pg_stat_tmp/pgext_blobs"))
 }
 
 pub(crate) fn status_of(diffs: &[Difference], tag_moved: bool, intact: bool) -> CheckStatus {

@@ -448,7 +448,9 @@ async fn small_blob(
 }
 
 /// Downloads a blob of at most `max` bytes into memory, its digest verified (`during` names the
-/// read of the spool file in an I/O error). Signatures and attestations both read theirs so.
+/// read of the spool file in an I/O error). Configs, signatures and attestations all read theirs
+/// so; a registry's are kept in the blob cache and taken from it (intact: size and digest are
+/// checked again) when a later verification needs them.
 pub(crate) async fn bounded_blob(
     source: &mut Source,
     d: &Descriptor,
@@ -465,6 +467,11 @@ pub(crate) async fn bounded_blob(
             unit: "bytes",
         });
     }
+    // A layout's blobs are local files already.
+    let cache = options.blob_cache.as_ref().filter(|_| source.is_registry());
+    if let Some(bytes) = cache.and_then(|c| c.get(&d.digest, d.size)) {
+        return Ok(bytes);
+    }
     let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
     source.blob(&mut sink, intr).await?;
     let mut bytes = Vec::new();
@@ -472,6 +479,10 @@ pub(crate) async fn bounded_blob(
         .take(max)
         .read_to_end(&mut bytes)
         .map_err(|e| OciError::io(during, e))?;
+    if let Some(c) = cache {
+        // Verified by the sink: every byte, against the descriptor's size and digest.
+        c.put(&d.digest, &bytes);
+    }
     Ok(bytes)
 }
 

@@ -28,6 +28,7 @@ pub mod attest;
 mod auth;
 #[cfg(test)]
 mod bench;
+pub mod blobcache;
 pub mod bundle;
 pub mod catalog;
 mod compare;
@@ -52,7 +53,6 @@ mod unpack;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,6 +137,10 @@ pub struct VerifyOptions {
     /// Host name lookup; `None`: the system's (`getaddrinfo`). Either way it runs on a detached
     /// thread, so a cancel never waits for it. Tests use a slow one.
     pub resolver: Option<Lookup>,
+    /// Where configs, signature payloads, bundles and attestations downloaded from a registry
+    /// are kept by digest for later verifications (each checked against its digest when read
+    /// back); `None`: every verification downloads them.
+    pub blob_cache: Option<blobcache::BlobCache>,
 }
 
 impl Default for VerifyOptions {
@@ -155,6 +159,7 @@ impl Default for VerifyOptions {
             limits: Limits::default(),
             layout_directories: None,
             resolver: None,
+            blob_cache: None,
         }
     }
 }
@@ -711,7 +716,7 @@ async fn attestations(
     Ok(kinds.into_iter().collect())
 }
 
-/// Fetches a small verified blob (the config) into memory.
+/// Fetches a small verified blob (the config) into memory, or takes it from the blob cache.
 async fn fetch_small_blob(
     source: &mut Source,
     d: &manifest::Descriptor,
@@ -719,14 +724,8 @@ async fn fetch_small_blob(
     intr: &Interrupt<'_>,
 ) -> Result<Vec<u8>, OciError> {
     let what = format!("config {} of {}", d.digest, source.describe());
-    let mut sink = BlobSink::new(&d.digest, d.size, what, options.spool_dir.as_deref(), intr)?;
-    source.blob(&mut sink, intr).await?;
-    let mut out = Vec::new();
-    sink.finish()?
-        .take(options.limits.max_document_bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| OciError::io("reading the spooled config", e))?;
-    Ok(out)
+    let max = options.limits.max_document_bytes;
+    cosign::bounded_blob(source, d, what, max, "reading the spooled config", options, intr).await
 }
 
 pub(crate) fn open_source(

@@ -223,6 +223,28 @@ impl<'de> serde::Deserialize<'de> for TreeCode {
 }
 
 impl TreeSummary {
+    /// What the view shows of a scan: a missing digest is a problem of its own.
+    fn of(s: &tree::ScanSummary) -> TreeSummary {
+        let mut problems: Vec<(TreeCode, String)> = s
+            .problems
+            .iter()
+            .map(|p| (TreeCode(p.code.into()), format!("{}: {}", p.path, p.message)))
+            .collect();
+        let digest = match &s.digest {
+            Ok(d) => Some(hash::to_prefixed_hex(d)),
+            Err(e) => {
+                problems.push((TreeCode(Code::NoTreeDigest), e.to_string()));
+                None
+            }
+        };
+        TreeSummary {
+            file_count: s.file_count,
+            total_bytes: s.total_bytes,
+            digest,
+            problems,
+        }
+    }
+
     fn problems(&self) -> impl Iterator<Item = Problem> + '_ {
         self.problems.iter().map(|(c, m)| Problem::warning(c.0, m.clone()))
     }
@@ -251,8 +273,12 @@ thread_local! {
     /// After `reset_hash_cache()`: trees first met afterwards are walked, not taken from others.
     static TREES_RESET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Where the last `mounted_images` query's trees came from, the least reused of them
-    /// (`None`: no query yet). A writable tree is always walked.
+    /// (`None`: no query yet).
     static TREES_SOURCE: std::cell::Cell<Option<rowcache::Source>> = const { std::cell::Cell::new(None) };
+    /// Writable trees this backend keeps, revalidated by inotify (`tree::WatchedTrees`); `None`
+    /// until first needed, or while no inotify instance can be had (the user's
+    /// `fs.inotify.max_user_instances`): such trees are then walked at every query.
+    static WATCHED: RefCell<Option<tree::WatchedTrees>> = const { RefCell::new(None) };
 }
 
 /// Notes where one tree of the current query came from: the query's source is its least
@@ -281,16 +307,17 @@ fn note_tree_source(s: rowcache::Source) {
 ///   the identity of every directory in the tree: an entry added, removed or renamed anywhere
 ///   changes one of them, a remount changes them all.
 ///
-/// A writable tree is walked every time (its files' digests come from the hash cache).
+/// A writable tree is kept by this backend only, and only while inotify vouches that nothing in
+/// it changed since its walk (see [`watched_tree`]).
 fn tree_summary(
     root: &std::path::Path,
     read_only: bool,
     mount: Option<MountKey>,
     threads: usize,
+    mounts: Option<&[mounts::MountInfo]>,
 ) -> Result<TreeSummary, tree::TreeError> {
     if !read_only {
-        note_tree_source(rowcache::Source::Computed);
-        return walk_tree(root, threads).map(|(t, _)| t);
+        return watched_tree(root, threads, mounts);
     }
     let key = root.to_string_lossy().into_owned();
     let cache = TREES.with(|c| {
@@ -340,6 +367,41 @@ fn tree_summary(
     }
 }
 
+/// A writable tree: this backend's kept scan while no inotify event, mount or symlink says it may
+/// have changed (`tree::WatchedTrees`: every directory and file is watched from before the walk
+/// examined it), else walked, with file digests from the hash cache. Without inotify, walked.
+fn watched_tree(
+    root: &std::path::Path,
+    threads: usize,
+    mounts: Option<&[mounts::MountInfo]>,
+) -> Result<TreeSummary, tree::TreeError> {
+    let opts = tree::ScanOptions {
+        threads,
+        cancel: &server::interrupt_pending,
+        ..Default::default()
+    };
+    let scanned = WATCHED.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.is_none() {
+            *w = tree::WatchedTrees::new().ok();
+        }
+        w.as_mut().map(|w| with_cache(|c| w.scan(root, &opts, Some(c), mounts)))
+    });
+    let (summary, kept) = match scanned {
+        Some(r) => r?,
+        None => (
+            tree::ScanSummary::of(&with_cache(|c| tree::scan_tree(root, &opts, Some(c)))?),
+            false,
+        ),
+    };
+    note_tree_source(if kept {
+        rowcache::Source::Backend
+    } else {
+        rowcache::Source::Computed
+    });
+    Ok(TreeSummary::of(&summary))
+}
+
 /// Walks the tree at `root` (file digests from the hash cache): its summary and its directories.
 fn walk_tree(root: &std::path::Path, threads: usize) -> Result<(TreeSummary, Vec<String>), tree::TreeError> {
     let opts = tree::ScanOptions {
@@ -348,30 +410,13 @@ fn walk_tree(root: &std::path::Path, threads: usize) -> Result<(TreeSummary, Vec
         ..Default::default()
     };
     let scan = with_cache(|c| tree::scan_tree(root, &opts, Some(c)))?;
-    let mut problems: Vec<(TreeCode, String)> = scan
-        .problems
-        .iter()
-        .map(|p| (TreeCode(p.code.into()), format!("{}: {}", p.path, p.message)))
-        .collect();
-    let digest = match scan.digest() {
-        Ok(d) => Some(hash::to_prefixed_hex(&d)),
-        Err(e) => {
-            problems.push((TreeCode(Code::NoTreeDigest), e.to_string()));
-            None
-        }
-    };
     let dirs = scan
         .entries
         .iter()
         .filter(|e| e.kind == tree::EntryKind::Dir)
         .map(|e| e.path.clone())
         .collect();
-    let summary = TreeSummary {
-        file_count: scan.file_count,
-        total_bytes: scan.total_bytes,
-        digest,
-        problems,
-    };
+    let summary = TreeSummary::of(&tree::ScanSummary::of(&scan));
     Ok((summary, dirs))
 }
 
@@ -430,6 +475,13 @@ fn mounted_images() -> TableIterator<
     let mount_table = mounts::read_self_mountinfo().ok();
     let threads = gucs::hash_threads();
     TREES_SOURCE.set(None);
+    // What changed in the writable trees this session keeps, once for the whole query.
+    WATCHED.with(|w| {
+        if let Some(w) = w.borrow_mut().as_mut() {
+            w.refresh();
+        }
+    });
+    let mut writable = std::collections::HashSet::new();
     let mut rows = Vec::with_capacity(images.len());
     for img in images {
         let mut problems = img.problems;
@@ -452,7 +504,11 @@ fn mounted_images() -> TableIterator<
             } else {
                 None
             };
-            match tree_summary(root, read_only == Some(true), key, threads) {
+            let mounts = mount_table.as_ref().map(|t| t.mounts.as_slice());
+            if read_only != Some(true) {
+                writable.insert(root_buf.clone());
+            }
+            match tree_summary(root, read_only == Some(true), key, threads, mounts) {
                 Ok(t) => {
                     file_count = Some(to_i64(t.file_count));
                     total_bytes = Some(to_i64(t.total_bytes));
@@ -521,6 +577,12 @@ fn mounted_images() -> TableIterator<
             image_metadata,
         ));
     }
+    // Writable trees no longer listed are forgotten, and their watches removed.
+    WATCHED.with(|w| {
+        if let Some(w) = w.borrow_mut().as_mut() {
+            w.retain(|r| writable.contains(r));
+        }
+    });
     TableIterator::new(rows)
 }
 
@@ -555,8 +617,8 @@ extension_sql_file!(
 );
 
 /// Where this session's last rows of `mounted_extensions`, `libraries` and `mounted_images` came
-/// from. Only the trees of read-only mounts are kept: for images, the least reused tree of the
-/// last query (`backend` only when every tree was this session's).
+/// from; for images, the least reused tree of the last query (`backend` only when every tree was
+/// this session's).
 pub(crate) fn row_sources() -> (
     Option<rowcache::Source>,
     Option<rowcache::Source>,
@@ -575,6 +637,11 @@ pub(crate) fn clear_rows() {
     LIB_ROWS.with(RowCache::clear);
     TREES.with(|c| c.borrow().values().for_each(|t| t.clear()));
     TREES_RESET.set(true);
+    WATCHED.with(|w| {
+        if let Some(w) = w.borrow_mut().as_mut() {
+            w.clear();
+        }
+    });
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -806,6 +806,53 @@ expect "the tag moved: tag_moved" "$(rv_status)" "tag_moved -"
 expect "  with no layer request" "$(since "$m" layers)" "0"
 expect "  and still judged against the pinned digest's recorded tree" "$(built_at)" "$first_built"
 
+say "re-verification reads manifests only: configs, signatures and attestations are kept by digest"
+# blobs_since MARK REPO / manifests_since MARK REPO: requests for REPO's blobs / manifests
+# (referrers included) logged after MARK.
+blobs_since() { tail -n +"$(($1 + 1))" "$FX/registry/registry.log" | grep -cE "\"(GET|HEAD) /v2/$2/blobs/" || true; }
+manifests_since() { tail -n +"$(($1 + 1))" "$FX/registry/registry.log" | grep -cE "\"(GET|HEAD) /v2/$2/(manifests|referrers)/" || true; }
+summary() { # summary IMAGE: status, signature and attestations as recorded
+    psql_ -Atc "SELECT c.status || ' ' || coalesce(i.signature, '-') || ' ' || coalesce(i.signed_by, '-') FROM pgext.image_checks c JOIN pgext.mounted_images i USING (name) WHERE name = '$1'"
+    att "$1"
+}
+BLOBS=$DATA/pg_stat_tmp/pgext_blobs
+rm -rf "$BLOBS"
+# A signed image (cosign's .sig), cosign attestations (.att), BuildKit attestations in a signed
+# index, a Sigstore bundle found through the referrers API.
+for img in signed at_cosign bk_signed b_api; do
+    repo_=$img
+    [ "$img" = b_api ] && repo_=b_signed
+    m=$(mark)
+    verify "$img"
+    expect "$img: a first verification (nothing kept) downloads its small blobs" "$(( $(blobs_since "$m" "$repo_") > 0 ))" "1"
+    first_summary=$(summary "$img")
+    m=$(mark)
+    verify "$img"
+    expect "$img: verified again with no blob request at all" "$(blobs_since "$m" "$repo_")" "0"
+    expect "  only manifests" "$(( $(manifests_since "$m" "$repo_") > 0 ))" "1"
+    expect "  and the same verdicts, judged again" "$(summary "$img")" "$first_summary"
+done
+expect "every kept blob is named by its digest" \
+    "$(find "$BLOBS" -type f | while read -r f; do [ "sha256:$(sha256sum "$f" | cut -d' ' -f1)" = "sha256:$(basename "$f")" ] || echo "$f"; done)" ""
+# A kept blob that no longer hashes to its name is not used: downloaded again, same verdict.
+victims=$(find "$BLOBS" -type f | wc -l)
+for f in $(find "$BLOBS" -type f); do printf 'x' | dd of="$f" bs=1 seek=0 conv=notrunc status=none; done
+m=$(mark)
+verify at_cosign
+expect "altered kept blobs ($victims) are not served: downloaded again" "$(( $(blobs_since "$m" at_cosign) > 0 ))" "1"
+expect "  and the attestations are what they were" "$(att at_cosign)" "sbom/cosign/signed,provenance/cosign/signed"
+m=$(mark)
+verify at_cosign
+expect "  then kept again" "$(blobs_since "$m" at_cosign)" "0"
+# A changed trust setting re-judges what is kept, with no download.
+reconfigure "pgext.trusted_keys=$FX/keys/k2.pub"
+m=$(mark)
+verify at_cosign
+expect "another trusted key: the kept attestations are judged again (untrusted)" "$(att at_cosign)" "sbom/cosign/untrusted,provenance/cosign/untrusted"
+expect "  with no blob request" "$(blobs_since "$m" at_cosign)" "0"
+reconfigure "pgext.trusted_keys=$FX/keys/k1.pub"
+verify at_cosign
+
 say "signed image catalogs: cosign sign-blob --bundle over a CloudNativePG-style catalog"
 CAT=$FX/catalog
 mkdir -p "$CAT"

@@ -409,6 +409,60 @@ cp -a "$WORK/lib.shared.orig" "$lib"
 reload_with "pgext.check_interval = 1"
 check "the restored library verifies again" wait_for 10 all_verified
 
+echo "--- writable directories: mounted_images keeps their trees while inotify says nothing changed"
+# A writable image directory: the session keeps its tree between queries, and every way of
+# changing a file makes the next query walk it again and show the new tree — a byte changed in
+# place with size and mtime restored, a write through a hard link made outside the tree, a mode.
+RW_ROOT=$WORK/rw-root
+rw=$RW_ROOT/probe
+mkdir -p "$rw"
+cp -a "$ROOT/beta/." "$rw/"
+chmod -R a+rX "$RW_ROOT"
+rw_ctl=$rw/share/extension/pgext_regress_beta.control
+rw_alias=$WORK/rw-alias.control
+rm -f "$rw_alias"
+q="SELECT file_count || ',' || tree_digest || ',' || read_only FROM pgext.mounted_images WHERE name = 'probe'"
+src="SELECT source FROM pgext.row_sources() WHERE view = 'mounted_images'"
+# flip FILE: changes the file's first byte in place, keeping its size and mtime.
+flip="python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, \"rb\").read()); b[0] ^= 1; open(p, \"r+b\").write(b)'"
+mapfile -t got < <(cluster_psql "$DATA" "$PORT" -d postgres -Atq <<SQL
+SET pgext.extensions_root = '$RW_ROOT';
+$q;
+$src;
+$q;
+$src;
+\! touch -r "$rw_ctl" "$WORK/rw.stamp" && $flip "$rw_ctl" && touch -r "$WORK/rw.stamp" "$rw_ctl"
+$q;
+$src;
+$q;
+$src;
+\! ln "$rw_ctl" "$rw_alias"
+$q;
+$src;
+\! $flip "$rw_alias"
+$q;
+$src;
+\! chmod 444 "$rw_ctl"
+$q;
+$src;
+SQL
+)
+first=${got[0]}
+check "the writable directory is seen as one" test "${first##*,}" = false
+check "its tree is walked once" test "${got[1]}" = computed
+check "then kept: the next query reuses it" test "${got[3]}" = backend
+check "with the same count and digest" test "${got[2]}" = "$first"
+check "a byte changed in place (size and mtime restored): walked again" test "${got[5]}" = computed
+check "  and the digest is another" test "${got[4]}" != "$first"
+check "  then kept again" test "${got[7]}" = backend
+check "a hard link made outside the tree: walked again" test "${got[9]}" = computed
+check "a byte written through that link: walked again" test "${got[11]}" = computed
+check "  and the digest follows it" test "${got[10]}" != "${got[8]}"
+want=$(bash "$REPO/scripts/tree-digest.sh" "$rw" 2>&1 || true)
+check "a changed mode: walked again" test "${got[13]}" = computed
+check "  to the tree's digest (scripts/tree-digest.sh)" test "$(echo "${got[12]}" | cut -d, -f2)" = "$want"
+rm -f "$rw_alias"
+
 echo "--- read-only mounts: mounted_images keeps their trees, revalidated by their directories"
 # An image bind-mounted read-only (as an image volume is), whose source stays writable elsewhere.
 ro_src=$WORK/ro-src ROM_MNT=$WORK/ro-root

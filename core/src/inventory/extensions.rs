@@ -26,7 +26,7 @@ impl Inventory {
                 raising = Some(e.position);
             }
             let Some(dir) = e.searched.as_deref() else { continue };
-            if fsinfo::probe_dir(Path::new(dir)).problem().is_some() {
+            if cache.dir_problem(dir).is_some() {
                 continue; // reported by extension_paths and on the image
             }
             let Some(names) = self.sorted_listing(dir, cache) else {

@@ -27,7 +27,14 @@ impl Inventory {
             for n in names {
                 let p = format!("{root}/{}", n.text);
                 if n.utf8 && fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
-                    images.insert(n.text.clone(), blank(&n.text));
+                    // Just seen to be a directory: mounted.
+                    images.insert(
+                        n.text.clone(),
+                        Image {
+                            mounted: true,
+                            ..blank(&n.text)
+                        },
+                    );
                 }
             }
         }
@@ -78,7 +85,9 @@ impl Inventory {
             }
         }
         for img in images.values_mut() {
-            img.mounted = fs::metadata(&img.root).map(|m| m.is_dir()).unwrap_or(false);
+            if !img.mounted {
+                img.mounted = fs::metadata(&img.root).map(|m| m.is_dir()).unwrap_or(false);
+            }
             img.extension_count = self
                 .extensions
                 .iter()

@@ -310,6 +310,7 @@ impl Inventory {
         } else {
             root
         };
+        cache.begin_collection();
         let mut inv = Inventory::default();
         let mut script_dirs: HashMap<String, ScriptDirListing> = HashMap::new();
         let mut resolver = Resolver::new(settings);

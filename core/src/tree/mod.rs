@@ -12,13 +12,16 @@
 //! control bytes and bytes that are not part of valid UTF-8 become `\xNN` (lowercase hex).
 //!
 //! This file: entries, problems, options and errors. `digest.rs`: the digest format.
-//! `walk.rs`: the filesystem walk.
+//! `walk.rs`: the filesystem walk. `watch.rs`: writable trees kept between scans, revalidated
+//! by inotify.
 
 mod digest;
 mod walk;
+mod watch;
 
 pub use digest::{canonical_listing, escape_name, tree_digest, tree_digest_string, unescape_name};
 pub use walk::{scan_tree, scan_tree_complete};
+pub use watch::{LOCAL_FILESYSTEMS, MAX_WATCHES, WatchedTrees};
 
 use crate::codes::Code;
 use crate::hash::{Cancelled, Sha256};
@@ -237,6 +240,34 @@ impl TreeScan {
             });
         }
         tree_digest(&self.entries)
+    }
+}
+
+/// What a scan says of the tree as a whole (what `pgext.mounted_images` shows of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Number of regular files.
+    pub file_count: u64,
+    /// Number of directories (the root not included).
+    pub dir_count: u64,
+    /// Sum of regular file sizes.
+    pub total_bytes: u64,
+    /// The tree digest, or why there is none ([`TreeScan::digest`]).
+    pub digest: Result<Sha256, DigestError>,
+    /// Oddities, in the order found.
+    pub problems: Vec<TreeProblem>,
+}
+
+impl ScanSummary {
+    /// The summary of `scan`.
+    pub fn of(scan: &TreeScan) -> ScanSummary {
+        ScanSummary {
+            file_count: scan.file_count,
+            dir_count: scan.dir_count,
+            total_bytes: scan.total_bytes,
+            digest: scan.digest(),
+            problems: scan.problems.clone(),
+        }
     }
 }
 

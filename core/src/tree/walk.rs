@@ -16,10 +16,48 @@ struct Found {
     key: Option<FileKey>,
 }
 
+/// Told of every object just before the walk examines it, so that whatever watches the tree for
+/// changes (`watch.rs`) is in place before the object is read: a change after that point is the
+/// observer's to see, one before it is the walk's.
+pub(crate) trait Observer {
+    /// `abs` is about to be examined: the root (followed if a symlink) with `is_root`, else an
+    /// entry that readdir did not report as a symlink (never followed).
+    fn before(&mut self, abs: &Path, is_root: bool);
+}
+
+/// Observes nothing: a plain scan.
+struct NoObserver;
+
+impl Observer for NoObserver {
+    fn before(&mut self, _: &Path, _: bool) {}
+}
+
+/// A symlink the walk resolved (see [`link_problem`]), for observers that must judge later
+/// whether that resolution can change unseen.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkProbe {
+    /// Raw relative path of the link.
+    pub rel: Vec<u8>,
+    /// Its escaped path, as in [`TreeEntry::path`].
+    pub path: String,
+    /// Its absolute path, as resolved.
+    pub abs: PathBuf,
+    /// Its raw target.
+    pub target: Vec<u8>,
+    /// How many problems the scan had found before this link's resolution was judged: where
+    /// its problem, if any, stands in [`TreeScan::problems`].
+    pub at: usize,
+    /// Whether the resolution gave a problem (at index `at`).
+    pub found: bool,
+}
+
 struct Walker<'o> {
     opts: &'o ScanOptions<'o>,
     found: Vec<Found>,
     problems: Vec<TreeProblem>,
+    observer: &'o mut dyn Observer,
+    /// Every symlink resolved, when the caller asked for them.
+    links: Option<Vec<LinkProbe>>,
 }
 
 impl Walker<'_> {
@@ -88,6 +126,11 @@ impl Walker<'_> {
                     });
                 }
                 let abs = item.path();
+                // readdir's type is free; a symlink is never followed, so there is nothing to
+                // watch through it (its replacement changes its directory, which is watched).
+                if !item.file_type().is_ok_and(|t| t.is_symlink()) {
+                    self.observer.before(&abs, false);
+                }
                 // lstat relative to the open directory (statx on its descriptor): the kernel
                 // resolves one name, not the whole path from the root, for every entry.
                 let meta = item.metadata();
@@ -147,7 +190,19 @@ impl Walker<'_> {
                         self.problem(&entry.path, ProblemCode::NonUtf8Name, msg);
                     }
                     entry.link_target = Some(escape_name(raw));
-                    self.check_link(&entry.path, &abs);
+                    let at = self.problems.len();
+                    let problem = link_problem(&entry.path, &abs);
+                    if let Some(links) = &mut self.links {
+                        links.push(LinkProbe {
+                            rel: rel.to_vec(),
+                            path: entry.path.clone(),
+                            abs: abs.clone(),
+                            target: raw.to_vec(),
+                            at,
+                            found: problem.is_some(),
+                        });
+                    }
+                    self.problems.extend(problem);
                 }
                 Err(e) => {
                     let code = Self::code_for(&e);
@@ -168,22 +223,6 @@ impl Walker<'_> {
         }
         self.found.push(Found { entry, abs, key });
         descend
-    }
-
-    /// Resolves a symlink as this process would (absolute targets against the real root, which is
-    /// what the server sees when it opens the path) and notes dangling or looping targets.
-    fn check_link(&mut self, path: &str, abs: &Path) {
-        let Err(e) = fs::metadata(abs) else { return };
-        match e.raw_os_error() {
-            Some(libc::ELOOP) => self.problem(path, ProblemCode::SymlinkLoop, format!("symlink does not resolve: {e}")),
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => self.problem(
-                path,
-                ProblemCode::DanglingSymlink,
-                format!("symlink target does not exist: {e}"),
-            ),
-            // Permission problems on the way say nothing about the link itself.
-            _ => {}
-        }
     }
 
     /// Fills in digests: from the cache where the file is unchanged, otherwise by hashing.
@@ -240,12 +279,46 @@ impl Walker<'_> {
     }
 }
 
+/// Resolves the symlink at `abs` as this process would (absolute targets against the real root,
+/// which is what the server sees when it opens the path): a problem when its target is missing
+/// (dangling) or its resolution loops.
+pub(crate) fn link_problem(path: &str, abs: &Path) -> Option<TreeProblem> {
+    let e = fs::metadata(abs).err()?;
+    let (code, message) = match e.raw_os_error() {
+        Some(libc::ELOOP) => (ProblemCode::SymlinkLoop, format!("symlink does not resolve: {e}")),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => (
+            ProblemCode::DanglingSymlink,
+            format!("symlink target does not exist: {e}"),
+        ),
+        // Permission problems on the way say nothing about the link itself.
+        _ => return None,
+    };
+    Some(TreeProblem {
+        path: path.to_owned(),
+        code,
+        message,
+    })
+}
+
 /// Scans the tree below `root` (the root itself is followed if it is a symlink; nothing below is).
 ///
 /// `cache`, when given, supplies digests of files whose [`FileKey`] is unchanged and receives the
 /// new ones; it is used only on the calling thread. Problems with individual entries are reported
 /// in [`TreeScan::problems`]; only an unusable root, a limit or cancellation is an error.
 pub fn scan_tree(root: &Path, opts: &ScanOptions<'_>, cache: Option<&mut HashCache>) -> Result<TreeScan, TreeError> {
+    scan_tree_observed(root, opts, cache, &mut NoObserver, false).map(|(scan, _)| scan)
+}
+
+/// [`scan_tree`], telling `observer` of every object before it is examined, and returning every
+/// symlink it resolved when `links` asks for them.
+pub(crate) fn scan_tree_observed(
+    root: &Path,
+    opts: &ScanOptions<'_>,
+    cache: Option<&mut HashCache>,
+    observer: &mut dyn Observer,
+    links: bool,
+) -> Result<(TreeScan, Vec<LinkProbe>), TreeError> {
+    observer.before(root, true);
     let meta = fs::metadata(root).map_err(|source| TreeError::Root {
         path: root.to_path_buf(),
         source,
@@ -259,6 +332,8 @@ pub fn scan_tree(root: &Path, opts: &ScanOptions<'_>, cache: Option<&mut HashCac
         opts,
         found: Vec::new(),
         problems: Vec::new(),
+        observer,
+        links: links.then(Vec::new),
     };
     walker.walk(root)?;
     if opts.hash {
@@ -285,7 +360,7 @@ pub fn scan_tree(root: &Path, opts: &ScanOptions<'_>, cache: Option<&mut HashCac
         }
     }
     scan.entries = entries;
-    Ok(scan)
+    Ok((scan, walker.links.unwrap_or_default()))
 }
 
 /// [`scan_tree`] for comparisons with an image: every way the scan can fail to see the whole
@@ -623,6 +698,9 @@ mod tests {
             opts,
             found: Vec::new(),
             problems: Vec::new(),
+            // A zero-sized observer: leaking it allocates nothing.
+            observer: Box::leak(Box::new(NoObserver)),
+            links: None,
         }
     }
 

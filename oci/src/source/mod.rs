@@ -186,6 +186,11 @@ impl Source {
         }
     }
 
+    /// Whether blobs come from a registry (not local files).
+    pub(crate) fn is_registry(&self) -> bool {
+        matches!(self, Source::Registry(_))
+    }
+
     /// Names the source in messages.
     pub(crate) fn describe(&self) -> String {
         match self {

@@ -104,6 +104,11 @@ RESET pgext.registry_auth_file;
 SELECT set_config('pgext.extensions_root', current_setting('regress.fx') || '/scratch', false) IS NOT NULL;
 SELECT pgext.pin_image('beta', :'registry' || '/beta:v1');
 SELECT name, status FROM pgext.verify_image('beta');
+-- mounted_images keeps a writable tree while inotify says nothing in it changed: seen once
+-- before the tampering, its digest must still follow it (compared below with shell tools).
+CREATE TEMP TABLE before_tamper AS SELECT tree_digest FROM pgext.mounted_images WHERE name = 'beta';
+SELECT b.tree_digest = c.expected_tree_digest AS digest_is_the_image
+  FROM before_tamper b, pgext.image_checks c WHERE c.name = 'beta';
 SELECT format('COPY (SELECT 1) TO PROGRAM %L',
               format('cd %s/scratch/beta && echo tampered >> share/extension/pgext_regress_beta.control'
                      ' && rm share/extension/pgext_regress_beta--2.1.sql && echo new > lib/extra.so'
@@ -120,6 +125,15 @@ SELECT path, kind, expected IS NOT NULL AS has_expected, actual IS NOT NULL AS h
   FROM pgext.image_diff('beta');
 SELECT name, status, missing, modified, unexpected, changed, verified_at IS NOT NULL AS verified_before
   FROM pgext.mounted_images WHERE name = 'beta';
+CREATE TEMP TABLE tampered (digest text);
+DO $$
+BEGIN
+  EXECUTE format('COPY tampered FROM PROGRAM %L',
+                 format('bash %s/tree-digest.sh %s/scratch/beta', current_setting('regress.fx'),
+                        current_setting('regress.fx')));
+END $$;
+SELECT i.tree_digest = t.digest AS digest_is_the_tampered_tree, i.tree_digest <> b.tree_digest AS changed
+  FROM pgext.mounted_images i, tampered t, before_tamper b WHERE i.name = 'beta';
 RESET pgext.insecure_registries;
 RESET pgext.extensions_root;
 
