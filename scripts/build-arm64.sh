@@ -5,9 +5,10 @@
 #
 #   scripts/build-arm64.sh [--check] [OUT]     (default OUT: $ARM64_TARGET_DIR/pgext-pg18)
 #
-# What it uses (docs/src/contributing/arm64-build.md):
+# What it uses (docs/src/operations/arm64.md, "pgext itself on arm64"):
 #   - Rust's standard library for aarch64-unknown-linux-gnu (a rustup target): the one installed,
-#     else `rustup target add` (120 s at most); when neither works it stops and says so;
+#     else `rustup target add` (PGEXT_ARM64_RUSTUP_TIMEOUT, 120 s, at most); when neither works it
+#     stops and says exactly what is missing;
 #   - clang as the C compiler and linker driver (--target=aarch64-linux-gnu), with Debian
 #     bookworm's cross toolchain parts: binutils-aarch64-linux-gnu (ld, ar), libc6-dev-arm64-cross
 #     (glibc 2.36: the binaries run on bookworm and newer), libgcc-12-dev-arm64-cross (crt files,
@@ -22,7 +23,7 @@
 #
 # Environment: PROFILE (release, the default, or debug), PGEXT_ARM64_TARGET_DIR (cargo's target
 # directory for the cross build; default ${CARGO_TARGET_DIR:-target}/aarch64-cross), PGEXT_CACHE,
-# PGEXT_ARM64_REFRESH=1 (re-read Debian's index for the headers).
+# PGEXT_ARM64_REFRESH=1 (re-read Debian's index for the headers), PGEXT_ARM64_RUSTUP_TIMEOUT (120).
 source "$(dirname "$0")/lib.sh"
 source "$REPO/scripts/debian.sh"
 
@@ -43,12 +44,16 @@ arm64_rust_std() {
     [ -d "$sysroot/lib/rustlib/$TARGET/lib" ] && return 0
     command -v rustup >/dev/null ||
         die "Rust's standard library for $TARGET is not in $sysroot/lib/rustlib and there is no rustup to add it: install the target for this toolchain ($(rustc --version))"
-    say "adding the Rust target $TARGET (rustup, 120 s at most)"
+    say "adding the Rust target $TARGET (rustup, ${PGEXT_ARM64_RUSTUP_TIMEOUT:-120} s at most)"
     log=$(mktemp)
-    if ! timeout 120 rustup target add "$TARGET" >"$log" 2>&1; then
+    local rc=0 secs=${PGEXT_ARM64_RUSTUP_TIMEOUT:-120}
+    timeout "$secs" rustup target add "$TARGET" >"$log" 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then
         tail -n 5 "$log" >&2
         rm -f "$log"
-        die "Rust's standard library for $TARGET is missing and \`rustup target add $TARGET\` failed (above): it downloads rust-std from the Rust distribution server (\$RUSTUP_DIST_SERVER, default https://static.rust-lang.org), which this machine could not reach within 120 s. Install the target where that server is reachable (rustup target add $TARGET), or set RUSTUP_DIST_SERVER to a mirror"
+        local how="failed (exit $rc, its last lines above)"
+        [ "$rc" != 124 ] || how="did not finish within $secs s"
+        die "Rust's standard library for $TARGET (rustup component rust-std) is not installed for $(rustc --version), and \`rustup target add $TARGET\` $how. It downloads from the Rust distribution server (\$RUSTUP_DIST_SERVER, default https://static.rust-lang.org), which the package registries do not mirror: install the target where that server is reachable, or set RUSTUP_DIST_SERVER to a mirror of it"
     fi
     rm -f "$log"
     [ -d "$sysroot/lib/rustlib/$TARGET/lib" ] || die "rustup target add $TARGET succeeded but $sysroot/lib/rustlib/$TARGET is missing"
