@@ -74,6 +74,7 @@ def check(layout, tag, platforms):
     listed = [f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index_of(layout, tag)["manifests"]]
     if sorted(listed) != sorted(platforms):
         sys.exit(f"image.py: the index {tag} lists {listed}, expected {platforms}")
+    same = None
     for platform in platforms:
         desc = manifest_for(layout, tag, platform)
         config, tars = layers(layout, desc)
@@ -95,6 +96,15 @@ def check(layout, tag, platforms):
         if "share/extension/pgext.control" not in files:
             sys.exit(f"image.py: {platform}'s image has no share/extension/pgext.control")
         print(f"    {platform}: {desc['digest']}, lib/pgext.so ELF machine {machine}, {len(files)} files")
+        # Everything but the library is the same on every platform; pgrx may order a script's
+        # statements differently, so scripts are compared line for line, unordered.
+        rest = {n: sorted(d.splitlines()) if n.endswith(".sql") else d for n, d in files.items() if n != "lib/pgext.so"}
+        if same is None:
+            same = (platform, rest)
+        elif rest != same[1]:
+            differ = sorted(n for n in set(rest) | set(same[1]) if rest.get(n) != same[1].get(n))
+            sys.exit(f"image.py: {platform} and {same[0]} differ beyond lib/pgext.so: {differ}")
+    print("    every platform's image holds the same control file, scripts and licenses")
 
 
 def tagged(layout, tag):

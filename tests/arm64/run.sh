@@ -178,4 +178,8 @@ set -e
 echo "times (s):"
 printf '    %s\n' "${times[@]}" "total	$(($(date +%s) - t_start))"
 echo "results: $OUT/results.tsv, views: $OUT/*.json, pgext-check: $OUT/cli.json, server log: $OUT/server.log"
+if [ "$rc" = 0 ]; then # the root's writes and the copies are kept only for a failure
+    emu_cleanup
+    rm -rf "$OUT/upper" "$OUT/work" "$OUT/pulled" "$PKG_ARM64"
+fi
 exit "$rc"
