@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README: scripts/demo.sh, scripts/test.sh).
-.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 preflight upgrade-preflight bench fuzz fuzz-smoke book book-html book-bless
+.PHONY: setup setup-check apt demo demo-stop test lint unit pgrx-test regress upgrade signatures oracle oracle-arm64 arm64 arm64-image preflight upgrade-preflight bench fuzz fuzz-smoke book book-html book-bless
 setup:
 	bash scripts/setup.sh
 setup-check:
@@ -27,6 +27,13 @@ oracle:
 # The arm64 oracle on every arm64 image (CI runs a subset through scripts/test.sh oracle-arm64).
 oracle-arm64:
 	PGEXT_ORACLE_ARM64_ALL=1 bash scripts/test.sh oracle-arm64
+# pgext itself on arm64: cross-compiled, a multi-arch image, run in the emulated arm64 server
+# (not in CI's default run: docs/src/contributing/testing.md).
+arm64:
+	bash scripts/test.sh arm64
+# pgext's image for linux/amd64 and linux/arm64 and the multi-arch index (target/pgext-image).
+arm64-image:
+	bash scripts/package-image.sh --platform linux/amd64,linux/arm64
 preflight:
 	bash scripts/test.sh preflight
 upgrade-preflight:

@@ -164,3 +164,19 @@ ro_unmount_images() {
     while read -r d; do umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true; done <"$fx/ro-mounts"
     rm -f "$fx/ro-mounts"
 }
+
+# pgext_image_tree PKGLIBDIR SHAREDIR DEST: the tree of pgext's extension image, as CloudNativePG
+# mounts it (lib/pgext.so, share/extension/pgext*, licenses/), from a package's pkglibdir and
+# sharedir (a `cargo pgrx package` output). scripts/package-image.sh writes it as the image's
+# layer; tests/arm64 reads it back out of that image.
+pgext_image_tree() {
+    local lib=$1 share=$2 dest=$3
+    [ -f "$lib/pgext.so" ] || die "no pgext.so in $lib"
+    rm -rf "$dest"
+    mkdir -p "$dest/lib" "$dest/share/extension" "$dest/licenses/pgext"
+    cp "$lib/pgext.so" "$dest/lib/"
+    cp "$share"/extension/pgext* "$dest/share/extension/"
+    cp "$REPO/README.md" "$dest/licenses/pgext/README.md"
+    chmod -R u=rwX,go=rX "$dest"
+    chmod 0755 "$dest/lib/pgext.so"
+}

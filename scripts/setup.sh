@@ -67,11 +67,13 @@ packages=(
     postgresql-15                                                                  # ELF tests: another major's modules
     iproute2 util-linux openssl                                                    # OCI tests: slow-DNS namespace, TLS server
     binutils-aarch64-linux-gnu                                                     # ELF tests: clang links arm64 fixtures
+    libc6-dev-arm64-cross libgcc-12-dev-arm64-cross                                # pgext for arm64 (scripts/build-arm64.sh)
     qemu-user-static                                                               # oracle-arm64: an arm64 PostgreSQL
     prometheus                                                                     # book suite: promtool tests the alerts
 )
 # ELF tests build a 32-bit library where the toolchain can (amd64's multilib). gcc-multilib conflicts
-# with Debian's gcc-aarch64-linux-gnu, so arm64 fixtures are built by clang --target=aarch64-linux-gnu.
+# with Debian's gcc-aarch64-linux-gnu, so arm64 fixtures (and pgext for arm64) are built by clang
+# --target=aarch64-linux-gnu, with the cross glibc and libgcc of Debian's cross toolchain.
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 missing=()
 for p in "${packages[@]}"; do
@@ -151,6 +153,11 @@ check_machine() {
         report missing "cargo pgrx init for $PG_CONFIG_FOUND (not in $pgrx_config)" "scripts/setup.sh runs it (cargo pgrx init --pg18 $PG_CONFIG_FOUND)"
     fi
     command -v cargo-fuzz >/dev/null && report ok "cargo-fuzz" || report missing "cargo-fuzz" "scripts/setup.sh installs it (cargo install cargo-fuzz --locked)"
+    # Only `make arm64` / scripts/build-arm64.sh need it (build-arm64.sh tries rustup target add).
+    if command -v rustc >/dev/null && [ -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu/lib" ]; then
+        report ok "Rust target aarch64-unknown-linux-gnu (pgext for arm64)"
+    else report note "Rust target aarch64-unknown-linux-gnu not installed: only pgext for arm64 needs it (make arm64; rustup target add aarch64-unknown-linux-gnu)"
+    fi
     if [ "$(id -u)" = 0 ]; then
         if id "$PGEXT_USER" >/dev/null 2>&1; then report ok "cluster owner '$PGEXT_USER'"
         else report missing "cluster owner '$PGEXT_USER' (no such user)" "scripts/setup.sh creates it (useradd --system --create-home $PGEXT_USER), or set PGEXT_USER to an existing unprivileged user"

@@ -77,6 +77,10 @@ oracle_arm64() {
     [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
     PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
 }
+# pgext itself on arm64 (tests/arm64): cross-compiled, packaged as a multi-arch image, and run in the
+# emulated arm64 server of the arm64 oracle. Not in DEFAULT_SUITES: its cold builds (pgext for
+# both architectures) do not fit CI's time (docs/src/contributing/testing.md); `make arm64`.
+arm64() { bash "$REPO/tests/arm64/run.sh"; }
 
 # ---------------------------------------------------------------------------------------------
 # The runner
@@ -109,11 +113,12 @@ add_suite() {
         signatures) run_suite signatures server signatures ;;
         oracle) run_suite oracle server oracle ;;
         oracle-arm64) run_suite oracle-arm64 cpu oracle_arm64 ;;
+        arm64) run_suite arm64 cpu arm64 ;;
         preflight) run_suite preflight server preflight ;;
         book) run_suite book server book ;;
         upgrade-preflight) run_suite upgrade-preflight server upgrade_preflight ;;
         fuzz) run_suite fuzz cpu fuzz ;;
-        *) die "unknown suite: $1 (${DEFAULT_SUITES[*]})" ;;
+        *) die "unknown suite: $1 (${DEFAULT_SUITES[*]}; also arm64)" ;;
     esac
 }
 
