@@ -1425,6 +1425,24 @@ fn preload_needs_decided_from_aarch64_pg_init() {
     );
 }
 
+/// Compiles case `case` of the preload.c fixture into `out` with `compiler`, `target` and `flags`.
+fn preload_case(out: &Path, compiler: &str, case: &str, target: &[&str], flags: &[&str]) -> PathBuf {
+    let define = format!("-DCASE_{case}");
+    let src = fixture("preload.c");
+    let mut args = vec![
+        "-shared",
+        "-fPIC",
+        "-o",
+        out.to_str().unwrap(),
+        src.to_str().unwrap(),
+        &define,
+    ];
+    args.extend_from_slice(target);
+    args.extend_from_slice(flags);
+    compile(compiler, &args);
+    out.to_path_buf()
+}
+
 fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_sets: &[&[&str]]) {
     let dir = tempfile::tempdir().unwrap();
     // (case, expected need without preloading) — each compiled at -O2, -O0 and -O2 -fno-plt.
@@ -1462,20 +1480,13 @@ fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_set
     let mut failures = Vec::new();
     for (case, want) in cases {
         for (k, flags) in flag_sets.iter().enumerate() {
-            let out = dir.path().join(format!("{case}-{k}.so"));
-            let define = format!("-DCASE_{case}");
-            let src = fixture("preload.c");
-            let mut args = vec![
-                "-shared",
-                "-fPIC",
-                "-o",
-                out.to_str().unwrap(),
-                src.to_str().unwrap(),
-                &define,
-            ];
-            args.extend_from_slice(target);
-            args.extend_from_slice(flags);
-            compile(compiler, &args);
+            let out = preload_case(
+                &dir.path().join(format!("{case}-{k}.so")),
+                compiler,
+                case,
+                target,
+                flags,
+            );
             let report = inspect_bytes(
                 fs::read(&out).unwrap(),
                 &abi,
@@ -1595,19 +1606,13 @@ fn dlopen_in_pg_init_is_a_dependency() {
     let dir = tempfile::tempdir().unwrap();
     for flags in [&["-O2"][..], &["-O0"][..]] {
         let build = |case: &str| {
-            let out = dir.path().join(format!("{case}{}.so", flags[0]));
-            let define = format!("-DCASE_{case}");
-            let src = fixture("preload.c");
-            let mut args = vec![
-                "-shared",
-                "-fPIC",
-                "-o",
-                out.to_str().unwrap(),
-                src.to_str().unwrap(),
-                &define,
-            ];
-            args.extend_from_slice(flags);
-            compile("cc", &args);
+            let out = preload_case(
+                &dir.path().join(format!("{case}{}.so", flags[0])),
+                "cc",
+                case,
+                &[],
+                flags,
+            );
             analyze_library(&out, &SearchConfig::new(host()), &server())
         };
         let absent = "libpgext_fixture_absent.so.1";
