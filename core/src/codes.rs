@@ -216,6 +216,11 @@ pub enum Code {
     )]
     PreloadUndecided,
     #[strum(
+        message = "the library refuses to be preloaded (`_PG_init` raises FATAL when `process_shared_preload_libraries_in_progress` is set, as pgtt does): the server does not start with it in `shared_preload_libraries`",
+        props(shown = "mounted_extensions, libraries, preflight")
+    )]
+    PreloadRefused,
+    #[strum(
         message = "the file does not start with the ELF magic bytes",
         props(shown = "libraries, mounted_extensions")
     )]

@@ -133,13 +133,27 @@ impl Verdict {
 }
 
 /// What loading a library does to the server when it is not preloaded, as a problem (with
-/// `for_load` the severity that fits `LOAD`/`CREATE`; otherwise advice for use).
+/// `for_load` the severity that fits `LOAD`/`CREATE`; otherwise advice for use); when it is
+/// preloaded, whether it refuses to be.
 pub fn preload_problem(report: &elf::LibraryReport, preloaded: bool, for_load: bool) -> Option<Problem> {
-    if preloaded || !report.loadable {
+    if !report.loadable {
         return None;
     }
     let base = report.path.rsplit('/').next().unwrap_or(&report.path);
     let base = base.strip_suffix(".so").unwrap_or(base);
+    if preloaded {
+        // The postmaster runs _PG_init while it starts: a FATAL there stops the server.
+        return report.preload.preload_refused.as_ref().map(|r| {
+            Problem::new(
+                Code::PreloadRefused,
+                Severity::Error,
+                format!(
+                    "{base} refuses to be preloaded: {}; the server does not start with it in shared_preload_libraries: take it out (LOAD it, or use session_preload_libraries)",
+                    r.message()
+                ),
+            )
+        });
+    }
     match report.preload.need() {
         elf::PreloadNeed::None => None,
         elf::PreloadNeed::Required(why) => Some(Problem::new(

@@ -1476,7 +1476,14 @@ fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_set
         ("PLAIN", Want::None),
         ("GLOBAL_FLAG", Want::None),
         ("UNKNOWN_CONTEXT", Want::Undecided),
+        ("REFUSE_PRELOAD", Want::None),
+        (
+            "REFUSE_THEN_CHECK",
+            Want::Required("fixture must be loaded via shared_preload_libraries"),
+        ),
     ];
+    // Only this case refuses to be preloaded.
+    let refuses_preload = |case: &str| (case == "REFUSE_PRELOAD").then_some("can not be loaded using shared_preload_libraries");
     let mut failures = Vec::new();
     for (case, want) in cases {
         for (k, flags) in flag_sets.iter().enumerate() {
@@ -1504,6 +1511,15 @@ fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_set
             };
             if !ok {
                 failures.push(format!("{compiler} {case} {flags:?}: want {want:?}, got {got:?}"));
+            }
+            let refused = report.preload.preload_refused.as_ref().map(|r| r.message());
+            let refused_ok = match (refuses_preload(case), &refused) {
+                (Some(text), Some(m)) => m.contains(text) && m.contains("FATAL"),
+                (None, None) => true,
+                _ => false,
+            };
+            if !refused_ok {
+                failures.push(format!("{compiler} {case} {flags:?}: preload refused {refused:?}"));
             }
         }
     }

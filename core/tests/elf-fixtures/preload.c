@@ -146,6 +146,20 @@ _PG_init(void)
 #elif defined(CASE_DLOPEN_PRESENT)
 	if (!open_client("libm.so.6"))
 		ereport(ERROR, errmsg("no libm"));
+#elif defined(CASE_REFUSE_PRELOAD)
+	/* pgtt: refuses to be preloaded; the errors after that are about other conditions */
+	if (process_shared_preload_libraries_in_progress)
+		ereport(FATAL, errmsg("fixture can not be loaded using shared_preload_libraries"));
+	if (some_setting == 0)
+		ereport(ERROR, errmsg("fixture: not in a transaction"));
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+#elif defined(CASE_REFUSE_THEN_CHECK)
+	/* preload-only, and preloading can fail on a setting: still "unless preloaded" */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR, errmsg("fixture must be loaded via shared_preload_libraries"));
+	if (some_setting == 3)
+		ereport(FATAL, errmsg("fixture: bad setting"));
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
 #elif defined(CASE_UNKNOWN_CONTEXT)
 	define_gucs((GucContext) some_setting);
 #else

@@ -45,7 +45,7 @@ impl Machine for Aarch64 {
     fn flow(&self, ins: &Instruction, addr: u64, st: &State, cx: &Cx) -> Flow {
         let [a, b, c, _] = ins.operands;
         match ins.opcode {
-            Opcode::RET | Opcode::RETAA | Opcode::RETAB | Opcode::ERET => Flow::End,
+            Opcode::RET | Opcode::RETAA | Opcode::RETAB | Opcode::ERET => Flow::Return,
             // Traps: __builtin_trap, __builtin_unreachable's landing, undefined encodings.
             Opcode::BRK | Opcode::UDF | Opcode::HLT | Opcode::Invalid => Flow::End,
             Opcode::B => pc_rel(addr, a).map_or(Flow::IndirectJump(Target::Unknown), Flow::Jump),

@@ -80,6 +80,9 @@ pub(super) struct State {
     pub(super) globals: Vec<(u64, Val)>,
     /// An `ereport(ERROR)` begun here (site, level), waiting for its message.
     pub(super) pending: Option<(u64, u64)>,
+    /// The path took a branch the other walk decided the other way: it is here because of the
+    /// flag (set only in the walk with the flag true).
+    pub(super) past_flag: bool,
 }
 
 impl State {
@@ -93,6 +96,7 @@ impl State {
             stack: Vec::new(),
             globals: Vec::new(),
             pending: None,
+            past_flag: false,
         }
     }
 
@@ -166,7 +170,9 @@ pub(super) enum Target {
 pub(super) enum Flow {
     /// Falls through after [`Machine::step`].
     Step,
-    /// The path ends (return, trap).
+    /// The function returns.
+    Return,
+    /// The path ends without returning (a trap).
     End,
     /// An unconditional direct jump (or a tail call, when it reaches a PLT stub).
     Jump(u64),

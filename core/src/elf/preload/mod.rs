@@ -167,6 +167,10 @@ pub struct PreloadFacts {
     /// `_PG_init` can raise an ERROR whether or not it is preloaded (some other condition: with
     /// `dlopens`, a library it cannot open).
     pub raises_anyway: bool,
+    /// `_PG_init` refuses to be preloaded: with the flag set, every path past the branches the
+    /// flag decides raises this (pgtt: "can not be loaded using shared_preload_libraries"). The
+    /// postmaster stops on it.
+    pub preload_refused: Option<Refusal>,
 }
 
 /// The answer for one library when it is not preloaded.
@@ -296,10 +300,31 @@ fn walk_both<M: Machine>(
         incomplete: None,
         found: Vec::new(),
         dlopened: Vec::new(),
+        decided: HashMap::new(),
+        other: HashMap::new(),
+        returned_past_flag: false,
     };
     let without = walker.walk(init, false);
     let incomplete = walker.incomplete.take();
+    walker.other = std::mem::take(&mut walker.decided);
     let with = walker.walk(init, true);
+    // Preloading itself fails when, with the flag set, no path past a branch the flag decides
+    // returns and one of them raises an ERROR the walk without the flag never reaches. Then the
+    // errors reached only without the flag are not "unless preloaded": the walk with it stopped
+    // before their conditions (pgtt's "not in a transaction" after its refusal to be preloaded).
+    let without_sites: HashSet<u64> = without.iter().map(|f| f.site).collect();
+    let preload_refused = if walker.incomplete.is_none() && !walker.returned_past_flag {
+        with.iter().find_map(|f| match &f.refusal {
+            Ok(r @ Refusal::Raises { level, .. })
+                if f.past_flag && *level >= ERROR_LEVEL && !without_sites.contains(&f.site) =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+    } else {
+        None
+    };
     // ereport sites reached with the flag true too are about something else.
     let raised_anyway: HashSet<u64> = with
         .iter()
@@ -307,18 +332,25 @@ fn walk_both<M: Machine>(
         .map(|f| f.site)
         .collect();
     facts.dlopens = std::mem::take(&mut walker.dlopened);
-    facts.raises_anyway = with
-        .iter()
-        .any(|f| matches!(f.refusal, Ok(Refusal::Raises { level, .. }) if level >= ERROR_LEVEL));
+    let is_error = |f: &walk::Found| matches!(f.refusal, Ok(Refusal::Raises { level, .. }) if level >= ERROR_LEVEL);
+    // An ERROR the walk without the flag reaches and the walk with it reaches too (or that is
+    // not about the flag at all, when preloading itself fails).
+    facts.raises_anyway = with.iter().any(|f| is_error(f) && without_sites.contains(&f.site))
+        || (preload_refused.is_some() && without.iter().any(is_error));
     if !decides {
         return;
     }
+    // Raised whatever the flag says: at a site the walk with the flag reaches too, or anywhere
+    // when preloading itself fails.
+    let refused = preload_refused.is_some();
+    facts.preload_refused = preload_refused;
+    let anyway = |site: u64| refused || raised_anyway.contains(&site);
     let mut uncertain = None;
     for f in without {
         let raises = matches!(f.refusal, Ok(Refusal::Raises { .. }));
         match f.refusal {
-            Ok(_) | Err(_) if raises && raised_anyway.contains(&f.site) => {}
-            Err(why) if why.starts_with("ereport") && raised_anyway.contains(&f.site) => {}
+            Ok(_) | Err(_) if raises && anyway(f.site) => {}
+            Err(why) if why.starts_with("ereport") && anyway(f.site) => {}
             Ok(r) => {
                 if !facts.refusals.contains(&r) {
                     facts.refusals.push(r);

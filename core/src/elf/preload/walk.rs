@@ -12,6 +12,8 @@ use crate::elf::file::ElfFile;
 pub(super) struct Found {
     pub(super) site: u64,
     pub(super) refusal: Result<Refusal, String>,
+    /// Reached past a branch the flag decides ([`State::past_flag`]).
+    pub(super) past_flag: bool,
 }
 
 pub(super) struct Walker<'f, M: Machine> {
@@ -30,6 +32,15 @@ pub(super) struct Walker<'f, M: Machine> {
     pub(super) found: Vec<Found>,
     /// Names `_PG_init` passes to `dlopen()` as constant strings, in either walk.
     pub(super) dlopened: Vec<String>,
+    /// Branches decided in this walk, by address: bit 1 not taken, bit 2 taken (both: followed
+    /// both ways).
+    pub(super) decided: HashMap<u64, u8>,
+    /// The previous walk's `decided`: a branch it decided one way and this walk the other is one
+    /// the flag decides, and a path that takes it is [`State::past_flag`].
+    pub(super) other: HashMap<u64, u8>,
+    /// A path past such a branch returned (at any depth: a callee's return continues its
+    /// caller's path, which the walk does not carry back).
+    pub(super) returned_past_flag: bool,
 }
 
 /// Where a call goes.
@@ -44,6 +55,8 @@ impl<M: Machine> Walker<'_, M> {
         self.found.clear();
         self.steps = 0;
         self.incomplete = None;
+        self.decided.clear();
+        self.returned_past_flag = false;
         self.function(entry, State::entry(M::SP), flag, 0);
         std::mem::take(&mut self.found)
     }
@@ -200,15 +213,22 @@ impl<M: Machine> Walker<'_, M> {
                         self.machine.step(&ins, ip, &mut st, flag, &cx);
                         ip = next;
                     }
+                    Flow::Return => {
+                        self.returned(&st);
+                        continue 'path;
+                    }
                     Flow::End => continue 'path,
                     Flow::Jump(t) => {
                         // A tail call to an import.
                         if let Some(name) = self.plt_target(t) {
-                            self.call_import(name, ip, &mut st, flag);
+                            if !self.call_import(name, ip, &mut st, flag) {
+                                self.returned(&st);
+                            }
                             continue 'path;
                         }
                         if self.is_plt(t) {
-                            continue 'path; // a tail call to an import not watched
+                            self.returned(&st); // a tail call to an import not watched
+                            continue 'path;
                         }
                         joins.insert(t);
                         ip = t;
@@ -216,16 +236,27 @@ impl<M: Machine> Walker<'_, M> {
                     Flow::IndirectJump(target) => {
                         match target {
                             Target::Import(name) => {
-                                self.call_import(name, ip, &mut st, flag);
+                                if !self.call_import(name, ip, &mut st, flag) {
+                                    self.returned(&st);
+                                }
                             }
                             // A tail call through the GOT (-fno-plt) to an import not watched.
-                            Target::OtherImport => {}
+                            Target::OtherImport => self.returned(&st),
                             _ => self.incomplete(format!("indirect jump at {ip:#x}")),
                         }
                         continue 'path;
                     }
                     Flow::Branch(t, decided) => {
                         joins.insert(t);
+                        let bit = match decided {
+                            Some(true) => 2,
+                            Some(false) => 1,
+                            None => 3,
+                        };
+                        *self.decided.entry(ip).or_default() |= bit;
+                        if bit != 3 && self.other.get(&ip) == Some(&(3 - bit)) {
+                            st.past_flag = true;
+                        }
                         match decided {
                             Some(true) => ip = t,
                             Some(false) => ip = next,
@@ -237,8 +268,12 @@ impl<M: Machine> Walker<'_, M> {
                     }
                     Flow::Call(target, indirect) => {
                         match self.callee(target) {
+                            // call_import leaves the state as the call does (errstart's result).
                             Callee::Import(name) if self.call_import(name, ip, &mut st, flag) => continue 'path,
-                            Callee::Import(_) => {}
+                            Callee::Import(_) => {
+                                ip = next;
+                                continue;
+                            }
                             Callee::Local(t) if depth < MAX_DEPTH => {
                                 let mut inner = st.clone();
                                 M::enter_call(&mut inner);
@@ -257,6 +292,11 @@ impl<M: Machine> Walker<'_, M> {
                 }
             }
         }
+    }
+
+    /// A path returns from a function (or tail-calls an import that returns).
+    fn returned(&mut self, st: &State) {
+        self.returned_past_flag |= st.past_flag;
     }
 
     /// A call to an import; `true` when the path ends there.
@@ -283,6 +323,7 @@ impl<M: Machine> Walker<'_, M> {
                         // Compared with the other walk like a known ERROR: only a site reached
                         // without preloading alone leaves the answer open.
                         self.found.push(Found {
+                            past_flag: st.past_flag,
                             site,
                             refusal: Err(format!("ereport at {site:#x} with a level not known statically")),
                         });
@@ -293,6 +334,7 @@ impl<M: Machine> Walker<'_, M> {
                 if let Some((s, level)) = st.pending.take() {
                     let message = self.c_string(M::arg(st, 0));
                     self.found.push(Found {
+                        past_flag: st.past_flag,
                         site: s,
                         refusal: Ok(Refusal::Raises { level, message }),
                     });
@@ -302,6 +344,7 @@ impl<M: Machine> Walker<'_, M> {
             "errfinish" => {
                 if let Some((s, level)) = st.pending.take() {
                     self.found.push(Found {
+                        past_flag: st.past_flag,
                         site: s,
                         refusal: Ok(Refusal::Raises { level, message: None }),
                     });
@@ -328,6 +371,7 @@ impl<M: Machine> Walker<'_, M> {
                     Val::Const(PGC_POSTMASTER) if !flag => {
                         let var = self.c_string(M::arg(st, 0));
                         self.found.push(Found {
+                            past_flag: st.past_flag,
                             site,
                             refusal: Ok(Refusal::PostmasterVariable { name: var }),
                         });
@@ -336,6 +380,7 @@ impl<M: Machine> Walker<'_, M> {
                     Val::Const(_) => {}
                     _ if !flag => {
                         self.found.push(Found {
+                            past_flag: st.past_flag,
                             site,
                             refusal: Err(format!("{name} at {site:#x} with a context not known statically")),
                         });
@@ -352,6 +397,7 @@ impl<M: Machine> Walker<'_, M> {
             }
             "RequestAddinShmemSpace" | "RequestNamedLWLockTranche" if !flag => {
                 self.found.push(Found {
+                    past_flag: st.past_flag,
                     site,
                     refusal: Ok(Refusal::ShmemRequest { function: name }),
                 });

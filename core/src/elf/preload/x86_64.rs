@@ -42,8 +42,9 @@ impl Machine for X86_64 {
 
     fn flow(&self, ins: &Instruction, _addr: u64, st: &State, cx: &Cx) -> Flow {
         match ins.flow_control() {
-            // ret; int3, ud2
-            FlowControl::Return | FlowControl::Interrupt | FlowControl::Exception => Flow::End,
+            FlowControl::Return => Flow::Return,
+            // int3, ud2
+            FlowControl::Interrupt | FlowControl::Exception => Flow::End,
             FlowControl::UnconditionalBranch if ins.op0_kind() == OpKind::NearBranch64 => {
                 Flow::Jump(ins.near_branch_target())
             }
