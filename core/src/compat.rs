@@ -786,6 +786,12 @@ mod tests {
             }
             "recommended" => r.preload.degrades_imports = vec!["RegisterBackgroundWorker".into()],
             "undecided" => r.preload.undecided = Some("an indirect jump".into()),
+            "refused" => {
+                r.preload.preload_refused = Some(elf::Refusal::Raises {
+                    level: 22,
+                    message: Some("x can not be loaded using shared_preload_libraries".into()),
+                })
+            }
             _ => {}
         }
         r
@@ -855,6 +861,9 @@ mod tests {
             ("recommended", true, Some(true), &[], true, Some(true)),
             ("undecided", false, None, &["preload_undecided"], true, None),
             ("undecided", true, Some(true), &[], true, Some(true)),
+            // pgtt: loads as it is, and stops the server from starting when preloaded.
+            ("refused", false, Some(true), &[], true, Some(true)),
+            ("refused", true, Some(false), &["preload_refused"], false, Some(false)),
         ];
         for &(need, pre, compatible, codes_want, usable, y_compatible) in cases {
             let preloaded = if pre {
