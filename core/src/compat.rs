@@ -65,6 +65,17 @@ impl Preloaded {
     pub fn contains(&self, path: &str) -> bool {
         self.files.contains(&canonical(path))
     }
+
+    /// The rendezvous variables the preloaded libraries set while they load (a loader such as
+    /// timescaledb.so announcing itself to the library it loads later).
+    pub fn published(&self, analyze: &mut dyn FnMut(&str) -> elf::LibraryReport) -> Vec<String> {
+        let mut files: Vec<&String> = self.files.iter().collect();
+        files.sort();
+        let mut out: Vec<String> = files.into_iter().flat_map(|f| analyze(f).preload.publishes).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 fn canonical(path: &str) -> String {
@@ -244,10 +255,18 @@ pub fn judge_only(
 
 fn judge(
     inv: &Inventory,
-    analyze: &mut dyn FnMut(&str) -> elf::LibraryReport,
+    analyze_file: &mut dyn FnMut(&str) -> elf::LibraryReport,
     preloaded: &Preloaded,
     only: Option<&BTreeSet<String>>,
 ) -> BTreeMap<String, Verdict> {
+    // Every report as this server's preloaded libraries leave it.
+    let published = preloaded.published(analyze_file);
+    let mut analyze_here = |p: &str| {
+        let mut r = analyze_file(p);
+        r.preload.assume_published(&published);
+        r
+    };
+    let analyze: &mut dyn FnMut(&str) -> elf::LibraryReport = &mut analyze_here;
     let visible: HashMap<&str, &Extension> = inv
         .extensions
         .iter()
@@ -889,6 +908,32 @@ mod tests {
             );
             assert_eq!(x.libraries[0].preloaded, pre);
             assert_eq!(x.libraries[0].path, lib);
+        }
+    }
+
+    /// timescaledb: the versioned library refuses unless preloaded, or unless its preloaded
+    /// loader published the rendezvous variable it reads.
+    #[test]
+    fn a_preloaded_loader_lifts_the_refusal_it_publishes_for() {
+        let t = tempfile::tempdir().unwrap();
+        let s = one_c_extension(t.path());
+        write(t.path(), "ext/a/lib/loader.so", "elf");
+        write(t.path(), "ext/a/lib/quiet.so", "elf");
+        let inv = Inventory::collect(&s);
+        let mut analyze = |p: &str| {
+            let mut r = with_need(p, "required");
+            if p.ends_with("/lib.so") {
+                r.preload.unless_published = vec!["x.loader_present".into()];
+            } else if p.ends_with("/loader.so") {
+                r.preload.publishes = vec!["x.loader_present".into()];
+            }
+            r
+        };
+        for (preload, compatible) in [("loader", Some(true)), ("quiet", Some(false)), ("other", Some(false))] {
+            let preloaded = Preloaded::resolve(&[preload.to_string()], &s);
+            let v = judge_all(&inv, &mut analyze, &preloaded);
+            assert_eq!(v["x"].compatible_sql(), compatible, "{preload}: {:?}", v["x"].problems);
+            assert_eq!(v["y"].compatible_sql(), compatible, "{preload}");
         }
     }
 

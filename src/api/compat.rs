@@ -257,6 +257,7 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
     let inv = read_inventory_with(s);
     let glibc = host_glibc();
     let preloaded = preloaded();
+    let published = preloaded.published(&mut |p: &str| analyze(p));
     let mut watched: BTreeSet<String> = BTreeSet::new();
     watched.insert(elf::ldcache::DEFAULT_PATH.to_string());
     let rows: Vec<_> = inv
@@ -265,6 +266,7 @@ fn compat_rows(s: &pgext_core::inventory::Settings) -> (Vec<CompatRow>, Option<F
         .filter(|l| l.size.is_some())
         .map(|l| {
             let mut r = analyze(&l.path);
+            r.preload.assume_published(&published);
             watched.insert(l.path.clone());
             for d in r.dependencies.iter().filter_map(|d| d.path.as_deref()) {
                 watched.insert(d.to_string());

@@ -1481,9 +1481,12 @@ fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_set
             "REFUSE_THEN_CHECK",
             Want::Required("fixture must be loaded via shared_preload_libraries"),
         ),
+        ("LOADER", Want::Required("fixture loader must be loaded")),
+        ("VERSIONED", Want::Required("extension fixture must be preloaded")),
     ];
     // Only this case refuses to be preloaded.
-    let refuses_preload = |case: &str| (case == "REFUSE_PRELOAD").then_some("can not be loaded using shared_preload_libraries");
+    let refuses_preload =
+        |case: &str| (case == "REFUSE_PRELOAD").then_some("can not be loaded using shared_preload_libraries");
     let mut failures = Vec::new();
     for (case, want) in cases {
         for (k, flags) in flag_sets.iter().enumerate() {
@@ -1520,6 +1523,30 @@ fn preload_needs_decided(compiler: &str, target: &[&str], abi: HostAbi, flag_set
             };
             if !refused_ok {
                 failures.push(format!("{compiler} {case} {flags:?}: preload refused {refused:?}"));
+            }
+            // The loader publishes its rendezvous variable; the versioned library's refusal is
+            // lifted by it, and only by it.
+            let present = vec!["fixture.loader_present".to_string()];
+            let (publishes, lifted_by) = match *case {
+                "LOADER" => (present.clone(), vec![]),
+                "VERSIONED" => (vec![], present.clone()),
+                _ => (vec![], vec![]),
+            };
+            let mut lifted = report.preload.clone();
+            lifted.assume_published(&present);
+            let mut other = report.preload.clone();
+            other.assume_published(&["fixture.other".to_string()]);
+            if report.preload.publishes != publishes
+                || report.preload.unless_published != lifted_by
+                || (*case == "VERSIONED" && lifted.need() != PreloadNeed::None)
+                || other.need() != got
+            {
+                failures.push(format!(
+                    "{compiler} {case} {flags:?}: publishes {:?}, lifted by {:?}, lifted {:?}",
+                    report.preload.publishes,
+                    report.preload.unless_published,
+                    lifted.need()
+                ));
             }
         }
     }

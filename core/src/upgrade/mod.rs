@@ -245,6 +245,7 @@ pub fn run(inputs: &Inputs<'_>, cancel: &dyn Fn() -> bool) -> Result<UpgradeRepo
     let mut analyzer = Analyzer::new(target.search_config(ld(order)), target.magic);
     let mut other = Analyzer::new(target.search_config(ld(order.other())), target.magic);
     let preloaded = Preloaded::resolve(new_preload, &settings);
+    let published = preloaded.published(&mut |p: &str| analyzer.analyze(std::path::Path::new(p)));
 
     // Library names, with who uses them.
     let mut uses: BTreeMap<&str, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
@@ -262,7 +263,14 @@ pub fn run(inputs: &Inputs<'_>, cancel: &dyn Fn() -> bool) -> Result<UpgradeRepo
         if cancel() {
             return Err(Cancelled);
         }
-        let mut v = judge_new(name, &settings, layout, &mut analyzer, &mut other, &preloaded);
+        let mut v = judge_new(
+            name,
+            &settings,
+            layout,
+            &mut analyzer,
+            &mut other,
+            (&preloaded, &published),
+        );
         v.referenced_by = by.iter().map(|(d, f)| ((*d).to_owned(), f.clone())).collect();
         libraries.push(v);
     }
@@ -340,7 +348,7 @@ fn judge_new(
     layout: &JobLayout,
     analyzer: &mut Analyzer,
     other: &mut Analyzer,
-    preloaded: &Preloaded,
+    (preloaded, published): (&Preloaded, &[String]),
 ) -> LibraryVerdict {
     let mut v = LibraryVerdict {
         library: name.to_owned(),
@@ -372,7 +380,8 @@ fn judge_new(
         }
     };
     v.resolved = Some(layout.job_path(&path));
-    let report = analyzer.analyze(std::path::Path::new(&path));
+    let mut report = analyzer.analyze(std::path::Path::new(&path));
+    report.preload.assume_published(published);
     v.problems = report.problems.iter().map(Problem::folded).collect();
     if layout.is_old(&path) {
         v.problems.push(Problem::warning(

@@ -33,6 +33,8 @@ extern void RequestAddinShmemSpace(size_t size);
 extern void (*shmem_request_hook)(void);
 extern void MarkGUCPrefixReserved(const char *className);
 extern void *dlopen(const char *file, int mode);
+extern void **find_rendezvous_variable(const char *varName);
+static bool fixture_loader_present = true;
 bool fixture_backend_only;
 
 #define WARNING 19
@@ -159,6 +161,22 @@ _PG_init(void)
 		ereport(ERROR, errmsg("fixture must be loaded via shared_preload_libraries"));
 	if (some_setting == 3)
 		ereport(FATAL, errmsg("fixture: bad setting"));
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+#elif defined(CASE_LOADER)
+	/* timescaledb.so: preload-only, announces itself to the library it loads later */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR, errmsg("fixture loader must be loaded via shared_preload_libraries"));
+	*find_rendezvous_variable("fixture.loader_present") = &fixture_loader_present;
+	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
+#elif defined(CASE_VERSIONED)
+	/* timescaledb-2.x.so: refuses unless preloaded or loaded by its preloaded loader */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		void **present = find_rendezvous_variable("fixture.loader_present");
+
+		if (*present == NULL || !*(bool *) *present)
+			ereport(FATAL, errmsg("extension fixture must be preloaded"));
+	}
 	DefineCustomBoolVariable("fixture.on", "o", NULL, &bval, true, PGC_USERSET, 0, NULL, NULL, NULL);
 #elif defined(CASE_UNKNOWN_CONTEXT)
 	define_gucs((GucContext) some_setting);

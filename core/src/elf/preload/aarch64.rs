@@ -14,7 +14,7 @@ use yaxpeax_arch::{Decoder, U8Reader};
 use yaxpeax_arm::armv8::a64::{InstDecoder, Instruction, Opcode, Operand, ShiftStyle, SizeCode};
 
 use super::PRELOAD_FLAG;
-use super::machine::{Cx, Flags, Flow, Machine, State, Target, Val, global_key, mask};
+use super::machine::{Cx, Flags, Flow, Machine, State, Target, Val, global_key, load_through, mask};
 
 /// AArch64 (little-endian code: instructions are little-endian in every data byte order).
 pub(super) struct Aarch64;
@@ -338,6 +338,8 @@ fn address(st: &State, op: Operand, addr: u64) -> Option<(Val, Option<(usize, Va
         Val::Const(c) => Val::Const(c.wrapping_add(off as u64)),
         Val::Got(slot) if off == 0 => Val::Got(slot),
         Val::Import(n) if off == 0 => Val::Import(n),
+        Val::Rendezvous(n) if off == 0 => Val::Rendezvous(n),
+        Val::Published => Val::Published,
         _ => Val::Unknown,
     };
     match op {
@@ -365,7 +367,7 @@ fn load(st: &State, at: Val, bytes: u32, flag: bool, cx: &Cx) -> Val {
     let v = match at {
         Val::Const(a) if bytes == 8 => cx.got_load(a).unwrap_or_else(|| st.load_global(a)),
         Val::Const(a) => st.load_global(a),
-        Val::Got(slot) => global_key(Val::Got(slot), 0).map_or(Val::Unknown, |k| st.load_global(k)),
+        Val::Got(_) | Val::Rendezvous(_) | Val::Published => load_through(st, at, 0).unwrap_or(Val::Unknown),
         Val::Stack(o) => st.load(o),
         // `bool process_shared_preload_libraries_in_progress`, read through its GOT slot.
         Val::Import(PRELOAD_FLAG) => Val::Const(u64::from(flag)),
@@ -385,8 +387,8 @@ fn store(st: &mut State, at: Val, v: Val, bytes: u32) {
             }
         }
         Val::Const(a) => st.store_global(a, v),
-        Val::Got(slot) => {
-            if let Some(k) = global_key(Val::Got(slot), 0) {
+        Val::Got(_) | Val::Rendezvous(_) => {
+            if let Some(k) = global_key(at, 0) {
                 st.store_global(k, v);
             }
         }

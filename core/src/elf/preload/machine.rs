@@ -18,6 +18,13 @@ pub(super) enum Val {
     Either(u64, u64),
     /// The address a GOT slot holds: one of the library's own exported variables.
     Got(u64),
+    /// What `find_rendezvous_variable()` returned for the walk's n-th name: the address of the
+    /// shared `void *` slot.
+    Rendezvous(u8),
+    /// Read through a rendezvous slot nothing on this path stored into, in the walk where
+    /// another library has published it: a non-null pointer to set (non-zero) data. Only that
+    /// walk makes it; it reads as 1.
+    Published,
 }
 
 /// The key of the variable a pointer addresses, for [`State::globals`]: its address, or its GOT
@@ -25,7 +32,26 @@ pub(super) enum Val {
 pub(super) fn global_key(base: Val, disp: u64) -> Option<u64> {
     match base {
         Val::Got(slot) if disp == 0 => Some(slot | 1 << 63),
+        Val::Rendezvous(n) if disp == 0 => Some(RENDEZVOUS_KEY | u64::from(n)),
         _ => None,
+    }
+}
+
+/// [`global_key`]'s tag of a rendezvous slot (no address or GOT slot key has it).
+const RENDEZVOUS_KEY: u64 = 0x3f << 56;
+
+/// A load of `disp` bytes past `base`, when the walk models what is there: one of the library's
+/// variables reached through the GOT, a rendezvous slot, or data another library published.
+pub(super) fn load_through(st: &State, base: Val, disp: u64) -> Option<Val> {
+    match base {
+        Val::Published => Some(Val::Published),
+        _ => {
+            let key = global_key(base, disp)?;
+            Some(match st.load_global(key) {
+                Val::Unknown if st.published && matches!(base, Val::Rendezvous(_)) => Val::Published,
+                v => v,
+            })
+        }
     }
 }
 
@@ -35,6 +61,7 @@ impl Val {
         match self {
             Val::Const(c) => Some(vec![c]),
             Val::Either(a, b) => Some(vec![a, b]),
+            Val::Published => Some(vec![1]),
             _ => None,
         }
     }
@@ -83,6 +110,11 @@ pub(super) struct State {
     /// The path took a branch the other walk decided the other way: it is here because of the
     /// flag (set only in the walk with the flag true).
     pub(super) past_flag: bool,
+    /// Rendezvous slots (bit n: the walk's n-th name) this path stored into.
+    pub(super) stored_rendezvous: u8,
+    /// The walk in which other libraries have published every rendezvous variable (constant
+    /// for a walk).
+    pub(super) published: bool,
 }
 
 impl State {
@@ -97,10 +129,15 @@ impl State {
             globals: Vec::new(),
             pending: None,
             past_flag: false,
+            stored_rendezvous: 0,
+            published: false,
         }
     }
 
     pub(super) fn store_global(&mut self, at: u64, v: Val) {
+        if at & !0xff == RENDEZVOUS_KEY {
+            self.stored_rendezvous |= 1 << (at & 7);
+        }
         self.globals.retain(|(a, _)| *a != at);
         if self.globals.len() < 64 && v != Val::Unknown {
             self.globals.push((at, v));

@@ -100,6 +100,7 @@ const WATCHED: &[&str] = &[
     "RequestNamedLWLockTranche",
     "RegisterBackgroundWorker",
     "dlopen",
+    "find_rendezvous_variable",
     "abort",
     "exit",
     "_exit",
@@ -171,6 +172,13 @@ pub struct PreloadFacts {
     /// flag decides raises this (pgtt: "can not be loaded using shared_preload_libraries"). The
     /// postmaster stops on it.
     pub preload_refused: Option<Refusal>,
+    /// Rendezvous variables (`find_rendezvous_variable()`) `_PG_init` stores into when it is
+    /// preloaded: a loader announcing itself (timescaledb.so sets `timescaledb.loader_present`).
+    pub publishes: Vec<String>,
+    /// The refusals all disappear when these rendezvous variables have been set by a preloaded
+    /// library (timescaledb's versioned library, loaded by its preloaded loader): see
+    /// [`PreloadFacts::need_given`].
+    pub unless_published: Vec<String>,
 }
 
 /// The answer for one library when it is not preloaded.
@@ -205,6 +213,16 @@ impl PreloadFacts {
     }
 }
 
+impl PreloadFacts {
+    /// Applies what the server's preloaded libraries publish ([`PreloadFacts::publishes`] of
+    /// each): when they set every rendezvous variable that lifts the refusals, there are none.
+    pub fn assume_published(&mut self, published: &[String]) {
+        if !self.unless_published.is_empty() && self.unless_published.iter().all(|n| published.contains(n)) {
+            self.refusals.clear();
+        }
+    }
+}
+
 /// Analyses `_PG_init` of a parsed library.
 pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts {
     let mut facts = PreloadFacts::default();
@@ -230,8 +248,9 @@ pub(crate) fn analyze(file: &mut ElfFile, dynamic: &DynamicInfo) -> PreloadFacts
     let flag = imported.contains(PRELOAD_FLAG);
     // Without any of these, nothing in _PG_init can depend on preloading in a way that fails.
     let decides = flag || defines || shmem;
-    // A library that opens others itself is walked for their names, however it answers the rest.
-    if !decides && !imported.contains("dlopen") {
+    // A library that opens others itself, or publishes a rendezvous variable, is walked for
+    // their names, however it answers the rest.
+    if !decides && !imported.contains("dlopen") && !imported.contains("find_rendezvous_variable") {
         return facts;
     }
     use super::header::{ByteOrder, ElfClass};
@@ -303,11 +322,17 @@ fn walk_both<M: Machine>(
         decided: HashMap::new(),
         other: HashMap::new(),
         returned_past_flag: false,
+        rendezvous: Vec::new(),
+        stored_rendezvous: 0,
     };
-    let without = walker.walk(init, false);
+    let without = walker.walk(init, false, false);
     let incomplete = walker.incomplete.take();
     walker.other = std::mem::take(&mut walker.decided);
-    let with = walker.walk(init, true);
+    let with = walker.walk(init, true, false);
+    facts.publishes = (0..walker.rendezvous.len())
+        .filter(|n| walker.stored_rendezvous & (1 << n) != 0)
+        .map(|n| walker.rendezvous[n].clone())
+        .collect();
     // Preloading itself fails when, with the flag set, no path past a branch the flag decides
     // returns and one of them raises an ERROR the walk without the flag never reaches. Then the
     // errors reached only without the flag are not "unless preloaded": the walk with it stopped
@@ -361,10 +386,28 @@ fn walk_both<M: Machine>(
             }
         }
     }
+    let undecided = uncertain
+        .or(incomplete)
+        .map(|why| format!("_PG_init could not be followed to the end: {why}"));
     if facts.refusals.is_empty() {
-        facts.undecided = uncertain
-            .or(incomplete)
-            .map(|why| format!("_PG_init could not be followed to the end: {why}"));
+        facts.undecided = undecided;
+        return;
+    }
+    // A refusal may be "unless preloaded, or unless a preloaded loader said it is there": walked
+    // once more without the flag, with every rendezvous variable set by another library.
+    if !walker.rendezvous.is_empty() {
+        let published = walker.walk(init, false, true);
+        let remains = walker.incomplete.is_some()
+            || published.iter().any(|f| {
+                let raise = matches!(&f.refusal, Ok(Refusal::Raises { .. }))
+                    || matches!(&f.refusal, Err(why) if why.starts_with("ereport"));
+                !(raise && anyway(f.site))
+            });
+        if !remains {
+            facts.unless_published = walker.rendezvous.clone();
+            // What holds once they are set.
+            facts.undecided = undecided;
+        }
     }
 }
 

@@ -41,6 +41,11 @@ pub(super) struct Walker<'f, M: Machine> {
     /// A path past such a branch returned (at any depth: a callee's return continues its
     /// caller's path, which the walk does not carry back).
     pub(super) returned_past_flag: bool,
+    /// Names passed to `find_rendezvous_variable()` as constant strings (at most 8).
+    pub(super) rendezvous: Vec<String>,
+    /// Rendezvous slots (bits, as [`State::stored_rendezvous`]) stored into on a path that
+    /// returned, in this walk.
+    pub(super) stored_rendezvous: u8,
 }
 
 /// Where a call goes.
@@ -51,13 +56,18 @@ enum Callee {
 }
 
 impl<M: Machine> Walker<'_, M> {
-    pub(super) fn walk(&mut self, entry: u64, flag: bool) -> Vec<Found> {
+    /// Walks `_PG_init` at `entry` with the flag as given; with `published`, every rendezvous
+    /// variable it reads has been set by another library.
+    pub(super) fn walk(&mut self, entry: u64, flag: bool, published: bool) -> Vec<Found> {
         self.found.clear();
         self.steps = 0;
         self.incomplete = None;
         self.decided.clear();
         self.returned_past_flag = false;
-        self.function(entry, State::entry(M::SP), flag, 0);
+        self.stored_rendezvous = 0;
+        let mut st = State::entry(M::SP);
+        st.published = published;
+        self.function(entry, st, flag, 0);
         std::mem::take(&mut self.found)
     }
 
@@ -297,6 +307,7 @@ impl<M: Machine> Walker<'_, M> {
     /// A path returns from a function (or tail-calls an import that returns).
     fn returned(&mut self, st: &State) {
         self.returned_past_flag |= st.past_flag;
+        self.stored_rendezvous |= st.stored_rendezvous;
     }
 
     /// A call to an import; `true` when the path ends there.
@@ -387,6 +398,24 @@ impl<M: Machine> Walker<'_, M> {
                     }
                     _ => {}
                 }
+            }
+            "find_rendezvous_variable" => {
+                let name = self.c_string(M::arg(st, 0));
+                M::clobber_call(st);
+                if let Some(name) = name {
+                    let n = match self.rendezvous.iter().position(|r| *r == name) {
+                        Some(n) => Some(n),
+                        None if self.rendezvous.len() < 8 => {
+                            self.rendezvous.push(name);
+                            Some(self.rendezvous.len() - 1)
+                        }
+                        None => None,
+                    };
+                    if let Some(n) = n {
+                        st.regs[0] = Val::Rendezvous(n as u8);
+                    }
+                }
+                return false;
             }
             "dlopen" => {
                 if let Some(name) = self.c_string(M::arg(st, 0))

@@ -9,7 +9,7 @@ use iced_x86::{
 };
 
 use super::PRELOAD_FLAG;
-use super::machine::{Cx, Flags, Flow, Machine, State, Target, Val, global_key, mask};
+use super::machine::{Cx, Flags, Flow, Machine, State, Target, Val, global_key, load_through, mask};
 
 /// x86-64: registers numbered as iced numbers them (rax 0, rcx 1, rdx 2, rbx 3, rsp 4, rbp 5,
 /// rsi 6, rdi 7, r8 … r15).
@@ -245,9 +245,9 @@ fn mem_load(ins: &Instruction, st: &State, flag: bool, slots: &HashMap<u64, &'st
         };
     }
     if ins.memory_index() == Register::None
-        && let Some(key) = gpr(ins.memory_base()).and_then(|r| global_key(st.regs[r], ins.memory_displacement64()))
+        && let Some(v) = gpr(ins.memory_base()).and_then(|r| load_through(st, st.regs[r], ins.memory_displacement64()))
     {
-        return st.load_global(key);
+        return v;
     }
     if let Some(o) = stack_addr(ins, st) {
         return st.load(o);
@@ -490,8 +490,13 @@ fn step(
                 operand(ins, 0, st, flag, slots, got),
                 operand(ins, 1, st, flag, slots, got),
             );
-            st.flags = match (a, b) {
-                (Val::Const(a), Val::Const(b)) if bits > 0 => Some(if ins.mnemonic() == Mnemonic::Cmp {
+            // One known value each (a constant, or published data that reads as 1).
+            let one = |v: Val| match v.values().as_deref() {
+                Some(&[x]) => Some(x),
+                _ => None,
+            };
+            st.flags = match (one(a), one(b)) {
+                (Some(a), Some(b)) if bits > 0 => Some(if ins.mnemonic() == Mnemonic::Cmp {
                     flags_sub(a, b, bits)
                 } else {
                     flags_and(a, b, bits)
