@@ -100,6 +100,36 @@ cluster_psql() {
     "$PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres "$@"
 }
 
+# psql_try SOCKET_DIR PORT DB SECONDS GRACE SQL: what a real server says to `BEGIN; SQL; ROLLBACK`
+# in a new connection (the oracles' question). statement_timeout is SECONDS; psql is killed after
+# SECONDS + GRACE. Sets OUTCOME (ok, error, timeout, fatal, crash: the connection was lost
+# without a FATAL), MESSAGE (the first ERROR/FATAL/PANIC line as "SQLSTATE: message"),
+# PSQL_LINE (that line) and PSQL_OUT (psql's stderr). The caller waits for a server that lost a
+# backend. Shell builtins after psql: an oracle run is mostly this function.
+psql_try() {
+    local rc l
+    PSQL_LINE=""
+    set +e
+    PSQL_OUT=$(PGOPTIONS="-c statement_timeout=${4}s -c client_min_messages=warning" \
+        timeout $(($4 + $5)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
+        -v SHOW_CONTEXT=never -h "$1" -p "$2" -U postgres -d "$3" \
+        -c 'BEGIN' -c "$6" -c 'ROLLBACK' 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    while IFS= read -r l; do
+        if [[ $l =~ ^(ERROR|FATAL|PANIC):\ + ]]; then PSQL_LINE=$l; break; fi
+    done <<<"$PSQL_OUT"
+    MESSAGE=${PSQL_LINE#*:}
+    MESSAGE=${MESSAGE#"${MESSAGE%%[! ]*}"}
+    MESSAGE=${MESSAGE//$'\t'/ }
+    case $rc in
+        0) OUTCOME=ok ;;
+        1 | 3) OUTCOME=error; [[ $MESSAGE != 57014:* ]] || OUTCOME=timeout ;;
+        124) OUTCOME=timeout; MESSAGE="no answer within $(($4 + $5))s" ;;
+        *) if [[ $PSQL_LINE == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; fi ;;
+    esac
+}
+
 # Installs pgext into the PostgreSQL installation (debug build unless PROFILE=release). Files are
 # packaged first and then renamed into place: `cargo pgrx install` rewrites pgext.so in place
 # (same inode), which can crash a running server that has it mapped.

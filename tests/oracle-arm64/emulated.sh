@@ -154,26 +154,10 @@ emu_wait() {
 emu_psql() { "$PG_BINDIR/psql" -X -h "$EMU_ROOT/run" -p "$EMU_PORT" -U postgres "$@"; }
 
 emu_try() {
-    local out rc line="" l
-    set +e
-    out=$(PGOPTIONS="-c statement_timeout=${EMU_TIMEOUT}s -c client_min_messages=warning" \
-        timeout $((EMU_TIMEOUT + 60)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -v SHOW_CONTEXT=never \
-        -h "$EMU_ROOT/run" -p "$EMU_PORT" -U postgres -d "${EMU_DB:-postgres}" -c 'BEGIN' -c "$1" -c 'ROLLBACK' 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    while IFS= read -r l; do
-        if [[ $l =~ ^(ERROR|FATAL|PANIC):\ + ]]; then line=$l; break; fi
-    done <<<"$out"
-    MESSAGE=${line#*:}
-    MESSAGE=${MESSAGE#"${MESSAGE%%[! ]*}"}
-    MESSAGE=${MESSAGE//$'\t'/ }
-    case $rc in
-        0) OUTCOME=ok ;;
-        1 | 3) OUTCOME=error; [[ $MESSAGE != 57014:* ]] || OUTCOME=timeout ;;
-        124) OUTCOME=timeout; MESSAGE="no answer within $((EMU_TIMEOUT + 60))s" ;;
-        *)
-            if [[ $line == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; MESSAGE=${out%%$'\n'*}; fi
-            emu_wait ;;
+    psql_try "$EMU_ROOT/run" "$EMU_PORT" "${EMU_DB:-postgres}" "$EMU_TIMEOUT" 60 "$1"
+    case $OUTCOME in
+        fatal) emu_wait ;;
+        crash) MESSAGE=${PSQL_OUT%%$'\n'*}; emu_wait ;;
     esac
 }
 

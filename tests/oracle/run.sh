@@ -112,41 +112,23 @@ ms_since() {
     echo $(((now - then) / 1000))
 }
 
-# try DB SQL: runs BEGIN; SQL; ROLLBACK in a new connection. Sets OUTCOME (ok, error, fatal,
-# crash, timeout), MESSAGE (SQLSTATE: primary message, or what the server log says) and MS.
-# Written with shell builtins where it can: the run is mostly its overhead.
+# try DB SQL: runs BEGIN; SQL; ROLLBACK in a new connection (psql_try, scripts/lib.sh). Sets
+# OUTCOME (ok, error, fatal, crash, timeout), MESSAGE (SQLSTATE: primary message, or what the
+# server log says) and MS.
 try() {
-    local out rc line="" l t0=$EPOCHREALTIME log_size
+    local t0=$EPOCHREALTIME log_size
     log_size=$(stat -c %s "$DATA/server.log")
-    set +e
-    out=$(PGOPTIONS="-c statement_timeout=${TIMEOUT}s -c client_min_messages=warning" \
-        timeout $((TIMEOUT + 30)) "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose \
-        -v SHOW_CONTEXT=never -h "$DATA" -p "$PORT" -U postgres -d "$1" \
-        -c 'BEGIN' -c "$2" -c 'ROLLBACK' 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    while IFS= read -r l; do
-        if [[ $l =~ ^(ERROR|FATAL|PANIC):\ + ]]; then line=$l; break; fi
-    done <<<"$out"
-    MESSAGE=${line#*:}
-    MESSAGE=${MESSAGE#"${MESSAGE%%[! ]*}"}
-    MESSAGE=${MESSAGE//$'\t'/ }
-    case $rc in
-        0) OUTCOME=ok ;;
-        1 | 3)
-            OUTCOME=error
-            if [[ $MESSAGE == 57014:* ]]; then OUTCOME=timeout; fi ;;
-        124) OUTCOME=timeout; MESSAGE="no answer within $((TIMEOUT + 30))s" ;;
-        *)
+    psql_try "$DATA" "$PORT" "$1" "$TIMEOUT" 30 "$2"
+    case $OUTCOME in
+        fatal | crash)
             # The connection is gone: a FATAL, or the backend died and took the server with it.
-            if [[ $line == FATAL:* ]]; then OUTCOME=fatal; else OUTCOME=crash; fi
             wait_server
             if [ "$OUTCOME" = crash ]; then
                 # What the postmaster logged about the backend since the statement began, e.g.
                 # "terminated by signal 11".
                 MESSAGE=$(tail -c +$((log_size + 1)) "$DATA/server.log" | grep -m1 -E 'terminated by signal|exited with exit code' |
                     sed -E 's/^.*LOG: +//' | tr '\t' ' ' || true)
-                [ -n "$MESSAGE" ] || MESSAGE=${out%%$'\n'*}
+                [ -n "$MESSAGE" ] || MESSAGE=${PSQL_OUT%%$'\n'*}
             fi ;;
     esac
     MS=$(ms_since "$t0")

@@ -32,6 +32,16 @@
 //! dependencies, and one that cannot be found is an error when `_PG_init` can raise an ERROR
 //! whether or not it is preloaded, a warning otherwise (`report.rs`).
 //!
+//! Two refinements. A library can refuse to be *preloaded* (pgtt raises FATAL when the flag is
+//! set): branches the two walks decide differently are the flag's, and when every path past them
+//! with the flag set raises an ERROR the other walk never reaches, the errors reached only
+//! without the flag are other conditions ([`PreloadFacts::preload_refused`]). And a library can
+//! refuse unless preloaded *or* loaded by its preloaded loader (timescaledb's versioned library
+//! reads the loader's `find_rendezvous_variable()` slot): the walk records the rendezvous
+//! variables `_PG_init` stores into when preloaded ([`PreloadFacts::publishes`]), and walks a
+//! refusing library a third time, without the flag and with every slot published by someone
+//! else ([`PreloadFacts::unless_published`]).
+//!
 //! When the walk cannot finish (another architecture, an indirect jump, the budget) on a library
 //! that reads the flag and can raise or define variables, the answer is
 //! [`PreloadNeed::Undecided`] — never a silent "loads".
