@@ -82,11 +82,7 @@ mod tests {
                     }
                     pg_sys::NodeTag::T_SelectStmt => {
                         let mut calls: Vec<Found> = Vec::new();
-                        pg_sys::raw_expression_tree_walker_impl(
-                            node,
-                            Some(reading_calls),
-                            (&raw mut calls).cast(),
-                        );
+                        pg_sys::raw_expression_tree_walker_impl(node, Some(reading_calls), (&raw mut calls).cast());
                         out.extend(calls);
                     }
                     pg_sys::NodeTag::T_DoStmt => {
@@ -164,9 +160,7 @@ mod tests {
                 let missing_ok = args.iter().skip(1).any(|&a| {
                     (*a).type_ == pg_sys::NodeTag::T_A_Const && {
                         let c = a.cast::<pg_sys::A_Const>();
-                        !(*c).isnull
-                            && (*c).val.node.type_ == pg_sys::NodeTag::T_Boolean
-                            && (*c).val.boolval.boolval
+                        !(*c).isnull && (*c).val.node.type_ == pg_sys::NodeTag::T_Boolean && (*c).val.boolval.boolval
                     }
                 });
                 let first = args.first().filter(|&&a| (*a).type_ == pg_sys::NodeTag::T_A_Const);

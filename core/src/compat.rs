@@ -627,8 +627,7 @@ fn data_file_problem(f: &ScriptFileRead, install: bool, update: bool) -> Option<
     let p = match (&f.in_image, p.code) {
         (Some(found), Code::MissingDataFile) => p.with_hint(format!(
             "The image's file is at {found}: the extension was built for another layout (its script names a path \
-             of the server it was packaged for). Rebuild the image so its scripts read {found}, or provide the file \
-             at {path}."
+             of the server it was packaged for); rebuild the image to read it there, or provide the file at {path}."
         )),
         (None, Code::MissingDataFile) => p.with_hint(
             "The extension was built for another layout: its script reads a file of the server it was packaged for, \
@@ -735,7 +734,11 @@ mod tests {
         // unit: the install path 2 → 3 reads <server share>/unit_prefixes.data; the image has it
         // in its own share/extension only.
         write(root, &format!("{e}/unit.control"), "default_version = '3'\n");
-        write(root, &format!("{e}/unit--2.sql"), "CREATE TABLE unit_prefixes (p text);\n");
+        write(
+            root,
+            &format!("{e}/unit--2.sql"),
+            "CREATE TABLE unit_prefixes (p text);\n",
+        );
         write(
             root,
             &format!("{e}/unit--2--3.sql"),
@@ -754,7 +757,11 @@ mod tests {
         write(root, &format!("{e}/offpath.control"), "default_version = '2'\n");
         write(root, &format!("{e}/offpath--2.sql"), "");
         write(root, &format!("{e}/offpath--1.sql"), "");
-        write(root, &format!("{e}/offpath--1--2.sql"), "SELECT pg_read_file('/nonexistent/x');\n");
+        write(
+            root,
+            &format!("{e}/offpath--1--2.sql"),
+            "SELECT pg_read_file('/nonexistent/x');\n",
+        );
         // relative: a relative path, judged against the data directory when it is known.
         write(root, &format!("{e}/relative.control"), "default_version = '1'\n");
         write(root, &format!("{e}/relative--1.sql"), "COPY t FROM 'dir.csv';\n");
@@ -781,7 +788,11 @@ mod tests {
         assert_eq!(v["offpath"].problems[0].severity, Severity::Warning);
         // data/dir.csv is a directory: COPY refuses it.
         assert_eq!(v["relative"].compatible_sql(), Some(false));
-        assert!(v["relative"].problems[0].message.contains("is a directory on the server"));
+        assert!(
+            v["relative"].problems[0]
+                .message
+                .contains("is a directory on the server")
+        );
 
         // The file appears: the verdict follows (the inventory's fingerprint watches the path).
         let unit_row = inv.extensions.iter().find(|x| x.name == "unit").unwrap();

@@ -121,7 +121,12 @@ fn state_of(local: &str, settings: &Settings) -> DataFileState {
 
 /// The file reads of one script, looked up; `image_dirs` are the extension's own directories
 /// (script directory, control directory), searched for a file of the same name.
-pub(super) fn look_up(script: &str, reads: &[FileRead], settings: &Settings, image_dirs: &[&str]) -> Vec<ScriptFileRead> {
+pub(super) fn look_up(
+    script: &str,
+    reads: &[FileRead],
+    settings: &Settings,
+    image_dirs: &[&str],
+) -> Vec<ScriptFileRead> {
     reads
         .iter()
         .map(|r| {
@@ -216,7 +221,10 @@ mod tests {
                 ("unknown", None),
             ]
         );
-        assert_eq!(found[2].looked_up.as_deref(), Some(format!("{d}/data/rel.csv").as_str()));
+        assert_eq!(
+            found[2].looked_up.as_deref(),
+            Some(format!("{d}/data/rel.csv").as_str())
+        );
         assert_eq!(found[3].state, DataFileState::NotRegular("directory"));
         assert_eq!(found[4].state, DataFileState::NotRegular("FIFO"));
         assert!(found.iter().all(|f| f.script == "x--1.sql"));
@@ -225,7 +233,12 @@ mod tests {
         let pre = look_up("x--1.sql", &reads, &settings(None, Some(&d), false), &[]);
         assert_eq!(pre[0].state, DataFileState::Missing); // <root>/<d>/abs.csv
         assert!(matches!(&pre[2].state, DataFileState::Unknown(why) if why.contains("data directory")));
-        let rooted = look_up("x", &scan_script("COPY t FROM '/abs.csv';", None).file_reads, &settings(None, Some(&d), false), &[]);
+        let rooted = look_up(
+            "x",
+            &scan_script("COPY t FROM '/abs.csv';", None).file_reads,
+            &settings(None, Some(&d), false),
+            &[],
+        );
         assert_eq!(rooted[0].state, DataFileState::Readable);
         assert_eq!(rooted[0].looked_up.as_deref(), Some(format!("{d}/abs.csv").as_str()));
         // An image the server mounts at /extensions/<name> is looked up where it is here.

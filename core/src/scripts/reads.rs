@@ -182,10 +182,10 @@ impl Scan<'_> {
                         Token::Punct(b'(', _) => depth += 1,
                         Token::Punct(b')', _) if depth == 0 => break,
                         Token::Punct(b')', _) => depth -= 1,
-                        Token::Word(w, _, _) if depth == 0 && w.as_str() == "true" => {
-                            if kind != FileReadKind::LoImport {
-                                return None;
-                            }
+                        Token::Word(w, _, _)
+                            if depth == 0 && w.as_str() == "true" && kind != FileReadKind::LoImport =>
+                        {
+                            return None;
                         }
                         _ => {}
                     }
@@ -273,7 +273,11 @@ mod tests {
                 vec![(Copy, "/d/cont", 1, false)],
             ),
             ("STDIN reads no server file", "COPY t FROM STDIN;\n", vec![]),
-            ("stdin in lower case", "copy t (a) from stdin with (format csv);", vec![]),
+            (
+                "stdin in lower case",
+                "copy t (a) from stdin with (format csv);",
+                vec![],
+            ),
             ("PROGRAM runs a command", "COPY t FROM PROGRAM 'cat /d/x';", vec![]),
             ("COPY TO writes", "COPY t TO '/tmp/out';", vec![]),
             ("COPY (query) TO writes", "COPY (SELECT 1) TO '/tmp/out';", vec![]),
@@ -367,7 +371,10 @@ mod tests {
         assert_eq!(skimmed, full);
         assert_eq!(skimmed.libraries.len(), 1);
         let r = &skimmed.file_reads[0];
-        assert_eq!((r.raw.as_str(), r.path.as_str(), r.line), ("MODULE_PATHNAME/d", "$libdir/m/d", 2));
+        assert_eq!(
+            (r.raw.as_str(), r.path.as_str(), r.line),
+            ("MODULE_PATHNAME/d", "$libdir/m/d", 2)
+        );
         assert_eq!(skimmed.file_reads[1].path, "/p");
     }
 
