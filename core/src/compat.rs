@@ -578,7 +578,10 @@ fn decided(problems: &[Problem]) -> bool {
 /// A server file a script reads, as a problem when the server fails on it (or it could not be
 /// looked at): an error on the install or update path, a warning in other update scripts.
 fn data_file_problem(f: &ScriptFileRead, install: bool, update: bool) -> Option<Problem> {
-    let place = format!("{}:{}", f.script, f.line);
+    let place = match &f.via {
+        Some((function, call)) => format!("{}:{} (in {function}(), called at line {call})", f.script, f.line),
+        None => format!("{}:{}", f.script, f.line),
+    };
     let what = f.kind.statement();
     let path = &f.path;
     let stage = if install {

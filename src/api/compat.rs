@@ -145,6 +145,7 @@ fn check_extension(name: &str) -> JsonB {
         "script_file_reads": ext.file_reads.iter().map(|f| serde_json::json!({
             "script": f.script, "line": f.line, "kind": f.kind.as_str(), "path": f.path,
             "in_do_block": f.in_do_block, "looked_up": f.looked_up, "state": f.state.as_str(),
+            "via": f.via.as_ref().map(|(function, line)| serde_json::json!({"function": function, "line": line})),
             "in_image": f.in_image,
         })).collect::<Vec<_>>(),
         "libraries": v.map(|v| v.libraries.iter().map(|l| {

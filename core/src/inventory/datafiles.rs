@@ -60,6 +60,8 @@ pub struct ScriptFileRead {
     pub path: String,
     /// Inside a `DO` block (it runs, possibly under a condition).
     pub in_do_block: bool,
+    /// Read by a function the script creates and then calls: its name and the call's line.
+    pub via: Option<(String, usize)>,
     /// Where it was looked up on this machine (relative paths joined to the data directory,
     /// a pre-flight's server root prefixed); `None` when not looked up.
     pub looked_up: Option<String>,
@@ -157,6 +159,7 @@ pub(super) fn look_up(
                 kind: r.kind,
                 path: r.path.clone(),
                 in_do_block: r.in_do_block,
+                via: r.via.clone(),
                 looked_up,
                 state,
                 in_image,

@@ -8,7 +8,7 @@
 //! `/usr/share/postgresql/18/extension/unit_prefixes.data`) is not where an image mounts it.
 
 use super::lexer::{StrKind, StringLit, Token};
-use super::references::Scan;
+use super::references::{Scan, ScriptScan};
 
 /// How a script reads a server file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
@@ -63,6 +63,9 @@ pub struct FileRead {
     pub line: usize,
     /// Found inside a `DO` block's PL/pgSQL body (it runs, possibly under a condition).
     pub in_do_block: bool,
+    /// Read in the body of a PL/pgSQL or SQL function the script creates, and run by a call of
+    /// it later in the script (`SELECT unit_load();`): the function's name and the call's line.
+    pub via: Option<(String, usize)>,
 }
 
 /// `pg_read_file`, `pg_read_binary_file` or `lo_import`, unqualified or `pg_catalog.`.
@@ -85,6 +88,27 @@ fn reading_function(statement: &[Token], k: usize) -> Option<FileReadKind> {
         return None; // another schema's function of that name
     }
     Some(kind)
+}
+
+/// A function's name as the server folds it: unquoted names lowercased, quoted ones as written.
+/// Long or non-ASCII unquoted names (kept by the lexer as no word at all) are not matched.
+fn function_name(token: &Token) -> Option<String> {
+    match token {
+        Token::Word(w, _, _) => Some(w.as_str())
+            .filter(|w| !w.is_empty() && w.is_ascii() && !w.contains('\0'))
+            .map(str::to_owned),
+        Token::QuotedIdent(s, _, _) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Whether a function body may read a file (ASCII case-insensitive): only such bodies are lexed,
+/// since PostGIS's scripts hold thousands of functions.
+fn mentions_a_reader(body: &[u8]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    [&b"copy"[..], b"pg_read_", b"lo_import"]
+        .iter()
+        .any(|needle| memchr::memmem::find(&lower, needle).is_some())
 }
 
 /// A file-name literal: any string form but bit strings.
@@ -113,7 +137,7 @@ impl Scan<'_> {
             out.push(FileRead { in_do_block, ..found });
             return;
         }
-        if !in_do_block && statement.first().and_then(Token::word) != Some("select") {
+        if !in_do_block && !matches!(statement.first().and_then(Token::word), Some("select" | "call")) {
             return;
         }
         for k in 0..statement.len() {
@@ -123,6 +147,63 @@ impl Scan<'_> {
             if let Some(found) = self.call_read(statement, k) {
                 out.push(FileRead { in_do_block, ..found });
             }
+            self.function_call(statement, k, in_do_block, out);
+        }
+    }
+
+    /// A call at `statement[k]` of a function the script created earlier whose body reads
+    /// files: those reads run now.
+    fn function_call(&self, statement: &[Token], k: usize, in_do_block: bool, out: &mut Vec<FileRead>) {
+        if !matches!(statement.get(k + 1), Some(Token::Punct(b'(', _))) {
+            return;
+        }
+        let Some(token) = statement.get(k) else { return };
+        let Some(name) = function_name(token) else { return };
+        let bodies = self.bodies.borrow();
+        let Some(reads) = bodies.get(&name) else { return };
+        let line = self.lines.line(token.span().0);
+        out.extend(reads.iter().map(|r| FileRead {
+            in_do_block,
+            via: Some((name.clone(), line)),
+            ..r.clone()
+        }));
+    }
+
+    /// A top-level `CREATE FUNCTION|PROCEDURE … LANGUAGE plpgsql|sql AS $$body$$` whose body
+    /// mentions a reader: the files the body reads (scanned as a `DO` body is) are remembered
+    /// under the function's name, for [`Scan::function_call`].
+    pub(super) fn remember_function(&self, statement: &[Token]) {
+        let Some(def) = self.function_definition(statement) else {
+            return;
+        };
+        let Some(name) = def.name.and_then(function_name) else {
+            return;
+        };
+        let body = match (def.language.as_deref(), def.body) {
+            (Some("plpgsql" | "sql"), Some((body, None))) if body.kind == StrKind::Dollar => Some(body.first),
+            _ => None,
+        };
+        let mut found = ScriptScan::default();
+        if let Some((from, to)) = body
+            && mentions_a_reader(self.text.get(from..to).unwrap_or_default())
+        {
+            self.statements(from, to, true, &mut found);
+        }
+        let reads: Vec<FileRead> = found
+            .file_reads
+            .into_iter()
+            .map(|r| FileRead {
+                in_do_block: false,
+                ..r
+            })
+            .collect();
+        // A later definition of the name (CREATE OR REPLACE, or another overload) is what a
+        // later call most likely runs.
+        let mut bodies = self.bodies.borrow_mut();
+        if reads.is_empty() {
+            bodies.remove(&name);
+        } else {
+            bodies.insert(name, reads);
         }
     }
 
@@ -203,6 +284,7 @@ impl Scan<'_> {
             path: self.literal(lit, true)?,
             line: self.lines.line(lit.start),
             in_do_block: false,
+            via: None,
         })
     }
 }
@@ -358,6 +440,56 @@ mod tests {
                 .collect();
             assert_eq!(reads(sql), expected, "{label}");
         }
+    }
+
+    /// Debian's unit 7 COPYs inside a PL/pgSQL function it creates and then calls with a
+    /// top-level `SELECT unit_load();`: the call runs the body's reads.
+    #[test]
+    fn reads_of_functions_the_script_calls() {
+        let sql = "CREATE TABLE unit_prefixes (prefix text);\n\
+                   CREATE FUNCTION unit_load()\n\tRETURNS VOID\n\tLANGUAGE plpgsql\n\tAS $$BEGIN\n\
+                   CREATE TEMP TABLE tmp_prefixes (LIKE unit_prefixes) ON COMMIT DROP;\n\
+                   COPY tmp_prefixes (prefix) FROM '/usr/share/postgresql/18/extension/unit_prefixes.data';\n\
+                   END;$$;\n\
+                   COMMENT ON FUNCTION unit_load() IS 'Loads';\n\
+                   SELECT unit_load();\n\
+                   CREATE FUNCTION never_called() RETURNS void LANGUAGE sql AS $$ SELECT pg_read_file('/n/x') $$;\n\
+                   CREATE FUNCTION \"Quoted\"() RETURNS void LANGUAGE sql AS $b$ SELECT pg_read_file('/q/x') $b$;\n\
+                   CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COPY t FROM '/p/x'; END $$;\n\
+                   CALL p();\nSELECT * FROM t WHERE \"Quoted\"() IS NULL;\nSELECT quoted();\n\
+                   DO $$ BEGIN PERFORM unit_load(); END $$;\n\
+                   CREATE OR REPLACE FUNCTION unit_load() RETURNS void LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n\
+                   SELECT unit_load();";
+        let got: Vec<(String, usize, Option<(String, usize)>, bool)> = scan_script(sql, None)
+            .file_reads
+            .into_iter()
+            .map(|r| (r.path, r.line, r.via, r.in_do_block))
+            .collect();
+        let via = |f: &str, l: usize| Some((f.to_owned(), l));
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "/usr/share/postgresql/18/extension/unit_prefixes.data".to_owned(),
+                    7,
+                    via("unit_load", 10),
+                    false
+                ),
+                ("/p/x".to_owned(), 13, via("p", 14), false),
+                ("/q/x".to_owned(), 12, via("Quoted", 15), false),
+                (
+                    "/usr/share/postgresql/18/extension/unit_prefixes.data".to_owned(),
+                    7,
+                    via("unit_load", 17),
+                    true
+                ),
+            ]
+        );
+        // A C function of the same name is no body to follow; a body in a quoted string is not read.
+        let sql = "CREATE FUNCTION f() RETURNS int AS 'MODULE_PATHNAME', 'f' LANGUAGE C;\n\
+                   CREATE FUNCTION g() RETURNS void LANGUAGE sql AS 'SELECT pg_read_file(''/g'')';\n\
+                   SELECT f(), g();";
+        assert_eq!(scan_script(sql, Some("$libdir/x")).file_reads, vec![]);
     }
 
     /// Statements that read files are lexed in full: skimming gives the same answers, and a

@@ -73,8 +73,14 @@ pub struct ScriptScan {
 /// Statements inside a `DO $$...$$` block (PL/pgSQL, the default) also run with the script, so
 /// their `CREATE FUNCTION`, `LOAD`, `COPY` and reading calls are reported too, marked
 /// `in_do_block` (hstore 1.1→1.2 creates its C functions this way); there a reading call counts
-/// unless a `CREATE` precedes it in its statement. Function bodies are never looked into: they
-/// run when the function is called, not with the script.
+/// unless a `CREATE` precedes it in its statement. Function bodies run when the function is
+/// called, not with the script: for libraries they are never looked into; for file reads, the
+/// dollar-quoted body of a PL/pgSQL or SQL function the script creates is scanned like a `DO`
+/// body when it mentions a reader, and its reads are reported, marked `via`, where a later
+/// top-level `SELECT` or `CALL` (or a `DO` statement) calls the function by name — Debian's
+/// unit 7 COPYs in `unit_load()` and runs `SELECT unit_load();`. Calls are matched by name only
+/// (not schema, arguments or overload), the last definition of a name wins, and a call inside
+/// another function's body is followed only when that body itself mentions a reader.
 ///
 /// Not caught, by design of a scanner without a parser:
 /// - SQL built at run time (`EXECUTE '...'`, `format()`), as PostGIS's upgrade scripts do;
@@ -132,6 +138,7 @@ fn scan(text: &mut [u8], module_pathname: Option<&str>, skim: bool) -> ScriptSca
         lines: LineIndex::new(text),
         module_pathname,
         skim,
+        bodies: Default::default(),
     };
     let mut out = ScriptScan::default();
     scan.statements(0, text.len(), false, &mut out);
@@ -140,11 +147,14 @@ fn scan(text: &mut [u8], module_pathname: Option<&str>, skim: bool) -> ScriptSca
 
 /// One script being scanned.
 pub(super) struct Scan<'a> {
-    text: &'a [u8],
+    pub(super) text: &'a [u8],
     pub(super) lines: LineIndex<'a>,
     module_pathname: Option<&'a str>,
     /// Skim statements whose first words rule them out (off only to test that it changes nothing).
     skim: bool,
+    /// The server files each PL/pgSQL or SQL function created so far reads, by name: a call of
+    /// it later in the script runs them.
+    pub(super) bodies: std::cell::RefCell<std::collections::HashMap<String, Vec<FileRead>>>,
 }
 
 impl Scan<'_> {
@@ -154,7 +164,7 @@ impl Scan<'_> {
     /// [`MAX_STATEMENT_TOKENS`] is skipped unread, so memory stays bounded whatever the script
     /// (64 MB of `(` would otherwise be 64 M tokens, gigabytes). A `DO` body is scanned once,
     /// never a `DO` inside it: the recursion is one level deep.
-    fn statements(&self, from: usize, to: usize, in_do_block: bool, out: &mut ScriptScan) {
+    pub(super) fn statements(&self, from: usize, to: usize, in_do_block: bool, out: &mut ScriptScan) {
         let mut lexer = Lexer {
             text: self.text.get(..to).unwrap_or(self.text),
             i: from,
@@ -222,6 +232,7 @@ impl Scan<'_> {
             r.in_do_block = in_do_block;
             out.libraries.push(r);
         } else if !in_do_block {
+            self.remember_function(statement);
             // DO blocks run while the script runs (unlike function bodies): look inside once.
             if let Some((body_from, body_to)) = do_body(statement) {
                 self.statements(body_from, body_to, true, out);
@@ -283,7 +294,7 @@ fn may_matter(tokens: &[Token]) -> Option<bool> {
     let word = |k: usize| tokens.get(k).map(Token::word);
     let function = |w: Option<&str>| Some(matches!(w, Some("function" | "procedure")));
     match word(0)? {
-        Some("load" | "do" | "copy" | "select") => Some(true),
+        Some("load" | "do" | "copy" | "select" | "call") => Some(true),
         Some("create") => match word(1)? {
             Some("or") => match word(2)? {
                 Some("replace") => function(word(3)?),
@@ -354,6 +365,25 @@ impl Scan<'_> {
 
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE name(...) ... AS 'file'[, 'symbol'] ... LANGUAGE C`.
     fn function_reference(&self, statement: &[Token]) -> Option<LibraryReference> {
+        let def = self.function_definition(statement)?;
+        if def.language.as_deref() != Some("c") {
+            return None;
+        }
+        let (file, symbol) = def.body?;
+        Some(LibraryReference {
+            kind: ReferenceKind::Function,
+            raw: self.literal(file, false)?,
+            name: self.literal(file, true)?,
+            symbol: symbol.and_then(|s| self.literal(s, true)),
+            object: def.object,
+            line: self.lines.line(file.start),
+            in_do_block: false,
+        })
+    }
+
+    /// The parts of `CREATE [OR REPLACE] FUNCTION|PROCEDURE name(...) ... AS ... LANGUAGE ...`
+    /// the scanner reads.
+    pub(super) fn function_definition<'t>(&self, statement: &'t [Token]) -> Option<FunctionDef<'t>> {
         let text = self.text;
         let mut rest = statement;
         if rest.first()?.word()? != "create" {
@@ -371,7 +401,8 @@ impl Scan<'_> {
             .iter()
             .position(|t| matches!(t, Token::Punct(b'(', _)))
             .unwrap_or(rest.len());
-        let object = match (rest.first(), name_len.checked_sub(1).and_then(|last| rest.get(last))) {
+        let name = name_len.checked_sub(1).and_then(|last| rest.get(last));
+        let object = match (rest.first(), name) {
             (Some(first), Some(last)) => {
                 let (from, _) = first.span();
                 let (_, to) = last.span();
@@ -406,20 +437,25 @@ impl Scan<'_> {
                 _ => {}
             }
         }
-        if language.as_deref() != Some("c") {
-            return None;
-        }
-        let (file, symbol) = body?;
-        Some(LibraryReference {
-            kind: ReferenceKind::Function,
-            raw: self.literal(file, false)?,
-            name: self.literal(file, true)?,
-            symbol: symbol.and_then(|s| self.literal(s, true)),
+        Some(FunctionDef {
             object,
-            line: self.lines.line(file.start),
-            in_do_block: false,
+            name,
+            language,
+            body,
         })
     }
+}
+
+/// What [`Scan::function_definition`] reads of a `CREATE FUNCTION` statement.
+pub(super) struct FunctionDef<'t> {
+    /// The name as written, schema included.
+    pub(super) object: Option<String>,
+    /// The token of the function's own name (the last before its argument list).
+    pub(super) name: Option<&'t Token>,
+    /// `LANGUAGE x`, as written (unquoted names lowercased).
+    pub(super) language: Option<String>,
+    /// The `AS` literal(s): a C function's file and symbol, or another language's body.
+    pub(super) body: Option<(&'t StringLit, Option<&'t StringLit>)>,
 }
 
 #[cfg(test)]
