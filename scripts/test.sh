@@ -70,10 +70,11 @@ fuzz() { bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}"; }
 # The arm64 oracle (tests/oracle-arm64, emulated): by default a representative subset — preload-only
 # (cron, pgaudit, pglogical; timescaledb is a known miss, docs/src/operations/arm64.md), plain
 # (age, hll, orafce, partman), an OS library the server lacks (ogr-fdw: libgdal), SQL-only
-# (pg-permissions); PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): every image. It needs no
+# (pg-permissions), a script that COPYs a data file from the server's share directory (unit);
+# PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): every image. It needs no
 # installed pgext (pgext-check judges; the emulated server runs from the arm64 root).
 oracle_arm64() {
-    local subset="cron pgaudit pglogical age hll orafce partman ogr-fdw pg-permissions"
+    local subset="cron pgaudit pglogical age hll orafce partman ogr-fdw pg-permissions unit"
     [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
     PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
 }

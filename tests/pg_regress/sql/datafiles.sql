@@ -2,7 +2,8 @@
 -- CREATE EXTENSION really does. The images are $FX/datafiles/<image> (make-tree.sh): baked reads
 -- the server's own share directory, as Debian's postgresql-unit does, while its data file is only
 -- in the image; mounted reads its file where its image is; relative reads a path relative to the
--- data directory, where nothing is. Each is put alone on extension_control_path.
+-- data directory, where nothing is; called COPYs in a PL/pgSQL function its script creates and
+-- then calls (unit 7's unit_load()). Each is put alone on extension_control_path.
 CREATE FUNCTION datafile_oracle(img text)
 RETURNS TABLE (image text, predicted bool, codes text[], created bool, state text, error text, agree bool)
 LANGUAGE plpgsql AS $$
@@ -32,6 +33,15 @@ BEGIN; SELECT * FROM datafile_oracle('baked'); ROLLBACK;
 BEGIN; SELECT * FROM datafile_oracle('mounted'); ROLLBACK;
 \c
 BEGIN; SELECT * FROM datafile_oracle('relative'); ROLLBACK;
+\c
+BEGIN; SELECT * FROM datafile_oracle('called'); ROLLBACK;
+\c
+BEGIN;
+SELECT set_config('extension_control_path',
+                  '$system:' || current_setting('regress.fx') || '/datafiles/called/share', true) IS NOT NULL AS set;
+SELECT f->>'script' AS script, f->>'line' AS line, n(f->>'path') AS path, f->>'state' AS state, f->'via' AS via
+  FROM pgext.check_extension('pgext_datafile_called') j, jsonb_array_elements(j->'script_file_reads') f;
+ROLLBACK;
 
 -- What pgext says and where it looked: the problem names the script, line and path, and the
 -- hint where the image has the file; check_extension() lists every file read.
