@@ -460,7 +460,9 @@ mod tests {
                    DO $$ BEGIN PERFORM unit_load(); END $$;\n\
                    CREATE OR REPLACE FUNCTION unit_load() RETURNS void LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;\n\
                    SELECT unit_load();";
-        let got: Vec<(String, usize, Option<(String, usize)>, bool)> = scan_script(sql, None)
+        /// (path, line, via, in a DO block)
+        type Found = (String, usize, Option<(String, usize)>, bool);
+        let got: Vec<Found> = scan_script(sql, None)
             .file_reads
             .into_iter()
             .map(|r| (r.path, r.line, r.via, r.in_do_block))
