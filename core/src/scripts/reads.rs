@@ -8,7 +8,7 @@
 //! `/usr/share/postgresql/18/extension/unit_prefixes.data`) is not where an image mounts it.
 
 use super::lexer::{StrKind, StringLit, Token};
-use super::references::{Scan, ScriptScan};
+use super::references::{FunctionDef, Scan, ScriptScan};
 
 /// How a script reads a server file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
@@ -172,10 +172,7 @@ impl Scan<'_> {
     /// A top-level `CREATE FUNCTION|PROCEDURE … LANGUAGE plpgsql|sql AS $$body$$` whose body
     /// mentions a reader: the files the body reads (scanned as a `DO` body is) are remembered
     /// under the function's name, for [`Scan::function_call`].
-    pub(super) fn remember_function(&self, statement: &[Token]) {
-        let Some(def) = self.function_definition(statement) else {
-            return;
-        };
+    pub(super) fn remember_function(&self, def: &FunctionDef<'_>) {
         let Some(name) = def.name.and_then(function_name) else {
             return;
         };

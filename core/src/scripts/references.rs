@@ -225,17 +225,22 @@ impl Scan<'_> {
         let Some(statement) = start.and_then(|k| statement.get(k..)) else {
             return;
         };
+        let function = self.function_definition(statement);
         let found = self
             .load_reference(statement)
-            .or_else(|| self.function_reference(statement));
+            .or_else(|| function.as_ref().and_then(|def| self.function_reference(def)));
         if let Some(mut r) = found {
             r.in_do_block = in_do_block;
             out.libraries.push(r);
         } else if !in_do_block {
-            self.remember_function(statement);
-            // DO blocks run while the script runs (unlike function bodies): look inside once.
-            if let Some((body_from, body_to)) = do_body(statement) {
-                self.statements(body_from, body_to, true, out);
+            match function {
+                Some(def) => self.remember_function(&def),
+                // DO blocks run while the script runs (unlike function bodies): look inside once.
+                None => {
+                    if let Some((body_from, body_to)) = do_body(statement) {
+                        self.statements(body_from, body_to, true, out);
+                    }
+                }
             }
         }
     }
@@ -364,8 +369,7 @@ impl Scan<'_> {
     }
 
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE name(...) ... AS 'file'[, 'symbol'] ... LANGUAGE C`.
-    fn function_reference(&self, statement: &[Token]) -> Option<LibraryReference> {
-        let def = self.function_definition(statement)?;
+    fn function_reference(&self, def: &FunctionDef<'_>) -> Option<LibraryReference> {
         if def.language.as_deref() != Some("c") {
             return None;
         }
@@ -375,7 +379,7 @@ impl Scan<'_> {
             raw: self.literal(file, false)?,
             name: self.literal(file, true)?,
             symbol: symbol.and_then(|s| self.literal(s, true)),
-            object: def.object,
+            object: def.object.clone(),
             line: self.lines.line(file.start),
             in_do_block: false,
         })
