@@ -71,10 +71,11 @@ fuzz() { bash "$REPO/scripts/fuzz.sh" "${PGEXT_FUZZ_SECONDS:-20}"; }
 # (cron, pgaudit, pglogical), a loader and the library it loads (timescaledb), plain (age, hll,
 # orafce, partman), one that refuses to be preloaded (pgtt), a client library opened with
 # dlopen() (mysql-fdw), an OS library the server lacks (ogr-fdw: libgdal), SQL-only
-# (pg-permissions); PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): every image. It needs no
-# installed pgext (pgext-check judges; the emulated server runs from the arm64 root).
+# (pg-permissions), a script that COPYs a data file from the server's share directory (unit);
+# PGEXT_ORACLE_ARM64_ALL=1 (make oracle-arm64): every image. It needs no installed pgext
+# (pgext-check judges; the emulated server runs from the arm64 root).
 oracle_arm64() {
-    local subset="cron pgaudit pglogical timescaledb age hll orafce partman pgtt mysql-fdw ogr-fdw pg-permissions"
+    local subset="cron pgaudit pglogical timescaledb age hll orafce partman pgtt mysql-fdw ogr-fdw pg-permissions unit"
     [ -z "${PGEXT_ORACLE_ARM64_ALL:-}" ] || subset=""
     PGEXT_ORACLE_ARM64_IMAGES=${PGEXT_ORACLE_ARM64_IMAGES-$subset} bash "$REPO/tests/oracle-arm64/run.sh"
 }

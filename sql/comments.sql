@@ -12,7 +12,7 @@ COMMENT ON FUNCTION pgext.mounted_extensions() IS 'Rows of the view pgext.mounte
 COMMENT ON FUNCTION pgext.libraries() IS 'Rows of the view pgext.libraries';
 COMMENT ON FUNCTION pgext.library_compat() IS 'Rows of the view pgext.library_compat';
 COMMENT ON FUNCTION pgext.check_extension(text) IS
-  'The whole reasoning behind one extension''s verdicts as jsonb: its copies, install path, script references, each library with its dependency resolution and problems, requirements, compatible, usable';
+  'The whole reasoning behind one extension''s verdicts as jsonb: its copies, install path, script references, the server files its scripts read (script_file_reads: COPY … FROM, pg_read_file, lo_import, each looked up where the server opens it), each library with its dependency resolution and problems, requirements, compatible, usable';
 COMMENT ON FUNCTION pgext.reset_hash_cache() IS
   'Forgets this session''s file digests, ELF analyses and kept rows; the next query derives everything itself. Returns the number of digests forgotten';
 COMMENT ON FUNCTION pgext.image_pins() IS 'Rows of the view pgext.image_pins';

@@ -816,3 +816,7 @@ COMMENT ON COLUMN pgext.image_catalog.catalog_digest IS 'The digest the catalog 
 COMMENT ON COLUMN pgext.image_catalog.catalog_reference IS 'The reference of that catalog entry';
 COMMENT ON COLUMN pgext.image_catalog.catalog_status IS 'The catalog''s status (pgext.catalog_status.status): only verified lists anything';
 COMMENT ON COLUMN pgext.image_catalog.detail IS 'Why, in words';
+
+-- check_extension(): the server files the scripts read (missing_data_file, issue #26)
+COMMENT ON FUNCTION pgext.check_extension(text) IS
+  'The whole reasoning behind one extension''s verdicts as jsonb: its copies, install path, script references, the server files its scripts read (script_file_reads: COPY … FROM, pg_read_file, lo_import, each looked up where the server opens it), each library with its dependency resolution and problems, requirements, compatible, usable';

@@ -1,7 +1,9 @@
 //! PostgreSQL's own grammar against pgext's script scanner (`pgext_core::scripts`), over the
 //! scripts of every extension the server can see (each directory of `extension_control_path`):
 //! the scanner must find exactly the libraries `raw_parser()` finds in `CREATE FUNCTION …
-//! LANGUAGE C` and `LOAD` statements, and the time each takes is measured. Test-only: it measures
+//! LANGUAGE C` and `LOAD` statements, and exactly the server files it finds read by `COPY …
+//! FROM 'file'` and by `pg_read_file`/`pg_read_binary_file`/`lo_import` calls with a literal
+//! in a top-level `SELECT`; and the time each takes is measured. Test-only: it measures
 //! whether the grammar could replace the scanner for verdicts, and holds the scanner to the
 //! grammar on real scripts meanwhile. `cargo pgrx test` covers the server's own contrib scripts;
 //! the wide oracle (tests/oracle) runs it again with every image of its corpus on the path
@@ -18,7 +20,7 @@ mod tests {
 
     use pgext_core::control::{ControlKind, parse_control};
     use pgext_core::paths;
-    use pgext_core::scripts::{self, ReferenceKind, library_references};
+    use pgext_core::scripts::{self, FileReadKind, ReferenceKind, scan_script};
     use pgrx::PgList;
     use pgrx::pg_sys::panic::CaughtError;
     use pgrx::prelude::*;
@@ -71,6 +73,18 @@ mod tests {
                             out.push((ReferenceKind::Function.as_str(), file.clone(), symbol, false));
                         }
                     }
+                    pg_sys::NodeTag::T_CopyStmt => {
+                        let s = node.cast::<pg_sys::CopyStmt>();
+                        // gram.y: FROM STDIN leaves filename NULL; COPY (query) is TO only.
+                        if (*s).is_from && !(*s).is_program && !(*s).filename.is_null() {
+                            out.push((FileReadKind::Copy.as_str(), owned((*s).filename), None, false));
+                        }
+                    }
+                    pg_sys::NodeTag::T_SelectStmt => {
+                        let mut calls: Vec<Found> = Vec::new();
+                        pg_sys::raw_expression_tree_walker_impl(node, Some(reading_calls), (&raw mut calls).cast());
+                        out.extend(calls);
+                    }
                     pg_sys::NodeTag::T_DoStmt => {
                         let s = node.cast::<pg_sys::DoStmt>();
                         let (mut language, mut body) = (None, None);
@@ -95,10 +109,84 @@ mod tests {
         out
     }
 
+    /// The string of a `String` node or of an `A_Const` holding one.
+    ///
+    /// # Safety
+    /// `node` is null or a node of the raw parse tree.
+    unsafe fn string_value(node: *mut pg_sys::Node) -> Option<String> {
+        if node.is_null() {
+            return None;
+        }
+        // SAFETY: tags are checked before each cast; the grammar sets them.
+        unsafe {
+            match (*node).type_ {
+                pg_sys::NodeTag::T_String => Some(owned((*node.cast::<pg_sys::String>()).sval)),
+                pg_sys::NodeTag::T_A_Const => {
+                    let c = node.cast::<pg_sys::A_Const>();
+                    if (*c).isnull || (*c).val.node.type_ != pg_sys::NodeTag::T_String {
+                        return None;
+                    }
+                    Some(owned((*c).val.sval.sval))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// A walker of `raw_expression_tree_walker()`: collects calls of the file-reading functions
+    /// whose first argument is a string constant and no argument after it the constant `true`
+    /// (`missing_ok`; lo_import's second argument is an OID), into the `Vec<Found>` at `ctx`.
+    unsafe extern "C-unwind" fn reading_calls(node: *mut pg_sys::Node, ctx: *mut std::ffi::c_void) -> bool {
+        if node.is_null() {
+            return false;
+        }
+        // SAFETY: the walker hands raw parse tree nodes and the context given below.
+        unsafe {
+            if (*node).type_ == pg_sys::NodeTag::T_FuncCall {
+                let call = node.cast::<pg_sys::FuncCall>();
+                let names: Vec<String> = PgList::<pg_sys::Node>::from_pg((*call).funcname)
+                    .iter_ptr()
+                    .filter_map(|n| string_value(n))
+                    .collect();
+                let kind = match names.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                    ["pg_read_file"] | ["pg_catalog", "pg_read_file"] => Some(FileReadKind::PgReadFile),
+                    ["pg_read_binary_file"] | ["pg_catalog", "pg_read_binary_file"] => {
+                        Some(FileReadKind::PgReadBinaryFile)
+                    }
+                    ["lo_import"] | ["pg_catalog", "lo_import"] => Some(FileReadKind::LoImport),
+                    _ => None,
+                };
+                let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*call).args).iter_ptr().collect();
+                let missing_ok = args.iter().skip(1).any(|&a| {
+                    (*a).type_ == pg_sys::NodeTag::T_A_Const && {
+                        let c = a.cast::<pg_sys::A_Const>();
+                        !(*c).isnull && (*c).val.node.type_ == pg_sys::NodeTag::T_Boolean && (*c).val.boolval.boolval
+                    }
+                });
+                let first = args.first().filter(|&&a| (*a).type_ == pg_sys::NodeTag::T_A_Const);
+                if let (Some(kind), Some(&first)) = (kind, first)
+                    && let Some(path) = string_value(first)
+                    && (kind == FileReadKind::LoImport || !missing_ok)
+                {
+                    (*ctx.cast::<Vec<Found>>()).push((kind.as_str(), path, None, false));
+                }
+            }
+            pg_sys::raw_expression_tree_walker_impl(node, Some(reading_calls), ctx)
+        }
+    }
+
     fn scanned(sql: &str, module_pathname: Option<&str>) -> Vec<Found> {
-        library_references(sql, module_pathname)
+        let scan = scan_script(sql, module_pathname);
+        // Reads in a function body run by a later call: the grammar does not follow calls.
+        let reads = scan
+            .file_reads
+            .into_iter()
+            .filter(|r| r.via.is_none())
+            .map(|r| (r.kind.as_str(), r.path, None, r.in_do_block));
+        scan.libraries
             .into_iter()
             .map(|r| (r.kind.as_str(), r.name, r.symbol, r.in_do_block))
+            .chain(reads)
             .collect()
     }
 
@@ -155,7 +243,7 @@ mod tests {
     fn scanner_finds_what_the_parser_finds() {
         let (scripts, dirs) = scripts_on_the_path();
         let (mut scanner, mut grammar) = (Duration::ZERO, Duration::ZERO);
-        let (mut references, mut bytes) = (0, 0);
+        let (mut references, mut reads, mut bytes) = (0, 0, 0);
         let (mut disagree, mut unparsable) = (Vec::new(), Vec::new());
         for (path, mp) in &scripts {
             let raw = std::fs::read(path).expect("a readable script");
@@ -182,15 +270,17 @@ mod tests {
                             path.display()
                         ));
                     }
-                    references += by_grammar.len();
+                    let is_library = |f: &&Found| matches!(f.0, "function" | "load");
+                    references += by_grammar.iter().filter(is_library).count();
+                    reads += by_grammar.len() - by_grammar.iter().filter(is_library).count();
                 }
                 // CREATE EXTENSION fails on such a script whatever its references are.
                 Err(e) => unparsable.push(format!("{}: {e}", path.display())),
             }
         }
         let mut report = format!(
-            "{} scripts from {dirs} directories, {} kB, {references} library references; \
-             {} unparsable, {} disagree\n\
+            "{} scripts from {dirs} directories, {} kB, {references} library references, \
+             {reads} server file reads; {} unparsable, {} disagree\n\
              scanner {:.1} ms, raw_parser {:.1} ms ({} build)\n",
             scripts.len(),
             bytes / 1024,

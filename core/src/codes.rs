@@ -134,6 +134,18 @@ pub enum Code {
         props(shown = "mounted_extensions")
     )]
     ReferencesIncomplete,
+
+    // Server files the scripts read while they run.
+    #[strum(
+        message = "a script on the install or update path reads a server file (`COPY … FROM 'file'`, `pg_read_file`, `lo_import`) that is missing there or is no readable file: `CREATE EXTENSION` fails (the path was baked in for another layout)",
+        props(shown = "mounted_extensions")
+    )]
+    MissingDataFile,
+    #[strum(
+        message = "a script on the install or update path reads a server file pgext cannot look at (a relative path without a known data directory, a placeholder): `compatible` is NULL",
+        props(shown = "mounted_extensions")
+    )]
+    DataFileUnchecked,
     #[strum(
         message = "an element of `extension_control_path` before this extension's directory is not absolute: `CREATE EXTENSION` fails before reaching it",
         props(shown = "mounted_extensions")

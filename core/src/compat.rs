@@ -23,7 +23,7 @@ use crate::codes::Code;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::elf;
-use crate::inventory::{Extension, Inventory, ScriptReference, Settings};
+use crate::inventory::{DataFileState, Extension, Inventory, ScriptFileRead, ScriptReference, Settings};
 use crate::paths::{self, LibraryRef};
 use crate::problem::{Problem, Severity};
 use crate::scripts::ReferenceKind;
@@ -350,7 +350,7 @@ fn judge(
         }
         v.requires = req_rows;
         v.compatible = crate::problem::none_fatal(&v.problems);
-        v.decided = !v.problems.iter().any(|p| p.code == Code::PreloadUndecided);
+        v.decided = decided(&v.problems);
         v.usable = curable_errors_only(&v.problems) && crate::problem::none_fatal(&v.usable_problems);
     }
     own
@@ -470,6 +470,16 @@ fn judge_own(
             }
         }
     }
+    for f in &ext.file_reads {
+        let install = install_scripts.contains(&f.script);
+        let update = update_scripts.contains(&f.script);
+        if let Some(p) = data_file_problem(f, install, update) {
+            if install || update {
+                usable_problems.push(p.clone());
+            }
+            problems.push(p);
+        }
+    }
     let mut libraries = Vec::new();
     for (path, naming) in uses {
         let report = analyze(&path);
@@ -531,7 +541,7 @@ fn judge_own(
     Verdict {
         name: ext.name.clone(),
         compatible: crate::problem::none_fatal(&problems),
-        decided: !problems.iter().any(|p| p.code == Code::PreloadUndecided),
+        decided: decided(&problems),
         usable: curable_errors_only(&problems) && crate::problem::none_fatal(&usable_problems),
         problems,
         usable_problems,
@@ -588,6 +598,89 @@ fn unresolved(r: &ScriptReference, needed: bool, on_path: &HashMap<String, &str>
             ..p
         }
     }
+}
+
+/// Whether nothing left the verdict open: a library's preload behaviour, or a file a script on
+/// the path reads that could not be looked at.
+fn decided(problems: &[Problem]) -> bool {
+    !problems
+        .iter()
+        .any(|p| p.code == Code::PreloadUndecided || p.code == Code::DataFileUnchecked)
+}
+
+/// A server file a script reads, as a problem when the server fails on it (or it could not be
+/// looked at): an error on the install or update path, a warning in other update scripts.
+fn data_file_problem(f: &ScriptFileRead, install: bool, update: bool) -> Option<Problem> {
+    let place = match &f.via {
+        Some((function, call)) => format!("{}:{} (in {function}(), called at line {call})", f.script, f.line),
+        None => format!("{}:{}", f.script, f.line),
+    };
+    let what = f.kind.statement();
+    let path = &f.path;
+    let stage = if install {
+        "CREATE EXTENSION"
+    } else {
+        "ALTER EXTENSION … UPDATE"
+    };
+    let p = match &f.state {
+        DataFileState::Readable => return None,
+        DataFileState::Unknown(why) => {
+            if !(install || update) {
+                return None;
+            }
+            Problem::warning(
+                Code::DataFileUnchecked,
+                format!("{place}: {what} reads '{path}', which pgext cannot look at: {why}"),
+            )
+        }
+        DataFileState::Missing => Problem::error(
+            Code::MissingDataFile,
+            format!(
+                "{place}: {what} reads '{path}', which does not exist on the server: {stage} fails with \"{}: No such \
+                 file or directory\"",
+                f.kind.open_error(path)
+            ),
+        ),
+        DataFileState::NotRegular(kind) => Problem::error(
+            Code::MissingDataFile,
+            format!(
+                "{place}: {what} reads '{path}', which is a {kind} on the server, not a file: {stage} {}",
+                if *kind == "FIFO" {
+                    "blocks until something writes to it"
+                } else {
+                    "fails"
+                }
+            ),
+        ),
+        DataFileState::Unreadable(err) => Problem::error(
+            Code::MissingDataFile,
+            format!(
+                "{place}: {what} reads '{path}', which the server cannot read: {stage} fails with \"{}: {err}\"",
+                f.kind.open_error(path)
+            ),
+        ),
+    };
+    let p = match (&f.in_image, p.code) {
+        (Some(found), Code::MissingDataFile) => p.with_hint(format!(
+            "The image's file is at {found}: the extension was built for another layout (its script names a path \
+             of the server it was packaged for); rebuild the image to read it there, or provide the file at {path}."
+        )),
+        (None, Code::MissingDataFile) => p.with_hint(
+            "The extension was built for another layout: its script reads a file of the server it was packaged for, \
+             which neither this server nor the image provides.",
+        ),
+        _ => p,
+    };
+    let p = p.folded();
+    Some(if install || update {
+        p
+    } else {
+        Problem {
+            severity: Severity::Warning,
+            message: format!("only an update script off the install path: {}", p.message),
+            ..p
+        }
+    })
 }
 
 fn dedupe(problems: &mut Vec<Problem>) {
@@ -660,6 +753,99 @@ mod tests {
 
     fn codes(v: &Verdict) -> Vec<&'static str> {
         v.problems.iter().map(|p| p.code.as_str()).collect()
+    }
+
+    /// Debian's `postgresql-unit`: its update script on the install path COPYs from the server's
+    /// own share directory, where an image-mounted extension has no such file.
+    #[test]
+    fn data_files_the_scripts_read() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let r = root.display();
+        fs::create_dir_all(root.join("pkglib")).unwrap();
+        fs::create_dir_all(root.join("data/dir.csv")).unwrap();
+        let e = "ext/a/share/extension";
+        let server_share = format!("{r}/share/extension");
+        fs::create_dir_all(&server_share).unwrap();
+        // unit: the install path 2 → 3 reads <server share>/unit_prefixes.data; the image has it
+        // in its own share/extension only.
+        write(root, &format!("{e}/unit.control"), "default_version = '3'\n");
+        write(
+            root,
+            &format!("{e}/unit--2.sql"),
+            "CREATE TABLE unit_prefixes (p text);\n",
+        );
+        write(
+            root,
+            &format!("{e}/unit--2--3.sql"),
+            &format!("-- data\n\nCOPY unit_prefixes FROM '{server_share}/unit_prefixes.data';\n"),
+        );
+        write(root, &format!("{e}/unit_prefixes.data"), "k\t1\n");
+        // present: the same, with the file where the script reads it.
+        write(root, &format!("{e}/present.control"), "default_version = '1'\n");
+        write(
+            root,
+            &format!("{e}/present--1.sql"),
+            &format!("COPY t FROM '{server_share}/present.data';\nCOPY t FROM STDIN;\n"),
+        );
+        write(root, "share/extension/present.data", "1\n");
+        // offpath: only an update script no install takes reads a missing file.
+        write(root, &format!("{e}/offpath.control"), "default_version = '2'\n");
+        write(root, &format!("{e}/offpath--2.sql"), "");
+        write(root, &format!("{e}/offpath--1.sql"), "");
+        write(
+            root,
+            &format!("{e}/offpath--1--2.sql"),
+            "SELECT pg_read_file('/nonexistent/x');\n",
+        );
+        // relative: a relative path, judged against the data directory when it is known.
+        write(root, &format!("{e}/relative.control"), "default_version = '1'\n");
+        write(root, &format!("{e}/relative--1.sql"), "COPY t FROM 'dir.csv';\n");
+
+        let mut s = settings(root);
+        s.data_directory = Some(format!("{r}/data"));
+        s.reads_as_server = true;
+        let inv = Inventory::collect(&s);
+        let v = judge_all(&inv, &mut |p: &str| report(p, true), &Preloaded::default());
+        let unit = &v["unit"];
+        assert_eq!(unit.compatible_sql(), Some(false));
+        assert!(!unit.usable);
+        assert_eq!(codes(unit), vec!["missing_data_file"]);
+        let m = &unit.problems[0].message;
+        assert!(m.starts_with("unit--2--3.sql:3: COPY … FROM reads '"), "{m}");
+        assert!(m.contains("could not open file"), "{m}");
+        assert!(
+            m.contains(&format!("HINT: The image's file is at {r}/{e}/unit_prefixes.data")),
+            "{m}"
+        );
+        assert_eq!(v["present"].compatible_sql(), Some(true), "{:?}", v["present"].problems);
+        assert_eq!(v["offpath"].compatible_sql(), Some(true));
+        assert_eq!(codes(&v["offpath"]), vec!["missing_data_file"]);
+        assert_eq!(v["offpath"].problems[0].severity, Severity::Warning);
+        // data/dir.csv is a directory: COPY refuses it.
+        assert_eq!(v["relative"].compatible_sql(), Some(false));
+        assert!(
+            v["relative"].problems[0]
+                .message
+                .contains("is a directory on the server")
+        );
+
+        // The file appears: the verdict follows (the inventory's fingerprint watches the path).
+        let unit_row = inv.extensions.iter().find(|x| x.name == "unit").unwrap();
+        let looked_up = format!("{server_share}/unit_prefixes.data");
+        assert_eq!(unit_row.file_reads[0].looked_up.as_deref(), Some(looked_up.as_str()));
+        write(root, "share/extension/unit_prefixes.data", "k\t1\n");
+        let inv = Inventory::collect(&s);
+        let v = judge_all(&inv, &mut |p: &str| report(p, true), &Preloaded::default());
+        assert_eq!(v["unit"].compatible_sql(), Some(true), "{:?}", v["unit"].problems);
+
+        // Without a data directory (a pre-flight) a relative path is not judged: undecided.
+        s.data_directory = None;
+        let inv = Inventory::collect(&s);
+        let v = judge_all(&inv, &mut |p: &str| report(p, true), &Preloaded::default());
+        assert_eq!(v["relative"].compatible_sql(), None);
+        assert_eq!(codes(&v["relative"]), vec!["data_file_unchecked"]);
+        assert!(v["relative"].problems[0].message.contains("data directory"));
     }
 
     #[test]

@@ -99,6 +99,13 @@ pub fn settings(target: &Target, images: &[ImageDir]) -> Settings {
         pkglibdir: target.pkglibdir.clone(),
         ld_library_path: ld_library_path(images),
         with_references: true,
+        // Files the scripts read are looked up in the target's file system; its data directory
+        // (for relative paths) is not known, nor is its user (permissions are not judged).
+        server_root: target.sysroot.as_ref().map(|r| r.to_string_lossy().into_owned()),
+        server_mounts: images
+            .iter()
+            .map(|i| (format!("/extensions/{}", i.name), i.dir.to_string_lossy().into_owned()))
+            .collect(),
         ..Settings::default()
     }
 }

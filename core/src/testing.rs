@@ -47,6 +47,7 @@ impl Tree {
             with_references: true,
             references_for: None,
             pinned: vec![],
+            ..Settings::default()
         }
     }
 }

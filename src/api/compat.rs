@@ -141,6 +141,13 @@ fn check_extension(name: &str) -> JsonB {
         "script_references": ext.references.iter().map(|r| serde_json::json!({
             "script": r.script, "line": r.line, "kind": r.kind.as_str(), "name": r.name, "resolved": r.resolved,
         })).collect::<Vec<_>>(),
+        // Server files the scripts read while they run, looked up where the server opens them.
+        "script_file_reads": ext.file_reads.iter().map(|f| serde_json::json!({
+            "script": f.script, "line": f.line, "kind": f.kind.as_str(), "path": f.path,
+            "in_do_block": f.in_do_block, "looked_up": f.looked_up, "state": f.state.as_str(),
+            "via": f.via.as_ref().map(|(function, line)| serde_json::json!({"function": function, "line": line})),
+            "in_image": f.in_image,
+        })).collect::<Vec<_>>(),
         "libraries": v.map(|v| v.libraries.iter().map(|l| {
             let mut j = report_json(&l.report);
             j["via"] = serde_json::json!(l.via);

@@ -119,6 +119,11 @@ pub fn settings(with_references: bool) -> Settings {
         with_references,
         references_for: None,
         pinned: Vec::new(),
+        // A backend's working directory: where a script's relative COPY path is opened.
+        data_directory: Some(server::data_dir()),
+        server_root: None,
+        server_mounts: Vec::new(),
+        reads_as_server: true,
     }
 }
 

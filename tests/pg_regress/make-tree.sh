@@ -126,6 +126,32 @@ mkdir -p "$FX/proof/dangling/share/extension"
 ln -s nowhere.control "$FX/proof/dangling/share/extension/pgext_regress_alpha.control"
 chmod -R a+rX "$FX/proof"
 
+# Extensions whose scripts read a server file with COPY (the datafiles suite; off every path
+# until it puts one there). baked reads the server's own share directory, as Debian's
+# postgresql-unit does (its data file is only in the image); mounted reads its file where its
+# image is; relative reads a path relative to the data directory, where nothing is; called reads
+# the baked path in a PL/pgSQL function its script then calls, as unit 7's unit_load() does.
+rm -rf "$FX/datafiles"
+datafile_ext() { # datafile_ext IMAGE PATH_READ [function]
+    local d="$FX/datafiles/$1/share/extension" name=pgext_datafile_$1
+    mkdir -p "$d"
+    printf "comment = 'reads a server file'\ndefault_version = '2'\nrelocatable = true\n" >"$d/$name.control"
+    printf -- "-- %s 1\nCREATE TABLE %s_units (name text, factor float8);\n" "$name" "$name" >"$d/$name--1.sql"
+    if [ "${3:-}" = function ]; then
+        printf -- "-- %s 1 to 2: the data, as unit--7.sql loads it\n\nCREATE FUNCTION %s_load() RETURNS void LANGUAGE plpgsql AS \$\$BEGIN\nCOPY %s_units FROM '%s';\nEND;\$\$;\n\nSELECT %s_load();\n" \
+            "$name" "$name" "$name" "$2" "$name" >"$d/$name--1--2.sql"
+    else
+        printf -- "-- %s 1 to 2: the data, as unit--2--3.sql loads it\n\nCOPY %s_units FROM '%s';\n" \
+            "$name" "$name" "$2" >"$d/$name--1--2.sql"
+    fi
+    printf 'kilo\t1000\nmega\t1000000\n' >"$d/$name.data"
+}
+datafile_ext baked "$("$PG_CONFIG" --sharedir)/extension/pgext_datafile_baked.data"
+datafile_ext mounted "$FX/datafiles/mounted/share/extension/pgext_datafile_mounted.data"
+datafile_ext relative "pgext_datafile_relative.data"
+datafile_ext called "$("$PG_CONFIG" --sharedir)/extension/pgext_datafile_called.data" function
+chmod -R a+rX "$FX/datafiles"
+
 # Bad path elements for extension_paths: a file where the extension directory should be, and a
 # directory the server cannot read (root-owned 0700 when run as root; mode 000 otherwise).
 rm -rf "$FX/bad"

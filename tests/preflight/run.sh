@@ -182,6 +182,35 @@ expect "unstable's hll on the server image with trixie's glibc" true "$(field hl
 check --server "$root_b" --image "ip4r=$W/ip4r-15"
 expect "15's ip4r on the 18 server image" false "$(field ip4r compatible)"
 
+# Scripts that COPY a server file: looked up in the server image (its root), or in the image
+# directory for a path under /extensions/<name> (where CloudNativePG mounts it).
+datafile_image() { # datafile_image DIR PATH_READ
+    local d=$1/share/extension
+    rm -rf "$1" && mkdir -p "$d"
+    printf "default_version = '1'\n" >"$d/pgext_datafile.control"
+    printf "CREATE TABLE pgext_datafile_t (a text);\nCOPY pgext_datafile_t FROM '%s';\n" "$2" >"$d/pgext_datafile--1.sql"
+    printf 'a\n' >"$d/pgext_datafile.data"
+}
+baked=/usr/lib/postgresql/18/share/postgresql/extension/pgext_datafile.data
+datafile_image "$W/datafile-baked" "$baked"
+check --server "$root_a" --image "datafile=$W/datafile-baked"
+expect "a COPY from the server's share directory, where the file is not" false "$(field pgext_datafile compatible)"
+expect "  says missing_data_file" missing_data_file "$(field pgext_datafile problems)"
+expect "  and where the image has it" true "$(grep -q "The image's file is at $W/datafile-baked/share/extension/pgext_datafile.data" "$OUTJSON" && echo true || echo false)"
+"$CHECK" --server "$root_a" --image "datafile=$W/datafile-baked" >"$W/table.txt" || true
+expect "  the table shows it" true "$(grep -q 'INCOMPATIBLE *missing_data_file: pgext_datafile--1.sql:2' "$W/table.txt" && echo true || echo false)"
+cp "$W/datafile-baked/share/extension/pgext_datafile.data" "$root_b$baked"
+check --server "$root_b" --image "datafile=$W/datafile-baked"
+expect "  the same with the file in the server image" true "$(field pgext_datafile compatible)"
+rm -f "$root_b$baked"
+datafile_image "$W/datafile-mounted" /extensions/datafile/share/extension/pgext_datafile.data
+check --server "$root_a" --image "datafile=$W/datafile-mounted"
+expect "a COPY from where CloudNativePG mounts the image" true "$(field pgext_datafile compatible)"
+datafile_image "$W/datafile-relative" pgext_datafile.data
+check --server "$root_a" --image "datafile=$W/datafile-relative"
+expect "a relative COPY path: the server's data directory is not known here" null "$(field pgext_datafile compatible)"
+expect "  says data_file_unchecked" data_file_unchecked "$(field pgext_datafile problems)"
+
 say "server and extension images by reference"
 # rows FILE: name, compatible and problems of each row of a --json array, sorted.
 rows() {

@@ -6,11 +6,12 @@ use super::*;
 /// A script directory's UTF-8 names, or a problem code and message.
 pub(super) type ScriptDirListing = Result<Vec<String>, (Code, String)>;
 
-/// What a backend may keep between inventories: the library references found in each script,
-/// keyed by the script's identity, so unchanged scripts are not read and scanned again.
+/// What a backend may keep between inventories: the library references and server file reads
+/// found in each script, keyed by the script's identity, so unchanged scripts are not read and
+/// scanned again. (What the file reads find on the server is looked up afresh every time.)
 #[derive(Default)]
 pub struct ReadCache {
-    pub(super) references: HashMap<(String, FileKey), Vec<scripts::LibraryReference>>,
+    pub(super) references: HashMap<(String, FileKey), scripts::ScriptScan>,
     /// Directory listings by directory identity (adding, removing or renaming an entry changes
     /// the directory's mtime and ctime).
     listings: HashMap<String, (FileKey, Vec<Name>)>,

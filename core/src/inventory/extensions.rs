@@ -54,6 +54,7 @@ impl Inventory {
                     update_path: None,
                     module_library: None,
                     references: Vec::new(),
+                    file_reads: Vec::new(),
                     visible: false,
                     listed: listed.insert(name.to_string()),
                     shadowed_by: None,
@@ -360,16 +361,21 @@ fn read_extension(
                 .as_ref()
                 .is_none_or(|only| only.contains(&ext.name))
         {
-            let (references, problems) = script_references(
+            // A data file the scripts read may sit beside the control file or the scripts.
+            let image_dirs = [script_dir.as_str(), control_dir];
+            let found = script_references(
                 &set,
                 &script_dir,
                 control.module_pathname.as_deref(),
                 &flagged,
                 cache,
                 resolver,
+                settings,
+                &image_dirs,
             );
-            ext.references = references;
-            ext.problems.extend(problems);
+            ext.references = found.references;
+            ext.file_reads = found.file_reads;
+            ext.problems.extend(found.problems);
         }
     }
     ext.control = Some(control);
@@ -413,8 +419,17 @@ fn check_script_files(ext: &mut Extension, set: &ScriptSet, script_dir: &str, st
     flagged
 }
 
-/// Library references of every script, with a problem for each script that could not be
-/// scanned (refused, too large, unreadable) and when the per-extension byte budget ran out.
+/// What [`script_references`] finds in an extension's scripts.
+struct ScriptsFound {
+    references: Vec<ScriptReference>,
+    file_reads: Vec<ScriptFileRead>,
+    problems: Vec<Problem>,
+}
+
+/// Library references and server file reads of every script, with a problem for each script
+/// that could not be scanned (refused, too large, unreadable) and when the per-extension byte
+/// budget ran out.
+#[allow(clippy::too_many_arguments)] // the collection's state, passed down as the other readers get it
 fn script_references(
     set: &ScriptSet,
     script_dir: &str,
@@ -422,8 +437,11 @@ fn script_references(
     already_reported: &[String],
     cache: &mut ReadCache,
     resolver: &mut Resolver<'_>,
-) -> (Vec<ScriptReference>, Vec<Problem>) {
+    settings: &Settings,
+    image_dirs: &[&str],
+) -> ScriptsFound {
     let mut out = Vec::new();
+    let mut file_reads = Vec::new();
     let mut problems = Vec::new();
     let mut budget = MAX_SCRIPT_BYTES_PER_EXTENSION;
     let mut bytes = Vec::new();
@@ -466,7 +484,7 @@ fn script_references(
                     }
                 }
                 budget = budget.saturating_sub(bytes.len() as u64);
-                let refs = scripts::library_references_in(&mut bytes, module_pathname);
+                let refs = scripts::scan_script_in(&mut bytes, module_pathname);
                 // Only what provably did not change while it was read.
                 if fs::metadata(&path)
                     .map(|m| FileKey::from_metadata(&m) == key.1)
@@ -477,7 +495,8 @@ fn script_references(
                 refs
             }
         };
-        for r in refs {
+        file_reads.extend(datafiles::look_up(&f.file_name, &refs.file_reads, settings, image_dirs));
+        for r in refs.libraries {
             let how = match r.kind {
                 ReferenceKind::Function => LibraryRef::Function,
                 ReferenceKind::Load => LibraryRef::Load,
@@ -496,5 +515,9 @@ fn script_references(
             });
         }
     }
-    (out, problems)
+    ScriptsFound {
+        references: out,
+        file_reads,
+        problems,
+    }
 }

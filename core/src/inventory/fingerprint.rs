@@ -46,6 +46,8 @@ impl Fingerprint {
                     paths.insert(l.clone());
                 }
             }
+            // A data file a script reads appearing, going or changing type changes the verdict.
+            paths.extend(x.file_reads.iter().filter_map(|f| f.looked_up.clone()));
         }
         if !settings.extensions_root.is_empty() {
             paths.insert(settings.extensions_root.clone());

@@ -10,6 +10,7 @@
 //! `cache.rs` and `fingerprint.rs`: what a backend may reuse, and when.
 
 mod cache;
+mod datafiles;
 mod extensions;
 mod fingerprint;
 mod images;
@@ -17,6 +18,7 @@ mod libraries;
 mod resolve;
 
 pub use cache::ReadCache;
+pub use datafiles::{DataFileState, ScriptFileRead};
 pub use fingerprint::Fingerprint;
 pub use images::image_of;
 pub use libraries::hash_libraries;
@@ -91,6 +93,19 @@ pub struct Settings {
     pub references_for: Option<BTreeSet<String>>,
     /// Names of pinned images: each is a row even when nothing else mentions it.
     pub pinned: Vec<String>,
+    /// The data directory, the server's working directory: where a relative path a script
+    /// reads (`COPY … FROM 'data.csv'`) is opened. `None` when not known (a pre-flight).
+    pub data_directory: Option<String>,
+    /// Where the server's `/` is on this machine: `None` for this machine's own root, an
+    /// unpacked server image's directory for a pre-flight against it.
+    pub server_root: Option<String>,
+    /// Directories the server sees at another path than this machine does, `(server path,
+    /// path here)`: a pre-flight's images, which CloudNativePG mounts at `/extensions/<name>`.
+    /// They take precedence over `server_root`.
+    pub server_mounts: Vec<(String, String)>,
+    /// This process runs as the server's OS user (pgext inside the server): a file it cannot
+    /// read, the server cannot either. Elsewhere only existence and type are judged.
+    pub reads_as_server: bool,
 }
 
 /// One mounted (or expected) extension image.
@@ -171,6 +186,8 @@ pub struct Extension {
     pub module_library: Option<String>,
     /// Libraries the scripts name (only with [`Settings::with_references`], visible copies).
     pub references: Vec<ScriptReference>,
+    /// Server files the scripts read, looked up (with the references).
+    pub file_reads: Vec<ScriptFileRead>,
     /// PostgreSQL would use this copy: the first on the path that exists (`CREATE EXTENSION`).
     pub visible: bool,
     /// The first copy of this name in directory order: the one `pg_available_extensions` reads

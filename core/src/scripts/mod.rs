@@ -1,6 +1,6 @@
 //! Extension scripts: where they live, which versions they make installable, which scripts
-//! `CREATE EXTENSION` and `ALTER EXTENSION ... UPDATE` would run, and which libraries a script
-//! names.
+//! `CREATE EXTENSION` and `ALTER EXTENSION ... UPDATE` would run, which libraries a script
+//! names and which server files it reads.
 //!
 //! A port of PostgreSQL 18's `get_extension_script_directory()`, `get_ext_ver_list()`,
 //! `get_ext_ver_info()`, `find_update_path()`, `find_install_path()`,
@@ -8,19 +8,23 @@
 //! (commands/extension.c), working on file names instead of a directory so it can be tested and
 //! used without touching the file system.
 //!
-//! [`library_references`] is a heuristic SQL scanner, not a parser; its limits are listed there.
+//! [`scan_script`] is a heuristic SQL scanner, not a parser; its limits are listed there.
 //!
 //! This file: where scripts live and what their names mean. `graph.rs`: the version graph and
-//! its paths. `references.rs`: the libraries a script names, over `lexer.rs`'s tokens.
+//! its paths. `references.rs`: the libraries a script names, over `lexer.rs`'s tokens;
+//! `reads.rs`: the server files it reads.
 
 mod graph;
 mod lexer;
+mod reads;
 mod references;
 
 pub use graph::{AvailableVersion, ScriptSet};
 pub use lexer::MAX_STATEMENT_TOKENS;
+pub use reads::{FileRead, FileReadKind};
 pub use references::{
-    LibraryReference, ReferenceKind, library_references, library_references_in, library_references_unskimmed,
+    LibraryReference, ReferenceKind, ScriptScan, library_references, library_references_in,
+    library_references_unskimmed, scan_script, scan_script_in, scan_script_unskimmed,
 };
 
 use crate::codes::Code;

@@ -1,7 +1,8 @@
-//! Which libraries a script names: a heuristic scanner over the lexer's tokens, not a parser;
-//! its limits are listed on [`library_references`].
+//! Which libraries a script names and which server files it reads: a heuristic scanner over the
+//! lexer's tokens, not a parser; its limits are listed on [`scan_script`].
 
 use super::lexer::{Lexer, MAX_STATEMENT_TOKENS, StrKind, StringLit, Token};
+use super::reads::FileRead;
 
 /// How a script names a library; the server resolves the two differently (see dfmgr.c:
 /// `load_external_function()` strips a leading `$libdir/`, `load_file()` does not).
@@ -43,8 +44,23 @@ pub struct LibraryReference {
     pub in_do_block: bool,
 }
 
-/// Finds the libraries a script names: `AS 'file'` / `AS 'file', 'symbol'` of
-/// `CREATE [OR REPLACE] FUNCTION|PROCEDURE` with `LANGUAGE C`, and `LOAD 'file'`.
+/// What one script does that the server resolves outside the script: the libraries it loads and
+/// the server files it reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptScan {
+    /// Libraries named by C functions and `LOAD`, in script order.
+    pub libraries: Vec<LibraryReference>,
+    /// Server files read by `COPY … FROM 'file'` and the file-reading functions, in script order.
+    pub file_reads: Vec<FileRead>,
+}
+
+/// Finds the libraries a script names — `AS 'file'` / `AS 'file', 'symbol'` of
+/// `CREATE [OR REPLACE] FUNCTION|PROCEDURE` with `LANGUAGE C`, and `LOAD 'file'` — and the
+/// server files it reads: `COPY table [(columns)] FROM 'file'` (not `STDIN`, not `PROGRAM`;
+/// options after it are fine) at the start of a statement, and `pg_read_file('file' …)`,
+/// `pg_read_binary_file('file' …)` and `lo_import('file' …)` with a literal first argument
+/// (unqualified or `pg_catalog.`) in a top-level `SELECT`. A call with a `true` argument is
+/// taken as `missing_ok` (a missing file is then NULL, not an error) and not reported.
 ///
 /// Prepared as `execute_extension_script()` does: lines starting with `\echo` are blanked, and
 /// `MODULE_PATHNAME` is replaced by `module_pathname` (when set) wherever it occurs in a file
@@ -52,17 +68,28 @@ pub struct LibraryReference {
 /// (`--`, nested `/* */`), standard strings (`''`), `E''` escape strings, `U&''` strings,
 /// dollar quoting, quoted identifiers and string continuation across newlines; keywords are
 /// case-insensitive. A dollar-quoted body is one string, so text inside it is never a reference
-/// (except as the `AS` literal of a C function, which is legal SQL).
+/// (except as the `AS` literal of a C function, or the file of a `COPY`, which are legal SQL).
 ///
 /// Statements inside a `DO $$...$$` block (PL/pgSQL, the default) also run with the script, so
-/// their `CREATE FUNCTION` and `LOAD` statements are reported too, marked
-/// [`LibraryReference::in_do_block`] (hstore 1.1→1.2 creates its C functions this way). Function
-/// bodies are never looked into: they run when the function is called, not with the script.
+/// their `CREATE FUNCTION`, `LOAD`, `COPY` and reading calls are reported too, marked
+/// `in_do_block` (hstore 1.1→1.2 creates its C functions this way); there a reading call counts
+/// unless a `CREATE` precedes it in its statement. Function bodies run when the function is
+/// called, not with the script: for libraries they are never looked into; for file reads, the
+/// dollar-quoted body of a PL/pgSQL or SQL function the script creates is scanned like a `DO`
+/// body when it mentions a reader, and its reads are reported, marked `via`, where a later
+/// top-level `SELECT` or `CALL` (or a `DO` statement) calls the function by name — Debian's
+/// unit 7 COPYs in `unit_load()` and runs `SELECT unit_load();`. Calls are matched by name only
+/// (not schema, arguments or overload), the last definition of a name wins, and a call inside
+/// another function's body is followed only when that body itself mentions a reader.
 ///
 /// Not caught, by design of a scanner without a parser:
 /// - SQL built at run time (`EXECUTE '...'`, `format()`), as PostGIS's upgrade scripts do;
 /// - `DO` blocks in other languages or written as `'...'` strings, and `DO` inside `DO`;
 /// - libraries named only in settings (`SET`/`ALTER SYSTEM ... shared_preload_libraries`);
+/// - reading calls outside a top-level `SELECT` (`INSERT … SELECT pg_read_file(…)`,
+///   `CREATE TABLE … AS`), with a computed or cast file name, or `missing_ok` passed as
+///   anything but the word `true`; `COPY` inside `WITH`, and other readers (`pg_stat_file`,
+///   `lo_import` through `EXECUTE`, untrusted languages);
 /// - `SET standard_conforming_strings = off` inside a script (backslashes in `'...'` are then
 ///   read as literal), and `UESCAPE` clauses of `U&''` strings;
 /// - a `module_pathname` containing quotes, `$` or newlines, which would change how the server
@@ -70,44 +97,64 @@ pub struct LibraryReference {
 ///
 /// `LANGUAGE C` is an unquoted `c` in any case, or exactly `"c"` / `'c'`: the server does not
 /// fold quoted language names, so `LANGUAGE 'C'` names a language that does not exist.
-pub fn library_references(sql: &str, module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    library_references_in(&mut sql.as_bytes().to_vec(), module_pathname)
+pub fn scan_script(sql: &str, module_pathname: Option<&str>) -> ScriptScan {
+    scan_script_in(&mut sql.as_bytes().to_vec(), module_pathname)
 }
 
-/// [`library_references`] of a script's bytes as read, without validating them as UTF-8 first
+/// [`scan_script`] of a script's bytes as read, without validating them as UTF-8 first
 /// (names and strings are decoded lossily one by one) and blanking its `\echo` lines in place:
 /// PostGIS's scripts are 8 MB each, and a copy or a validation pass of each is measurable.
-pub fn library_references_in(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    scan_references(text, module_pathname, true)
+pub fn scan_script_in(text: &mut [u8], module_pathname: Option<&str>) -> ScriptScan {
+    scan(text, module_pathname, true)
 }
 
-/// [`library_references_in`] lexing every statement in full, for the fuzz target to hold the
+/// [`scan_script_in`] lexing every statement in full, for the fuzz target to hold the
 /// skimming of statements that cannot matter to the same answers.
 #[doc(hidden)]
-pub fn library_references_unskimmed(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
-    scan_references(text, module_pathname, false)
+pub fn scan_script_unskimmed(text: &mut [u8], module_pathname: Option<&str>) -> ScriptScan {
+    scan(text, module_pathname, false)
 }
 
-fn scan_references(text: &mut [u8], module_pathname: Option<&str>, skim: bool) -> Vec<LibraryReference> {
+/// The libraries of [`scan_script`].
+pub fn library_references(sql: &str, module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    scan_script(sql, module_pathname).libraries
+}
+
+/// The libraries of [`scan_script_in`].
+pub fn library_references_in(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    scan(text, module_pathname, true).libraries
+}
+
+/// The libraries of [`scan_script_unskimmed`].
+#[doc(hidden)]
+pub fn library_references_unskimmed(text: &mut [u8], module_pathname: Option<&str>) -> Vec<LibraryReference> {
+    scan(text, module_pathname, false).libraries
+}
+
+fn scan(text: &mut [u8], module_pathname: Option<&str>, skim: bool) -> ScriptScan {
     blank_echo_lines(text);
     let scan = Scan {
         text,
         lines: LineIndex::new(text),
         module_pathname,
         skim,
+        bodies: Default::default(),
     };
-    let mut out = Vec::new();
+    let mut out = ScriptScan::default();
     scan.statements(0, text.len(), false, &mut out);
     out
 }
 
 /// One script being scanned.
-struct Scan<'a> {
-    text: &'a [u8],
-    lines: LineIndex<'a>,
+pub(super) struct Scan<'a> {
+    pub(super) text: &'a [u8],
+    pub(super) lines: LineIndex<'a>,
     module_pathname: Option<&'a str>,
     /// Skim statements whose first words rule them out (off only to test that it changes nothing).
     skim: bool,
+    /// The server files each PL/pgSQL or SQL function created so far reads, by name: a call of
+    /// it later in the script runs them.
+    pub(super) bodies: std::cell::RefCell<std::collections::HashMap<String, Vec<FileRead>>>,
 }
 
 impl Scan<'_> {
@@ -117,7 +164,7 @@ impl Scan<'_> {
     /// [`MAX_STATEMENT_TOKENS`] is skipped unread, so memory stays bounded whatever the script
     /// (64 MB of `(` would otherwise be 64 M tokens, gigabytes). A `DO` body is scanned once,
     /// never a `DO` inside it: the recursion is one level deep.
-    fn statements(&self, from: usize, to: usize, in_do_block: bool, out: &mut Vec<LibraryReference>) {
+    pub(super) fn statements(&self, from: usize, to: usize, in_do_block: bool, out: &mut ScriptScan) {
         let mut lexer = Lexer {
             text: self.text.get(..to).unwrap_or(self.text),
             i: from,
@@ -166,7 +213,8 @@ impl Scan<'_> {
     }
 
     /// Looks at one statement (without its `;`).
-    fn statement(&self, statement: &[Token], in_do_block: bool, out: &mut Vec<LibraryReference>) {
+    fn statement(&self, statement: &[Token], in_do_block: bool, out: &mut ScriptScan) {
+        self.file_reads(statement, in_do_block, &mut out.file_reads);
         // In PL/pgSQL a statement may follow BEGIN, THEN, ELSE, ... without a semicolon:
         // start at the first CREATE or LOAD instead of the first token.
         let start = if in_do_block {
@@ -177,21 +225,27 @@ impl Scan<'_> {
         let Some(statement) = start.and_then(|k| statement.get(k..)) else {
             return;
         };
+        let function = self.function_definition(statement);
         let found = self
             .load_reference(statement)
-            .or_else(|| self.function_reference(statement));
+            .or_else(|| function.as_ref().and_then(|def| self.function_reference(def)));
         if let Some(mut r) = found {
             r.in_do_block = in_do_block;
-            out.push(r);
+            out.libraries.push(r);
         } else if !in_do_block {
-            // DO blocks run while the script runs (unlike function bodies): look inside once.
-            if let Some((body_from, body_to)) = do_body(statement) {
-                self.statements(body_from, body_to, true, out);
+            match function {
+                Some(def) => self.remember_function(&def),
+                // DO blocks run while the script runs (unlike function bodies): look inside once.
+                None => {
+                    if let Some((body_from, body_to)) = do_body(statement) {
+                        self.statements(body_from, body_to, true, out);
+                    }
+                }
             }
         }
     }
 
-    fn literal(&self, lit: &StringLit, substitute: bool) -> Option<String> {
+    pub(super) fn literal(&self, lit: &StringLit, substitute: bool) -> Option<String> {
         lit.value_with(self.text, if substitute { self.module_pathname } else { None })
     }
 }
@@ -213,7 +267,7 @@ fn blank_echo_lines(text: &mut [u8]) {
 /// Byte offset → 1-based line, counted when asked and from the last answer on: lines are asked
 /// for in increasing offsets (a script's references in order), so indexing every line of a
 /// megabyte script up front would cost more than it saves.
-struct LineIndex<'a> {
+pub(super) struct LineIndex<'a> {
     text: &'a [u8],
     /// (offset, line at that offset) of the last answer.
     last: std::cell::Cell<(usize, usize)>,
@@ -227,7 +281,7 @@ impl<'a> LineIndex<'a> {
         }
     }
 
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         let (from, line) = match self.last.get() {
             (at, line) if at <= offset => (at, line),
@@ -239,13 +293,13 @@ impl<'a> LineIndex<'a> {
     }
 }
 /// Whether a top-level statement that begins with `tokens` can be a `LOAD`, a `CREATE [OR
-/// REPLACE] FUNCTION|PROCEDURE` or a `DO` block (what [`Scan::statement`] looks at): `None` until
-/// its first words decide it.
+/// REPLACE] FUNCTION|PROCEDURE`, a `DO` block, a `COPY` or a `SELECT` (what [`Scan::statement`]
+/// looks at): `None` until its first words decide it.
 fn may_matter(tokens: &[Token]) -> Option<bool> {
     let word = |k: usize| tokens.get(k).map(Token::word);
     let function = |w: Option<&str>| Some(matches!(w, Some("function" | "procedure")));
     match word(0)? {
-        Some("load" | "do") => Some(true),
+        Some("load" | "do" | "copy" | "select" | "call") => Some(true),
         Some("create") => match word(1)? {
             Some("or") => match word(2)? {
                 Some("replace") => function(word(3)?),
@@ -315,7 +369,25 @@ impl Scan<'_> {
     }
 
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE name(...) ... AS 'file'[, 'symbol'] ... LANGUAGE C`.
-    fn function_reference(&self, statement: &[Token]) -> Option<LibraryReference> {
+    fn function_reference(&self, def: &FunctionDef<'_>) -> Option<LibraryReference> {
+        if def.language.as_deref() != Some("c") {
+            return None;
+        }
+        let (file, symbol) = def.body?;
+        Some(LibraryReference {
+            kind: ReferenceKind::Function,
+            raw: self.literal(file, false)?,
+            name: self.literal(file, true)?,
+            symbol: symbol.and_then(|s| self.literal(s, true)),
+            object: def.object.clone(),
+            line: self.lines.line(file.start),
+            in_do_block: false,
+        })
+    }
+
+    /// The parts of `CREATE [OR REPLACE] FUNCTION|PROCEDURE name(...) ... AS ... LANGUAGE ...`
+    /// the scanner reads.
+    pub(super) fn function_definition<'t>(&self, statement: &'t [Token]) -> Option<FunctionDef<'t>> {
         let text = self.text;
         let mut rest = statement;
         if rest.first()?.word()? != "create" {
@@ -333,7 +405,8 @@ impl Scan<'_> {
             .iter()
             .position(|t| matches!(t, Token::Punct(b'(', _)))
             .unwrap_or(rest.len());
-        let object = match (rest.first(), name_len.checked_sub(1).and_then(|last| rest.get(last))) {
+        let name = name_len.checked_sub(1).and_then(|last| rest.get(last));
+        let object = match (rest.first(), name) {
             (Some(first), Some(last)) => {
                 let (from, _) = first.span();
                 let (_, to) = last.span();
@@ -368,20 +441,25 @@ impl Scan<'_> {
                 _ => {}
             }
         }
-        if language.as_deref() != Some("c") {
-            return None;
-        }
-        let (file, symbol) = body?;
-        Some(LibraryReference {
-            kind: ReferenceKind::Function,
-            raw: self.literal(file, false)?,
-            name: self.literal(file, true)?,
-            symbol: symbol.and_then(|s| self.literal(s, true)),
+        Some(FunctionDef {
             object,
-            line: self.lines.line(file.start),
-            in_do_block: false,
+            name,
+            language,
+            body,
         })
     }
+}
+
+/// What [`Scan::function_definition`] reads of a `CREATE FUNCTION` statement.
+pub(super) struct FunctionDef<'t> {
+    /// The name as written, schema included.
+    pub(super) object: Option<String>,
+    /// The token of the function's own name (the last before its argument list).
+    pub(super) name: Option<&'t Token>,
+    /// `LANGUAGE x`, as written (unquoted names lowercased).
+    pub(super) language: Option<String>,
+    /// The `AS` literal(s): a C function's file and symbol, or another language's body.
+    pub(super) body: Option<(&'t StringLit, Option<&'t StringLit>)>,
 }
 
 #[cfg(test)]
