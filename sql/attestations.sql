@@ -1,5 +1,5 @@
 -- SBOM and build provenance (issue #28): the attestations each verification read, judged like
--- signatures; the packages of their SPDX documents and the builds of their SLSA provenance.
+-- signatures; the packages of their SPDX and CycloneDX SBOMs and the builds of their SLSA provenance.
 -- Replaced by every verification that read the source; a recheck keeps them.
 ALTER TABLE pgext.image_checks ADD COLUMN attestations_detail text;
 COMMENT ON COLUMN pgext.image_checks.attestations_detail IS
@@ -50,20 +50,20 @@ CREATE TABLE pgext.image_packages (
 );
 CREATE INDEX image_packages_name ON pgext.image_packages (name);
 COMMENT ON TABLE pgext.image_packages IS
-  'Packages of each pinned image, from the SPDX SBOMs its last verification read (one row per package and SBOM)';
+  'Packages of each pinned image, from the SPDX and CycloneDX SBOMs its last verification read (one row per package and SBOM)';
 COMMENT ON INDEX pgext.image_packages_name IS 'Which images ship a package';
 COMMENT ON COLUMN pgext.image_packages.image IS 'Image name';
 COMMENT ON COLUMN pgext.image_packages.attestation IS 'The SBOM it comes from (pgext.image_attestations.attestation)';
 COMMENT ON COLUMN pgext.image_packages.source IS 'Where the SBOM was found: buildkit, cosign or referrer';
 COMMENT ON COLUMN pgext.image_packages.trust IS 'The SBOM''s trust (pgext.image_attestations.trust)';
 COMMENT ON COLUMN pgext.image_packages.signed_by IS 'Who signed the SBOM, when trusted';
-COMMENT ON COLUMN pgext.image_packages.package_id IS 'The package''s SPDX identifier in the document';
+COMMENT ON COLUMN pgext.image_packages.package_id IS 'The package''s identifier in the document: its SPDX identifier, or its CycloneDX bom-ref (component-<n>, its place in document order, when it has none)';
 COMMENT ON COLUMN pgext.image_packages.name IS 'Package name';
-COMMENT ON COLUMN pgext.image_packages.version IS 'Package version (versionInfo)';
-COMMENT ON COLUMN pgext.image_packages.purl IS 'Package URL (the purl external reference)';
-COMMENT ON COLUMN pgext.image_packages.license IS 'licenseConcluded, else licenseDeclared (NULL for NOASSERTION or NONE)';
-COMMENT ON COLUMN pgext.image_packages.supplier IS 'Supplier as the SBOM writes it (Organization: …, Person: …)';
-COMMENT ON COLUMN pgext.image_packages.files IS 'Image-relative paths of the files the package contains, where the SBOM says (CONTAINS / CONTAINED_BY relationships, hasFiles)';
+COMMENT ON COLUMN pgext.image_packages.version IS 'Package version (SPDX versionInfo, CycloneDX version)';
+COMMENT ON COLUMN pgext.image_packages.purl IS 'Package URL (SPDX: the purl external reference; CycloneDX: purl)';
+COMMENT ON COLUMN pgext.image_packages.license IS 'SPDX: licenseConcluded, else licenseDeclared (NULL for NOASSERTION or NONE); CycloneDX: the expression, or the license ids or names listed (comma-separated), concluded ones first';
+COMMENT ON COLUMN pgext.image_packages.supplier IS 'Supplier as the SBOM writes it (SPDX: Organization: …, Person: …; CycloneDX: the supplier''s name, else the publisher)';
+COMMENT ON COLUMN pgext.image_packages.files IS 'Image-relative paths of the files the package contains, where the SBOM says (SPDX: CONTAINS / CONTAINED_BY relationships, hasFiles; CycloneDX: nested file components, evidence occurrences)';
 
 CREATE TABLE pgext.image_provenance (
     image pgext.image_name NOT NULL,

@@ -224,11 +224,28 @@ pub fn bundle(data: &[u8]) {
 /// SPDX 2 documents (`pgext_oci::attest::spdx`): every kept field within its bound, every file
 /// an image-relative path that climbs nowhere.
 pub fn spdx(data: &[u8]) {
-    use crate::attest::spdx::{MAX_FIELD_BYTES, MAX_FILES_PER_PACKAGE, MAX_PACKAGES, parse};
-    let Ok(sbom) = parse(data) else { return };
+    if let Ok(sbom) = crate::attest::spdx::parse(data) {
+        sbom_within_bounds(&sbom);
+    }
+}
+
+/// CycloneDX BOMs (`pgext_oci::attest::cyclonedx`): the same, with nested components counted
+/// together.
+pub fn cyclonedx(data: &[u8]) {
+    if let Ok(sbom) = crate::attest::cyclonedx::parse(data) {
+        sbom_within_bounds(&sbom);
+    }
+}
+
+fn sbom_within_bounds(sbom: &crate::attest::sbom::Sbom) {
+    use crate::attest::sbom::{MAX_FIELD_BYTES, MAX_FILES_PER_PACKAGE, MAX_PACKAGES};
     assert!(sbom.packages.len() <= MAX_PACKAGES);
     for p in &sbom.packages {
         assert!(p.name.len() <= MAX_FIELD_BYTES && p.files.len() <= MAX_FILES_PER_PACKAGE);
+        assert!(p.id.len() <= MAX_FIELD_BYTES);
+        for v in [&p.version, &p.purl, &p.license, &p.supplier].into_iter().flatten() {
+            assert!(v.len() <= MAX_FIELD_BYTES);
+        }
         for f in &p.files {
             assert!(
                 !f.is_empty() && !f.starts_with('/') && !f.split('/').any(|c| c == ".." || c == "." || c.is_empty()),
@@ -551,6 +568,7 @@ mod tests {
     #[test]
     fn attestations_never_panic() {
         run("oci_spdx", 300, spdx);
+        run("oci_cyclonedx", 300, cyclonedx);
         run("oci_provenance", 300, provenance);
         run("oci_attestation", 300, attestation);
         for (name, seed) in seeds("oci_provenance") {
@@ -567,6 +585,10 @@ mod tests {
                 !crate::attest::spdx::parse(&seed).unwrap().packages[0].files.is_empty(),
                 "{name}"
             );
+        }
+        for (name, seed) in seeds("oci_cyclonedx") {
+            let bom = crate::attest::cyclonedx::parse(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(bom.packages.iter().any(|p| !p.files.is_empty()), "{name}");
         }
     }
 

@@ -304,8 +304,8 @@ python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]
 python3 "$REPO/tests/signatures/referrer.py" "$REG" b_signed "${DIGEST[b_signed]}" b_moved "${DIGEST[b_moved]}" move
 
 # Attestations written by cosign itself (`cosign attest`, the sha256-<hex>.att tag, DSSE
-# envelopes): an SPDX SBOM and SLSA provenance v0.2 (and v1 where this cosign knows the type)
-# signed by the trusted key k1 (at_cosign, at_v1) or by k2 (at_other); at_foreign carries
+# envelopes): an SPDX SBOM and SLSA provenance v0.2 (and v1 where this cosign knows the type, and
+# a CycloneDX SBOM: at_v1) signed by the trusted key k1 (at_cosign, at_v1) or by k2 (at_other); at_foreign carries
 # at_cosign's attestations under its own .att tag (statements about another digest: ignored).
 cat >"$FX/slsa02.json" <<'JSON'
 {"builder": {"id": "https://ci.example/pgext/builder"},
@@ -353,6 +353,19 @@ HAVE_SLSA1=0
 if cosign_attest k1 at_v1 slsaprovenance1 "$FX/slsa1.json"; then HAVE_SLSA1=1; else
     say "this cosign has no --type slsaprovenance1 ($(tail -n1 "$FX/attest-at_v1-slsaprovenance1.log")): SLSA v1 is covered by the BuildKit-free unit tests only"
 fi
+# A CycloneDX SBOM (`cosign attest --type cyclonedx`), as syft writes one: libgeos with its file
+# as a nested file component, the extension with its control file as an evidence occurrence.
+cat >"$FX/cdx-at_v1.json" <<'JSON'
+{"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+ "metadata": {"component": {"type": "container", "bom-ref": "image", "name": "at_v1"}},
+ "components": [
+   {"type": "library", "bom-ref": "pkg:generic/libgeos@3.13.1", "name": "libgeos", "version": "3.13.1",
+    "supplier": {"name": "OSGeo"}, "licenses": [{"license": {"id": "LGPL-2.1-only"}}], "purl": "pkg:generic/libgeos@3.13.1",
+    "components": [{"type": "file", "name": "/lib/at_v1_geos.so"}]},
+   {"type": "application", "name": "sig_at_v1", "version": "1.0", "licenses": [{"expression": "PostgreSQL OR MIT"}],
+    "evidence": {"occurrences": [{"location": "./share/extension/sig_at_v1.control"}]}}]}
+JSON
+cosign_attest k1 at_v1 cyclonedx "$FX/cdx-at_v1.json" || { cat "$FX/attest-at_v1-cyclonedx.log"; die "cosign attest cyclonedx failed"; }
 # The bundle form: an SPDX attestation in a Sigstore bundle attached as an OCI 1.1 referrer.
 spdx_for at_bundle
 "$COSIGN" attest --new-bundle-format --type spdxjson --predicate "$FX/spdx-at_bundle.json" --key "$FX/keys/k1.key" \
@@ -693,7 +706,7 @@ expect "the verification itself is unaffected" \
     "at_cosign=verified,bk=verified,bk_signed=verified,bk_tampered=verified"
 expect "which images ship libgeos 3.13? one query" \
     "$(psql_ -Atc "SELECT string_agg(DISTINCT image, ',' ORDER BY image) FROM pgext.image_packages WHERE name = 'libgeos' AND version LIKE '3.13%'")" \
-    "at_bundle,at_cosign,at_layout,at_other,bk,bk_signed,labelled"
+    "at_bundle,at_cosign,at_layout,at_other,at_v1,bk,bk_signed,labelled"
 expect "  the package's purl, license, supplier and files" \
     "$(psql_ -Atc "SELECT purl || ' ' || license || ' ' || supplier || ' ' || array_to_string(files, ',') FROM pgext.image_packages WHERE image = 'at_cosign' AND name = 'libgeos'")" \
     "pkg:generic/libgeos@3.13.1 LGPL-2.1-only Organization: OSGeo lib/at_cosign_geos.so"
@@ -701,8 +714,17 @@ expect "  a CONTAINED_BY file and a declared license" \
     "$(psql_ -Atc "SELECT license || ' ' || array_to_string(files, ',') FROM pgext.image_packages WHERE image = 'at_cosign' AND name = 'sig_at_cosign'")" \
     "PostgreSQL share/extension/sig_at_cosign.control"
 expect "libraries joined to the package that owns their file" \
-    "$(psql_ -Atc "SELECT string_agg(image || ':' || basename || '=' || package || '@' || version || '/' || trust, ',' ORDER BY image) FROM pgext.library_packages WHERE image IN ('at_cosign', 'bk', 'bk_signed')")" \
-    "at_cosign:at_cosign_geos.so=libgeos@3.13.1/signed,bk:bk_geos.so=libgeos@3.13.1/unsigned,bk_signed:bk_signed_geos.so=libgeos@3.13.1/index_signed"
+    "$(psql_ -Atc "SELECT string_agg(image || ':' || basename || '=' || package || '@' || version || '/' || trust, ',' ORDER BY image) FROM pgext.library_packages WHERE image IN ('at_cosign', 'at_v1', 'bk', 'bk_signed')")" \
+    "at_cosign:at_cosign_geos.so=libgeos@3.13.1/signed,at_v1:at_v1_geos.so=libgeos@3.13.1/signed,bk:bk_geos.so=libgeos@3.13.1/unsigned,bk_signed:bk_signed_geos.so=libgeos@3.13.1/index_signed"
+want_v1="sbom/cosign/signed"
+[ "$HAVE_SLSA1" = 1 ] && want_v1="provenance/cosign/signed,$want_v1"
+expect "cosign attest --type cyclonedx: a CycloneDX SBOM, signed" "$(att at_v1)" "$want_v1"
+expect "  its components: bom-ref, purl, license, supplier, a nested file component" \
+    "$(psql_ -Atc "SELECT concat_ws(' ', package_id, purl, license, supplier, array_to_string(files, ',')) FROM pgext.image_packages WHERE image = 'at_v1' AND name = 'libgeos'")" \
+    "pkg:generic/libgeos@3.13.1 pkg:generic/libgeos@3.13.1 LGPL-2.1-only OSGeo lib/at_v1_geos.so"
+expect "  a license expression and an evidence occurrence; the image itself is not a package" \
+    "$(psql_ -Atc "SELECT string_agg(concat_ws(' ', name, license, array_to_string(files, ',')), ';' ORDER BY name) FROM pgext.image_packages WHERE image = 'at_v1'")" \
+    "libgeos LGPL-2.1-only lib/at_v1_geos.so;sig_at_v1 PostgreSQL OR MIT share/extension/sig_at_v1.control"
 expect "provenance v0.2 (cosign): builder, source, commit, workflow, build time, signer" \
     "$(psql_ -Atc "SELECT concat_ws(' ', builder_id, source_repository, source_commit, workflow, to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS'), signed_by) FROM pgext.image_provenance WHERE image = 'at_cosign'")" \
     "https://ci.example/pgext/builder https://git.example/pgext/images 89abcdef89abcdef89abcdef89abcdef89abcdef .ci/release.yml 2026-02-01T00:10:00 $K1"

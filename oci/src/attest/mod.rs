@@ -1,5 +1,5 @@
-//! Attestations of a pinned image: SBOMs (SPDX 2 JSON) and build provenance (SLSA v0.2, v1),
-//! in-toto statements found in three places, from a registry or an OCI layout:
+//! Attestations of a pinned image: SBOMs (SPDX 2 JSON, CycloneDX 1.x JSON) and build provenance
+//! (SLSA v0.2, v1), in-toto statements found in three places, from a registry or an OCI layout:
 //!
 //! - **BuildKit's attestation manifests** in the image index (`docker buildx build --sbom
 //!   --provenance`, moby/buildkit `docs/attestations/attestation-storage.md`): an index entry
@@ -10,7 +10,7 @@
 //!   carries a trusted cosign signature, which covers them (the index names each attestation
 //!   manifest by digest, which names each statement by digest): [`Trust::IndexSigned`], see
 //!   [`Attestations::covered_by`];
-//! - **cosign attestations** (`cosign attest --type spdxjson|slsaprovenance|slsaprovenance1`):
+//! - **cosign attestations** (`cosign attest --type spdxjson|cyclonedx|slsaprovenance|slsaprovenance1`):
 //!   the tag `sha256-<hex>.att`, one layer per attestation, each a DSSE envelope
 //!   (`application/vnd.dsse.envelope.v1+json`) whose signature is judged exactly like an image
 //!   signature — trusted keys, keyless certificates against the trust root and identities;
@@ -25,6 +25,8 @@
 
 mod bounded;
 pub mod builders;
+pub mod cyclonedx;
+pub mod sbom;
 pub mod slsa;
 pub mod spdx;
 
@@ -134,8 +136,8 @@ pub struct Attestation {
     pub signed_at: Option<i64>,
     /// Why it got its trust, or what is wrong with it.
     pub detail: String,
-    /// The SBOM, for an SPDX statement that parsed.
-    pub sbom: Option<spdx::Sbom>,
+    /// The SBOM, for an SPDX or CycloneDX statement that parsed.
+    pub sbom: Option<sbom::Sbom>,
     /// The provenance, for a SLSA statement that parsed.
     pub provenance: Option<slsa::Provenance>,
 }
@@ -294,6 +296,8 @@ pub fn read_attestation(
     };
     if spdx::is_spdx(&st.predicate_type) {
         a.sbom = Some(spdx::parse(st.predicate)?);
+    } else if cyclonedx::is_cyclonedx(&st.predicate_type) {
+        a.sbom = Some(cyclonedx::parse(st.predicate)?);
     } else if slsa::is_provenance(&st.predicate_type) {
         a.provenance = Some(slsa::parse(&st.predicate_type, st.predicate)?);
     }
