@@ -61,7 +61,7 @@ COMMENT ON COLUMN pgext.image_packages.package_id IS 'The package''s identifier 
 COMMENT ON COLUMN pgext.image_packages.name IS 'Package name';
 COMMENT ON COLUMN pgext.image_packages.version IS 'Package version (SPDX versionInfo, CycloneDX version)';
 COMMENT ON COLUMN pgext.image_packages.purl IS 'Package URL (SPDX: the purl external reference; CycloneDX: purl)';
-COMMENT ON COLUMN pgext.image_packages.license IS 'SPDX: licenseConcluded, else licenseDeclared (NULL for NOASSERTION or NONE); CycloneDX: the expression, or the license ids or names listed (comma-separated), concluded ones first';
+COMMENT ON COLUMN pgext.image_packages.license IS 'SPDX: licenseConcluded, else licenseDeclared (NULL for NOASSERTION or NONE); CycloneDX: the expression, or the license ids or names listed (comma-separated), only those acknowledged concluded when there are any';
 COMMENT ON COLUMN pgext.image_packages.supplier IS 'Supplier as the SBOM writes it (SPDX: Organization: …, Person: …; CycloneDX: the supplier''s name, else the publisher)';
 COMMENT ON COLUMN pgext.image_packages.files IS 'Image-relative paths of the files the package contains, where the SBOM says (SPDX: CONTAINS / CONTAINED_BY relationships, hasFiles; CycloneDX: nested file components, evidence occurrences)';
 
