@@ -10,10 +10,11 @@
 //!   carries a trusted cosign signature, which covers them (the index names each attestation
 //!   manifest by digest, which names each statement by digest): [`Trust::IndexSigned`], see
 //!   [`Attestations::covered_by`];
-//! - **cosign attestations** (`cosign attest --type spdxjson|cyclonedx|slsaprovenance|slsaprovenance1`):
-//!   the tag `sha256-<hex>.att`, one layer per attestation, each a DSSE envelope
-//!   (`application/vnd.dsse.envelope.v1+json`) whose signature is judged exactly like an image
-//!   signature — trusted keys, keyless certificates against the trust root and identities;
+//! - **cosign attestations** (`cosign attest --type
+//!   spdxjson|cyclonedx|slsaprovenance|slsaprovenance1`): the tag `sha256-<hex>.att`, one layer
+//!   per attestation, each a DSSE envelope (`application/vnd.dsse.envelope.v1+json`) whose
+//!   signature is judged exactly like an image signature — trusted keys, keyless certificates
+//!   against the trust root and identities;
 //! - **OCI 1.1 referrers** holding Sigstore bundles with a DSSE envelope (`cosign attest
 //!   --new-bundle-format`), read by [`crate::bundle`].
 //!
