@@ -14,8 +14,8 @@
 #   they name (`loadable`), with nothing preloaded and then with the preload-only libraries
 #   preloaded (--preload). The emulated server answers the same questions: BEGIN; CREATE
 #   EXTENSION "x" CASCADE; ROLLBACK and LOAD, each in a new connection.
-# - Exits non-zero on any false-compatible, false-incompatible or undecided answer, or when an
-#   image's extension was never tried.
+# - Exits non-zero on any false-compatible, false-incompatible or undecided answer (but the
+#   documented ones of undecided.tsv), or when an image's extension was never tried.
 #
 # Environment: PGEXT_ORACLE_ARM64_IMAGES (space-separated images to use; default: every image),
 # PGEXT_ORACLE_PORT (default 55450), PGEXT_ORACLE_TIMEOUT (seconds per statement, default 120),
