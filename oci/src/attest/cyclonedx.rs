@@ -322,10 +322,8 @@ fn flatten(c: Component, parent: Option<usize>, out: &mut Vec<Package>) {
         parent
     } else {
         out.push(Package {
-            id: clip(
-                bom_ref.unwrap_or_else(|| format!("component-{}", out.len() + 1)),
-                MAX_FIELD_BYTES,
-            ),
+            // An empty bom-ref is none: rows are keyed by it.
+            id: field(bom_ref.as_deref()).unwrap_or_else(|| format!("component-{}", out.len() + 1)),
             name: clip(name, MAX_FIELD_BYTES),
             version: field(version.as_deref()),
             purl: field(purl.as_deref()),
@@ -368,7 +366,7 @@ mod tests {
          "licenses": [{"license": {"id": "GPL-2.0-or-later", "acknowledgement": "declared"}},
                       {"license": {"name": "Custom", "acknowledgement": "concluded"}}],
          "components": [{"type": "file", "name": "lib/postgis-3.so"}]},
-        {"type": "library", "name": "dual", "licenses": [{"expression": "MIT OR Apache-2.0"}]},
+        {"type": "library", "bom-ref": " ", "name": "dual", "licenses": [{"expression": "MIT OR Apache-2.0"}]},
         {"type": "library", "name": "two", "licenses": [{"license": {"id": "MIT"}}, {"license": {"id": "BSD-3-Clause"}}]},
         {"type": "file", "name": "/usr/share/doc/orphan"}
       ]
@@ -406,6 +404,7 @@ mod tests {
         assert_eq!(postgis.license.as_deref(), Some("Custom"), "concluded wins");
         assert_eq!(postgis.files, ["lib/postgis-3.so"]);
         assert_eq!(s.packages[3].license.as_deref(), Some("MIT OR Apache-2.0"));
+        assert_eq!(s.packages[3].id, "component-4", "an empty bom-ref is none");
         assert_eq!(s.packages[4].license.as_deref(), Some("MIT, BSD-3-Clause"));
     }
 
