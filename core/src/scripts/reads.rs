@@ -70,11 +70,7 @@ pub struct FileRead {
 
 /// `pg_read_file`, `pg_read_binary_file` or `lo_import`, unqualified or `pg_catalog.`.
 fn reading_function(statement: &[Token], k: usize) -> Option<FileReadKind> {
-    let name = |t: Option<&Token>| match t {
-        Some(Token::Word(w, _, _)) => Some(w.as_str().to_owned()),
-        Some(Token::QuotedIdent(s, _, _)) => Some(s.clone()),
-        _ => None,
-    };
+    let name = |t: Option<&Token>| t.and_then(function_name);
     let kind = match name(statement.get(k))?.as_str() {
         "pg_read_file" => FileReadKind::PgReadFile,
         "pg_read_binary_file" => FileReadKind::PgReadBinaryFile,

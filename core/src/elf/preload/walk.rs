@@ -310,6 +310,15 @@ impl<M: Machine> Walker<'_, M> {
         self.stored_rendezvous |= st.stored_rendezvous;
     }
 
+    /// What the walk found at `site` on the path of `st`.
+    fn record(&mut self, st: &State, site: u64, refusal: Result<Refusal, String>) {
+        self.found.push(Found {
+            site,
+            refusal,
+            past_flag: st.past_flag,
+        });
+    }
+
     /// A call to an import; `true` when the path ends there.
     fn call_import(&mut self, name: &'static str, site: u64, st: &mut State, flag: bool) -> bool {
         match name {
@@ -333,32 +342,24 @@ impl<M: Machine> Walker<'_, M> {
                     _ => {
                         // Compared with the other walk like a known ERROR: only a site reached
                         // without preloading alone leaves the answer open.
-                        self.found.push(Found {
-                            past_flag: st.past_flag,
+                        self.record(
+                            st,
                             site,
-                            refusal: Err(format!("ereport at {site:#x} with a level not known statically")),
-                        });
+                            Err(format!("ereport at {site:#x} with a level not known statically")),
+                        );
                     }
                 }
             }
             "errmsg" | "errmsg_internal" => {
                 if let Some((s, level)) = st.pending.take() {
                     let message = self.c_string(M::arg(st, 0));
-                    self.found.push(Found {
-                        past_flag: st.past_flag,
-                        site: s,
-                        refusal: Ok(Refusal::Raises { level, message }),
-                    });
+                    self.record(st, s, Ok(Refusal::Raises { level, message }));
                     return true;
                 }
             }
             "errfinish" => {
                 if let Some((s, level)) = st.pending.take() {
-                    self.found.push(Found {
-                        past_flag: st.past_flag,
-                        site: s,
-                        refusal: Ok(Refusal::Raises { level, message: None }),
-                    });
+                    self.record(st, s, Ok(Refusal::Raises { level, message: None }));
                     return true;
                 }
             }
@@ -381,20 +382,16 @@ impl<M: Machine> Walker<'_, M> {
                 match M::arg(st, n) {
                     Val::Const(PGC_POSTMASTER) if !flag => {
                         let var = self.c_string(M::arg(st, 0));
-                        self.found.push(Found {
-                            past_flag: st.past_flag,
-                            site,
-                            refusal: Ok(Refusal::PostmasterVariable { name: var }),
-                        });
+                        self.record(st, site, Ok(Refusal::PostmasterVariable { name: var }));
                         return true;
                     }
                     Val::Const(_) => {}
                     _ if !flag => {
-                        self.found.push(Found {
-                            past_flag: st.past_flag,
+                        self.record(
+                            st,
                             site,
-                            refusal: Err(format!("{name} at {site:#x} with a context not known statically")),
-                        });
+                            Err(format!("{name} at {site:#x} with a context not known statically")),
+                        );
                     }
                     _ => {}
                 }
@@ -425,11 +422,7 @@ impl<M: Machine> Walker<'_, M> {
                 }
             }
             "RequestAddinShmemSpace" | "RequestNamedLWLockTranche" if !flag => {
-                self.found.push(Found {
-                    past_flag: st.past_flag,
-                    site,
-                    refusal: Ok(Refusal::ShmemRequest { function: name }),
-                });
+                self.record(st, site, Ok(Refusal::ShmemRequest { function: name }));
                 return true;
             }
             "abort"
